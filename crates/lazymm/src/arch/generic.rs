@@ -1,0 +1,46 @@
+//! Arch `generic`: the least an architecture does.
+//!
+//! `switch_mm(prev, next)` loads `next` and sets this CPU's bit in `mm_cpumask(next)`;
+//! bits are never cleared, so the mask grows to every CPU that ever ran the mm. The TLB
+//! flush that ends `exit_mmap` is a broadcast invalidation (as arm64's `tlbi ... is`),
+//! so freeing page tables sends no IPIs: a lazy CPU keeps the root loaded, and after the
+//! flush its speculative walks find only cleared entries. What keeps the root itself
+//! alive is the scheme's business.
+
+use super::{cpumask_set_cpu, Arch};
+use crate::cpu::{Cpu, IrqGuard};
+use crate::kernel::{Config, Kernel};
+use crate::mm::MmId;
+use crate::scheme::Scheme;
+
+/// The `generic` arch.
+pub struct Generic;
+
+impl Arch for Generic {
+    const NAME: &'static str = "generic";
+    type CpuLocal = ();
+    type CpuShared = ();
+
+    fn new(_: &Config) -> Self {
+        Generic
+    }
+
+    fn new_cpu_shared() {}
+
+    #[inline]
+    fn switch_mm_irqs_off<S: Scheme>(
+        k: &Kernel<S, Self>,
+        cpu: &mut Cpu<S, Self>,
+        prev: MmId,
+        next: MmId,
+        _irq: &IrqGuard,
+    ) {
+        if prev != next || cpu.cr3() != next {
+            cpumask_set_cpu(k, cpu, next);
+            k.load_cr3(cpu, next);
+        }
+        cpu.set_loaded_mm(next);
+    }
+
+    fn exit_mmap_flush<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _mm: MmId) {}
+}

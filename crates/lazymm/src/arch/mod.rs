@@ -1,0 +1,88 @@
+//! The `Arch` trait: what `enter_lazy_tlb`, `switch_mm` and the TLB flush that frees
+//! page tables do on one architecture.
+//!
+//! Generic code only ever calls these hooks; it never names an architecture.
+
+use crate::cpu::{Cpu, IrqGuard};
+use crate::kernel::{Config, Kernel};
+use crate::mm::MmId;
+use crate::scheme::Scheme;
+
+pub mod generic;
+
+pub use generic::Generic;
+
+/// One architecture's MMU-switching layer.
+pub trait Arch: Sized + Send + Sync + 'static {
+    /// The name on the command line.
+    const NAME: &'static str;
+    /// Per-CPU state only the CPU itself touches (x86's `cpu_tlbstate`).
+    type CpuLocal: Default + Send;
+    /// Per-CPU state other CPUs read.
+    type CpuShared: Send + Sync;
+
+    /// The arch's machine-wide state.
+    fn new(cfg: &Config) -> Self;
+    /// One CPU's shared state.
+    fn new_cpu_shared() -> Self::CpuShared;
+
+    /// `enter_lazy_tlb(mm, next)`: the CPU keeps `mm` loaded for a kernel thread.
+    #[inline]
+    fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _mm: MmId) {}
+
+    /// `switch_mm_irqs_off(prev, next, tsk)`: load `next`'s page tables.
+    fn switch_mm_irqs_off<S: Scheme>(
+        k: &Kernel<S, Self>,
+        cpu: &mut Cpu<S, Self>,
+        prev: MmId,
+        next: MmId,
+        irq: &IrqGuard,
+    );
+
+    /// The TLB flush at the end of `exit_mmap`, which frees the page tables below the
+    /// root (`tlb_finish_mmu` with freed tables). Interrupts are enabled.
+    fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId);
+
+    /// Handles an `Ipi::Arch(op)` sent by this arch.
+    fn handle_ipi<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _op: u8, _mm: MmId) {}
+
+    /// `__cpu_disable()`: arch work as a CPU goes offline, after the scheduler has moved
+    /// it to `init_mm`.
+    fn cpu_disable<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>) {}
+}
+
+/// Sets this CPU's bit in `mm_cpumask(mm)` if it is not set yet (one shared RMW when it
+/// was not), as every arch does when it loads an mm.
+#[inline]
+pub fn cpumask_set_cpu<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>, mm: MmId) {
+    if mm.is_init() {
+        return;
+    }
+    let bit = 1u64 << cpu.id;
+    if let Some(m) = k.mm(cpu, mm, "mm_cpumask") {
+        // Test before set, so a CPU that already has its bit does not bounce the line.
+        if m.cpumask.load(crate::sync::Ordering::Relaxed) & bit == 0 {
+            // ORDERING: Relaxed. The bit is set while a task of this mm holds an
+            // `mm_users` reference (or a kthread an `mm_count` one); its release is fully
+            // ordered and teardown acquires it, so `cleanup_lazy_tlbs` sees the bit.
+            m.cpumask.fetch_or(bit, crate::sync::Ordering::Relaxed);
+            cpu.count_shared_rmw();
+        }
+    }
+}
+
+/// Clears this CPU's bit in `mm_cpumask(mm)` (trimming).
+#[inline]
+pub fn cpumask_clear_cpu<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>, mm: MmId) {
+    if mm.is_init() {
+        return;
+    }
+    let bit = 1u64 << cpu.id;
+    if let Some(m) = k.mm(cpu, mm, "mm_cpumask") {
+        if m.cpumask.load(crate::sync::Ordering::Relaxed) & bit != 0 {
+            // ORDERING: Relaxed; a flusher that misses the clear only sends one IPI too many.
+            m.cpumask.fetch_and(!bit, crate::sync::Ordering::Relaxed);
+            cpu.count_shared_rmw();
+        }
+    }
+}

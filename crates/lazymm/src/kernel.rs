@@ -1,0 +1,189 @@
+//! The machine-wide state: the mm arena, every CPU's shared per-CPU state, the chosen
+//! scheme and arch, and the configuration (including which mutant, if any, is active).
+
+use crate::arch::Arch;
+use crate::cpu::{Cpu, CpuShared};
+use crate::mm::{Arena, MmId};
+use crate::oracle::{Violation, ViolationKind};
+use crate::scheme::Scheme;
+use crate::sync::{AtomicUsize, Ordering};
+
+/// The most simulated CPUs a machine may have (`mm_cpumask` is one 64-bit word).
+pub const MAX_CPUS: usize = 64;
+
+/// A deliberately broken variant of one scheme or arch, so that a green checker run
+/// means something (rcutorture's `lock_busted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mutant {
+    /// `refcount` without `mmgrab_lazy_tlb`: the lazy CPU holds no reference, so the mm
+    /// can be freed while it is still loaded there (breaks a and b).
+    RefcountNoGrab,
+}
+
+impl Mutant {
+    /// Every mutant, in the order `lazymm schemes` lists them.
+    pub const ALL: &'static [Mutant] = &[Mutant::RefcountNoGrab];
+
+    /// The name accepted on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::RefcountNoGrab => "refcount-no-grab",
+        }
+    }
+
+    /// The scheme it breaks (implied wherever the mutant is given).
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Mutant::RefcountNoGrab => "refcount",
+        }
+    }
+
+    /// The arch it needs, if it breaks an arch layer.
+    pub fn arch(self) -> Option<&'static str> {
+        match self {
+            Mutant::RefcountNoGrab => None,
+        }
+    }
+
+    /// What it breaks, in one line.
+    pub fn description(self) -> &'static str {
+        match self {
+            Mutant::RefcountNoGrab => {
+                "skips mmgrab_lazy_tlb: a lazy CPU holds no mm_count, so the mm is freed under it (a, b)"
+            }
+        }
+    }
+
+    /// Looks a mutant up by name.
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Mutant::ALL.iter().copied().find(|m| m.name() == name)
+    }
+}
+
+/// How a machine is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Simulated CPUs (1 to [`MAX_CPUS`]).
+    pub nr_cpus: usize,
+    /// mm slots besides `init_mm`; forks fail (and the host retries) when all are live.
+    pub arena_capacity: usize,
+    /// The active mutant, if any.
+    pub mutant: Option<Mutant>,
+    /// A lazy CPU makes a speculative page walk about once every this many interrupt
+    /// points (0: never).
+    pub speculative_walk_period: u32,
+    /// A monotonic clock in nanoseconds, for teardown timing (the model reads no clock of
+    /// its own).
+    pub clock: fn() -> u64,
+}
+
+fn no_clock() -> u64 {
+    0
+}
+
+impl Config {
+    /// A machine of `nr_cpus` CPUs with default settings.
+    pub fn new(nr_cpus: usize) -> Config {
+        Config {
+            nr_cpus,
+            arena_capacity: 64 + 16 * nr_cpus,
+            mutant: None,
+            speculative_walk_period: 61,
+            clock: no_clock,
+        }
+    }
+
+    /// Whether `m` is the active mutant.
+    #[inline]
+    pub fn is(&self, m: Mutant) -> bool {
+        self.mutant == Some(m)
+    }
+}
+
+/// One simulated machine running scheme `S` on arch `A`.
+pub struct Kernel<S: Scheme, A: Arch> {
+    /// Every mm, behind generation-checked handles.
+    pub arena: Arena,
+    /// Each CPU's state that other CPUs may touch.
+    pub cpus: Box<[CpuShared<S, A>]>,
+    /// The scheme's machine-wide state.
+    pub scheme: S,
+    /// The arch's machine-wide state.
+    pub arch: A,
+    /// The configuration.
+    pub cfg: Config,
+    violations: AtomicUsize,
+}
+
+impl<S: Scheme, A: Arch> Kernel<S, A> {
+    /// Boots a machine: every CPU starts online, running its idle task on `init_mm`.
+    ///
+    /// Returns the shared machine and each CPU's local state (hand one to each host
+    /// thread).
+    pub fn boot(cfg: Config) -> (Kernel<S, A>, Vec<Cpu<S, A>>) {
+        let n = cfg.nr_cpus.clamp(1, MAX_CPUS);
+        let k = Kernel {
+            arena: Arena::new(cfg.arena_capacity),
+            cpus: (0..n).map(|i| CpuShared::new(i, n)).collect(),
+            scheme: S::new(&cfg),
+            arch: A::new(&cfg),
+            cfg: Config { nr_cpus: n, ..cfg },
+            violations: AtomicUsize::new(0),
+        };
+        let cpus = (0..n).map(|i| Cpu::new(i, &k.cfg)).collect();
+        (k, cpus)
+    }
+
+    /// Number of simulated CPUs.
+    #[inline]
+    pub fn nr_cpus(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// Violations found so far, on every CPU.
+    pub fn violations(&self) -> usize {
+        self.violations.load(Ordering::Relaxed)
+    }
+
+    /// Records a violation found by `cpu`.
+    #[cold]
+    pub fn report(&self, cpu: &mut Cpu<S, A>, mm: MmId, kind: ViolationKind) {
+        self.violations.fetch_add(1, Ordering::Relaxed);
+        cpu.stats.violations += 1;
+        if cpu.violations.len() < 64 {
+            cpu.violations.push(Violation {
+                cpu: cpu.id,
+                step: cpu.step,
+                mm,
+                kind,
+            });
+        }
+    }
+
+    /// Follows a handle, reporting a use-after-free (property a) if it is stale.
+    #[inline]
+    pub fn mm(&self, cpu: &mut Cpu<S, A>, id: MmId, via: &'static str) -> Option<&crate::mm::Mm> {
+        match self.arena.get(id) {
+            Ok(mm) => Some(mm),
+            Err(_) => {
+                self.report(cpu, id, ViolationKind::UseAfterFree { via });
+                None
+            }
+        }
+    }
+
+    /// Property e at quiescence: every mm but `init_mm` freed (unless the scheme never
+    /// frees). Call when every task has exited and every CPU has switched to `init_mm`.
+    pub fn check_quiescent(&self, cpu: &mut Cpu<S, A>) {
+        if !S::FREES_MMS {
+            return;
+        }
+        for id in self.arena.live_ids() {
+            let (users, count) = match self.arena.get(id) {
+                Ok(mm) => (mm.users(), mm.count()),
+                Err(_) => continue,
+            };
+            self.report(cpu, id, ViolationKind::Leak { users, count });
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! An mm's life, and every other place a lazy use begins or ends: references
+//! (`include/linux/sched/mm.h`), fork and teardown (`kernel/fork.c`), `exit_mm`
+//! (`kernel/exit.c`), `exec_mmap` (`fs/exec.c`), `kthread_use_mm`/`kthread_unuse_mm`
+//! (`kernel/kthread.c`) and CPU hotplug (`sched_force_init_mm`, `__cpu_disable`).
+//!
+//! Teardown runs in two stages, as in Linux:
+//! - `mmput` → `__mmput` when `mm_users` reaches zero: `exit_mmap` frees the mappings and
+//!   the page tables below the root, then one `mmdrop`;
+//! - `mmdrop` → `__mmdrop` when `mm_count` reaches zero: `cleanup_lazy_tlbs`, then the
+//!   root and the struct are freed.
+
+use crate::arch::Arch;
+use crate::cpu::Cpu;
+use crate::kernel::Kernel;
+use crate::mm::{MmCount, MmId, MmUsers};
+use crate::oracle::ViolationKind;
+use crate::scheme::Scheme;
+use crate::sync::{AtomicUsize, Ordering};
+use crate::task::{Task, TaskMm};
+
+impl<S: Scheme, A: Arch> Kernel<S, A> {
+    // ---- references -----------------------------------------------------------------
+
+    /// `atomic_dec_and_test` on a counter of `mm`: fully ordered, as Linux defines
+    /// value-returning atomics. Reports an underflow instead of wrapping.
+    fn dec_and_test(
+        &self,
+        cpu: &mut Cpu<S, A>,
+        counter: &AtomicUsize,
+        mm: MmId,
+        name: &'static str,
+    ) -> bool {
+        cpu.smp_mb();
+        // ORDERING: AcqRel inside two full fences (the fences are what Linux's fully
+        // ordered RMW implies; they pair with the fences of every other decrement and
+        // with membarrier's fence). Release: this CPU's uses of the mm happen before the
+        // free on whichever CPU sees zero; Acquire: that CPU sees them all.
+        let old = counter.fetch_sub(1, Ordering::AcqRel);
+        cpu.smp_mb();
+        if old == 0 || old >= crate::mm::POISON / 2 {
+            counter.fetch_add(1, Ordering::Relaxed);
+            self.report(cpu, mm, ViolationKind::Underflow { counter: name });
+            return false;
+        }
+        old == 1
+    }
+
+    /// `mmgrab(mm)`: takes an `mm_count` reference. The caller already holds some
+    /// reference to the mm, so the increment needs no ordering.
+    pub fn mmgrab(&self, cpu: &mut Cpu<S, A>, mm: MmId) -> MmCount {
+        if let Some(m) = self.mm(cpu, mm, "mmgrab") {
+            // ORDERING: Relaxed, as atomic_inc: the caller's existing reference keeps
+            // the count above zero, so no free can race with this increment.
+            m.mm_count.fetch_add(1, Ordering::Relaxed);
+            cpu.count_shared_rmw();
+        }
+        MmCount(mm)
+    }
+
+    /// `mmdrop(mm)`: drops an `mm_count` reference; the last one frees the mm.
+    pub fn mmdrop(&self, cpu: &mut Cpu<S, A>, r: MmCount) {
+        let mm = r.0;
+        let Some(m) = self.mm(cpu, mm, "mmdrop") else {
+            return;
+        };
+        cpu.count_shared_rmw();
+        if self.dec_and_test(cpu, &m.mm_count, mm, "mm_count") {
+            self.timed_teardown(cpu, |k, cpu| k.__mmdrop(cpu, mm));
+        }
+    }
+
+    /// `mmget(mm)`: one more real user of an mm that already has one (`CLONE_VM`).
+    pub fn mmget(&self, cpu: &mut Cpu<S, A>, u: &MmUsers) -> MmUsers {
+        if let Some(m) = self.mm(cpu, u.0, "mmget") {
+            // ORDERING: Relaxed, as atomic_inc: `u` keeps mm_users above zero.
+            m.mm_users.fetch_add(1, Ordering::Relaxed);
+        }
+        MmUsers(u.0)
+    }
+
+    /// `mmget_not_zero(mm)`: a real user, if the mm still has one. The caller holds an
+    /// `mm_count` reference so the struct itself is alive.
+    pub fn mmget_not_zero(&self, cpu: &mut Cpu<S, A>, r: &MmCount) -> Option<MmUsers> {
+        let m = self.mm(cpu, r.0, "mmget_not_zero")?;
+        let mut cur = m.mm_users.load(Ordering::Relaxed);
+        loop {
+            if cur == 0 || cur >= crate::mm::POISON / 2 {
+                return None;
+            }
+            // ORDERING: Acquire on success, as atomic_inc_not_zero: the new user sees the
+            // mappings as the previous users left them.
+            match m
+                .mm_users
+                .compare_exchange_weak(cur, cur + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(MmUsers(r.0)),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// `mmput(mm)`: drops a real user; the last one tears the address space down.
+    pub fn mmput(&self, cpu: &mut Cpu<S, A>, u: MmUsers) {
+        let mm = u.0;
+        let Some(m) = self.mm(cpu, mm, "mmput") else {
+            return;
+        };
+        if self.dec_and_test(cpu, &m.mm_users, mm, "mm_users") {
+            cpu.stats.exits += 1;
+            self.timed_teardown(cpu, |k, cpu| k.__mmput(cpu, mm));
+        }
+    }
+
+    /// Runs a teardown stage, adding its time to `teardown_ns` once even when stages nest
+    /// (`__mmput` ends in `mmdrop`, which may run `__mmdrop`).
+    fn timed_teardown(&self, cpu: &mut Cpu<S, A>, f: impl FnOnce(&Self, &mut Cpu<S, A>)) {
+        if cpu.teardown_depth > 0 {
+            return f(self, cpu);
+        }
+        cpu.teardown_depth += 1;
+        let t0 = (self.cfg.clock)();
+        f(self, cpu);
+        cpu.stats.teardown_ns += (self.cfg.clock)().saturating_sub(t0);
+        cpu.teardown_depth -= 1;
+    }
+
+    /// `__mmput(mm)`: the last real user is gone.
+    fn __mmput(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
+        cpu.step += 1;
+        self.exit_mmap(cpu, mm);
+        S::after_exit_mmap(self, cpu, mm);
+        // The mm_count reference that mm_users held as a whole.
+        self.mmdrop(cpu, MmCount(mm));
+    }
+
+    /// `exit_mmap(mm)`: unmaps everything and frees the page tables below the root,
+    /// ending with the arch's TLB flush.
+    fn exit_mmap(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
+        A::exit_mmap_flush(self, cpu, mm);
+        if let Some(m) = self.mm(cpu, mm, "exit_mmap") {
+            m.tables.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// `__mmdrop(mm)`: the last `mm_count` reference is gone: clean up lazy users the
+    /// scheme's way, then free the page-table root and the struct.
+    fn __mmdrop(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
+        cpu.step += 1;
+        if !S::FREES_MMS {
+            return;
+        }
+        S::cleanup_lazy_tlbs(self, cpu, mm);
+        // Property b: no CPU may still have this root loaded, even lazily.
+        for (i, c) in self.cpus.iter().enumerate() {
+            if c.cr3() == mm {
+                self.report(cpu, mm, ViolationKind::FreedWhileLoaded { holder: i });
+            }
+        }
+        // pgd_free() and free_mm().
+        match self.arena.free(mm) {
+            Ok(()) => cpu.stats.mm_freed += 1,
+            Err(_) => self.report(cpu, mm, ViolationKind::DoubleFree),
+        }
+    }
+
+    // ---- fork -----------------------------------------------------------------------
+
+    /// `mm_alloc()`: a new, empty address space with one user (and so one count).
+    pub fn mm_alloc(&self, cpu: &mut Cpu<S, A>) -> Option<MmUsers> {
+        let mm = self.arena.alloc()?;
+        cpu.step += 1;
+        cpu.stats.mm_created += 1;
+        Some(MmUsers(mm))
+    }
+
+    /// `fork()` of a new process: a user task with a new mm. `None` when the arena is full.
+    pub fn fork(&self, cpu: &mut Cpu<S, A>, pid: u32) -> Option<Task<S>> {
+        let mm = self.mm_alloc(cpu)?;
+        Some(Task::user(pid, mm))
+    }
+
+    /// `clone(CLONE_VM)`: a new thread sharing `parent`'s mm. `None` if `parent` has no
+    /// address space of its own.
+    pub fn clone_thread(&self, cpu: &mut Cpu<S, A>, parent: &Task<S>, pid: u32) -> Option<Task<S>> {
+        let Some(TaskMm::User(u)) = &parent.mm else {
+            return None;
+        };
+        let mm = self.mmget(cpu, u);
+        Some(Task::user(pid, mm))
+    }
+
+    // ---- exit -----------------------------------------------------------------------
+
+    /// `exit_mm()`: the exiting task stops owning its mm but keeps running on it, as a
+    /// lazy user, then drops its real reference. Teardown may run right here, on a CPU
+    /// that still has the mm loaded.
+    pub fn exit_mm(&self, cpu: &mut Cpu<S, A>, task: &mut Task<S>) {
+        cpu.step += 1;
+        let Some(mm) = task.take_user_mm() else {
+            return;
+        };
+        let id = mm.id();
+        let lazy = S::mmgrab_lazy_tlb(self, cpu, id);
+        let irq = cpu.local_irq_disable();
+        // current->mm = NULL (done above); membarrier_update_current_mm(NULL).
+        A::enter_lazy_tlb(self, cpu, id);
+        S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
+        cpu.local_irq_enable(irq);
+        self.mmput(cpu, mm);
+    }
+
+    // ---- exec -----------------------------------------------------------------------
+
+    /// `exec_mmap(mm)`: `task` (user task or kernel thread) replaces its address space
+    /// with the new `mm`. A user task drops its old mm with `mmput`; a kernel thread
+    /// drops the lazy mm it was running on.
+    pub fn exec_mmap(&self, cpu: &mut Cpu<S, A>, task: &mut Task<S>, mm: MmUsers) {
+        cpu.step += 1;
+        let old_mm = task.take_user_mm();
+        let new = mm.id();
+        let irq = cpu.local_irq_disable();
+        // active_mm = tsk->active_mm; tsk->active_mm = mm; tsk->mm = mm;
+        let active = S::active_mm(cpu, &task.scheme, &irq).id();
+        let lazy = if old_mm.is_none() {
+            S::lazy_take(&mut cpu.scheme, &mut task.scheme)
+        } else {
+            None
+        };
+        S::set_user_active_mm(&mut task.scheme, new);
+        task.mm = Some(TaskMm::User(mm));
+        task.set_kthread(false);
+        // activate_mm(active_mm, mm).
+        A::switch_mm_irqs_off(self, cpu, active, new, &irq);
+        cpu.local_irq_enable(irq);
+        if let Some(old) = old_mm {
+            self.mmput(cpu, old);
+        } else if let Some(lazy) = lazy {
+            S::mmdrop_lazy_tlb(self, cpu, lazy);
+        }
+    }
+
+    // ---- kernel threads ---------------------------------------------------------------
+
+    /// `kthread_use_mm(mm)`: a kernel thread adopts a user address space; the caller
+    /// holds a real user (`u`) for as long as it is adopted.
+    ///
+    /// The mm may be the one the thread already runs on lazily; it still takes its own
+    /// `mmgrab` and drops the lazy reference, because the two are not equivalent.
+    pub fn kthread_use_mm(&self, cpu: &mut Cpu<S, A>, task: &mut Task<S>, u: &MmUsers) {
+        cpu.step += 1;
+        debug_assert!(task.is_kthread() && task.mm.is_none());
+        let mm = u.id();
+        let r = self.mmgrab(cpu, mm);
+        let irq = cpu.local_irq_disable();
+        let active = S::active_mm(cpu, &task.scheme, &irq).id();
+        let lazy = S::lazy_take(&mut cpu.scheme, &mut task.scheme);
+        S::set_user_active_mm(&mut task.scheme, mm);
+        task.mm = Some(TaskMm::Kthread(r));
+        self.rq_set_curr(cpu, Some(mm), false);
+        A::switch_mm_irqs_off(self, cpu, active, mm, &irq);
+        cpu.local_irq_enable(irq);
+        // The full barrier membarrier needs after the tsk->mm store is implied by
+        // mmdrop_lazy_tlb().
+        if let Some(lazy) = lazy {
+            S::mmdrop_lazy_tlb(self, cpu, lazy);
+        }
+    }
+
+    /// `kthread_unuse_mm(mm)`: the kernel thread gives the address space back and keeps
+    /// running on it lazily.
+    pub fn kthread_unuse_mm(&self, cpu: &mut Cpu<S, A>, task: &mut Task<S>) {
+        cpu.step += 1;
+        let Some(TaskMm::Kthread(r)) = task.mm.take() else {
+            return;
+        };
+        let mm = r.id();
+        // smp_mb__after_spinlock(): user accesses happen before tsk->mm is cleared.
+        // ORDERING: pairs with membarrier()'s full fence before it reads rq->curr.
+        cpu.smp_mb();
+        let irq = cpu.local_irq_disable();
+        self.rq_set_curr(cpu, None, false);
+        let lazy = S::mmgrab_lazy_tlb(self, cpu, mm);
+        // active_mm is still mm.
+        A::enter_lazy_tlb(self, cpu, mm);
+        S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
+        cpu.local_irq_enable(irq);
+        self.mmdrop(cpu, r);
+    }
+
+    // ---- CPU hotplug ------------------------------------------------------------------
+
+    /// `sched_force_init_mm()`: the current (kernel) task leaves its lazy mm for
+    /// `init_mm`, so this CPU uses no mm at all.
+    pub fn sched_force_init_mm(&self, cpu: &mut Cpu<S, A>, current: &mut Task<S>) {
+        cpu.step += 1;
+        let irq = cpu.local_irq_disable();
+        let mm = S::active_mm(cpu, &current.scheme, &irq).id();
+        cpu.local_irq_enable(irq);
+        if mm.is_init() && cpu.cr3().is_init() {
+            return;
+        }
+        let init_lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
+        let irq = cpu.local_irq_disable();
+        let old = S::lazy_take(&mut cpu.scheme, &mut current.scheme);
+        S::lazy_install(&mut cpu.scheme, &mut current.scheme, init_lazy);
+        A::switch_mm_irqs_off(self, cpu, mm, MmId::INIT, &irq);
+        cpu.local_irq_enable(irq);
+        if let Some(old) = old {
+            S::mmdrop_lazy_tlb(self, cpu, old);
+        }
+    }
+
+    /// Takes this CPU offline: `sched_cpu_wait_empty()` moves it to `init_mm` first
+    /// (the fix for the hotplug race), then `__cpu_disable()` lets the arch forget it,
+    /// then it leaves `cpu_online_mask`. `idle` is the CPU's idle task, now current.
+    pub fn cpu_offline(&self, cpu: &mut Cpu<S, A>, idle: &mut Task<S>) {
+        self.sched_force_init_mm(cpu, idle);
+        A::cpu_disable(self, cpu);
+        self.set_online(cpu, false);
+    }
+
+    /// Brings this CPU back online, running its idle task on `init_mm`.
+    pub fn cpu_online(&self, cpu: &mut Cpu<S, A>) {
+        cpu.step += 1;
+        self.set_online(cpu, true);
+    }
+
+    /// Drains the lazy state a quiescing CPU still holds: its idle task (`current`)
+    /// moves to `init_mm`, and any deferred drop the scheme parked on this CPU runs.
+    pub fn quiesce_cpu(&self, cpu: &mut Cpu<S, A>, current: &mut Task<S>) {
+        self.sched_force_init_mm(cpu, current);
+        S::finish_switch(self, cpu);
+    }
+}

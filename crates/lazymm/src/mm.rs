@@ -1,0 +1,290 @@
+//! Address spaces: the `Mm` struct, the handles that name it, the reference kinds that
+//! keep it alive, and the arena that makes every use-after-free detectable.
+//!
+//! In the kernel a `struct mm_struct *` is a bare pointer: nothing about it says whether
+//! the struct behind it is still alive. Here the equivalent is [`MmId`], a (slot,
+//! generation) pair into an [`Arena`]. Freeing an mm bumps the generation of its slot and
+//! poisons its counters, so every access through a stale `MmId` — even after the slot
+//! was reused for a new mm — is caught and reported instead of reading freed memory.
+//!
+//! The two reference kinds of the kernel are two types, as in Rust-for-Linux's
+//! `rust/kernel/mm.rs`:
+//! - [`MmUsers`] is a real user (`mmget`/`mmput`, counted in `mm_users`): the mappings and
+//!   page tables stay while one exists;
+//! - [`MmCount`] keeps only the struct and its page-table root (`mmgrab`/`mmdrop`, counted
+//!   in `mm_count`).
+//!
+//! Neither is `Clone` and neither has a `Drop`: a reference is consumed by the call that
+//! releases it (`mmput`, `mmdrop`), which needs the CPU it runs on. A reference that is
+//! never released shows up as a leak at quiescence.
+
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering};
+use core::fmt;
+
+/// A handle to one mm: the arena slot and the generation the slot had when the handle
+/// was made. Copying it keeps nothing alive, like copying a `struct mm_struct *`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct MmId {
+    slot: u32,
+    gen: u32,
+}
+
+impl MmId {
+    /// `init_mm`: the kernel's own address space, slot 0, never freed.
+    pub const INIT: MmId = MmId { slot: 0, gen: 1 };
+
+    /// The arena slot.
+    pub fn slot(self) -> u32 {
+        self.slot
+    }
+
+    /// The slot's generation when this handle was made (odd while the mm lives).
+    pub fn gen(self) -> u32 {
+        self.gen
+    }
+
+    /// Whether this is `init_mm`.
+    pub fn is_init(self) -> bool {
+        self == Self::INIT
+    }
+
+    /// Packs the handle into one non-zero word, so per-CPU state can hold it in an atomic.
+    #[inline]
+    pub fn encode(self) -> u64 {
+        ((self.gen as u64) << 32) | self.slot as u64
+    }
+
+    /// The inverse of [`MmId::encode`]; `0` means "no mm".
+    #[inline]
+    pub fn decode(word: u64) -> Option<MmId> {
+        (word != 0).then_some(MmId {
+            slot: word as u32,
+            gen: (word >> 32) as u32,
+        })
+    }
+}
+
+impl fmt::Display for MmId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_init() {
+            write!(f, "init_mm")
+        } else {
+            write!(f, "mm#{}.{}", self.slot, self.gen)
+        }
+    }
+}
+
+/// A real user of an mm (one `mm_users` reference, `MmWithUser` in Rust-for-Linux).
+///
+/// # Invariants
+/// While this exists, `mm_users` of the mm is at least one, so its mappings and page
+/// tables exist and it holds (through `mm_users`) one `mm_count` reference.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an mm_users reference must be released with mmput"]
+pub struct MmUsers(pub(crate) MmId);
+
+impl MmUsers {
+    /// The mm this reference keeps alive.
+    pub fn id(&self) -> MmId {
+        self.0
+    }
+}
+
+/// A reference that keeps the struct and its page-table root alive (one `mm_count`
+/// reference, Rust-for-Linux's `ARef<Mm>`).
+///
+/// # Invariants
+/// While this exists, `mm_count` of the mm is at least one: the slot is not freed.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an mm_count reference must be released with mmdrop"]
+pub struct MmCount(pub(crate) MmId);
+
+impl MmCount {
+    /// The mm this reference keeps alive.
+    pub fn id(&self) -> MmId {
+        self.0
+    }
+}
+
+/// The value written into the counters of a freed slot, so that a stale increment
+/// cannot bring it back to a plausible count.
+pub(crate) const POISON: usize = usize::MAX / 2;
+
+/// One `struct mm_struct`, as one arena slot.
+///
+/// # Invariants
+/// The slot is live exactly when `gen` is odd. Each field that the kernel keeps on its
+/// own cache line is padded to one, so `mm_count` traffic in benchmarks is real.
+pub struct Mm {
+    /// Odd while live. Freeing and allocating each add one.
+    gen: CachePadded<AtomicU64>,
+    /// Real users (`mmget`/`mmput`).
+    pub(crate) mm_users: CachePadded<AtomicUsize>,
+    /// Struct references (`mmgrab`/`mmdrop`), including, under `refcount`, one per lazy CPU.
+    pub(crate) mm_count: CachePadded<AtomicUsize>,
+    /// `mm_cpumask(mm)`: bit `n` is set while CPU `n` may hold TLB entries or have the mm
+    /// loaded (an arch decides when bits are cleared).
+    pub(crate) cpumask: CachePadded<AtomicU64>,
+    /// Whether the user page tables below the root still exist (`exit_mmap` frees them).
+    pub(crate) tables: AtomicBool,
+}
+
+impl Mm {
+    fn new(gen: u64) -> Mm {
+        Mm {
+            gen: CachePadded(AtomicU64::new(gen)),
+            mm_users: CachePadded(AtomicUsize::new(0)),
+            mm_count: CachePadded(AtomicUsize::new(0)),
+            cpumask: CachePadded(AtomicU64::new(0)),
+            tables: AtomicBool::new(false),
+        }
+    }
+
+    /// `mm_users` now (racy by nature; for reports and tests).
+    pub fn users(&self) -> usize {
+        self.mm_users.load(Ordering::Relaxed)
+    }
+
+    /// `mm_count` now (racy by nature; for reports and tests).
+    pub fn count(&self) -> usize {
+        self.mm_count.load(Ordering::Relaxed)
+    }
+
+    /// `mm_cpumask(mm)` now.
+    pub fn cpumask(&self) -> u64 {
+        self.cpumask.load(Ordering::Relaxed)
+    }
+}
+
+/// Why an access through an [`MmId`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Stale {
+    /// The slot was freed (and maybe reused) after the handle was made.
+    #[error("{0} was freed")]
+    Freed(MmId),
+}
+
+/// The arena of mm slots.
+///
+/// # Invariants
+/// Slot 0 is `init_mm` and is never freed. Every other slot is either live (odd
+/// generation, not on the free list) or free (even generation, on the free list).
+pub struct Arena {
+    slots: Box<[Mm]>,
+    free: Mutex<Vec<u32>>,
+}
+
+impl Arena {
+    /// An arena with `capacity` slots besides `init_mm`.
+    pub fn new(capacity: usize) -> Arena {
+        let capacity = capacity.min(u32::MAX as usize - 1);
+        let slots: Box<[Mm]> = (0..=capacity)
+            .map(|i| Mm::new(if i == 0 { 1 } else { 0 }))
+            .collect();
+        // INVARIANT: init_mm is live forever; one user and one count that nobody drops.
+        slots[0].mm_users.store(1, Ordering::Relaxed);
+        slots[0].mm_count.store(1, Ordering::Relaxed);
+        slots[0].tables.store(true, Ordering::Relaxed);
+        let free = (1..=capacity as u32).rev().collect();
+        Arena {
+            slots,
+            free: Mutex::new(free),
+        }
+    }
+
+    /// How many slots, `init_mm` included.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Takes a free slot and makes it a new mm with `mm_users == 1` and `mm_count == 1`
+    /// (`mm_alloc`). `None` when the arena is full.
+    pub(crate) fn alloc(&self) -> Option<MmId> {
+        let slot = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+        let mm = &self.slots[slot as usize];
+        mm.mm_users.store(1, Ordering::Relaxed);
+        mm.mm_count.store(1, Ordering::Relaxed);
+        mm.cpumask.store(0, Ordering::Relaxed);
+        mm.tables.store(true, Ordering::Relaxed);
+        // ORDERING: Release publishes the initialised counters with the new generation;
+        // pairs with the Acquire generation load in `get` on whichever CPU first uses the
+        // handle (the handle itself travels through the engine's own synchronisation).
+        let old = mm.gen.fetch_add(1, Ordering::Release);
+        debug_assert!(old % 2 == 0, "allocated a live slot");
+        Some(MmId {
+            slot,
+            gen: (old + 1) as u32,
+        })
+    }
+
+    /// Frees a live mm: bumps the generation (so every outstanding handle goes stale),
+    /// poisons the counters and returns the slot to the free list.
+    ///
+    /// A second free of the same handle finds the generation already bumped and is
+    /// refused, so an mm is freed at most once whatever a broken scheme does.
+    pub(crate) fn free(&self, id: MmId) -> Result<(), Stale> {
+        let mm = self.slots.get(id.slot as usize).ok_or(Stale::Freed(id))?;
+        if id.is_init() {
+            return Err(Stale::Freed(id));
+        }
+        // ORDERING: AcqRel. Acquire: whatever the last user did to the mm happens before
+        // the poisoning below; Release: pairs with the Acquire in `get`, so a CPU that
+        // sees the new generation also sees the poison.
+        mm.gen
+            .compare_exchange(
+                id.gen as u64,
+                id.gen as u64 + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .map_err(|_| Stale::Freed(id))?;
+        mm.mm_users.store(POISON, Ordering::Relaxed);
+        mm.mm_count.store(POISON, Ordering::Relaxed);
+        mm.tables.store(false, Ordering::Relaxed);
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id.slot);
+        Ok(())
+    }
+
+    /// The mm behind a handle, or [`Stale`] when it was freed since the handle was made.
+    #[inline]
+    pub fn get(&self, id: MmId) -> Result<&Mm, Stale> {
+        let mm = self.slots.get(id.slot as usize).ok_or(Stale::Freed(id))?;
+        // ORDERING: Acquire pairs with the Release generation bump in `free` (and in
+        // `alloc`): a CPU that still sees the old generation saw a live mm.
+        if mm.gen.load(Ordering::Acquire) == id.gen as u64 {
+            Ok(mm)
+        } else {
+            Err(Stale::Freed(id))
+        }
+    }
+
+    /// Whether the handle still names a live mm.
+    #[inline]
+    pub fn is_live(&self, id: MmId) -> bool {
+        self.get(id).is_ok()
+    }
+
+    /// How many mms other than `init_mm` are live now.
+    pub fn live(&self) -> usize {
+        self.slots.len() - 1 - self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Every live mm except `init_mm` (for leak reports at quiescence).
+    pub fn live_ids(&self) -> Vec<MmId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, mm)| {
+                let gen = mm.gen.load(Ordering::Acquire);
+                (gen % 2 == 1).then_some(MmId {
+                    slot: i as u32,
+                    gen: gen as u32,
+                })
+            })
+            .collect()
+    }
+}

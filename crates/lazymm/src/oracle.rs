@@ -1,0 +1,229 @@
+//! The oracle: the safety properties of DESIGN.md §3, checked where they can break, and
+//! the counters of what happened.
+//!
+//! Nothing here stops the model. A violation is recorded with the CPU, that CPU's step
+//! and the mm, counted in the kernel-wide total, and the run goes on (a host may stop it
+//! early). Accesses through stale handles never touch freed memory: the arena refuses
+//! them, so a broken scheme is reported, not undefined behaviour.
+
+use crate::mm::MmId;
+use core::fmt;
+
+/// Which property of DESIGN.md §3 a violation breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Property {
+    /// (a) no dereference of a freed mm.
+    A,
+    /// (b) no page tables loaded, even lazily, when freed.
+    B,
+    /// (c) `shootdown`: `mm_cpumask` covers every lazy user at `cleanup_lazy_tlbs`.
+    C,
+    /// (d) `hazptr-mathieu`: one lazy mm per CPU.
+    D,
+    /// (e) no underflow, freed exactly once, nothing leaked.
+    E,
+    /// (f) a full barrier between the `rq.curr` store and user access.
+    F,
+    /// (g) `x86`: an NMI touches user memory only through `current.mm`.
+    G,
+}
+
+impl fmt::Display for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = match self {
+            Property::A => 'a',
+            Property::B => 'b',
+            Property::C => 'c',
+            Property::D => 'd',
+            Property::E => 'e',
+            Property::F => 'f',
+            Property::G => 'g',
+        };
+        write!(f, "{c}")
+    }
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// An access through a handle whose mm was already freed.
+    UseAfterFree {
+        /// Which reference was followed (`active_mm`, `rq.prev_lazy_mm`, …).
+        via: &'static str,
+    },
+    /// The mm was freed while a CPU still had it loaded.
+    FreedWhileLoaded {
+        /// The CPU whose page-table root was the freed mm.
+        holder: usize,
+    },
+    /// A speculative page walk of a lazy CPU read a freed page-table root.
+    SpeculativeWalkOfFreed,
+    /// `cleanup_lazy_tlbs` ran while a CPU used the mm lazily outside `mm_cpumask`.
+    LazyCpuNotInCpumask {
+        /// The lazy CPU the shootdown would miss.
+        lazy: usize,
+    },
+    /// A CPU published a second lazy mm while its hazard slot was occupied.
+    HazardSlotOccupied {
+        /// What the slot already held.
+        held: MmId,
+    },
+    /// A counter was decremented below zero.
+    Underflow {
+        /// `mm_users` or `mm_count`.
+        counter: &'static str,
+    },
+    /// The same mm was freed twice.
+    DoubleFree,
+    /// At quiescence, an mm that should have been freed was still live.
+    Leak {
+        /// `mm_users` at the end.
+        users: usize,
+        /// `mm_count` at the end.
+        count: usize,
+    },
+    /// A deferred reference lingered on a CPU past its next switch.
+    LingeringDeferred,
+    /// A kernel→user switch returned to user space with no full barrier after the
+    /// `rq.curr` store.
+    NoMembarrierBarrier,
+    /// An NMI accessed user memory while the hardware had a different mm loaded.
+    NmiWrongMm {
+        /// What CR3 held.
+        loaded: MmId,
+    },
+    /// A synchronous IPI was sent with interrupts disabled (it would deadlock).
+    IpiWithIrqsDisabled,
+}
+
+impl ViolationKind {
+    /// The property this breaks.
+    pub fn property(&self) -> Property {
+        match self {
+            ViolationKind::UseAfterFree { .. } => Property::A,
+            ViolationKind::FreedWhileLoaded { .. } | ViolationKind::SpeculativeWalkOfFreed => {
+                Property::B
+            }
+            ViolationKind::LazyCpuNotInCpumask { .. } => Property::C,
+            ViolationKind::HazardSlotOccupied { .. } => Property::D,
+            ViolationKind::Underflow { .. }
+            | ViolationKind::DoubleFree
+            | ViolationKind::Leak { .. }
+            | ViolationKind::LingeringDeferred
+            | ViolationKind::IpiWithIrqsDisabled => Property::E,
+            ViolationKind::NoMembarrierBarrier => Property::F,
+            ViolationKind::NmiWrongMm { .. } => Property::G,
+        }
+    }
+}
+
+/// One broken property, where and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The CPU that found it.
+    pub cpu: usize,
+    /// That CPU's step counter when it found it.
+    pub step: u64,
+    /// The mm involved.
+    pub mm: MmId,
+    /// What went wrong.
+    pub kind: ViolationKind,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "property {}: cpu {} step {}: {}: ",
+            self.kind.property(),
+            self.cpu,
+            self.step,
+            self.mm
+        )?;
+        match &self.kind {
+            ViolationKind::UseAfterFree { via } => write!(f, "use after free through {via}"),
+            ViolationKind::FreedWhileLoaded { holder } => {
+                write!(f, "freed while cpu {holder} still had it loaded")
+            }
+            ViolationKind::SpeculativeWalkOfFreed => {
+                write!(f, "speculative page walk of freed page tables")
+            }
+            ViolationKind::LazyCpuNotInCpumask { lazy } => write!(
+                f,
+                "cleanup_lazy_tlbs ran while cpu {lazy} used it lazily outside mm_cpumask"
+            ),
+            ViolationKind::HazardSlotOccupied { held } => {
+                write!(f, "hazard slot already held {held}")
+            }
+            ViolationKind::Underflow { counter } => write!(f, "{counter} underflow"),
+            ViolationKind::DoubleFree => write!(f, "freed twice"),
+            ViolationKind::Leak { users, count } => {
+                write!(f, "leaked (mm_users {users}, mm_count {count})")
+            }
+            ViolationKind::LingeringDeferred => {
+                write!(f, "deferred reference still held after the next switch")
+            }
+            ViolationKind::NoMembarrierBarrier => write!(
+                f,
+                "kernel->user switch reached user space with no full barrier after the rq->curr store"
+            ),
+            ViolationKind::NmiWrongMm { loaded } => {
+                write!(f, "NMI user access while CR3 held {loaded}")
+            }
+            ViolationKind::IpiWithIrqsDisabled => {
+                write!(f, "synchronous IPI sent with interrupts disabled")
+            }
+        }
+    }
+}
+
+/// Per-CPU counters of what happened. Each CPU owns its own; a host sums them at the end,
+/// so counting never adds a shared write to the path being measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Calls of `context_switch`.
+    pub context_switches: u64,
+    /// user→kernel switches (entries into lazy TLB mode from a user task).
+    pub lazy_switches: u64,
+    /// Atomic read-modify-writes the scheme and arch made on lines shared between CPUs.
+    pub shared_rmw: u64,
+    /// Full fences (`smp_mb`, and each side of a fully ordered RMW).
+    pub full_fences: u64,
+    /// IPIs this CPU sent.
+    pub ipis_sent: u64,
+    /// IPIs this CPU handled.
+    pub ipis_received: u64,
+    /// mms this CPU allocated.
+    pub mm_created: u64,
+    /// mms this CPU freed.
+    pub mm_freed: u64,
+    /// `__mmput` teardowns this CPU ran (exits of a last user).
+    pub exits: u64,
+    /// Nanoseconds spent in `__mmput` and `__mmdrop` (when the host gave a clock).
+    pub teardown_ns: u64,
+    /// Speculative page walks made by this CPU.
+    pub speculative_walks: u64,
+    /// NMIs this CPU took.
+    pub nmis: u64,
+    /// Violations this CPU found.
+    pub violations: u64,
+}
+
+impl Stats {
+    /// Adds another CPU's counters into these.
+    pub fn add(&mut self, o: &Stats) {
+        self.context_switches += o.context_switches;
+        self.lazy_switches += o.lazy_switches;
+        self.shared_rmw += o.shared_rmw;
+        self.full_fences += o.full_fences;
+        self.ipis_sent += o.ipis_sent;
+        self.ipis_received += o.ipis_received;
+        self.mm_created += o.mm_created;
+        self.mm_freed += o.mm_freed;
+        self.exits += o.exits;
+        self.teardown_ns += o.teardown_ns;
+        self.speculative_walks += o.speculative_walks;
+        self.nmis += o.nmis;
+        self.violations += o.violations;
+    }
+}

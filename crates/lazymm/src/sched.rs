@@ -1,0 +1,86 @@
+//! The scheduler's part: `context_switch` and `finish_task_switch`, in the order of
+//! `kernel/sched/core.c`.
+//!
+//! The four cases of `context_switch`:
+//!
+//! | prev → next     | what happens to the mm                                          |
+//! |-----------------|-----------------------------------------------------------------|
+//! | user → kernel   | `enter_lazy_tlb`; `next` inherits `prev`'s mm; `mmgrab_lazy_tlb` |
+//! | kernel → kernel | `enter_lazy_tlb`; the lazy mm is handed over; no reference work  |
+//! | kernel → user   | `switch_mm_irqs_off`; the lazy mm goes to `rq->prev_lazy_mm` and is dropped in `finish_task_switch` |
+//! | user → user     | `switch_mm_irqs_off`; no reference work                         |
+//!
+//! Where Linux reads `prev->active_mm`, this code asks the scheme for the mm `prev` runs
+//! on ([`Scheme::active_mm`]): a scheme that refcounts lazy users answers from the task,
+//! one that opts out answers with a borrow of what the CPU has loaded, valid only while
+//! interrupts are off.
+
+use crate::arch::Arch;
+use crate::kernel::Kernel;
+use crate::mm::MmId;
+use crate::scheme::Scheme;
+use crate::task::Task;
+
+impl<S: Scheme, A: Arch> Kernel<S, A> {
+    /// `context_switch(rq, prev, next)`: switches this CPU from `prev` to `next`.
+    ///
+    /// Runs with interrupts disabled (as under `__schedule`'s rq lock) until
+    /// `finish_task_switch` enables them; it includes `__schedule`'s store to
+    /// `rq->curr`, which `membarrier()` reads.
+    #[inline]
+    pub fn context_switch(&self, cpu: &mut crate::cpu::Cpu<S, A>, prev: &mut Task<S>, next: &mut Task<S>) {
+        cpu.step += 1;
+        cpu.stats.context_switches += 1;
+        // The hardware may walk prev's page tables at any point of the switch.
+        self.maybe_speculate(cpu);
+        let irq = cpu.local_irq_disable();
+        // __schedule(): RCU_INIT_POINTER(rq->curr, next).
+        self.rq_set_curr(cpu, next.mm_id(), !prev.is_user() && next.is_user());
+
+        match next.mm_id() {
+            // to kernel
+            None => {
+                let active = S::active_mm(cpu, &prev.scheme, &irq).id();
+                A::enter_lazy_tlb(self, cpu, active);
+                if prev.is_user() {
+                    // from user
+                    cpu.stats.lazy_switches += 1;
+                    let lazy = S::mmgrab_lazy_tlb(self, cpu, active);
+                    S::lazy_install(&mut cpu.scheme, &mut next.scheme, lazy);
+                } else {
+                    // from kernel
+                    S::lazy_hand_over(&mut cpu.scheme, &mut prev.scheme, &mut next.scheme);
+                }
+            }
+            // to user
+            Some(mm) => {
+                let active = S::active_mm(cpu, &prev.scheme, &irq).id();
+                A::switch_mm_irqs_off(self, cpu, active, mm, &irq);
+                if !prev.is_user() {
+                    // from kernel: will mmdrop_lazy_tlb() in finish_task_switch().
+                    cpu.prev_lazy_mm = S::lazy_take(&mut cpu.scheme, &mut prev.scheme);
+                }
+            }
+        }
+
+        // switch_to(prev, next): this model has no stacks to switch.
+        self.finish_task_switch(cpu, irq, next.mm_id());
+    }
+
+    /// `finish_task_switch(prev)`: releases the rq lock (enabling interrupts), then
+    /// drops the lazy mm a kernel→user switch left in `rq->prev_lazy_mm`.
+    #[inline]
+    fn finish_task_switch(&self, cpu: &mut crate::cpu::Cpu<S, A>, irq: crate::cpu::IrqGuard, next_mm: Option<MmId>) {
+        let lazy = cpu.prev_lazy_mm.take();
+        // finish_lock_switch(): raw_spin_rq_unlock_irq(rq).
+        cpu.local_irq_enable(irq);
+        if let Some(lazy) = lazy {
+            S::mmdrop_lazy_tlb_sched(self, cpu, lazy);
+        }
+        S::finish_switch(self, cpu);
+        if let Some(mm) = next_mm {
+            // Returning to user space: property f must hold by now.
+            self.membarrier_check(cpu, mm);
+        }
+    }
+}
