@@ -1,1 +1,64 @@
-fn main(){}
+//! `lazymm`: run, compare and try to break the schemes that keep lazily used address
+//! spaces alive.
+//!
+//! Exit status: 0 success; 2 bad usage or input (one line naming the bad value and the
+//! valid choices); 3 a run found a violation of a safety property.
+#![forbid(unsafe_code)]
+
+mod args;
+mod run;
+mod schemes;
+
+use std::process::ExitCode;
+
+/// A failure to report as one line, with its exit status.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or input (status 2).
+    Usage(String),
+    /// The command could not do its work (status 1).
+    Io(String),
+}
+
+const USAGE: &str = "\
+usage: lazymm <command> [options]
+
+commands:
+  schemes                        list schemes, archs, workloads and mutants
+  run (--scheme S | --mutant M) [--arch A] --workload W [--cpus N]
+      [--seconds T | --switches K] [--seed X] [--json]
+                                 one run: a table, or one JSON object with --json
+
+exit status: 0 success, 2 bad usage or input, 3 a safety property was violated";
+
+fn main() -> ExitCode {
+    let mut argv = std::env::args_os().skip(1);
+    let Some(cmd) = argv.next() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest: Vec<_> = argv.collect();
+    let result = match cmd.to_str() {
+        Some("schemes") => schemes::main(rest),
+        Some("run") => run::main(rest),
+        Some("-h") | Some("--help") | Some("help") => {
+            println!("{USAGE}");
+            Ok(0)
+        }
+        Some(other) => Err(Failure::Usage(format!(
+            "unknown command '{other}' (valid: schemes, run)"
+        ))),
+        None => Err(Failure::Usage("the command is not valid UTF-8".into())),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Usage(msg)) => {
+            eprintln!("lazymm: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(msg)) => {
+            eprintln!("lazymm: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

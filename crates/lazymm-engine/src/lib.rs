@@ -1,1 +1,11 @@
-//! placeholder
+//! Hosts that run the lazymm model: the native engine (one OS thread per simulated CPU),
+//! the workloads, and the registry of schemes, archs, workloads and mutants.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod native;
+pub mod registry;
+pub mod workload;
+
+pub use native::{run, RunReport, RunSpec, SpecError};
+pub use workload::Workload;

@@ -223,7 +223,7 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
             irqs_disabled: false,
             online: true,
             membarrier_mark: None,
-            rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0xD1B5_4A32_D192_ED03),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             walk_countdown: cfg.speculative_walk_period,
             walk_period: cfg.speculative_walk_period,
         }
@@ -231,7 +231,7 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
 
     /// Reseeds this CPU's random choices (speculative walks, NMIs).
     pub fn seed(&mut self, seed: u64) {
-        self.rng = (seed ^ ((self.id as u64 + 1) * 0xD1B5_4A32_D192_ED03)) | 1;
+        self.rng = (seed ^ (self.id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)) | 1;
     }
 
     /// A pseudo-random number from this CPU's own generator (xorshift64*).
@@ -248,7 +248,11 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
     /// `local_irq_disable()`.
     #[inline]
     pub fn local_irq_disable(&mut self) -> IrqGuard {
-        debug_assert!(!self.irqs_disabled, "cpu {}: irqs already disabled", self.id);
+        debug_assert!(
+            !self.irqs_disabled,
+            "cpu {}: irqs already disabled",
+            self.id
+        );
         self.irqs_disabled = true;
         IrqGuard {
             cpu: self.id,
@@ -328,7 +332,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// `rq->curr = next`, as `membarrier()` sees it (the mm of the new current task).
     #[inline]
-    pub(crate) fn rq_set_curr(&self, cpu: &mut Cpu<S, A>, mm: Option<MmId>, to_user_from_kernel: bool) {
+    pub(crate) fn rq_set_curr(
+        &self,
+        cpu: &mut Cpu<S, A>,
+        mm: Option<MmId>,
+        to_user_from_kernel: bool,
+    ) {
         // ORDERING: Relaxed, like RCU_INIT_POINTER(rq->curr, next). Property f is that a
         // full barrier follows this store before the next user access; `membarrier()`
         // pairs its own full fence with that barrier.
@@ -452,7 +461,11 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let mut turns = 0;
         // ORDERING: Acquire pairs with the target's Release clear of `op`: what its
         // handler did is visible once the call is seen done.
-        while self.cpus[target].ipi.slots[cpu.id].op.load(Ordering::Acquire) != 0 {
+        while self.cpus[target].ipi.slots[cpu.id]
+            .op
+            .load(Ordering::Acquire)
+            != 0
+        {
             // Waiting with interrupts enabled, as Linux does: calls sent to this CPU
             // meanwhile run, so two CPUs that IPI each other cannot deadlock.
             self.flush_smp_call_function_queue(cpu);

@@ -89,10 +89,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             }
             // ORDERING: Acquire on success, as atomic_inc_not_zero: the new user sees the
             // mappings as the previous users left them.
-            match m
-                .mm_users
-                .compare_exchange_weak(cur, cur + 1, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match m.mm_users.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return Some(MmUsers(r.0)),
                 Err(now) => cur = now,
             }
@@ -147,6 +149,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     fn __mmdrop(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
         cpu.step += 1;
         if !S::FREES_MMS {
+            // The `none` baseline never frees; it reuses the slot in place.
+            self.arena.recycle(mm);
             return;
         }
         S::cleanup_lazy_tlbs(self, cpu, mm);
@@ -187,6 +191,16 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         };
         let mm = self.mmget(cpu, u);
         Some(Task::user(pid, mm))
+    }
+
+    /// The idle task of a booting CPU (`sched_init`, `start_secondary`): a kernel
+    /// thread whose `active_mm` is `init_mm`, with the lazy reference that goes with it.
+    pub fn idle_task(&self, cpu: &mut Cpu<S, A>, pid: u32) -> Task<S> {
+        let mut idle = Task::kthread(pid);
+        let lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
+        A::enter_lazy_tlb(self, cpu, MmId::INIT);
+        S::lazy_install(&mut cpu.scheme, &mut idle.scheme, lazy);
+        idle
     }
 
     // ---- exit -----------------------------------------------------------------------

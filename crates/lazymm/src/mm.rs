@@ -206,15 +206,35 @@ impl Arena {
         mm.mm_count.store(1, Ordering::Relaxed);
         mm.cpumask.store(0, Ordering::Relaxed);
         mm.tables.store(true, Ordering::Relaxed);
-        // ORDERING: Release publishes the initialised counters with the new generation;
-        // pairs with the Acquire generation load in `get` on whichever CPU first uses the
-        // handle (the handle itself travels through the engine's own synchronisation).
-        let old = mm.gen.fetch_add(1, Ordering::Release);
-        debug_assert!(old % 2 == 0, "allocated a live slot");
+        let gen = mm.gen.load(Ordering::Relaxed);
+        let gen = if gen % 2 == 1 {
+            // A slot recycled in place by `recycle` keeps its generation.
+            gen
+        } else {
+            // ORDERING: Release publishes the initialised counters with the new
+            // generation; pairs with the Acquire generation load in `get` on whichever
+            // CPU first uses the handle (the handle itself travels through the host's
+            // own synchronisation).
+            mm.gen.fetch_add(1, Ordering::Release) + 1
+        };
         Some(MmId {
             slot,
-            gen: (old + 1) as u32,
+            gen: gen as u32,
         })
+    }
+
+    /// Reuses a dead mm's slot in place, without freeing it: the generation stays, so
+    /// old handles still work and now name the next mm allocated there. Only the `none`
+    /// baseline does this (it never frees, and a churning workload would otherwise
+    /// fill the arena); it is exactly the unsafety every real scheme exists to avoid.
+    pub(crate) fn recycle(&self, id: MmId) {
+        if id.is_init() || !self.is_live(id) {
+            return;
+        }
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id.slot);
     }
 
     /// Frees a live mm: bumps the generation (so every outstanding handle goes stale),
@@ -265,11 +285,6 @@ impl Arena {
     #[inline]
     pub fn is_live(&self, id: MmId) -> bool {
         self.get(id).is_ok()
-    }
-
-    /// How many mms other than `init_mm` are live now.
-    pub fn live(&self) -> usize {
-        self.slots.len() - 1 - self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Every live mm except `init_mm` (for leak reports at quiescence).

@@ -28,7 +28,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// `finish_task_switch` enables them; it includes `__schedule`'s store to
     /// `rq->curr`, which `membarrier()` reads.
     #[inline]
-    pub fn context_switch(&self, cpu: &mut crate::cpu::Cpu<S, A>, prev: &mut Task<S>, next: &mut Task<S>) {
+    pub fn context_switch(
+        &self,
+        cpu: &mut crate::cpu::Cpu<S, A>,
+        prev: &mut Task<S>,
+        next: &mut Task<S>,
+    ) {
         cpu.step += 1;
         cpu.stats.context_switches += 1;
         // The hardware may walk prev's page tables at any point of the switch.
@@ -70,7 +75,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// `finish_task_switch(prev)`: releases the rq lock (enabling interrupts), then
     /// drops the lazy mm a kernel→user switch left in `rq->prev_lazy_mm`.
     #[inline]
-    fn finish_task_switch(&self, cpu: &mut crate::cpu::Cpu<S, A>, irq: crate::cpu::IrqGuard, next_mm: Option<MmId>) {
+    fn finish_task_switch(
+        &self,
+        cpu: &mut crate::cpu::Cpu<S, A>,
+        irq: crate::cpu::IrqGuard,
+        next_mm: Option<MmId>,
+    ) {
         let lazy = cpu.prev_lazy_mm.take();
         // finish_lock_switch(): raw_spin_rq_unlock_irq(rq).
         cpu.local_irq_enable(irq);

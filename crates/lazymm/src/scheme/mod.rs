@@ -56,8 +56,11 @@ pub trait Scheme: Sized + Send + Sync + 'static {
     ) -> LazyMm<'g>;
 
     /// `mmgrab_lazy_tlb(mm)`: this CPU starts using `mm` lazily.
-    fn mmgrab_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId)
-        -> Self::LazyRef;
+    fn mmgrab_lazy_tlb<A: Arch>(
+        k: &Kernel<Self, A>,
+        cpu: &mut Cpu<Self, A>,
+        mm: MmId,
+    ) -> Self::LazyRef;
 
     /// `mmdrop_lazy_tlb(mm)`: this CPU no longer uses the mm lazily (it has switched away).
     fn mmdrop_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, lazy: Self::LazyRef);
@@ -80,7 +83,11 @@ pub trait Scheme: Sized + Send + Sync + 'static {
     fn lazy_take(cpu: &mut Self::CpuLocal, ts: &mut Self::TaskState) -> Option<Self::LazyRef>;
 
     /// kernel→kernel: `next->active_mm = prev->active_mm; prev->active_mm = NULL`.
-    fn lazy_hand_over(cpu: &mut Self::CpuLocal, prev: &mut Self::TaskState, next: &mut Self::TaskState);
+    fn lazy_hand_over(
+        cpu: &mut Self::CpuLocal,
+        prev: &mut Self::TaskState,
+        next: &mut Self::TaskState,
+    );
 
     /// Called from `__mmput` after `exit_mmap`, when `mm_users` has reached zero.
     fn after_exit_mmap<A: Arch>(_k: &Kernel<Self, A>, _cpu: &mut Cpu<Self, A>, _mm: MmId) {}

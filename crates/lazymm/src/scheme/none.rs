@@ -1,9 +1,13 @@
 //! `none`: no bookkeeping at all, and mms are never freed.
 //!
 //! Not a scheme but a baseline: it shows what a context switch costs when a lazy use
-//! costs nothing, so the benchmarks can show every real scheme as a ratio to it. Since it
-//! never frees an mm, nothing can be used after free; it promises nothing about
-//! membarrier (property f) and frees nothing at exit (property e's leak check is off).
+//! costs nothing, so the benchmarks can show every real scheme as a ratio to it. It
+//! never frees an mm: when the last reference goes, the slot is reused in place for the
+//! next mm (`Arena::recycle`), so a churning workload does not fill the arena, and a CPU
+//! still lazily on the old mm silently runs on the new one's page tables — the bug every
+//! real scheme exists to prevent, which the oracle cannot see here because nothing is
+//! freed. It promises nothing about membarrier (property f), and the leak check of
+//! property e is off.
 
 use super::Scheme;
 use crate::arch::Arch;
@@ -41,7 +45,11 @@ impl Scheme for NoRefs {
     fn set_user_active_mm(_: &mut NoneTask, _: MmId) {}
 
     #[inline]
-    fn active_mm<'g, A: Arch>(cpu: &'g Cpu<Self, A>, _: &'g NoneTask, irq: &'g IrqGuard) -> LazyMm<'g> {
+    fn active_mm<'g, A: Arch>(
+        cpu: &'g Cpu<Self, A>,
+        _: &'g NoneTask,
+        irq: &'g IrqGuard,
+    ) -> LazyMm<'g> {
         cpu.lazy_mm(irq)
     }
 

@@ -42,7 +42,10 @@ pub struct Refcount {
 /// What `current->active_mm` holds under `refcount`.
 #[derive(Debug, Default)]
 pub enum ActiveMm {
-    /// No mm (a task that has not run yet).
+    /// No `active_mm` recorded: a task that has not run yet, or a kernel thread that
+    /// has run on init_mm since boot (a CPU's idle task, or a kernel thread it handed
+    /// over to). Such a kernel thread holds its CPU's boot reference to init_mm (see
+    /// [`Kernel::boot`]), which [`Scheme::lazy_take`] hands out when it leaves.
     #[default]
     None,
     /// A user task's own `mm` (kept alive by its `mm_users` reference).
@@ -120,6 +123,10 @@ impl Scheme for Refcount {
     fn lazy_take(_: &mut (), ts: &mut RefcountTask) -> Option<MmCount> {
         match core::mem::take(&mut ts.active_mm) {
             ActiveMm::Lazy(r) => Some(r),
+            // A kernel thread on init_mm since boot gives up the boot reference its CPU
+            // holds, as Linux's idle task drops the init_mm it took in sched_init();
+            // without this drop its first kernel→user switch would pass no full barrier.
+            ActiveMm::None => Some(MmCount(MmId::INIT)),
             other => {
                 ts.active_mm = other;
                 None

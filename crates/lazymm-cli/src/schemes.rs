@@ -1,0 +1,32 @@
+//! `lazymm schemes`: everything the registry knows.
+
+use crate::args::{unexpected, Args};
+use crate::Failure;
+use lazymm::Mutant;
+use lazymm_engine::registry::{ARCHS, SCHEMES};
+use lazymm_engine::Workload;
+use std::ffi::OsString;
+
+pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
+    let mut a = Args::new(args);
+    if let Some(arg) = a.next()? {
+        return Err(unexpected(arg, "no options"));
+    }
+    println!("schemes:");
+    for (name, desc) in SCHEMES {
+        println!("  {name:<28} {desc}");
+    }
+    println!("archs:");
+    for (name, desc) in ARCHS {
+        println!("  {name:<28} {desc}");
+    }
+    println!("workloads:");
+    for w in Workload::ALL {
+        println!("  {:<28} {}", w.name(), w.description());
+    }
+    println!("mutants:");
+    for m in Mutant::ALL {
+        println!("  {:<28} [{}] {}", m.name(), m.scheme(), m.description());
+    }
+    Ok(0)
+}

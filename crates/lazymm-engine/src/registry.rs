@@ -1,0 +1,123 @@
+//! The registry: every scheme, arch, workload and mutant by name, and the one place that
+//! turns names into monomorphised model types.
+//!
+//! To add a scheme, add one line to `schemes!` below (and, for a mutant, a variant of
+//! `lazymm::Mutant`); `lazymm schemes`, `run`, `bench` and `check` pick it up from here.
+
+use crate::workload::Workload;
+use lazymm::{Arch, Mutant, Scheme};
+
+/// Something to do with one (scheme, arch) pair, as concrete types.
+pub trait WithKernel {
+    /// What it produces.
+    type Out;
+    /// Does it.
+    fn with<S: Scheme, A: Arch>(self) -> Self::Out;
+}
+
+/// A name that is not in the registry, with the valid choices.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} '{value}' (valid: {valid})")]
+pub struct Unknown {
+    /// What kind of name (`scheme`, `arch`, `workload`, `mutant`).
+    pub what: &'static str,
+    /// The name given.
+    pub value: String,
+    /// The valid names, comma-separated.
+    pub valid: String,
+}
+
+impl Unknown {
+    fn new(what: &'static str, value: &str, valid: &[&str]) -> Unknown {
+        Unknown {
+            what,
+            value: value.to_string(),
+            valid: valid.join(", "),
+        }
+    }
+}
+
+macro_rules! schemes {
+    ($($name:literal => $ty:ty, $desc:literal;)*) => {
+        /// Every scheme: name and one-line description.
+        pub const SCHEMES: &[(&str, &str)] = &[$(($name, $desc)),*];
+
+        fn by_scheme<A: Arch, V: WithKernel>(scheme: &str, v: V) -> Option<V::Out> {
+            match scheme {
+                $($name => Some(v.with::<$ty, A>()),)*
+                _ => None,
+            }
+        }
+
+        /// Size of `Task<S>` for a scheme, by name.
+        pub fn task_bytes(scheme: &str) -> Option<usize> {
+            match scheme {
+                $($name => Some(core::mem::size_of::<lazymm::Task<$ty>>()),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+macro_rules! archs {
+    ($($name:literal => $ty:ty, $desc:literal;)*) => {
+        /// Every arch: name and one-line description.
+        pub const ARCHS: &[(&str, &str)] = &[$(($name, $desc)),*];
+
+        /// Runs `v` with the scheme and arch named, as concrete types.
+        pub fn dispatch<V: WithKernel>(scheme: &str, arch: &str, v: V) -> Result<V::Out, Unknown> {
+            let out = match arch {
+                $($name => by_scheme::<$ty, V>(scheme, v),)*
+                _ => return Err(Unknown::new("arch", arch, &names(ARCHS))),
+            };
+            out.ok_or_else(|| Unknown::new("scheme", scheme, &names(SCHEMES)))
+        }
+    };
+}
+
+schemes! {
+    "refcount" => lazymm::scheme::Refcount, "Linux's default: every lazy CPU holds an mm_count reference";
+    "none" => lazymm::scheme::NoRefs, "no bookkeeping, mms never freed: the lower bound, for benchmarks only";
+}
+
+archs! {
+    "generic" => lazymm::arch::Generic, "switch_mm needs prev; mm_cpumask only grows; broadcast TLB flush";
+}
+
+fn names(list: &'static [(&'static str, &'static str)]) -> Vec<&'static str> {
+    list.iter().map(|(n, _)| *n).collect()
+}
+
+/// Checks a scheme name.
+pub fn scheme(name: &str) -> Result<&'static str, Unknown> {
+    SCHEMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, _)| *n)
+        .ok_or_else(|| Unknown::new("scheme", name, &names(SCHEMES)))
+}
+
+/// Checks an arch name.
+pub fn arch(name: &str) -> Result<&'static str, Unknown> {
+    ARCHS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, _)| *n)
+        .ok_or_else(|| Unknown::new("arch", name, &names(ARCHS)))
+}
+
+/// Looks a mutant up by name.
+pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
+    Mutant::from_name(name).ok_or_else(|| {
+        let valid: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
+        Unknown::new("mutant", name, &valid)
+    })
+}
+
+/// Looks a workload up by name.
+pub fn workload(name: &str) -> Result<Workload, Unknown> {
+    Workload::from_name(name).ok_or_else(|| {
+        let valid: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+        Unknown::new("workload", name, &valid)
+    })
+}

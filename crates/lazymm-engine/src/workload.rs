@@ -1,0 +1,63 @@
+//! The workloads of DESIGN.md §5: what the tasks on each simulated CPU do.
+//!
+//! A workload is a set of task programs placed on CPUs. Tasks stay on the CPU they were
+//! placed on (a wakeup from another CPU sets a bit in the target CPU's wake word, as a
+//! remote `try_to_wake_up` queues on the target runqueue), so the switch path never
+//! migrates, allocates or locks.
+
+/// A workload, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// will-it-scale `context_switch1_threads`: pairs of threads of ONE process, the two
+    /// of a pair on different CPUs, ping-ponging through a blocking wakeup.
+    Threads,
+    /// The same with one process per pair: refcounting is uncontended.
+    Processes,
+    /// Every CPU runs a thread of one shared process that blocks and is woken on the
+    /// same CPU: the purest lazy round trip.
+    IdleStorm,
+    /// Processes are born (a kernel thread execs, as `call_usermodehelper` does), run
+    /// briefly on two CPUs, sometimes exec again, and exit: teardown under churn.
+    ExitStorm,
+    /// Kernel workers adopt user mms with `kthread_use_mm` (io_uring-style), on the
+    /// submitter's CPU and on the next one; submitters exit and are reborn.
+    Kthread,
+}
+
+impl Workload {
+    /// Every workload, in the order `lazymm schemes` lists them.
+    pub const ALL: &'static [Workload] = &[
+        Workload::Threads,
+        Workload::Processes,
+        Workload::IdleStorm,
+        Workload::ExitStorm,
+        Workload::Kthread,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Threads => "threads",
+            Workload::Processes => "processes",
+            Workload::IdleStorm => "idle-storm",
+            Workload::ExitStorm => "exit-storm",
+            Workload::Kthread => "kthread",
+        }
+    }
+
+    /// One line on what it does.
+    pub fn description(self) -> &'static str {
+        match self {
+            Workload::Threads => "pairs of threads of one process ping-pong across CPUs (context_switch1_threads)",
+            Workload::Processes => "the same with one process per pair: uncontended refcounts",
+            Workload::IdleStorm => "one thread per CPU of one process blocks and wakes on its CPU: pure lazy round trips",
+            Workload::ExitStorm => "processes are born from kernel threads, run on two CPUs, exec, and exit",
+            Workload::Kthread => "kernel workers adopt user mms with kthread_use_mm; submitters exit and respawn",
+        }
+    }
+
+    /// Looks a workload up by name.
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Workload::ALL.iter().copied().find(|w| w.name() == name)
+    }
+}
