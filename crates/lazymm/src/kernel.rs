@@ -130,15 +130,6 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             cfg: Config { nr_cpus: n, ..cfg },
             violations: AtomicUsize::new(0),
         };
-        // INVARIANT: each CPU's idle task starts in lazy mode on init_mm holding one
-        // mm_count reference to it, the one `sched_init()` and `start_secondary()` take
-        // with `mmgrab_lazy_tlb(&init_mm)`. A scheme that counts lazy users drops it on
-        // the CPU's first kernel→user switch (that drop is the membarrier barrier of
-        // property f); a scheme that does not never touches it, and init_mm is never
-        // freed either way.
-        if let Ok(init) = k.arena.get(MmId::INIT) {
-            init.mm_count.fetch_add(n, Ordering::Relaxed);
-        }
         let cpus = (0..n).map(|i| Cpu::new(i, &k.cfg)).collect();
         (k, cpus)
     }

@@ -217,6 +217,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let lazy = S::mmgrab_lazy_tlb(self, cpu, id);
         let irq = cpu.local_irq_disable();
         // current->mm = NULL (done above); membarrier_update_current_mm(NULL).
+        self.rq_set_curr(cpu, None, false);
         A::enter_lazy_tlb(self, cpu, id);
         S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
         cpu.local_irq_enable(irq);
@@ -232,6 +233,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         cpu.step += 1;
         let old_mm = task.take_user_mm();
         let new = mm.id();
+        // membarrier_exec_mmap(mm).
+        self.rq_set_curr(cpu, Some(new), false);
         let irq = cpu.local_irq_disable();
         // active_mm = tsk->active_mm; tsk->active_mm = mm; tsk->mm = mm;
         let active = S::active_mm(cpu, &task.scheme, &irq).id();
@@ -344,5 +347,45 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     pub fn quiesce_cpu(&self, cpu: &mut Cpu<S, A>, current: &mut Task<S>) {
         self.sched_force_init_mm(cpu, current);
         S::finish_switch(self, cpu);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::arch::Generic;
+    use crate::mm::MmCount;
+    use crate::oracle::{Property, ViolationKind};
+    use crate::scheme::Refcount;
+    use crate::sync::Ordering;
+    use crate::{Config, Kernel};
+
+    /// Property e: a decrement below zero is reported and not wrapped. The public API
+    /// cannot reach it on a live mm (reaching zero frees), so force the count to zero.
+    #[test]
+    fn underflow_is_reported_not_wrapped() {
+        let mut cfg = Config::new(1);
+        cfg.speculative_walk_period = 0;
+        let (k, mut cpus) = Kernel::<Refcount, Generic>::boot(cfg);
+        let cpu = &mut cpus[0];
+        let u = k.mm_alloc(cpu).unwrap();
+        let id = u.id();
+        k.arena
+            .get(id)
+            .unwrap()
+            .mm_count
+            .store(0, Ordering::Relaxed);
+        k.mmdrop(cpu, MmCount(id));
+        assert_eq!(k.arena.get(id).unwrap().count(), 0, "the counter wrapped");
+        assert!(k.arena.is_live(id), "an underflow must not free");
+        let v = &cpu.violations;
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            v[0].kind,
+            ViolationKind::Underflow {
+                counter: "mm_count"
+            }
+        );
+        assert_eq!(v[0].kind.property(), Property::E);
+        assert_eq!(v[0].mm, id);
     }
 }

@@ -42,10 +42,7 @@ pub struct Refcount {
 /// What `current->active_mm` holds under `refcount`.
 #[derive(Debug, Default)]
 pub enum ActiveMm {
-    /// No `active_mm` recorded: a task that has not run yet, or a kernel thread that
-    /// has run on init_mm since boot (a CPU's idle task, or a kernel thread it handed
-    /// over to). Such a kernel thread holds its CPU's boot reference to init_mm (see
-    /// [`Kernel::boot`]), which [`Scheme::lazy_take`] hands out when it leaves.
+    /// No mm (a task that has not run yet).
     #[default]
     None,
     /// A user task's own `mm` (kept alive by its `mm_users` reference).
@@ -104,8 +101,8 @@ impl Scheme for Refcount {
     }
 
     fn mmgrab_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) -> MmCount {
-        if k.scheme.no_grab {
-            // MUTANT refcount-no-grab: pretend a reference was taken.
+        if k.scheme.no_grab && !mm.is_init() {
+            // MUTANT refcount-no-grab: pretend a reference was taken on a user mm.
             return MmCount(mm);
         }
         k.mmgrab(cpu, mm)
@@ -123,10 +120,6 @@ impl Scheme for Refcount {
     fn lazy_take(_: &mut (), ts: &mut RefcountTask) -> Option<MmCount> {
         match core::mem::take(&mut ts.active_mm) {
             ActiveMm::Lazy(r) => Some(r),
-            // A kernel thread on init_mm since boot gives up the boot reference its CPU
-            // holds, as Linux's idle task drops the init_mm it took in sched_init();
-            // without this drop its first kernel→user switch would pass no full barrier.
-            ActiveMm::None => Some(MmCount(MmId::INIT)),
             other => {
                 ts.active_mm = other;
                 None
