@@ -346,6 +346,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         die_wait: impl FnOnce(&Self, &mut Cpu<S, A>),
     ) {
         cpu.step += 1;
+        cpu.stats.offlines += 1;
         let pre_fix = self.cfg.is(crate::kernel::Mutant::ShootdownHotplugRace);
         if !pre_fix {
             // sched_cpu_wait_empty() → sched_force_init_mm().
