@@ -75,7 +75,11 @@ fn exit_storm_on_every_arch_under_refcount_and_shootdown() {
             assert!(r.total.exits > 100, "{what}: {} exits", r.total.exits);
             if (scheme, arch) == ("shootdown", "generic") {
                 // cleanup_lazy_tlbs reaches the other CPUs of mm_cpumask.
-                assert!(r.total.ipis_sent > 100, "{what}: {} IPIs", r.total.ipis_sent);
+                assert!(
+                    r.total.ipis_sent > 100,
+                    "{what}: {} IPIs",
+                    r.total.ipis_sent
+                );
             }
             if (scheme, arch) == ("refcount", "generic") {
                 assert_eq!(r.total.ipis_sent, 0, "{what}");
@@ -91,7 +95,11 @@ fn hotplug_under_shootdown_runs_clean_on_three_cpus() {
         s.seconds = Some(0.3);
         let r = run(&s).unwrap();
         assert_clean(&r, &format!("shootdown/{arch}/hotplug"));
-        assert!(r.total.offlines > 10, "{arch}: {} offlines", r.total.offlines);
+        assert!(
+            r.total.offlines > 10,
+            "{arch}: {} offlines",
+            r.total.offlines
+        );
         assert!(r.total.exits > 100, "{arch}: {} exits", r.total.exits);
     }
 }

@@ -143,19 +143,15 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
 
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {
         match op {
-            IPI_SHOOT_LAZY_TLB => {
-                // do_shoot_lazy_tlb(): if current->active_mm == mm, leave it for init_mm.
-                if cpu.loaded_mm() == mm {
-                    debug_assert_eq!(cpu.current_mm(), None, "a user of a dying mm");
-                    let irq = cpu.hardirq_guard();
-                    A::switch_mm_irqs_off(k, cpu, mm, MmId::INIT, &irq);
-                }
+            // do_shoot_lazy_tlb(): if current->active_mm == mm, leave it for init_mm.
+            IPI_SHOOT_LAZY_TLB if cpu.loaded_mm() == mm => {
+                debug_assert_eq!(cpu.current_mm(), None, "a user of a dying mm");
+                let irq = cpu.hardirq_guard();
+                A::switch_mm_irqs_off(k, cpu, mm, MmId::INIT, &irq);
             }
-            IPI_CHECK_LAZY_TLB => {
-                // do_check_lazy_tlb(): WARN_ON_ONCE(current->active_mm == mm).
-                if cpu.loaded_mm() == mm || cpu.cr3() == mm {
-                    k.report(cpu, mm, ViolationKind::LazyCpuNotInCpumask { lazy: cpu.id });
-                }
+            // do_check_lazy_tlb(): WARN_ON_ONCE(current->active_mm == mm).
+            IPI_CHECK_LAZY_TLB if cpu.loaded_mm() == mm || cpu.cr3() == mm => {
+                k.report(cpu, mm, ViolationKind::LazyCpuNotInCpumask { lazy: cpu.id });
             }
             _ => {}
         }
