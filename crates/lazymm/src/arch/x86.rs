@@ -42,7 +42,7 @@ pub struct X86 {
 /// `cpu_tlbstate.loaded_mm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadedMm {
-    /// The CR3 of this mm is (or is about to be, never "was") loaded.
+    /// This mm's page tables are loaded in CR3.
     Mm(MmId),
     /// `LOADED_MM_SWITCHING`: a CR3 write is in progress.
     Switching,
