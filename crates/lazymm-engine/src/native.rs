@@ -401,6 +401,11 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
                         // The local timer fires while the CPU idles.
                         self.runnable |= self.timers;
                         self.timers = 0;
+                        if self.host.oversubscribed {
+                            // Idle is where a CPU with no host core of its own lets
+                            // the others run, or it starves the ones it waits for.
+                            std::thread::yield_now();
+                        }
                     } else {
                         idle_turns = idle_turns.wrapping_add(1);
                         if self.host.oversubscribed || idle_turns % 256 == 0 {
