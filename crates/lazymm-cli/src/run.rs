@@ -182,6 +182,14 @@ fn print_table(r: &RunReport) {
         ("IPIs sent", r.total.ipis_sent.to_string()),
         ("exits (last mmput)", r.total.exits.to_string()),
         (
+            "IPIs per exit",
+            if r.total.exits > 0 {
+                format!("{:.2}", r.total.ipis_sent as f64 / r.total.exits as f64)
+            } else {
+                "-".into()
+            },
+        ),
+        (
             "teardown us per exit",
             if r.total.exits > 0 {
                 format!(
@@ -195,6 +203,8 @@ fn print_table(r: &RunReport) {
         ("mms created", r.total.mm_created.to_string()),
         ("mms freed", r.total.mm_freed.to_string()),
         ("speculative walks", r.total.speculative_walks.to_string()),
+        ("NMIs", r.total.nmis.to_string()),
+        ("CPU offlines", r.total.offlines.to_string()),
         ("bytes per task", r.task_bytes.to_string()),
         ("violations", r.total.violations.to_string()),
     ];

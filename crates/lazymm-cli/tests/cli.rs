@@ -27,6 +27,13 @@ fn schemes_lists_every_axis() {
         "exit-storm",
         "kthread",
         "refcount-no-grab",
+        "shootdown",
+        "shootdown-debug",
+        "x86",
+        "powerpc",
+        "hotplug",
+        "shootdown-hotplug-race",
+        "x86-no-switching-sentinel",
     ] {
         assert!(out.contains(word), "schemes does not list {word}:\n{out}");
     }
@@ -78,23 +85,26 @@ fn run_json_has_exactly_the_contract_fields() {
 
 #[test]
 fn a_caught_mutant_exits_3() {
-    let o = lazymm(&[
-        "run",
-        "--mutant",
-        "refcount-no-grab",
-        "--workload",
-        "exit-storm",
-        "--cpus",
-        "2",
-        "--seconds",
-        "3",
-        "--json",
-    ]);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["violations"].as_u64().unwrap() > 0);
-    assert_eq!(v["mutant"], "refcount-no-grab");
-    assert!(stderr(&o).contains("property"), "no counterexample printed");
+    for m in lazymm::Mutant::ALL {
+        let o = lazymm(&[
+            "run",
+            "--mutant",
+            m.name(),
+            "--workload",
+            m.workload(),
+            "--cpus",
+            "3",
+            "--seconds",
+            "3",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{}: {}", m.name(), stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(v["violations"].as_u64().unwrap() > 0);
+        assert_eq!(v["mutant"], m.name());
+        assert_eq!(v["arch"], m.arch().unwrap_or("generic"));
+        assert!(stderr(&o).contains("property"), "no counterexample printed");
+    }
 }
 
 #[test]

@@ -248,6 +248,15 @@ const QUANTA: u32 = 4;
 const LIVE_PER_CPU: usize = 2;
 /// Rounds a `kthread` submitter runs before it exits and is reborn.
 const SUBMIT_ROUNDS: u32 = 32;
+/// An NMI hits a CPU about once every this many NMI points (between steps, and inside
+/// x86's CR3 switch window).
+const NMI_PERIOD: u32 = 8;
+/// `hotplug`: a CPU other than CPU 0 goes offline about once every this many loop turns.
+const HOTPLUG_PERIOD: u64 = 4096;
+/// `hotplug`: from `__cpu_disable` to the CPU's death.
+const HOTPLUG_DIE_WAIT: Duration = Duration::from_micros(50);
+/// `hotplug`: how long a CPU stays offline.
+const HOTPLUG_OFFLINE: Duration = Duration::from_micros(200);
 
 /// One CPU's runqueue and everything its thread owns.
 struct Runqueue<'h, S: Scheme, A: Arch> {
@@ -376,8 +385,13 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
     fn run(&mut self) {
         let mut iter: u32 = 0;
         let mut idle_turns: u32 = 0;
+        let hotplug = self.host.workload == Workload::Hotplug && self.cpu.id != 0;
         loop {
             self.k.irq_point(&mut self.cpu);
+            self.k.nmi_point(&mut self.cpu);
+            if hotplug && self.cpu.rand() % HOTPLUG_PERIOD == 0 {
+                self.hotplug_cycle();
+            }
             self.take_wakeups();
             let next = self.pick();
             self.switch_to(next);
@@ -387,6 +401,11 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
                         // The local timer fires while the CPU idles.
                         self.runnable |= self.timers;
                         self.timers = 0;
+                        if self.host.oversubscribed {
+                            // Idle is where a CPU with no host core of its own lets
+                            // the others run, or it starves the ones it waits for.
+                            std::thread::yield_now();
+                        }
                     } else {
                         idle_turns = idle_turns.wrapping_add(1);
                         if self.host.oversubscribed || idle_turns % 256 == 0 {
@@ -611,6 +630,21 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
         self.finish_step(i, Step::Block);
     }
 
+    /// `hotplug`: this CPU goes offline for a while and comes back. Its tasks are frozen
+    /// meanwhile (Linux would migrate them; here tasks are pinned), and its idle task is
+    /// current. Offline, it keeps answering IPIs, because a sender may have seen it
+    /// online just before it left.
+    #[cold]
+    fn hotplug_cycle(&mut self) {
+        let k = self.k;
+        self.switch_to(None);
+        k.cpu_offline(&mut self.cpu, &mut self.idle, |k, cpu| {
+            answer_ipis_for(k, cpu, HOTPLUG_DIE_WAIT)
+        });
+        answer_ipis_for(k, &mut self.cpu, HOTPLUG_OFFLINE);
+        k.cpu_online(&mut self.cpu);
+    }
+
     /// Waits at a barrier with interrupts enabled, so IPIs keep being answered.
     fn barrier(&mut self, phase: usize) {
         let n = self.k.nr_cpus();
@@ -659,6 +693,16 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
             k.check_quiescent(&mut self.cpu);
         }
         measured
+    }
+}
+
+/// Lets time pass on a CPU that runs nothing but its interrupts.
+fn answer_ipis_for<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>, d: Duration) {
+    let t0 = Instant::now();
+    let mut turns = 0u32;
+    while t0.elapsed() < d {
+        k.irq_point(cpu);
+        lazymm::sync::spin_wait(&mut turns);
     }
 }
 
@@ -768,6 +812,10 @@ fn setup<S: Scheme, A: Arch>(rqs: &mut [Runqueue<'_, S, A>], w: Workload) {
                 );
             }
         }
+        Workload::Hotplug => {
+            setup(rqs, Workload::ExitStorm);
+            setup(rqs, Workload::Threads);
+        }
         Workload::Kthread => {
             for rq in rqs.iter_mut() {
                 let pid = rq.pid();
@@ -809,6 +857,7 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
     let mut cfg = Config::new(n);
     cfg.mutant = spec.mutant;
     cfg.clock = now_ns;
+    cfg.nmi_period = NMI_PERIOD;
     let (k, cpus) = Kernel::<S, A>::boot(cfg);
     let host_cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let host = Host::<S> {

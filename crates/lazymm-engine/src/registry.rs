@@ -77,11 +77,15 @@ macro_rules! archs {
 
 schemes! {
     "refcount" => lazymm::scheme::Refcount, "Linux's default: every lazy CPU holds an mm_count reference";
+    "shootdown" => lazymm::scheme::Shootdown, "lazy users not counted; __mmdrop IPIs mm_cpumask and lazy CPUs switch to init_mm";
+    "shootdown-debug" => lazymm::scheme::ShootdownDebug, "shootdown plus DEBUG_VM_SHOOT_LAZIES: also IPI every online CPU to check";
     "none" => lazymm::scheme::NoRefs, "no bookkeeping, mms never freed: the lower bound, for benchmarks only";
 }
 
 archs! {
     "generic" => lazymm::arch::Generic, "switch_mm needs prev; mm_cpumask only grows; broadcast TLB flush";
+    "x86" => lazymm::arch::X86, "loaded_mm with LOADED_MM_SWITCHING, nmi_uaccess_okay; freeing flush IPIs lazy CPUs; mask trimming";
+    "powerpc" => lazymm::arch::Powerpc, "switch_mm needs prev; with shootdown the final exit_mmap flush shoots lazy CPUs";
 }
 
 fn names(list: &'static [(&'static str, &'static str)]) -> Vec<&'static str> {

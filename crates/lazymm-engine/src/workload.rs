@@ -22,6 +22,9 @@ pub enum Workload {
     /// Kernel workers adopt user mms with `kthread_use_mm` (io_uring-style), on the
     /// submitter's CPU and on the next one; submitters exit and are reborn.
     Kthread,
+    /// CPUs other than CPU 0 go offline and come back while `exit-storm` spawners and
+    /// `threads` pairs run.
+    Hotplug,
 }
 
 impl Workload {
@@ -32,6 +35,7 @@ impl Workload {
         Workload::IdleStorm,
         Workload::ExitStorm,
         Workload::Kthread,
+        Workload::Hotplug,
     ];
 
     /// The name on the command line.
@@ -42,6 +46,7 @@ impl Workload {
             Workload::IdleStorm => "idle-storm",
             Workload::ExitStorm => "exit-storm",
             Workload::Kthread => "kthread",
+            Workload::Hotplug => "hotplug",
         }
     }
 
@@ -53,6 +58,7 @@ impl Workload {
             Workload::IdleStorm => "one thread per CPU of one process blocks and wakes on its CPU: pure lazy round trips",
             Workload::ExitStorm => "processes are born from kernel threads, run on two CPUs, exec, and exit",
             Workload::Kthread => "kernel workers adopt user mms with kthread_use_mm; submitters exit and respawn",
+            Workload::Hotplug => "CPUs go offline and come back while exit-storm and threads tasks run",
         }
     }
 

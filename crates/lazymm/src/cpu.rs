@@ -202,6 +202,11 @@ pub struct Cpu<S: Scheme, A: Arch> {
     online: bool,
     /// `stats.full_fences` when a kernel→user switch stored `rq->curr` (property f).
     membarrier_mark: Option<u64>,
+    /// `current->mm` as an NMI on this CPU reads it: the per-CPU `current` changes in
+    /// `switch_to`, after `switch_mm`, so during a switch it is still `prev`'s.
+    current_mm: Option<MmId>,
+    nmi_countdown: u32,
+    nmi_period: u32,
     rng: u64,
     walk_countdown: u32,
     walk_period: u32,
@@ -223,9 +228,12 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
             irqs_disabled: false,
             online: true,
             membarrier_mark: None,
+            current_mm: None,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             walk_countdown: cfg.speculative_walk_period,
             walk_period: cfg.speculative_walk_period,
+            nmi_countdown: cfg.nmi_period,
+            nmi_period: cfg.nmi_period,
         }
     }
 
@@ -267,6 +275,18 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
         self.irqs_disabled = false;
     }
 
+    /// The guard an interrupt handler runs under: interrupts are already off (the
+    /// handler runs in hard-irq context) and stay off when it is dropped. It lets a
+    /// handler call hooks that need proof of disabled interrupts (`switch_mm_irqs_off`);
+    /// it must never be given to [`Cpu::local_irq_enable`].
+    pub(crate) fn hardirq_guard(&self) -> IrqGuard {
+        debug_assert!(self.irqs_disabled, "cpu {}: handler with irqs on", self.id);
+        IrqGuard {
+            cpu: self.id,
+            _not_send: PhantomData,
+        }
+    }
+
     /// Whether interrupts are disabled.
     pub fn irqs_disabled(&self) -> bool {
         self.irqs_disabled
@@ -297,6 +317,18 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
     #[inline]
     pub fn set_loaded_mm(&mut self, mm: MmId) {
         self.loaded_mm = mm;
+    }
+
+    /// `current->mm` as an NMI would read it now (`None` for a kernel thread).
+    pub fn current_mm(&self) -> Option<MmId> {
+        self.current_mm
+    }
+
+    /// `current->mm` changes: `switch_to` made `next` current, or current itself took or
+    /// gave up an mm (`exit_mm`, `exec_mmap`, `kthread_use_mm`, `kthread_unuse_mm`).
+    #[inline]
+    pub(crate) fn set_current_mm(&mut self, mm: Option<MmId>) {
+        self.current_mm = mm;
     }
 
     /// Whether `rq->prev_lazy_mm` holds a lazy reference.
@@ -397,6 +429,22 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         if cpu.walk_countdown == 0 {
             cpu.walk_countdown = 1 + (cpu.rand() % (2 * cpu.walk_period as u64)) as u32;
             self.speculative_walk(cpu);
+        }
+    }
+
+    /// An NMI point: now and then (about once every `Config::nmi_period` calls; never
+    /// when it is 0) an NMI hits this CPU and runs the arch's NMI handler. NMIs ignore
+    /// the interrupt flag, so this may be called anywhere, inside `switch_mm` included.
+    #[inline]
+    pub fn nmi_point(&self, cpu: &mut Cpu<S, A>) {
+        if cpu.nmi_period == 0 {
+            return;
+        }
+        cpu.nmi_countdown -= 1;
+        if cpu.nmi_countdown == 0 {
+            cpu.nmi_countdown = 1 + (cpu.rand() % (2 * cpu.nmi_period as u64)) as u32;
+            cpu.stats.nmis += 1;
+            A::nmi(self, cpu);
         }
     }
 

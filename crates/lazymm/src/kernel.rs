@@ -18,23 +18,40 @@ pub enum Mutant {
     /// `refcount` without `mmgrab_lazy_tlb`: the lazy CPU holds no reference, so the mm
     /// can be freed while it is still loaded there (breaks a and b).
     RefcountNoGrab,
+    /// `shootdown` with the pre-fix CPU-offline order: the outgoing CPU leaves every
+    /// `mm_cpumask` (powerpc's `__cpu_disable`) while still lazily on an mm, and switches
+    /// to `init_mm` only as it dies, so an mm torn down in between escapes the
+    /// shootdown (breaks b and c).
+    ShootdownHotplugRace,
+    /// `x86` without `LOADED_MM_SWITCHING`: between the CR3 write and the `loaded_mm`
+    /// store, an NMI sees `loaded_mm == current->mm` and touches user memory through the
+    /// wrong page tables (breaks g).
+    X86NoSwitchingSentinel,
 }
 
 impl Mutant {
     /// Every mutant, in the order `lazymm schemes` lists them.
-    pub const ALL: &'static [Mutant] = &[Mutant::RefcountNoGrab];
+    pub const ALL: &'static [Mutant] = &[
+        Mutant::RefcountNoGrab,
+        Mutant::ShootdownHotplugRace,
+        Mutant::X86NoSwitchingSentinel,
+    ];
 
     /// The name accepted on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Mutant::RefcountNoGrab => "refcount-no-grab",
+            Mutant::ShootdownHotplugRace => "shootdown-hotplug-race",
+            Mutant::X86NoSwitchingSentinel => "x86-no-switching-sentinel",
         }
     }
 
-    /// The scheme it breaks (implied wherever the mutant is given).
+    /// The scheme it breaks (implied wherever the mutant is given). An arch mutant
+    /// runs on `refcount`, the kernel's default.
     pub fn scheme(self) -> &'static str {
         match self {
-            Mutant::RefcountNoGrab => "refcount",
+            Mutant::RefcountNoGrab | Mutant::X86NoSwitchingSentinel => "refcount",
+            Mutant::ShootdownHotplugRace => "shootdown",
         }
     }
 
@@ -42,6 +59,17 @@ impl Mutant {
     pub fn arch(self) -> Option<&'static str> {
         match self {
             Mutant::RefcountNoGrab => None,
+            // The arch whose __cpu_disable cleared mm_cpumask bits.
+            Mutant::ShootdownHotplugRace => Some("powerpc"),
+            Mutant::X86NoSwitchingSentinel => Some("x86"),
+        }
+    }
+
+    /// A workload on which the engine reaches the race this mutant opens.
+    pub fn workload(self) -> &'static str {
+        match self {
+            Mutant::RefcountNoGrab | Mutant::X86NoSwitchingSentinel => "exit-storm",
+            Mutant::ShootdownHotplugRace => "hotplug",
         }
     }
 
@@ -50,6 +78,12 @@ impl Mutant {
         match self {
             Mutant::RefcountNoGrab => {
                 "skips mmgrab_lazy_tlb: a lazy CPU holds no mm_count, so the mm is freed under it (a, b)"
+            }
+            Mutant::ShootdownHotplugRace => {
+                "pre-fix offline order: the outgoing CPU leaves every mm_cpumask while still lazy (b, c)"
+            }
+            Mutant::X86NoSwitchingSentinel => {
+                "no LOADED_MM_SWITCHING: an NMI in the CR3 switch window reads user memory of the wrong mm (g)"
             }
         }
     }
@@ -72,6 +106,9 @@ pub struct Config {
     /// A lazy CPU makes a speculative page walk about once every this many interrupt
     /// points (0: never).
     pub speculative_walk_period: u32,
+    /// An NMI hits a CPU about once every this many NMI points (0: never). NMI points
+    /// are between the engine's steps and inside x86's CR3 switch window.
+    pub nmi_period: u32,
     /// A monotonic clock in nanoseconds, for teardown timing (the model reads no clock of
     /// its own).
     pub clock: fn() -> u64,
@@ -89,6 +126,7 @@ impl Config {
             arena_capacity: 64 + 16 * nr_cpus,
             mutant: None,
             speculative_walk_period: 61,
+            nmi_period: 0,
             clock: no_clock,
         }
     }

@@ -216,7 +216,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let id = mm.id();
         let lazy = S::mmgrab_lazy_tlb(self, cpu, id);
         let irq = cpu.local_irq_disable();
-        // current->mm = NULL (done above); membarrier_update_current_mm(NULL).
+        // current->mm = NULL; membarrier_update_current_mm(NULL).
+        cpu.set_current_mm(None);
         self.rq_set_curr(cpu, None, false);
         A::enter_lazy_tlb(self, cpu, id);
         S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
@@ -245,6 +246,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         };
         S::set_user_active_mm(&mut task.scheme, new);
         task.mm = Some(TaskMm::User(mm));
+        cpu.set_current_mm(Some(new));
         task.set_kthread(false);
         // activate_mm(active_mm, mm).
         A::switch_mm_irqs_off(self, cpu, active, new, &irq);
@@ -273,6 +275,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let lazy = S::lazy_take(&mut cpu.scheme, &mut task.scheme);
         S::set_user_active_mm(&mut task.scheme, mm);
         task.mm = Some(TaskMm::Kthread(r));
+        cpu.set_current_mm(Some(mm));
         self.rq_set_curr(cpu, Some(mm), false);
         A::switch_mm_irqs_off(self, cpu, active, mm, &irq);
         cpu.local_irq_enable(irq);
@@ -295,6 +298,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // ORDERING: pairs with membarrier()'s full fence before it reads rq->curr.
         cpu.smp_mb();
         let irq = cpu.local_irq_disable();
+        cpu.set_current_mm(None);
         self.rq_set_curr(cpu, None, false);
         let lazy = S::mmgrab_lazy_tlb(self, cpu, mm);
         // active_mm is still mm.
@@ -327,13 +331,38 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         }
     }
 
-    /// Takes this CPU offline: `sched_cpu_wait_empty()` moves it to `init_mm` first
-    /// (the fix for the hotplug race), then `__cpu_disable()` lets the arch forget it,
-    /// then it leaves `cpu_online_mask`. `idle` is the CPU's idle task, now current.
-    pub fn cpu_offline(&self, cpu: &mut Cpu<S, A>, idle: &mut Task<S>) {
-        self.sched_force_init_mm(cpu, idle);
+    /// Takes this CPU offline. `idle` is the CPU's idle task, now current;
+    /// `die_wait` is the time between `__cpu_disable()` and the CPU's death
+    /// (stop_machine completing, the idle loop reaching `arch_cpu_idle_dead`), during
+    /// which the other CPUs run on: the host runs it, answering late IPIs.
+    ///
+    /// The fixed order: `sched_cpu_wait_empty()` moves the CPU to `init_mm` first
+    /// (`sched_force_init_mm`), then `__cpu_disable()` lets the arch forget it (powerpc
+    /// clears it from every `mm_cpumask`), then it leaves `cpu_online_mask`. The
+    /// pre-fix order (mutant `shootdown-hotplug-race`) leaves the lazy mm only in
+    /// `idle_task_exit()` as the CPU dies, after `die_wait`: meanwhile the CPU still
+    /// has the mm loaded but is in no `mm_cpumask`, so a shootdown misses it.
+    pub fn cpu_offline(
+        &self,
+        cpu: &mut Cpu<S, A>,
+        idle: &mut Task<S>,
+        die_wait: impl FnOnce(&Self, &mut Cpu<S, A>),
+    ) {
+        cpu.step += 1;
+        cpu.stats.offlines += 1;
+        let pre_fix = self.cfg.is(crate::kernel::Mutant::ShootdownHotplugRace);
+        if !pre_fix {
+            // sched_cpu_wait_empty() → sched_force_init_mm().
+            self.sched_force_init_mm(cpu, idle);
+        }
+        // take_cpu_down() → __cpu_disable().
         A::cpu_disable(self, cpu);
         self.set_online(cpu, false);
+        die_wait(self, cpu);
+        if pre_fix {
+            // MUTANT shootdown-hotplug-race: idle_task_exit() is the first switch away.
+            self.sched_force_init_mm(cpu, idle);
+        }
     }
 
     /// Brings this CPU back online, running its idle task on `init_mm`.

@@ -205,6 +205,8 @@ pub struct Stats {
     pub speculative_walks: u64,
     /// NMIs this CPU took.
     pub nmis: u64,
+    /// Times this CPU went offline.
+    pub offlines: u64,
     /// Violations this CPU found.
     pub violations: u64,
 }
@@ -224,6 +226,7 @@ impl Stats {
         self.teardown_ns += o.teardown_ns;
         self.speculative_walks += o.speculative_walks;
         self.nmis += o.nmis;
+        self.offlines += o.offlines;
         self.violations += o.violations;
     }
 }

@@ -355,7 +355,7 @@ fn cpu_offline_frees_an_exited_mm_it_held_lazily() {
     assert!(k.arena.is_live(m));
     assert_eq!(k.cpu_online_mask(), 0b11);
 
-    k.cpu_offline(&mut cpus[1], &mut idle[1]);
+    k.cpu_offline(&mut cpus[1], &mut idle[1], |_, _| {});
     assert_eq!(cpus[1].cr3(), MmId::INIT);
     assert_eq!(k.cpus[1].cr3(), MmId::INIT);
     assert!(

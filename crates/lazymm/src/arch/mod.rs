@@ -9,8 +9,12 @@ use crate::mm::MmId;
 use crate::scheme::Scheme;
 
 pub mod generic;
+pub mod powerpc;
+pub mod x86;
 
 pub use generic::Generic;
+pub use powerpc::Powerpc;
+pub use x86::X86;
 
 /// One architecture's MMU-switching layer.
 pub trait Arch: Sized + Send + Sync + 'static {
@@ -46,9 +50,14 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// Handles an `Ipi::Arch(op)` sent by this arch.
     fn handle_ipi<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _op: u8, _mm: MmId) {}
 
-    /// `__cpu_disable()`: arch work as a CPU goes offline, after the scheduler has moved
-    /// it to `init_mm`.
+    /// `__cpu_disable()`: arch work as a CPU goes offline (after the scheduler has moved
+    /// it to `init_mm`, unless the pre-fix order of `shootdown-hotplug-race` is on).
     fn cpu_disable<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>) {}
+
+    /// The NMI handler (perf's user stack walk, `copy_from_user_nmi`). An arch that has
+    /// no `nmi_uaccess_okay()` never touches user memory from an NMI, so by default an
+    /// NMI does nothing the model can observe (it is still counted).
+    fn nmi<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>) {}
 }
 
 /// Sets this CPU's bit in `mm_cpumask(mm)` if it is not set yet (one shared RMW when it

@@ -14,9 +14,11 @@ use core::fmt::Debug;
 
 pub mod none;
 pub mod refcount;
+pub mod shootdown;
 
 pub use none::NoRefs;
 pub use refcount::Refcount;
+pub use shootdown::{Shootdown, ShootdownDebug};
 
 /// One way of keeping lazily used mms alive.
 pub trait Scheme: Sized + Send + Sync + 'static {
@@ -27,6 +29,11 @@ pub trait Scheme: Sized + Send + Sync + 'static {
     /// Whether the scheme promises property f (the membarrier barrier); `false` only for
     /// the `none` baseline, which does no bookkeeping at all.
     const MEMBARRIER_SAFE: bool = true;
+    /// `CONFIG_MMU_LAZY_TLB_SHOOTDOWN`: lazy users are not counted, and `__mmdrop` shoots
+    /// them down with IPIs to `mm_cpumask`. An arch may piggy-back that shootdown on an
+    /// IPI it sends anyway (powerpc's final full-mm flush), as Linux's arch code tests
+    /// the Kconfig symbol.
+    const LAZY_TLB_SHOOTDOWN: bool = false;
 
     /// Per-task state. `refcount` keeps `active_mm` here; schemes that opt out of
     /// refcounting define a type without it.

@@ -1,0 +1,131 @@
+//! Arch `powerpc`: 64-bit Book3S with the radix MMU (`arch/powerpc/mm/book3s64/`).
+//!
+//! # Switching
+//! `switch_mm_irqs_off(prev, next)` needs `prev`: it marks `next` used on this CPU
+//! (setting the `mm_cpumask` bit, then a full barrier so the bit is visible before any
+//! page-table walk through `next`), and returns without touching the MMU when
+//! `prev == next`. A wrong `prev` would skip a needed switch or check the wrong mask,
+//! so `prev` must be what is really loaded: `active_mm` under `refcount`, the CPU's
+//! borrowed lazy mm ([`Cpu::lazy_mm`]) under the opt-out schemes.
+//!
+//! # The final flush carries the shootdown
+//! With `CONFIG_MMU_LAZY_TLB_SHOOTDOWN`, the full-mm flush at the end of `exit_mmap`
+//! (`radix__tlb_flush` with `fullmm`) IPIs the other CPUs of `mm_cpumask` anyway
+//! (`exit_flush_lazy_tlbs`): each one that runs the mm lazily switches to `init_mm`
+//! there, and clears its bit. So when `cleanup_lazy_tlbs` runs at `__mmdrop`, the mask
+//! holds at most this CPU (the exiting task's own lazy use, handled by a direct call),
+//! and the shootdown usually sends no IPI at all. Without shootdown, the final flush is
+//! a broadcast `tlbie` and sends nothing.
+//!
+//! # Hotplug
+//! `__cpu_disable` clears the outgoing CPU from every live mm's `mm_cpumask`
+//! (`cleanup_cpu_mmu_context` → `clear_tasks_mm_cpumask`). That is safe only once the
+//! CPU has left any lazy mm for `init_mm` (`sched_force_init_mm`); before that fix, an
+//! mm dying in the window escaped the shootdown (mutant `shootdown-hotplug-race`).
+
+use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
+use crate::cpu::{Cpu, Ipi, IrqGuard};
+use crate::kernel::{Config, Kernel};
+use crate::mm::MmId;
+use crate::scheme::Scheme;
+use crate::sync::Ordering;
+
+/// The `powerpc` arch.
+pub struct Powerpc;
+
+/// `do_exit_flush_lazy_tlb`.
+const IPI_EXIT_FLUSH_LAZY_TLB: u8 = 0;
+
+impl Arch for Powerpc {
+    const NAME: &'static str = "powerpc";
+    type CpuLocal = ();
+    type CpuShared = ();
+
+    fn new(_: &Config) -> Self {
+        Powerpc
+    }
+
+    fn new_cpu_shared() {}
+
+    #[inline]
+    fn switch_mm_irqs_off<S: Scheme>(
+        k: &Kernel<S, Self>,
+        cpu: &mut Cpu<S, Self>,
+        prev: MmId,
+        next: MmId,
+        _irq: &IrqGuard,
+    ) {
+        // Mark this context as used on this CPU.
+        if !next.is_init() {
+            let bit = 1u64 << cpu.id;
+            let mask = k
+                .mm(cpu, next, "switch_mm next")
+                .map_or(bit, |m| m.cpumask());
+            if mask & bit == 0 {
+                cpumask_set_cpu(k, cpu, next);
+                // ORDERING: the bit is visible before this CPU's first page-table walk
+                // through next; pairs with the full barrier a flusher issues before it
+                // reads mm_cpumask (radix__flush_tlb_mm's smp_mb).
+                cpu.smp_mb();
+            }
+        }
+        // Nothing else to do if we aren't actually switching.
+        if prev == next {
+            return;
+        }
+        // switch_mmu_context(prev, next): the PID register write. prev is followed to
+        // check that this CPU was marked in its mask (VM_WARN_ON_ONCE), so a stale prev
+        // is a use after free.
+        let _ = k.mm(cpu, prev, "switch_mm prev");
+        k.load_cr3(cpu, next);
+        cpu.set_loaded_mm(next);
+    }
+
+    fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
+        if !S::LAZY_TLB_SHOOTDOWN {
+            // __flush_all_mm(mm, fullmm): a broadcast tlbie, no IPIs.
+            return;
+        }
+        // Shootdown IPIs everyone in mm_cpumask soon anyway, so do it as part of the
+        // final flush: exit_flush_lazy_tlbs(), to the other CPUs of the mask.
+        cpu.smp_mb();
+        let Some(m) = k.mm(cpu, mm, "exit_flush_lazy_tlbs") else {
+            return;
+        };
+        let others = m.cpumask() & !(1u64 << cpu.id);
+        k.on_each_cpu_mask(cpu, others, Ipi::Arch(IPI_EXIT_FLUSH_LAZY_TLB), mm);
+    }
+
+    fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {
+        if op != IPI_EXIT_FLUSH_LAZY_TLB {
+            return;
+        }
+        // do_exit_flush_lazy_tlb(). A kthread that adopted the mm keeps it and its bit.
+        if cpu.current_mm() == Some(mm) {
+            return;
+        }
+        if cpu.loaded_mm() == mm {
+            // A kernel thread uses mm as its lazy mm: switch it to init_mm.
+            let irq = cpu.hardirq_guard();
+            Self::switch_mm_irqs_off(k, cpu, mm, MmId::INIT, &irq);
+        }
+        cpumask_clear_cpu(k, cpu, mm);
+    }
+
+    fn cpu_disable<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>) {
+        // cleanup_cpu_mmu_context() → clear_tasks_mm_cpumask(cpu). Linux walks the
+        // live processes under RCU; here an mm that dies between the snapshot and the
+        // clear is skipped, not reported, since this is not a use of the mm.
+        let bit = 1u64 << cpu.id;
+        for mm in k.arena.live_ids() {
+            if let Ok(m) = k.arena.get(mm) {
+                if m.cpumask() & bit != 0 {
+                    // ORDERING: Relaxed, as cpumask_clear_cpu; the shootdown that must
+                    // not miss this CPU is exactly what the fixed order makes moot.
+                    m.cpumask.fetch_and(!bit, Ordering::Relaxed);
+                    cpu.count_shared_rmw();
+                }
+            }
+        }
+    }
+}
