@@ -41,13 +41,23 @@ fn quick_bench_writes_a_whole_valid_report() {
         "300",
     ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(stdout.contains("vs none") && stdout.contains("host context switch"));
     // Quiet in CI: no progress bar on stderr.
-    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // results.json: a row per scheme × workload × cpus × mode, each with the contract keys.
-    let j: serde_json::Value = serde_json::from_str(&read(&out.join("results.json"))).expect("json");
+    let j: serde_json::Value =
+        serde_json::from_str(&read(&out.join("results.json"))).expect("json");
     let rows = j["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), SCHEMES.len() * 2 * 2 * 2);
     for (scheme, _) in SCHEMES {
@@ -115,7 +125,11 @@ fn quick_bench_writes_a_whole_valid_report() {
 
     // SVG charts: valid XML, one series per scheme and mode, axes with units.
     let mut svgs = 0;
-    for f in ["throughput-idle-storm.svg", "throughput-exit-storm.svg", "teardown.svg"] {
+    for f in [
+        "throughput-idle-storm.svg",
+        "throughput-exit-storm.svg",
+        "teardown.svg",
+    ] {
         let text = read(&out.join(f));
         let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(doc.root_element().tag_name().name(), "svg");
@@ -139,7 +153,10 @@ fn quick_bench_writes_a_whole_valid_report() {
         }
         let texts: String = doc.descendants().filter_map(|n| n.text()).collect();
         assert!(texts.contains("simulated CPUs"), "{f}: no x label");
-        assert!(texts.contains("per second") || texts.contains("microseconds"), "{f}: no unit");
+        assert!(
+            texts.contains("per second") || texts.contains("microseconds"),
+            "{f}: no unit"
+        );
         svgs += 1;
     }
     assert!(svgs >= 2);
@@ -151,7 +168,10 @@ fn quick_bench_writes_a_whole_valid_report() {
     assert!(html.contains("Machine:"));
     // The only URL is the SVG namespace, which is a name, not a fetch.
     let urls = html.matches("http://").count() + html.matches("https://").count();
-    assert_eq!(urls, html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count());
+    assert_eq!(
+        urls,
+        html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
+    );
     assert!(!html.contains("<script") && !html.contains("<link"));
 
     // Nothing but the report is left beside it.
@@ -182,7 +202,10 @@ fn bad_bench_input_is_one_line_naming_the_value_and_choices() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.contains(needle) && err.contains(choice), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && err.contains(choice),
+            "{args:?}: {err}"
+        );
         assert!(o.stdout.is_empty(), "{args:?} ran something");
     }
     assert_eq!(read(&d.join("notes.txt")), "not a report");
