@@ -94,9 +94,19 @@ impl BenchSpec {
     }
 
     /// Seconds of warm-up, seconds per sample, samples per row.
+    ///
+    /// `--quick` keeps the whole bench within about 20 seconds whatever the number of
+    /// rows: samples of 50 ms, shortened (to 10 ms at least) when there are so many rows
+    /// that 50 ms each would not fit; each run also costs about 15 ms to start and stop.
     pub fn sampling(&self) -> (f64, f64, usize) {
         if self.quick {
-            (0.02, 0.05, 3)
+            const BUDGET_S: f64 = 18.0;
+            const RUN_OVERHEAD_S: f64 = 0.015;
+            let samples = 3;
+            let units = (self.total_runs() / (1 + samples)).max(1) as f64;
+            let per_unit = BUDGET_S / units - RUN_OVERHEAD_S * (1 + samples) as f64;
+            let d = (per_unit / (0.4 + samples as f64)).clamp(0.01, 0.05);
+            (0.4 * d, d, samples)
         } else {
             (0.1, 0.2, 5)
         }
@@ -104,7 +114,7 @@ impl BenchSpec {
 
     /// Runs in the whole bench (warm-ups included), for a progress bar.
     pub fn total_runs(&self) -> usize {
-        let (_, _, samples) = self.sampling();
+        let samples = if self.quick { 3 } else { 5 };
         let modes = if self.switch_work_ns == Some(0) { 1 } else { 2 };
         self.archs.len()
             * self.workloads.len()
@@ -492,6 +502,31 @@ mod tests {
         assert_eq!(s.archs, ["generic"]);
         assert_eq!(s.workloads, DEFAULT_WORKLOADS);
         assert_eq!(s.cpus, default_cpus(host_cpus()));
+    }
+
+    #[test]
+    fn quick_fits_its_budget_however_many_rows() {
+        let mut s = BenchSpec::new();
+        s.quick = true;
+        s.schemes = vec!["refcount", "none", "refcount", "none", "none"];
+        s.cpus = vec![1, 2];
+        // Five schemes on two CPU counts: nearly the full 50 ms samples.
+        let (w, d, n) = s.sampling();
+        assert_eq!(n, 3);
+        assert!(
+            (0.045..=0.05).contains(&d) && (w - 0.4 * d).abs() < 1e-12,
+            "{d}"
+        );
+        let estimate = |s: &BenchSpec, d: f64| {
+            let runs = s.total_runs() as f64;
+            runs / 4.0 * 3.4 * d + runs * 0.015
+        };
+        assert!(estimate(&s, d) < 20.0);
+        // On 64 CPUs: shorter samples, and still within 30 seconds.
+        s.cpus = default_cpus(64);
+        let (_, d, _) = s.sampling();
+        assert!((0.01..0.05).contains(&d), "{d}");
+        assert!(estimate(&s, d) < 27.0, "{}", estimate(&s, d));
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn utc(unix: u64) -> String {
 pub fn switch_cost_line(b: &Bench) -> String {
     let h = b.host_switch;
     let measured = format!(
-        "host context switch {:.0} ns (2 threads ping-ponging a byte on {}; median of trials)",
+        "host context switch {:.0} ns (2 threads ping-ponging a byte on {}; fastest of the trials)",
         h.ns_per_switch,
         if h.pinned {
             "one core"
@@ -572,8 +572,8 @@ pub fn charts(b: &Bench) -> Vec<Chart> {
         let series = series_for(b, Workload::ExitStorm, |r| r.teardown_us_per_exit);
         out.push(line_chart(
             "teardown.svg".into(),
-            "exit-storm: teardown time per exit",
-            "microseconds per exit (__mmput + __mmdrop)",
+            "exit-storm: teardown (__mmput + __mmdrop) per exit",
+            "microseconds per exit",
             &series,
             &modes,
         ));
