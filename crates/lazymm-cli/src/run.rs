@@ -113,7 +113,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     if as_json {
         println!("{}", to_json(&report));
     } else {
-        print_table(&report);
+        print_table(&report, switch_work_ns);
     }
     if report.total.violations > 0 {
         eprintln!(
@@ -154,7 +154,7 @@ pub fn to_json(r: &RunReport) -> serde_json::Value {
     })
 }
 
-fn print_table(r: &RunReport) {
+fn print_table(r: &RunReport, switch_work_ns: u64) {
     let m = &r.measured;
     let per = |x: u64| {
         if m.lazy_switches > 0 {
@@ -164,7 +164,7 @@ fn print_table(r: &RunReport) {
         }
     };
     println!(
-        "lazymm run: scheme {}{} arch {} workload {} on {} cpus for {:.2} s",
+        "lazymm run: scheme {}{} arch {} workload {} on {} cpus for {:.2} s{}",
         r.scheme,
         r.mutant
             .map(|m| format!(" (mutant {})", m.name()))
@@ -172,7 +172,12 @@ fn print_table(r: &RunReport) {
         r.arch,
         r.workload.name(),
         r.cpus,
-        r.seconds
+        r.seconds,
+        if switch_work_ns > 0 {
+            format!(", {switch_work_ns} ns of work per switch")
+        } else {
+            String::new()
+        }
     );
     let rows: Vec<(&str, String)> = vec![
         ("context switches", m.context_switches.to_string()),
