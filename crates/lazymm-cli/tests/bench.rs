@@ -163,7 +163,7 @@ fn quick_bench_writes_a_whole_valid_report() {
 
     // index.html: the charts inline, the table, the machine and the command; no network.
     let html = read(&out.join("index.html"));
-    assert_eq!(html.matches("<svg").count(), 3);
+    assert_eq!(html.matches("<svg").count(), 5);
     assert!(html.contains("--switch-work 300"));
     assert!(html.contains("Machine:"));
     // The only URL is the SVG namespace, which is a name, not a fetch.

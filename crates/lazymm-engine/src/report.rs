@@ -324,10 +324,39 @@ fn log_ticks(lo: f64, hi: f64) -> (f64, f64, Vec<f64>) {
     (10f64.powf(d0), 10f64.powf(d1), ticks)
 }
 
+/// Ticks of a linear axis spanning `lo..=hi`: five to ten at a step of 1, 2 or 5 times a
+/// power of ten, the range widened to whole steps.
+fn lin_ticks(lo: f64, hi: f64) -> (f64, f64, Vec<f64>) {
+    let span = (hi - lo).max(hi.abs() * 0.05).max(1e-9);
+    let raw = span / 6.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|st| span / st <= 8.0)
+        .unwrap_or(10.0 * mag);
+    let y0 = (lo / step).floor() * step;
+    let y1 = (hi / step).ceil() * step;
+    let y1 = if y1 <= y0 { y0 + step } else { y1 };
+    let n = ((y1 - y0) / step).round() as usize;
+    let ticks = (0..=n).map(|i| y0 + step * i as f64).collect();
+    (y0, y1, ticks)
+}
+
+/// How a chart's y axis is scaled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    /// log10, for throughputs and times spanning decades.
+    Log,
+    /// Linear, for ratios near 1.
+    Linear,
+}
+
 fn line_chart(
     file: String,
     title: &str,
     y_label: &str,
+    scale: Scale,
     series: &[Series],
     legend_modes: &[Mode],
 ) -> Chart {
@@ -354,7 +383,10 @@ fn line_chart(
     } else {
         (ylo, yhi)
     };
-    let (y0, y1, yticks) = log_ticks(ylo, yhi);
+    let (y0, y1, yticks) = match scale {
+        Scale::Log => log_ticks(ylo, yhi),
+        Scale::Linear => lin_ticks(ylo.min(1.0), yhi),
+    };
     let x_of = |c: usize| -> f64 {
         // CPUs on a log2 axis: 1, 2, 4, 8 evenly spaced.
         let (a, b) = (
@@ -367,8 +399,13 @@ fn line_chart(
             ml + pw * 0.04 + pw * 0.92 * ((c as f64).log2() - a) / (b - a)
         }
     };
-    let y_of =
-        |v: f64| -> f64 { mt + ph * (1.0 - (v.log10() - y0.log10()) / (y1.log10() - y0.log10())) };
+    let y_of = |v: f64| -> f64 {
+        let f = match scale {
+            Scale::Log => (v.log10() - y0.log10()) / (y1.log10() - y0.log10()),
+            Scale::Linear => (v - y0) / (y1 - y0),
+        };
+        mt + ph * (1.0 - f)
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -385,7 +422,10 @@ fn line_chart(
     // Grid and y ticks.
     for t in &yticks {
         let y = y_of(*t);
-        let major = (t.log10() - t.log10().round()).abs() < 1e-9;
+        let major = match scale {
+            Scale::Log => (t.log10() - t.log10().round()).abs() < 1e-9,
+            Scale::Linear => (t - 1.0).abs() < 1e-9,
+        };
         let _ = writeln!(
             s,
             r##"<line x1="{ml}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{}" stroke-width="1"/>"##,
@@ -427,10 +467,15 @@ fn line_chart(
     );
     let _ = writeln!(
         s,
-        r#"<text x="18" y="{:.1}" text-anchor="middle" transform="rotate(-90 18 {:.1})">{} (log scale)</text>"#,
+        r#"<text x="18" y="{:.1}" text-anchor="middle" transform="rotate(-90 18 {:.1})">{}{}</text>"#,
         mt + ph / 2.0,
         mt + ph / 2.0,
-        esc(y_label)
+        esc(y_label),
+        if scale == Scale::Log {
+            " (log scale)"
+        } else {
+            ""
+        }
     );
     // The series.
     for se in series {
@@ -564,9 +609,23 @@ pub fn charts(b: &Bench) -> Vec<Chart> {
             format!("throughput-{}.svg", w.name()),
             &format!("{}: context switches per second", w.name()),
             "context switches per second",
+            Scale::Log,
             &series,
             &modes,
         ));
+    }
+    if b.spec.schemes.contains(&"none") {
+        for &w in &b.spec.workloads {
+            let series = series_for(b, w, |r| r.slowdown_vs_none);
+            out.push(line_chart(
+                format!("slowdown-{}.svg", w.name()),
+                &format!("{}: cost of each scheme against none", w.name()),
+                "times slower than none (1 = no cost)",
+                Scale::Linear,
+                &series,
+                &modes,
+            ));
+        }
     }
     if b.spec.workloads.contains(&Workload::ExitStorm) {
         let series = series_for(b, Workload::ExitStorm, |r| r.teardown_us_per_exit);
@@ -574,6 +633,7 @@ pub fn charts(b: &Bench) -> Vec<Chart> {
             "teardown.svg".into(),
             "exit-storm: teardown (__mmput + __mmdrop) per exit",
             "microseconds per exit",
+            Scale::Log,
             &series,
             &modes,
         ));
@@ -882,6 +942,20 @@ mod tests {
     }
 
     #[test]
+    fn linear_ticks_cover_the_data_in_round_steps() {
+        let (lo, hi, t) = lin_ticks(1.0, 2.38);
+        assert!(
+            (lo - 1.0).abs() < 1e-9 && (hi - 2.4).abs() < 1e-9,
+            "{lo} {hi}"
+        );
+        assert_eq!(t.len(), 8);
+        let (lo, hi, t) = lin_ticks(0.81, 1.2);
+        assert!(lo <= 0.81 && hi >= 1.2 && t.len() >= 4, "{lo} {hi} {t:?}");
+        let (lo, hi, _) = lin_ticks(1.0, 1.0);
+        assert!(lo <= 1.0 && hi > 1.0);
+    }
+
+    #[test]
     fn log_ticks_cover_the_data() {
         let (lo, hi, t) = log_ticks(3.1e5, 4.2e7);
         assert!(lo <= 3.1e5 && hi >= 4.2e7);
@@ -935,7 +1009,14 @@ mod tests {
         let b = bench();
         let cs = charts(&b);
         let files: Vec<&str> = cs.iter().map(|c| c.file.as_str()).collect();
-        assert_eq!(files, ["throughput-exit-storm.svg", "teardown.svg"]);
+        assert_eq!(
+            files,
+            [
+                "throughput-exit-storm.svg",
+                "slowdown-exit-storm.svg",
+                "teardown.svg"
+            ]
+        );
         for c in &cs {
             assert_eq!(
                 c.svg.matches("<g class=\"series\"").count(),
@@ -953,7 +1034,7 @@ mod tests {
             assert!(c.svg.contains("simulated CPUs"));
         }
         let page = html(&b, &cs);
-        assert_eq!(page.matches("<svg").count(), 2);
+        assert_eq!(page.matches("<svg").count(), 3);
         assert!(page.contains("lazymm bench &lt;test&gt;"));
     }
 
