@@ -224,7 +224,7 @@ pub struct Row {
     pub lazy_switches: u64,
     /// `size_of::<Task<S>>()`.
     pub task_bytes: usize,
-    /// Safety violations found over all samples (must be 0).
+    /// Safety violations found over the warm-up and all samples (must be 0).
     pub violations: u64,
 }
 
@@ -394,23 +394,29 @@ pub fn run_bench(
                             workload.name()
                         )
                     };
-                    for &scheme in &spec.schemes {
-                        run_one(scheme, warmup, spec.seed)?;
+                    let mut accs: Vec<Acc> = spec.schemes.iter().map(|_| Acc::default()).collect();
+                    let mut keep = |r: &RunReport, scheme: &str| {
+                        if violations.len() < 20 {
+                            violations.extend(
+                                r.violations
+                                    .iter()
+                                    .take(5)
+                                    .map(|v| format!("{}: {v}", label(scheme))),
+                            );
+                        }
+                    };
+                    for (j, &scheme) in spec.schemes.iter().enumerate() {
+                        // The warm-up's numbers are thrown away, but not its violations.
+                        let r = run_one(scheme, warmup, spec.seed)?;
+                        keep(&r, scheme);
+                        accs[j].violations += r.total.violations;
                         done += 1;
                         progress(done, total, &label(scheme));
                     }
-                    let mut accs: Vec<Acc> = spec.schemes.iter().map(|_| Acc::default()).collect();
                     for i in 0..samples {
                         for (j, &scheme) in spec.schemes.iter().enumerate() {
                             let r = run_one(scheme, sample_s, spec.seed.wrapping_add(i as u64))?;
-                            if violations.len() < 20 {
-                                violations.extend(
-                                    r.violations
-                                        .iter()
-                                        .take(5)
-                                        .map(|v| format!("{}: {v}", label(scheme))),
-                                );
-                            }
+                            keep(&r, scheme);
                             accs[j].add(&r);
                             done += 1;
                             progress(done, total, &label(scheme));
