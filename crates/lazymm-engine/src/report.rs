@@ -41,6 +41,12 @@ fn si_tick(x: f64) -> String {
     format!("{num}{suffix}")
 }
 
+/// Seconds with at most three decimals and no trailing zeros (`0.02`, `0.2`, `1`).
+fn secs(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn opt(x: Option<f64>, digits: usize) -> String {
     x.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
@@ -99,7 +105,7 @@ pub fn switch_cost_line(b: &Bench) -> String {
 /// The terminal table.
 pub fn table(b: &Bench) -> String {
     let mut s = String::new();
-    let (warm, sample, n) = b.sampling;
+    let (warm, sample, n) = (secs(b.sampling.0), secs(b.sampling.1), b.sampling.2);
     let _ = writeln!(
         s,
         "lazymm bench: {} on {} ({} cpus); warm-up {warm} s, {n} samples of {sample} s per row; wall {:.1} s",
@@ -648,7 +654,7 @@ pub fn html(b: &Bench, charts: &[Chart]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>lazymm bench report</title>\n<style>\nbody {{ font-family: sans-serif; margin: 2em; color: #222; }}\ntable {{ border-collapse: collapse; font-size: 13px; }}\nth, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}\nth {{ background: #f0f0f0; }}\ntd.l {{ text-align: left; }}\ntr.bad td {{ background: #fdd; }}\n.charts svg {{ margin: 0 1em 1em 0; border: 1px solid #ddd; }}\ncode {{ background: #f4f4f4; padding: 1px 4px; }}\n</style>\n</head>\n<body>"
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>lazymm bench report</title>\n<style>\nbody {{ font-family: sans-serif; margin: 2em; color: #222; }}\ntable {{ border-collapse: collapse; font-size: 13px; }}\nth, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}\nth {{ background: #f0f0f0; }}\ntd.l {{ text-align: left; }}\ntr.bad td {{ background: #fdd; }}\n.charts {{ display: flex; flex-wrap: wrap; }}\n.charts figure {{ flex: 1 1 560px; max-width: 780px; margin: 0 1em 1em 0; }}\n.charts svg {{ border: 1px solid #ddd; width: 100%; height: auto; }}\ncode {{ background: #f4f4f4; padding: 1px 4px; }}\n</style>\n</head>\n<body>"
     );
     let _ = writeln!(s, "<h1>lazymm bench</h1>");
     let _ = writeln!(s, "<ul>");
@@ -672,7 +678,7 @@ pub fn html(b: &Bench, charts: &[Chart]) -> String {
             .unwrap_or_default()
     );
     let _ = writeln!(s, "<li>{}</li>", esc(&switch_cost_line(b)));
-    let (warm, sample, n) = b.sampling;
+    let (warm, sample, n) = (secs(b.sampling.0), secs(b.sampling.1), b.sampling.2);
     let _ = writeln!(
         s,
         "<li>Method: per row a warm-up run of {warm} s (discarded), then {n} samples of {sample} s, the schemes taking turns; median, min and max of switches per second; seeds from {}.</li>",
@@ -936,6 +942,9 @@ mod tests {
         assert_eq!(si_tick(2e3), "2k");
         assert_eq!(si_tick(0.5), "0.5");
         assert_eq!(si_tick(100.0), "100");
+        assert_eq!(secs(0.020000000000000004), "0.02");
+        assert_eq!(secs(0.2), "0.2");
+        assert_eq!(secs(1.0), "1");
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(951_782_400 + 3_661), "2000-02-29 01:01:01 UTC");
         assert_eq!(utc(1_767_225_599), "2025-12-31 23:59:59 UTC");
