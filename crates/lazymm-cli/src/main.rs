@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod bench;
 mod run;
 mod schemes;
 
@@ -26,8 +27,13 @@ usage: lazymm <command> [options]
 commands:
   schemes                        list schemes, archs, workloads and mutants
   run (--scheme S | --mutant M) [--arch A] --workload W [--cpus N]
-      [--seconds T | --switches K] [--seed X] [--json]
+      [--seconds T | --switches K] [--seed X] [--switch-work NS] [--json]
                                  one run: a table, or one JSON object with --json
+  bench [--quick] [--out DIR] [--schemes S,..] [--workloads W,..] [--cpus N,..]
+        [--archs A,..] [--switch-work NS] [--seed X]
+                                 every scheme side by side: a table, and a report
+                                 (JSON, CSV, SVG charts, index.html) in DIR
+                                 (default lazymm-report/)
 
 exit status: 0 success, 2 bad usage or input, 3 a safety property was violated";
 
@@ -41,12 +47,13 @@ fn main() -> ExitCode {
     let result = match cmd.to_str() {
         Some("schemes") => schemes::main(rest),
         Some("run") => run::main(rest),
+        Some("bench") => bench::main(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(0)
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run)"
+            "unknown command '{other}' (valid: schemes, run, bench)"
         ))),
         None => Err(Failure::Usage("the command is not valid UTF-8".into())),
     };

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::ffi::OsString;
 
 const OPTIONS: &str =
-    "--scheme, --mutant, --arch, --workload, --cpus, --seconds, --switches, --seed, --json";
+    "--scheme, --mutant, --arch, --workload, --cpus, --seconds, --switches, --seed, --switch-work, --json";
 
 pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut a = Args::new(args);
@@ -21,6 +21,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut switches = None;
     let mut seed = 1u64;
     let mut as_json = false;
+    let mut switch_work_ns = 0u64;
     while let Some(arg) = a.next()? {
         match arg {
             Arg::Long("scheme") => {
@@ -55,6 +56,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 switches = Some(a.number("--switches", 1u64, u64::MAX / 2, "a whole number")?);
             }
             Arg::Long("seed") => seed = a.number("--seed", 0u64, u64::MAX, "a whole number")?,
+            Arg::Long("switch-work") => {
+                switch_work_ns =
+                    a.number("--switch-work", 0u64, 1_000_000, "nanoseconds per switch")?;
+            }
             Arg::Long("json") => as_json = true,
             other => return Err(unexpected(other, OPTIONS)),
         }
@@ -102,12 +107,13 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         switches,
         seed,
         pin: true,
+        switch_work_ns,
     };
     let report = lazymm_engine::run(&spec).map_err(|e| Failure::Usage(e.to_string()))?;
     if as_json {
         println!("{}", to_json(&report));
     } else {
-        print_table(&report);
+        print_table(&report, switch_work_ns);
     }
     if report.total.violations > 0 {
         eprintln!(
@@ -148,7 +154,7 @@ pub fn to_json(r: &RunReport) -> serde_json::Value {
     })
 }
 
-fn print_table(r: &RunReport) {
+fn print_table(r: &RunReport, switch_work_ns: u64) {
     let m = &r.measured;
     let per = |x: u64| {
         if m.lazy_switches > 0 {
@@ -158,7 +164,7 @@ fn print_table(r: &RunReport) {
         }
     };
     println!(
-        "lazymm run: scheme {}{} arch {} workload {} on {} cpus for {:.2} s",
+        "lazymm run: scheme {}{} arch {} workload {} on {} cpus for {:.2} s{}",
         r.scheme,
         r.mutant
             .map(|m| format!(" (mutant {})", m.name()))
@@ -166,7 +172,12 @@ fn print_table(r: &RunReport) {
         r.arch,
         r.workload.name(),
         r.cpus,
-        r.seconds
+        r.seconds,
+        if switch_work_ns > 0 {
+            format!(", {switch_work_ns} ns of work per switch")
+        } else {
+            String::new()
+        }
     );
     let rows: Vec<(&str, String)> = vec![
         ("context switches", m.context_switches.to_string()),

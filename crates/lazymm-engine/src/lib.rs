@@ -3,8 +3,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bench;
+pub mod hostcost;
 pub mod native;
 pub mod registry;
+pub mod report;
 pub mod workload;
 
 pub use native::{run, RunReport, RunSpec, SpecError};

@@ -13,6 +13,7 @@
 //! idle task to `init_mm` and runs the scheme's deferred drops; then the oracle checks
 //! that nothing leaked.
 
+use crate::hostcost::SwitchWork;
 use crate::registry::{self, Unknown, WithKernel};
 use crate::workload::Workload;
 use lazymm::sync::CachePadded;
@@ -42,6 +43,9 @@ pub struct RunSpec {
     pub seed: u64,
     /// Pin each CPU thread to a host core when there are enough.
     pub pin: bool,
+    /// CPU-local work, in nanoseconds, each CPU does after every context switch, standing
+    /// in for what a real kernel's switch costs (0: bookkeeping only).
+    pub switch_work_ns: u64,
 }
 
 impl RunSpec {
@@ -57,6 +61,7 @@ impl RunSpec {
             switches: None,
             seed: 1,
             pin: true,
+            switch_work_ns: 0,
         }
     }
 }
@@ -271,10 +276,12 @@ struct Runqueue<'h, S: Scheme, A: Arch> {
     cur: Option<usize>,
     next_pid: u32,
     budget_reached: bool,
+    /// Work after each context switch (realistic mode).
+    work: SwitchWork,
 }
 
 impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
-    fn new(k: &'h Kernel<S, A>, host: &'h Host<S>, mut cpu: Cpu<S, A>) -> Self {
+    fn new(k: &'h Kernel<S, A>, host: &'h Host<S>, mut cpu: Cpu<S, A>, work: SwitchWork) -> Self {
         let id = cpu.id as u32;
         let idle = k.idle_task(&mut cpu, id << 20);
         Runqueue {
@@ -288,6 +295,7 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
             cur: None,
             next_pid: (id << 20) + 1,
             budget_reached: false,
+            work,
         }
     }
 
@@ -378,6 +386,8 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
             }
             (None, None) => {}
         }
+        // What a real kernel's switch costs beyond the bookkeeping: CPU-local only.
+        self.work.run();
         self.cur = next;
     }
 
@@ -859,6 +869,7 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
     cfg.clock = now_ns;
     cfg.nmi_period = NMI_PERIOD;
     let (k, cpus) = Kernel::<S, A>::boot(cfg);
+    let work = SwitchWork::from_ns(spec.switch_work_ns);
     let host_cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let host = Host::<S> {
         cpus: (0..n)
@@ -884,7 +895,7 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
         .into_iter()
         .map(|mut c| {
             c.seed(spec.seed);
-            Runqueue::new(&k, &host, c)
+            Runqueue::new(&k, &host, c, work)
         })
         .collect();
     setup(&mut rqs, host.workload);

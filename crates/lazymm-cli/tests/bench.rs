@@ -1,0 +1,213 @@
+//! `lazymm bench`: a quick run writes the whole report, every file valid, a row for every
+//! scheme of the registry; bad input is refused before anything runs.
+
+use lazymm_engine::registry::SCHEMES;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lazymm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lazymm"))
+        .args(args)
+        .env("CI", "true")
+        .output()
+        .expect("the binary runs")
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lazymm-cli-bench-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn quick_bench_writes_a_whole_valid_report() {
+    let d = tmpdir("quick");
+    let out = d.join("report");
+    let o = lazymm(&[
+        "bench",
+        "--quick",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--workloads",
+        "idle-storm,exit-storm",
+        "--cpus",
+        "1,2",
+        "--switch-work",
+        "300",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("vs none") && stdout.contains("host context switch"));
+    // Quiet in CI: no progress bar on stderr.
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // results.json: a row per scheme × workload × cpus × mode, each with the contract keys.
+    let j: serde_json::Value =
+        serde_json::from_str(&read(&out.join("results.json"))).expect("json");
+    let rows = j["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), SCHEMES.len() * 2 * 2 * 2);
+    for (scheme, _) in SCHEMES {
+        for w in ["idle-storm", "exit-storm"] {
+            for mode in ["bookkeeping", "realistic"] {
+                for cpus in [1, 2] {
+                    let found = rows.iter().any(|r| {
+                        r["scheme"] == *scheme
+                            && r["workload"] == w
+                            && r["mode"] == mode
+                            && r["cpus"] == cpus
+                    });
+                    assert!(found, "no row for {scheme} {w} {mode} {cpus}");
+                }
+            }
+        }
+    }
+    for r in rows {
+        for key in [
+            "scheme",
+            "arch",
+            "workload",
+            "cpus",
+            "mode",
+            "switches_per_sec",
+            "min",
+            "max",
+            "shared_rmw_per_lazy_switch",
+            "ipis_per_exit",
+            "teardown_us_per_exit",
+            "task_bytes",
+            "host_switch_ns",
+        ] {
+            assert!(r.get(key).is_some(), "row lacks {key}: {r}");
+        }
+        assert_eq!(r["violations"], 0, "{r}");
+        assert!(r["host_switch_ns"].as_f64().expect("measured") > 0.0);
+        let expected_work = if r["mode"] == "realistic" { 300 } else { 0 };
+        assert_eq!(r["switch_work_ns"], expected_work);
+        let (lo, mid, hi) = (
+            r["min"].as_f64().expect("min"),
+            r["switches_per_sec"].as_f64().expect("median"),
+            r["max"].as_f64().expect("max"),
+        );
+        assert!(0.0 < lo && lo <= mid && mid <= hi, "{r}");
+    }
+    // refcount's extra cost is visible: two shared RMWs per lazy round trip, none's zero.
+    let rmw = |scheme: &str| {
+        rows.iter()
+            .find(|r| r["scheme"] == scheme && r["workload"] == "idle-storm" && r["cpus"] == 2)
+            .and_then(|r| r["shared_rmw_per_lazy_switch"].as_f64())
+            .expect("idle-storm row")
+    };
+    assert!((rmw("refcount") - 2.0).abs() < 0.05, "{}", rmw("refcount"));
+    // none: only the arch's first load of each mm (its mm_cpumask bit), never per switch.
+    assert!(rmw("none") < 0.01, "{}", rmw("none"));
+
+    // results.csv: the same rows and a header with the same columns.
+    let csv = read(&out.join("results.csv"));
+    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+    assert_eq!(csv.lines().count(), 1 + rows.len());
+    for key in rows[0].as_object().expect("object").keys() {
+        assert!(header.contains(&key.as_str()), "csv lacks {key}");
+    }
+
+    // SVG charts: valid XML, one series per scheme and mode, axes with units.
+    let mut svgs = 0;
+    for f in [
+        "throughput-idle-storm.svg",
+        "throughput-exit-storm.svg",
+        "teardown.svg",
+    ] {
+        let text = read(&out.join(f));
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let series: Vec<(String, String)> = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("series"))
+            .map(|n| {
+                (
+                    n.attribute("data-scheme").unwrap_or("").to_string(),
+                    n.attribute("data-mode").unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        for (scheme, _) in SCHEMES {
+            for mode in ["bookkeeping", "realistic"] {
+                assert!(
+                    series.contains(&(scheme.to_string(), mode.to_string())),
+                    "{f} lacks {scheme} {mode}"
+                );
+            }
+        }
+        let texts: String = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(texts.contains("simulated CPUs"), "{f}: no x label");
+        assert!(
+            texts.contains("per second") || texts.contains("microseconds"),
+            "{f}: no unit"
+        );
+        svgs += 1;
+    }
+    assert!(svgs >= 2);
+
+    // index.html: the charts inline, the table, the machine and the command; no network.
+    let html = read(&out.join("index.html"));
+    assert_eq!(html.matches("<svg").count(), 5);
+    assert!(html.contains("--switch-work 300"));
+    assert!(html.contains("Machine:"));
+    // The only URL is the SVG namespace, which is a name, not a fetch.
+    let urls = html.matches("http://").count() + html.matches("https://").count();
+    assert_eq!(
+        urls,
+        html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
+    );
+    assert!(!html.contains("<script") && !html.contains("<link"));
+
+    // Nothing but the report is left beside it.
+    let left: Vec<_> = std::fs::read_dir(&d).expect("dir").collect();
+    assert_eq!(left.len(), 1);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn bad_bench_input_is_one_line_naming_the_value_and_choices() {
+    let d = tmpdir("bad");
+    std::fs::write(d.join("notes.txt"), "not a report").expect("write");
+    let not_report = d.to_str().expect("utf-8 path");
+    for (args, needle, choice) in [
+        (vec!["--schemes", "refcount,bogus"], "bogus", "refcount"),
+        (vec!["--workloads", "idle-storm,nope"], "nope", "exit-storm"),
+        (vec!["--archs", "vax"], "vax", "generic"),
+        (vec!["--cpus", "1,0"], "'0'", "64"),
+        (vec!["--cpus", "1,,2"], "empty", "comma"),
+        (vec!["--switch-work", "-5"], "-5", "nanoseconds"),
+        (vec!["--seed", "x"], "'x'", "whole number"),
+        (vec!["--frobnicate"], "frobnicate", "--quick"),
+        (vec!["--out", not_report], "not a lazymm report", "--out"),
+    ] {
+        let mut all = vec!["bench"];
+        all.extend(&args);
+        let o = lazymm(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && err.contains(choice),
+            "{args:?}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?} ran something");
+    }
+    assert_eq!(read(&d.join("notes.txt")), "not a report");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -1,0 +1,210 @@
+//! Micro-benchmarks of each registered scheme's transitions, on each registered arch:
+//! user→kernel, kernel→user, a full lazy round trip, and the teardown an exit runs with
+//! 1 to 63 other CPUs using the mm lazily.
+//!
+//! One [`Kernel`] is driven single-threaded, so a number here is the scheme's own cost
+//! with no contention: `lazymm bench` measures the contended side. A change to a scheme
+//! shows up here as a number.
+//!
+//! Teardown is measured only for schemes (and archs) whose teardown needs no answer from
+//! another CPU: a single-threaded driver cannot answer the IPIs of `shootdown` or
+//! `hazptr-mathieu`, so a probe with one real helper thread first checks whether the
+//! teardown sends any, and the teardown benchmarks of those that do are skipped (with a
+//! line saying so).
+//!
+//! Run with `cargo bench -p lazymm-engine --bench transitions`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use lazymm::{Arch, Config, Kernel, Scheme};
+use lazymm_engine::registry::{self, WithKernel, ARCHS, SCHEMES};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Lazy CPUs for the teardown benchmarks (plus the exiting CPU: at most 64 in all).
+const LAZY_CPUS: &[usize] = &[1, 4, 16, 63];
+
+/// What one `Instant::now()` and `elapsed()` pair costs, subtracted from per-operation
+/// timings (the median of many pairs).
+fn clock_overhead() -> Duration {
+    let mut v: Vec<Duration> = (0..1001)
+        .map(|_| {
+            let t0 = Instant::now();
+            black_box(t0.elapsed())
+        })
+        .collect();
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Runs `timed` `iters` times with `untimed` after each, timing only `timed`.
+fn time_half<T>(
+    iters: u64,
+    overhead: Duration,
+    st: &mut T,
+    timed: impl Fn(&mut T),
+    untimed: impl Fn(&mut T),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        timed(st);
+        total += t0.elapsed().saturating_sub(overhead);
+        untimed(st);
+    }
+    total
+}
+
+fn switches<S: Scheme, A: Arch>(c: &mut Criterion, overhead: Duration) {
+    let mut g = c.benchmark_group(format!("{}/{}", S::NAME, A::NAME));
+    let (k, mut cpus) = Kernel::<S, A>::boot(Config::new(1));
+    let mut cpu = cpus.pop().expect("one cpu");
+    let mut idle = k.idle_task(&mut cpu, 1);
+    let mut user = k.fork(&mut cpu, 2).expect("the arena has room");
+    k.context_switch(&mut cpu, &mut idle, &mut user);
+
+    let to_kernel = |(cpu, user, idle): &mut (_, _, _)| k.context_switch(cpu, user, idle);
+    let to_user = |(cpu, user, idle): &mut (_, _, _)| k.context_switch(cpu, idle, user);
+    let mut st = (cpu, user, idle);
+
+    g.bench_function("lazy round trip", |b| {
+        b.iter(|| {
+            to_kernel(&mut st);
+            to_user(&mut st);
+        })
+    });
+    g.bench_function("user->kernel", |b| {
+        b.iter_custom(|iters| time_half(iters, overhead, &mut st, to_kernel, to_user))
+    });
+    // Start each kernel→user from the kernel side.
+    to_kernel(&mut st);
+    g.bench_function("kernel->user", |b| {
+        b.iter_custom(|iters| time_half(iters, overhead, &mut st, to_user, to_kernel))
+    });
+    g.finish();
+    assert_eq!(k.violations(), 0, "{}/{}: violations", S::NAME, A::NAME);
+}
+
+/// Whether this scheme's teardown, with one other CPU lazy on the mm, sends IPIs: a probe
+/// with a real helper thread answering them.
+fn teardown_sends_ipis<S: Scheme, A: Arch>() -> bool {
+    let (k, mut cpus) = Kernel::<S, A>::boot(Config::new(2));
+    let mut lazy_cpu = cpus.pop().expect("cpu 1");
+    let mut cpu = cpus.pop().expect("cpu 0");
+    let mut idle = k.idle_task(&mut cpu, 1);
+    let mut leader = k.fork(&mut cpu, 2).expect("room");
+    let mut thread = k.clone_thread(&mut cpu, &leader, 3).expect("has an mm");
+    k.context_switch(&mut cpu, &mut idle, &mut leader);
+    let ready = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (k, ready, stop) = (&k, &ready, &stop);
+        s.spawn(move || {
+            let mut idle1 = k.idle_task(&mut lazy_cpu, 10);
+            k.context_switch(&mut lazy_cpu, &mut idle1, &mut thread);
+            k.exit_mm(&mut lazy_cpu, &mut thread);
+            k.context_switch(&mut lazy_cpu, &mut thread, &mut idle1);
+            // ORDERING: Release pairs with the Acquire load below: the lazy state is set.
+            ready.store(true, Ordering::Release);
+            // ORDERING: Acquire pairs with the Release store of `stop`.
+            while !stop.load(Ordering::Acquire) {
+                k.irq_point(&mut lazy_cpu);
+                std::thread::yield_now();
+            }
+        });
+        while !ready.load(Ordering::Acquire) {
+            k.irq_point(&mut cpu);
+            std::thread::yield_now();
+        }
+        k.exit_mm(&mut cpu, &mut leader);
+        k.context_switch(&mut cpu, &mut leader, &mut idle);
+        stop.store(true, Ordering::Release);
+    });
+    cpu.stats.ipis_sent > 0
+}
+
+fn teardown<S: Scheme, A: Arch>(c: &mut Criterion, overhead: Duration) {
+    if teardown_sends_ipis::<S, A>() {
+        eprintln!(
+            "{}/{}: teardown benchmarks skipped: its teardown sends IPIs, which this single-threaded driver cannot answer (lazymm bench measures them on exit-storm)",
+            S::NAME,
+            A::NAME
+        );
+        return;
+    }
+    let mut g = c.benchmark_group(format!("{}/{}", S::NAME, A::NAME));
+    for &lazy in LAZY_CPUS {
+        let (k, mut cpus) = Kernel::<S, A>::boot(Config::new(lazy + 1));
+        let mut idles: Vec<_> = cpus
+            .iter_mut()
+            .enumerate()
+            .map(|(i, cpu)| k.idle_task(cpu, i as u32 + 1))
+            .collect();
+        let mut pid = 1000;
+        g.bench_with_input(
+            BenchmarkId::new("teardown, lazy cpus", lazy),
+            &lazy,
+            |b, _| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        // Untimed: a process with a thread on every other CPU; each thread
+                        // exits, leaving its CPU lazy on the mm.
+                        pid += 1;
+                        let mut leader = k.fork(&mut cpus[0], pid).expect("room");
+                        let (first, rest) = cpus.split_at_mut(1);
+                        let (idle0, idle_rest) = idles.split_at_mut(1);
+                        for (cpu, idle) in rest.iter_mut().zip(idle_rest.iter_mut()) {
+                            pid += 1;
+                            let mut t = k.clone_thread(&mut first[0], &leader, pid).expect("mm");
+                            k.context_switch(cpu, idle, &mut t);
+                            k.exit_mm(cpu, &mut t);
+                            k.context_switch(cpu, &mut t, idle);
+                        }
+                        k.context_switch(&mut first[0], &mut idle0[0], &mut leader);
+                        // Timed: the last user exits and the mm is torn down.
+                        let t0 = Instant::now();
+                        k.exit_mm(&mut first[0], &mut leader);
+                        total += t0.elapsed().saturating_sub(overhead);
+                        k.context_switch(&mut first[0], &mut leader, &mut idle0[0]);
+                    }
+                    total
+                })
+            },
+        );
+        assert_eq!(k.violations(), 0, "{}/{}: violations", S::NAME, A::NAME);
+    }
+    g.finish();
+}
+
+struct Transitions<'c> {
+    c: &'c mut Criterion,
+    overhead: Duration,
+}
+
+impl WithKernel for Transitions<'_> {
+    type Out = ();
+    fn with<S: Scheme, A: Arch>(self) {
+        switches::<S, A>(self.c, self.overhead);
+        teardown::<S, A>(self.c, self.overhead);
+    }
+}
+
+fn every_scheme(c: &mut Criterion) {
+    let overhead = clock_overhead();
+    for (arch, _) in ARCHS {
+        for (scheme, _) in SCHEMES {
+            registry::dispatch(scheme, arch, Transitions { c, overhead })
+                .expect("registered names dispatch");
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = every_scheme
+}
+criterion_main!(benches);

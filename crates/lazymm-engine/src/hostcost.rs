@@ -1,0 +1,177 @@
+//! What a real context switch costs on this host, and CPU-local work of a chosen length.
+//!
+//! The model's own context switch costs nanoseconds; a real kernel's costs about a
+//! microsecond (saving registers, the scheduler's pick, the CR3 write and the TLB misses
+//! after it). Counted in bookkeeping alone, one shared atomic looks far more expensive
+//! than it is to a real kernel. The bench therefore measures the host's real switch cost
+//! once ([`host_switch_ns`]: two threads on one core ping-ponging a byte, as
+//! will-it-scale's `context_switch1` does) and reruns every row with that much CPU-local
+//! work ([`SwitchWork`]) after each simulated switch.
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// One turn of the work loop: a multiply-add on a register, kept from being optimised
+/// away or vectorised by `black_box`. It touches no memory but its own stack.
+#[inline(always)]
+fn turn(x: u64, i: u64) -> u64 {
+    black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i))
+}
+
+/// Spins for `iters` turns and returns the value (so the work cannot be elided).
+#[inline(never)]
+pub fn spin(iters: u64) -> u64 {
+    let mut x = 1u64;
+    for i in 0..iters {
+        x = turn(x, i);
+    }
+    x
+}
+
+/// Turns of [`spin`] per nanosecond on this host, measured once per process.
+///
+/// The best of a few timed runs of about a millisecond each: the fastest run is the one
+/// least disturbed by preemption, and so the truest rate.
+pub fn spin_turns_per_ns() -> f64 {
+    static RATE: OnceLock<f64> = OnceLock::new();
+    *RATE.get_or_init(|| {
+        const ITERS: u64 = 1 << 20;
+        let mut best = f64::MAX;
+        for _ in 0..7 {
+            let t0 = Instant::now();
+            black_box(spin(black_box(ITERS)));
+            let ns = t0.elapsed().as_nanos() as f64;
+            best = best.min(ns.max(1.0));
+        }
+        ITERS as f64 / best
+    })
+}
+
+/// CPU-local work done after each simulated context switch (realistic mode).
+///
+/// # Invariants
+/// `iters` is fixed when the value is made, so the switch path reads no clock: it only
+/// spins, on registers, for about the nanoseconds asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwitchWork {
+    iters: u64,
+}
+
+impl SwitchWork {
+    /// About `ns` nanoseconds of work per switch (0: none).
+    pub fn from_ns(ns: u64) -> SwitchWork {
+        if ns == 0 {
+            return SwitchWork { iters: 0 };
+        }
+        // INVARIANT: the calibration happens here, once, never on the switch path.
+        SwitchWork {
+            iters: ((ns as f64) * spin_turns_per_ns()).round().max(1.0) as u64,
+        }
+    }
+
+    /// Does the work (nothing when none was asked for).
+    #[inline]
+    pub fn run(self) {
+        if self.iters != 0 {
+            black_box(spin(self.iters));
+        }
+    }
+}
+
+/// The host's real context-switch cost, as measured by [`host_switch_ns`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HostSwitch {
+    /// Nanoseconds per context switch (one round trip is two switches): the fastest of
+    /// the trials, the one least disturbed by other work on the core.
+    pub ns_per_switch: f64,
+    /// Whether both threads were pinned to one core (when not, the number includes
+    /// cross-core wakeups and is an upper bound).
+    pub pinned: bool,
+    /// Round trips per trial.
+    pub round_trips: u32,
+}
+
+/// Measures the host's context-switch cost: two threads pinned to the same core pass one
+/// byte back and forth through a Unix socket pair, so every hand-off blocks one thread
+/// and wakes the other (will-it-scale's `context_switch1`, with a socket for the pipe).
+///
+/// Runs `trials` trials of `round_trips` round trips each and reports the fastest: other
+/// work on the host only ever adds to a trial's time, so the fastest is the truest. Both
+/// threads are new ones, so the caller's own CPU affinity is left as it was. Fails only
+/// if the host cannot make a socket pair or a thread.
+pub fn host_switch_ns(round_trips: u32, trials: u32) -> std::io::Result<HostSwitch> {
+    let core = core_affinity::get_core_ids().and_then(|c| c.into_iter().next());
+    let round_trips = round_trips.max(2);
+    let mut results = Vec::new();
+    let mut pinned = core.is_some();
+    for _ in 0..trials.max(1) {
+        let (mut a, mut b) = UnixStream::pair()?;
+        let pin = move || core.is_some_and(core_affinity::set_for_current);
+        let partner = std::thread::Builder::new()
+            .name("lazymm-pong".into())
+            .spawn(move || -> std::io::Result<bool> {
+                let ok = pin();
+                let mut byte = [0u8; 1];
+                for _ in 0..round_trips {
+                    b.read_exact(&mut byte)?;
+                    b.write_all(&byte)?;
+                }
+                Ok(ok)
+            })?;
+        let ping = std::thread::Builder::new()
+            .name("lazymm-ping".into())
+            .spawn(move || -> std::io::Result<(bool, f64)> {
+                let ok = pin();
+                let mut byte = [7u8; 1];
+                // One round trip first, so both threads are up and on their core.
+                a.write_all(&byte)?;
+                a.read_exact(&mut byte)?;
+                let t0 = Instant::now();
+                for _ in 1..round_trips {
+                    a.write_all(&byte)?;
+                    a.read_exact(&mut byte)?;
+                }
+                Ok((ok, t0.elapsed().as_nanos() as f64))
+            })?;
+        let panicked = |_| std::io::Error::other("a ping-pong thread panicked");
+        let (ok, ns) = ping.join().map_err(panicked)??;
+        let partner_ok = partner.join().map_err(panicked)??;
+        pinned &= ok && partner_ok;
+        results.push(ns / (2.0 * f64::from(round_trips - 1)));
+    }
+    results.sort_by(f64::total_cmp);
+    Ok(HostSwitch {
+        ns_per_switch: results[0],
+        pinned,
+        round_trips,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switch_work_takes_about_the_time_asked() {
+        assert_eq!(SwitchWork::from_ns(0), SwitchWork::default());
+        let w = SwitchWork::from_ns(20_000);
+        let t0 = Instant::now();
+        for _ in 0..50 {
+            w.run();
+        }
+        let ns = t0.elapsed().as_nanos() as f64;
+        // 50 × 20 µs = 1 ms; preemption only makes it longer, and a calibration made
+        // while the core was slower than now can make it at most a few times shorter.
+        assert!(ns > 0.25e6, "50 x 20 us of work took {ns} ns");
+    }
+
+    #[test]
+    fn the_host_switch_cost_is_measured() {
+        let h = host_switch_ns(500, 1).expect("socket pair and threads");
+        assert!(h.ns_per_switch.is_finite() && h.ns_per_switch > 0.0);
+        assert_eq!(h.round_trips, 500);
+    }
+}
