@@ -267,6 +267,18 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
         self.irqs_disabled = false;
     }
 
+    /// The guard an interrupt handler runs under: interrupts are already off (the
+    /// handler runs in hard-irq context) and stay off when it is dropped. It lets a
+    /// handler call hooks that need proof of disabled interrupts (`switch_mm_irqs_off`);
+    /// it must never be given to [`Cpu::local_irq_enable`].
+    pub(crate) fn hardirq_guard(&self) -> IrqGuard {
+        debug_assert!(self.irqs_disabled, "cpu {}: handler with irqs on", self.id);
+        IrqGuard {
+            cpu: self.id,
+            _not_send: PhantomData,
+        }
+    }
+
     /// Whether interrupts are disabled.
     pub fn irqs_disabled(&self) -> bool {
         self.irqs_disabled

@@ -18,16 +18,30 @@ pub enum Mutant {
     /// `refcount` without `mmgrab_lazy_tlb`: the lazy CPU holds no reference, so the mm
     /// can be freed while it is still loaded there (breaks a and b).
     RefcountNoGrab,
+    /// `hazptr-luto` scanning `rq.lazy_mm` at the first `mmput` of an mm instead of at
+    /// `mm_users == 0`: a thread still holding the mm that goes lazy after the scan (its
+    /// own `exit_mm`) is missed, and the mm is freed under it (breaks a and b).
+    HazptrLutoEarlyScan,
+    /// `hazptr-mathieu` without the full fences around the slot store and clear (the
+    /// clear stays a release): the lifetime stays safe by causality, but a kernel→user
+    /// switch passes no full barrier after the `rq->curr` store (breaks f).
+    HazptrMathieuNoFence,
 }
 
 impl Mutant {
     /// Every mutant, in the order `lazymm schemes` lists them.
-    pub const ALL: &'static [Mutant] = &[Mutant::RefcountNoGrab];
+    pub const ALL: &'static [Mutant] = &[
+        Mutant::RefcountNoGrab,
+        Mutant::HazptrLutoEarlyScan,
+        Mutant::HazptrMathieuNoFence,
+    ];
 
     /// The name accepted on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Mutant::RefcountNoGrab => "refcount-no-grab",
+            Mutant::HazptrLutoEarlyScan => "hazptr-luto-early-scan",
+            Mutant::HazptrMathieuNoFence => "hazptr-mathieu-no-fence",
         }
     }
 
@@ -35,13 +49,17 @@ impl Mutant {
     pub fn scheme(self) -> &'static str {
         match self {
             Mutant::RefcountNoGrab => "refcount",
+            Mutant::HazptrLutoEarlyScan => "hazptr-luto",
+            Mutant::HazptrMathieuNoFence => "hazptr-mathieu",
         }
     }
 
     /// The arch it needs, if it breaks an arch layer.
     pub fn arch(self) -> Option<&'static str> {
         match self {
-            Mutant::RefcountNoGrab => None,
+            Mutant::RefcountNoGrab | Mutant::HazptrLutoEarlyScan | Mutant::HazptrMathieuNoFence => {
+                None
+            }
         }
     }
 
@@ -50,6 +68,12 @@ impl Mutant {
         match self {
             Mutant::RefcountNoGrab => {
                 "skips mmgrab_lazy_tlb: a lazy CPU holds no mm_count, so the mm is freed under it (a, b)"
+            }
+            Mutant::HazptrLutoEarlyScan => {
+                "scans rq.lazy_mm at the first mmput, not at mm_users == 0: a CPU that goes lazy later is missed (a, b)"
+            }
+            Mutant::HazptrMathieuNoFence => {
+                "no full fences around the hazard-slot store and clear: kernel->user passes no membarrier barrier (f)"
             }
         }
     }
