@@ -27,6 +27,11 @@ fn schemes_lists_every_axis() {
         "exit-storm",
         "kthread",
         "refcount-no-grab",
+        "hazptr-luto",
+        "hazptr-luto-cpumask",
+        "hazptr-mathieu",
+        "hazptr-luto-early-scan",
+        "hazptr-mathieu-no-fence",
     ] {
         assert!(out.contains(word), "schemes does not list {word}:\n{out}");
     }
