@@ -33,9 +33,9 @@ fn a_lazy_round_trip_makes_no_shared_rmw() {
 #[test]
 fn luto_tears_down_without_ipis_and_mathieu_only_ipis_holders() {
     for scheme in HAZPTR {
-        let r = run(&spec(scheme, Workload::ExitStorm, 3)).expect("valid spec");
+        let r = run(&spec(scheme, Workload::ExitStorm, 2)).expect("valid spec");
         clean(&r, scheme);
-        assert!(r.total.exits > 100, "{scheme}: only {} exits", r.total.exits);
+        assert!(r.total.exits > 20, "{scheme}: only {} exits", r.total.exits);
         if scheme == "hazptr-mathieu" {
             // At most one IPI per other CPU per teardown, and in practice far fewer:
             // most dead mms are lazily loaded on no other CPU.
