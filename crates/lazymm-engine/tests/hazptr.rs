@@ -24,7 +24,10 @@ fn a_lazy_round_trip_makes_no_shared_rmw() {
     for scheme in HAZPTR {
         let r = run(&spec(scheme, Workload::IdleStorm, 2)).expect("valid spec");
         clean(&r, scheme);
-        assert!(r.measured.lazy_switches > 1000, "{scheme}: too few lazy switches");
+        assert!(
+            r.measured.lazy_switches > 1000,
+            "{scheme}: too few lazy switches"
+        );
         let per = r.measured.shared_rmw as f64 / r.measured.lazy_switches as f64;
         assert!(per < 0.01, "{scheme}: {per} shared RMWs per lazy switch");
     }
@@ -74,7 +77,10 @@ fn luto_early_scan_frees_an_mm_a_cpu_still_has_loaded() {
 #[test]
 fn mathieu_no_fence_breaks_only_membarrier() {
     let r = mutant_run(Mutant::HazptrMathieuNoFence, 1);
-    assert!(r.total.violations > 0, "hazptr-mathieu-no-fence was not caught");
+    assert!(
+        r.total.violations > 0,
+        "hazptr-mathieu-no-fence was not caught"
+    );
     // The lifetime is still safe by causality: every violation is the missing full
     // barrier of property f, and every mm was freed exactly once.
     assert!(

@@ -144,6 +144,10 @@ fn mathieu_reports_a_second_lazy_mm_on_one_cpu() {
     let _first = HazptrMathieu::mmgrab_lazy_tlb(&m.k, &mut m.cpus[0], a);
     assert!(m.cpus[0].violations.is_empty());
     let _second = HazptrMathieu::mmgrab_lazy_tlb(&m.k, &mut m.cpus[0], b);
-    let kinds: Vec<_> = m.cpus[0].violations.iter().map(|v| v.kind.clone()).collect();
+    let kinds: Vec<_> = m.cpus[0]
+        .violations
+        .iter()
+        .map(|v| v.kind.clone())
+        .collect();
     assert_eq!(kinds, vec![ViolationKind::HazardSlotOccupied { held: a }]);
 }
