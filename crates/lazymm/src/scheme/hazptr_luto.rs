@@ -13,7 +13,9 @@
 //! `mm_users` reference (for `kthread_unuse_mm`, the caller of `kthread_use_mm` does),
 //! and teardown reads `rq.lazy_mm` only once `mm_users` is zero. The fully ordered
 //! `mmput` that released that reference comes after the store, so the scan sees it.
-//! `init_mm` is never freed and never published.
+//! `init_mm` is never freed and never published. (The model makes every store to
+//! `rq.lazy_mm` a release store, which is a plain store on x86; see `lazy_store` for why
+//! the C++ memory model wants it where Linux writes `WRITE_ONCE`.)
 //!
 //! *Out of lazy mode* (kernel→user, `exec_mmap` and `kthread_use_mm` from a kernel
 //! thread, `sched_force_init_mm`), the CPU release-stores NULL: its last use of the
@@ -210,9 +212,11 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
         // Storing NULL: this CPU's last use of the old lazy mm (the switch away from its
         // page tables) happens before a scanner that reads NULL frees them. Storing an
         // mm: the same holds for a scanner that reads this later value instead of the
-        // NULL. On a TSO machine this is a plain store, no fence (Linux's WRITE_ONCE);
-        // Release only keeps the C++ model from losing the NULL's ordering when it is
-        // overwritten.
+        // NULL. On a TSO machine this is a plain store, no fence (Linux's WRITE_ONCE).
+        // Release on the mm store only keeps the C++ model honest: there, a relaxed store
+        // that overwrites the release of NULL does not carry its ordering (release
+        // sequences are made of RMWs only), so a scanner reading the newer mm would not
+        // be ordered after this CPU's switch away from the old one.
         k.cpus[cpu.id].scheme.lazy_mm.store(word, Ordering::Release);
     }
 
