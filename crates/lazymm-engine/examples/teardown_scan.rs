@@ -60,7 +60,10 @@ impl WithKernel for Measure {
                     for c in others.iter_mut() {
                         k.irq_point(c);
                     }
-                    std::thread::yield_now();
+                    // Sleep rather than spin, so the measured thread keeps its core: an
+                    // IPI to an idle CPU waits up to this long (only shootdown-debug
+                    // sends those here).
+                    std::thread::sleep(std::time::Duration::from_micros(20));
                 }
             });
             let t0 = Instant::now();
