@@ -34,6 +34,11 @@ fn schemes_lists_every_axis() {
         "hotplug",
         "shootdown-hotplug-race",
         "x86-no-switching-sentinel",
+        "hazptr-luto",
+        "hazptr-luto-cpumask",
+        "hazptr-mathieu",
+        "hazptr-luto-early-scan",
+        "hazptr-mathieu-no-fence",
     ] {
         assert!(out.contains(word), "schemes does not list {word}:\n{out}");
     }

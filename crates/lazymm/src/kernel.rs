@@ -27,6 +27,14 @@ pub enum Mutant {
     /// store, an NMI sees `loaded_mm == current->mm` and touches user memory through the
     /// wrong page tables (breaks g).
     X86NoSwitchingSentinel,
+    /// `hazptr-luto` scanning `rq.lazy_mm` at the first `mmput` of an mm instead of at
+    /// `mm_users == 0`: a thread still holding the mm that goes lazy after the scan (its
+    /// own `exit_mm`) is missed, and the mm is freed under it (breaks a and b).
+    HazptrLutoEarlyScan,
+    /// `hazptr-mathieu` without the full fences around the slot store and clear (the
+    /// clear stays a release): the lifetime stays safe by causality, but a kernel→user
+    /// switch passes no full barrier after the `rq->curr` store (breaks f).
+    HazptrMathieuNoFence,
 }
 
 impl Mutant {
@@ -35,6 +43,8 @@ impl Mutant {
         Mutant::RefcountNoGrab,
         Mutant::ShootdownHotplugRace,
         Mutant::X86NoSwitchingSentinel,
+        Mutant::HazptrLutoEarlyScan,
+        Mutant::HazptrMathieuNoFence,
     ];
 
     /// The name accepted on the command line.
@@ -43,6 +53,8 @@ impl Mutant {
             Mutant::RefcountNoGrab => "refcount-no-grab",
             Mutant::ShootdownHotplugRace => "shootdown-hotplug-race",
             Mutant::X86NoSwitchingSentinel => "x86-no-switching-sentinel",
+            Mutant::HazptrLutoEarlyScan => "hazptr-luto-early-scan",
+            Mutant::HazptrMathieuNoFence => "hazptr-mathieu-no-fence",
         }
     }
 
@@ -52,13 +64,17 @@ impl Mutant {
         match self {
             Mutant::RefcountNoGrab | Mutant::X86NoSwitchingSentinel => "refcount",
             Mutant::ShootdownHotplugRace => "shootdown",
+            Mutant::HazptrLutoEarlyScan => "hazptr-luto",
+            Mutant::HazptrMathieuNoFence => "hazptr-mathieu",
         }
     }
 
     /// The arch it needs, if it breaks an arch layer.
     pub fn arch(self) -> Option<&'static str> {
         match self {
-            Mutant::RefcountNoGrab => None,
+            Mutant::RefcountNoGrab | Mutant::HazptrLutoEarlyScan | Mutant::HazptrMathieuNoFence => {
+                None
+            }
             // The arch whose __cpu_disable cleared mm_cpumask bits.
             Mutant::ShootdownHotplugRace => Some("powerpc"),
             Mutant::X86NoSwitchingSentinel => Some("x86"),
@@ -68,7 +84,10 @@ impl Mutant {
     /// A workload on which the engine reaches the race this mutant opens.
     pub fn workload(self) -> &'static str {
         match self {
-            Mutant::RefcountNoGrab | Mutant::X86NoSwitchingSentinel => "exit-storm",
+            Mutant::RefcountNoGrab
+            | Mutant::X86NoSwitchingSentinel
+            | Mutant::HazptrLutoEarlyScan
+            | Mutant::HazptrMathieuNoFence => "exit-storm",
             Mutant::ShootdownHotplugRace => "hotplug",
         }
     }
@@ -84,6 +103,12 @@ impl Mutant {
             }
             Mutant::X86NoSwitchingSentinel => {
                 "no LOADED_MM_SWITCHING: an NMI in the CR3 switch window reads user memory of the wrong mm (g)"
+            }
+            Mutant::HazptrLutoEarlyScan => {
+                "scans rq.lazy_mm at the first mmput, not at mm_users == 0: a CPU that goes lazy later is missed (a, b)"
+            }
+            Mutant::HazptrMathieuNoFence => {
+                "no full fences around the hazard-slot store and clear: kernel->user passes no membarrier barrier (f)"
             }
         }
     }

@@ -107,6 +107,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let Some(m) = self.mm(cpu, mm, "mmput") else {
             return;
         };
+        S::before_mmput(self, cpu, mm);
         if self.dec_and_test(cpu, &m.mm_users, mm, "mm_users") {
             cpu.stats.exits += 1;
             self.timed_teardown(cpu, |k, cpu| k.__mmput(cpu, mm));

@@ -12,10 +12,14 @@ use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
 use core::fmt::Debug;
 
+pub mod hazptr_luto;
+pub mod hazptr_mathieu;
 pub mod none;
 pub mod refcount;
 pub mod shootdown;
 
+pub use hazptr_luto::{HazptrLuto, HazptrLutoCpumask};
+pub use hazptr_mathieu::HazptrMathieu;
 pub use none::NoRefs;
 pub use refcount::Refcount;
 pub use shootdown::{Shootdown, ShootdownDebug};
@@ -95,6 +99,12 @@ pub trait Scheme: Sized + Send + Sync + 'static {
         prev: &mut Self::TaskState,
         next: &mut Self::TaskState,
     );
+
+    /// Called from `mmput` before `mm_users` is decremented, while the caller still
+    /// holds its real reference. No correct scheme needs it: only a mutant that looks
+    /// for lazy users too early (`hazptr-luto-early-scan`) uses it.
+    #[inline]
+    fn before_mmput<A: Arch>(_k: &Kernel<Self, A>, _cpu: &mut Cpu<Self, A>, _mm: MmId) {}
 
     /// Called from `__mmput` after `exit_mmap`, when `mm_users` has reached zero.
     fn after_exit_mmap<A: Arch>(_k: &Kernel<Self, A>, _cpu: &mut Cpu<Self, A>, _mm: MmId) {}
