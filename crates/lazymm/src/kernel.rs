@@ -18,30 +18,36 @@ pub enum Mutant {
     /// `refcount` without `mmgrab_lazy_tlb`: the lazy CPU holds no reference, so the mm
     /// can be freed while it is still loaded there (breaks a and b).
     RefcountNoGrab,
+    /// `refcount` whose lazy drop in `finish_task_switch` is an acquire-release
+    /// decrement instead of a fully ordered `atomic_dec_and_test`: lifetimes stay safe,
+    /// but nothing orders the `rq->curr` store before the return to user space, so
+    /// `membarrier()` can miss this CPU (breaks f only).
+    RefcountRelaxedDrop,
 }
 
 impl Mutant {
     /// Every mutant, in the order `lazymm schemes` lists them.
-    pub const ALL: &'static [Mutant] = &[Mutant::RefcountNoGrab];
+    pub const ALL: &'static [Mutant] = &[Mutant::RefcountNoGrab, Mutant::RefcountRelaxedDrop];
 
     /// The name accepted on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Mutant::RefcountNoGrab => "refcount-no-grab",
+            Mutant::RefcountRelaxedDrop => "refcount-relaxed-drop",
         }
     }
 
     /// The scheme it breaks (implied wherever the mutant is given).
     pub fn scheme(self) -> &'static str {
         match self {
-            Mutant::RefcountNoGrab => "refcount",
+            Mutant::RefcountNoGrab | Mutant::RefcountRelaxedDrop => "refcount",
         }
     }
 
     /// The arch it needs, if it breaks an arch layer.
     pub fn arch(self) -> Option<&'static str> {
         match self {
-            Mutant::RefcountNoGrab => None,
+            Mutant::RefcountNoGrab | Mutant::RefcountRelaxedDrop => None,
         }
     }
 
@@ -50,6 +56,9 @@ impl Mutant {
         match self {
             Mutant::RefcountNoGrab => {
                 "skips mmgrab_lazy_tlb: a lazy CPU holds no mm_count, so the mm is freed under it (a, b)"
+            }
+            Mutant::RefcountRelaxedDrop => {
+                "the lazy drop in finish_task_switch is acq_rel, not fully ordered: membarrier can miss the CPU (f)"
             }
         }
     }
@@ -75,6 +84,10 @@ pub struct Config {
     /// A monotonic clock in nanoseconds, for teardown timing (the model reads no clock of
     /// its own).
     pub clock: fn() -> u64,
+    /// Called at every [`Kernel::preempt_point`]: a deterministic scheduler (the checker)
+    /// switches to another simulated CPU there. `None` (the default) costs one
+    /// well-predicted branch per point.
+    pub preempt: Option<fn()>,
 }
 
 fn no_clock() -> u64 {
@@ -90,6 +103,7 @@ impl Config {
             mutant: None,
             speculative_walk_period: 61,
             clock: no_clock,
+            preempt: None,
         }
     }
 
@@ -152,6 +166,18 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// Violations found so far, on every CPU.
     pub fn violations(&self) -> usize {
         self.violations.load(Ordering::Relaxed)
+    }
+
+    /// A point between two steps of a protocol where another CPU may run: a host that
+    /// serialises the CPUs (the checker) switches here; natively it does nothing.
+    ///
+    /// Model code calls it between the steps of `context_switch`, of every lifecycle
+    /// operation and of teardown, so a scheduler can interleave CPUs inside them.
+    #[inline]
+    pub fn preempt_point(&self) {
+        if let Some(preempt) = self.cfg.preempt {
+            preempt();
+        }
     }
 
     /// Records a violation found by `cpu`.
