@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod check;
 mod run;
 mod schemes;
 
@@ -28,8 +29,15 @@ commands:
   run (--scheme S | --mutant M) [--arch A] --workload W [--cpus N]
       [--seconds T | --switches K] [--seed X] [--json]
                                  one run: a table, or one JSON object with --json
+  check [--scheme S | --all] [--mutant M | --mutants] [--arch A] [--iterations K]
+        [--budget N] [--seed X] [--json] [--replay-dir DIR]
+                                 try to break schemes (K seeded runs each) and catch
+                                 mutants (at most N runs each); failures are shrunk
+                                 and written as replay files (default lazymm-replays/)
+  check --replay FILE            rerun a replay file exactly and print its timeline
 
-exit status: 0 success, 2 bad usage or input, 3 a safety property was violated";
+exit status: 0 success, 2 bad usage or input, 3 a safety property was violated
+(check: 3 also when a mutant escaped)";
 
 fn main() -> ExitCode {
     let mut argv = std::env::args_os().skip(1);
@@ -41,12 +49,13 @@ fn main() -> ExitCode {
     let result = match cmd.to_str() {
         Some("schemes") => schemes::main(rest),
         Some("run") => run::main(rest),
+        Some("check") => check::main(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(0)
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run)"
+            "unknown command '{other}' (valid: schemes, run, check)"
         ))),
         None => Err(Failure::Usage("the command is not valid UTF-8".into())),
     };

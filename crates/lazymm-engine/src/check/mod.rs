@@ -101,7 +101,7 @@ impl Case {
         let policy = Policy::Pct {
             seed: rng.next_u64(),
             depth: 1 + rng.below(6) as u32,
-            horizon: 12 * ops as u64,
+            horizon: 5 * ops as u64,
             random_switch: if rng.below(3) == 0 {
                 4 + rng.below(28) as u32
             } else {
@@ -229,6 +229,60 @@ pub fn check(
     Ok(rep)
 }
 
+/// Hunts a mutant: up to `budget` iterations from `base_seed`, until one catches it.
+/// A mutant that names its arch runs there; one that breaks its scheme on every arch
+/// runs on each registered arch in turn. `tick` is called after each iteration.
+pub fn hunt(
+    mutant: Mutant,
+    base_seed: u64,
+    budget: u64,
+    tick: &mut dyn FnMut(),
+) -> Result<Report, Unknown> {
+    let archs: Vec<&'static str> = match mutant.arch() {
+        Some(a) => vec![registry::arch(a)?],
+        None => registry::ARCHS.iter().map(|(a, _)| *a).collect(),
+    };
+    let t0 = Instant::now();
+    let mut rep = Report {
+        target: Target {
+            scheme: registry::scheme(mutant.scheme())?,
+            arch: archs[0],
+            mutant: Some(mutant),
+        },
+        iterations: 0,
+        violating: 0,
+        stalled: 0,
+        first: None,
+        decisions: 0,
+        elapsed: Duration::ZERO,
+    };
+    for i in 0..budget {
+        let target = Target {
+            arch: archs[i as usize % archs.len()],
+            ..rep.target
+        };
+        let (case, policy) = Case::generate(target, iteration_seed(base_seed, i));
+        let out = execute(&case, policy)?;
+        rep.iterations += 1;
+        rep.decisions += out.schedule.len() as u64;
+        rep.stalled += out.stalled as u64;
+        tick();
+        if !out.violations.is_empty() {
+            rep.violating += 1;
+            rep.target = target;
+            rep.first = Some(Finding {
+                case,
+                schedule: out.schedule.clone(),
+                outcome: out,
+                iteration: i,
+            });
+            break;
+        }
+    }
+    rep.elapsed = t0.elapsed();
+    Ok(rep)
+}
+
 struct Nothing;
 impl WithKernel for Nothing {
     type Out = ();
@@ -305,8 +359,8 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
     Ok(best)
 }
 
-/// The events of a failing run that matter: those naming the violated mm, each CPU's
-/// operation in progress when the violation was found, and the violation itself.
+/// The events of a failing run that matter: those naming the violated mm, the violating
+/// CPU's operation in progress when it was found, and the violation itself.
 pub fn timeline(out: &Outcome) -> Vec<String> {
     let Some(v) = out.first() else {
         return Vec::new();
@@ -317,22 +371,15 @@ pub fn timeline(out: &Outcome) -> Vec<String> {
         .position(|e| matches!(e, Event::Violation(x) if x == v))
         .unwrap_or(out.events.len().saturating_sub(1));
     let events = &out.events[..=end.min(out.events.len().saturating_sub(1))];
-    // The last operation each CPU began before the violation.
-    let mut last_op = vec![None; 64];
-    for (i, e) in events.iter().enumerate() {
-        if let Event::Op { cpu, .. } = e {
-            if *cpu < last_op.len() {
-                last_op[*cpu] = Some(i);
-            }
-        }
-    }
+    // The last operation the violating CPU began before the violation.
+    let last_op = events
+        .iter()
+        .rposition(|e| matches!(e, Event::Op { cpu, .. } if *cpu == v.cpu));
     events
         .iter()
         .enumerate()
         .filter(|(i, e)| {
-            e.names(v.mm)
-                || matches!(e, Event::Violation(_))
-                || last_op.get(e.cpu()).copied().flatten() == Some(*i)
+            e.names(v.mm) || matches!(e, Event::Violation(_)) || last_op == Some(*i)
         })
         .map(|(_, e)| e.to_string())
         .collect()

@@ -203,19 +203,26 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
         .map(|mut cpu| {
             cpu.seed(case.seed);
             let id = cpu.id as u32;
-            let idle = k.idle_task(&mut cpu, id << 16);
+            // Pids read as the CPU that made them: cpu 2 makes 300, 301, ...
+            let base = (id + 1) * 100;
+            let idle = k.idle_task(&mut cpu, 0);
             let mut r = Runner {
                 k: &k,
                 host: &host,
                 log: &log,
                 cpu,
                 idle,
-                tasks: vec![Task::kthread((id << 16) + 1)],
+                tasks: vec![Task::kthread(base)],
                 cur: None,
-                next_pid: (id << 16) + 2,
+                next_pid: base,
                 seen: 0,
             };
             r.fork();
+            if let Some(t) = r.tasks.last().filter(|t| t.is_user()) {
+                let text = format!("boot: {} waits to run", describe(Some(t)));
+                let mms = t.mm_id().into_iter().collect();
+                r.note(text, mms);
+            }
             r
         })
         .collect();
@@ -290,6 +297,18 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
         if let Some(t) = self.k.fork(&mut self.cpu, pid) {
             self.tasks.push(t);
         }
+    }
+
+    /// Logs something this CPU does outside its program (boot, quiescing).
+    fn note(&self, text: String, mms: Vec<MmId>) {
+        push(
+            self.log,
+            Event::Op {
+                cpu: self.cpu.id,
+                text,
+                mms,
+            },
+        );
     }
 
     fn current(&self) -> Option<&Task<S>> {
@@ -552,12 +571,20 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
         if clean {
             self.adopt();
             for i in (1..self.tasks.len()).rev() {
-                if self.tasks[i].mm_id().is_some() {
+                if let Some(mm) = self.tasks[i].mm_id() {
+                    let text = format!(
+                        "[cr3 {}] quiesce: switch {} -> {}, which exits",
+                        self.cpu.cr3(),
+                        describe(self.current()),
+                        describe(Some(&self.tasks[i]))
+                    );
+                    self.note(text, vec![self.cpu.cr3(), mm]);
                     self.switch_to(Some(i));
                     k.exit_mm(&mut self.cpu, &mut self.tasks[i]);
                 }
                 self.switch_to(None);
                 self.tasks.remove(i);
+                self.collect();
             }
             self.switch_to(None);
             if self.cpu.id == 0 {
@@ -566,14 +593,22 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 for w in works {
                     k.mmdrop(&mut self.cpu, w);
                 }
+                self.collect();
             }
         }
         self.barrier(n, 2);
         if clean {
+            let cr3 = self.cpu.cr3();
+            self.note(
+                format!("[cr3 {cr3}] quiesce: idle leaves its lazy mm for init_mm"),
+                vec![cr3],
+            );
             k.quiesce_cpu(&mut self.cpu, &mut self.idle);
+            self.collect();
         }
         self.barrier(n, 3);
         if clean && self.cpu.id == 0 {
+            self.note("quiesce: the oracle checks that every mm was freed".into(), vec![]);
             k.check_quiescent(&mut self.cpu);
         }
         self.collect();
