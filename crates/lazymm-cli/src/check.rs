@@ -84,7 +84,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         return Err(Failure::Usage("give --scheme S or --all, not both".into()));
     }
     if mutant.is_some() && all_mutants {
-        return Err(Failure::Usage("give --mutant M or --mutants, not both".into()));
+        return Err(Failure::Usage(
+            "give --mutant M or --mutants, not both".into(),
+        ));
     }
     // Nothing chosen: check everything.
     if scheme.is_none() && !all && mutant.is_none() && !all_mutants {

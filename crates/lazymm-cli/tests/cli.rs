@@ -206,7 +206,15 @@ fn scratch(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn check_all_is_clean() {
-    let o = lazymm(&["check", "--all", "--iterations", "40", "--seed", "7", "--json"]);
+    let o = lazymm(&[
+        "check",
+        "--all",
+        "--iterations",
+        "40",
+        "--seed",
+        "7",
+        "--json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
     let schemes = v["schemes"].as_array().unwrap();
@@ -260,7 +268,11 @@ fn check_bad_input_is_one_line() {
     std::fs::write(&not_json, "hello").unwrap();
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
         (vec!["check", "--scheme", "nosuch"], "nosuch", "refcount"),
-        (vec!["check", "--mutant", "nosuch"], "nosuch", "refcount-no-grab"),
+        (
+            vec!["check", "--mutant", "nosuch"],
+            "nosuch",
+            "refcount-no-grab",
+        ),
         (vec!["check", "--arch", "vax"], "vax", "generic"),
         (vec!["check", "--iterations", "0"], "'0'", "whole number"),
         (vec!["check", "--seed", "x"], "'x'", "whole number"),
@@ -285,7 +297,11 @@ fn check_bad_input_is_one_line() {
         let o = lazymm(args);
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
-        assert_eq!(e.trim_end().lines().count(), 1, "{args:?}: not one line: {e}");
+        assert_eq!(
+            e.trim_end().lines().count(),
+            1,
+            "{args:?}: not one line: {e}"
+        );
         assert!(e.contains(bad) && e.contains(valid), "{args:?}: {e}");
         assert!(!e.contains("panicked"), "{args:?}: {e}");
     }

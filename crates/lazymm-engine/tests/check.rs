@@ -13,7 +13,11 @@ fn correct_schemes_are_clean() {
             continue;
         }
         for (arch, _) in ARCHS {
-            let t = Target { scheme, arch, mutant: None };
+            let t = Target {
+                scheme,
+                arch,
+                mutant: None,
+            };
             let t0 = std::time::Instant::now();
             let r = check::check(t, 7, 60, false, &mut || {}).unwrap();
             eprintln!(
@@ -40,10 +44,19 @@ fn correct_schemes_are_clean() {
 fn every_mutant_is_caught_and_replays() {
     for &m in Mutant::ALL {
         let arch = m.arch().unwrap_or(ARCHS[0].0);
-        let t = Target { scheme: m.scheme(), arch, mutant: Some(m) };
+        let t = Target {
+            scheme: m.scheme(),
+            arch,
+            mutant: Some(m),
+        };
         let r = check::check(t, 7, 500, true, &mut || {}).unwrap();
         let f = r.first.unwrap_or_else(|| panic!("{} not caught", m.name()));
-        eprintln!("{}: caught at iteration {}: {}", m.name(), f.iteration, f.outcome.first().unwrap());
+        eprintln!(
+            "{}: caught at iteration {}: {}",
+            m.name(),
+            f.iteration,
+            f.outcome.first().unwrap()
+        );
         let small = check::shrink(&f, Duration::from_secs(3)).unwrap();
         eprintln!(
             "  shrunk from {} ops / {} decisions to {} ops / {} decisions",
@@ -60,7 +73,12 @@ fn every_mutant_is_caught_and_replays() {
         assert_eq!(back.case, small.case);
         assert_eq!(back.schedule, small.schedule);
         let again = check::rerun(&back.case, &back.schedule).unwrap();
-        assert_eq!(again.first(), small.outcome.first(), "{}: replay differs", m.name());
+        assert_eq!(
+            again.first(),
+            small.outcome.first(),
+            "{}: replay differs",
+            m.name()
+        );
         assert_eq!(again.schedule, small.outcome.schedule);
     }
 }

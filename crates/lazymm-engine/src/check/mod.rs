@@ -378,9 +378,7 @@ pub fn timeline(out: &Outcome) -> Vec<String> {
     events
         .iter()
         .enumerate()
-        .filter(|(i, e)| {
-            e.names(v.mm) || matches!(e, Event::Violation(_)) || last_op == Some(*i)
-        })
+        .filter(|(i, e)| e.names(v.mm) || matches!(e, Event::Violation(_)) || last_op == Some(*i))
         .map(|(_, e)| e.to_string())
         .collect()
 }

@@ -161,10 +161,7 @@ pub fn parse(text: &str) -> Result<Replay, String> {
         .as_array()
         .ok_or("field 'programs' is not a list")?;
     if programs.len() != cpus {
-        return Err(format!(
-            "{} programs for {cpus} cpus",
-            programs.len()
-        ));
+        return Err(format!("{} programs for {cpus} cpus", programs.len()));
     }
     let programs = programs
         .iter()

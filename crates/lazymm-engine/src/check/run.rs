@@ -394,8 +394,9 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                     None => "kworker: no work".to_string(),
                 }
             }
-            Op::Hotplug => "goes offline (sched_force_init_mm, __cpu_disable) and back online"
-                .to_string(),
+            Op::Hotplug => {
+                "goes offline (sched_force_init_mm, __cpu_disable) and back online".to_string()
+            }
             Op::Walk => "speculative page walk".to_string(),
             Op::Touch => format!("{cur} touches user memory"),
         };
@@ -445,7 +446,10 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
     /// Logs the violations this CPU found since the last call.
     fn collect(&mut self) {
         while self.seen < self.cpu.violations.len() {
-            push(self.log, Event::Violation(self.cpu.violations[self.seen].clone()));
+            push(
+                self.log,
+                Event::Violation(self.cpu.violations[self.seen].clone()),
+            );
             self.seen += 1;
         }
     }
@@ -513,7 +517,12 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 }
             }
             Op::Work => {
-                let Some(r) = self.host.work.lock().unwrap_or_else(|e| e.into_inner()).pop()
+                let Some(r) = self
+                    .host
+                    .work
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop()
                 else {
                     return;
                 };
@@ -608,7 +617,10 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
         }
         self.barrier(n, 3);
         if clean && self.cpu.id == 0 {
-            self.note("quiesce: the oracle checks that every mm was freed".into(), vec![]);
+            self.note(
+                "quiesce: the oracle checks that every mm was freed".into(),
+                vec![],
+            );
             k.check_quiescent(&mut self.cpu);
         }
         self.collect();

@@ -107,9 +107,7 @@ impl Sched {
                     let j = rng.below(i as u64 + 1) as usize;
                     prio.swap(i, j);
                 }
-                let mut cps: Vec<u64> = (1..depth)
-                    .map(|_| rng.below(horizon.max(1)))
-                    .collect();
+                let mut cps: Vec<u64> = (1..depth).map(|_| rng.below(horizon.max(1))).collect();
                 cps.sort_unstable();
                 (rng, cps, random_switch, None, prio)
             }
@@ -215,9 +213,7 @@ impl State {
         let pos = self.trace.len();
         let next = if let Some(script) = &self.script {
             match script.get(pos) {
-                Some(&c) if (c as usize) < self.done.len() && !self.done[c as usize] => {
-                    c as usize
-                }
+                Some(&c) if (c as usize) < self.done.len() && !self.done[c as usize] => c as usize,
                 _ => self.fallback(me, spin),
             }
         } else {
@@ -333,7 +329,10 @@ mod tests {
         });
         let (n, trace) = found.expect("PCT finds the lost update within 200 seeds");
         for _ in 0..3 {
-            assert_eq!(lost_update(Policy::Script(trace.clone())), (n, trace.clone()));
+            assert_eq!(
+                lost_update(Policy::Script(trace.clone())),
+                (n, trace.clone())
+            );
         }
     }
 
