@@ -30,7 +30,7 @@ pub mod sched;
 
 use crate::registry::{self, Unknown, WithKernel};
 use lazymm::{Arch, Mutant, Scheme, Violation};
-use program::Op;
+use program::{Op, Swarm};
 use run::{execute, Event, Outcome};
 use sched::{Policy, Rng};
 use std::time::{Duration, Instant};
@@ -91,10 +91,18 @@ impl Case {
         let cpus = 4 + rng.below(5) as usize;
         let arena = cpus + 2 + rng.below(2 * cpus as u64) as usize;
         let walk_period = 2 + rng.below(6) as u32;
+        // Half the cases use every kind of operation, half a random subset.
+        let swarm = if rng.below(2) == 0 {
+            Swarm::all()
+        } else {
+            Swarm::random(&mut rng)
+        };
         let programs: Vec<Vec<Op>> = (0..cpus)
             .map(|c| {
                 let len = 6 + rng.below(20) as usize;
-                (0..len).map(|_| Op::random(&mut rng, c, cpus)).collect()
+                (0..len)
+                    .map(|_| Op::random(&mut rng, swarm, c, cpus))
+                    .collect()
             })
             .collect();
         let ops: usize = programs.iter().map(Vec::len).sum();

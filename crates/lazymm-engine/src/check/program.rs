@@ -32,27 +32,95 @@ pub enum Op {
     Touch,
 }
 
+/// Each kind of operation and its weight in a random program.
+const KINDS: [(Kind, u64); 11] = [
+    (Kind::Run, 22),
+    (Kind::Idle, 10),
+    (Kind::Fork, 7),
+    (Kind::Clone, 8),
+    (Kind::Exit, 11),
+    (Kind::Exec, 5),
+    (Kind::Submit, 6),
+    (Kind::Work, 7),
+    (Kind::Hotplug, 4),
+    (Kind::Walk, 10),
+    (Kind::Touch, 10),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Run,
+    Idle,
+    Fork,
+    Clone,
+    Exit,
+    Exec,
+    Submit,
+    Work,
+    Hotplug,
+    Walk,
+    Touch,
+}
+
+/// Which kinds of operation one case's programs use (swarm testing, Groce et al.,
+/// ISSTA 2012): leaving some kinds out of a run makes the others denser, which reaches
+/// rare combinations (say, exits and hotplug with no forks to refill) far more often
+/// than one fixed mix. Switching (`run`, `idle`) is always in.
+#[derive(Debug, Clone, Copy)]
+pub struct Swarm(u32);
+
+impl Swarm {
+    /// A random subset: each kind but the switches is in with probability one half.
+    pub fn random(rng: &mut Rng) -> Swarm {
+        Swarm(rng.next_u64() as u32 | 0b11)
+    }
+
+    /// Every kind.
+    pub fn all() -> Swarm {
+        Swarm(u32::MAX)
+    }
+
+    fn has(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
+}
+
 impl Op {
-    /// A random operation for CPU `cpu` of `nr_cpus`.
-    pub fn random(rng: &mut Rng, cpu: usize, nr_cpus: usize) -> Op {
-        loop {
-            let op = match rng.below(100) {
-                0..=21 => Op::Run(rng.below(4) as u8),
-                22..=31 => Op::Idle,
-                32..=38 => Op::Fork,
-                39..=46 => Op::Clone(rng.below(nr_cpus as u64) as u8),
-                47..=57 => Op::Exit,
-                58..=62 => Op::Exec,
-                63..=68 => Op::Submit,
-                69..=75 => Op::Work,
-                76..=79 => Op::Hotplug,
-                80..=89 => Op::Walk,
-                _ => Op::Touch,
-            };
-            if op == Op::Hotplug && cpu == 0 {
-                continue;
-            }
-            return op;
+    /// A random operation of the kinds in `swarm`, for CPU `cpu` of `nr_cpus`.
+    pub fn random(rng: &mut Rng, swarm: Swarm, cpu: usize, nr_cpus: usize) -> Op {
+        let allowed = |i: usize, k: Kind| swarm.has(i) && !(k == Kind::Hotplug && cpu == 0);
+        let total: u64 = KINDS
+            .iter()
+            .enumerate()
+            .filter(|(i, (k, _))| allowed(*i, *k))
+            .map(|(_, (_, w))| w)
+            .sum();
+        let mut pick = rng.below(total);
+        let kind = KINDS
+            .iter()
+            .enumerate()
+            .filter(|(i, (k, _))| allowed(*i, *k))
+            .find(|(_, (_, w))| {
+                if pick < *w {
+                    true
+                } else {
+                    pick -= w;
+                    false
+                }
+            })
+            .map_or(Kind::Run, |(_, (k, _))| *k);
+        match kind {
+            Kind::Run => Op::Run(rng.below(4) as u8),
+            Kind::Idle => Op::Idle,
+            Kind::Fork => Op::Fork,
+            Kind::Clone => Op::Clone(rng.below(nr_cpus as u64) as u8),
+            Kind::Exit => Op::Exit,
+            Kind::Exec => Op::Exec,
+            Kind::Submit => Op::Submit,
+            Kind::Work => Op::Work,
+            Kind::Hotplug => Op::Hotplug,
+            Kind::Walk => Op::Walk,
+            Kind::Touch => Op::Touch,
         }
     }
 

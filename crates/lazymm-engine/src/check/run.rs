@@ -394,9 +394,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                     None => "kworker: no work".to_string(),
                 }
             }
-            Op::Hotplug => {
-                "goes offline (sched_force_init_mm, __cpu_disable) and back online".to_string()
-            }
+            Op::Hotplug => "goes offline (cpu_offline) and comes back online".to_string(),
             Op::Walk => "speculative page walk".to_string(),
             Op::Touch => format!("{cur} touches user memory"),
         };
@@ -541,12 +539,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 }
                 self.switch_to(None);
                 k.cpu_offline(&mut self.cpu, &mut self.idle);
-                for _ in 0..2 {
-                    k.preempt_point();
-                    // Calls posted before the CPU left the online mask still run (the
-                    // dying CPU flushes its queue).
-                    k.irq_point(&mut self.cpu);
-                }
+                offline_window(k, &mut self.cpu);
                 k.cpu_online(&mut self.cpu);
             }
             Op::Walk => k.speculative_walk(&mut self.cpu),
@@ -624,6 +617,17 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
             k.check_quiescent(&mut self.cpu);
         }
         self.collect();
+    }
+}
+
+/// Time passing on a CPU that is going or has gone offline: it runs nothing but the
+/// calls already posted to it (a sender may have seen it online just before it left),
+/// and yields the turn, so the other CPUs run on meanwhile.
+fn offline_window<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>) {
+    let mut turns = 0u32;
+    for _ in 0..2 {
+        k.irq_point(cpu);
+        lazymm::sync::spin_wait(&mut turns);
     }
 }
 
