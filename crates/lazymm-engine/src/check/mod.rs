@@ -307,8 +307,8 @@ pub fn rerun(case: &Case, schedule: &[u8]) -> Result<Outcome, Unknown> {
     execute(case, Policy::Script(schedule.to_vec()))
 }
 
-/// Shrinks a finding within `budget`: removes operations and cuts the decision script
-/// short while the first violation stays of the same kind. The result replays exactly
+/// Shrinks a finding within `budget`: removes CPUs and operations and cuts the decision
+/// script short while the first violation stays of the same kind. The result replays exactly
 /// with [`rerun`].
 pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
     let t0 = Instant::now();
@@ -318,6 +318,36 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
     let mut best = f.clone();
     let reproduces = |o: &Outcome| o.first().is_some_and(|v| same_kind(v, &want));
     for _round in 0..2 {
+        // Fewer CPUs: drop one (its program and its decisions) and renumber the rest;
+        // clone targets wrap modulo the CPUs, so the programs stay valid.
+        let mut c = best.case.cpus;
+        while c > 0 && best.case.cpus > 1 {
+            c -= 1;
+            if t0.elapsed() > budget {
+                return Ok(best);
+            }
+            if c >= best.case.cpus {
+                continue;
+            }
+            let mut case = best.case.clone();
+            case.cpus -= 1;
+            case.programs.remove(c);
+            let script: Vec<u8> = best
+                .schedule
+                .iter()
+                .filter(|&&x| x as usize != c)
+                .map(|&x| if x as usize > c { x - 1 } else { x })
+                .collect();
+            let out = rerun(&case, &script)?;
+            if reproduces(&out) {
+                best = Finding {
+                    case,
+                    schedule: out.schedule.clone(),
+                    outcome: out,
+                    iteration: best.iteration,
+                };
+            }
+        }
         // Fewer operations: try removing each one, last first.
         for c in 0..best.case.cpus {
             let mut i = best.case.programs[c].len();
