@@ -21,7 +21,7 @@
 use lazymm::arch::Generic;
 use lazymm::scheme::Refcount;
 use lazymm::sync::{AtomicUsize, Ordering};
-use lazymm::{Arch, Config, Cpu, Kernel, Mutant, Property, Scheme, Violation};
+use lazymm::{Arch, Config, Cpu, Kernel, Mutant, Property, Scheme, Task, Violation};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -67,6 +67,30 @@ fn assert_clean<S: Scheme, A: Arch>(cpus: &[&Cpu<S, A>]) {
     );
 }
 
+/// The end of one CPU's part: it keeps answering IPIs (a teardown on the other CPU may
+/// still send it one) until both CPUs have arrived; then it leaves its lazy mm and runs
+/// the deferred drops a teardown handed it, and waits once more, so that nothing is
+/// handed to it after it quiesced.
+fn done<S: Scheme, A: Arch>(
+    k: &Kernel<S, A>,
+    cpu: &mut Cpu<S, A>,
+    current: &mut Task<S>,
+    arrived: &AtomicUsize,
+) {
+    let wait = |cpu: &mut Cpu<S, A>, phase: usize| {
+        // ORDERING: AcqRel and the Acquire below pair with the other CPU's arrival:
+        // what it did before arriving is visible after the wait.
+        arrived.fetch_add(1, Ordering::AcqRel);
+        while arrived.load(Ordering::Acquire) < 2 * phase {
+            k.irq_point(cpu);
+            loom::thread::yield_now();
+        }
+    };
+    wait(cpu, 1);
+    k.quiesce_cpu(cpu, current);
+    wait(cpu, 2);
+}
+
 /// Both CPUs run threads of one process; both exit at once. Each exiting task becomes a
 /// lazy user of the mm (`exit_mm`), its last switch hands the lazy mm to the idle task,
 /// and the hardware may walk the page tables; then the CPU leaves the lazy mm. The last
@@ -84,14 +108,15 @@ fn exit_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
         k.context_switch(&mut c0, &mut idle0, &mut t0);
         k.context_switch(&mut c1, &mut idle1, &mut t1);
         let k = Arc::new(k);
+        let arrived = Arc::new(AtomicUsize::new(0));
         let th = {
-            let k = k.clone();
+            let (k, arrived) = (k.clone(), arrived.clone());
             loom::thread::spawn(move || {
                 k.exit_mm(&mut c0, &mut t0);
                 k.context_switch(&mut c0, &mut t0, &mut idle0);
                 k.speculative_walk(&mut c0);
                 k.irq_point(&mut c0);
-                k.quiesce_cpu(&mut c0, &mut idle0);
+                done(&k, &mut c0, &mut idle0, &arrived);
                 c0
             })
         };
@@ -99,7 +124,7 @@ fn exit_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
         k.context_switch(&mut c1, &mut t1, &mut idle1);
         k.speculative_walk(&mut c1);
         k.irq_point(&mut c1);
-        k.quiesce_cpu(&mut c1, &mut idle1);
+        done(&k, &mut c1, &mut idle1, &arrived);
         let c0 = th.join().expect("cpu 0 finished");
         k.check_quiescent(&mut c1);
         assert_clean(&[&c0, &c1]);
@@ -115,15 +140,16 @@ fn kthread_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String
         let mut c0 = cpus.pop().expect("two cpus");
         let mut idle0 = k.idle_task(&mut c0, 0);
         let mut idle1 = k.idle_task(&mut c1, 0);
-        let mut worker = lazymm::Task::<S>::kthread(1);
+        let mut worker = Task::<S>::kthread(1);
         let mut t1 = k.fork(&mut c1, 2).expect("a free mm slot");
         let mm = t1.mm_id().expect("a process has an mm");
         k.context_switch(&mut c1, &mut idle1, &mut t1);
         let work = k.mmgrab(&mut c1, mm);
         k.context_switch(&mut c0, &mut idle0, &mut worker);
         let k = Arc::new(k);
+        let arrived = Arc::new(AtomicUsize::new(0));
         let th = {
-            let k = k.clone();
+            let (k, arrived) = (k.clone(), arrived.clone());
             loom::thread::spawn(move || {
                 if let Some(users) = k.mmget_not_zero(&mut c0, &work) {
                     k.kthread_use_mm(&mut c0, &mut worker, &users);
@@ -133,14 +159,55 @@ fn kthread_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String
                 }
                 k.mmdrop(&mut c0, work);
                 k.speculative_walk(&mut c0);
-                k.quiesce_cpu(&mut c0, &mut worker);
+                done(&k, &mut c0, &mut worker, &arrived);
                 c0
             })
         };
         k.exit_mm(&mut c1, &mut t1);
         k.context_switch(&mut c1, &mut t1, &mut idle1);
         k.irq_point(&mut c1);
-        k.quiesce_cpu(&mut c1, &mut idle1);
+        done(&k, &mut c1, &mut idle1, &arrived);
+        let c0 = th.join().expect("cpu 0 finished");
+        k.check_quiescent(&mut c1);
+        assert_clean(&[&c0, &c1]);
+    })
+}
+
+/// A thread of the process exits on CPU 0, which is then lazily on the mm, and CPU 0
+/// goes offline; the other thread exits on CPU 1 at the same time, so the last `mmput`
+/// and the final `mmdrop` (with whatever the scheme's teardown does: IPIs to
+/// `mm_cpumask`, a hazard scan) race with CPU 0 leaving its lazy mm and the online mask.
+fn hotplug_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    model(move || {
+        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let mut c1 = cpus.pop().expect("two cpus");
+        let mut c0 = cpus.pop().expect("two cpus");
+        let mut idle0 = k.idle_task(&mut c0, 0);
+        let mut idle1 = k.idle_task(&mut c1, 0);
+        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
+        let mut t1 = k.clone_thread(&mut c1, &t0, 2).expect("t0 has an mm");
+        k.context_switch(&mut c0, &mut idle0, &mut t0);
+        k.context_switch(&mut c1, &mut idle1, &mut t1);
+        let k = Arc::new(k);
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let th = {
+            let (k, arrived) = (k.clone(), arrived.clone());
+            loom::thread::spawn(move || {
+                k.exit_mm(&mut c0, &mut t0);
+                k.context_switch(&mut c0, &mut t0, &mut idle0);
+                k.cpu_offline(&mut c0, &mut idle0);
+                // Offline, it still runs the calls posted before it left the mask.
+                k.irq_point(&mut c0);
+                k.speculative_walk(&mut c0);
+                k.cpu_online(&mut c0);
+                done(&k, &mut c0, &mut idle0, &arrived);
+                c0
+            })
+        };
+        k.exit_mm(&mut c1, &mut t1);
+        k.context_switch(&mut c1, &mut t1, &mut idle1);
+        k.irq_point(&mut c1);
+        done(&k, &mut c1, &mut idle1, &arrived);
         let c0 = th.join().expect("cpu 0 finished");
         k.check_quiescent(&mut c1);
         assert_clean(&[&c0, &c1]);
@@ -189,6 +256,9 @@ fn clean<S: Scheme, A: Arch>() {
     }
     if let Err(e) = kthread_race::<S, A>(None) {
         panic!("{name}: kthread_use_mm race: {e}");
+    }
+    if let Err(e) = hotplug_race::<S, A>(None) {
+        panic!("{name}: hotplug race: {e}");
     }
     if S::MEMBARRIER_SAFE {
         if let Err(e) = membarrier_litmus::<S, A>(None) {
