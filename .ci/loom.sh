@@ -13,6 +13,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_LOOM:-target/loom}"
 # At most two preemptions per execution: every race the models target needs at most
 # two, and it keeps each model to seconds on two cores.
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+# The release profile's thin LTO, single codegen unit and debug info are for the
+# benchmarks; here they only slow down a build that starts from scratch in its own
+# target dir, while loom's exploration itself takes well under a second.
+export CARGO_PROFILE_RELEASE_LTO=false
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+export CARGO_PROFILE_RELEASE_DEBUG=0
 # The mutant tests make loom report a failing execution on purpose; its backtraces
 # would bury the real output.
 export RUST_BACKTRACE=0
