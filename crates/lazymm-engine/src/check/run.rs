@@ -553,6 +553,8 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
 
     /// Waits (answering IPIs, yielding the turn) until every CPU has arrived.
     fn barrier(&mut self, n: usize, phase: usize) {
+        // ORDERING: AcqRel, so each arrival both publishes what this CPU did before the
+        // barrier and sees what the CPUs that arrived earlier did.
         self.host.arrived.fetch_add(1, Ordering::AcqRel);
         loop {
             self.k.irq_point(&mut self.cpu);
