@@ -4,7 +4,8 @@
 //! One *iteration* is one run of a [`Case`]: 4 to 8 simulated CPUs, a small mm arena (so
 //! slots are reused and a stale handle can name a new mm), and for each CPU a random
 //! program of operations (switches, fork, clone, exit, exec, `kthread_use_mm`, hotplug,
-//! speculative walks). Each CPU is a host thread, but the [`sched`] lets only one run at a
+//! speculative walks); half the cases draw from a random subset of the operation kinds
+//! (swarm testing, [`program::Swarm`]). Each CPU is a host thread, but the [`sched`] lets only one run at a
 //! time and moves the turn only at the model's preemption points (inside
 //! `context_switch`, the lifecycle operations and teardown, and every spin-wait), so a run
 //! is exactly determined by its case and its list of scheduling decisions. The oracle
