@@ -7,6 +7,7 @@
 
 mod args;
 mod bench;
+mod check;
 mod run;
 mod schemes;
 
@@ -34,8 +35,15 @@ commands:
                                  every scheme side by side: a table, and a report
                                  (JSON, CSV, SVG charts, index.html) in DIR
                                  (default lazymm-report/)
+  check [--scheme S | --all] [--mutant M | --mutants] [--arch A] [--iterations K]
+        [--budget N] [--seed X] [--json] [--replay-dir DIR]
+                                 try to break schemes (K seeded runs each) and catch
+                                 mutants (at most N runs each); failures are shrunk
+                                 and written as replay files (default lazymm-replays/)
+  check --replay FILE            rerun a replay file exactly and print its timeline
 
-exit status: 0 success, 2 bad usage or input, 3 a safety property was violated";
+exit status: 0 success, 2 bad usage or input, 3 a safety property was violated
+(check: 3 also when a mutant escaped)";
 
 fn main() -> ExitCode {
     let mut argv = std::env::args_os().skip(1);
@@ -48,12 +56,13 @@ fn main() -> ExitCode {
         Some("schemes") => schemes::main(rest),
         Some("run") => run::main(rest),
         Some("bench") => bench::main(rest),
+        Some("check") => check::main(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(0)
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run, bench)"
+            "unknown command '{other}' (valid: schemes, run, bench, check)"
         ))),
         None => Err(Failure::Usage("the command is not valid UTF-8".into())),
     };

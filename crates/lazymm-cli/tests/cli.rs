@@ -210,3 +210,115 @@ fn bad_input_is_one_line_naming_the_value_and_choices() {
         assert!(!e.contains("panicked"), "{args:?}: {e}");
     }
 }
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("lazymm-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn check_all_is_clean() {
+    let o = lazymm(&[
+        "check",
+        "--all",
+        "--iterations",
+        "40",
+        "--seed",
+        "7",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let schemes = v["schemes"].as_array().unwrap();
+    assert!(!schemes.is_empty());
+    for s in schemes {
+        let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["name", "arch", "iterations", "violations"]);
+        assert_eq!(s["iterations"], 40);
+        assert_eq!(s["violations"], 0, "{s}");
+    }
+    assert_eq!(v["mutants"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn check_mutants_catches_each_and_the_replay_reproduces_it() {
+    let dir = scratch("mutants");
+    let o = lazymm(&[
+        "check",
+        "--mutants",
+        "--seed",
+        "7",
+        "--json",
+        "--replay-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let mutants = v["mutants"].as_array().unwrap();
+    assert_eq!(mutants.len(), lazymm::Mutant::ALL.len());
+    for m in mutants {
+        let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["name", "caught", "iterations_to_catch", "replay"]);
+        assert_eq!(m["caught"], true, "{m}");
+        assert!(m["iterations_to_catch"].as_u64().unwrap() >= 1);
+        let file = m["replay"].as_str().unwrap();
+        let r = lazymm(&["check", "--replay", file]);
+        assert_eq!(r.status.code(), Some(3), "{}", stderr(&r));
+        let out = String::from_utf8_lossy(&r.stdout);
+        assert!(out.contains("reproduced exactly: property"), "{out}");
+        assert!(out.contains("VIOLATION"), "no timeline: {out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_bad_input_is_one_line() {
+    let dir = scratch("bad");
+    let bad_json = dir.join("bad.replay.json");
+    std::fs::write(&bad_json, "{\"lazymm_replay\": 1, \"scheme\": \"nosuch\"}").unwrap();
+    let not_json = dir.join("not.replay.json");
+    std::fs::write(&not_json, "hello").unwrap();
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["check", "--scheme", "nosuch"], "nosuch", "refcount"),
+        (
+            vec!["check", "--mutant", "nosuch"],
+            "nosuch",
+            "refcount-no-grab",
+        ),
+        (vec!["check", "--arch", "vax"], "vax", "generic"),
+        (vec!["check", "--iterations", "0"], "'0'", "whole number"),
+        (vec!["check", "--seed", "x"], "'x'", "whole number"),
+        (vec!["check", "--frob"], "--frob", "--iterations"),
+        (
+            vec!["check", "--replay", bad_json.to_str().unwrap()],
+            "nosuch",
+            "refcount",
+        ),
+        (
+            vec!["check", "--replay", not_json.to_str().unwrap()],
+            "not JSON",
+            "bad replay file",
+        ),
+        (
+            vec!["check", "--replay", "/nonexistent/x.replay.json"],
+            "/nonexistent/x.replay.json",
+            "cannot read",
+        ),
+    ];
+    for (args, bad, valid) in &cases {
+        let o = lazymm(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert_eq!(
+            e.trim_end().lines().count(),
+            1,
+            "{args:?}: not one line: {e}"
+        );
+        assert!(e.contains(bad) && e.contains(valid), "{args:?}: {e}");
+        assert!(!e.contains("panicked"), "{args:?}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

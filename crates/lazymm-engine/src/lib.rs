@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod check;
 pub mod hostcost;
 pub mod native;
 pub mod registry;

@@ -389,6 +389,27 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         }
     }
 
+    /// The CPUs `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` would IPI for `mm`:
+    /// after a full fence, every other online CPU whose `rq->curr` runs `mm`.
+    ///
+    /// The IPIs themselves are not sent: a CPU in the mask runs a full barrier in its
+    /// handler, so it cannot break property f. Property f is about the CPUs left out,
+    /// which must already have passed a full barrier between their `rq->curr` store and
+    /// their next user-space access; the litmus of DESIGN.md §3 f calls this.
+    pub fn membarrier_targets(&self, cpu: &mut Cpu<S, A>, mm: MmId) -> u64 {
+        // ORDERING: pairs with the full barrier each CPU passes between its `rq->curr`
+        // store and its return to user space (property f): either the load below sees
+        // that CPU's new `rq->curr`, or that CPU sees every store made here before.
+        cpu.smp_mb();
+        let mut mask = 0;
+        for (i, c) in self.cpus.iter().enumerate() {
+            if i != cpu.id && c.is_online() && c.rq_curr_mm() == Some(mm) {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    }
+
     /// Marks this CPU online or offline in `cpu_online_mask`.
     pub fn set_online(&self, cpu: &mut Cpu<S, A>, online: bool) {
         cpu.online = online;

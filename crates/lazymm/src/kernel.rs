@@ -18,6 +18,11 @@ pub enum Mutant {
     /// `refcount` without `mmgrab_lazy_tlb`: the lazy CPU holds no reference, so the mm
     /// can be freed while it is still loaded there (breaks a and b).
     RefcountNoGrab,
+    /// `refcount` whose lazy drop in `finish_task_switch` is an acquire-release
+    /// decrement instead of a fully ordered `atomic_dec_and_test`: lifetimes stay safe,
+    /// but nothing orders the `rq->curr` store before the return to user space, so
+    /// `membarrier()` can miss this CPU (breaks f only).
+    RefcountRelaxedDrop,
     /// `shootdown` with the pre-fix CPU-offline order: the outgoing CPU leaves every
     /// `mm_cpumask` (powerpc's `__cpu_disable`) while still lazily on an mm, and switches
     /// to `init_mm` only as it dies, so an mm torn down in between escapes the
@@ -41,6 +46,7 @@ impl Mutant {
     /// Every mutant, in the order `lazymm schemes` lists them.
     pub const ALL: &'static [Mutant] = &[
         Mutant::RefcountNoGrab,
+        Mutant::RefcountRelaxedDrop,
         Mutant::ShootdownHotplugRace,
         Mutant::X86NoSwitchingSentinel,
         Mutant::HazptrLutoEarlyScan,
@@ -51,6 +57,7 @@ impl Mutant {
     pub fn name(self) -> &'static str {
         match self {
             Mutant::RefcountNoGrab => "refcount-no-grab",
+            Mutant::RefcountRelaxedDrop => "refcount-relaxed-drop",
             Mutant::ShootdownHotplugRace => "shootdown-hotplug-race",
             Mutant::X86NoSwitchingSentinel => "x86-no-switching-sentinel",
             Mutant::HazptrLutoEarlyScan => "hazptr-luto-early-scan",
@@ -62,7 +69,9 @@ impl Mutant {
     /// runs on `refcount`, the kernel's default.
     pub fn scheme(self) -> &'static str {
         match self {
-            Mutant::RefcountNoGrab | Mutant::X86NoSwitchingSentinel => "refcount",
+            Mutant::RefcountNoGrab
+            | Mutant::RefcountRelaxedDrop
+            | Mutant::X86NoSwitchingSentinel => "refcount",
             Mutant::ShootdownHotplugRace => "shootdown",
             Mutant::HazptrLutoEarlyScan => "hazptr-luto",
             Mutant::HazptrMathieuNoFence => "hazptr-mathieu",
@@ -72,9 +81,10 @@ impl Mutant {
     /// The arch it needs, if it breaks an arch layer.
     pub fn arch(self) -> Option<&'static str> {
         match self {
-            Mutant::RefcountNoGrab | Mutant::HazptrLutoEarlyScan | Mutant::HazptrMathieuNoFence => {
-                None
-            }
+            Mutant::RefcountNoGrab
+            | Mutant::RefcountRelaxedDrop
+            | Mutant::HazptrLutoEarlyScan
+            | Mutant::HazptrMathieuNoFence => None,
             // The arch whose __cpu_disable cleared mm_cpumask bits.
             Mutant::ShootdownHotplugRace => Some("powerpc"),
             Mutant::X86NoSwitchingSentinel => Some("x86"),
@@ -85,6 +95,7 @@ impl Mutant {
     pub fn workload(self) -> &'static str {
         match self {
             Mutant::RefcountNoGrab
+            | Mutant::RefcountRelaxedDrop
             | Mutant::X86NoSwitchingSentinel
             | Mutant::HazptrLutoEarlyScan
             | Mutant::HazptrMathieuNoFence => "exit-storm",
@@ -97,6 +108,9 @@ impl Mutant {
         match self {
             Mutant::RefcountNoGrab => {
                 "skips mmgrab_lazy_tlb: a lazy CPU holds no mm_count, so the mm is freed under it (a, b)"
+            }
+            Mutant::RefcountRelaxedDrop => {
+                "the lazy drop in finish_task_switch is acq_rel, not fully ordered: membarrier can miss the CPU (f)"
             }
             Mutant::ShootdownHotplugRace => {
                 "pre-fix offline order: the outgoing CPU leaves every mm_cpumask while still lazy (b, c)"
@@ -137,6 +151,10 @@ pub struct Config {
     /// A monotonic clock in nanoseconds, for teardown timing (the model reads no clock of
     /// its own).
     pub clock: fn() -> u64,
+    /// Called at every [`Kernel::preempt_point`]: a deterministic scheduler (the checker)
+    /// switches to another simulated CPU there. `None` (the default) costs one
+    /// well-predicted branch per point.
+    pub preempt: Option<fn()>,
 }
 
 fn no_clock() -> u64 {
@@ -153,6 +171,7 @@ impl Config {
             speculative_walk_period: 61,
             nmi_period: 0,
             clock: no_clock,
+            preempt: None,
         }
     }
 
@@ -206,6 +225,18 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// Violations found so far, on every CPU.
     pub fn violations(&self) -> usize {
         self.violations.load(Ordering::Relaxed)
+    }
+
+    /// A point between two steps of a protocol where another CPU may run: a host that
+    /// serialises the CPUs (the checker) switches here; natively it does nothing.
+    ///
+    /// Model code calls it between the steps of `context_switch`, of every lifecycle
+    /// operation and of teardown, so a scheduler can interleave CPUs inside them.
+    #[inline]
+    pub fn preempt_point(&self) {
+        if let Some(preempt) = self.cfg.preempt {
+            preempt();
+        }
     }
 
     /// Records a violation found by `cpu`.

@@ -22,21 +22,27 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     // ---- references -----------------------------------------------------------------
 
     /// `atomic_dec_and_test` on a counter of `mm`: fully ordered, as Linux defines
-    /// value-returning atomics. Reports an underflow instead of wrapping.
+    /// value-returning atomics (or, with `fully_ordered == false`, only acquire-release,
+    /// for mutants that model a weaker atomic). Reports an underflow instead of wrapping.
     fn dec_and_test(
         &self,
         cpu: &mut Cpu<S, A>,
         counter: &AtomicUsize,
         mm: MmId,
         name: &'static str,
+        fully_ordered: bool,
     ) -> bool {
-        cpu.smp_mb();
+        if fully_ordered {
+            cpu.smp_mb();
+        }
         // ORDERING: AcqRel inside two full fences (the fences are what Linux's fully
         // ordered RMW implies; they pair with the fences of every other decrement and
         // with membarrier's fence). Release: this CPU's uses of the mm happen before the
         // free on whichever CPU sees zero; Acquire: that CPU sees them all.
         let old = counter.fetch_sub(1, Ordering::AcqRel);
-        cpu.smp_mb();
+        if fully_ordered {
+            cpu.smp_mb();
+        }
         if old == 0 || old >= crate::mm::POISON / 2 {
             counter.fetch_add(1, Ordering::Relaxed);
             self.report(cpu, mm, ViolationKind::Underflow { counter: name });
@@ -59,12 +65,26 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// `mmdrop(mm)`: drops an `mm_count` reference; the last one frees the mm.
     pub fn mmdrop(&self, cpu: &mut Cpu<S, A>, r: MmCount) {
+        self.mmdrop_ordered(cpu, r, true);
+    }
+
+    /// `mmdrop(mm)` with an acquire-release decrement that is not a full barrier: what
+    /// a scheme's mutant uses to show that property f rests on the drop's full ordering.
+    /// Lifetimes stay safe (the release/acquire chain still orders every use before the
+    /// free); only the store-buffering litmus of membarrier breaks.
+    pub fn mmdrop_not_fully_ordered(&self, cpu: &mut Cpu<S, A>, r: MmCount) {
+        self.mmdrop_ordered(cpu, r, false);
+    }
+
+    fn mmdrop_ordered(&self, cpu: &mut Cpu<S, A>, r: MmCount, fully_ordered: bool) {
         let mm = r.0;
+        self.preempt_point();
         let Some(m) = self.mm(cpu, mm, "mmdrop") else {
             return;
         };
         cpu.count_shared_rmw();
-        if self.dec_and_test(cpu, &m.mm_count, mm, "mm_count") {
+        if self.dec_and_test(cpu, &m.mm_count, mm, "mm_count", fully_ordered) {
+            self.preempt_point();
             self.timed_teardown(cpu, |k, cpu| k.__mmdrop(cpu, mm));
         }
     }
@@ -104,11 +124,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// `mmput(mm)`: drops a real user; the last one tears the address space down.
     pub fn mmput(&self, cpu: &mut Cpu<S, A>, u: MmUsers) {
         let mm = u.0;
+        self.preempt_point();
         let Some(m) = self.mm(cpu, mm, "mmput") else {
             return;
         };
         S::before_mmput(self, cpu, mm);
-        if self.dec_and_test(cpu, &m.mm_users, mm, "mm_users") {
+        if self.dec_and_test(cpu, &m.mm_users, mm, "mm_users", true) {
+            self.preempt_point();
             cpu.stats.exits += 1;
             self.timed_teardown(cpu, |k, cpu| k.__mmput(cpu, mm));
         }
@@ -131,6 +153,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     fn __mmput(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
         cpu.step += 1;
         self.exit_mmap(cpu, mm);
+        self.preempt_point();
         S::after_exit_mmap(self, cpu, mm);
         // The mm_count reference that mm_users held as a whole.
         self.mmdrop(cpu, MmCount(mm));
@@ -155,6 +178,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             return;
         }
         S::cleanup_lazy_tlbs(self, cpu, mm);
+        self.preempt_point();
         // Property b: no CPU may still have this root loaded, even lazily.
         for (i, c) in self.cpus.iter().enumerate() {
             if c.cr3() == mm {
@@ -223,6 +247,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         A::enter_lazy_tlb(self, cpu, id);
         S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
         cpu.local_irq_enable(irq);
+        self.preempt_point();
         self.mmput(cpu, mm);
     }
 
@@ -252,6 +277,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // activate_mm(active_mm, mm).
         A::switch_mm_irqs_off(self, cpu, active, new, &irq);
         cpu.local_irq_enable(irq);
+        self.preempt_point();
         if let Some(old) = old_mm {
             self.mmput(cpu, old);
         } else if let Some(lazy) = lazy {
@@ -271,6 +297,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         debug_assert!(task.is_kthread() && task.mm.is_none());
         let mm = u.id();
         let r = self.mmgrab(cpu, mm);
+        self.preempt_point();
         let irq = cpu.local_irq_disable();
         let active = S::active_mm(cpu, &task.scheme, &irq).id();
         let lazy = S::lazy_take(&mut cpu.scheme, &mut task.scheme);
@@ -280,6 +307,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.rq_set_curr(cpu, Some(mm), false);
         A::switch_mm_irqs_off(self, cpu, active, mm, &irq);
         cpu.local_irq_enable(irq);
+        self.preempt_point();
         // The full barrier membarrier needs after the tsk->mm store is implied by
         // mmdrop_lazy_tlb().
         if let Some(lazy) = lazy {
@@ -298,6 +326,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // smp_mb__after_spinlock(): user accesses happen before tsk->mm is cleared.
         // ORDERING: pairs with membarrier()'s full fence before it reads rq->curr.
         cpu.smp_mb();
+        self.preempt_point();
         let irq = cpu.local_irq_disable();
         cpu.set_current_mm(None);
         self.rq_set_curr(cpu, None, false);
@@ -306,6 +335,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         A::enter_lazy_tlb(self, cpu, mm);
         S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
         cpu.local_irq_enable(irq);
+        self.preempt_point();
         self.mmdrop(cpu, r);
     }
 
@@ -321,12 +351,14 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         if mm.is_init() && cpu.cr3().is_init() {
             return;
         }
+        self.preempt_point();
         let init_lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
         let irq = cpu.local_irq_disable();
         let old = S::lazy_take(&mut cpu.scheme, &mut current.scheme);
         S::lazy_install(&mut cpu.scheme, &mut current.scheme, init_lazy);
         A::switch_mm_irqs_off(self, cpu, mm, MmId::INIT, &irq);
         cpu.local_irq_enable(irq);
+        self.preempt_point();
         if let Some(old) = old {
             S::mmdrop_lazy_tlb(self, cpu, old);
         }
@@ -358,6 +390,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         }
         // take_cpu_down() → __cpu_disable().
         A::cpu_disable(self, cpu);
+        self.preempt_point();
         self.set_online(cpu, false);
         die_wait(self, cpu);
         if pre_fix {

@@ -41,6 +41,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let irq = cpu.local_irq_disable();
         // __schedule(): RCU_INIT_POINTER(rq->curr, next).
         self.rq_set_curr(cpu, next.mm_id(), !prev.is_user() && next.is_user());
+        self.preempt_point();
 
         match next.mm_id() {
             // to kernel
@@ -68,6 +69,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             }
         }
 
+        self.preempt_point();
         // switch_to(prev, next): this model has no stacks to switch, but `current`
         // becomes next only here, after switch_mm (an NMI in switch_mm sees prev).
         cpu.set_current_mm(next.mm_id());
@@ -87,8 +89,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // finish_lock_switch(): raw_spin_rq_unlock_irq(rq).
         cpu.local_irq_enable(irq);
         if let Some(lazy) = lazy {
+            self.preempt_point();
             S::mmdrop_lazy_tlb_sched(self, cpu, lazy);
         }
+        self.preempt_point();
         S::finish_switch(self, cpu);
         if let Some(mm) = next_mm {
             // Returning to user space: property f must hold by now.

@@ -16,7 +16,8 @@ pub use std::sync::Mutex;
 
 pub use core::sync::atomic::Ordering;
 
-/// One turn of a busy-wait loop: a pause hint natively, a yield under loom.
+/// One turn of a busy-wait loop: a pause hint natively, a yield under loom, and a
+/// yield to the checker's scheduler when one is installed on this host thread.
 ///
 /// After many turns the native version yields the host thread, so a simulated CPU that
 /// waits for another one that has no host core of its own still makes progress.
@@ -29,6 +30,12 @@ pub fn spin_wait(turns: &mut u32) {
     }
     #[cfg(not(loom))]
     {
+        if let Some(hook) = SPIN_HOOK.with(core::cell::Cell::get) {
+            // A deterministic scheduler runs one simulated CPU at a time: a waiting CPU
+            // must hand the turn to the one it waits for, or nobody makes progress.
+            hook();
+            return;
+        }
         *turns = turns.wrapping_add(1);
         if *turns % 64 == 0 {
             std::thread::yield_now();
@@ -36,6 +43,20 @@ pub fn spin_wait(turns: &mut u32) {
             std::hint::spin_loop();
         }
     }
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static SPIN_HOOK: core::cell::Cell<Option<fn()>> = const { core::cell::Cell::new(None) };
+}
+
+/// Installs (or, with `None`, removes) the function every [`spin_wait`] on this host
+/// thread calls instead of spinning: the checker's scheduler uses it to switch to
+/// another simulated CPU. A thread-local, because `spin_wait` has no machine at hand;
+/// natively it costs one thread-local read per turn of a loop that is waiting anyway.
+#[cfg(not(loom))]
+pub fn set_spin_hook(hook: Option<fn()>) {
+    SPIN_HOOK.with(|h| h.set(hook));
 }
 
 /// Pads and aligns a value to its own cache line (128 bytes covers adjacent-line

@@ -26,7 +26,10 @@
 //! Without the grab (`refcount-no-grab`), the last `mmput` on another CPU frees the mm
 //! while this CPU still has its page tables loaded: the oracle sees the free with CR3
 //! still pointing at it (b), a speculative walk of freed tables (b), or the late
-//! `mmdrop` of a reference never taken (a, e).
+//! `mmdrop` of a reference never taken (a, e). With a drop that is only
+//! acquire-release (`refcount-relaxed-drop`), every lifetime stays safe but the
+//! kernel→user path loses its full barrier: `membarrier()` can read the old `rq->curr`
+//! while this CPU reads user memory from before membarrier's store (f).
 
 use super::Scheme;
 use crate::arch::Arch;
@@ -37,6 +40,7 @@ use crate::mm::{MmCount, MmId};
 /// The `refcount` scheme.
 pub struct Refcount {
     no_grab: bool,
+    relaxed_drop: bool,
 }
 
 /// What `current->active_mm` holds under `refcount`.
@@ -79,6 +83,7 @@ impl Scheme for Refcount {
     fn new(cfg: &Config) -> Self {
         Refcount {
             no_grab: cfg.is(Mutant::RefcountNoGrab),
+            relaxed_drop: cfg.is(Mutant::RefcountRelaxedDrop),
         }
     }
 
@@ -109,6 +114,15 @@ impl Scheme for Refcount {
     }
 
     fn mmdrop_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, lazy: MmCount) {
+        k.mmdrop(cpu, lazy);
+    }
+
+    fn mmdrop_lazy_tlb_sched<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, lazy: MmCount) {
+        if k.scheme.relaxed_drop {
+            // MUTANT refcount-relaxed-drop: the drop is no longer the full barrier
+            // membarrier needs after the rq->curr store.
+            return k.mmdrop_not_fully_ordered(cpu, lazy);
+        }
         k.mmdrop(cpu, lazy);
     }
 

@@ -1,0 +1,387 @@
+//! `lazymm check`: try to break every scheme, prove every mutant is caught, and replay
+//! a counterexample.
+
+use crate::args::{unexpected, Args};
+use crate::Failure;
+use lazymm::Mutant;
+use lazymm_engine::check::{self, replay, Finding, Report, Target};
+use lazymm_engine::registry::{self, ARCHS, SCHEMES};
+use lexopt::Arg;
+use serde_json::json;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const OPTIONS: &str = "--scheme, --all, --mutant, --mutants, --arch, --iterations, --budget, \
+--seed, --json, --replay, --replay-dir";
+
+/// How long a failing run may be shrunk before it is written.
+const SHRINK_BUDGET: Duration = Duration::from_secs(3);
+
+struct Opts {
+    schemes: Vec<&'static str>,
+    archs: Vec<&'static str>,
+    mutants: Vec<Mutant>,
+    iterations: u64,
+    budget: u64,
+    seed: u64,
+    json: bool,
+    replay_dir: PathBuf,
+}
+
+pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
+    let mut a = Args::new(args);
+    let mut scheme: Option<&'static str> = None;
+    let mut all = false;
+    let mut mutant: Option<Mutant> = None;
+    let mut all_mutants = false;
+    let mut arch: Option<&'static str> = None;
+    let mut iterations = 300u64;
+    let mut budget = 2000u64;
+    let mut seed = 1u64;
+    let mut json_out = false;
+    let mut replay_file: Option<PathBuf> = None;
+    let mut replay_dir = PathBuf::from("lazymm-replays");
+    while let Some(arg) = a.next()? {
+        match arg {
+            Arg::Long("scheme") => {
+                let s = a.string("--scheme")?;
+                scheme = Some(registry::scheme(&s).map_err(|e| Failure::Usage(e.to_string()))?);
+            }
+            Arg::Long("all") => all = true,
+            Arg::Long("mutant") => {
+                let s = a.string("--mutant")?;
+                mutant = Some(registry::mutant(&s).map_err(|e| Failure::Usage(e.to_string()))?);
+            }
+            Arg::Long("mutants") => all_mutants = true,
+            Arg::Long("arch") => {
+                let s = a.string("--arch")?;
+                arch = Some(registry::arch(&s).map_err(|e| Failure::Usage(e.to_string()))?);
+            }
+            Arg::Long("iterations") => {
+                iterations = a.number("--iterations", 1u64, 1 << 32, "a whole number")?;
+            }
+            Arg::Long("budget") => {
+                budget = a.number("--budget", 1u64, 1 << 32, "a whole number")?;
+            }
+            Arg::Long("seed") => seed = a.number("--seed", 0u64, u64::MAX, "a whole number")?,
+            Arg::Long("json") => json_out = true,
+            Arg::Long("replay") => replay_file = Some(PathBuf::from(a.string("--replay")?)),
+            Arg::Long("replay-dir") => replay_dir = PathBuf::from(a.string("--replay-dir")?),
+            other => return Err(unexpected(other, OPTIONS)),
+        }
+    }
+    if let Some(file) = replay_file {
+        if scheme.is_some() || all || mutant.is_some() || all_mutants {
+            return Err(Failure::Usage(
+                "--replay runs the file's own scheme and mutant (give --replay alone)".into(),
+            ));
+        }
+        return replay_main(&file);
+    }
+    if scheme.is_some() && all {
+        return Err(Failure::Usage("give --scheme S or --all, not both".into()));
+    }
+    if mutant.is_some() && all_mutants {
+        return Err(Failure::Usage(
+            "give --mutant M or --mutants, not both".into(),
+        ));
+    }
+    // Nothing chosen: check everything.
+    if scheme.is_none() && !all && mutant.is_none() && !all_mutants {
+        all = true;
+        all_mutants = true;
+    }
+    let schemes: Vec<&'static str> = match (scheme, all) {
+        (Some(s), _) => {
+            if !check::promises_safety(s).map_err(|e| Failure::Usage(e.to_string()))? {
+                eprintln!(
+                    "lazymm: note: scheme '{s}' promises no safety property, so its checks are vacuous"
+                );
+            }
+            vec![s]
+        }
+        (None, true) => {
+            let mut v = Vec::new();
+            for (s, _) in SCHEMES {
+                if check::promises_safety(s).map_err(|e| Failure::Usage(e.to_string()))? {
+                    v.push(*s);
+                }
+            }
+            v
+        }
+        (None, false) => Vec::new(),
+    };
+    let archs: Vec<&'static str> = match arch {
+        Some(a) => vec![a],
+        None => ARCHS.iter().map(|(a, _)| *a).collect(),
+    };
+    let mutants: Vec<Mutant> = match (mutant, all_mutants) {
+        (Some(m), _) => vec![m],
+        (None, true) => Mutant::ALL.to_vec(),
+        (None, false) => Vec::new(),
+    };
+    let opts = Opts {
+        schemes,
+        archs,
+        mutants,
+        iterations,
+        budget,
+        seed,
+        json: json_out,
+        replay_dir,
+    };
+    run_checks(&opts)
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+struct Progress {
+    on: bool,
+    total: u64,
+    done: u64,
+    label: String,
+    drawn: Instant,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        Progress {
+            on: std::io::stderr().is_terminal(),
+            total: total.max(1),
+            done: 0,
+            label: String::new(),
+            drawn: Instant::now(),
+        }
+    }
+
+    fn label(&mut self, l: String) {
+        self.label = l;
+        self.draw();
+    }
+
+    fn tick(&mut self) {
+        self.done += 1;
+        if self.drawn.elapsed() > Duration::from_millis(80) {
+            self.draw();
+        }
+    }
+
+    /// Counts iterations a mutant hunt did not need (it stopped early).
+    fn skip(&mut self, n: u64) {
+        self.done += n;
+        self.draw();
+    }
+
+    fn draw(&mut self) {
+        if !self.on {
+            return;
+        }
+        self.drawn = Instant::now();
+        let width = 30;
+        let filled = (self.done.min(self.total) * width / self.total) as usize;
+        eprint!(
+            "\r\x1b[2K[{}{}] {:>3}% {}",
+            "#".repeat(filled),
+            ".".repeat(width as usize - filled),
+            self.done.min(self.total) * 100 / self.total,
+            self.label
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+fn run_checks(o: &Opts) -> Result<u8, Failure> {
+    let scheme_runs = (o.schemes.len() * o.archs.len()) as u64 * o.iterations;
+    let mut bar = Progress::new(scheme_runs + o.mutants.len() as u64 * o.budget);
+    let mut ok = true;
+    let mut scheme_json = Vec::new();
+    let mut mutant_json = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    let mut decisions = 0u64;
+    let mut runs = 0u64;
+    let mut busy = Duration::ZERO;
+
+    if !o.schemes.is_empty() {
+        lines.push(format!(
+            "schemes ({} iterations each, seed {}):",
+            o.iterations, o.seed
+        ));
+    }
+    for &scheme in &o.schemes {
+        for &arch in &o.archs {
+            let t = Target {
+                scheme,
+                arch,
+                mutant: None,
+            };
+            bar.label(t.name());
+            let r = check::check(t, o.seed, o.iterations, false, &mut || bar.tick())
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            decisions += r.decisions;
+            runs += r.iterations;
+            busy += r.elapsed;
+            let failed = r.violating + r.stalled;
+            ok &= failed == 0;
+            scheme_json.push(json!({
+                "name": scheme,
+                "arch": arch,
+                "iterations": r.iterations,
+                "violations": r.violating,
+            }));
+            let mut line = format!(
+                "  {:<28} {:>6} iterations {:>5} violating {:>8.0} schedules/s",
+                t.name(),
+                r.iterations,
+                r.violating,
+                r.iterations as f64 / r.elapsed.as_secs_f64().max(1e-9)
+            );
+            if r.stalled > 0 {
+                line += &format!("  ({} stalled: livelock under the scheduler)", r.stalled);
+            }
+            lines.push(line);
+            if let Some(f) = &r.first {
+                bar.clear();
+                let (path, small) = save(o, &t.name(), f)?;
+                lines.push(format!(
+                    "    first violation (iteration {}): {}",
+                    f.iteration + 1,
+                    first_line(&small)
+                ));
+                lines.push(format!("    replay: {}", path.display()));
+                for l in check::timeline(&small.outcome) {
+                    lines.push(format!("      {l}"));
+                }
+            }
+        }
+    }
+
+    if !o.mutants.is_empty() {
+        lines.push(format!(
+            "mutants (until caught, at most {} iterations each, seed {}):",
+            o.budget, o.seed
+        ));
+    }
+    for &m in &o.mutants {
+        bar.label(m.name().to_string());
+        let r: Report = check::hunt(m, o.seed, o.budget, &mut || bar.tick())
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        bar.skip(o.budget - r.iterations);
+        decisions += r.decisions;
+        runs += r.iterations;
+        busy += r.elapsed;
+        match &r.first {
+            Some(f) => {
+                let (path, small) = save(o, &r.target.name(), f)?;
+                lines.push(format!(
+                    "  {:<28} caught after {:>5} iteration(s) on {}: {}",
+                    m.name(),
+                    f.iteration + 1,
+                    r.target.arch,
+                    first_line(&small)
+                ));
+                lines.push(format!("    replay: {}", path.display()));
+                mutant_json.push(json!({
+                    "name": m.name(),
+                    "caught": true,
+                    "iterations_to_catch": f.iteration + 1,
+                    "replay": path.display().to_string(),
+                }));
+            }
+            None => {
+                ok = false;
+                lines.push(format!(
+                    "  {:<28} NOT caught in {} iterations",
+                    m.name(),
+                    r.iterations
+                ));
+                mutant_json.push(json!({
+                    "name": m.name(),
+                    "caught": false,
+                    "iterations_to_catch": null,
+                    "replay": null,
+                }));
+            }
+        }
+    }
+    bar.clear();
+    lines.push(format!(
+        "{runs} schedules explored in {:.2} s ({:.0} schedules/s, {:.0} scheduling decisions/s)",
+        busy.as_secs_f64(),
+        runs as f64 / busy.as_secs_f64().max(1e-9),
+        decisions as f64 / busy.as_secs_f64().max(1e-9)
+    ));
+    if o.json {
+        println!(
+            "{}",
+            json!({ "schemes": scheme_json, "mutants": mutant_json })
+        );
+        for l in &lines {
+            eprintln!("{l}");
+        }
+    } else {
+        println!("lazymm check");
+        for l in &lines {
+            println!("{l}");
+        }
+    }
+    Ok(if ok { 0 } else { 3 })
+}
+
+fn first_line(f: &Finding) -> String {
+    f.outcome
+        .first()
+        .map_or_else(|| "no violation".to_string(), |v| v.to_string())
+}
+
+/// Shrinks a finding and writes its replay file.
+fn save(o: &Opts, name: &str, f: &Finding) -> Result<(PathBuf, Finding), Failure> {
+    let small = check::shrink(f, SHRINK_BUDGET).map_err(|e| Failure::Usage(e.to_string()))?;
+    let path = replay::write(&o.replay_dir, name, &small).map_err(|e| {
+        Failure::Io(format!(
+            "cannot write a replay file into {}: {e}",
+            o.replay_dir.display()
+        ))
+    })?;
+    Ok((path, small))
+}
+
+fn replay_main(file: &Path) -> Result<u8, Failure> {
+    let r = replay::read(file).map_err(|e| Failure::Usage(e.to_string()))?;
+    let c = &r.case;
+    let out = check::rerun(c, &r.schedule).map_err(|e| Failure::Usage(e.to_string()))?;
+    println!(
+        "lazymm check --replay {}: {} on {}, {} cpus, {} operations, {} scheduling decisions",
+        file.display(),
+        c.mutant.map_or(c.scheme, |m| m.name()),
+        c.arch,
+        c.cpus,
+        c.ops(),
+        r.schedule.len()
+    );
+    let Some(v) = out.first() else {
+        println!("no violation: the replay does not reproduce");
+        if !r.violation.is_empty() {
+            println!("the file records: {}", r.violation);
+        }
+        return Ok(0);
+    };
+    println!("timeline (the events that matter, in order):");
+    for l in check::timeline(&out) {
+        println!("  {l}");
+    }
+    if v.to_string() == r.violation {
+        println!("reproduced exactly: {v}");
+    } else {
+        println!("found: {v}");
+        println!("the file records a different one: {}", r.violation);
+    }
+    Ok(3)
+}

@@ -1,0 +1,423 @@
+//! The checker: tries to break every scheme with seeded random programs under a
+//! deterministic scheduler, and turns a failure into a short, replayable counterexample.
+//!
+//! One *iteration* is one run of a [`Case`]: 4 to 8 simulated CPUs, a small mm arena (so
+//! slots are reused and a stale handle can name a new mm), and for each CPU a random
+//! program of operations (switches, fork, clone, exit, exec, `kthread_use_mm`, hotplug,
+//! speculative walks); half the cases draw from a random subset of the operation kinds
+//! (swarm testing, [`program::Swarm`]). Each CPU is a host thread, but the [`sched`] lets only one run at a
+//! time and moves the turn only at the model's preemption points (inside
+//! `context_switch`, the lifecycle operations and teardown, and every spin-wait), so a run
+//! is exactly determined by its case and its list of scheduling decisions. The oracle
+//! checks every property inline, where it can break; the run stops at the first
+//! violation, and otherwise quiesces and checks for leaks.
+//!
+//! Why our own scheduler and not shuttle: the model's `sync` facade is the one the
+//! benchmarks use; shuttle would need its own cfg and a second build of the model, and
+//! the `lazymm` binary must both benchmark with std atomics and check. Serialising real
+//! threads at explicit points keeps one build, and a recorded decision list is a replay
+//! that needs nothing but this crate. Weak-memory behaviour is loom's job
+//! (`crates/lazymm/tests/loom.rs`); this checker explores interleavings of larger
+//! machines under sequential consistency.
+//!
+//! A failure is shrunk ([`shrink`]): operations are removed from the programs and the
+//! decision list is cut short while the same kind of violation still occurs; the result is
+//! written as a replay file ([`replay`]) that `lazymm check --replay` reruns exactly.
+
+pub mod program;
+pub mod replay;
+pub mod run;
+pub mod sched;
+
+use crate::registry::{self, Unknown, WithKernel};
+use lazymm::{Arch, Mutant, Scheme, Violation};
+use program::{Op, Swarm};
+use run::{execute, Event, Outcome};
+use sched::{Policy, Rng};
+use std::time::{Duration, Instant};
+
+/// One thing to check: a scheme on an arch, maybe with a mutant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// Scheme name.
+    pub scheme: &'static str,
+    /// Arch name.
+    pub arch: &'static str,
+    /// The mutant, if any.
+    pub mutant: Option<Mutant>,
+}
+
+impl Target {
+    /// The name used in reports and replay file names.
+    pub fn name(&self) -> String {
+        match self.mutant {
+            Some(m) => format!("{}@{}", m.name(), self.arch),
+            None => format!("{}@{}", self.scheme, self.arch),
+        }
+    }
+}
+
+/// One run's machine and programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// Scheme name.
+    pub scheme: &'static str,
+    /// Arch name.
+    pub arch: &'static str,
+    /// The mutant, if any.
+    pub mutant: Option<Mutant>,
+    /// The seed the case was generated from (it also seeds the CPUs' own choices:
+    /// speculative walks).
+    pub seed: u64,
+    /// Simulated CPUs.
+    pub cpus: usize,
+    /// mm slots besides `init_mm`.
+    pub arena: usize,
+    /// Speculative walk period of `Config`.
+    pub walk_period: u32,
+    /// Each CPU's program.
+    pub programs: Vec<Vec<Op>>,
+}
+
+/// Mixes a run seed out of a base seed and an iteration number.
+pub fn iteration_seed(base: u64, iteration: u64) -> u64 {
+    let mut r = Rng::new(base ^ iteration.wrapping_mul(0xA076_1D64_78BD_642F));
+    r.next_u64()
+}
+
+impl Case {
+    /// The case and the scheduling policy of one seed.
+    pub fn generate(target: Target, seed: u64) -> (Case, Policy) {
+        let mut rng = Rng::new(seed);
+        let cpus = 4 + rng.below(5) as usize;
+        let arena = cpus + 2 + rng.below(2 * cpus as u64) as usize;
+        let walk_period = 2 + rng.below(6) as u32;
+        // Half the cases use every kind of operation, half a random subset.
+        let swarm = if rng.below(2) == 0 {
+            Swarm::all()
+        } else {
+            Swarm::random(&mut rng)
+        };
+        let programs: Vec<Vec<Op>> = (0..cpus)
+            .map(|c| {
+                let len = 6 + rng.below(20) as usize;
+                (0..len)
+                    .map(|_| Op::random(&mut rng, swarm, c, cpus))
+                    .collect()
+            })
+            .collect();
+        let ops: usize = programs.iter().map(Vec::len).sum();
+        let policy = Policy::Pct {
+            seed: rng.next_u64(),
+            depth: 1 + rng.below(6) as u32,
+            horizon: 5 * ops as u64,
+            random_switch: if rng.below(3) == 0 {
+                4 + rng.below(28) as u32
+            } else {
+                0
+            },
+        };
+        let case = Case {
+            scheme: target.scheme,
+            arch: target.arch,
+            mutant: target.mutant,
+            seed,
+            cpus,
+            arena,
+            walk_period,
+            programs,
+        };
+        (case, policy)
+    }
+
+    /// The target this case runs.
+    pub fn target(&self) -> Target {
+        Target {
+            scheme: self.scheme,
+            arch: self.arch,
+            mutant: self.mutant,
+        }
+    }
+
+    /// Operations in all programs.
+    pub fn ops(&self) -> usize {
+        self.programs.iter().map(Vec::len).sum()
+    }
+}
+
+/// A violating run: its case, the decisions that replay it, and what it found.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The case.
+    pub case: Case,
+    /// The decision script that replays it (the fallback fills in after its end).
+    pub schedule: Vec<u8>,
+    /// What the run found.
+    pub outcome: Outcome,
+    /// The iteration (0-based) that found it.
+    pub iteration: u64,
+}
+
+/// What checking one target found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The target.
+    pub target: Target,
+    /// Iterations run.
+    pub iterations: u64,
+    /// Iterations that found at least one violation.
+    pub violating: u64,
+    /// Iterations that hit the decision limit (a livelock under the scheduler).
+    pub stalled: u64,
+    /// The first violating run, as found (not shrunk).
+    pub first: Option<Finding>,
+    /// Scheduling decisions made in all iterations.
+    pub decisions: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Whether a scheme promises anything the oracle can check (the `none` baseline frees
+/// nothing and promises no barrier, so its checks are vacuous).
+pub fn promises_safety(scheme: &str) -> Result<bool, Unknown> {
+    struct Promises;
+    impl WithKernel for Promises {
+        type Out = bool;
+        fn with<S: Scheme, A: Arch>(self) -> bool {
+            S::FREES_MMS || S::MEMBARRIER_SAFE
+        }
+    }
+    let arch = registry::ARCHS.first().map_or("generic", |(a, _)| *a);
+    registry::dispatch(scheme, arch, Promises)
+}
+
+/// Runs `iterations` iterations of `target` from `base_seed`; with `stop_at_first`,
+/// stops at the first violating one (a mutant hunt). `tick` is called after each.
+pub fn check(
+    target: Target,
+    base_seed: u64,
+    iterations: u64,
+    stop_at_first: bool,
+    tick: &mut dyn FnMut(),
+) -> Result<Report, Unknown> {
+    registry::dispatch(target.scheme, target.arch, Nothing)?;
+    let t0 = Instant::now();
+    let mut rep = Report {
+        target,
+        iterations: 0,
+        violating: 0,
+        stalled: 0,
+        first: None,
+        decisions: 0,
+        elapsed: Duration::ZERO,
+    };
+    for i in 0..iterations {
+        let seed = iteration_seed(base_seed, i);
+        let (case, policy) = Case::generate(target, seed);
+        let out = execute(&case, policy)?;
+        rep.iterations += 1;
+        rep.decisions += out.schedule.len() as u64;
+        rep.stalled += out.stalled as u64;
+        tick();
+        if !out.violations.is_empty() {
+            rep.violating += 1;
+            if rep.first.is_none() {
+                rep.first = Some(Finding {
+                    case,
+                    schedule: out.schedule.clone(),
+                    outcome: out,
+                    iteration: i,
+                });
+            }
+            if stop_at_first {
+                break;
+            }
+        }
+    }
+    rep.elapsed = t0.elapsed();
+    Ok(rep)
+}
+
+/// Hunts a mutant: up to `budget` iterations from `base_seed`, until one catches it.
+/// A mutant that names its arch runs there; one that breaks its scheme on every arch
+/// runs on each registered arch in turn. `tick` is called after each iteration.
+pub fn hunt(
+    mutant: Mutant,
+    base_seed: u64,
+    budget: u64,
+    tick: &mut dyn FnMut(),
+) -> Result<Report, Unknown> {
+    let archs: Vec<&'static str> = match mutant.arch() {
+        Some(a) => vec![registry::arch(a)?],
+        None => registry::ARCHS.iter().map(|(a, _)| *a).collect(),
+    };
+    let t0 = Instant::now();
+    let mut rep = Report {
+        target: Target {
+            scheme: registry::scheme(mutant.scheme())?,
+            arch: archs[0],
+            mutant: Some(mutant),
+        },
+        iterations: 0,
+        violating: 0,
+        stalled: 0,
+        first: None,
+        decisions: 0,
+        elapsed: Duration::ZERO,
+    };
+    for i in 0..budget {
+        let target = Target {
+            arch: archs[i as usize % archs.len()],
+            ..rep.target
+        };
+        let (case, policy) = Case::generate(target, iteration_seed(base_seed, i));
+        let out = execute(&case, policy)?;
+        rep.iterations += 1;
+        rep.decisions += out.schedule.len() as u64;
+        rep.stalled += out.stalled as u64;
+        tick();
+        if !out.violations.is_empty() {
+            rep.violating += 1;
+            rep.target = target;
+            rep.first = Some(Finding {
+                case,
+                schedule: out.schedule.clone(),
+                outcome: out,
+                iteration: i,
+            });
+            break;
+        }
+    }
+    rep.elapsed = t0.elapsed();
+    Ok(rep)
+}
+
+struct Nothing;
+impl WithKernel for Nothing {
+    type Out = ();
+    fn with<S: Scheme, A: Arch>(self) {}
+}
+
+/// Whether two violations are the same kind of failure (for shrinking).
+pub fn same_kind(a: &Violation, b: &Violation) -> bool {
+    std::mem::discriminant(&a.kind) == std::mem::discriminant(&b.kind)
+}
+
+/// Reruns a case under a script.
+pub fn rerun(case: &Case, schedule: &[u8]) -> Result<Outcome, Unknown> {
+    execute(case, Policy::Script(schedule.to_vec()))
+}
+
+/// Shrinks a finding within `budget`: removes CPUs and operations and cuts the decision
+/// script short while the first violation stays of the same kind. The result replays exactly
+/// with [`rerun`].
+pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
+    let t0 = Instant::now();
+    let Some(want) = f.outcome.first().cloned() else {
+        return Ok(f.clone());
+    };
+    let mut best = f.clone();
+    let reproduces = |o: &Outcome| o.first().is_some_and(|v| same_kind(v, &want));
+    for _round in 0..2 {
+        // Fewer CPUs: drop one (its program and its decisions) and renumber the rest;
+        // clone targets wrap modulo the CPUs, so the programs stay valid.
+        let mut c = best.case.cpus;
+        while c > 0 && best.case.cpus > 1 {
+            c -= 1;
+            if t0.elapsed() > budget {
+                return Ok(best);
+            }
+            if c >= best.case.cpus {
+                continue;
+            }
+            let mut case = best.case.clone();
+            case.cpus -= 1;
+            case.programs.remove(c);
+            let script: Vec<u8> = best
+                .schedule
+                .iter()
+                .filter(|&&x| x as usize != c)
+                .map(|&x| if x as usize > c { x - 1 } else { x })
+                .collect();
+            let out = rerun(&case, &script)?;
+            if reproduces(&out) {
+                best = Finding {
+                    case,
+                    schedule: out.schedule.clone(),
+                    outcome: out,
+                    iteration: best.iteration,
+                };
+            }
+        }
+        // Fewer operations: try removing each one, last first.
+        for c in 0..best.case.cpus {
+            let mut i = best.case.programs[c].len();
+            while i > 0 {
+                i -= 1;
+                if t0.elapsed() > budget {
+                    return Ok(best);
+                }
+                if i >= best.case.programs[c].len() {
+                    continue;
+                }
+                let mut case = best.case.clone();
+                case.programs[c].remove(i);
+                let out = rerun(&case, &best.schedule)?;
+                if reproduces(&out) {
+                    best = Finding {
+                        case,
+                        schedule: out.schedule.clone(),
+                        outcome: out,
+                        iteration: best.iteration,
+                    };
+                }
+            }
+        }
+        // A shorter script: the shortest prefix found by bisection that still fails.
+        let (mut lo, mut hi) = (0usize, best.schedule.len());
+        while lo < hi {
+            if t0.elapsed() > budget {
+                return Ok(best);
+            }
+            let mid = (lo + hi) / 2;
+            let prefix = best.schedule[..mid].to_vec();
+            let out = rerun(&best.case, &prefix)?;
+            if reproduces(&out) {
+                hi = mid;
+                best = Finding {
+                    case: best.case.clone(),
+                    schedule: prefix,
+                    outcome: out,
+                    iteration: best.iteration,
+                };
+            } else {
+                lo = mid + 1;
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The events of a failing run that matter: those naming the violated mm, the violating
+/// CPU's operation in progress when it was found, and the violation itself.
+pub fn timeline(out: &Outcome) -> Vec<String> {
+    let Some(v) = out.first() else {
+        return Vec::new();
+    };
+    let end = out
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Violation(x) if x == v))
+        .unwrap_or(out.events.len().saturating_sub(1));
+    let events = &out.events[..=end.min(out.events.len().saturating_sub(1))];
+    // The last operation the violating CPU began before the violation.
+    let last_op = events
+        .iter()
+        .rposition(|e| matches!(e, Event::Op { cpu, .. } if *cpu == v.cpu));
+    events
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| e.names(v.mm) || matches!(e, Event::Violation(_)) || last_op == Some(*i))
+        .map(|(_, e)| e.to_string())
+        .collect()
+}

@@ -1,0 +1,166 @@
+//! The random programs the checker's CPUs run: what each simulated CPU does, one
+//! operation at a time, and how a program is written in a replay file.
+
+use super::sched::Rng;
+use std::fmt;
+
+/// One operation of a CPU's program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Switch to this CPU's task number `n` (modulo the tasks it has).
+    Run(u8),
+    /// Switch to the idle task.
+    Idle,
+    /// Fork a new process (a new mm) onto this CPU.
+    Fork,
+    /// The running user task starts a thread (`CLONE_VM`) on CPU `n` (modulo the CPUs).
+    Clone(u8),
+    /// The running user task exits (`exit_mm`, then the last switch away).
+    Exit,
+    /// The running task execs into a new mm (a kernel thread becomes a process).
+    Exec,
+    /// The running user task hands its mm to the kernel workers (io_uring-style).
+    Submit,
+    /// This CPU's kernel worker adopts a submitted mm (`kthread_use_mm`), touches it,
+    /// and gives it back (`kthread_unuse_mm`).
+    Work,
+    /// This CPU goes offline and comes back (never CPU 0).
+    Hotplug,
+    /// A speculative page walk through whatever CR3 holds.
+    Walk,
+    /// The running user task touches its memory.
+    Touch,
+}
+
+/// Each kind of operation and its weight in a random program.
+const KINDS: [(Kind, u64); 11] = [
+    (Kind::Run, 22),
+    (Kind::Idle, 10),
+    (Kind::Fork, 7),
+    (Kind::Clone, 8),
+    (Kind::Exit, 11),
+    (Kind::Exec, 5),
+    (Kind::Submit, 6),
+    (Kind::Work, 7),
+    (Kind::Hotplug, 4),
+    (Kind::Walk, 10),
+    (Kind::Touch, 10),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Run,
+    Idle,
+    Fork,
+    Clone,
+    Exit,
+    Exec,
+    Submit,
+    Work,
+    Hotplug,
+    Walk,
+    Touch,
+}
+
+/// Which kinds of operation one case's programs use (swarm testing, Groce et al.,
+/// ISSTA 2012): leaving some kinds out of a run makes the others denser, which reaches
+/// rare combinations (say, exits and hotplug with no forks to refill) far more often
+/// than one fixed mix. Switching (`run`, `idle`) is always in.
+#[derive(Debug, Clone, Copy)]
+pub struct Swarm(u32);
+
+impl Swarm {
+    /// A random subset: each kind but the switches is in with probability one half.
+    pub fn random(rng: &mut Rng) -> Swarm {
+        Swarm(rng.next_u64() as u32 | 0b11)
+    }
+
+    /// Every kind.
+    pub fn all() -> Swarm {
+        Swarm(u32::MAX)
+    }
+
+    fn has(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
+}
+
+impl Op {
+    /// A random operation of the kinds in `swarm`, for CPU `cpu` of `nr_cpus`.
+    pub fn random(rng: &mut Rng, swarm: Swarm, cpu: usize, nr_cpus: usize) -> Op {
+        let allowed = |i: usize, k: Kind| swarm.has(i) && !(k == Kind::Hotplug && cpu == 0);
+        let total: u64 = KINDS
+            .iter()
+            .enumerate()
+            .filter(|(i, (k, _))| allowed(*i, *k))
+            .map(|(_, (_, w))| w)
+            .sum();
+        let mut pick = rng.below(total);
+        let kind = KINDS
+            .iter()
+            .enumerate()
+            .filter(|(i, (k, _))| allowed(*i, *k))
+            .find(|(_, (_, w))| {
+                if pick < *w {
+                    true
+                } else {
+                    pick -= w;
+                    false
+                }
+            })
+            .map_or(Kind::Run, |(_, (k, _))| *k);
+        match kind {
+            Kind::Run => Op::Run(rng.below(4) as u8),
+            Kind::Idle => Op::Idle,
+            Kind::Fork => Op::Fork,
+            Kind::Clone => Op::Clone(rng.below(nr_cpus as u64) as u8),
+            Kind::Exit => Op::Exit,
+            Kind::Exec => Op::Exec,
+            Kind::Submit => Op::Submit,
+            Kind::Work => Op::Work,
+            Kind::Hotplug => Op::Hotplug,
+            Kind::Walk => Op::Walk,
+            Kind::Touch => Op::Touch,
+        }
+    }
+
+    /// Parses the replay-file form written by `Display`.
+    pub fn parse(s: &str) -> Option<Op> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        Some(match (name, arg) {
+            ("run", Some(n)) => Op::Run(n),
+            ("idle", None) => Op::Idle,
+            ("fork", None) => Op::Fork,
+            ("clone", Some(n)) => Op::Clone(n),
+            ("exit", None) => Op::Exit,
+            ("exec", None) => Op::Exec,
+            ("submit", None) => Op::Submit,
+            ("work", None) => Op::Work,
+            ("hotplug", None) => Op::Hotplug,
+            ("walk", None) => Op::Walk,
+            ("touch", None) => Op::Touch,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Run(n) => write!(f, "run:{n}"),
+            Op::Idle => write!(f, "idle"),
+            Op::Fork => write!(f, "fork"),
+            Op::Clone(n) => write!(f, "clone:{n}"),
+            Op::Exit => write!(f, "exit"),
+            Op::Exec => write!(f, "exec"),
+            Op::Submit => write!(f, "submit"),
+            Op::Work => write!(f, "work"),
+            Op::Hotplug => write!(f, "hotplug"),
+            Op::Walk => write!(f, "walk"),
+            Op::Touch => write!(f, "touch"),
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Loom models of each scheme's critical races, on the real model code (the `sync`
+//! facade switches to loom's atomics under `--cfg loom`): one loom thread per simulated
+//! CPU, a tiny machine (two CPUs, one or two mms, two mm slots).
+//!
+//! Run with `bash .ci/loom.sh` (it sets `--cfg loom` and `LOOM_MAX_PREEMPTIONS=2`).
+//!
+//! Each model is generic over the scheme and the arch, so a scheme added later is
+//! modelled by adding it to the lists at the bottom. Each model passes for the correct
+//! scheme and fails (loom finds the violation) for the mutants that break it; the tests
+//! assert both outcomes.
+//!
+//! What loom sees of memory ordering: loom treats `SeqCst` loads and stores as
+//! acquire/release, but models `fence(SeqCst)` as a total order that synchronises
+//! (each SeqCst fence joins one global clock). The model orders every store→load with
+//! `fence(SeqCst)` (`Cpu::smp_mb`, and the two fences around a fully ordered RMW), so
+//! the store-buffering litmus of property f is exactly what loom explores: with the
+//! fence on both sides the stale outcome is impossible, without it loom lets each
+//! Relaxed load read the older store.
+#![cfg(loom)]
+
+use lazymm::arch::{Generic, Powerpc, X86};
+use lazymm::scheme::{HazptrLuto, HazptrLutoCpumask, HazptrMathieu, Refcount, Shootdown};
+use lazymm::sync::{AtomicUsize, Ordering};
+use lazymm::{Arch, Config, Cpu, Kernel, Mutant, Property, Scheme, Task, Violation};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+fn config(mutant: Option<Mutant>) -> Config {
+    let mut cfg = Config::new(2);
+    cfg.arena_capacity = 2;
+    cfg.speculative_walk_period = 0;
+    cfg.mutant = mutant;
+    cfg
+}
+
+/// Runs a loom model with at most two preemptions unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise; `Err` carries the panic message of the first failing execution.
+fn model(f: impl Fn() + Sync + Send + 'static) -> Result<(), String> {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    catch_unwind(AssertUnwindSafe(|| b.check(f))).map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a loom execution panicked".into())
+    })
+}
+
+/// Panics with the lifetime violations (every property but f), if the oracle found any
+/// (loom then reports the execution that led there). Property f is the membarrier
+/// litmus's business: there loom, not the oracle's fence count, is the judge.
+fn assert_clean<S: Scheme, A: Arch>(cpus: &[&Cpu<S, A>]) {
+    let vs: Vec<&Violation> = cpus
+        .iter()
+        .flat_map(|c| c.violations.iter())
+        .filter(|v| v.kind.property() != Property::F)
+        .collect();
+    assert!(
+        vs.is_empty(),
+        "oracle: {}",
+        vs.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+}
+
+/// The end of one CPU's part: it keeps answering IPIs (a teardown on the other CPU may
+/// still send it one) until both CPUs have arrived; then it leaves its lazy mm and runs
+/// the deferred drops a teardown handed it, and waits once more, so that nothing is
+/// handed to it after it quiesced.
+fn done<S: Scheme, A: Arch>(
+    k: &Kernel<S, A>,
+    cpu: &mut Cpu<S, A>,
+    current: &mut Task<S>,
+    arrived: &AtomicUsize,
+) {
+    let wait = |cpu: &mut Cpu<S, A>, phase: usize| {
+        // ORDERING: AcqRel and the Acquire below pair with the other CPU's arrival:
+        // what it did before arriving is visible after the wait.
+        arrived.fetch_add(1, Ordering::AcqRel);
+        while arrived.load(Ordering::Acquire) < 2 * phase {
+            k.irq_point(cpu);
+            loom::thread::yield_now();
+        }
+    };
+    wait(cpu, 1);
+    k.quiesce_cpu(cpu, current);
+    wait(cpu, 2);
+}
+
+/// Both CPUs run threads of one process; both exit at once. Each exiting task becomes a
+/// lazy user of the mm (`exit_mm`), its last switch hands the lazy mm to the idle task,
+/// and the hardware may walk the page tables; then the CPU leaves the lazy mm. The last
+/// `mmput` (`exit_mmap`, teardown) and the final `mmdrop` (`__mmdrop`: the scheme's
+/// cleanup, then the free) race with the other CPU's lazy switch and walk.
+fn exit_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    model(move || {
+        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let mut c1 = cpus.pop().expect("two cpus");
+        let mut c0 = cpus.pop().expect("two cpus");
+        let mut idle0 = k.idle_task(&mut c0, 0);
+        let mut idle1 = k.idle_task(&mut c1, 0);
+        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
+        let mut t1 = k.clone_thread(&mut c1, &t0, 2).expect("t0 has an mm");
+        k.context_switch(&mut c0, &mut idle0, &mut t0);
+        k.context_switch(&mut c1, &mut idle1, &mut t1);
+        let k = Arc::new(k);
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let th = {
+            let (k, arrived) = (k.clone(), arrived.clone());
+            loom::thread::spawn(move || {
+                k.exit_mm(&mut c0, &mut t0);
+                k.context_switch(&mut c0, &mut t0, &mut idle0);
+                k.speculative_walk(&mut c0);
+                k.irq_point(&mut c0);
+                done(&k, &mut c0, &mut idle0, &arrived);
+                c0
+            })
+        };
+        k.exit_mm(&mut c1, &mut t1);
+        k.context_switch(&mut c1, &mut t1, &mut idle1);
+        k.speculative_walk(&mut c1);
+        k.irq_point(&mut c1);
+        done(&k, &mut c1, &mut idle1, &arrived);
+        let c0 = th.join().expect("cpu 0 finished");
+        k.check_quiescent(&mut c1);
+        assert_clean(&[&c0, &c1]);
+    })
+}
+
+/// A kernel worker adopts a process's mm (`kthread_use_mm`, io_uring-style, holding an
+/// `mm_count` reference the process gave it) while the process exits on the other CPU.
+fn kthread_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    model(move || {
+        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let mut c1 = cpus.pop().expect("two cpus");
+        let mut c0 = cpus.pop().expect("two cpus");
+        let mut idle0 = k.idle_task(&mut c0, 0);
+        let mut idle1 = k.idle_task(&mut c1, 0);
+        let mut worker = Task::<S>::kthread(1);
+        let mut t1 = k.fork(&mut c1, 2).expect("a free mm slot");
+        let mm = t1.mm_id().expect("a process has an mm");
+        k.context_switch(&mut c1, &mut idle1, &mut t1);
+        let work = k.mmgrab(&mut c1, mm);
+        k.context_switch(&mut c0, &mut idle0, &mut worker);
+        let k = Arc::new(k);
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let th = {
+            let (k, arrived) = (k.clone(), arrived.clone());
+            loom::thread::spawn(move || {
+                if let Some(users) = k.mmget_not_zero(&mut c0, &work) {
+                    k.kthread_use_mm(&mut c0, &mut worker, &users);
+                    let _ = k.mm(&mut c0, mm, "kthread user access");
+                    k.kthread_unuse_mm(&mut c0, &mut worker);
+                    k.mmput(&mut c0, users);
+                }
+                k.mmdrop(&mut c0, work);
+                k.speculative_walk(&mut c0);
+                done(&k, &mut c0, &mut worker, &arrived);
+                c0
+            })
+        };
+        k.exit_mm(&mut c1, &mut t1);
+        k.context_switch(&mut c1, &mut t1, &mut idle1);
+        k.irq_point(&mut c1);
+        done(&k, &mut c1, &mut idle1, &arrived);
+        let c0 = th.join().expect("cpu 0 finished");
+        k.check_quiescent(&mut c1);
+        assert_clean(&[&c0, &c1]);
+    })
+}
+
+/// A thread of the process exits on CPU 0, which is then lazily on the mm, and CPU 0
+/// goes offline; the other thread exits on CPU 1 at the same time, so the last `mmput`
+/// and the final `mmdrop` (with whatever the scheme's teardown does: IPIs to
+/// `mm_cpumask`, a hazard scan) race with CPU 0 leaving its lazy mm and the online mask.
+fn hotplug_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    model(move || {
+        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let mut c1 = cpus.pop().expect("two cpus");
+        let mut c0 = cpus.pop().expect("two cpus");
+        let mut idle0 = k.idle_task(&mut c0, 0);
+        let mut idle1 = k.idle_task(&mut c1, 0);
+        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
+        let mut t1 = k.clone_thread(&mut c1, &t0, 2).expect("t0 has an mm");
+        k.context_switch(&mut c0, &mut idle0, &mut t0);
+        k.context_switch(&mut c1, &mut idle1, &mut t1);
+        let k = Arc::new(k);
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let th = {
+            let (k, arrived) = (k.clone(), arrived.clone());
+            loom::thread::spawn(move || {
+                k.exit_mm(&mut c0, &mut t0);
+                k.context_switch(&mut c0, &mut t0, &mut idle0);
+                // Dying, it still runs the calls posted before it left the mask.
+                k.cpu_offline(&mut c0, &mut idle0, |k, c| k.irq_point(c));
+                k.irq_point(&mut c0);
+                k.speculative_walk(&mut c0);
+                k.cpu_online(&mut c0);
+                done(&k, &mut c0, &mut idle0, &arrived);
+                c0
+            })
+        };
+        k.exit_mm(&mut c1, &mut t1);
+        k.context_switch(&mut c1, &mut t1, &mut idle1);
+        k.irq_point(&mut c1);
+        done(&k, &mut c1, &mut idle1, &arrived);
+        let c0 = th.join().expect("cpu 0 finished");
+        k.check_quiescent(&mut c1);
+        assert_clean(&[&c0, &c1]);
+    })
+}
+
+/// The membarrier litmus of DESIGN.md §3 f. CPU 0 switches from its idle task to a
+/// thread of the process (kernel→user: the `rq->curr` store, the scheme's path), which
+/// then reads user memory. CPU 1, another thread of the process, writes user memory and
+/// calls `membarrier()`: a full fence, then a read of every `rq->curr`. Forbidden: CPU 0
+/// is not IPI'd (membarrier saw its old `rq->curr`) and read the stale value.
+fn membarrier_litmus<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    model(move || {
+        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let mut c1 = cpus.pop().expect("two cpus");
+        let mut c0 = cpus.pop().expect("two cpus");
+        let mut idle0 = k.idle_task(&mut c0, 0);
+        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
+        let mm = t0.mm_id().expect("a process has an mm");
+        let k = Arc::new(k);
+        // One word of the process's memory.
+        let data = Arc::new(AtomicUsize::new(0));
+        let th = {
+            let (k, data) = (k.clone(), data.clone());
+            loom::thread::spawn(move || {
+                k.context_switch(&mut c0, &mut idle0, &mut t0);
+                // The first user-space access after the switch.
+                data.load(Ordering::Relaxed)
+            })
+        };
+        data.store(1, Ordering::Relaxed);
+        let ipi = k.membarrier_targets(&mut c1, mm);
+        let seen = th.join().expect("cpu 0 finished");
+        assert!(
+            ipi & 1 != 0 || seen == 1,
+            "property f: membarrier() did not IPI cpu 0, and cpu 0 read user memory older than membarrier's store"
+        );
+    })
+}
+
+/// Every model for one correct scheme on one arch: each must pass.
+fn clean<S: Scheme, A: Arch>() {
+    let name = format!("{}@{}", S::NAME, A::NAME);
+    if let Err(e) = exit_race::<S, A>(None) {
+        panic!("{name}: exit race: {e}");
+    }
+    if let Err(e) = kthread_race::<S, A>(None) {
+        panic!("{name}: kthread_use_mm race: {e}");
+    }
+    if let Err(e) = hotplug_race::<S, A>(None) {
+        panic!("{name}: hotplug race: {e}");
+    }
+    if S::MEMBARRIER_SAFE {
+        if let Err(e) = membarrier_litmus::<S, A>(None) {
+            panic!("{name}: membarrier litmus: {e}");
+        }
+    }
+}
+
+#[test]
+fn refcount_generic_survives_every_model() {
+    clean::<Refcount, Generic>();
+}
+
+#[test]
+fn refcount_no_grab_fails_the_exit_and_kthread_races() {
+    let m = Some(Mutant::RefcountNoGrab);
+    let e = exit_race::<Refcount, Generic>(m).expect_err("loom must catch refcount-no-grab");
+    assert!(e.contains("oracle: property"), "{e}");
+    let e = kthread_race::<Refcount, Generic>(m).expect_err("loom must catch refcount-no-grab");
+    assert!(e.contains("oracle: property"), "{e}");
+    // Its barrier is intact: the membarrier litmus passes.
+    membarrier_litmus::<Refcount, Generic>(m).expect("refcount-no-grab keeps its barrier");
+}
+
+#[test]
+fn refcount_relaxed_drop_fails_only_the_membarrier_litmus() {
+    let m = Some(Mutant::RefcountRelaxedDrop);
+    let e = membarrier_litmus::<Refcount, Generic>(m)
+        .expect_err("loom must find the store-buffering outcome");
+    assert!(e.contains("property f: membarrier() did not IPI"), "{e}");
+    // Lifetimes stay safe: the other models pass.
+    exit_race::<Refcount, Generic>(m).expect("refcount-relaxed-drop keeps lifetimes safe");
+    kthread_race::<Refcount, Generic>(m).expect("refcount-relaxed-drop keeps lifetimes safe");
+}
+
+#[test]
+fn refcount_x86_and_powerpc_survive_every_model() {
+    clean::<Refcount, X86>();
+    clean::<Refcount, Powerpc>();
+}
+
+#[test]
+fn shootdown_survives_every_model() {
+    clean::<Shootdown, Generic>();
+    clean::<Shootdown, X86>();
+    clean::<Shootdown, Powerpc>();
+}
+
+#[test]
+fn hazptr_survive_every_model() {
+    clean::<HazptrLuto, Generic>();
+    clean::<HazptrLutoCpumask, Generic>();
+    clean::<HazptrMathieu, Generic>();
+}
+
+#[test]
+fn shootdown_hotplug_race_fails_the_hotplug_race() {
+    let e =
+        hotplug_race::<Shootdown, Powerpc>(Some(Mutant::ShootdownHotplugRace)).expect_err("caught");
+    assert!(e.contains("oracle: property"), "{e}");
+}
+
+#[test]
+fn hazptr_luto_early_scan_fails_the_exit_race() {
+    let e =
+        exit_race::<HazptrLuto, Generic>(Some(Mutant::HazptrLutoEarlyScan)).expect_err("caught");
+    assert!(e.contains("oracle: property"), "{e}");
+}
+
+#[test]
+fn hazptr_mathieu_no_fence_fails_only_the_membarrier_litmus() {
+    let m = Some(Mutant::HazptrMathieuNoFence);
+    let e = membarrier_litmus::<HazptrMathieu, Generic>(m).expect_err("caught");
+    assert!(e.contains("property f: membarrier() did not IPI"), "{e}");
+    exit_race::<HazptrMathieu, Generic>(m).expect("lifetimes safe");
+}
