@@ -40,6 +40,13 @@ pub enum Mutant {
     /// clear stays a release): the lifetime stays safe by causality, but a kernel→user
     /// switch passes no full barrier after the `rq->curr` store (breaks f).
     HazptrMathieuNoFence,
+    /// `hazptr-mathieu` whose `mmdrop_lazy_tlb` leaves the hazard slot set: the next
+    /// publish on that CPU finds it occupied (breaks d).
+    HazptrMathieuNoClear,
+    /// `hazptr-luto` whose `finish_task_switch` never drops a reference handed over in
+    /// `rq.drop_mm`: deferred references linger past the next switch and the mm is never
+    /// freed (breaks e).
+    HazptrLutoNoDeferredDrop,
 }
 
 impl Mutant {
@@ -51,6 +58,8 @@ impl Mutant {
         Mutant::X86NoSwitchingSentinel,
         Mutant::HazptrLutoEarlyScan,
         Mutant::HazptrMathieuNoFence,
+        Mutant::HazptrMathieuNoClear,
+        Mutant::HazptrLutoNoDeferredDrop,
     ];
 
     /// The name accepted on the command line.
@@ -62,6 +71,8 @@ impl Mutant {
             Mutant::X86NoSwitchingSentinel => "x86-no-switching-sentinel",
             Mutant::HazptrLutoEarlyScan => "hazptr-luto-early-scan",
             Mutant::HazptrMathieuNoFence => "hazptr-mathieu-no-fence",
+            Mutant::HazptrMathieuNoClear => "hazptr-mathieu-no-clear",
+            Mutant::HazptrLutoNoDeferredDrop => "hazptr-luto-no-deferred-drop",
         }
     }
 
@@ -73,8 +84,8 @@ impl Mutant {
             | Mutant::RefcountRelaxedDrop
             | Mutant::X86NoSwitchingSentinel => "refcount",
             Mutant::ShootdownHotplugRace => "shootdown",
-            Mutant::HazptrLutoEarlyScan => "hazptr-luto",
-            Mutant::HazptrMathieuNoFence => "hazptr-mathieu",
+            Mutant::HazptrLutoEarlyScan | Mutant::HazptrLutoNoDeferredDrop => "hazptr-luto",
+            Mutant::HazptrMathieuNoFence | Mutant::HazptrMathieuNoClear => "hazptr-mathieu",
         }
     }
 
@@ -84,7 +95,9 @@ impl Mutant {
             Mutant::RefcountNoGrab
             | Mutant::RefcountRelaxedDrop
             | Mutant::HazptrLutoEarlyScan
-            | Mutant::HazptrMathieuNoFence => None,
+            | Mutant::HazptrLutoNoDeferredDrop
+            | Mutant::HazptrMathieuNoFence
+            | Mutant::HazptrMathieuNoClear => None,
             // The arch whose __cpu_disable cleared mm_cpumask bits.
             Mutant::ShootdownHotplugRace => Some("powerpc"),
             Mutant::X86NoSwitchingSentinel => Some("x86"),
@@ -98,7 +111,9 @@ impl Mutant {
             | Mutant::RefcountRelaxedDrop
             | Mutant::X86NoSwitchingSentinel
             | Mutant::HazptrLutoEarlyScan
-            | Mutant::HazptrMathieuNoFence => "exit-storm",
+            | Mutant::HazptrLutoNoDeferredDrop
+            | Mutant::HazptrMathieuNoFence
+            | Mutant::HazptrMathieuNoClear => "exit-storm",
             Mutant::ShootdownHotplugRace => "hotplug",
         }
     }
@@ -123,6 +138,12 @@ impl Mutant {
             }
             Mutant::HazptrMathieuNoFence => {
                 "no full fences around the hazard-slot store and clear: kernel->user passes no membarrier barrier (f)"
+            }
+            Mutant::HazptrMathieuNoClear => {
+                "mmdrop_lazy_tlb leaves the hazard slot set: the next publish finds it occupied (d)"
+            }
+            Mutant::HazptrLutoNoDeferredDrop => {
+                "finish_task_switch never drops the reference handed over in rq.drop_mm: it lingers and the mm leaks (e)"
             }
         }
     }

@@ -80,6 +80,8 @@ use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
 pub struct HazptrLuto<const CPUMASK: bool = false> {
     /// Mutant `hazptr-luto-early-scan`: the scan made at each mm's first `mmput`.
     early_scans: Option<Mutex<Vec<(MmId, u64)>>>,
+    /// Mutant `hazptr-luto-no-deferred-drop`.
+    no_deferred_drop: bool,
 }
 
 /// `hazptr-luto-cpumask`: the teardown scans only `mm_cpumask(mm)`.
@@ -223,6 +225,10 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
     /// `mmdrop_lazy()`: drops the reference parked in `rq.drop_mm` if this CPU no
     /// longer uses its mm lazily.
     fn drop_deferred<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>) {
+        if k.scheme.no_deferred_drop {
+            // MUTANT hazptr-luto-no-deferred-drop: the handed-over reference stays.
+            return;
+        }
         let rq = &k.cpus[cpu.id].scheme;
         // ORDERING: Relaxed: only this CPU writes its own hazard pointer.
         let lazy = rq.lazy_mm.load(Ordering::Relaxed);
@@ -265,6 +271,7 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
             early_scans: cfg
                 .is(Mutant::HazptrLutoEarlyScan)
                 .then(|| Mutex::new(Vec::new())),
+            no_deferred_drop: cfg.is(Mutant::HazptrLutoNoDeferredDrop),
         }
     }
 

@@ -62,6 +62,8 @@ use crate::sync::{spin_wait, AtomicU64, CachePadded, Ordering};
 pub struct HazptrMathieu {
     /// Mutant `hazptr-mathieu-no-fence`.
     no_fence: bool,
+    /// Mutant `hazptr-mathieu-no-clear`.
+    no_clear: bool,
 }
 
 /// A task's state under `hazptr-mathieu`: nothing (there is no `active_mm`).
@@ -109,6 +111,7 @@ impl Scheme for HazptrMathieu {
     fn new(cfg: &Config) -> Self {
         HazptrMathieu {
             no_fence: cfg.is(Mutant::HazptrMathieuNoFence),
+            no_clear: cfg.is(Mutant::HazptrMathieuNoClear),
         }
     }
 
@@ -157,6 +160,10 @@ impl Scheme for HazptrMathieu {
 
     fn mmdrop_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, _: MathieuLazy) {
         Self::slot_fence(k, cpu);
+        if k.scheme.no_clear {
+            // MUTANT hazptr-mathieu-no-clear: the slot keeps naming the mm.
+            return;
+        }
         Self::slot_clear(k, cpu);
     }
 
