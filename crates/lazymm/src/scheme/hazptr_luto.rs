@@ -362,10 +362,29 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
         Self::hand_over(k, cpu, mm, found);
     }
 
+    #[inline]
     fn finish_switch<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>) {
         let rq = &k.cpus[cpu.id].scheme;
         // ORDERING: Relaxed: only this CPU writes its own hazard pointer.
         let lazy = rq.lazy_mm.load(Ordering::Relaxed);
+        // ORDERING: Relaxed: a first look on the switch path; `drop_deferred` reads it
+        // again with Acquire before it takes a reference out.
+        if rq.drop_mm.load(Ordering::Relaxed) == 0
+            && (lazy == 0 || lazy == cpu.loaded_mm().encode())
+        {
+            // The common case: nothing parked here, and the hazard pointer is current.
+            cpu.scheme.stale = 0;
+            return;
+        }
+        Self::finish_switch_slow(k, cpu, lazy);
+    }
+}
+
+impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
+    /// The rest of `finish_switch`: retire a hazard pointer the arch made stale, drop a
+    /// deferred reference, and check property e.
+    #[cold]
+    fn finish_switch_slow<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, lazy: u64) {
         if lazy != 0 && lazy != cpu.loaded_mm().encode() {
             // The arch moved this CPU off its lazy mm (x86's flush when page tables are
             // freed): retire the hazard pointer.
