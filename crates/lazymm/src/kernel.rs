@@ -201,6 +201,13 @@ impl Config {
     pub fn is(&self, m: Mutant) -> bool {
         self.mutant == Some(m)
     }
+
+    /// Whether a CPU going offline leaves its lazy mm only as it dies, after
+    /// `__cpu_disable()` (the order before the hotplug fix; mutant
+    /// `shootdown-hotplug-race`).
+    pub fn offline_pre_fix_order(&self) -> bool {
+        self.is(Mutant::ShootdownHotplugRace)
+    }
 }
 
 /// One simulated machine running scheme `S` on arch `A`.

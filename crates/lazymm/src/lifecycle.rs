@@ -240,6 +240,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         };
         let id = mm.id();
         let lazy = S::mmgrab_lazy_tlb(self, cpu, id);
+        // smp_mb__after_spinlock() under task_lock: user accesses happen before
+        // current->mm is cleared.
+        // ORDERING: pairs with membarrier()'s full fence before it reads rq->curr.
+        cpu.smp_mb();
         let irq = cpu.local_irq_disable();
         // current->mm = NULL; membarrier_update_current_mm(NULL).
         cpu.set_current_mm(None);
@@ -304,7 +308,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         S::set_user_active_mm(&mut task.scheme, mm);
         task.mm = Some(TaskMm::Kthread(r));
         cpu.set_current_mm(Some(mm));
-        self.rq_set_curr(cpu, Some(mm), false);
+        // membarrier_update_current_mm(mm): like a kernel→user switch, property f asks
+        // for a full barrier between this store and the first user access.
+        self.rq_set_curr(cpu, Some(mm), true);
         A::switch_mm_irqs_off(self, cpu, active, mm, &irq);
         cpu.local_irq_enable(irq);
         self.preempt_point();
@@ -313,6 +319,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         if let Some(lazy) = lazy {
             S::mmdrop_lazy_tlb(self, cpu, lazy);
         }
+        self.membarrier_check(cpu, mm);
     }
 
     /// `kthread_unuse_mm(mm)`: the kernel thread gives the address space back and keeps
@@ -354,6 +361,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.preempt_point();
         let init_lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
         let irq = cpu.local_irq_disable();
+        // Read the lazy mm again: with interrupts back on in between, a shootdown may
+        // already have moved this CPU to init_mm, and the mm read above may be freed.
+        let mm = S::active_mm(cpu, &current.scheme, &irq).id();
         let old = S::lazy_take(&mut cpu.scheme, &mut current.scheme);
         S::lazy_install(&mut cpu.scheme, &mut current.scheme, init_lazy);
         A::switch_mm_irqs_off(self, cpu, mm, MmId::INIT, &irq);
@@ -383,7 +393,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     ) {
         cpu.step += 1;
         cpu.stats.offlines += 1;
-        let pre_fix = self.cfg.is(crate::kernel::Mutant::ShootdownHotplugRace);
+        let pre_fix = self.cfg.offline_pre_fix_order();
         if !pre_fix {
             // sched_cpu_wait_empty() → sched_force_init_mm().
             self.sched_force_init_mm(cpu, idle);

@@ -309,6 +309,11 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     #[inline]
     fn mmdrop_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, _: LutoLazy) {
         Self::lazy_store(k, cpu, 0);
+        // Callers outside finish_task_switch (kthread_use_mm, exec_mmap) rely on
+        // mmdrop_lazy_tlb() being a full barrier, as it is in every other scheme.
+        // ORDERING: pairs with membarrier()'s full fence between its store and its reads
+        // of rq->curr (property f).
+        cpu.smp_mb();
         Self::drop_deferred(k, cpu);
     }
 
