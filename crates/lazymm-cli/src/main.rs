@@ -2,7 +2,8 @@
 //! spaces alive.
 //!
 //! Exit status: 0 success; 2 bad usage or input (one line naming the bad value and the
-//! valid choices); 3 a run found a violation of a safety property.
+//! valid choices); 3 a run, bench or check found a violation of a safety property, or a
+//! check left a mutant uncaught.
 #![forbid(unsafe_code)]
 
 mod args;

@@ -22,15 +22,17 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut seed = 1u64;
     let mut as_json = false;
     let mut switch_work_ns = 0u64;
+    let mut arch_given = false;
     while let Some(arg) = a.next()? {
         match arg {
             Arg::Long("scheme") => {
                 let s = a.string("--scheme")?;
-                scheme = Some(
-                    registry::scheme(&s)
-                        .map_err(|e| Failure::Usage(e.to_string()))?
-                        .into(),
-                );
+                // A mutant is accepted wherever a scheme is (its scheme is implied).
+                match (registry::scheme(&s), registry::mutant(&s)) {
+                    (Ok(name), _) => scheme = Some(name.into()),
+                    (Err(_), Ok(m)) => mutant = Some(m),
+                    (Err(e), Err(_)) => return Err(Failure::Usage(e.to_string())),
+                }
             }
             Arg::Long("mutant") => {
                 let s = a.string("--mutant")?;
@@ -38,6 +40,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             }
             Arg::Long("arch") => {
                 let s = a.string("--arch")?;
+                arch_given = true;
                 arch = registry::arch(&s)
                     .map_err(|e| Failure::Usage(e.to_string()))?
                     .into();
@@ -81,10 +84,21 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             )))
         }
     };
-    if let Some(arch_needed) = mutant.and_then(|m| m.arch()) {
-        if arch != arch_needed {
+    if let Some(m) = mutant {
+        if let Some(arch_needed) = m.arch() {
+            if arch_given && arch != arch_needed {
+                return Err(Failure::Usage(format!(
+                    "mutant '{}' needs arch '{arch_needed}', not '{arch}' (give --arch {arch_needed} or no --arch)",
+                    m.name()
+                )));
+            }
             arch = arch_needed.to_string();
         }
+    }
+    if seconds.is_some() && switches.is_some() {
+        return Err(Failure::Usage(
+            "give --seconds or --switches, not both (valid: one of them)".into(),
+        ));
     }
     let Some(workload) = workload else {
         let valid: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();

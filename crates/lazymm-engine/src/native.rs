@@ -4,9 +4,12 @@
 //! wakeups other CPUs posted, pick the next runnable task (or the idle task), call the
 //! model's `context_switch`, run one step of the task's program. Between steps the CPU
 //! has interrupts enabled, so it runs the IPIs waiting for it; while idle it does the
-//! same. Nothing on this path locks, allocates or writes a shared counter: wakeups are one
-//! bit in the target CPU's own wake word, and every metric is a per-CPU counter summed at
-//! the end.
+//! same. The switch path (wakeups, `pick`, `context_switch`) does not lock, allocate or
+//! write a shared counter: wakeups are one bit in the target CPU's own wake word, and
+//! every metric is a per-CPU counter summed at the end. Two workloads' task programs do,
+//! outside the switch path, and their throughput includes it: `kthread` hands work over
+//! through a per-CPU mutex-protected queue, and `exit-storm` allocates its process record
+//! and places new threads through another CPU's mutex-protected inbox.
 //!
 //! A run ends by quiescing, in phases separated by barriers (CPUs keep taking IPIs while
 //! they wait): every CPU stops running programs; every task exits; every CPU moves its
@@ -242,6 +245,8 @@ impl<S: Scheme> Host<S> {
     fn give(&self, cpu: usize, t: HostTask<S>) {
         let c = &self.cpus[cpu];
         c.inbox.lock().unwrap_or_else(|e| e.into_inner()).push(t);
+        // ORDERING: Release pairs with the Acquire in `quiesce`; the mutex orders the
+        // task itself for `adopt`.
         c.inbox_flag.store(true, Ordering::Release);
     }
 }
@@ -484,6 +489,7 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
             Prog::Member { proc, quanta } => {
                 *quanta -= 1;
                 if *quanta == 0 {
+                    // ORDERING: AcqRel: the last thread out sees the others' exits.
                     if proc.threads.fetch_sub(1, Ordering::AcqRel) == 1 {
                         host.cpus[proc.home].live.fetch_sub(1, Ordering::Relaxed);
                     }
@@ -658,6 +664,8 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
     /// Waits at a barrier with interrupts enabled, so IPIs keep being answered.
     fn barrier(&mut self, phase: usize) {
         let n = self.k.nr_cpus();
+        // ORDERING: AcqRel: Release publishes what this CPU did before the barrier to
+        // the Acquire loads below on the other CPUs.
         self.host.arrived.fetch_add(1, Ordering::AcqRel);
         // ORDERING: Acquire pairs with the other CPUs' AcqRel arrivals: what they did
         // before the barrier is visible after it.
@@ -672,6 +680,7 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
         let measured = self.cpu.stats;
         self.barrier(1);
         // Every CPU has stopped running programs: no new tasks, work or wakeups.
+        // ORDERING: Acquire pairs with the Release store in `Host::give`.
         if self.host.cpus[self.cpu.id]
             .inbox_flag
             .load(Ordering::Acquire)

@@ -4,7 +4,8 @@
 //! Each CPU is split in two, as the kernel's per-CPU data effectively is:
 //! - [`Cpu`] is what only this CPU touches (its `rq` fields, its counters). The host
 //!   thread that plays the CPU owns it and passes it as `&mut` to every model call, so
-//!   nothing on the switch path takes a lock or shares a line.
+//!   nothing on the switch path takes a lock, and the model itself writes only lines
+//!   this CPU owns (the scheme's own shared writes, such as `mm_count`, aside).
 //! - [`CpuShared`] is what other CPUs read or write (the hardware CR3 the oracle watches,
 //!   `rq->curr` for membarrier, the IPI mailbox, hazard slots): each part on its own line.
 

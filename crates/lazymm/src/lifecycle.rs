@@ -160,11 +160,11 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     }
 
     /// `exit_mmap(mm)`: unmaps everything and frees the page tables below the root,
-    /// ending with the arch's TLB flush.
+    /// ending with the arch's TLB flush. The model keeps no lower-level tables: what it
+    /// watches (property b) is the root, freed in `__mmdrop`.
     fn exit_mmap(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
-        A::exit_mmap_flush(self, cpu, mm);
-        if let Some(m) = self.mm(cpu, mm, "exit_mmap") {
-            m.tables.store(false, Ordering::Relaxed);
+        if self.mm(cpu, mm, "exit_mmap").is_some() {
+            A::exit_mmap_flush(self, cpu, mm);
         }
     }
 

@@ -18,7 +18,7 @@
 //! releases it (`mmput`, `mmdrop`), which needs the CPU it runs on. A reference that is
 //! never released shows up as a leak at quiescence.
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering};
 use core::fmt;
 
 /// A handle to one mm: the arena slot and the generation the slot had when the handle
@@ -125,8 +125,6 @@ pub struct Mm {
     /// `mm_cpumask(mm)`: bit `n` is set while CPU `n` may hold TLB entries or have the mm
     /// loaded (an arch decides when bits are cleared).
     pub(crate) cpumask: CachePadded<AtomicU64>,
-    /// Whether the user page tables below the root still exist (`exit_mmap` frees them).
-    pub(crate) tables: AtomicBool,
 }
 
 impl Mm {
@@ -136,7 +134,6 @@ impl Mm {
             mm_users: CachePadded(AtomicUsize::new(0)),
             mm_count: CachePadded(AtomicUsize::new(0)),
             cpumask: CachePadded(AtomicU64::new(0)),
-            tables: AtomicBool::new(false),
         }
     }
 
@@ -184,7 +181,6 @@ impl Arena {
         // INVARIANT: init_mm is live forever; one user and one count that nobody drops.
         slots[0].mm_users.store(1, Ordering::Relaxed);
         slots[0].mm_count.store(1, Ordering::Relaxed);
-        slots[0].tables.store(true, Ordering::Relaxed);
         let free = (1..=capacity as u32).rev().collect();
         Arena {
             slots,
@@ -205,7 +201,6 @@ impl Arena {
         mm.mm_users.store(1, Ordering::Relaxed);
         mm.mm_count.store(1, Ordering::Relaxed);
         mm.cpumask.store(0, Ordering::Relaxed);
-        mm.tables.store(true, Ordering::Relaxed);
         let gen = mm.gen.load(Ordering::Relaxed);
         let gen = if gen % 2 == 1 {
             // A slot recycled in place by `recycle` keeps its generation.
@@ -247,9 +242,11 @@ impl Arena {
         if id.is_init() {
             return Err(Stale::Freed(id));
         }
-        // ORDERING: AcqRel. Acquire: whatever the last user did to the mm happens before
-        // the poisoning below; Release: pairs with the Acquire in `get`, so a CPU that
-        // sees the new generation also sees the poison.
+        // ORDERING: AcqRel. The generation is the source of truth: Release pairs with the
+        // Acquire in `get`, so a CPU that sees the new generation treats the mm as freed;
+        // Acquire pairs with the Release bump in `alloc`. The poison stores below come
+        // after the bump and are best effort: they only make a stale increment that
+        // slipped past the check land on an implausible count.
         mm.gen
             .compare_exchange(
                 id.gen as u64,
@@ -260,7 +257,6 @@ impl Arena {
             .map_err(|_| Stale::Freed(id))?;
         mm.mm_users.store(POISON, Ordering::Relaxed);
         mm.mm_count.store(POISON, Ordering::Relaxed);
-        mm.tables.store(false, Ordering::Relaxed);
         self.free
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -294,6 +290,8 @@ impl Arena {
             .enumerate()
             .skip(1)
             .filter_map(|(i, mm)| {
+                // ORDERING: Acquire pairs with the Release bumps in `alloc` and `free`;
+                // callers read this at quiescence, after every CPU has stopped.
                 let gen = mm.gen.load(Ordering::Acquire);
                 (gen % 2 == 1).then_some(MmId {
                     slot: i as u32,

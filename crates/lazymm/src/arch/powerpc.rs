@@ -88,6 +88,9 @@ impl Arch for Powerpc {
         }
         // Shootdown IPIs everyone in mm_cpumask soon anyway, so do it as part of the
         // final flush: exit_flush_lazy_tlbs(), to the other CPUs of the mask.
+        // ORDERING: the full fence before reading mm_cpumask, as before every flush that
+        // reads it: pairs with the switching CPU's bit set and CR3 load, so a CPU that
+        // loaded the mm is in the mask read below.
         cpu.smp_mb();
         let Some(m) = k.mm(cpu, mm, "exit_flush_lazy_tlbs") else {
             return;

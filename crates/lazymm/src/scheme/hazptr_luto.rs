@@ -58,7 +58,7 @@
 //! lazy a little longer (a scanner may hand it a reference it drops at once): at its
 //! next switch the CPU retires a hazard pointer that no longer names what it has loaded.
 //!
-//! # The race it must survive, and its mutant
+//! # The race it must survive, and its mutants
 //! The scan must come after `mm_users == 0`, when no new lazy use can begin. Scan
 //! earlier and a task still holding the mm can go lazy after the scan and exit: its CPU
 //! gets no reference and the mm is freed under it. `hazptr-luto-early-scan` scans at
@@ -66,6 +66,10 @@
 //! exit" would) and hands over to the CPUs found then; the other thread's `exit_mm`
 //! makes its CPU lazy after that scan, and the oracle sees the mm freed while that CPU
 //! still has it loaded (b), or a speculative walk of the freed tables (b).
+//!
+//! `hazptr-luto-no-deferred-drop` never takes a handed-over reference out of
+//! `rq.drop_mm`: the reference lingers past the CPU's next switch and the mm is never
+//! freed (property e: `LingeringDeferred` while running, a leak at quiescence).
 
 use super::Scheme;
 use crate::arch::Arch;

@@ -42,7 +42,10 @@
 //! it still holds is such a leftover (it left its lazy mm in `sched_force_init_mm`), and
 //! the scanner clears it on its behalf.
 //!
-//! # Its mutant
+//! # Its mutants
+//! `hazptr-mathieu-no-clear` forgets to clear the slot in `mmdrop_lazy_tlb`: the next
+//! publish on that CPU finds the slot occupied (property d).
+//!
 //! `hazptr-mathieu-no-fence` drops both full fences and keeps the release clear. The
 //! lifetime argument above never used the fences, so nothing is freed early; but a
 //! kernel→user switch now reaches user space with no full barrier after the `rq->curr`
