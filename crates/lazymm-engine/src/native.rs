@@ -318,6 +318,12 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
         Some(i as u8)
     }
 
+    fn set_prog(&mut self, i: u8, prog: Prog) {
+        if let Some(t) = &mut self.tasks[i as usize] {
+            t.prog = prog;
+        }
+    }
+
     #[inline]
     fn take_wakeups(&mut self) {
         let hc = &self.host.cpus[self.cpu.id];
@@ -763,38 +769,39 @@ fn setup<S: Scheme, A: Arch>(rqs: &mut [Runqueue<'_, S, A>], w: Workload) {
                 let b = k
                     .clone_thread(&mut rqs[cb].cpu, &a, pid)
                     .expect("a has an mm");
+                // Place both, then tell each where its partner went.
                 let ia = rqs[ca]
-                    .tasks
-                    .iter()
-                    .position(Option::is_none)
-                    .expect("room");
-                rqs[ca].tasks[ia] = Some(HostTask {
-                    task: a,
-                    prog: Prog::Pair {
-                        partner_cpu: cb,
-                        partner: 0,
-                    },
-                });
-                rqs[ca].runnable |= 1 << ia;
+                    .place(
+                        HostTask {
+                            task: a,
+                            prog: Prog::Storm,
+                        },
+                        true,
+                    )
+                    .expect("room for the initial tasks");
                 let ib = rqs[cb]
-                    .tasks
-                    .iter()
-                    .position(Option::is_none)
-                    .expect("room");
-                rqs[cb].tasks[ib] = Some(HostTask {
-                    task: b,
-                    prog: Prog::Pair {
-                        partner_cpu: ca,
-                        partner: ia as u8,
+                    .place(
+                        HostTask {
+                            task: b,
+                            prog: Prog::Storm,
+                        },
+                        false,
+                    )
+                    .expect("room for the initial tasks");
+                rqs[ca].set_prog(
+                    ia,
+                    Prog::Pair {
+                        partner_cpu: cb,
+                        partner: ib,
                     },
-                });
-                if let Some(HostTask {
-                    prog: Prog::Pair { partner, .. },
-                    ..
-                }) = &mut rqs[ca].tasks[ia]
-                {
-                    *partner = ib as u8;
-                }
+                );
+                rqs[cb].set_prog(
+                    ib,
+                    Prog::Pair {
+                        partner_cpu: ca,
+                        partner: ia,
+                    },
+                );
             }
             if let Some(parent) = &mut parent {
                 // The parent only forked the others; it exits at once.
