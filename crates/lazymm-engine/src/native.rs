@@ -18,7 +18,7 @@
 
 use crate::hostcost::SwitchWork;
 use crate::registry::{self, Unknown, WithKernel};
-use crate::workload::Workload;
+use crate::workload::{pair_mut, run_work_in_mm, Workload};
 use lazymm::sync::CachePadded;
 use lazymm::{Arch, Config, Cpu, Kernel, MmCount, Mutant, Scheme, Stats, Task, Violation};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -393,6 +393,10 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
             }
             (Some(i), Some(j)) => {
                 let (p, n) = pair_mut(&mut self.tasks, i, j);
+                let (p, n) = (
+                    p.as_mut().expect("switched-from task exists"),
+                    n.as_mut().expect("switched-to task exists"),
+                );
                 k.context_switch(&mut self.cpu, &mut p.task, &mut n.task);
             }
             (None, None) => {}
@@ -631,25 +635,22 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
 
     /// `kthread`: run every queued work item in its submitter's address space.
     fn worker(&mut self, i: usize) {
-        let k = self.k;
-        let works: Vec<Work> = std::mem::take(
+        for w in self.take_work() {
+            let t = &mut self.tasks[i].as_mut().expect("worker exists").task;
+            run_work_in_mm(self.k, &mut self.cpu, t, w.mm);
+            self.host.wake(w.cpu, w.idx);
+        }
+        self.finish_step(i, Step::Block);
+    }
+
+    /// Takes every work item queued for this CPU's worker.
+    fn take_work(&self) -> Vec<Work> {
+        std::mem::take(
             &mut *self.host.cpus[self.cpu.id]
                 .work
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
-        );
-        for w in works {
-            let t = &mut self.tasks[i].as_mut().expect("worker exists").task;
-            if let Some(users) = k.mmget_not_zero(&mut self.cpu, &w.mm) {
-                k.kthread_use_mm(&mut self.cpu, t, &users);
-                let _ = k.mm(&mut self.cpu, users.id(), "kthread user access");
-                k.kthread_unuse_mm(&mut self.cpu, t);
-                k.mmput(&mut self.cpu, users);
-            }
-            k.mmdrop(&mut self.cpu, w.mm);
-            self.host.wake(w.cpu, w.idx);
-        }
-        self.finish_step(i, Step::Block);
+        )
     }
 
     /// `hotplug`: this CPU goes offline for a while and comes back. Its tasks are frozen
@@ -702,13 +703,7 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
             self.exit(i);
         }
         self.switch_to(None);
-        let works: Vec<Work> = std::mem::take(
-            &mut *self.host.cpus[self.cpu.id]
-                .work
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for w in works {
+        for w in self.take_work() {
             k.mmdrop(&mut self.cpu, w.mm);
         }
         self.barrier(2);
@@ -729,21 +724,6 @@ fn answer_ipis_for<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>, d:
         k.irq_point(cpu);
         lazymm::sync::spin_wait(&mut turns);
     }
-}
-
-fn pair_mut<T>(v: &mut [Option<T>], i: usize, j: usize) -> (&mut T, &mut T) {
-    assert_ne!(i, j);
-    let (a, b) = if i < j {
-        let (lo, hi) = v.split_at_mut(j);
-        (&mut lo[i], &mut hi[0])
-    } else {
-        let (lo, hi) = v.split_at_mut(i);
-        (&mut hi[0], &mut lo[j])
-    };
-    (
-        a.as_mut().expect("switched-from task exists"),
-        b.as_mut().expect("switched-to task exists"),
-    )
 }
 
 /// Places the workload's initial tasks on each CPU.

@@ -67,3 +67,33 @@ impl Workload {
         Workload::ALL.iter().copied().find(|w| w.name() == name)
     }
 }
+
+/// Two distinct elements of one slice, both mutable (the prev and next of a switch).
+pub(crate) fn pair_mut<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
+    assert_ne!(i, j);
+    if i < j {
+        let (lo, hi) = v.split_at_mut(j);
+        (&mut lo[i], &mut hi[0])
+    } else {
+        let (lo, hi) = v.split_at_mut(i);
+        (&mut hi[0], &mut lo[j])
+    }
+}
+
+/// One `kthread` work item, run by kernel thread `worker` on `cpu`: if the submitter's
+/// mm still has a user, adopt it with `kthread_use_mm`, touch its memory, give it back,
+/// and drop the work item's `mm_count` reference (as io_uring's SQPOLL thread does).
+pub(crate) fn run_work_in_mm<S: lazymm::Scheme, A: lazymm::Arch>(
+    k: &lazymm::Kernel<S, A>,
+    cpu: &mut lazymm::Cpu<S, A>,
+    worker: &mut lazymm::Task<S>,
+    mm: lazymm::MmCount,
+) {
+    if let Some(users) = k.mmget_not_zero(cpu, &mm) {
+        k.kthread_use_mm(cpu, worker, &users);
+        let _ = k.mm(cpu, users.id(), "kthread user access");
+        k.kthread_unuse_mm(cpu, worker);
+        k.mmput(cpu, users);
+    }
+    k.mmdrop(cpu, mm);
+}

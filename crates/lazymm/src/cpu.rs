@@ -479,6 +479,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         }
     }
 
+    /// From an interrupt handler: this CPU leaves `prev`, which it uses lazily, for
+    /// `init_mm` (what every lazy shootdown and freeing flush does to a lazy CPU).
+    pub(crate) fn switch_to_init_mm_in_irq(&self, cpu: &mut Cpu<S, A>, prev: MmId) {
+        let irq = cpu.hardirq_guard();
+        A::switch_mm_irqs_off(self, cpu, prev, MmId::INIT, &irq);
+    }
+
     /// Runs every call waiting in this CPU's mailbox (as the IPI handler does).
     pub fn flush_smp_call_function_queue(&self, cpu: &mut Cpu<S, A>) {
         let me = &self.cpus[cpu.id].ipi;

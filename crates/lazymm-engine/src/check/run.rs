@@ -6,6 +6,7 @@ use super::program::Op;
 use super::sched::{self, Observer, Policy, Sched};
 use super::Case;
 use crate::registry::{self, Unknown, WithKernel};
+use crate::workload::{pair_mut, run_work_in_mm};
 use lazymm::task::TaskMm;
 use lazymm::{Arch, Config, Cpu, Kernel, MmCount, MmId, Scheme, Task, Violation};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -527,13 +528,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                     return;
                 };
                 self.switch_to(Some(0));
-                if let Some(users) = k.mmget_not_zero(&mut self.cpu, &r) {
-                    k.kthread_use_mm(&mut self.cpu, &mut self.tasks[0], &users);
-                    let _ = k.mm(&mut self.cpu, users.id(), "kthread user access");
-                    k.kthread_unuse_mm(&mut self.cpu, &mut self.tasks[0]);
-                    k.mmput(&mut self.cpu, users);
-                }
-                k.mmdrop(&mut self.cpu, r);
+                run_work_in_mm(k, &mut self.cpu, &mut self.tasks[0], r);
             }
             Op::Hotplug => {
                 if self.cpu.id == 0 {
@@ -632,16 +627,5 @@ fn offline_window<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>) {
     for _ in 0..2 {
         k.irq_point(cpu);
         lazymm::sync::spin_wait(&mut turns);
-    }
-}
-
-fn pair_mut<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
-    assert_ne!(i, j);
-    if i < j {
-        let (lo, hi) = v.split_at_mut(j);
-        (&mut lo[i], &mut hi[0])
-    } else {
-        let (lo, hi) = v.split_at_mut(i);
-        (&mut hi[0], &mut lo[j])
     }
 }

@@ -109,8 +109,7 @@ impl Arch for Powerpc {
         }
         if cpu.loaded_mm() == mm {
             // A kernel thread uses mm as its lazy mm: switch it to init_mm.
-            let irq = cpu.hardirq_guard();
-            Self::switch_mm_irqs_off(k, cpu, mm, MmId::INIT, &irq);
+            k.switch_to_init_mm_in_irq(cpu, mm);
         }
         cpumask_clear_cpu(k, cpu, mm);
     }

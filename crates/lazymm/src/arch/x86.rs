@@ -169,8 +169,7 @@ impl Arch for X86 {
         if cpu.arch.is_lazy {
             // Lazy mode: switching to init_mm is barely slower than a minimal flush and
             // keeps speculation away from the freed tables.
-            let irq = cpu.hardirq_guard();
-            Self::switch_mm_irqs_off(k, cpu, mm, MmId::INIT, &irq);
+            k.switch_to_init_mm_in_irq(cpu, mm);
         }
         // Otherwise the CPU runs the mm for real and flushes its TLB: nothing to model.
     }

@@ -231,8 +231,7 @@ impl Scheme for HazptrMathieu {
         }
         if cpu.loaded_mm() == mm || cpu.cr3() == mm {
             // A kernel thread still uses mm lazily: move it to init_mm.
-            let irq = cpu.hardirq_guard();
-            A::switch_mm_irqs_off(k, cpu, mm, MmId::INIT, &irq);
+            k.switch_to_init_mm_in_irq(cpu, mm);
         }
         Self::slot_clear(k, cpu);
     }

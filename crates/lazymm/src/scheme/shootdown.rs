@@ -146,8 +146,7 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
             // do_shoot_lazy_tlb(): if current->active_mm == mm, leave it for init_mm.
             IPI_SHOOT_LAZY_TLB if cpu.loaded_mm() == mm => {
                 debug_assert_eq!(cpu.current_mm(), None, "a user of a dying mm");
-                let irq = cpu.hardirq_guard();
-                A::switch_mm_irqs_off(k, cpu, mm, MmId::INIT, &irq);
+                k.switch_to_init_mm_in_irq(cpu, mm);
             }
             // do_check_lazy_tlb(): WARN_ON_ONCE(current->active_mm == mm).
             IPI_CHECK_LAZY_TLB if cpu.loaded_mm() == mm || cpu.cr3() == mm => {
