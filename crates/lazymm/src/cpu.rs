@@ -345,6 +345,15 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
         self.stats.full_fences += 1;
     }
 
+    /// A fully ordered atomic RMW (`atomic_dec_and_test`, `xchg`, `cmpxchg`), counted as
+    /// the two full barriers Linux's memory model puts around it. See
+    /// [`crate::sync::fully_ordered`] for what the host really executes.
+    #[inline]
+    pub fn fully_ordered<T>(&mut self, rmw: impl FnOnce() -> T) -> T {
+        self.stats.full_fences += 2;
+        crate::sync::fully_ordered(rmw)
+    }
+
     /// Counts one atomic RMW on a line shared between CPUs.
     #[inline]
     pub fn count_shared_rmw(&mut self) {

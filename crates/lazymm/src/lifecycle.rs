@@ -32,17 +32,17 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         name: &'static str,
         fully_ordered: bool,
     ) -> bool {
-        if fully_ordered {
-            cpu.smp_mb();
-        }
-        // ORDERING: AcqRel inside two full fences (the fences are what Linux's fully
-        // ordered RMW implies; they pair with the fences of every other decrement and
-        // with membarrier's fence). Release: this CPU's uses of the mm happen before the
-        // free on whichever CPU sees zero; Acquire: that CPU sees them all.
-        let old = counter.fetch_sub(1, Ordering::AcqRel);
-        if fully_ordered {
-            cpu.smp_mb();
-        }
+        // ORDERING: AcqRel. Release: this CPU's uses of the mm happen before the free on
+        // whichever CPU sees zero; Acquire: that CPU sees them all. Fully ordered, the
+        // RMW also has a full barrier on each side, as Linux's value-returning atomics
+        // do: they pair with the barriers of every other decrement and with
+        // membarrier's fence.
+        let dec = || counter.fetch_sub(1, Ordering::AcqRel);
+        let old = if fully_ordered {
+            cpu.fully_ordered(dec)
+        } else {
+            dec()
+        };
         if old == 0 || old >= crate::mm::POISON / 2 {
             counter.fetch_add(1, Ordering::Relaxed);
             self.report(cpu, mm, ViolationKind::Underflow { counter: name });

@@ -187,7 +187,7 @@ pub struct Stats {
     pub lazy_switches: u64,
     /// Atomic read-modify-writes the scheme and arch made on lines shared between CPUs.
     pub shared_rmw: u64,
-    /// Full fences (`smp_mb`, and each side of a fully ordered RMW).
+    /// Full barriers (each `smp_mb`, and each side of a fully ordered RMW).
     pub full_fences: u64,
     /// IPIs this CPU sent.
     pub ipis_sent: u64,

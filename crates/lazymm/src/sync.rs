@@ -16,6 +16,41 @@ pub use std::sync::Mutex;
 
 pub use core::sync::atomic::Ordering;
 
+/// Runs `rmw`, an atomic read-modify-write that Linux defines as fully ordered
+/// (`atomic_dec_and_test`, `xchg`, `cmpxchg`: a full barrier on each side), with that
+/// ordering.
+///
+/// Under loom, and natively on weakly ordered hosts, the barriers are real
+/// `fence(SeqCst)`s on both sides, so a weak-memory checker sees exactly what the kernel
+/// relies on. Natively on x86 the locked instruction the RMW compiles to is itself a
+/// full barrier for the hardware (which is why Linux's x86 `atomic_dec_and_test` is a bare
+/// `lock decl`), so only the compiler is kept from moving accesses across it; two
+/// `mfence`s more would charge the scheme for barriers the kernel never executes.
+/// `rmw` must perform exactly one atomic read-modify-write.
+#[inline(always)]
+pub fn fully_ordered<T>(rmw: impl FnOnce() -> T) -> T {
+    #[cfg(all(not(loom), any(target_arch = "x86", target_arch = "x86_64")))]
+    {
+        use core::sync::atomic::compiler_fence;
+        // ORDERING: x86's locked RMW orders every earlier access before it and every
+        // later one after it (the hardware's half of the full barrier); the compiler
+        // fences are the compiler's half, as the "memory" clobber of Linux's atomics.
+        compiler_fence(Ordering::SeqCst);
+        let v = rmw();
+        compiler_fence(Ordering::SeqCst);
+        v
+    }
+    #[cfg(not(all(not(loom), any(target_arch = "x86", target_arch = "x86_64"))))]
+    {
+        // ORDERING: a full fence on each side of the RMW, as Linux defines a fully
+        // ordered atomic; callers name what they pair with.
+        fence(Ordering::SeqCst);
+        let v = rmw();
+        fence(Ordering::SeqCst);
+        v
+    }
+}
+
 /// One turn of a busy-wait loop: a pause hint natively, a yield under loom, and a
 /// yield to the checker's scheduler when one is installed on this host thread.
 ///
