@@ -90,11 +90,18 @@ fn quick_bench_writes_a_whole_valid_report() {
             "teardown_us_per_exit",
             "task_bytes",
             "host_switch_ns",
+            "host_fence_ns",
+            "extra_ns_per_switch",
+            "full_fences_per_lazy_switch",
         ] {
             assert!(r.get(key).is_some(), "row lacks {key}: {r}");
         }
         assert_eq!(r["violations"], 0, "{r}");
         assert!(r["host_switch_ns"].as_f64().expect("measured") > 0.0);
+        assert!(r["host_fence_ns"].as_f64().expect("measured") > 0.0);
+        if r["scheme"] == "none" {
+            assert_eq!(r["extra_ns_per_switch"], 0.0, "{r}");
+        }
         let expected_work = if r["mode"] == "realistic" { 300 } else { 0 };
         assert_eq!(r["switch_work_ns"], expected_work);
         let (lo, mid, hi) = (
@@ -114,6 +121,23 @@ fn quick_bench_writes_a_whole_valid_report() {
     assert!((rmw("refcount") - 2.0).abs() < 0.05, "{}", rmw("refcount"));
     // none: only the arch's first load of each mm (its mm_cpumask bit), never per switch.
     assert!(rmw("none") < 0.01, "{}", rmw("none"));
+    // The full barriers the report tells its readers to weigh against the host's barrier
+    // cost: refcount's fully ordered drop (a barrier each side), shootdown's one smp_mb,
+    // hazptr-mathieu's two, none's none.
+    let mb = |scheme: &str| {
+        rows.iter()
+            .find(|r| r["scheme"] == scheme && r["workload"] == "idle-storm" && r["cpus"] == 2)
+            .and_then(|r| r["full_fences_per_lazy_switch"].as_f64())
+            .expect("idle-storm row")
+    };
+    for (scheme, want) in [
+        ("refcount", 2.0),
+        ("shootdown", 1.0),
+        ("hazptr-mathieu", 2.0),
+        ("none", 0.0),
+    ] {
+        assert!((mb(scheme) - want).abs() < 0.01, "{scheme}: {}", mb(scheme));
+    }
 
     // results.csv: the same rows and a header with the same columns.
     let csv = read(&out.join("results.csv"));

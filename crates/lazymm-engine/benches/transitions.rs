@@ -1,6 +1,8 @@
 //! Micro-benchmarks of each registered scheme's transitions, on each registered arch:
 //! user→kernel, kernel→user, a full lazy round trip, and the teardown an exit runs with
-//! 1 to 63 other CPUs using the mm lazily.
+//! 1 to 63 other CPUs using the mm lazily. First, the unit the opt-out schemes pay in:
+//! one full barrier between a store and a load, as the model issues it (`smp_mb`, a
+//! `fence(SeqCst)`) and as Linux's x86 `smp_mb` does (`lock addl $0` on a stack word).
 //!
 //! One [`Kernel`] is driven single-threaded, so a number here is the scheme's own cost
 //! with no contention: `lazymm bench` measures the contended side. A change to a scheme
@@ -53,6 +55,45 @@ fn time_half<T>(
         untimed(st);
     }
     total
+}
+
+/// One full barrier between a store and a load, three ways.
+fn barriers(c: &mut Criterion) {
+    use std::sync::atomic::{compiler_fence, fence, AtomicU32, AtomicU64};
+    let mut g = c.benchmark_group("barrier");
+    let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
+    // ORDERING (all three): Relaxed store and load around the barrier being measured;
+    // nothing on another thread pairs with them.
+    g.bench_function("store; load (no barrier)", |b| {
+        b.iter(|| {
+            x.store(1, Ordering::Relaxed);
+            black_box(y.load(Ordering::Relaxed))
+        })
+    });
+    g.bench_function("store; fence(SeqCst); load (the model's smp_mb)", |b| {
+        b.iter(|| {
+            x.store(1, Ordering::Relaxed);
+            // ORDERING: the barrier measured.
+            fence(Ordering::SeqCst);
+            black_box(y.load(Ordering::Relaxed))
+        })
+    });
+    g.bench_function(
+        "store; locked add on the stack; load (Linux's x86 smp_mb)",
+        |b| {
+            b.iter(|| {
+                x.store(1, Ordering::Relaxed);
+                let word = AtomicU32::new(0);
+                // ORDERING: the barrier measured: the compiler fences stand for the asm's
+                // "memory" clobber, the locked add for the hardware barrier.
+                compiler_fence(Ordering::SeqCst);
+                black_box(&word).fetch_add(1, Ordering::SeqCst);
+                compiler_fence(Ordering::SeqCst);
+                black_box(y.load(Ordering::Relaxed))
+            })
+        },
+    );
+    g.finish();
 }
 
 fn switches<S: Scheme, A: Arch>(c: &mut Criterion, overhead: Duration) {
@@ -191,6 +232,7 @@ impl WithKernel for Transitions<'_> {
 }
 
 fn every_scheme(c: &mut Criterion) {
+    barriers(c);
     let overhead = clock_overhead();
     for (arch, _) in ARCHS {
         for (scheme, _) in SCHEMES {

@@ -210,6 +210,11 @@ pub struct Row {
     /// `none`'s median over this row's (same arch, workload, CPUs, mode), when `none`
     /// ran: how many times slower this scheme is than the lower bound.
     pub slowdown_vs_none: Option<f64>,
+    /// The same comparison in time: the nanoseconds each simulated CPU spends per
+    /// context switch beyond what it spends under `none` (CPUs / switches per second,
+    /// less `none`'s). In bookkeeping mode this is the scheme's own cost per switch, to
+    /// be read against [`Bench::host_fence_ns`] and a real switch's cost.
+    pub extra_ns_per_switch: Option<f64>,
     /// Shared RMWs per lazy switch (pooled over the samples); `None` without lazy switches.
     pub shared_rmw_per_lazy_switch: Option<f64>,
     /// Full fences per lazy switch (pooled).
@@ -237,6 +242,8 @@ pub struct Bench {
     pub rows: Vec<Row>,
     /// The host's measured switch cost (measured even when the work was given).
     pub host_switch: HostSwitch,
+    /// What one full barrier (the model's `smp_mb`) costs on this host, in ns.
+    pub host_fence_ns: f64,
     /// Work per switch in realistic mode, in ns (0: bookkeeping mode only).
     pub switch_work_ns: u64,
     /// Warm-up seconds, seconds per sample, samples per row.
@@ -358,6 +365,7 @@ pub fn run_bench(
     let t0 = Instant::now();
     let (trips, trials) = if spec.quick { (5_000, 3) } else { (20_000, 5) };
     let host_switch = hostcost::host_switch_ns(trips, trials).map_err(BenchError::HostSwitch)?;
+    let host_fence_ns = hostcost::host_fence_ns(if spec.quick { 200_000 } else { 1_000_000 }, 5);
     let work_ns = spec
         .switch_work_ns
         .unwrap_or(host_switch.ns_per_switch.round().max(1.0) as u64);
@@ -439,6 +447,7 @@ pub fn run_bench(
                             max,
                             samples: a.sps.len(),
                             slowdown_vs_none: None,
+                            extra_ns_per_switch: None,
                             shared_rmw_per_lazy_switch: ratio(a.rmw, a.lazy),
                             full_fences_per_lazy_switch: ratio(a.fences, a.lazy),
                             ipis_per_exit: ratio(a.ipis, a.exits),
@@ -462,6 +471,7 @@ pub fn run_bench(
         spec: spec.clone(),
         rows,
         host_switch,
+        host_fence_ns,
         switch_work_ns: work_ns,
         sampling: (warmup, sample_s, samples),
         host: HostInfo::this(),
@@ -472,7 +482,8 @@ pub fn run_bench(
     })
 }
 
-/// Sets each row's slowdown against the `none` row of its group, where `none` ran.
+/// Sets each row's slowdown against the `none` row of its group, as a ratio and in
+/// nanoseconds per switch, where `none` ran.
 pub fn fill_slowdowns(rows: &mut [Row]) {
     let baselines: Vec<(Mode, &'static str, Workload, usize, f64)> = rows
         .iter()
@@ -480,10 +491,16 @@ pub fn fill_slowdowns(rows: &mut [Row]) {
         .map(|r| (r.mode, r.arch, r.workload, r.cpus, r.switches_per_sec))
         .collect();
     for r in rows.iter_mut() {
-        r.slowdown_vs_none = baselines
+        let none = baselines
             .iter()
             .find(|b| (b.0, b.1, b.2, b.3) == (r.mode, r.arch, r.workload, r.cpus))
-            .and_then(|b| (r.switches_per_sec > 0.0).then(|| b.4 / r.switches_per_sec));
+            .map(|b| b.4)
+            .filter(|&none| none > 0.0 && r.switches_per_sec > 0.0);
+        r.slowdown_vs_none = none.map(|none| none / r.switches_per_sec);
+        // Each CPU spends cpus / (switches per second) seconds per switch.
+        let ns_per_switch = |sps: f64| r.cpus as f64 * 1e9 / sps;
+        r.extra_ns_per_switch =
+            none.map(|none| ns_per_switch(r.switches_per_sec) - ns_per_switch(none));
     }
 }
 

@@ -7,6 +7,10 @@
 //! once ([`host_switch_ns`]: two threads on one core ping-ponging a byte, as
 //! will-it-scale's `context_switch1` does) and reruns every row with that much CPU-local
 //! work ([`SwitchWork`]) after each simulated switch.
+//!
+//! It also measures what one full barrier costs here ([`host_fence_ns`]): the opt-out
+//! schemes pay their protocol in full barriers rather than in shared writes, so their
+//! gap to `none` in bookkeeping mode is read against this number.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -150,6 +154,40 @@ pub fn host_switch_ns(round_trips: u32, trials: u32) -> std::io::Result<HostSwit
     })
 }
 
+/// Nanoseconds one full barrier costs on this host, where the model issues it: between
+/// a store and a load (`smp_mb()` in the model is the facade's `fence(SeqCst)`).
+///
+/// Each trial times `iters` turns of "store; fence; load" and the same turns without the
+/// fence. The result is the difference of the fastest trial of each, per turn: other
+/// work on the host only ever adds time, so the fastest trials are the truest.
+pub fn host_fence_ns(iters: u32, trials: u32) -> f64 {
+    use lazymm::sync::{fence, AtomicU64, Ordering};
+    let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (x, y) = (black_box(&x), black_box(&y));
+    // Each turn stores, optionally fences, then loads: the store-buffering shape that
+    // property f's barrier is there for, so the fence has a store to drain.
+    let timed = |with_fence: bool| {
+        let t0 = Instant::now();
+        for i in 0..u64::from(iters) {
+            // ORDERING: Relaxed: these locations exist only to give the fence a store
+            // before it and a load after it; nothing pairs with them.
+            x.store(i, Ordering::Relaxed);
+            if with_fence {
+                // ORDERING: the barrier being measured; it pairs with nothing.
+                fence(Ordering::SeqCst);
+            }
+            black_box(y.load(Ordering::Relaxed));
+        }
+        t0.elapsed().as_nanos() as f64
+    };
+    let (mut without, mut with) = (f64::MAX, f64::MAX);
+    for _ in 0..trials.max(1) {
+        without = without.min(timed(false));
+        with = with.min(timed(true));
+    }
+    (with - without).max(0.0) / f64::from(iters.max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +204,16 @@ mod tests {
         // 50 × 20 µs = 1 ms; preemption only makes it longer, and a calibration made
         // while the core was slower than now can make it at most a few times shorter.
         assert!(ns > 0.25e6, "50 x 20 us of work took {ns} ns");
+    }
+
+    #[test]
+    fn the_host_fence_cost_is_measured() {
+        let ns = host_fence_ns(100_000, 3);
+        // A full barrier drains the store buffer: never free, never a microsecond.
+        assert!(
+            ns.is_finite() && ns > 0.0 && ns < 1000.0,
+            "{ns} ns per fence"
+        );
     }
 
     #[test]

@@ -102,6 +102,14 @@ pub fn switch_cost_line(b: &Bench) -> String {
     }
 }
 
+/// One line on what a full barrier costs here, the unit the opt-out schemes pay in.
+pub fn fence_cost_line(b: &Bench) -> String {
+    format!(
+        "host full barrier {:.1} ns (the model's smp_mb, between a store and a load; fastest of the trials)",
+        b.host_fence_ns
+    )
+}
+
 /// The terminal table.
 pub fn table(b: &Bench) -> String {
     let mut s = String::new();
@@ -115,13 +123,15 @@ pub fn table(b: &Bench) -> String {
         b.wall_seconds
     );
     let _ = writeln!(s, "{}", switch_cost_line(b));
+    let _ = writeln!(s, "{}", fence_cost_line(b));
     let _ = writeln!(
         s,
         "switches/s: median [min..max]; vs none: times slower than the none lower bound; \
-RMW/lazy: shared atomic RMWs per lazy switch;\nIPIs and teardown us: per exit (last mmput); bytes: size of a task"
++ns/sw: ns per switch per CPU beyond none's;\nRMW/lazy and mb/lazy: shared atomic RMWs and full barriers per lazy switch; \
+IPIs and teardown us: per exit (last mmput); bytes: size of a task"
     );
     let header = format!(
-        "{:<11} {:<7} {:<10} {:>4} {:<15} {:>9} {:>19} {:>8} {:>8} {:>9} {:>11} {:>5}",
+        "{:<11} {:<7} {:<10} {:>4} {:<15} {:>9} {:>19} {:>8} {:>7} {:>8} {:>7} {:>9} {:>11} {:>5}",
         "mode",
         "arch",
         "workload",
@@ -130,7 +140,9 @@ RMW/lazy: shared atomic RMWs per lazy switch;\nIPIs and teardown us: per exit (l
         "switch/s",
         "[min..max]",
         "vs none",
+        "+ns/sw",
         "RMW/lazy",
+        "mb/lazy",
         "IPIs/exit",
         "teardown us",
         "bytes"
@@ -148,7 +160,7 @@ RMW/lazy: shared atomic RMWs per lazy switch;\nIPIs and teardown us: per exit (l
         last_group = Some(group);
         let _ = writeln!(
             s,
-            "{:<11} {:<7} {:<10} {:>4} {:<15} {:>9} {:>19} {:>8} {:>8} {:>9} {:>11} {:>5}",
+            "{:<11} {:<7} {:<10} {:>4} {:<15} {:>9} {:>19} {:>8} {:>7} {:>8} {:>7} {:>9} {:>11} {:>5}",
             r.mode.name(),
             r.arch,
             r.workload.name(),
@@ -158,7 +170,9 @@ RMW/lazy: shared atomic RMWs per lazy switch;\nIPIs and teardown us: per exit (l
             format!("[{}..{}]", si(r.min), si(r.max)),
             r.slowdown_vs_none
                 .map_or("-".into(), |x| format!("{x:.2}x")),
+            opt(r.extra_ns_per_switch, 1),
             opt(r.shared_rmw_per_lazy_switch, 3),
+            opt(r.full_fences_per_lazy_switch, 2),
             opt(r.ipis_per_exit, 2),
             opt(r.teardown_us_per_exit, 2),
             r.task_bytes
@@ -188,11 +202,13 @@ pub const COLUMNS: &[&str] = &[
     "mode",
     "switch_work_ns",
     "host_switch_ns",
+    "host_fence_ns",
     "switches_per_sec",
     "min",
     "max",
     "samples",
     "slowdown_vs_none",
+    "extra_ns_per_switch",
     "shared_rmw_per_lazy_switch",
     "full_fences_per_lazy_switch",
     "ipis_per_exit",
@@ -213,11 +229,13 @@ pub fn row_json(b: &Bench, r: &Row) -> Value {
         "mode": r.mode.name(),
         "switch_work_ns": r.switch_work_ns,
         "host_switch_ns": b.host_switch.ns_per_switch,
+        "host_fence_ns": b.host_fence_ns,
         "switches_per_sec": r.switches_per_sec,
         "min": r.min,
         "max": r.max,
         "samples": r.samples,
         "slowdown_vs_none": r.slowdown_vs_none,
+        "extra_ns_per_switch": r.extra_ns_per_switch,
         "shared_rmw_per_lazy_switch": r.shared_rmw_per_lazy_switch,
         "full_fences_per_lazy_switch": r.full_fences_per_lazy_switch,
         "ipis_per_exit": r.ipis_per_exit,
@@ -235,6 +253,7 @@ pub fn to_json(b: &Bench) -> Value {
         "rows": b.rows.iter().map(|r| row_json(b, r)).collect::<Vec<_>>(),
         "host_switch_ns": b.host_switch.ns_per_switch,
         "host_switch_pinned": b.host_switch.pinned,
+        "host_fence_ns": b.host_fence_ns,
         "switch_work_ns": b.switch_work_ns,
         "sampling": {
             "warmup_seconds": b.sampling.0,
@@ -678,6 +697,7 @@ pub fn html(b: &Bench, charts: &[Chart]) -> String {
             .unwrap_or_default()
     );
     let _ = writeln!(s, "<li>{}</li>", esc(&switch_cost_line(b)));
+    let _ = writeln!(s, "<li>{}</li>", esc(&fence_cost_line(b)));
     let (warm, sample, n) = (secs(b.sampling.0), secs(b.sampling.1), b.sampling.2);
     let _ = writeln!(
         s,
@@ -708,16 +728,16 @@ pub fn html(b: &Bench, charts: &[Chart]) -> String {
     let _ = writeln!(s, "</div>\n<h2>Table</h2>");
     let _ = writeln!(
         s,
-        "<p>vs none: how many times slower than the <code>none</code> lower bound in the same group. RMW/lazy: atomic read-modify-writes on lines shared between CPUs per lazy (user→kernel) switch. IPIs and teardown µs: per exit (last <code>mmput</code>). Also in <a href=\"results.csv\">results.csv</a> and <a href=\"results.json\">results.json</a>.</p>"
+        "<p>vs none: how many times slower than the <code>none</code> lower bound in the same group; +ns/switch: the nanoseconds each CPU spends per switch beyond what it spends under <code>none</code>. RMW/lazy: atomic read-modify-writes on lines shared between CPUs per lazy (user→kernel) switch; fences/lazy: full barriers per lazy switch (read them against the host's full-barrier cost above). IPIs and teardown µs: per exit (last <code>mmput</code>). Also in <a href=\"results.csv\">results.csv</a> and <a href=\"results.json\">results.json</a>.</p>"
     );
     let _ = writeln!(
         s,
-        "<table>\n<tr><th>mode</th><th>arch</th><th>workload</th><th>CPUs</th><th>scheme</th><th>switches/s (median)</th><th>min</th><th>max</th><th>vs none</th><th>RMW/lazy</th><th>fences/lazy</th><th>IPIs/exit</th><th>teardown µs/exit</th><th>bytes/task</th><th>violations</th></tr>"
+        "<table>\n<tr><th>mode</th><th>arch</th><th>workload</th><th>CPUs</th><th>scheme</th><th>switches/s (median)</th><th>min</th><th>max</th><th>vs none</th><th>+ns/switch</th><th>RMW/lazy</th><th>fences/lazy</th><th>IPIs/exit</th><th>teardown µs/exit</th><th>bytes/task</th><th>violations</th></tr>"
     );
     for r in &b.rows {
         let _ = writeln!(
             s,
-            "<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if r.violations > 0 { " class=\"bad\"" } else { "" },
             r.mode.name(),
             r.arch,
@@ -728,6 +748,7 @@ pub fn html(b: &Bench, charts: &[Chart]) -> String {
             si(r.min),
             si(r.max),
             r.slowdown_vs_none.map_or("-".into(), |x| format!("{x:.2}×")),
+            opt(r.extra_ns_per_switch, 1),
             opt(r.shared_rmw_per_lazy_switch, 3),
             opt(r.full_fences_per_lazy_switch, 3),
             opt(r.ipis_per_exit, 2),
@@ -877,6 +898,7 @@ mod tests {
             max: sps * 1.1,
             samples: 3,
             slowdown_vs_none: None,
+            extra_ns_per_switch: None,
             shared_rmw_per_lazy_switch: Some(2.0),
             full_fences_per_lazy_switch: Some(1.0),
             ipis_per_exit: Some(0.5),
@@ -915,6 +937,7 @@ mod tests {
                 pinned: true,
                 round_trips: 10,
             },
+            host_fence_ns: 5.0,
             switch_work_ns: 900,
             sampling: (0.02, 0.05, 3),
             host: HostInfo::this(),
@@ -982,6 +1005,14 @@ mod tests {
             let want = if r.scheme == "none" { 1.0 } else { 3.0 };
             let got = r.slowdown_vs_none.expect("none ran");
             assert!((got - want).abs() < 1e-9, "{}: {got}", r.scheme);
+            // refcount: 1000 ns per switch per CPU, none: 333 ns, whatever the CPUs.
+            let want = if r.scheme == "none" {
+                0.0
+            } else {
+                2000.0 / 3.0
+            };
+            let got = r.extra_ns_per_switch.expect("none ran");
+            assert!((got - want).abs() < 1e-6, "{}: {got}", r.scheme);
         }
     }
 
@@ -1003,6 +1034,8 @@ mod tests {
         assert_eq!(rows[0]["mode"], "bookkeeping");
         assert_eq!(rows[4]["mode"], "realistic");
         assert_eq!(rows[0]["host_switch_ns"], 900.0);
+        assert_eq!(rows[0]["host_fence_ns"], 5.0);
+        assert_eq!(j["host_fence_ns"], 5.0);
         let csv = to_csv(&b);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 1 + b.rows.len());
