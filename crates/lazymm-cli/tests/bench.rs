@@ -112,24 +112,21 @@ fn quick_bench_writes_a_whole_valid_report() {
         assert!(0.0 < lo && lo <= mid && mid <= hi, "{r}");
     }
     // refcount's extra cost is visible: two shared RMWs per lazy round trip, none's zero.
-    let rmw = |scheme: &str| {
+    // A per-lazy-switch figure of a scheme's idle-storm row at 2 CPUs.
+    let idle2 = |scheme: &str, key: &str| {
         rows.iter()
             .find(|r| r["scheme"] == scheme && r["workload"] == "idle-storm" && r["cpus"] == 2)
-            .and_then(|r| r["shared_rmw_per_lazy_switch"].as_f64())
+            .and_then(|r| r[key].as_f64())
             .expect("idle-storm row")
     };
+    let rmw = |scheme: &str| idle2(scheme, "shared_rmw_per_lazy_switch");
     assert!((rmw("refcount") - 2.0).abs() < 0.05, "{}", rmw("refcount"));
     // none: only the arch's first load of each mm (its mm_cpumask bit), never per switch.
     assert!(rmw("none") < 0.01, "{}", rmw("none"));
     // The full barriers the report tells its readers to weigh against the host's barrier
     // cost: refcount's fully ordered drop (a barrier each side), shootdown's one smp_mb,
     // hazptr-mathieu's two, none's none.
-    let mb = |scheme: &str| {
-        rows.iter()
-            .find(|r| r["scheme"] == scheme && r["workload"] == "idle-storm" && r["cpus"] == 2)
-            .and_then(|r| r["full_fences_per_lazy_switch"].as_f64())
-            .expect("idle-storm row")
-    };
+    let mb = |scheme: &str| idle2(scheme, "full_fences_per_lazy_switch");
     for (scheme, want) in [
         ("refcount", 2.0),
         ("shootdown", 1.0),

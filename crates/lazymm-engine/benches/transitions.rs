@@ -57,31 +57,25 @@ fn time_half<T>(
     total
 }
 
-/// One full barrier between a store and a load, three ways.
+/// One full barrier between a store and a load, three ways: none and the model's
+/// `smp_mb` are the turns `lazymm bench` times for its "host full barrier" figure.
 fn barriers(c: &mut Criterion) {
-    use std::sync::atomic::{compiler_fence, fence, AtomicU32, AtomicU64};
+    use lazymm_engine::hostcost::{store_fence_load, store_load};
+    use std::sync::atomic::{compiler_fence, AtomicU32, AtomicU64};
     let mut g = c.benchmark_group("barrier");
     let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
-    // ORDERING (all three): Relaxed store and load around the barrier being measured;
-    // nothing on another thread pairs with them.
     g.bench_function("store; load (no barrier)", |b| {
-        b.iter(|| {
-            x.store(1, Ordering::Relaxed);
-            black_box(y.load(Ordering::Relaxed))
-        })
+        b.iter(|| store_load(&x, &y, 1))
     });
     g.bench_function("store; fence(SeqCst); load (the model's smp_mb)", |b| {
-        b.iter(|| {
-            x.store(1, Ordering::Relaxed);
-            // ORDERING: the barrier measured.
-            fence(Ordering::SeqCst);
-            black_box(y.load(Ordering::Relaxed))
-        })
+        b.iter(|| store_fence_load(&x, &y, 1))
     });
     g.bench_function(
         "store; locked add on the stack; load (Linux's x86 smp_mb)",
         |b| {
             b.iter(|| {
+                // ORDERING: Relaxed store and load around the barrier being measured;
+                // nothing on another thread pairs with them.
                 x.store(1, Ordering::Relaxed);
                 let word = AtomicU32::new(0);
                 // ORDERING: the barrier measured: the compiler fences stand for the asm's

@@ -12,6 +12,7 @@
 //! schemes pay their protocol in full barriers rather than in shared writes, so their
 //! gap to `none` in bookkeeping mode is read against this number.
 
+use lazymm::sync::{fence, AtomicU64, Ordering};
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -154,36 +155,50 @@ pub fn host_switch_ns(round_trips: u32, trials: u32) -> std::io::Result<HostSwit
     })
 }
 
+/// One turn without a barrier: a store, then a load of another location.
+///
+/// With [`store_fence_load`], the unit [`host_fence_ns`] and the `barrier` micro-benchmark
+/// both time, so the report's figure and the benchmark's are the same code.
+#[inline(always)]
+pub fn store_load(x: &AtomicU64, y: &AtomicU64, v: u64) -> u64 {
+    // ORDERING: Relaxed: these locations exist only to give the fence a store before it
+    // and a load after it; nothing pairs with them.
+    x.store(v, Ordering::Relaxed);
+    y.load(Ordering::Relaxed)
+}
+
+/// One turn with the model's `smp_mb` between the store and the load: the
+/// store-buffering shape property f's barrier is there for, so the fence has a store to
+/// drain.
+#[inline(always)]
+pub fn store_fence_load(x: &AtomicU64, y: &AtomicU64, v: u64) -> u64 {
+    // ORDERING: Relaxed, as in `store_load`.
+    x.store(v, Ordering::Relaxed);
+    // ORDERING: the barrier being measured; it pairs with nothing.
+    fence(Ordering::SeqCst);
+    y.load(Ordering::Relaxed)
+}
+
 /// Nanoseconds one full barrier costs on this host, where the model issues it: between
 /// a store and a load (`smp_mb()` in the model is the facade's `fence(SeqCst)`).
 ///
-/// Each trial times `iters` turns of "store; fence; load" and the same turns without the
-/// fence. The result is the difference of the fastest trial of each, per turn: other
-/// work on the host only ever adds time, so the fastest trials are the truest.
+/// Each trial times `iters` turns of [`store_fence_load`] and of [`store_load`]. The
+/// result is the difference of the fastest trial of each, per turn: other work on the
+/// host only ever adds time, so the fastest trials are the truest.
 pub fn host_fence_ns(iters: u32, trials: u32) -> f64 {
-    use lazymm::sync::{fence, AtomicU64, Ordering};
     let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
     let (x, y) = (black_box(&x), black_box(&y));
-    // Each turn stores, optionally fences, then loads: the store-buffering shape that
-    // property f's barrier is there for, so the fence has a store to drain.
-    let timed = |with_fence: bool| {
+    let timed = |turn: fn(&AtomicU64, &AtomicU64, u64) -> u64| {
         let t0 = Instant::now();
         for i in 0..u64::from(iters) {
-            // ORDERING: Relaxed: these locations exist only to give the fence a store
-            // before it and a load after it; nothing pairs with them.
-            x.store(i, Ordering::Relaxed);
-            if with_fence {
-                // ORDERING: the barrier being measured; it pairs with nothing.
-                fence(Ordering::SeqCst);
-            }
-            black_box(y.load(Ordering::Relaxed));
+            black_box(turn(x, y, i));
         }
         t0.elapsed().as_nanos() as f64
     };
     let (mut without, mut with) = (f64::MAX, f64::MAX);
     for _ in 0..trials.max(1) {
-        without = without.min(timed(false));
-        with = with.min(timed(true));
+        without = without.min(timed(store_load));
+        with = with.min(timed(store_fence_load));
     }
     (with - without).max(0.0) / f64::from(iters.max(1))
 }

@@ -29,26 +29,24 @@ pub use core::sync::atomic::Ordering;
 /// `rmw` must perform exactly one atomic read-modify-write.
 #[inline(always)]
 pub fn fully_ordered<T>(rmw: impl FnOnce() -> T) -> T {
+    rmw_side_barrier();
+    let v = rmw();
+    rmw_side_barrier();
+    v
+}
+
+/// One side of a fully ordered RMW's barrier, as [`fully_ordered`] explains.
+#[inline(always)]
+fn rmw_side_barrier() {
     #[cfg(all(not(loom), any(target_arch = "x86", target_arch = "x86_64")))]
-    {
-        use core::sync::atomic::compiler_fence;
-        // ORDERING: x86's locked RMW orders every earlier access before it and every
-        // later one after it (the hardware's half of the full barrier); the compiler
-        // fences are the compiler's half, as the "memory" clobber of Linux's atomics.
-        compiler_fence(Ordering::SeqCst);
-        let v = rmw();
-        compiler_fence(Ordering::SeqCst);
-        v
-    }
+    // ORDERING: x86's locked RMW orders every earlier access before it and every later
+    // one after it (the hardware's half of the full barrier); the compiler fence is the
+    // compiler's half, as the "memory" clobber of Linux's atomics.
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
     #[cfg(not(all(not(loom), any(target_arch = "x86", target_arch = "x86_64"))))]
-    {
-        // ORDERING: a full fence on each side of the RMW, as Linux defines a fully
-        // ordered atomic; callers name what they pair with.
-        fence(Ordering::SeqCst);
-        let v = rmw();
-        fence(Ordering::SeqCst);
-        v
-    }
+    // ORDERING: a full fence on this side of the RMW, as Linux defines a fully ordered
+    // atomic; callers name what they pair with.
+    fence(Ordering::SeqCst);
 }
 
 /// One turn of a busy-wait loop: a pause hint natively, a yield under loom, and a
