@@ -2,7 +2,7 @@
 //! drives a full teardown whose IPIs must be answered by CPUs it is not running at that
 //! moment. Without the [`Serial`] IPI host the waiting CPU would spin for ever.
 
-use lazymm::arch::{Generic, Powerpc, X86};
+use lazymm::arch::{Arm64, Generic, Powerpc, X86};
 use lazymm::scheme::Refcount;
 use lazymm::scheme::{HazptrMathieu, Shootdown, ShootdownDebug};
 use lazymm::{Arch, Config, MmId, Mutant, Property, Scheme, Stats, Task, Violation, ViolationKind};
@@ -143,4 +143,14 @@ fn lower_page_tables_are_freed_only_after_every_cached_walk_is_flushed() {
         v.kind,
         ViolationKind::TablesFreedWhileCached { holder } if holder != 0
     )));
+}
+
+#[test]
+fn on_arm64_the_shootdown_reaches_lazy_cpus_without_mm_cpumask() {
+    // arm64 sets no mm_cpumask bits (its flushes are broadcast): cleanup_lazy_tlbs and
+    // the candidate scan of hazptr-luto-cpumask must look at every online CPU instead.
+    let o = teardown_with_every_other_cpu_lazy::<Shootdown, Arm64>();
+    assert_shot_down(&o, 63);
+    let o = teardown_with_every_other_cpu_lazy::<lazymm::scheme::HazptrLutoCpumask, Arm64>();
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
 }
