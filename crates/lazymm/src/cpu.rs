@@ -56,6 +56,17 @@ impl<'g> LazyMm<'g> {
         }
     }
 
+    /// A borrow that does not have the invariant: `id` was read before `_irq` was taken,
+    /// and nothing may have kept it alive since. Only for modelling kernel code that
+    /// does exactly this (mainline's `sched_force_init_mm`); the arena reports every use
+    /// of it after the mm was freed.
+    pub(crate) fn unprotected(id: MmId, _irq: &'g IrqGuard) -> LazyMm<'g> {
+        LazyMm {
+            id,
+            _borrow: PhantomData,
+        }
+    }
+
     /// The mm, for model code that must name it (to compare it, to follow it through the
     /// arena while the borrow keeps it alive).
     pub(crate) fn id(&self) -> MmId {
