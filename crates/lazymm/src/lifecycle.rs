@@ -180,7 +180,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             }
         }
         // free_pgtables(), as the mmu_gather finally frees them.
-        m.tables_live.store(false, Ordering::Relaxed);
+        // ORDERING: Release pairs with the Acquire in `Mm::tables_live`: the flushes above
+        // happen before any CPU sees the tables freed.
+        m.tables_live.store(false, Ordering::Release);
     }
 
     /// `__mmdrop(mm)`: the last `mm_count` reference is gone: clean up lazy users the
