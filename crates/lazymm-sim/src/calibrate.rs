@@ -6,7 +6,8 @@
 //! (`hostcost::host_switch_ns`). What user space cannot measure (IPIs, the CR3 write) is
 //! taken from the anchors, and the file says so.
 
-use lazymm::sync::{AtomicU64, Ordering};
+use lazymm::sync::raw::AtomicU64;
+use lazymm::sync::Ordering;
 use lazymm_engine::hostcost;
 use std::hint::black_box;
 use std::sync::Arc;

@@ -84,7 +84,7 @@ pub enum Next {
 pub trait Driver {
     /// CPU `cpu` has finished its ops at `now`: push its next ones into `ops` (empty on
     /// entry) and say what it does.
-    fn next(&mut self, cpu: usize, now: Ps, ops: &mut Vec<Op>) -> Next;
+    fn next(&mut self, cpu: usize, now: Ps, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next;
     /// CPU `cpu` reached `Op::Notify(token)` at `now`. Pushes the CPUs to wake into
     /// `wake`: a parked one becomes ready after the machine's wakeup latency.
     fn notify(&mut self, cpu: usize, token: u32, now: Ps, wake: &mut Vec<usize>) {
@@ -170,6 +170,8 @@ struct Agent {
     now: Ps,
     /// Picoseconds of CPU-local work (Work and fences) and of memory accesses.
     busy_ps: Ps,
+    /// Interrupt handlers' time, paid before the next op.
+    steal: Ps,
 }
 
 /// A fast, deterministic hasher for line numbers (Fibonacci hashing).
@@ -192,19 +194,26 @@ impl Hasher for LineHasher {
 
 const LINE_EVENT: u32 = 1 << 31;
 
-/// The event engine over one machine.
-pub struct Engine<'m> {
+/// Every line's directory entry, and what the model counted: the part of the engine a
+/// driver may use directly ([`Directory::access_direct`]).
+pub struct Directory<'m> {
     m: &'m Machine,
     index: HashMap<u64, u32, BuildHasherDefault<LineHasher>>,
     lines: Vec<Line>,
+    counts: Counts,
+    tenure: u32,
+    retry: f64,
+    steals: Vec<(usize, Ps)>,
+}
+
+/// The event engine over one machine.
+pub struct Engine<'m> {
+    m: &'m Machine,
+    dir: Directory<'m>,
     agents: Vec<Agent>,
     heap: BinaryHeap<Reverse<(Ps, u64, u32)>>,
     seq: u64,
-    /// What happened so far.
-    pub counts: Counts,
-    tenure: u32,
     max_local: u32,
-    retry: f64,
     wake_buf: Vec<usize>,
 }
 
@@ -219,8 +228,15 @@ impl<'m> Engine<'m> {
         );
         let mut e = Engine {
             m,
-            index: HashMap::default(),
-            lines: Vec::new(),
+            dir: Directory {
+                m,
+                index: HashMap::default(),
+                lines: Vec::new(),
+                counts: Counts::default(),
+                tenure: m.file.handoff.tenure_rmws,
+                retry: m.file.handoff.llsc_retry_per_waiter,
+                steals: Vec::new(),
+            },
             agents: (0..cpus)
                 .map(|_| Agent {
                     ops: Vec::new(),
@@ -229,14 +245,12 @@ impl<'m> Engine<'m> {
                     woken: false,
                     now: 0,
                     busy_ps: 0,
+                    steal: 0,
                 })
                 .collect(),
             heap: BinaryHeap::new(),
             seq: 0,
-            counts: Counts::default(),
-            tenure: m.file.handoff.tenure_rmws,
             max_local: m.file.handoff.max_local_handoffs,
-            retry: m.file.handoff.llsc_retry_per_waiter,
             wake_buf: Vec::new(),
         };
         for c in 0..cpus {
@@ -270,16 +284,9 @@ impl<'m> Engine<'m> {
         self.heap.push(Reverse((t, self.seq, code)));
     }
 
-    fn line(&mut self, addr: u64) -> usize {
-        let n = self.lines.len() as u32;
-        let i = *self.index.entry(addr).or_insert(n);
-        if i == n {
-            self.lines.push(Line {
-                owner: NOBODY,
-                ..Line::default()
-            });
-        }
-        i as usize
+    /// What the model counted so far.
+    pub fn counts(&self) -> Counts {
+        self.dir.counts
     }
 
     /// Runs until every CPU has stopped, or until simulated time `until`; returns the
@@ -290,7 +297,7 @@ impl<'m> Engine<'m> {
                 return until;
             }
             self.heap.pop();
-            self.counts.events += 1;
+            self.dir.counts.events += 1;
             if code & LINE_EVENT != 0 {
                 self.line_free((code & !LINE_EVENT) as usize, t);
             } else {
@@ -307,6 +314,8 @@ impl<'m> Engine<'m> {
     }
 
     fn cpu_ready(&mut self, c: usize, mut t: Ps, d: &mut impl Driver, until: Ps) {
+        // Interrupt handlers that ran on this CPU since it last ran delay it.
+        t += std::mem::take(&mut self.agents[c].steal);
         let mut start = t;
         loop {
             let a = &mut self.agents[c];
@@ -316,7 +325,10 @@ impl<'m> Engine<'m> {
                 start = t;
                 let mut ops = std::mem::take(&mut a.ops);
                 ops.clear();
-                let next = d.next(c, t, &mut ops);
+                let next = d.next(c, t, &mut ops, &mut self.dir);
+                for (s, ps) in std::mem::take(&mut self.dir.steals) {
+                    self.agents[s].steal += ps;
+                }
                 let a = &mut self.agents[c];
                 a.ops = ops;
                 a.pos = 0;
@@ -346,7 +358,7 @@ impl<'m> Engine<'m> {
             match op {
                 Op::Work(w) => t += w,
                 Op::Fence => {
-                    self.counts.fences += 1;
+                    self.dir.counts.fences += 1;
                     t += self.m.fence;
                 }
                 Op::Notify(tok) => {
@@ -359,7 +371,7 @@ impl<'m> Engine<'m> {
                     self.wake_buf = wake;
                 }
                 Op::Access { line, kind } => {
-                    let li = self.line(line);
+                    let li = self.dir.line(line);
                     match self.access(c, li, kind, t) {
                         Some(done) => t = done,
                         None => {
@@ -400,12 +412,12 @@ impl<'m> Engine<'m> {
     /// CPU `c` accesses line `li` at `t`: the completion time, or `None` if it must wait.
     fn access(&mut self, c: usize, li: usize, kind: Kind, t: Ps) -> Option<Ps> {
         match kind {
-            Kind::Load => self.counts.loads += 1,
-            Kind::Store => self.counts.stores += 1,
-            Kind::Rmw => self.counts.rmws += 1,
+            Kind::Load => self.dir.counts.loads += 1,
+            Kind::Store => self.dir.counts.stores += 1,
+            Kind::Rmw => self.dir.counts.rmws += 1,
         }
         let m = self.m;
-        let l = &mut self.lines[li];
+        let l = &mut self.dir.lines[li];
         let me = c as u32;
         let hit = match kind {
             Kind::Load => l.owner == me || l.sharers.contains(&me),
@@ -419,7 +431,7 @@ impl<'m> Engine<'m> {
             };
             if l.waiters.is_empty() || t > l.free_at {
                 // Uncontended, or the owner's hold has passed and nobody took it yet.
-                self.counts.hits += 1;
+                self.dir.counts.hits += 1;
                 if l.owner == me {
                     l.free_at = l.free_at.max(t + cost);
                 }
@@ -428,13 +440,13 @@ impl<'m> Engine<'m> {
             if l.tenure_left > 0 && l.owner == me {
                 // Within the hold: the owner retires one more access of its tenure.
                 l.tenure_left -= 1;
-                self.counts.hits += 1;
+                self.dir.counts.hits += 1;
                 l.free_at = t + cost + m.snoop_hold;
                 return Some(t + cost);
             }
             if kind == Kind::Load && l.owner != me {
                 // A shared copy stays valid while a writer waits.
-                self.counts.hits += 1;
+                self.dir.counts.hits += 1;
                 return Some(t + cost);
             }
         }
@@ -442,7 +454,7 @@ impl<'m> Engine<'m> {
             return Some(self.grant(li, c, kind, t));
         }
         l.waiters.push_back((me, t, kind));
-        self.counts.queued += 1;
+        self.dir.counts.queued += 1;
         if !l.held {
             // The first snoop of this tenure: the owner answers after its hold.
             l.held = true;
@@ -461,6 +473,94 @@ impl<'m> Engine<'m> {
     /// Gives line `li` to CPU `c` for an access of `kind` starting at `t`; returns when
     /// the access completes.
     fn grant(&mut self, li: usize, c: usize, kind: Kind, t: Ps) -> Ps {
+        let done = t + self.dir.take(li, c, kind);
+        let l = &mut self.dir.lines[li];
+        l.tenure_left = self.dir.tenure - 1;
+        l.held = !l.waiters.is_empty();
+        l.free_at = done + if l.held { self.m.snoop_hold } else { 0 };
+        done
+    }
+
+    /// Wakes CPU `c` at `t` from outside an op (the host ending a phase).
+    pub fn wake_cpu(&mut self, c: usize, t: Ps) {
+        self.wake(c, t);
+    }
+
+    /// The line's busy period ended: hand it to the next waiter.
+    fn line_free(&mut self, li: usize, t: Ps) {
+        let m = self.m;
+        let max_local = self.max_local;
+        let l = &mut self.dir.lines[li];
+        if t < l.free_at {
+            // The owner extended its tenure meanwhile.
+            let at = l.free_at;
+            self.push(at, LINE_EVENT | li as u32);
+            return;
+        }
+        l.free_event = false;
+        if l.waiters.is_empty() {
+            return;
+        }
+        let holder = if l.owner != NOBODY {
+            Some(l.owner as usize)
+        } else {
+            l.sharers.first().map(|&s| s as usize)
+        };
+        let mut pick = 0;
+        if let Some(h) = holder {
+            if l.local_streak < max_local {
+                if let Some(i) = l
+                    .waiters
+                    .iter()
+                    .position(|&(w, _, _)| m.near(w as usize, h))
+                {
+                    pick = i;
+                }
+            }
+            if m.near(l.waiters[pick].0 as usize, h) {
+                l.local_streak += 1;
+            } else {
+                l.local_streak = 0;
+            }
+            if l.local_streak > max_local {
+                l.local_streak = 0;
+            }
+        }
+        let Some((w, arrived, kind)) = l.waiters.remove(pick) else {
+            return;
+        };
+        self.dir.counts.wait_ps += t - arrived;
+        let done = self.grant(li, w as usize, kind, t);
+        let l = &mut self.dir.lines[li];
+        if !l.waiters.is_empty() {
+            l.free_event = true;
+            let at = l.free_at;
+            self.push(at, LINE_EVENT | li as u32);
+        }
+        let a = &mut self.agents[w as usize];
+        a.busy_ps += done - arrived;
+        a.state = State::Ready;
+        self.push(done, w);
+    }
+}
+
+impl Directory<'_> {
+    fn line(&mut self, addr: u64) -> usize {
+        let n = self.lines.len() as u32;
+        let i = *self.index.entry(addr).or_insert(n);
+        if i == n {
+            self.lines.push(Line {
+                owner: NOBODY,
+                ..Line::default()
+            });
+        }
+        i as usize
+    }
+
+    /// Moves line `li` to CPU `c` in the directory for an access of `kind` and returns
+    /// what the access costs: the fetch (from the owner, the nearest sharer, or memory),
+    /// the invalidations, the operation itself and any LL/SC retries.
+    fn take(&mut self, li: usize, c: usize, kind: Kind) -> Ps {
         let m = self.m;
         let l = &mut self.lines[li];
         let me = c as u32;
@@ -509,7 +609,6 @@ impl<'m> Engine<'m> {
         } else {
             0
         };
-        let done = t + fetch + op + retries;
         match kind {
             Kind::Load => {
                 if l.owner != NOBODY && l.owner != me {
@@ -526,66 +625,25 @@ impl<'m> Engine<'m> {
                 l.owner = me;
             }
         }
-        l.tenure_left = self.tenure - 1;
-        l.held = !l.waiters.is_empty();
-        l.free_at = done + if l.held { m.snoop_hold } else { 0 };
-        done
+        fetch + op + retries
     }
 
-    /// The line's busy period ended: hand it to the next waiter.
-    fn line_free(&mut self, li: usize, t: Ps) {
-        let m = self.m;
-        let max_local = self.max_local;
-        let l = &mut self.lines[li];
-        if t < l.free_at {
-            // The owner extended its tenure meanwhile.
-            let at = l.free_at;
-            self.push(at, LINE_EVENT | li as u32);
-            return;
+    /// An access by CPU `c` to `line` that does not queue: an IPI handler's, which runs
+    /// while its sender waits for it. Moves the line in the directory and returns the
+    /// cost (a hit's, or a transfer's).
+    pub fn access_direct(&mut self, c: usize, line: u64, kind: Kind) -> Ps {
+        match kind {
+            Kind::Load => self.counts.loads += 1,
+            Kind::Store => self.counts.stores += 1,
+            Kind::Rmw => self.counts.rmws += 1,
         }
-        l.free_event = false;
-        if l.waiters.is_empty() {
-            return;
-        }
-        let holder = if l.owner != NOBODY {
-            Some(l.owner as usize)
-        } else {
-            l.sharers.first().map(|&s| s as usize)
-        };
-        let mut pick = 0;
-        if let Some(h) = holder {
-            if l.local_streak < max_local {
-                if let Some(i) = l
-                    .waiters
-                    .iter()
-                    .position(|&(w, _, _)| m.near(w as usize, h))
-                {
-                    pick = i;
-                }
-            }
-            if m.near(l.waiters[pick].0 as usize, h) {
-                l.local_streak += 1;
-            } else {
-                l.local_streak = 0;
-            }
-            if l.local_streak > max_local {
-                l.local_streak = 0;
-            }
-        }
-        let Some((w, arrived, kind)) = l.waiters.remove(pick) else {
-            return;
-        };
-        self.counts.wait_ps += t - arrived;
-        let done = self.grant(li, w as usize, kind, t);
-        let l = &mut self.lines[li];
-        if !l.waiters.is_empty() {
-            l.free_event = true;
-            let at = l.free_at;
-            self.push(at, LINE_EVENT | li as u32);
-        }
-        let a = &mut self.agents[w as usize];
-        a.busy_ps += done - arrived;
-        a.state = State::Ready;
-        self.push(done, w);
+        let li = self.line(line);
+        self.take(li, c, kind)
+    }
+
+    /// Delays CPU `c` by `ps` (an interrupt handler ran on it): the engine adds it
+    /// before the CPU's next op.
+    pub fn steal(&mut self, c: usize, ps: Ps) {
+        self.steals.push((c, ps));
     }
 }

@@ -7,7 +7,7 @@
 //! inputs. Where a machine's latencies were not found (POWER5+), the test says what it
 //! assumed and asserts the curve's shape only.
 
-use crate::coherence::{Driver, Engine, Kind, Next, Op};
+use crate::coherence::{Directory, Driver, Engine, Kind, Next, Op};
 use crate::machine::{Machine, Ps};
 
 /// A machine file with the given levels (name, size, ns) and costs.
@@ -38,7 +38,7 @@ struct Counter {
 }
 
 impl Driver for Counter {
-    fn next(&mut self, _cpu: usize, _now: Ps, ops: &mut Vec<Op>) -> Next {
+    fn next(&mut self, _cpu: usize, _now: Ps, ops: &mut Vec<Op>, _: &mut Directory<'_>) -> Next {
         self.done += 1;
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
@@ -249,7 +249,7 @@ impl Ticket {
 }
 
 impl Driver for Ticket {
-    fn next(&mut self, cpu: usize, _now: Ps, ops: &mut Vec<Op>) -> Next {
+    fn next(&mut self, cpu: usize, _now: Ps, ops: &mut Vec<Op>, _: &mut Directory<'_>) -> Next {
         if self.reload[cpu] {
             // Woken by a release: refetch now_serving before looking at it.
             self.reload[cpu] = false;

@@ -15,3 +15,4 @@ pub mod coherence;
 #[cfg(test)]
 mod curves;
 pub mod machine;
+pub mod sim;
