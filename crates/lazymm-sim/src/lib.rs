@@ -15,4 +15,6 @@ pub mod coherence;
 #[cfg(test)]
 mod curves;
 pub mod machine;
+pub mod predict;
+pub mod report;
 pub mod sim;

@@ -26,6 +26,7 @@ pub fn ps(ns: f64) -> Ps {
 
 /// The presets shipped in the binary: name and TOML text.
 pub const PRESETS: &[(&str, &str)] = &[
+    ("host", include_str!("../machines/host.toml")),
     ("power8-192", include_str!("../machines/power8-192.toml")),
     (
         "epyc-zen4-2s",

@@ -1,0 +1,315 @@
+//! `lazymm predict`: the sweep (schemes x archs x workloads x CPUs x pairs on one
+//! machine), its rows, and `--validate` beside the native engine.
+
+use crate::machine::{Machine, Ps};
+use crate::sim::{simulate, SimError, SimReport, SimSpec, SimWorkload};
+use lazymm_engine::registry::{ARCHS, SCHEMES};
+use lazymm_engine::Workload;
+use std::time::Instant;
+
+/// What to predict.
+#[derive(Debug, Clone)]
+pub struct PredictSpec {
+    /// Scheme names.
+    pub schemes: Vec<&'static str>,
+    /// Arch names.
+    pub archs: Vec<&'static str>,
+    /// Workloads (those the simulator drives).
+    pub workloads: Vec<Workload>,
+    /// CPU counts.
+    pub cpus: Vec<usize>,
+    /// Pair counts for `threads` (empty: half the CPUs, at least one).
+    pub pairs: Vec<usize>,
+    /// The seed.
+    pub seed: u64,
+    /// Shorter simulated windows.
+    pub quick: bool,
+}
+
+/// The workloads the simulator can drive today (see [`SimWorkload`]).
+pub const SIM_WORKLOADS: &[Workload] = &[Workload::Threads, Workload::IdleStorm];
+
+impl PredictSpec {
+    /// The default sweep on `m`: every registered scheme, arch `generic`, `threads` and
+    /// `idle-storm`, CPUs 1, 2, 4, ... up to 1024 (or the machine's size).
+    pub fn new(m: &Machine) -> PredictSpec {
+        PredictSpec {
+            schemes: SCHEMES.iter().map(|(n, _)| *n).collect(),
+            archs: vec![ARCHS
+                .iter()
+                .map(|(n, _)| *n)
+                .find(|n| *n == "generic")
+                .unwrap_or(ARCHS[0].0)],
+            workloads: SIM_WORKLOADS.to_vec(),
+            cpus: default_cpus(m.nr_cpus.min(1024)),
+            pairs: Vec::new(),
+            seed: 1,
+            quick: false,
+        }
+    }
+
+    /// Simulated warm-up and measured window.
+    pub fn window(&self) -> (Ps, Ps) {
+        if self.quick {
+            (10_000_000, 60_000_000)
+        } else {
+            (20_000_000, 200_000_000)
+        }
+    }
+}
+
+/// 1, 2, 4, ... below `max`, and `max`.
+pub fn default_cpus(max: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |c| Some(c * 2))
+        .take_while(|c| *c < max)
+        .collect();
+    v.push(max.max(1));
+    v
+}
+
+/// One predicted row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// What the simulator reported.
+    pub r: SimReport,
+    /// Pairs (`threads` only).
+    pub pairs: Option<usize>,
+    /// `none`'s switches per second over this row's.
+    pub slowdown_vs_none: Option<f64>,
+    /// ns per switch per CPU beyond `none`'s.
+    pub extra_ns_per_switch: Option<f64>,
+    /// Host seconds the simulation took.
+    pub host_seconds: f64,
+}
+
+impl Row {
+    /// Shared RMWs per lazy switch.
+    pub fn shared_rmw_per_lazy_switch(&self) -> Option<f64> {
+        ratio(self.r.measured.shared_rmw, self.r.measured.lazy_switches)
+    }
+    /// Full fences per lazy switch.
+    pub fn full_fences_per_lazy_switch(&self) -> Option<f64> {
+        ratio(self.r.measured.full_fences, self.r.measured.lazy_switches)
+    }
+    /// IPIs per exit (whole run).
+    pub fn ipis_per_exit(&self) -> Option<f64> {
+        ratio(self.r.total.ipis_sent, self.r.total.exits)
+    }
+    /// Simulated microseconds of teardown per exit.
+    pub fn teardown_us_per_exit(&self) -> Option<f64> {
+        (self.r.total.exits > 0)
+            .then(|| self.r.teardown_ps as f64 / 1e6 / self.r.total.exits as f64)
+    }
+    /// Line transfers between CPUs per context switch (the HITM-equivalent count).
+    pub fn transfers_per_switch(&self) -> Option<f64> {
+        ratio(self.r.counts.transfers, self.r.total.context_switches)
+    }
+}
+
+fn ratio(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// A finished sweep.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// The machine.
+    pub machine: Machine,
+    /// What was asked.
+    pub spec: PredictSpec,
+    /// The rows, grouped by arch, workload, CPUs, pairs, in scheme order.
+    pub rows: Vec<Row>,
+    /// Host seconds of the whole sweep.
+    pub host_seconds: f64,
+    /// Simulated memory accesses over every row.
+    pub accesses: u64,
+    /// Simulator events over every row.
+    pub events: u64,
+    /// The command line (set by the caller).
+    pub command: String,
+    /// `--vary KEY=V` that produced this machine, if any.
+    pub varied: Option<(String, f64)>,
+}
+
+/// Runs the sweep. `progress(done, total)` after each row.
+pub fn predict(
+    m: &Machine,
+    spec: &PredictSpec,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Prediction, SimError> {
+    let t0 = Instant::now();
+    let (warmup, window) = spec.window();
+    let mut groups: Vec<(&str, SimWorkload, usize)> = Vec::new();
+    for &arch in &spec.archs {
+        for &w in &spec.workloads {
+            for &cpus in &spec.cpus {
+                match w {
+                    Workload::Threads => {
+                        let pairs = if spec.pairs.is_empty() {
+                            vec![(cpus / 2).max(1)]
+                        } else {
+                            spec.pairs.clone()
+                        };
+                        for p in pairs {
+                            groups.push((arch, SimWorkload::Threads { pairs: p }, cpus));
+                        }
+                    }
+                    _ => groups.push((arch, SimWorkload::IdleStorm, cpus)),
+                }
+            }
+        }
+    }
+    let total = groups.len() * spec.schemes.len();
+    let mut rows = Vec::with_capacity(total);
+    let (mut accesses, mut events) = (0, 0);
+    for (arch, w, cpus) in groups {
+        let start = rows.len();
+        for &scheme in &spec.schemes {
+            let t = Instant::now();
+            let r = simulate(
+                m,
+                &SimSpec {
+                    scheme: scheme.to_string(),
+                    arch: arch.to_string(),
+                    workload: w,
+                    cpus,
+                    seed: spec.seed,
+                    warmup,
+                    window,
+                },
+            )?;
+            accesses += r.counts.accesses();
+            events += r.counts.events;
+            rows.push(Row {
+                r,
+                pairs: w.pairs(),
+                slowdown_vs_none: None,
+                extra_ns_per_switch: None,
+                host_seconds: t.elapsed().as_secs_f64(),
+            });
+            progress(rows.len(), total);
+        }
+        fill_vs_none(&mut rows[start..]);
+    }
+    Ok(Prediction {
+        machine: m.clone(),
+        spec: spec.clone(),
+        rows,
+        host_seconds: t0.elapsed().as_secs_f64(),
+        accesses,
+        events,
+        command: String::new(),
+        varied: None,
+    })
+}
+
+/// Fills each row's comparison with `none` in its group.
+fn fill_vs_none(group: &mut [Row]) {
+    let Some(none) = group
+        .iter()
+        .find(|r| r.r.scheme == "none")
+        .map(|r| r.r.switches_per_sec())
+    else {
+        return;
+    };
+    for row in group {
+        let sps = row.r.switches_per_sec();
+        if sps > 0.0 && none > 0.0 {
+            row.slowdown_vs_none = Some(none / sps);
+            let cpus = row.r.cpus as f64;
+            row.extra_ns_per_switch = Some(cpus * 1e9 / sps - cpus * 1e9 / none);
+        }
+    }
+}
+
+/// One line of `--validate`: a scheme's ratio against `none`, predicted and native.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// Scheme.
+    pub scheme: &'static str,
+    /// Workload.
+    pub workload: Workload,
+    /// CPUs.
+    pub cpus: usize,
+    /// Predicted switches/s.
+    pub predicted: f64,
+    /// Native switches/s.
+    pub native: f64,
+    /// Predicted scheme / none.
+    pub predicted_vs_none: f64,
+    /// Native scheme / none.
+    pub native_vs_none: f64,
+}
+
+impl Validation {
+    /// How far the predicted ratio is from the native one (predicted / native - 1).
+    pub fn error(&self) -> f64 {
+        self.predicted_vs_none / self.native_vs_none - 1.0
+    }
+}
+
+/// Runs the native engine beside every predicted row of `p` (CPUs the host has), with
+/// the machine's context-switch cost as the native realistic mode's work per switch,
+/// and pairs each scheme's ratio against `none` both ways.
+pub fn validate(p: &Prediction, seconds: f64) -> Result<Vec<Validation>, lazymm_engine::SpecError> {
+    let host = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let work = (p.machine.context_switch / 1000) as u64;
+    let mut natives: Vec<(&'static str, Workload, usize, f64)> = Vec::new();
+    for row in &p.rows {
+        if row.r.cpus > host
+            || row
+                .pairs
+                .is_some_and(|pairs| pairs != (row.r.cpus / 2).max(1))
+        {
+            continue;
+        }
+        let w = match row.r.workload {
+            SimWorkload::Threads { .. } => Workload::Threads,
+            SimWorkload::IdleStorm => Workload::IdleStorm,
+        };
+        let mut spec = lazymm_engine::RunSpec::new(row.r.scheme, w, row.r.cpus);
+        spec.arch = row.r.arch.to_string();
+        spec.seconds = Some(seconds);
+        spec.seed = p.spec.seed;
+        spec.switch_work_ns = work;
+        let r = lazymm_engine::run(&spec)?;
+        natives.push((row.r.scheme, w, row.r.cpus, r.switches_per_sec()));
+    }
+    let find = |s: &str, w: Workload, c: usize| {
+        natives
+            .iter()
+            .find(|n| n.0 == s && n.1 == w && n.2 == c)
+            .map(|n| n.3)
+    };
+    let mut out = Vec::new();
+    for row in &p.rows {
+        let w = match row.r.workload {
+            SimWorkload::Threads { .. } => Workload::Threads,
+            SimWorkload::IdleStorm => Workload::IdleStorm,
+        };
+        let (Some(native), Some(native_none)) = (
+            find(row.r.scheme, w, row.r.cpus),
+            find("none", w, row.r.cpus),
+        ) else {
+            continue;
+        };
+        let Some(pred_none) = p.rows.iter().find(|r| {
+            r.r.scheme == "none"
+                && r.r.workload == row.r.workload
+                && r.r.cpus == row.r.cpus
+                && r.r.arch == row.r.arch
+        }) else {
+            continue;
+        };
+        out.push(Validation {
+            scheme: row.r.scheme,
+            workload: w,
+            cpus: row.r.cpus,
+            predicted: row.r.switches_per_sec(),
+            native,
+            predicted_vs_none: row.r.switches_per_sec() / pred_none.r.switches_per_sec(),
+            native_vs_none: native / native_none,
+        });
+    }
+    Ok(out)
+}
