@@ -171,7 +171,7 @@ context_switch_ns = {switch:.1}  # measured: hostcost::host_switch_ns, pipe-styl
 
 [ipi]
 send_ns = 170.0       # anchors §3: self-IPI 0.17 us (ipi_benchmark)
-per_target_ns = 200.0 # anchors §3: ~200 ns per receiver (unseel.com; low confidence)
+per_target_ns = 20.0  # assumed: the ICR / doorbell write per target; the queue write itself is recorded as RMWs on the target's mailbox and priced by the coherence model (anchors §3: ~200 ns per receiver in all)
 delivery_ns = 1240.0  # anchors §3: 1.24 us until the handler runs (ipi_benchmark, native)
 handler_ns = 550.0    # anchors §3: 1.79 us round trip minus 1.24 us
 wakeup_ns = 1240.0    # assumed: a remote wakeup of an idle CPU = a reschedule IPI's delivery

@@ -307,10 +307,11 @@ impl<'m> Engine<'m> {
         self.horizon()
     }
 
-    /// Whether the CPU may go on at `t` without an event: nothing else is due before.
+    /// Whether the CPU may go on at `t` without an event: nothing else is due before
+    /// `t` (events due at `t` itself may come after it: ties go to whoever runs).
     #[inline]
     fn may_continue(&self, t: Ps) -> bool {
-        self.heap.peek().is_none_or(|Reverse((h, _, _))| t < *h)
+        self.heap.peek().is_none_or(|Reverse((h, _, _))| t <= *h)
     }
 
     fn cpu_ready(&mut self, c: usize, mut t: Ps, d: &mut impl Driver, until: Ps) {
@@ -318,8 +319,18 @@ impl<'m> Engine<'m> {
         t += std::mem::take(&mut self.agents[c].steal);
         let mut start = t;
         loop {
-            let a = &mut self.agents[c];
-            if a.pos >= a.ops.len() {
+            let (pos, len) = (self.agents[c].pos, self.agents[c].ops.len());
+            if pos >= len {
+                if t > until || !self.may_continue(t) {
+                    let a = &mut self.agents[c];
+                    // The next step runs model code that other CPUs see: in time order.
+                    a.busy_ps += t - start;
+                    a.now = t;
+                    a.state = State::Ready;
+                    self.push(t, c as u32);
+                    return;
+                }
+                let a = &mut self.agents[c];
                 a.now = t;
                 a.busy_ps += t - start;
                 start = t;
@@ -353,8 +364,20 @@ impl<'m> Engine<'m> {
                     }
                 }
             }
-            let op = a.ops[a.pos];
-            a.pos += 1;
+            let op = self.agents[c].ops[pos];
+            if matches!(op, Op::Access { .. } | Op::Notify(_))
+                && (t > until || !self.may_continue(t))
+            {
+                // Only accesses and notifications meet other CPUs: they wait for their
+                // turn in time; CPU-local work before them needs no event of its own.
+                let a = &mut self.agents[c];
+                a.busy_ps += t - start;
+                a.now = t;
+                a.state = State::Ready;
+                self.push(t, c as u32);
+                return;
+            }
+            self.agents[c].pos += 1;
             match op {
                 Op::Work(w) => t += w,
                 Op::Fence => {
@@ -383,14 +406,6 @@ impl<'m> Engine<'m> {
                         }
                     }
                 }
-            }
-            if t > until || !self.may_continue(t) {
-                let a = &mut self.agents[c];
-                a.busy_ps += t - start;
-                a.now = t;
-                a.state = State::Ready;
-                self.push(t, c as u32);
-                return;
             }
         }
     }

@@ -169,6 +169,8 @@ const NMI_PERIOD: u32 = 8;
 
 /// Notify tokens below this are task ids (a wakeup); these mark phases of a step.
 const TEARDOWN_BEGIN: u32 = u32::MAX - 1;
+/// The CPU whose turn it is to exit its tasks has exited them all.
+const EXIT_DONE: u32 = u32::MAX - 2;
 const TEARDOWN_END: u32 = u32::MAX;
 
 /// What a task does each time it runs.
@@ -197,7 +199,9 @@ struct Rq<S: Scheme> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Run,
-    /// Every task exits, one per step.
+    /// Every task exits, one per step, one CPU after the other (so the last exit's
+    /// teardown is timed on a quiet machine, with every other CPU lazy or idle, and not
+    /// behind a thousand CPUs' simultaneous `mmput`s).
     Exit,
 }
 
@@ -212,6 +216,8 @@ struct Host<'m, S: Scheme, A: Arch> {
     log: Vec<Access>,
     other: Vec<Access>,
     phase: Phase,
+    /// In the exit phase, the CPU whose turn it is.
+    exit_turn: usize,
     teardown_begin: Vec<Ps>,
     teardown_ps: Ps,
 }
@@ -352,6 +358,9 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
     /// One scheduler iteration of CPU `c`.
     fn step(&mut self, c: usize, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
         if self.phase == Phase::Exit {
+            if c != self.exit_turn {
+                return Next::Park;
+            }
             return self.exit_one(c, ops, dir);
         }
         {
@@ -411,11 +420,8 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
         let Some(i) = self.rqs[c].tasks.iter().position(Option::is_some) else {
             self.switch_to(c, None, ops);
             self.translate(c, ops, dir);
-            return if ops.is_empty() {
-                Next::Stop
-            } else {
-                Next::Run
-            };
+            ops.push(Op::Notify(EXIT_DONE));
+            return Next::Run;
         };
         self.switch_to(c, Some(i), ops);
         let exits = self.serial.cpu(c).stats().exits;
@@ -473,6 +479,12 @@ impl<S: Scheme, A: Arch> Driver for Drive<'_, '_, S, A> {
     fn notify(&mut self, _cpu: usize, token: u32, now: Ps, wake: &mut Vec<usize>) {
         match token {
             TEARDOWN_BEGIN => self.h.teardown_begin.push(now),
+            EXIT_DONE => {
+                self.h.exit_turn += 1;
+                if self.h.exit_turn < self.h.rqs.len() {
+                    wake.push(self.h.exit_turn);
+                }
+            }
             TEARDOWN_END => {
                 if let Some(t0) = self.h.teardown_begin.pop() {
                     self.h.teardown_ps += now - t0;
@@ -606,6 +618,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec) -> SimReport {
         log: Vec::new(),
         other: Vec::new(),
         phase: Phase::Run,
+        exit_turn: 0,
         teardown_begin: Vec::new(),
         teardown_ps: 0,
     };
@@ -621,9 +634,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec) -> SimReport {
     // Every task exits (teardown is timed here), then the CPUs quiesce.
     host.phase = Phase::Exit;
     let t_end = spec.warmup + spec.window;
-    for c in 0..n {
-        e.wake_cpu(c, t_end);
-    }
+    e.wake_cpu(0, t_end);
     let mut until = t_end;
     loop {
         until += 1_000_000_000;
