@@ -48,12 +48,12 @@ impl PredictSpec {
         }
     }
 
-    /// Simulated warm-up and measured window.
+    /// Simulated warm-up and measured window: 50 us and 2 ms (`--quick`: 20 us and 400 us).
     pub fn window(&self) -> (Ps, Ps) {
         if self.quick {
-            (10_000_000, 60_000_000)
+            (20_000_000, 400_000_000)
         } else {
-            (20_000_000, 200_000_000)
+            (50_000_000, 2_000_000_000)
         }
     }
 }
