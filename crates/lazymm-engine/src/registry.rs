@@ -92,6 +92,7 @@ archs! {
     "generic" => lazymm::arch::Generic, "switch_mm needs prev; mm_cpumask only grows; broadcast TLB flush";
     "x86" => lazymm::arch::X86, "loaded_mm with LOADED_MM_SWITCHING, nmi_uaccess_okay; freeing flush IPIs lazy CPUs; mask trimming";
     "powerpc" => lazymm::arch::Powerpc, "switch_mm needs prev; with shootdown the final exit_mmap flush shoots lazy CPUs";
+    "arm64" => lazymm::arch::Arm64, "no mm_cpumask (broadcast TLBI): shootdowns and candidate scans look at every online CPU; lazy TTBR0 saved as reserved";
 }
 
 fn names(list: &'static [(&'static str, &'static str)]) -> Vec<&'static str> {

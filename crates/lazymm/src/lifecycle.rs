@@ -159,13 +159,24 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.mmdrop(cpu, MmCount(mm));
     }
 
-    /// `exit_mmap(mm)`: unmaps everything and frees the page tables below the root,
-    /// ending with the arch's TLB flush. The model keeps no lower-level tables: what it
-    /// watches (property b) is the root, freed in `__mmdrop`.
+    /// `exit_mmap(mm)`: unmaps everything and frees the page tables below the root
+    /// (`free_pgtables`); the tables go back only after the arch's TLB flush
+    /// (`tlb_finish_mmu`), so no CPU's paging-structure caches still point into them.
+    /// The root stays until `__mmdrop`.
     fn exit_mmap(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
-        if self.mm(cpu, mm, "exit_mmap").is_some() {
-            A::exit_mmap_flush(self, cpu, mm);
+        let Some(m) = self.mm(cpu, mm, "exit_mmap") else {
+            return;
+        };
+        A::exit_mmap_flush(self, cpu, mm);
+        self.preempt_point();
+        // Property b, below the root: no CPU may still walk the tables being freed.
+        for (i, c) in self.cpus.iter().enumerate() {
+            if c.oracle_cr3() == mm && c.oracle_walk_cached() {
+                self.report(cpu, mm, ViolationKind::TablesFreedWhileCached { holder: i });
+            }
         }
+        // free_pgtables(), as the mmu_gather finally frees them.
+        m.tables_live.store(false, Ordering::Relaxed);
     }
 
     /// `__mmdrop(mm)`: the last `mm_count` reference is gone: clean up lazy users the

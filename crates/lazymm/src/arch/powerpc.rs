@@ -84,7 +84,9 @@ impl Arch for Powerpc {
 
     fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
         if !S::LAZY_TLB_SHOOTDOWN {
-            // __flush_all_mm(mm, fullmm): a broadcast tlbie, no IPIs.
+            // __flush_all_mm(mm, fullmm): a broadcast tlbie (RIC_FLUSH_ALL: the page
+            // walk cache too), no IPIs.
+            k.broadcast_flush(mm);
             return;
         }
         // Shootdown IPIs everyone in mm_cpumask soon anyway, so do it as part of the
@@ -100,6 +102,8 @@ impl Arch for Powerpc {
         let mut others = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
         others.clear(cpu.id);
         k.on_each_cpu_mask(cpu, &others, Ipi::Arch(IPI_EXIT_FLUSH_LAZY_TLB), mm);
+        // Then the broadcast tlbie of the whole PID, page walk cache included.
+        k.broadcast_flush(mm);
     }
 
     fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {

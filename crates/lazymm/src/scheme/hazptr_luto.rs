@@ -147,12 +147,9 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
     /// Reads the candidate CPUs' hazard pointers: the CPUs that may use `mm` lazily.
     fn scan<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) -> CpuMask {
         let candidates = if CPUMASK {
-            match k.mm(cpu, mm, "mm_cpumask") {
-                // ORDERING: Relaxed: mm_users reached zero through a fully ordered
-                // decrement, after every user's switch to the mm set its bit.
-                Some(m) => m.cpumask.read(&mut cpu.acct, Ordering::Relaxed),
-                None => CpuMask::new(k.nr_cpus()),
-            }
+            // mm_users reached zero through a fully ordered decrement, after every
+            // user's switch to the mm set its bit (where the arch sets bits at all).
+            k.mm_cpus(cpu, mm)
         } else {
             k.cpu_online_mask(cpu)
         };
