@@ -9,7 +9,7 @@
 //! measurement it comes from (`../shared/research/scale-anchors.md`), or what was
 //! assumed where no measurement was found.
 //!
-//! The presets are compiled into the binary ([`preset`]), so `--machine NAME` works
+//! The presets are compiled into the binary ([`PRESETS`]), so `--machine NAME` works
 //! without the source tree; `--machine FILE` reads a user's own file.
 
 use serde::Deserialize;
@@ -312,7 +312,7 @@ impl Machine {
             )));
         }
         let nonneg = |what: &str, v: f64| -> Result<(), MachineError> {
-            if v.is_finite() && v >= 0.0 && v < 1e9 {
+            if (0.0..1e9).contains(&v) {
                 Ok(())
             } else {
                 Err(bad(format!(

@@ -253,7 +253,7 @@ impl Validation {
 /// and pairs each scheme's ratio against `none` both ways.
 pub fn validate(p: &Prediction, seconds: f64) -> Result<Vec<Validation>, lazymm_engine::SpecError> {
     let host = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let work = (p.machine.context_switch / 1000) as u64;
+    let work = p.machine.context_switch / 1000;
     let mut natives: Vec<(&'static str, Workload, usize, f64)> = Vec::new();
     for row in &p.rows {
         if row.r.cpus > host
@@ -312,4 +312,94 @@ pub fn validate(p: &Prediction, seconds: f64) -> Result<Vec<Validation>, lazymm_
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report;
+
+    fn small(m: &Machine) -> PredictSpec {
+        let mut s = PredictSpec::new(m);
+        s.schemes = vec!["refcount", "shootdown", "none"];
+        s.cpus = vec![1, 16];
+        s.pairs = vec![3, 8];
+        s.quick = true;
+        s
+    }
+
+    #[test]
+    fn the_same_seed_writes_the_same_results_json() {
+        let m = Machine::load("spr-2s").unwrap();
+        let a = predict(&m, &small(&m), |_, _| {}).unwrap();
+        let b = predict(&m, &small(&m), |_, _| {}).unwrap();
+        let (ja, jb) = (
+            report::to_json(&a).to_string(),
+            report::to_json(&b).to_string(),
+        );
+        assert_eq!(ja, jb);
+        let mut other = small(&m);
+        other.seed = 99;
+        let c = predict(&m, &other, |_, _| {}).unwrap();
+        assert_ne!(
+            ja,
+            report::to_json(&c).to_string(),
+            "the seed changes nothing"
+        );
+    }
+
+    #[test]
+    fn rows_carry_the_bench_fields_plus_machine_pairs_and_predicted() {
+        let m = Machine::load("spr-2s").unwrap();
+        let p = predict(&m, &small(&m), |_, _| {}).unwrap();
+        // 2 workloads: threads with 2 pair counts, idle-storm; 2 CPU counts; 3 schemes.
+        assert_eq!(p.rows.len(), (2 + 1) * 2 * 3);
+        for r in &p.rows {
+            let v = report::row_json(&p, r);
+            let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+            assert_eq!(keys, report::COLUMNS);
+            assert_eq!(v["predicted"], true);
+            assert_eq!(v["machine"], "spr-2s");
+            assert_eq!(v["violations"], 0);
+        }
+        let none = p.rows.iter().find(|r| r.r.scheme == "none").unwrap();
+        assert_eq!(none.slowdown_vs_none, Some(1.0));
+        assert!(report::table(&p).starts_with("PREDICTIONS of a coherence cost model"));
+        let csv = report::to_csv(&p);
+        assert_eq!(csv.lines().count(), p.rows.len() + 1);
+        assert!(!report::charts(&p).is_empty());
+    }
+
+    #[test]
+    fn the_report_is_written_whole_and_refuses_a_foreign_directory() {
+        let m = Machine::load("spr-2s").unwrap();
+        let mut s = small(&m);
+        s.schemes = vec!["none"];
+        s.cpus = vec![2];
+        s.pairs = vec![];
+        let p = predict(&m, &s, |_, _| {}).unwrap();
+        let dir = std::env::temp_dir().join(format!("lazymm-sim-report-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let files = report::write(&p, &dir).unwrap();
+        for f in [
+            "results.json",
+            "results.csv",
+            "table.txt",
+            "index.html",
+            "simulator.json",
+        ] {
+            assert!(files.iter().any(|x| x == f) && dir.join(f).is_file(), "{f}");
+        }
+        // A second write replaces the report; a directory that is not one is refused.
+        report::write(&p, &dir).unwrap();
+        let foreign = dir.join("foreign");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(foreign.join("keep.txt"), "x").unwrap();
+        assert!(matches!(
+            report::write(&p, &foreign),
+            Err(report::ReportError::NotAReport(_))
+        ));
+        assert!(foreign.join("keep.txt").is_file());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -223,19 +223,13 @@ struct Host<'m, S: Scheme, A: Arch> {
 }
 
 impl<S: Scheme, A: Arch> Host<'_, S, A> {
-    /// A dense line id for the word at `addr`, in first-seen order (addresses never
-    /// order anything).
-    ///
-    /// Each word is its own line. Grouping by `addr / 128` would follow the hardware
-    /// more closely, but some shared words live in heap buffers that are not 128-byte
-    /// aligned (the words of a `SharedCpuMask`, the IPI mailbox's sender words), so which
-    /// of them share a line would depend on where the allocator put them, and the same
-    /// seed would not give the same numbers. The cost: words that share a line on real
-    /// hardware (a 1024-bit cpumask's 16 words, a call record's fields) are charged as
-    /// separate lines.
+    /// A dense id for the 128-byte line of the word at `addr`, in first-seen order
+    /// (addresses never order anything, so the same seed gives the same numbers). The
+    /// model keeps every shared word on a line whose grouping does not depend on the
+    /// allocator (padded fields, and whole-line chunks for masks and mailboxes).
     fn line(&mut self, addr: u64) -> u64 {
         let n = self.lines.len() as u64;
-        *self.lines.entry(addr).or_insert(n)
+        *self.lines.entry(addr / 128).or_insert(n)
     }
 
     fn kind(k: AccessKind) -> Option<Kind> {
