@@ -37,6 +37,9 @@
 use crate::machine::{Machine, Ps};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+/// A map keyed by line address with [`LineHasher`].
+pub type LineMap<V> = HashMap<u64, V, BuildHasherDefault<LineHasher>>;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// What an access does to its line.
@@ -53,9 +56,10 @@ pub enum Kind {
 /// One thing a simulated CPU does, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    /// A memory access to a cache line (the line's address divided by the line size).
+    /// A memory access to a cache line.
     Access {
-        /// The line.
+        /// The line, as a dense id (0, 1, 2, ... in the order the host first met them:
+        /// the directory is a table indexed by it).
         line: u64,
         /// Load, store or RMW.
         kind: Kind,
@@ -174,9 +178,10 @@ struct Agent {
     steal: Ps,
 }
 
-/// A fast, deterministic hasher for line numbers (Fibonacci hashing).
+/// A fast, deterministic hasher for line addresses (Fibonacci hashing), for hosts that
+/// turn addresses into dense line ids.
 #[derive(Default)]
-struct LineHasher(u64);
+pub struct LineHasher(u64);
 
 impl Hasher for LineHasher {
     fn finish(&self) -> u64 {
@@ -198,7 +203,6 @@ const LINE_EVENT: u32 = 1 << 31;
 /// driver may use directly ([`Directory::access_direct`]).
 pub struct Directory<'m> {
     m: &'m Machine,
-    index: HashMap<u64, u32, BuildHasherDefault<LineHasher>>,
     lines: Vec<Line>,
     counts: Counts,
     tenure: u32,
@@ -230,7 +234,6 @@ impl<'m> Engine<'m> {
             m,
             dir: Directory {
                 m,
-                index: HashMap::default(),
                 lines: Vec::new(),
                 counts: Counts::default(),
                 tenure: m.file.handoff.tenure_rmws,
@@ -560,16 +563,17 @@ impl<'m> Engine<'m> {
 }
 
 impl Directory<'_> {
-    fn line(&mut self, addr: u64) -> usize {
-        let n = self.lines.len() as u32;
-        let i = *self.index.entry(addr).or_insert(n);
-        if i == n {
-            self.lines.push(Line {
+    /// The entry of line `id` (ids are dense: the table grows to the largest one seen).
+    #[inline]
+    fn line(&mut self, id: u64) -> usize {
+        let i = id as usize;
+        if i >= self.lines.len() {
+            self.lines.resize_with(i + 1, || Line {
                 owner: NOBODY,
                 ..Line::default()
             });
         }
-        i as usize
+        i
     }
 
     /// Moves line `li` to CPU `c` in the directory for an access of `kind` and returns

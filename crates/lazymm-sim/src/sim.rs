@@ -14,13 +14,12 @@
 //! entry, and the handler's own accesses); each target's clock is delayed by its
 //! handler. No scheme is named here: whatever a scheme does shows up as accesses.
 
-use crate::coherence::{Counts, Directory, Driver, Engine, Kind, Next, Op};
+use crate::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
 use crate::machine::{Machine, Ps};
 use lazymm::sync::{Access, AccessKind};
 use lazymm::{Arch, Config, Scheme, Stats, Task};
 use lazymm_engine::registry::{self, WithKernel};
 use lazymm_engine::serial::Serial;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The workloads the simulator drives.
@@ -212,7 +211,7 @@ struct Host<'m, S: Scheme, A: Arch> {
     rqs: Vec<Rq<S>>,
     /// Global task id -> (CPU, slot).
     where_is: Vec<(usize, usize)>,
-    lines: HashMap<u64, u64>,
+    lines: LineMap<u64>,
     log: Vec<Access>,
     other: Vec<Access>,
     phase: Phase,
@@ -608,7 +607,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec) -> SimReport {
         serial: serial.clone(),
         rqs,
         where_is,
-        lines: HashMap::new(),
+        lines: LineMap::default(),
         log: Vec::new(),
         other: Vec::new(),
         phase: Phase::Run,
