@@ -197,7 +197,16 @@ impl Hasher for LineHasher {
     }
 }
 
-const LINE_EVENT: u32 = 1 << 31;
+/// Marks a line's event (else the code is a CPU). Codes take the low 24 bits of an
+/// event key: CPUs and lines stay below 2^23.
+const LINE_EVENT: u32 = 1 << 23;
+
+/// An event key: time, then the order it was scheduled in, then what it is for; one
+/// integer, so the heap compares once.
+#[inline]
+fn key(t: Ps, seq: u64, code: u32) -> u128 {
+    (u128::from(t) << 64) | (u128::from(seq & ((1 << 40) - 1)) << 24) | u128::from(code & 0xFF_FFFF)
+}
 
 /// Every line's directory entry, and what the model counted: the part of the engine a
 /// driver may use directly ([`Directory::access_direct`]).
@@ -215,7 +224,7 @@ pub struct Engine<'m> {
     m: &'m Machine,
     dir: Directory<'m>,
     agents: Vec<Agent>,
-    heap: BinaryHeap<Reverse<(Ps, u64, u32)>>,
+    heap: BinaryHeap<Reverse<u128>>,
     seq: u64,
     max_local: u32,
     wake_buf: Vec<usize>,
@@ -284,7 +293,8 @@ impl<'m> Engine<'m> {
 
     fn push(&mut self, t: Ps, code: u32) {
         self.seq += 1;
-        self.heap.push(Reverse((t, self.seq, code)));
+        debug_assert!(code & 0xFF_FFFF == code, "event code {code} out of range");
+        self.heap.push(Reverse(key(t, self.seq, code)));
     }
 
     /// What the model counted so far.
@@ -295,7 +305,8 @@ impl<'m> Engine<'m> {
     /// Runs until every CPU has stopped, or until simulated time `until`; returns the
     /// time reached.
     pub fn run(&mut self, d: &mut impl Driver, until: Ps) -> Ps {
-        while let Some(&Reverse((t, _, code))) = self.heap.peek() {
+        while let Some(&Reverse(k)) = self.heap.peek() {
+            let (t, code) = ((k >> 64) as Ps, (k & 0xFF_FFFF) as u32);
             if t > until {
                 return until;
             }
@@ -314,7 +325,9 @@ impl<'m> Engine<'m> {
     /// `t` (events due at `t` itself may come after it: ties go to whoever runs).
     #[inline]
     fn may_continue(&self, t: Ps) -> bool {
-        self.heap.peek().is_none_or(|Reverse((h, _, _))| t <= *h)
+        self.heap
+            .peek()
+            .is_none_or(|Reverse(k)| t <= (k >> 64) as Ps)
     }
 
     fn cpu_ready(&mut self, c: usize, mut t: Ps, d: &mut impl Driver, until: Ps) {
@@ -568,6 +581,7 @@ impl Directory<'_> {
     fn line(&mut self, id: u64) -> usize {
         let i = id as usize;
         if i >= self.lines.len() {
+            assert!(i < LINE_EVENT as usize, "line id {id}: at most 2^23 lines");
             self.lines.resize_with(i + 1, || Line {
                 owner: NOBODY,
                 ..Line::default()

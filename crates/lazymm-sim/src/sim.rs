@@ -214,6 +214,8 @@ struct Host<'m, S: Scheme, A: Arch> {
     lines: LineMap<u64>,
     log: Vec<Access>,
     other: Vec<Access>,
+    /// The targets of the IPI batch being translated.
+    batch: Vec<usize>,
     phase: Phase,
     /// In the exit phase, the CPU whose turn it is.
     exit_turn: usize,
@@ -245,7 +247,7 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
         let mut log = std::mem::take(&mut self.log);
         self.serial.cpu(c).acct.drain_into(&mut log);
         let m = self.m;
-        let mut batch: Vec<usize> = Vec::new();
+        let mut batch = std::mem::take(&mut self.batch);
         let mut i = 0;
         while i < log.len() {
             let a = log[i];
@@ -279,6 +281,8 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
         }
         log.clear();
         self.log = log;
+        batch.clear();
+        self.batch = batch;
     }
 
     /// The targets of one IPI batch ran their handlers (the serial host ran them while
@@ -385,7 +389,7 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
                 }
             }
             Some(i) => {
-                {
+                let wake = {
                     let rq = &mut self.rqs[c];
                     let s = rq.tasks[i].as_mut().expect("current task");
                     let mut cpu = self.serial.cpu(c);
@@ -395,14 +399,18 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
                     }
                     s.runnable = false;
                     match s.prog {
-                        Prog::Pair { partner } => ops.push(Op::Notify(partner)),
-                        Prog::Storm => s.timer = true,
+                        Prog::Pair { partner } => Some(partner),
+                        Prog::Storm => {
+                            s.timer = true;
+                            None
+                        }
                     }
-                }
+                };
                 // The model's accesses of this iteration come before the wakeup.
-                let mut tail = std::mem::take(ops);
                 self.translate(c, ops, dir);
-                ops.append(&mut tail);
+                if let Some(partner) = wake {
+                    ops.push(Op::Notify(partner));
+                }
             }
         }
         Next::Run
@@ -610,6 +618,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec) -> SimReport {
         lines: LineMap::default(),
         log: Vec::new(),
         other: Vec::new(),
+        batch: Vec::new(),
         phase: Phase::Run,
         exit_turn: 0,
         teardown_begin: Vec::new(),
