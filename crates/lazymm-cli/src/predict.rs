@@ -230,7 +230,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             files.join(", ")
         );
         if do_validate {
-            let seconds = if quick { 0.3 } else { 1.0 };
+            let seconds = if quick { 0.2 } else { 0.5 };
             let v = validate(&p, seconds).map_err(|e| Failure::Usage(e.to_string()))?;
             if v.is_empty() {
                 eprintln!(
@@ -239,8 +239,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 );
             }
             println!(
-                "validation against the native engine on this host (realistic mode, {} ns of work per switch; native build: this binary's profile)",
-                p.machine.file.cost.context_switch_ns
+                "validation against the native engine on this host (realistic mode, {} ns of work per switch; native: median of {} runs of {seconds} s, rows taking turns; this binary's build profile)",
+                p.machine.file.cost.context_switch_ns,
+                lazymm_sim::predict::VALIDATE_SAMPLES
             );
             println!(
                 "{:<20} {:<10} {:>4} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10} {:>8}",

@@ -248,13 +248,16 @@ impl Validation {
     }
 }
 
+/// Native samples per row of `--validate`.
+pub const VALIDATE_SAMPLES: usize = 3;
+
 /// Runs the native engine beside every predicted row of `p` (CPUs the host has), with
 /// the machine's context-switch cost as the native realistic mode's work per switch,
 /// and pairs each scheme's ratio against `none` both ways.
 pub fn validate(p: &Prediction, seconds: f64) -> Result<Vec<Validation>, lazymm_engine::SpecError> {
     let host = std::thread::available_parallelism().map_or(1, |n| n.get());
     let work = p.machine.context_switch / 1000;
-    let mut natives: Vec<(&'static str, Workload, usize, f64)> = Vec::new();
+    let mut specs = Vec::new();
     for row in &p.rows {
         if row.r.cpus > host
             || row
@@ -272,9 +275,19 @@ pub fn validate(p: &Prediction, seconds: f64) -> Result<Vec<Validation>, lazymm_
         spec.seconds = Some(seconds);
         spec.seed = p.spec.seed;
         spec.switch_work_ns = work;
-        let r = lazymm_engine::run(&spec)?;
-        natives.push((row.r.scheme, w, row.r.cpus, r.switches_per_sec()));
+        specs.push((row.r.scheme, w, row.r.cpus, spec, Vec::new()));
     }
+    // Rows take turns, one sample each, as the bench does: a burst of noise on the host
+    // lands on every scheme alike. Each row reports the median of its samples.
+    for _ in 0..VALIDATE_SAMPLES {
+        for (_, _, _, spec, samples) in specs.iter_mut() {
+            samples.push(lazymm_engine::run(spec)?.switches_per_sec());
+        }
+    }
+    let natives: Vec<(&'static str, Workload, usize, f64)> = specs
+        .into_iter()
+        .map(|(s, w, c, _, samples)| (s, w, c, lazymm_engine::bench::median(&samples)))
+        .collect();
     let find = |s: &str, w: Workload, c: usize| {
         natives
             .iter()
