@@ -67,6 +67,11 @@ macro_rules! archs {
             [$(<$ty as Arch>::MUTANTS),*].concat()
         }
 
+        /// Every arch's declared findings (and their fixes), in table order.
+        fn arch_findings() -> Vec<Mutant> {
+            [$(<$ty as Arch>::FINDINGS),*].concat()
+        }
+
         /// Runs `v` with the scheme and arch named, as concrete types.
         pub fn dispatch<V: WithKernel>(scheme: &str, arch: &str, v: V) -> Result<V::Out, Unknown> {
             let out = match arch {
@@ -127,9 +132,16 @@ pub fn mutants() -> Vec<Mutant> {
     all
 }
 
-/// Looks a mutant up by name.
+/// Every finding on the kernel as written that the archs declare, each followed by the
+/// configuration with its fix (see `lazymm::mutant`).
+pub fn findings() -> Vec<Mutant> {
+    arch_findings()
+}
+
+/// Looks a mutant (or a finding, or a finding's fix) up by name.
 pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
-    let all = mutants();
+    let mut all = mutants();
+    all.extend(findings());
     all.iter()
         .copied()
         .find(|m| m.name() == name)

@@ -56,6 +56,17 @@ impl<'g> LazyMm<'g> {
         }
     }
 
+    /// A borrow that does not have the invariant: `id` was read before `_irq` was taken,
+    /// and nothing may have kept it alive since. Only for modelling kernel code that
+    /// does exactly this (mainline's `sched_force_init_mm`); the arena reports every use
+    /// of it after the mm was freed.
+    pub(crate) fn unprotected(id: MmId, _irq: &'g IrqGuard) -> LazyMm<'g> {
+        LazyMm {
+            id,
+            _borrow: PhantomData,
+        }
+    }
+
     /// The mm, for model code that must name it (to compare it, to follow it through the
     /// arena while the borrow keeps it alive).
     pub(crate) fn id(&self) -> MmId {
@@ -387,7 +398,9 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
             mm.map_or(0, MmId::encode),
             Ordering::Relaxed,
         );
-        cpu.membarrier_mark = to_user_from_kernel.then_some(cpu.acct.fences());
+        if S::MEMBARRIER_SAFE {
+            cpu.membarrier_mark = to_user_from_kernel.then_some(cpu.acct.fences());
+        }
     }
 
     /// Property f: called as a kernel→user switch returns to user space.

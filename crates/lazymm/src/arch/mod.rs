@@ -25,6 +25,9 @@ pub trait Arch: Sized + Send + Sync + 'static {
     const NAME: &'static str;
     /// The deliberately broken variants of this arch layer (see [`crate::mutant`]).
     const MUTANTS: &'static [crate::Mutant] = &[];
+    /// Races of the kernel as written that involve this arch, with the configuration
+    /// that exposes each and its fix (see [`crate::mutant`]).
+    const FINDINGS: &'static [crate::Mutant] = &[];
     /// Whether `switch_mm` keeps `mm_cpumask(mm)` a superset of the CPUs that have the
     /// mm loaded. An arch whose TLB invalidation is broadcast (arm64) never sets a bit,
     /// so whoever must find every CPU using an mm has to look at every online CPU.

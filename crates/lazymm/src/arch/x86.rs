@@ -33,7 +33,7 @@ use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
-use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
@@ -43,6 +43,7 @@ use crate::sync::Ordering;
 /// `x86-no-switching-sentinel`: no `LOADED_MM_SWITCHING` around the CR3 write.
 pub const NO_SWITCHING_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     name: "x86-no-switching-sentinel",
+    kind: Kind::Broken,
     scheme: "refcount",
     arch: Some("x86"),
     breaks: &[Property::G],
@@ -55,6 +56,7 @@ pub const NO_SWITCHING_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
 /// bug, before `freed_tables` made such flushes reach lazy CPUs too).
 pub const NO_FREED_TABLES_FLUSH: Mutant = Mutant::declare(&MutantInfo {
     name: "x86-no-freed-tables-flush",
+    kind: Kind::Broken,
     scheme: "refcount",
     arch: Some("x86"),
     breaks: &[Property::B],

@@ -77,7 +77,7 @@ use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
 use crate::kernel::{Config, Kernel};
 use crate::mm::{MmCount, MmId};
-use crate::mutant::{Exercise, FaultPoint, Mutant, MutantInfo};
+use crate::mutant::{Exercise, FaultPoint, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::sync::raw::Mutex;
@@ -86,6 +86,7 @@ use crate::sync::{CachePadded, Ordering, SharedU64};
 /// `hazptr-luto-early-scan`: the scan made at an mm's first `mmput`.
 pub const EARLY_SCAN: Mutant = Mutant::declare(&MutantInfo {
     name: "hazptr-luto-early-scan",
+    kind: Kind::Broken,
     scheme: "hazptr-luto",
     arch: None,
     breaks: &[Property::A, Property::B],
@@ -97,6 +98,7 @@ pub const EARLY_SCAN: Mutant = Mutant::declare(&MutantInfo {
 /// `hazptr-luto-no-deferred-drop`: `finish_task_switch` never drops `rq.drop_mm`.
 pub const NO_DEFERRED_DROP: Mutant = Mutant::declare(&MutantInfo {
     name: "hazptr-luto-no-deferred-drop",
+    kind: Kind::Broken,
     scheme: "hazptr-luto",
     arch: None,
     breaks: &[Property::E],

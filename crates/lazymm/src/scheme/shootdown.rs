@@ -43,7 +43,7 @@ use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
-use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::smp::Ipi;
@@ -52,6 +52,7 @@ use crate::smp::Ipi;
 /// `__cpu_disable` clears the outgoing CPU from every `mm_cpumask`).
 pub const HOTPLUG_RACE: Mutant = Mutant::declare(&MutantInfo {
     name: "shootdown-hotplug-race",
+    kind: Kind::Broken,
     scheme: "shootdown",
     arch: Some("powerpc"),
     breaks: &[Property::B, Property::C],
