@@ -35,6 +35,6 @@ pub use arch::Arch;
 pub use cpu::{Cpu, CpuShared, IrqGuard, LazyMm};
 pub use kernel::{Config, Kernel, Mutant, MAX_CPUS};
 pub use mm::{MmCount, MmId, MmUsers};
-pub use oracle::{Property, Stats, Violation, ViolationKind};
+pub use oracle::{Property, Stats, TeardownHist, Violation, ViolationKind};
 pub use scheme::Scheme;
 pub use task::{Task, TaskMm};
