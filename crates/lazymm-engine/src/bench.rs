@@ -827,7 +827,10 @@ mod tests {
         // Five schemes on two CPU counts: samples of 40 ms or a little less.
         let (w, d, n) = s.sampling();
         assert_eq!(n, 3);
-        assert!((0.03..=0.04).contains(&d) && (w - 0.4 * d).abs() < 1e-12, "{d}");
+        assert!(
+            (0.03..=0.04).contains(&d) && (w - 0.4 * d).abs() < 1e-12,
+            "{d}"
+        );
         assert!(estimate(&s) < 20.0);
         // On 64 CPUs: shorter samples, and still within 30 seconds.
         s.cpus = default_cpus(64);
