@@ -396,7 +396,8 @@ pub struct Row {
     pub ipis_per_exit: Option<f64>,
     /// Microseconds of teardown (`__mmput` and `__mmdrop`) per exit (pooled).
     pub teardown_us_per_exit: Option<f64>,
-    /// Median teardown latency in µs (per timed teardown, over all samples).
+    /// Median teardown latency in µs (per timed teardown of the samples' measured
+    /// phases; `None` when none ran there, as in the workloads that only exit at the end).
     pub teardown_us_p50: Option<f64>,
     /// 99th percentile of the teardown latency in µs.
     pub teardown_us_p99: Option<f64>,
@@ -529,7 +530,9 @@ impl Acc {
         self.ipis += r.total.ipis_sent;
         self.exits += r.total.exits;
         self.teardown_ns += r.total.teardown_ns;
-        self.teardowns.add(&r.total.teardown_hist);
+        // The distribution is the measured phase's: the teardowns of quiescing, where
+        // the other CPUs wait at a barrier, are an artefact of stopping.
+        self.teardowns.add(&r.measured.teardown_hist);
         self.violations += r.total.violations;
         self.task_bytes = r.task_bytes;
     }

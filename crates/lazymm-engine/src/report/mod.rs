@@ -146,7 +146,7 @@ pub fn method(b: &Bench) -> String {
 vs none is the median over the rounds of none's switches per second over the scheme's in the same round (the pairing cancels noise that lasts longer than a round); \
 its {:.0} % interval is a percentile bootstrap over the rounds ({RESAMPLES} resamples, seeded from the samples, so the same samples give the same interval). \
 The verdict is slower (faster) when the whole interval lies above {:.2} (below {:.2}), within noise otherwise. \
-switch/s is the median of the samples with its bootstrap interval. Teardown p50/p99/max are read from the model's per-teardown latency histogram (16 buckets per power of two), pooled over the samples.",
+switch/s is the median of the samples with its bootstrap interval. Teardown p50/p99/max are read from the model's per-teardown latency histogram (16 buckets per power of two), pooled over the samples' measured phases.",
         b.spec.seed,
         CONFIDENCE * 100.0,
         1.0 + NOISE_THRESHOLD,
