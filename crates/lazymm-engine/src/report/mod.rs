@@ -358,12 +358,23 @@ fn views(b: &Bench) -> Vec<View> {
 
 type Value3 = fn(&Row) -> Option<(f64, Option<(f64, f64)>)>;
 
-fn series_for(b: &Bench, view: View, value: Value3, with_verdict: bool) -> Vec<Series> {
+/// The series of a chart: one per (mode, arch, scheme) with points in `view`, the
+/// schemes in `skip` left out.
+fn series_for(
+    b: &Bench,
+    view: View,
+    value: Value3,
+    with_verdict: bool,
+    skip: &[&str],
+) -> Vec<Series> {
     let many_archs = b.spec.archs.len() > 1;
     let mut out = Vec::new();
     for mode in b.modes() {
         for (ai, arch) in b.spec.archs.iter().enumerate() {
             for (si, scheme) in b.spec.schemes.iter().enumerate() {
+                if skip.contains(scheme) {
+                    continue;
+                }
                 let mut points: Vec<Point> = b
                     .rows
                     .iter()
@@ -414,6 +425,7 @@ pub fn charts(b: &Bench) -> Vec<Chart> {
                     ))
                 },
                 false,
+                &[],
             ),
             legend_modes: modes.clone(),
             bar_note: "bar: 95% CI of the median",
@@ -432,6 +444,8 @@ pub fn charts(b: &Bench) -> Vec<Chart> {
                     v,
                     |r| Some((r.vs_none?, Some((r.vs_none_lo?, r.vs_none_hi?)))),
                     true,
+                    // none against itself is the reference line at 1.
+                    &[NONE],
                 ),
                 legend_modes: modes.clone(),
                 bar_note: "bar: 95% CI (paired)",
@@ -460,6 +474,7 @@ pub fn charts(b: &Bench) -> Vec<Chart> {
                     Some((p50, Some((p50, p99))))
                 },
                 false,
+                &[],
             ),
             legend_modes: modes.clone(),
             bar_note: "dot: p50; bar up to p99",
@@ -1035,10 +1050,17 @@ mod tests {
         );
         for c in &cs {
             let doc = roxmltree_free_count(&c.svg);
-            // 3 schemes x 2 modes, each with a point and a bar at 1 and 4 CPUs.
-            assert_eq!(doc.series, 6, "{}", c.file);
-            assert_eq!(c.svg.matches("<polyline").count(), 6, "{}", c.file);
-            assert_eq!(doc.points, 12, "{}", c.file);
+            // 3 schemes x 2 modes, each with a point and a bar at 1 and 4 CPUs; the
+            // slowdown chart leaves none (its reference line at 1) out.
+            let schemes = if c.file.starts_with("slowdown") { 2 } else { 3 };
+            assert_eq!(doc.series, schemes * 2, "{}", c.file);
+            assert_eq!(
+                c.svg.matches("<polyline").count(),
+                schemes * 2,
+                "{}",
+                c.file
+            );
+            assert_eq!(doc.points, schemes * 4, "{}", c.file);
             assert!(c.svg.contains("simulated CPUs"));
         }
         // Within-noise points are hollow and grey; the others filled.
@@ -1047,8 +1069,8 @@ mod tests {
             .lines()
             .filter(|l| l.contains(r#"data-verdict="within noise""#))
             .collect();
-        // none-mb and none, both modes, both CPU counts.
-        assert_eq!(noise.len(), 8);
+        // none-mb, both modes, both CPU counts.
+        assert_eq!(noise.len(), 4);
         assert!(noise.iter().all(|l| l.contains(r##"fill="#ffffff""##)));
         assert!(slow
             .lines()

@@ -315,7 +315,7 @@ pub fn line_chart(c: ChartSpec<'_>) -> Chart {
     );
     // The series, each nudged sideways a little so their bars do not hide each other.
     let nseries = c.series.len().max(1) as f64;
-    let spread = (pw * 0.05).min(4.0 * nseries);
+    let spread = (pw * 0.1).min(4.0 * nseries);
     for (k, se) in c.series.iter().enumerate() {
         let color = PALETTE[se.color % PALETTE.len()];
         let dash = match se.mode {
