@@ -165,7 +165,7 @@ pub fn median_interval(xs: &[f64]) -> Option<Interval> {
 /// `base[i] / x[i]`, with its bootstrap interval over the rounds. `None` when the lists
 /// differ in length, are empty, or hold a sample that is not positive.
 pub fn paired_slowdown(base: &[f64], x: &[f64]) -> Option<Interval> {
-    if base.len() != x.len() || base.iter().chain(x).any(|v| !(*v > 0.0)) {
+    if base.len() != x.len() || base.iter().chain(x).any(|v| v.is_nan() || *v <= 0.0) {
         return None;
     }
     let ratios: Vec<f64> = base.iter().zip(x).map(|(b, x)| b / x).collect();
