@@ -33,7 +33,7 @@ commands:
       [--seconds T | --switches K] [--seed X] [--switch-work NS] [--json]
                                  one run: a table, or one JSON object with --json
   bench [--quick] [--out DIR] [--schemes S,..] [--workloads W,..] [--cpus N,..]
-        [--archs A,..] [--switch-work NS] [--seed X]
+        [--pairs N,..] [--archs A,..] [--switch-work NS] [--seed X]
                                  every scheme side by side: a table, and a report
                                  (JSON, CSV, SVG charts, index.html) in DIR
                                  (default lazymm-report/)

@@ -145,7 +145,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         cpu.teardown_depth += 1;
         let t0 = (self.cfg.clock)();
         f(self, cpu);
-        cpu.stats.teardown_ns += (self.cfg.clock)().saturating_sub(t0);
+        let ns = (self.cfg.clock)().saturating_sub(t0);
+        cpu.stats.teardown_ns += ns;
+        cpu.stats.teardown_hist.record(ns);
         cpu.teardown_depth -= 1;
     }
 
