@@ -48,14 +48,6 @@ macro_rules! schemes {
                 _ => None,
             }
         }
-
-        /// Size of `Task<S>` for a scheme, by name.
-        pub fn task_bytes(scheme: &str) -> Option<usize> {
-            match scheme {
-                $($name => Some(core::mem::size_of::<lazymm::Task<$ty>>()),)*
-                _ => None,
-            }
-        }
     };
 }
 

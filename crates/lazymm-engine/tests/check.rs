@@ -4,7 +4,6 @@
 use lazymm::Mutant;
 use lazymm_engine::check::{self, replay, Target};
 use lazymm_engine::registry::{ARCHS, SCHEMES};
-use std::time::Duration;
 
 #[test]
 fn correct_schemes_are_clean() {
@@ -57,7 +56,7 @@ fn every_mutant_is_caught_and_replays() {
             f.iteration,
             f.outcome.first().unwrap()
         );
-        let small = check::shrink(&f, Duration::from_secs(3)).unwrap();
+        let small = check::shrink(&f, 500).unwrap();
         eprintln!(
             "  shrunk from {} ops / {} decisions to {} ops / {} decisions",
             f.case.ops(),

@@ -5,7 +5,7 @@
 //! slots are reused and a stale handle can name a new mm), and for each CPU a random
 //! program of operations (switches, fork, clone, exit, exec, `kthread_use_mm`, hotplug,
 //! speculative walks); half the cases draw from a random subset of the operation kinds
-//! (swarm testing, [`program::Swarm`]). Each CPU is a host thread, but the [`sched`] lets only one run at a
+//! (swarm testing, [`program::Swarm`]). Each CPU is a host thread, but the [`pct`] scheduler lets only one run at a
 //! time and moves the turn only at the model's preemption points (inside
 //! `context_switch`, the lifecycle operations and teardown, and every spin-wait), so a run
 //! is exactly determined by its case and its list of scheduling decisions. The oracle
@@ -24,16 +24,16 @@
 //! decision list is cut short while the same kind of violation still occurs; the result is
 //! written as a replay file ([`replay`]) that `lazymm check --replay` reruns exactly.
 
+pub mod pct;
 pub mod program;
 pub mod replay;
 pub mod run;
-pub mod sched;
 
 use crate::registry::{self, Unknown, WithKernel};
 use lazymm::{Arch, Mutant, Scheme, Violation};
+use pct::{Policy, Rng};
 use program::{Op, Swarm};
 use run::{execute, Event, Outcome};
-use sched::{Policy, Rng};
 use std::time::{Duration, Instant};
 
 /// One thing to check: a scheme on an arch, maybe with a mutant.
@@ -308,11 +308,12 @@ pub fn rerun(case: &Case, schedule: &[u8]) -> Result<Outcome, Unknown> {
     execute(case, Policy::Script(schedule.to_vec()))
 }
 
-/// Shrinks a finding within `budget`: removes CPUs and operations and cuts the decision
-/// script short while the first violation stays of the same kind. The result replays exactly
-/// with [`rerun`].
-pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
-    let t0 = Instant::now();
+/// Shrinks a finding with at most `reruns` reruns: removes CPUs and operations and cuts
+/// the decision script short while the first violation stays of the same kind. The result
+/// replays exactly with [`rerun`], and depends only on the finding and `reruns`, never on
+/// the machine's speed.
+pub fn shrink(f: &Finding, reruns: u32) -> Result<Finding, Unknown> {
+    let mut left = reruns;
     let Some(want) = f.outcome.first().cloned() else {
         return Ok(f.clone());
     };
@@ -324,7 +325,7 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
         let mut c = best.case.cpus;
         while c > 0 && best.case.cpus > 1 {
             c -= 1;
-            if t0.elapsed() > budget {
+            if left == 0 {
                 return Ok(best);
             }
             if c >= best.case.cpus {
@@ -339,6 +340,7 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
                 .filter(|&&x| x as usize != c)
                 .map(|&x| if x as usize > c { x - 1 } else { x })
                 .collect();
+            left -= 1;
             let out = rerun(&case, &script)?;
             if reproduces(&out) {
                 best = Finding {
@@ -354,7 +356,7 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
             let mut i = best.case.programs[c].len();
             while i > 0 {
                 i -= 1;
-                if t0.elapsed() > budget {
+                if left == 0 {
                     return Ok(best);
                 }
                 if i >= best.case.programs[c].len() {
@@ -362,6 +364,7 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
                 }
                 let mut case = best.case.clone();
                 case.programs[c].remove(i);
+                left -= 1;
                 let out = rerun(&case, &best.schedule)?;
                 if reproduces(&out) {
                     best = Finding {
@@ -376,11 +379,12 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
         // A shorter script: the shortest prefix found by bisection that still fails.
         let (mut lo, mut hi) = (0usize, best.schedule.len());
         while lo < hi {
-            if t0.elapsed() > budget {
+            if left == 0 {
                 return Ok(best);
             }
             let mid = (lo + hi) / 2;
             let prefix = best.schedule[..mid].to_vec();
+            left -= 1;
             let out = rerun(&best.case, &prefix)?;
             if reproduces(&out) {
                 hi = mid;

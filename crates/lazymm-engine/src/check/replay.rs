@@ -146,13 +146,7 @@ pub fn parse(text: &str) -> Result<Replay, String> {
         _ => return Err("field 'mutant' is neither a string nor null".into()),
     };
     if let Some(m) = mutant {
-        if m.scheme() != scheme {
-            return Err(format!(
-                "mutant '{}' breaks scheme '{}', not '{scheme}'",
-                m.name(),
-                m.scheme()
-            ));
-        }
+        crate::native::check_mutant_scheme(m, scheme).map_err(|e| e.to_string())?;
     }
     let cpus = uint(&v, "cpus", lazymm::MAX_CPUS as u64)? as usize;
     if cpus == 0 {
