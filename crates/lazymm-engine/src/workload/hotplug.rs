@@ -11,9 +11,9 @@ use lazymm::{Arch, Kernel, Scheme, Task};
 use std::time::Duration;
 
 /// A CPU goes offline about once every this many runs of its hotplug thread.
-pub const HOTPLUG_PERIOD: u64 = 128;
+pub const HOTPLUG_PERIOD: u64 = 16;
 /// From `__cpu_disable` to the CPU's death.
-pub const HOTPLUG_DIE_WAIT: Duration = Duration::from_micros(50);
+pub const HOTPLUG_DIE_WAIT: Duration = Duration::from_micros(200);
 /// How long a CPU stays offline.
 pub const HOTPLUG_OFFLINE: Duration = Duration::from_micros(200);
 
