@@ -158,8 +158,9 @@ fn a_turn_with_nothing_runnable_fires_the_timer() {
     let rq = &mut rqs[0];
     let before = rq.cpu.stats;
     let turns: Vec<Turn> = (0..4).map(|_| rq.turn(&k, &w, &host)).collect();
-    // The thread runs and sleeps; idle fires the timer; again.
-    assert_eq!(turns, [Turn::Ran, Turn::Tick, Turn::Ran, Turn::Tick]);
-    assert_eq!(rq.cpu.stats.context_switches - before.context_switches, 4);
-    assert_eq!(rq.cpu.stats.lazy_switches - before.lazy_switches, 2);
+    // The thread runs and sleeps; then each turn is a whole round trip: to idle, the
+    // timer, back to the thread, which sleeps again.
+    assert_eq!(turns, [Turn::Ran, Turn::Tick, Turn::Tick, Turn::Tick]);
+    assert_eq!(rq.cpu.stats.context_switches - before.context_switches, 7);
+    assert_eq!(rq.cpu.stats.lazy_switches - before.lazy_switches, 3);
 }

@@ -78,15 +78,20 @@ fn lazy_round_trips_cost_shared_rmws_only_under_refcount() {
 
 #[test]
 fn exit_storm_creates_and_frees_many_mms() {
-    let r = run(&spec("refcount", "generic", Workload::ExitStorm, 2, 20_000)).unwrap();
-    assert_clean(&r, "refcount");
-    // A process lives a few dozen switches: its birth, two threads of four quanta each,
-    // the idle turns between them.
+    // On one CPU nothing waits for another CPU's thread, so the pace is the workload's
+    // own: a process lives about ten switches (its birth, two threads of four quanta).
+    let r = run(&spec("refcount", "generic", Workload::ExitStorm, 1, 20_000)).unwrap();
+    assert_clean(&r, "refcount/1");
     let switches_per_exit = r.measured.context_switches as f64 / r.total.exits.max(1) as f64;
     assert!(
-        switches_per_exit < 60.0,
+        switches_per_exit < 15.0,
         "{switches_per_exit} switches per exit"
     );
+    // On two, a process waits for its thread on the other CPU (which the host may not be
+    // running): the pace depends on the host, the bookkeeping does not.
+    let r = run(&spec("refcount", "generic", Workload::ExitStorm, 2, 20_000)).unwrap();
+    assert_clean(&r, "refcount/2");
+    assert!(r.total.exits > 0);
 }
 
 #[test]

@@ -15,7 +15,8 @@ pub const MAX_TASKS: usize = 63;
 pub enum Turn {
     /// A task ran one step.
     Ran,
-    /// Nothing was runnable; the CPU idled and its timer woke the sleepers.
+    /// Nothing was runnable; the CPU idled, its timer woke the sleepers, and one of them
+    /// ran one step.
     Tick,
     /// Nothing was runnable and nothing sleeps on the timer: the CPU waits for a wakeup.
     Idle,
@@ -227,24 +228,31 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         self.cur = next;
     }
 
-    /// One scheduler turn: switch to the next runnable task (or idle) and run one step
-    /// of its program; an idle CPU's timer wakes the tasks sleeping on it.
+    /// One scheduler turn: switch to the next runnable task and run one step of its
+    /// program. When nothing is runnable but tasks sleep on the timer, the CPU switches
+    /// to idle, takes the timer interrupt (an interrupt point: IPIs run, the hardware may
+    /// walk the lazily loaded page tables), which wakes the sleepers, and switches to one
+    /// of them: a whole lazy round trip in one turn.
     #[inline]
     pub fn turn<W, H>(&mut self, k: &Kernel<S, A>, w: &W, host: &H) -> Turn
     where
         W: Behavior<S, Prog = P>,
         H: Host<S, P>,
     {
-        let next = self.pick();
-        self.switch_to(k, next);
-        let Some(i) = next else {
-            if self.timers == 0 {
-                return Turn::Idle;
-            }
+        let mut next = self.pick();
+        let mut ticked = false;
+        if next.is_none() && self.timers != 0 {
+            self.switch_to(k, None);
             // The local timer fires while the CPU idles.
+            k.irq_point(&mut self.cpu);
             self.runnable |= self.timers;
             self.timers = 0;
-            return Turn::Tick;
+            next = self.pick();
+            ticked = true;
+        }
+        self.switch_to(k, next);
+        let Some(i) = next else {
+            return Turn::Idle;
         };
         // A user task touches its own memory while it runs (property a on task->mm).
         if let Some(mm) = self.tasks[i].as_ref().and_then(|t| t.task.mm_id()) {
@@ -252,7 +260,11 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         }
         let step = w.step(k, self, host, i);
         self.finish_step(k, w, host, i, step);
-        Turn::Ran
+        if ticked {
+            Turn::Tick
+        } else {
+            Turn::Ran
+        }
     }
 
     /// Applies the outcome of task `i`'s step.
