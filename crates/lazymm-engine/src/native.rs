@@ -271,8 +271,13 @@ impl<S: Scheme> NativeHost<S> {
         // down its `Config::nmi_period`).
         let mut rng = self.seed ^ (rq.cpu.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut nmi_in: u32 = 1;
+        // Whether the last turn ended without an interrupt point since its last switch
+        // (a turn whose timer fired had one while idle: the next turn need not repeat it).
+        let mut irq_due = true;
         loop {
-            k.irq_point(&mut rq.cpu);
+            if irq_due {
+                k.irq_point(&mut rq.cpu);
+            }
             nmi_in -= 1;
             if nmi_in == 0 {
                 rng ^= rng << 13;
@@ -282,7 +287,9 @@ impl<S: Scheme> NativeHost<S> {
                 crate::host::nmi(k, &mut rq.cpu);
             }
             self.mail.deliver(k, rq, true);
-            match rq.turn(k, w, self) {
+            let turn = rq.turn(k, w, self);
+            irq_due = turn != Turn::Tick;
+            match turn {
                 Turn::Ran => {}
                 Turn::Tick => {
                     if oversubscribed {

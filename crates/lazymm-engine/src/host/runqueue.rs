@@ -196,7 +196,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     }
 
     /// Switches this CPU to `next` (`None`: the idle task); nothing when it already runs.
-    #[inline]
+    #[inline(always)]
     pub fn switch_to(&mut self, k: &Kernel<S, A>, next: Option<usize>) {
         if next == self.cur {
             return;
