@@ -203,7 +203,7 @@ impl WithKernel for Native<'_> {
 }
 
 /// An NMI hits a CPU about once every this many NMI points (between steps, and inside
-/// x86's CR3 switch window). A power of two: the engine draws its gaps with a mask.
+/// x86's CR3 switch window).
 const NMI_PERIOD: u32 = 8;
 /// Stack of each CPU thread: the model's calls are shallow, and a run may have
 /// thousands of CPU threads.
@@ -226,8 +226,6 @@ struct NativeHost<S: Scheme> {
     /// Each CPU's share of the switch budget.
     budget: u64,
     host_cores: usize,
-    /// The run's seed (each CPU draws its NMI gaps from it).
-    seed: u64,
 }
 
 impl<S: Scheme> Host<S, Prog> for NativeHost<S> {
@@ -266,11 +264,6 @@ impl<S: Scheme> NativeHost<S> {
         let mut idle_turns: u32 = 0;
         let mut reached = false;
         let mut oversubscribed = self.oversubscribed();
-        // NMIs between steps: a countdown in a register, reloaded with a random gap of 1
-        // to 2 * NMI_PERIOD turns (the model's own NMI points, inside switches, count
-        // down its `Config::nmi_period`).
-        let mut rng = self.seed ^ (rq.cpu.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut nmi_in: u32 = 1;
         // Whether the last turn ended without an interrupt point since its last switch
         // (a turn whose timer fired had one while idle: the next turn need not repeat it).
         let mut irq_due = true;
@@ -278,14 +271,7 @@ impl<S: Scheme> NativeHost<S> {
             if irq_due {
                 k.irq_point(&mut rq.cpu);
             }
-            nmi_in -= 1;
-            if nmi_in == 0 {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                nmi_in = 1 + (rng as u32 & (2 * NMI_PERIOD - 1));
-                crate::host::nmi(k, &mut rq.cpu);
-            }
+            k.nmi_point(&mut rq.cpu);
             self.mail.deliver(k, rq, true);
             let turn = rq.turn(k, w, self);
             irq_due = turn != Turn::Tick;
@@ -309,7 +295,7 @@ impl<S: Scheme> NativeHost<S> {
             }
             turns = turns.wrapping_add(1);
             if turns % POLL_TURNS == 0 {
-                if !reached && rq.cpu.stats.context_switches >= self.budget {
+                if !reached && rq.cpu.stats().context_switches >= self.budget {
                     reached = true;
                     self.reached.fetch_add(1, Ordering::Relaxed);
                 }
@@ -320,7 +306,7 @@ impl<S: Scheme> NativeHost<S> {
                 }
             }
         }
-        let measured = rq.cpu.stats;
+        let measured = rq.cpu.stats();
         self.quiesce(k, rq, w);
         measured
     }
@@ -359,7 +345,6 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
         reached: CachePadded(AtomicUsize::new(0)),
         budget: spec.switches.map_or(u64::MAX, |s| s.div_ceil(n as u64)),
         host_cores,
-        seed: spec.seed,
     };
     let w = spec.workload.build(n, spec.pairs);
     let mut rqs: Vec<Runqueue<S, A, Prog>> = cpus
@@ -437,7 +422,7 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
     let mut violations = Vec::new();
     for (m, cpu) in results {
         measured.add(&m);
-        total.add(&cpu.stats);
+        total.add(&cpu.stats());
         per_cpu.push(m);
         violations.extend(cpu.violations);
     }

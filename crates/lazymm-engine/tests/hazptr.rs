@@ -72,7 +72,8 @@ fn mutant_run(m: Mutant) -> Option<RunReport> {
 
 #[test]
 fn luto_early_scan_frees_an_mm_a_cpu_still_has_loaded() {
-    let r = mutant_run(Mutant::HazptrLutoEarlyScan).expect("hazptr-luto-early-scan was not caught");
+    let r = mutant_run(lazymm::scheme::hazptr_luto::EARLY_SCAN)
+        .expect("hazptr-luto-early-scan was not caught");
     // What breaks is the lifetime: a lazily loaded mm is freed (b), or followed after
     // its free (a).
     assert!(
@@ -86,8 +87,8 @@ fn luto_early_scan_frees_an_mm_a_cpu_still_has_loaded() {
 
 #[test]
 fn mathieu_no_fence_breaks_only_membarrier() {
-    let r =
-        mutant_run(Mutant::HazptrMathieuNoFence).expect("hazptr-mathieu-no-fence was not caught");
+    let r = mutant_run(lazymm::scheme::hazptr_mathieu::NO_FENCE)
+        .expect("hazptr-mathieu-no-fence was not caught");
     // The lifetime is still safe by causality: every violation is the missing full
     // barrier of property f, and every mm was freed exactly once.
     assert!(

@@ -75,7 +75,7 @@ fn run_one_thread(w: Workload, cpus: usize, rounds: usize) -> (Stats, usize) {
     k.check_quiescent(&mut rqs[0].cpu);
     let mut total = Stats::default();
     for rq in &rqs {
-        total.add(&rq.cpu.stats);
+        total.add(&rq.cpu.stats());
     }
     (total, k.violations())
 }
@@ -141,7 +141,7 @@ fn the_runqueue_picks_round_robin_and_exits_to_the_next() {
     rq.quiesce_idle(&k);
     k.check_quiescent(&mut rq.cpu);
     assert_eq!(k.violations(), 0, "{:?}", rq.cpu.violations);
-    assert_eq!(rq.cpu.stats.mm_created, rq.cpu.stats.mm_freed);
+    assert_eq!(rq.cpu.stats().mm_created, rq.cpu.stats().mm_freed);
     let _: Task<Refcount> = Task::kthread(0);
 }
 
@@ -156,11 +156,11 @@ fn a_turn_with_nothing_runnable_fires_the_timer() {
         stopping: Cell::new(false),
     };
     let rq = &mut rqs[0];
-    let before = rq.cpu.stats;
+    let before = rq.cpu.stats();
     let turns: Vec<Turn> = (0..4).map(|_| rq.turn(&k, &w, &host)).collect();
     // The thread runs and sleeps; then each turn is a whole round trip: to idle, the
     // timer, back to the thread, which sleeps again.
     assert_eq!(turns, [Turn::Ran, Turn::Tick, Turn::Tick, Turn::Tick]);
-    assert_eq!(rq.cpu.stats.context_switches - before.context_switches, 7);
-    assert_eq!(rq.cpu.stats.lazy_switches - before.lazy_switches, 3);
+    assert_eq!(rq.cpu.stats().context_switches - before.context_switches, 7);
+    assert_eq!(rq.cpu.stats().lazy_switches - before.lazy_switches, 3);
 }

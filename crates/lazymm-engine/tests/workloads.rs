@@ -6,8 +6,7 @@
 //! are invariants or ratios of what the run did, so a slow or busy host changes how long
 //! a test takes, not whether it passes.
 
-use lazymm::Mutant;
-use lazymm_engine::registry::{ARCHS, SCHEMES};
+use lazymm_engine::registry::{self, ARCHS, SCHEMES};
 use lazymm_engine::{run, RunReport, RunSpec, Workload};
 
 /// A run of `switches` context switches (the seconds are only a backstop against a hang).
@@ -158,8 +157,8 @@ fn oversubscribed_pairs_switch_user_to_user() {
 
 #[test]
 fn every_mutant_is_caught_on_its_workload() {
-    for &m in Mutant::ALL {
-        let w = Workload::from_name(m.workload()).expect("a registered workload");
+    for m in registry::mutants() {
+        let w = registry::mutant_workload(m);
         let caught = (1..=5).any(|seed| {
             let mut s = spec(m.scheme(), m.arch().unwrap_or("generic"), w, 3, 3_000_000);
             s.mutant = Some(m);
@@ -181,7 +180,7 @@ fn bad_specs_are_refused() {
     ))
     .is_err());
     let mut s = RunSpec::new("none", Workload::Threads, 2);
-    s.mutant = Some(Mutant::RefcountNoGrab);
+    s.mutant = Some(lazymm::scheme::refcount::NO_GRAB);
     let e = run(&s).unwrap_err().to_string();
     assert!(e.contains("refcount-no-grab") && e.contains("none"), "{e}");
     let mut s = RunSpec::new("refcount", Workload::IdleStorm, 2);

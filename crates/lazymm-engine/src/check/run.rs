@@ -333,7 +333,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
 
     /// The mm the CPU's hardware has loaded, for the timeline.
     fn cr3(&self) -> MmId {
-        self.rq.cpu.cr3()
+        self.k.oracle_cr3(self.rq.cpu.id)
     }
 
     /// Logs something this CPU does outside its program (boot, quiescing).
@@ -561,15 +561,16 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
             self.adopt();
             let (log, seen) = (self.log, &mut self.seen);
             self.rq.quiesce_tasks(k, |rq, i| {
+                let cr3 = k.oracle_cr3(me);
                 collect(log, &rq.cpu, seen);
                 let task = rq.task(i);
                 let text = format!(
                     "[cr3 {}] quiesce: switch {} -> {}, which exits",
-                    rq.cpu.cr3(),
+                    cr3,
                     describe(rq.current()),
                     describe(task)
                 );
-                let mms = std::iter::once(rq.cpu.cr3())
+                let mms = std::iter::once(cr3)
                     .chain(task.and_then(|t| t.mm_id()))
                     .collect();
                 note(log, me, text, mms);

@@ -82,16 +82,6 @@ pub trait Host<S: Scheme, P> {
     fn pass_time<A: Arch>(&self, k: &Kernel<S, A>, cpu: &mut Cpu<S, A>, d: Duration);
 }
 
-/// An NMI hits `cpu` now: counted, and the arch's NMI handler runs (NMIs ignore the
-/// interrupt flag). A host that decides itself when NMIs come (the native engine, from a
-/// countdown it keeps in a register) injects them with this; model code inside a switch
-/// uses [`Kernel::nmi_point`].
-#[inline]
-pub fn nmi<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>) {
-    cpu.stats.nmis += 1;
-    A::nmi(k, cpu);
-}
-
 /// Nanoseconds since the first call in this process: the monotonic clock hosts give the
 /// model (`Config::clock`) for teardown timing.
 pub fn now_ns() -> u64 {
