@@ -1,6 +1,7 @@
 //! Hosts that run the lazymm model, and what they run: the host layer every host is built
 //! on ([`host`]), the workloads ([`workload`]), the native engine (one OS thread per
-//! simulated CPU, [`native`]), the checker (a deterministic scheduler, [`check`]), the
+//! simulated CPU, [`native`]), the checker (a deterministic scheduler, [`check`]), the IPI
+//! host of single-threaded hosts ([`serial`]), the
 //! benchmark and its report ([`bench`], [`report`], [`hostcost`]), and the registry of
 //! schemes, archs, workloads and mutants ([`registry`]).
 #![forbid(unsafe_code)]

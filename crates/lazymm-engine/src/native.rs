@@ -4,21 +4,23 @@
 //! one turn: answer the IPIs waiting for the CPU (interrupts are enabled between steps),
 //! maybe take an NMI, take the wakeups and tasks other CPUs sent
 //! ([`Mailboxes::deliver`]), then [`Runqueue::turn`]: pick the next runnable task (or the
-//! idle task), call the model's `context_switch`, run one step of the task's program.
+//! idle task), call the model's `context_switch`, run one step of the task's program. An
+//! idle CPU whose timer fires does the whole lazy round trip in one turn.
 //!
 //! The engine's side of the switch path does not lock, allocate or write a shared
-//! counter: a wakeup is one bit in the target CPU's doorbell, the only line of another
-//! CPU's the loop reads every turn is its own doorbell (written only when there is news),
-//! and every metric is a per-CPU counter summed at the end. Two workloads do lock, in
-//! their task programs and outside the switch path, and their throughput includes it:
-//! `kthread` hands work over through a per-CPU mutex-protected queue, and `exit-storm`
-//! places each new process's second thread through the next CPU's mutex-protected inbox.
-//! What the model's own switch path costs (and whether a last lazy drop frees an mm
-//! under a lock) is the model's business.
+//! counter: a wakeup is one bit in the target CPU's doorbell; the only host line the loop
+//! reads every turn is its own doorbell, written by other CPUs only when they have news
+//! for it (the stop flag and the budget are looked at every 256 turns); every metric is a
+//! per-CPU counter summed at the end. Two workloads do lock, in their task programs and
+//! outside the switch path, and their throughput includes it: `kthread` hands work over
+//! through a per-CPU mutex-protected queue, and `exit-storm` places each new process's
+//! second thread through the next CPU's mutex-protected inbox. What the model's own
+//! switch path reads and writes is the model's (and is counted by it).
 //!
 //! More simulated CPUs than host cores is allowed (up to [`lazymm::MAX_CPUS`]): the
-//! engine then yields the host thread whenever a CPU idles or waits, so every CPU makes
-//! progress, only more slowly.
+//! engine then yields the host thread whenever a CPU idles or waits at a barrier (the
+//! model's IPI waits yield every few dozen polls), so every CPU makes progress, only more
+//! slowly; each CPU thread has a small stack ([`CPU_STACK`]).
 //!
 //! A run ends by quiescing ([`crate::host`]), the phases separated by a [`Barrier`]
 //! (CPUs keep taking IPIs while they wait).
@@ -207,7 +209,7 @@ impl WithKernel for Native<'_> {
 const NMI_PERIOD: u32 = 8;
 /// Stack of each CPU thread: the model's calls are shallow, and a run may have
 /// thousands of CPU threads.
-const CPU_STACK: usize = 256 << 10;
+pub const CPU_STACK: usize = 256 << 10;
 /// Turns between two looks at the stop flag and the switch budget.
 const POLL_TURNS: u32 = 256;
 

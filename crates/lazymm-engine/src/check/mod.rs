@@ -201,41 +201,14 @@ pub fn check(
     tick: &mut dyn FnMut(),
 ) -> Result<Report, Unknown> {
     registry::dispatch(target.scheme, target.arch, Nothing)?;
-    let t0 = Instant::now();
-    let mut rep = Report {
+    iterate(
         target,
-        iterations: 0,
-        violating: 0,
-        stalled: 0,
-        first: None,
-        decisions: 0,
-        elapsed: Duration::ZERO,
-    };
-    for i in 0..iterations {
-        let seed = iteration_seed(base_seed, i);
-        let (case, policy) = Case::generate(target, seed);
-        let out = execute(&case, policy)?;
-        rep.iterations += 1;
-        rep.decisions += out.schedule.len() as u64;
-        rep.stalled += out.stalled as u64;
-        tick();
-        if !out.violations.is_empty() {
-            rep.violating += 1;
-            if rep.first.is_none() {
-                rep.first = Some(Finding {
-                    case,
-                    schedule: out.schedule.clone(),
-                    outcome: out,
-                    iteration: i,
-                });
-            }
-            if stop_at_first {
-                break;
-            }
-        }
-    }
-    rep.elapsed = t0.elapsed();
-    Ok(rep)
+        &[target.arch],
+        base_seed,
+        iterations,
+        stop_at_first,
+        tick,
+    )
 }
 
 /// Hunts a mutant: up to `budget` iterations from `base_seed`, until one catches it.
@@ -251,13 +224,27 @@ pub fn hunt(
         Some(a) => vec![registry::arch(a)?],
         None => registry::ARCHS.iter().map(|(a, _)| *a).collect(),
     };
+    let target = Target {
+        scheme: registry::scheme(mutant.scheme())?,
+        arch: archs[0],
+        mutant: Some(mutant),
+    };
+    iterate(target, &archs, base_seed, budget, true, tick)
+}
+
+/// Iteration `i` of `target` runs on `archs[i % archs.len()]`; the report's target is the
+/// arch of the first violating iteration (the first arch when none violates).
+fn iterate(
+    target: Target,
+    archs: &[&'static str],
+    base_seed: u64,
+    iterations: u64,
+    stop_at_first: bool,
+    tick: &mut dyn FnMut(),
+) -> Result<Report, Unknown> {
     let t0 = Instant::now();
     let mut rep = Report {
-        target: Target {
-            scheme: registry::scheme(mutant.scheme())?,
-            arch: archs[0],
-            mutant: Some(mutant),
-        },
+        target,
         iterations: 0,
         violating: 0,
         stalled: 0,
@@ -265,12 +252,12 @@ pub fn hunt(
         decisions: 0,
         elapsed: Duration::ZERO,
     };
-    for i in 0..budget {
-        let target = Target {
+    for i in 0..iterations {
+        let t = Target {
             arch: archs[i as usize % archs.len()],
-            ..rep.target
+            ..target
         };
-        let (case, policy) = Case::generate(target, iteration_seed(base_seed, i));
+        let (case, policy) = Case::generate(t, iteration_seed(base_seed, i));
         let out = execute(&case, policy)?;
         rep.iterations += 1;
         rep.decisions += out.schedule.len() as u64;
@@ -278,14 +265,18 @@ pub fn hunt(
         tick();
         if !out.violations.is_empty() {
             rep.violating += 1;
-            rep.target = target;
-            rep.first = Some(Finding {
-                case,
-                schedule: out.schedule.clone(),
-                outcome: out,
-                iteration: i,
-            });
-            break;
+            if rep.first.is_none() {
+                rep.target = t;
+                rep.first = Some(Finding {
+                    case,
+                    schedule: out.schedule.clone(),
+                    outcome: out,
+                    iteration: i,
+                });
+            }
+            if stop_at_first {
+                break;
+            }
         }
     }
     rep.elapsed = t0.elapsed();

@@ -23,6 +23,11 @@
 //! Workloads ([`crate::workload`]) are written against [`Runqueue`] and [`Host`] only,
 //! so every host runs them unchanged.
 //!
+//! A single-threaded host whose CPUs send IPIs that must be answered installs an
+//! [`IpiHost`](lazymm::IpiHost) that can reach the targets' `Cpu`s while one CPU waits
+//! (as [`crate::serial`] does for bare `Cpu`s): it keeps each runqueue behind its own
+//! mutex and flushes the target's `rq.cpu`.
+//!
 //! Quiescing ends every run in three phases, each finished by every CPU before the next
 //! begins (a threaded host separates them with a [`Barrier`]; a single-threaded host runs
 //! each phase on every CPU in turn): [`Runqueue::quiesce_tasks`] (every task exits),
