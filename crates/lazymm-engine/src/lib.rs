@@ -2,7 +2,7 @@
 //! on ([`host`]), the workloads ([`workload`]), the native engine (one OS thread per
 //! simulated CPU, [`native`]), the checker (a deterministic scheduler, [`check`]), the IPI
 //! host of single-threaded hosts ([`serial`]), the
-//! benchmark and its report ([`bench`], [`report`], [`hostcost`]), and the registry of
+//! benchmark and its report ([`bench`](mod@bench), [`report`], [`hostcost`]), and the registry of
 //! schemes, archs, workloads and mutants ([`registry`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

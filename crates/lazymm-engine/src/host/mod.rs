@@ -9,7 +9,7 @@
 //! - [`Runqueue`]: one CPU's task table (runnable and timer bits, `pick`, `switch_to`,
 //!   exit with the last switch away, killing a task that could not be placed, adopting
 //!   tasks another CPU placed), one scheduler [`turn`](Runqueue::turn), and the two
-//!   quiescing phases. It owns the CPU's [`Cpu`](lazymm::Cpu) and holds no reference to
+//!   quiescing phases. It owns the CPU's [`Cpu`] and holds no reference to
 //!   the machine, so a host may keep runqueues wherever it likes (one per thread, or all
 //!   of them behind mutexes that an IPI host reaches);
 //! - [`Host`]: the small trait through which a runqueue and its workload reach other

@@ -4,7 +4,7 @@
 //! A workload is a [`Behavior`]: `setup` places the initial tasks on the CPUs'
 //! runqueues, `step` runs one step of a task's program and says whether the task blocks,
 //! sleeps on the CPU's timer or exits. It reaches other CPUs only through the
-//! [`Host`](crate::host::Host) (a wakeup, a new task placed there), so every host runs
+//! [`Host`] (a wakeup, a new task placed there), so every host runs
 //! it unchanged: the native engine, and the single-threaded hosts to come. Tasks stay on
 //! the CPU they were placed on (a wakeup from another CPU is a bit in the target CPU's
 //! doorbell, as a remote `try_to_wake_up` queues on the target runqueue), so the switch
