@@ -22,7 +22,7 @@
 
 use crate::arch::Arch;
 use crate::cpu::Cpu;
-use crate::cpumask::{CpuMask, SharedCpuMask};
+use crate::cpumask::{CpuMask, LineWords, SharedCpuMask};
 use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::oracle::ViolationKind;
@@ -75,7 +75,7 @@ pub(crate) struct Mailbox {
     /// Bit `w`: word `w` of `senders` may have bits set (a host's poll reads only this).
     summary: CachePadded<SharedU64>,
     /// Bit `s % 64` of word `s / 64`: CPU `s` has posted its call here.
-    senders: Box<[SharedU64]>,
+    senders: LineWords,
     /// This CPU's own outgoing call, on its own line.
     call: CachePadded<Call>,
 }
@@ -84,9 +84,7 @@ impl Mailbox {
     pub(crate) fn new(nr_cpus: usize) -> Mailbox {
         Mailbox {
             summary: CachePadded(SharedU64::new(0)),
-            senders: (0..nr_cpus.div_ceil(64))
-                .map(|_| SharedU64::new(0))
-                .collect(),
+            senders: LineWords::new(nr_cpus.div_ceil(64)),
             call: CachePadded(Call {
                 op: SharedU64::new(0),
                 mm: SharedU64::new(0),
@@ -174,6 +172,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     #[cold]
     fn nmi(&self, cpu: &mut Cpu<S, A>) {
         cpu.nmi_countdown = 1 + (cpu.rand() % (2 * cpu.nmi_period as u64)) as u32;
+        self.nmi_now(cpu);
+    }
+
+    /// An NMI hits this CPU now: counted, and the arch's NMI handler runs. For hosts
+    /// that decide themselves when NMIs hit between their steps (model code inside a
+    /// switch uses [`Kernel::nmi_point`]).
+    pub fn nmi_now(&self, cpu: &mut Cpu<S, A>) {
         cpu.stats.nmis += 1;
         A::nmi(self, cpu);
     }
@@ -190,6 +195,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// Runs every call waiting in this CPU's mailbox (as the IPI handler does); returns
     /// whether it ran any.
+    #[inline(never)]
     pub fn flush_smp_call_function_queue(&self, cpu: &mut Cpu<S, A>) -> bool {
         let me = &self.cpus[cpu.id].ipi;
         // ORDERING: Acquire pairs with the Release `fetch_or` of the summary in
@@ -201,7 +207,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             summary &= summary - 1;
             // ORDERING: Acquire pairs with the Release `fetch_or` in `post_ipis`: the
             // sender's call record is visible.
-            let mut bits = me.senders[w].swap(&mut cpu.acct, 0, Ordering::Acquire);
+            let mut bits = me.senders.get(w).swap(&mut cpu.acct, 0, Ordering::Acquire);
             while bits != 0 {
                 let sender = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
@@ -251,7 +257,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             // `flush_smp_call_function_queue`: the call record above, and everything
             // this CPU did before the call (the sender's side of the IPI's implied
             // barrier), are visible to the handler.
-            mb.senders[w].fetch_or(&mut cpu.acct, bit, Ordering::Release);
+            mb.senders
+                .get(w)
+                .fetch_or(&mut cpu.acct, bit, Ordering::Release);
             // ORDERING: Release, as above, for the summary the target swaps first.
             mb.summary
                 .fetch_or(&mut cpu.acct, 1 << w, Ordering::Release);
