@@ -2,7 +2,7 @@
 //!
 //! A thin host on [`crate::host`]: each thread owns its CPU's [`Runqueue`] and loops over
 //! one turn: answer the IPIs waiting for the CPU (interrupts are enabled between steps),
-//! maybe take an NMI, take the wakeups and tasks other CPUs sent
+//! maybe take an NMI (from a countdown the loop keeps in a register), take the wakeups and tasks other CPUs sent
 //! ([`Mailboxes::deliver`]), then [`Runqueue::turn`]: pick the next runnable task (or the
 //! idle task), call the model's `context_switch`, run one step of the task's program. An
 //! idle CPU whose timer fires does the whole lazy round trip in one turn.
@@ -205,7 +205,7 @@ impl WithKernel for Native<'_> {
 }
 
 /// An NMI hits a CPU about once every this many NMI points (between steps, and inside
-/// x86's CR3 switch window).
+/// x86's CR3 switch window). A power of two: the engine draws its gaps with a mask.
 const NMI_PERIOD: u32 = 8;
 /// Stack of each CPU thread: the model's calls are shallow, and a run may have
 /// thousands of CPU threads.
@@ -228,6 +228,8 @@ struct NativeHost<S: Scheme> {
     /// Each CPU's share of the switch budget.
     budget: u64,
     host_cores: usize,
+    /// The run's seed (each CPU draws its NMI gaps from it).
+    seed: u64,
 }
 
 impl<S: Scheme> Host<S, Prog> for NativeHost<S> {
@@ -266,18 +268,25 @@ impl<S: Scheme> NativeHost<S> {
         let mut idle_turns: u32 = 0;
         let mut reached = false;
         let mut oversubscribed = self.oversubscribed();
-        // Whether the last turn ended without an interrupt point since its last switch
-        // (a turn whose timer fired had one while idle: the next turn need not repeat it).
-        let mut irq_due = true;
+        // NMIs between steps: a countdown in a register, reloaded with a random gap of 1
+        // to 2 * NMI_PERIOD turns (the model's own NMI points, inside switches, count
+        // down its `Config::nmi_period`).
+        let mut rng = (self.seed ^ (rq.cpu.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+        let mut nmi_in: u32 = 1;
         loop {
-            if irq_due {
-                k.irq_point(&mut rq.cpu);
+            // Interrupts are on between steps (and the hardware may walk the loaded page
+            // tables): an interrupt point before every turn's switch.
+            k.irq_point(&mut rq.cpu);
+            nmi_in -= 1;
+            if nmi_in == 0 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                nmi_in = 1 + (rng as u32 & (2 * NMI_PERIOD - 1));
+                k.nmi_now(&mut rq.cpu);
             }
-            k.nmi_point(&mut rq.cpu);
             self.mail.deliver(k, rq, true);
-            let turn = rq.turn(k, w, self);
-            irq_due = turn != Turn::Tick;
-            match turn {
+            match rq.turn(k, w, self) {
                 Turn::Ran => {}
                 Turn::Tick => {
                     if oversubscribed {
@@ -347,6 +356,7 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
         reached: CachePadded(AtomicUsize::new(0)),
         budget: spec.switches.map_or(u64::MAX, |s| s.div_ceil(n as u64)),
         host_cores,
+        seed: spec.seed,
     };
     let w = spec.workload.build(n, spec.pairs);
     let mut rqs: Vec<Runqueue<S, A, Prog>> = cpus
