@@ -23,6 +23,8 @@ const SHRINK_RERUNS: u32 = 500;
 struct Opts {
     schemes: Vec<&'static str>,
     archs: Vec<&'static str>,
+    /// Findings' fixes to check (each on its own arch): they must stay clean.
+    fixes: Vec<Mutant>,
     mutants: Vec<Mutant>,
     iterations: u64,
     budget: u64,
@@ -123,9 +125,14 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         (None, true) => lazymm_engine::registry::mutants(),
         (None, false) => Vec::new(),
     };
+    // A finding's fix is not hunted: it is checked like a scheme and must stay clean.
+    let (fixes, mutants): (Vec<Mutant>, Vec<Mutant>) = mutants
+        .into_iter()
+        .partition(|m| m.kind() == lazymm::Kind::Fixed);
     let opts = Opts {
         schemes,
         archs,
+        fixes,
         mutants,
         iterations,
         budget,
@@ -200,7 +207,24 @@ impl Progress {
 }
 
 fn run_checks(o: &Opts) -> Result<u8, Failure> {
-    let scheme_runs = (o.schemes.len() * o.archs.len()) as u64 * o.iterations;
+    let mut targets: Vec<Target> = Vec::new();
+    for &scheme in &o.schemes {
+        for &arch in &o.archs {
+            targets.push(Target {
+                scheme,
+                arch,
+                mutant: None,
+            });
+        }
+    }
+    for &m in &o.fixes {
+        targets.push(Target {
+            scheme: m.scheme(),
+            arch: m.arch().unwrap_or("generic"),
+            mutant: Some(m),
+        });
+    }
+    let scheme_runs = targets.len() as u64 * o.iterations;
     let mut bar = Progress::new(scheme_runs + o.mutants.len() as u64 * o.budget);
     let mut ok = true;
     let mut scheme_json = Vec::new();
@@ -210,19 +234,15 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
     let mut runs = 0u64;
     let mut busy = Duration::ZERO;
 
-    if !o.schemes.is_empty() {
+    if !targets.is_empty() {
         lines.push(format!(
             "schemes ({} iterations each, seed {}):",
             o.iterations, o.seed
         ));
     }
-    for &scheme in &o.schemes {
-        for &arch in &o.archs {
-            let t = Target {
-                scheme,
-                arch,
-                mutant: None,
-            };
+    for &t in &targets {
+        {
+            let (scheme, arch) = (t.mutant.map_or(t.scheme, |m| m.name()), t.arch);
             bar.label(t.name());
             let r = check::check(t, o.seed, o.iterations, false, &mut || bar.tick())
                 .map_err(|e| Failure::Usage(e.to_string()))?;

@@ -1,0 +1,129 @@
+//! What the checker found in the kernel as written, and the fix that closes it.
+//!
+//! `finding-force-init-mm-debug-vm`: mainline `sched_force_init_mm` reads
+//! `current->active_mm` with interrupts on and never again. Under
+//! `CONFIG_MMU_LAZY_TLB_SHOOTDOWN` on powerpc, the exit flush of the mm's last user
+//! (`exit_flush_lazy_tlbs`) can reach the outgoing CPU in that window: the handler moves
+//! it to `init_mm` and clears its `mm_cpumask` bit, the exiting CPU's `__mmdrop` then
+//! frees the mm with no one left to shoot down, and `switch_mm_irqs_off(mm, &init_mm)`
+//! follows the stale `prev` in `CONFIG_DEBUG_VM`'s `mm_cpumask(prev)` check.
+//!
+//! The random checker reaches it only rarely (it needs a thread that exited on the CPU
+//! going offline while its process's last thread exits elsewhere, with two preemptions
+//! in a window of a few instructions), so the case below sets those programs up and the
+//! scheduler searches the interleavings. The replay it found is committed
+//! (`findings/force-init-mm-debug-vm-seed1.replay.json`; regenerate with
+//! `cargo test -p lazymm-engine --test findings -- --ignored`), and CI reruns it with
+//! `lazymm check --replay`, which must exit 3.
+
+use lazymm::{Mutant, Property};
+use lazymm_engine::check::pct::Policy;
+use lazymm_engine::check::program::Op;
+use lazymm_engine::check::run::{execute, Outcome};
+use lazymm_engine::check::{replay, rerun, shrink, Case, Finding};
+use lazymm_engine::registry;
+use std::path::PathBuf;
+
+/// Interleavings the directed search tries (the finding needs about 16,000).
+const SEARCH: u64 = 20_000;
+
+fn finding() -> Mutant {
+    registry::mutant("finding-force-init-mm-debug-vm").expect("declared by powerpc")
+}
+
+fn fixed() -> Mutant {
+    registry::mutant("fixed-force-init-mm-reread").expect("declared by powerpc")
+}
+
+/// CPU 0's process clones a thread onto CPU 1 and exits; CPU 1 runs the thread, which
+/// exits (leaving CPU 1 lazy on the mm), then goes offline.
+fn case(m: Mutant) -> Case {
+    Case {
+        scheme: "shootdown",
+        arch: "powerpc",
+        mutant: Some(m),
+        seed: 1,
+        cpus: 2,
+        arena: 8,
+        walk_period: 0,
+        programs: vec![
+            vec![Op::Run(1), Op::Clone(1), Op::Touch, Op::Exit],
+            vec![Op::Touch, Op::Touch, Op::Run(2), Op::Exit, Op::Hotplug],
+        ],
+    }
+}
+
+fn policy(seed: u64) -> Policy {
+    Policy::Pct {
+        seed,
+        depth: 1 + (seed % 6) as u32,
+        horizon: 80,
+        random_switch: if seed % 2 == 0 {
+            2 + (seed % 5) as u32
+        } else {
+            0
+        },
+    }
+}
+
+/// The first interleaving of the search that breaks a property, if any.
+fn search(m: Mutant) -> Option<(u64, Outcome)> {
+    (0..SEARCH).find_map(|seed| {
+        let out = execute(&case(m), policy(seed)).expect("registered");
+        (!out.violations.is_empty()).then_some((seed, out))
+    })
+}
+
+fn replay_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../findings")
+}
+
+fn assert_is_the_finding(out: &Outcome) {
+    let v = out.first().expect("a violation");
+    assert_eq!(v.kind.property(), Property::A, "{v}");
+    assert!(
+        v.to_string().contains("switch_mm prev (CONFIG_DEBUG_VM)"),
+        "{v}"
+    );
+}
+
+#[test]
+fn the_committed_replay_reproduces_the_finding_and_the_fix_closes_it() {
+    let path = replay_path().join("force-init-mm-debug-vm-seed1.replay.json");
+    let r = replay::read(&path).expect("the committed replay parses");
+    assert_eq!(r.case.mutant, Some(finding()));
+    let out = rerun(&r.case, &r.schedule).expect("registered");
+    assert_is_the_finding(&out);
+    // The same machine, programs and interleaving with the re-read under interrupts off.
+    let mut fixed_case = r.case.clone();
+    fixed_case.mutant = Some(fixed());
+    let out = rerun(&fixed_case, &r.schedule).expect("registered");
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+}
+
+#[test]
+fn the_directed_search_finds_it_as_written_and_nothing_with_the_fix() {
+    let (seed, out) = search(finding()).expect("the search reaches the window");
+    assert_is_the_finding(&out);
+    assert!(
+        search(fixed()).is_none(),
+        "the fix leaves no violating interleaving"
+    );
+    eprintln!("found at seed {seed} of {SEARCH}");
+}
+
+/// Writes the shrunk replay of the finding into `findings/` (run by hand).
+#[test]
+#[ignore]
+fn regenerate_finding_replay() {
+    let (seed, out) = search(finding()).expect("the search reaches the window");
+    let f = Finding {
+        case: case(finding()),
+        schedule: out.schedule.clone(),
+        outcome: out,
+        iteration: seed,
+    };
+    let small = shrink(&f, 2000).expect("registered");
+    let written = replay::write(&replay_path(), "force-init-mm-debug-vm", &small).expect("written");
+    eprintln!("wrote {}", written.display());
+}
