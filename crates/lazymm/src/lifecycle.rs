@@ -175,7 +175,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.preempt_point();
         // Property b, below the root: no CPU may still walk the tables being freed.
         for (i, c) in self.cpus.iter().enumerate() {
-            if c.oracle_cr3() == mm && c.oracle_walk_cached() {
+            if c.oracle_walk_cached(mm) {
                 self.report(cpu, mm, ViolationKind::TablesFreedWhileCached { holder: i });
             }
         }
