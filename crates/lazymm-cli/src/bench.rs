@@ -16,7 +16,7 @@ const OPTIONS: &str =
     "--quick, --out, --schemes, --workloads, --cpus, --archs, --switch-work, --seed";
 
 /// Splits a comma-separated list and checks each element with `check`.
-fn list<T>(
+pub(crate) fn list<T>(
     a: &mut Args,
     opt: &str,
     mut check: impl FnMut(&str) -> Result<T, String>,

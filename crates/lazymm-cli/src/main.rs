@@ -9,6 +9,7 @@
 mod args;
 mod bench;
 mod check;
+mod replay;
 mod run;
 mod schemes;
 
@@ -42,6 +43,10 @@ commands:
                                  mutants (at most N runs each); failures are shrunk
                                  and written as replay files (default lazymm-replays/)
   check --replay FILE            rerun a replay file exactly and print its timeline
+  replay TRACE... [--format F] [--schemes S,..] [--archs A,..] [--json] [--out DIR]
+         [--lenient] [--kthreads FILE] [--timeline FILE]
+                                 every scheme on a real machine's schedule (ftrace,
+                                 atrace, systrace, trace-cmd, perf script, LTTng text)
 
 exit status: 0 success, 2 bad usage or input, 3 a safety property was violated
 (check: 3 also when a mutant escaped)";
@@ -58,12 +63,13 @@ fn main() -> ExitCode {
         Some("run") => run::main(rest),
         Some("bench") => bench::main(rest),
         Some("check") => check::main(rest),
+        Some("replay") => replay::main(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(0)
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run, bench, check)"
+            "unknown command '{other}' (valid: schemes, run, bench, check, replay)"
         ))),
         None => Err(Failure::Usage("the command is not valid UTF-8".into())),
     };

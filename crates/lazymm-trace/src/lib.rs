@@ -25,6 +25,11 @@ mod perf;
 mod systrace;
 mod tracecmd;
 
+#[cfg(feature = "replay")]
+pub mod replay;
+#[cfg(feature = "replay")]
+pub mod timeline;
+
 pub use event::{PrevState, Record, TaskRef, TraceEvent};
 pub use text::Line;
 

@@ -23,6 +23,9 @@ pub enum Cause {
     Initial,
     /// Events were lost: the machine is brought back to what the trace shows.
     Resync,
+    /// After the trace: a host switches every CPU to its idle task and lets every
+    /// remaining task exit (never in a [`Schedule`]).
+    Quiesce,
 }
 
 /// One thing a CPU does.
@@ -146,7 +149,7 @@ impl Builder {
         match cause {
             Cause::Trace => self.s.trace_switches += 1,
             Cause::Initial => self.s.initial_switches += 1,
-            Cause::Resync => self.s.resync_switches += 1,
+            Cause::Resync | Cause::Quiesce => self.s.resync_switches += 1,
         }
         if prev != 0 {
             self.on_cpu.remove(&prev);

@@ -1,0 +1,795 @@
+//! The replay host: one host thread plays every CPU of a traced machine, in the trace's
+//! timestamp order, on the real model, once per scheme × arch.
+//!
+//! Tasks are values: a `Task<S>` that is not running sits in the host's table, and any
+//! CPU's `context_switch` can take it (a switched-out kernel thread holds nothing, so it
+//! may migrate freely). A task is created the first time it appears: a kernel thread as
+//! such, a user task with `fork` (a new mm) when its process has no live task yet, or
+//! with `clone_thread` (the process's mm) when it has. A task that dies (`prev_state`
+//! dead, `sched_process_exit`) leaves its mm with `exit_mm`, then makes its last switch.
+//! At the end every CPU switches to its idle task, every task still alive exits, every
+//! CPU quiesces and the oracle checks that nothing leaked.
+//!
+//! # IPIs
+//! Teardown under `shootdown` and `hazptr-mathieu` (and `x86`'s freeing flush) sends
+//! synchronous IPIs and waits. A single host thread cannot let the target CPU run, so
+//! the host keeps every `Cpu` behind a `Mutex` in one shared slice and, while the sender
+//! waits, runs the targets' pending calls on their own `Cpu`s (the sender's is locked by
+//! the sender, so it is skipped: it runs its own calls as it waits). The hook is the
+//! model's busy-wait hook ([`lazymm::sync::set_spin_hook`]), installed on this thread
+//! for the length of one replay.
+
+use crate::schedule::{Cause, Op, Schedule};
+use crate::tasks::{Census, Kind};
+use crate::timeline::{Timeline, TimelineSink};
+
+use crate::Trace;
+use lazymm::task::TaskMm;
+use lazymm::{Arch, Config, Cpu, Kernel, MmId, Scheme, Stats, Task, Violation};
+use lazymm_engine::registry::{self, Unknown, WithKernel};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// What to replay.
+pub struct Input<'a> {
+    /// The parsed trace.
+    pub trace: &'a Trace,
+    /// Who is who.
+    pub census: &'a Census,
+    /// The schedule to run.
+    pub schedule: &'a Schedule,
+    /// Whether to record a timeline.
+    pub timeline: bool,
+}
+
+/// The hottest `mm_count` line of a replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotLine {
+    /// The mm (`mm#slot.gen`).
+    pub mm: String,
+    /// The process it belongs to (`comm (tgid N)`).
+    pub process: String,
+    /// RMWs counted on its `mm_count`.
+    pub rmw: u64,
+    /// How many CPUs made them.
+    pub cpus: usize,
+}
+
+/// One replay's result.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Scheme.
+    pub scheme: &'static str,
+    /// Arch.
+    pub arch: &'static str,
+    /// CPUs of the traced machine.
+    pub cpus: usize,
+    /// Seconds from the trace's first event to its last.
+    pub trace_seconds: f64,
+    /// Counters of the replayed schedule (trace, initial and resync switches; not the
+    /// final quiescing), summed over CPUs.
+    pub measured: Stats,
+    /// Counters of the whole replay, quiescing included.
+    pub total: Stats,
+    /// `context_switch` calls made for the trace's own `sched_switch` events.
+    pub context_switches: u64,
+    /// Switches added to put each CPU's first task in place.
+    pub initial_switches: u64,
+    /// Switches added to re-synchronise after lost events (and to retire stale tasks).
+    pub resync_switches: u64,
+    /// Switches made while quiescing.
+    pub quiesce_switches: u64,
+    /// Lazy round trips: kernel→user switches of a CPU that went lazy when it left a
+    /// user task (user → kernel … → user, or an exit), from the trace's switches. A
+    /// property of the schedule: the same under every scheme.
+    pub lazy_round_trips: u64,
+    /// kernel→kernel switches (the lazy mm handed over), from the trace's switches.
+    pub kernel_handovers: u64,
+    /// The hottest `mm_count` line.
+    pub hottest: Option<HotLine>,
+    /// Tasks whose process was guessed.
+    pub guessed_tasks: usize,
+    /// `size_of::<Task<S>>()`.
+    pub task_bytes: usize,
+    /// The violations (the first few per CPU).
+    pub violations: Vec<Violation>,
+    /// The schedule operation during which the first violation was found, and the
+    /// trace time of it.
+    pub first_violation_at: Option<(usize, Op)>,
+    /// The timeline, when asked for.
+    pub timeline: Option<Timeline>,
+}
+
+impl Row {
+    fn per_sec(&self, x: u64) -> f64 {
+        if self.trace_seconds > 0.0 {
+            x as f64 / self.trace_seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Lazy round trips per second of trace.
+    pub fn lazy_round_trips_per_sec(&self) -> f64 {
+        self.per_sec(self.lazy_round_trips)
+    }
+
+    /// kernel→kernel hand-overs per second of trace.
+    pub fn kernel_handovers_per_sec(&self) -> f64 {
+        self.per_sec(self.kernel_handovers)
+    }
+
+    /// Shared RMWs per second of trace.
+    pub fn shared_rmw_per_sec(&self) -> f64 {
+        self.per_sec(self.measured.shared_rmw)
+    }
+
+    /// RMWs per second of trace on the hottest `mm_count` line.
+    pub fn hottest_line_rmw_per_sec(&self) -> f64 {
+        self.per_sec(self.hottest.as_ref().map_or(0, |h| h.rmw))
+    }
+
+    /// IPIs sent per second of trace.
+    pub fn ipis_per_sec(&self) -> f64 {
+        self.per_sec(self.measured.ipis_sent)
+    }
+
+    /// IPIs sent per exit (`__mmput`), over the whole replay; `None` with no exit.
+    pub fn ipis_per_exit(&self) -> Option<f64> {
+        (self.total.exits > 0).then(|| self.total.ipis_sent as f64 / self.total.exits as f64)
+    }
+
+    /// Context switches per second of trace.
+    pub fn switches_per_sec(&self) -> f64 {
+        self.per_sec(self.context_switches)
+    }
+
+    /// The row as JSON (the bench's field names, plus the replay's own).
+    pub fn to_json(&self, trace: &Trace) -> serde_json::Value {
+        let h = self.hottest.as_ref();
+        serde_json::json!({
+            "trace": trace.file,
+            "format": trace.format.map(|f| f.name()),
+            "scheme": self.scheme,
+            "mutant": null,
+            "arch": self.arch,
+            "workload": "replay",
+            "cpus": self.cpus,
+            "seconds": self.trace_seconds,
+            "trace_seconds": self.trace_seconds,
+            "context_switches": self.context_switches,
+            "sched_switch_events": trace.stats.count("sched_switch"),
+            "initial_switches": self.initial_switches,
+            "resync_switches": self.resync_switches,
+            "lazy_switches": self.measured.lazy_switches,
+            "switches_per_sec": self.switches_per_sec(),
+            "lazy_round_trips": self.lazy_round_trips,
+            "lazy_round_trips_per_sec": self.lazy_round_trips_per_sec(),
+            "kernel_handovers": self.kernel_handovers,
+            "kernel_handovers_per_sec": self.kernel_handovers_per_sec(),
+            "shared_rmw": self.measured.shared_rmw,
+            "shared_rmw_per_sec": self.shared_rmw_per_sec(),
+            "hottest_line_mm": h.map(|h| h.mm.clone()),
+            "hottest_line_process": h.map(|h| h.process.clone()),
+            "hottest_line_cpus": h.map(|h| h.cpus),
+            "hottest_line_rmw": h.map_or(0, |h| h.rmw),
+            "hottest_line_rmw_per_sec": self.hottest_line_rmw_per_sec(),
+            "full_fences": self.measured.full_fences,
+            "ipis": self.total.ipis_sent,
+            "ipis_per_sec": self.ipis_per_sec(),
+            "exits": self.total.exits,
+            "ipis_per_exit": self.ipis_per_exit(),
+            "mm_created": self.total.mm_created,
+            "mm_freed": self.total.mm_freed,
+            "violations": self.total.violations,
+            "task_bytes": self.task_bytes,
+            "guessed_tasks": self.guessed_tasks,
+            "lost_events": trace.stats.lost_events,
+            "backwards_timestamps": trace.stats.backwards,
+        })
+    }
+}
+
+/// Replays `input` on `scheme` and `arch` (names from the registry).
+pub fn replay(scheme: &str, arch: &str, input: &Input<'_>) -> Result<Row, Unknown> {
+    registry::dispatch(scheme, arch, Job { input })
+}
+
+struct Job<'a, 'b> {
+    input: &'b Input<'a>,
+}
+
+impl WithKernel for Job<'_, '_> {
+    type Out = Row;
+    fn with<S: Scheme, A: Arch>(self) -> Row {
+        Host::<S, A>::new(self.input).run()
+    }
+}
+
+thread_local! {
+    /// What this thread's busy-wait hook runs: the current replay's IPI host.
+    static IPI_HOST: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+}
+
+fn spin_hook() {
+    IPI_HOST.with(|h| {
+        if let Some(f) = &*h.borrow() {
+            f();
+        }
+    });
+}
+
+/// Installs the IPI host on this thread, and removes it when dropped.
+struct IpiHostGuard;
+
+impl IpiHostGuard {
+    fn install<S: Scheme, A: Arch>(
+        k: Arc<Kernel<S, A>>,
+        cpus: Arc<[Mutex<Cpu<S, A>>]>,
+    ) -> IpiHostGuard {
+        let run: Box<dyn Fn()> = Box::new(move || {
+            for c in cpus.iter() {
+                // The waiting sender holds its own lock: it runs its own calls itself.
+                if let Ok(mut cpu) = c.try_lock() {
+                    if k.cpus[cpu.id].ipi_pending() {
+                        k.flush_smp_call_function_queue(&mut cpu);
+                    }
+                }
+            }
+        });
+        IPI_HOST.with(|h| *h.borrow_mut() = Some(run));
+        lazymm::sync::set_spin_hook(Some(spin_hook));
+        IpiHostGuard
+    }
+}
+
+impl Drop for IpiHostGuard {
+    fn drop(&mut self) {
+        lazymm::sync::set_spin_hook(None);
+        IPI_HOST.with(|h| *h.borrow_mut() = None);
+    }
+}
+
+struct Snapshot {
+    received: Vec<u64>,
+    violations: Vec<usize>,
+    live: Vec<MmId>,
+}
+
+#[derive(Default)]
+struct LineStat {
+    rmw: u64,
+    cpus: BTreeSet<usize>,
+}
+
+struct Host<'a, S: Scheme, A: Arch> {
+    input: &'a Input<'a>,
+    k: Arc<Kernel<S, A>>,
+    cpus: Arc<[Mutex<Cpu<S, A>>]>,
+    idle: Vec<Task<S>>,
+    tasks: HashMap<u32, Task<S>>,
+    running: Vec<u32>,
+    /// Per CPU: it runs lazily since it left a user task (user→kernel or `exit_mm`).
+    lazy_from_user: Vec<bool>,
+    /// pid → process, for tasks made by fork events or exec (else the census says).
+    tgid: HashMap<u32, u32>,
+    /// process → the task new threads clone from.
+    leader: HashMap<u32, u32>,
+    /// mm → its process, for reports.
+    mm_label: HashMap<MmId, String>,
+    counts: HashMap<MmId, usize>,
+    lines: HashMap<MmId, LineStat>,
+    row: Row,
+    tl: Option<TimelineSink>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
+    fn new(input: &'a Input<'a>) -> Self {
+        let n = input.schedule.nr_cpus.max(1);
+        let mut cfg = Config::new(n);
+        // Room for every process the trace can make: each user task, fork and exec may
+        // need an mm of its own.
+        let users = input.census.count(Kind::User);
+        let makers = input
+            .schedule
+            .ops
+            .iter()
+            .filter(|o| matches!(o, Op::Exec { .. } | Op::Fork { .. }))
+            .count();
+        cfg.arena_capacity = users + makers + 16;
+        let (k, cpus) = Kernel::<S, A>::boot(cfg);
+        let k = Arc::new(k);
+        let mut cpus: Vec<Cpu<S, A>> = cpus;
+        let idle = cpus.iter_mut().map(|c| k.idle_task(c, 0)).collect();
+        let cpus: Arc<[Mutex<Cpu<S, A>>]> = cpus.into_iter().map(Mutex::new).collect();
+        Host {
+            input,
+            k,
+            cpus,
+            idle,
+            tasks: HashMap::new(),
+            running: vec![0; n],
+            lazy_from_user: vec![false; n],
+            tgid: HashMap::new(),
+            leader: HashMap::new(),
+            mm_label: HashMap::new(),
+            counts: HashMap::new(),
+            lines: HashMap::new(),
+            row: Row {
+                scheme: S::NAME,
+                arch: A::NAME,
+                cpus: n,
+                trace_seconds: input.trace.seconds(),
+                measured: Stats::default(),
+                total: Stats::default(),
+                context_switches: 0,
+                initial_switches: 0,
+                resync_switches: 0,
+                quiesce_switches: 0,
+                lazy_round_trips: 0,
+                kernel_handovers: 0,
+                hottest: None,
+                guessed_tasks: input.census.guessed(),
+                task_bytes: core::mem::size_of::<Task<S>>(),
+                violations: Vec::new(),
+                first_violation_at: None,
+                timeline: None,
+            },
+            tl: input.timeline.then(|| TimelineSink::new(n)),
+        }
+    }
+
+    fn run(mut self) -> Row {
+        let _ipi = IpiHostGuard::install(self.k.clone(), self.cpus.clone());
+        let ops = &self.input.schedule.ops;
+        for (i, op) in ops.iter().enumerate() {
+            let before = self.k.violations();
+            let rmw_before = self.sum(|s| s.shared_rmw);
+            let snap = self.tl.is_some().then(|| self.snapshot());
+            self.op(*op);
+            if let Some(snap) = snap {
+                self.timeline_after(op, snap);
+            }
+            if self.sum(|s| s.shared_rmw) != rmw_before {
+                self.count_lines(op.cpu() as usize);
+            }
+            if self.k.violations() > before && self.row.first_violation_at.is_none() {
+                self.row.first_violation_at = Some((i, *op));
+            }
+        }
+        self.row.measured = self.stats();
+        let end_ts = ops.last().map_or(0, Op::ts_ns);
+        self.quiesce(end_ts);
+        self.row.total = self.stats();
+        self.row.hottest = self.hottest();
+        for c in self.cpus.iter() {
+            self.row
+                .violations
+                .extend(lock(c).violations.iter().cloned());
+        }
+        self.row.violations.sort_by_key(|v| (v.step, v.cpu));
+        self.row.timeline = self.tl.take().map(TimelineSink::finish);
+        self.row
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            received: self
+                .cpus
+                .iter()
+                .map(|c| lock(c).stats.ipis_received)
+                .collect(),
+            violations: self.cpus.iter().map(|c| lock(c).violations.len()).collect(),
+            live: self.k.arena.live_ids(),
+        }
+    }
+
+    /// Adds what an operation did besides switching to the timeline: the IPIs it sent
+    /// (to each CPU that handled one meanwhile), the mms it freed, the violations found.
+    fn timeline_after(&mut self, op: &Op, before: Snapshot) {
+        let after = self.snapshot();
+        let Some(tl) = &mut self.tl else { return };
+        let from = op.cpu() as usize;
+        let ts = op.ts_ns();
+        for (d, (a, b)) in after.received.iter().zip(&before.received).enumerate() {
+            for _ in *b..*a {
+                if d != from {
+                    tl.ipi(from, d, ts, "IPI");
+                }
+            }
+        }
+        for mm in before.live.iter().filter(|m| !after.live.contains(m)) {
+            tl.span(from, ts, format!("__mmdrop frees {mm}"), Some(*mm));
+        }
+        for (c, cpu) in self.cpus.iter().enumerate() {
+            let cpu = lock(cpu);
+            for v in &cpu.violations[before.violations[c]..after.violations[c]] {
+                tl.violation(ts, v);
+            }
+        }
+    }
+
+    fn sum(&self, f: impl Fn(&Stats) -> u64) -> u64 {
+        self.cpus.iter().map(|c| f(&lock(c).stats)).sum()
+    }
+
+    fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        for c in self.cpus.iter() {
+            s.add(&lock(c).stats);
+        }
+        s
+    }
+
+    /// Counts the RMWs an operation made on each `mm_count` line: the change of each
+    /// mm's count (an mm freed since counts every reference it still had).
+    fn count_lines(&mut self, cpu: usize) {
+        let live = self.k.arena.live_ids();
+        let mut now: HashMap<MmId, usize> = HashMap::with_capacity(live.len());
+        for id in live {
+            if let Ok(m) = self.k.arena.get(id) {
+                now.insert(id, m.count());
+            }
+        }
+        for (id, &c) in &now {
+            // A new mm starts at 1 (a plain store, not an RMW).
+            let before = self.counts.get(id).copied().unwrap_or(1);
+            let d = c.abs_diff(before) as u64;
+            if d > 0 {
+                let l = self.lines.entry(*id).or_default();
+                l.rmw += d;
+                l.cpus.insert(cpu);
+            }
+        }
+        for (id, &before) in &self.counts {
+            if !now.contains_key(id) && before > 0 {
+                let l = self.lines.entry(*id).or_default();
+                l.rmw += before as u64;
+                l.cpus.insert(cpu);
+            }
+        }
+        self.counts = now;
+    }
+
+    fn hottest(&self) -> Option<HotLine> {
+        let (id, l) = self
+            .lines
+            .iter()
+            .max_by_key(|(id, l)| (l.rmw, std::cmp::Reverse((id.slot(), id.gen()))))?;
+        Some(HotLine {
+            mm: id.to_string(),
+            process: self.mm_label.get(id).cloned().unwrap_or_default(),
+            rmw: l.rmw,
+            cpus: l.cpus.len(),
+        })
+    }
+
+    fn op(&mut self, op: Op) {
+        match op {
+            Op::Switch {
+                cpu,
+                prev,
+                next,
+                dead,
+                cause,
+                ts_ns,
+            } => {
+                let c = cpu as usize;
+                debug_assert_eq!(self.running[c], prev);
+                if dead {
+                    self.exit_mm(c, prev, ts_ns);
+                }
+                self.switch(c, next, cause, ts_ns);
+                if dead {
+                    self.tasks.remove(&prev);
+                }
+            }
+            Op::Exit { cpu, pid, ts_ns } => self.exit_mm(cpu as usize, pid, ts_ns),
+            Op::Exec {
+                cpu,
+                pid,
+                old_pid,
+                ts_ns,
+            } => self.exec(cpu as usize, pid, old_pid, ts_ns),
+            Op::Fork {
+                cpu,
+                parent,
+                child,
+                ts_ns,
+            } => self.fork(cpu as usize, parent, child, ts_ns),
+        }
+    }
+
+    fn process_of(&self, pid: u32) -> u32 {
+        self.tgid
+            .get(&pid)
+            .copied()
+            .or_else(|| self.input.census.get(pid).map(|i| i.tgid))
+            .unwrap_or(pid)
+    }
+
+    fn kind_of(&self, pid: u32) -> Kind {
+        if pid == 0 {
+            return Kind::Idle;
+        }
+        self.input.census.get(pid).map_or(Kind::User, |i| i.kind)
+    }
+
+    fn label(&self, pid: u32) -> String {
+        let g = self.process_of(pid);
+        let comm = self
+            .input
+            .census
+            .get(g)
+            .or_else(|| self.input.census.get(pid))
+            .map(|i| i.comm.clone())
+            .unwrap_or_default();
+        format!("{comm} (tgid {g})")
+    }
+
+    /// A live task of `tgid` with a user mm, to clone a new thread from.
+    fn clone_source(&self, tgid: u32) -> Option<u32> {
+        let has_mm = |p: &u32| {
+            matches!(
+                self.tasks.get(p).map(|t| &t.mm),
+                Some(Some(TaskMm::User(_)))
+            )
+        };
+        if let Some(l) = self.leader.get(&tgid).filter(|l| has_mm(l)) {
+            return Some(*l);
+        }
+        let mut members: Vec<u32> = self
+            .tasks
+            .keys()
+            .copied()
+            .filter(|p| self.process_of(*p) == tgid && has_mm(p))
+            .collect();
+        members.sort_unstable();
+        members.first().copied()
+    }
+
+    /// Makes the task for `pid`, as the trace shows it, on CPU `c`.
+    fn create(&mut self, c: usize, pid: u32) {
+        let t = match self.kind_of(pid) {
+            Kind::Idle | Kind::Kthread => Task::kthread(pid),
+            Kind::User => {
+                let tgid = self.process_of(pid);
+                let mut cpu = lock(&self.cpus[c]);
+                let cloned = self
+                    .clone_source(tgid)
+                    .and_then(|src| self.k.clone_thread(&mut cpu, &self.tasks[&src], pid));
+                match cloned {
+                    Some(t) => t,
+                    None => {
+                        let t = self
+                            .k
+                            .fork(&mut cpu, pid)
+                            .expect("the arena has room for every process of the trace");
+                        drop(cpu);
+                        if let Some(mm) = t.mm_id() {
+                            self.mm_label.insert(mm, self.label(pid));
+                        }
+                        self.leader.insert(tgid, pid);
+                        t
+                    }
+                }
+            }
+        };
+        self.tasks.insert(pid, t);
+    }
+
+    /// Switches CPU `c` from what it runs to `next`.
+    fn switch(&mut self, c: usize, next: u32, cause: Cause, ts_ns: u64) {
+        let prev = self.running[c];
+        if next != 0 && !self.tasks.contains_key(&next) {
+            self.create(c, next);
+        }
+        let mut p = if prev == 0 {
+            None
+        } else {
+            self.tasks.remove(&prev)
+        };
+        let mut n = if next == 0 {
+            None
+        } else {
+            self.tasks.remove(&next)
+        };
+        {
+            let mut cpu = lock(&self.cpus[c]);
+            let idle = &mut self.idle[c];
+            let (pt, nt): (&mut Task<S>, &mut Task<S>) = match (&mut p, &mut n) {
+                (Some(p), Some(n)) => (p, n),
+                (Some(p), None) => (p, idle),
+                (None, Some(n)) => (idle, n),
+                (None, None) => return,
+            };
+            let from_user = pt.is_user();
+            let to_user = nt.is_user();
+            self.k.context_switch(&mut cpu, pt, nt);
+            let round_trip = !from_user && to_user && self.lazy_from_user[c];
+            self.lazy_from_user[c] = !to_user && (from_user || self.lazy_from_user[c]);
+            if cause == Cause::Trace {
+                self.row.context_switches += 1;
+                if round_trip {
+                    self.row.lazy_round_trips += 1;
+                }
+                if !from_user && !to_user {
+                    self.row.kernel_handovers += 1;
+                }
+            }
+            if let Some(tl) = &mut self.tl {
+                tl.switch(
+                    c,
+                    ts_ns,
+                    prev,
+                    next,
+                    pt.mm_id(),
+                    nt.mm_id(),
+                    self.k.cpus[c].cr3(),
+                );
+            }
+        }
+        match cause {
+            Cause::Trace | Cause::Quiesce => {}
+            Cause::Initial => self.row.initial_switches += 1,
+            Cause::Resync => self.row.resync_switches += 1,
+        }
+        if let Some(p) = p {
+            self.tasks.insert(prev, p);
+        }
+        if let Some(n) = n {
+            self.tasks.insert(next, n);
+        }
+        self.running[c] = next;
+    }
+
+    /// `exit_mm` of the task running on CPU `c`.
+    fn exit_mm(&mut self, c: usize, pid: u32, ts_ns: u64) {
+        if pid == 0 || self.running[c] != pid {
+            return;
+        }
+        let Some(t) = self.tasks.get_mut(&pid) else {
+            return;
+        };
+        if !matches!(t.mm, Some(TaskMm::User(_))) {
+            return;
+        }
+        let mm = t.mm_id();
+        let mut cpu = lock(&self.cpus[c]);
+        self.k.exit_mm(&mut cpu, t);
+        drop(cpu);
+        self.lazy_from_user[c] = true;
+        if let (Some(tl), Some(mm)) = (&mut self.tl, mm) {
+            tl.exit(c, ts_ns, pid, mm);
+        }
+    }
+
+    /// A task that should no longer exist (its death was not traced) exits on CPU `c`:
+    /// it is switched in, leaves its mm and is switched out again.
+    fn retire(&mut self, c: usize, pid: u32, ts_ns: u64) {
+        if !self.tasks.contains_key(&pid) {
+            return;
+        }
+        if let Some(d) = self.running.iter().position(|&r| r == pid) {
+            self.switch(d, 0, Cause::Resync, ts_ns);
+        }
+        let back = self.running[c];
+        self.switch(c, pid, Cause::Resync, ts_ns);
+        self.exit_mm(c, pid, ts_ns);
+        self.switch(c, back, Cause::Resync, ts_ns);
+        self.tasks.remove(&pid);
+    }
+
+    fn exec(&mut self, c: usize, pid: u32, old_pid: u32, ts_ns: u64) {
+        if old_pid != pid {
+            // A thread execs and takes its leader's pid: the leader is gone.
+            if self.running[c] != old_pid {
+                return;
+            }
+            self.retire(c, pid, ts_ns);
+            if let Some(t) = self.tasks.remove(&old_pid) {
+                self.tasks.insert(pid, t);
+            }
+            self.running[c] = pid;
+        }
+        if self.running[c] != pid {
+            return;
+        }
+        if !self.tasks.contains_key(&pid) {
+            self.create(c, pid);
+        }
+        let tgid = self.process_of(pid);
+        let mut cpu = lock(&self.cpus[c]);
+        let Some(mm) = self.k.mm_alloc(&mut cpu) else {
+            return;
+        };
+        let id = mm.id();
+        let t = self.tasks.get_mut(&pid).expect("the exec'ing task exists");
+        self.k.exec_mmap(&mut cpu, t, mm);
+        drop(cpu);
+        self.leader.insert(tgid, pid);
+        self.mm_label.insert(id, self.label(pid));
+        if let Some(tl) = &mut self.tl {
+            tl.exec(c, ts_ns, pid, id);
+        }
+    }
+
+    fn fork(&mut self, c: usize, parent: u32, child: u32, ts_ns: u64) {
+        if self.tasks.contains_key(&child) {
+            // The pid is reused and its old task's death was lost.
+            self.retire(c, child, ts_ns);
+        }
+        let ptgid = self.process_of(parent);
+        let ctgid = self.input.census.get(child).map_or(child, |i| i.tgid);
+        let thread = ctgid == ptgid && self.kind_of(child) == Kind::User;
+        self.tgid.insert(child, if thread { ptgid } else { ctgid });
+        // The task itself is made when it first runs (from its parent's mm when a
+        // thread, as clone_thread would have).
+    }
+
+    fn quiesce(&mut self, ts_ns: u64) {
+        let switches_before = self.sum(|s| s.context_switches);
+        for c in 0..self.running.len() {
+            if self.running[c] != 0 {
+                self.switch(c, 0, Cause::Quiesce, ts_ns);
+            }
+        }
+        let mut left: Vec<u32> = self.tasks.keys().copied().collect();
+        left.sort_unstable();
+        for pid in left {
+            if matches!(
+                self.tasks.get(&pid).map(|t| &t.mm),
+                Some(Some(TaskMm::User(_)))
+            ) {
+                self.switch(0, pid, Cause::Quiesce, ts_ns);
+                self.exit_mm(0, pid, ts_ns);
+                self.switch(0, 0, Cause::Quiesce, ts_ns);
+            }
+            self.tasks.remove(&pid);
+        }
+        for (c, idle) in self.idle.iter_mut().enumerate() {
+            let mut cpu = lock(&self.cpus[c]);
+            self.k.quiesce_cpu(&mut cpu, idle);
+        }
+        self.row.quiesce_switches = self.sum(|s| s.context_switches) - switches_before;
+        let mut cpu0 = lock(&self.cpus[0]);
+        self.k.check_quiescent(&mut cpu0);
+    }
+}
+
+/// The first lines of a counterexample: the violations and where in the trace the
+/// first one was found.
+pub fn counterexample(row: &Row) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((i, op)) = &row.first_violation_at {
+        out.push(format!(
+            "first violation during schedule operation {i} at trace time {:.6} s on cpu {}: {op:?}",
+            op.ts_ns() as f64 / 1e9,
+            op.cpu()
+        ));
+    }
+    for v in row.violations.iter().take(8) {
+        out.push(format!("VIOLATION {v}"));
+    }
+    out
+}
+
+/// Every scheme × arch row of a trace.
+pub fn replay_all(
+    schemes: &[&str],
+    archs: &[&str],
+    input: &Input<'_>,
+) -> Result<Vec<Row>, Unknown> {
+    let mut rows = Vec::new();
+    for a in archs {
+        for s in schemes {
+            rows.push(replay(s, a, input)?);
+        }
+    }
+    Ok(rows)
+}

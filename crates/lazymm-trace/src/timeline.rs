@@ -1,0 +1,217 @@
+//! Timelines Perfetto (and `chrome://tracing`) opens: Chrome Trace Event JSON.
+//!
+//! Each CPU gets two tracks: `cpu N` with one slice per task it runs (or, for a checker
+//! replay, per operation), and `cpu N lazy mm` with a slice while the CPU runs a kernel
+//! thread lazily on a user mm (for a checker replay: the mm its CR3 holds). IPIs are flow
+//! arrows from the sender's slice to the receiver's; teardown (`exit_mm` / `__mmput` /
+//! `__mmdrop`, allocations and frees) are short spans on the CPU that ran them;
+//! violations are instant events named by the property they break.
+
+use lazymm::{MmId, Violation};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+
+/// A finished timeline.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    events: Vec<Value>,
+}
+
+impl Timeline {
+    /// The events (for tests).
+    pub fn events(&self) -> &[Value] {
+        &self.events
+    }
+
+    /// The JSON document.
+    pub fn to_json(&self) -> String {
+        json!({ "traceEvents": self.events, "displayTimeUnit": "ns" }).to_string()
+    }
+
+    /// Writes the JSON document to `path`, whole or not at all (temp file + rename).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_whole(path, self.to_json().as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = match dir {
+        Some(d) => d.join(format!(".{name}.tmp{}", std::process::id())),
+        None => std::path::PathBuf::from(format!(".{name}.tmp{}", std::process::id())),
+    };
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+const PID: u32 = 1;
+
+fn task_track(cpu: usize) -> usize {
+    2 * cpu
+}
+
+fn lazy_track(cpu: usize) -> usize {
+    2 * cpu + 1
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+/// Builds a timeline as a host runs.
+#[derive(Debug)]
+pub struct TimelineSink {
+    events: Vec<Value>,
+    /// Per CPU: the open task slice (name, start ns).
+    task: Vec<Option<(String, u64)>>,
+    /// Per CPU: the open lazy slice (mm, start ns).
+    lazy: Vec<Option<(MmId, u64)>>,
+    flow: u64,
+    last_ns: u64,
+}
+
+impl TimelineSink {
+    /// A timeline of `n` CPUs named `title`.
+    pub fn with_title(n: usize, title: &str) -> TimelineSink {
+        let mut events = vec![
+            json!({"name": "process_name", "ph": "M", "pid": PID, "tid": 0, "args": {"name": title}}),
+        ];
+        for c in 0..n {
+            for (tid, name) in [
+                (task_track(c), format!("cpu {c}")),
+                (lazy_track(c), format!("cpu {c} lazy mm")),
+            ] {
+                events.push(json!({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid, "args": {"name": name}}));
+                events.push(json!({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid, "args": {"sort_index": tid}}));
+            }
+        }
+        TimelineSink {
+            events,
+            task: vec![None; n],
+            lazy: vec![None; n],
+            flow: 0,
+            last_ns: 0,
+        }
+    }
+
+    /// A replay timeline of `n` CPUs.
+    pub fn new(n: usize) -> TimelineSink {
+        TimelineSink::with_title(n, "lazymm replay")
+    }
+
+    fn close_task(&mut self, cpu: usize, ts: u64) {
+        if let Some((name, start)) = self.task[cpu].take() {
+            self.events.push(
+                json!({"name": name, "cat": "task", "ph": "X", "pid": PID, "tid": task_track(cpu),
+                "ts": us(start), "dur": us(ts.saturating_sub(start))}),
+            );
+        }
+    }
+
+    fn close_lazy(&mut self, cpu: usize, ts: u64) {
+        if let Some((mm, start)) = self.lazy[cpu].take() {
+            self.events.push(json!({"name": format!("lazy on {mm}"), "cat": "lazy", "ph": "X", "pid": PID,
+                "tid": lazy_track(cpu), "ts": us(start), "dur": us(ts.saturating_sub(start)), "args": {"mm": mm.to_string()}}));
+        }
+    }
+
+    /// Opens a slice named `name` on CPU `cpu`'s task track (closing the one before).
+    pub fn slice(&mut self, cpu: usize, ts: u64, name: String) {
+        self.last_ns = self.last_ns.max(ts);
+        self.close_task(cpu, ts);
+        self.task[cpu] = Some((name, ts));
+    }
+
+    /// The CPU's loaded mm is `mm` and it runs it lazily (`lazy`) or not.
+    pub fn loaded(&mut self, cpu: usize, ts: u64, mm: MmId, lazy: bool) {
+        let want = (lazy && !mm.is_init()).then_some(mm);
+        if self.lazy[cpu].map(|(m, _)| m) != want {
+            self.close_lazy(cpu, ts);
+            if let Some(m) = want {
+                self.lazy[cpu] = Some((m, ts));
+            }
+        }
+    }
+
+    /// A context switch on `cpu`: the task slice changes; the lazy slice follows CR3.
+    #[allow(clippy::too_many_arguments)]
+    pub fn switch(
+        &mut self,
+        cpu: usize,
+        ts: u64,
+        _prev: u32,
+        next: u32,
+        _prev_mm: Option<MmId>,
+        next_mm: Option<MmId>,
+        cr3: MmId,
+    ) {
+        let name = match (next, next_mm) {
+            (0, _) => "idle".to_string(),
+            (p, Some(mm)) => format!("pid {p} ({mm})"),
+            (p, None) => format!("pid {p} (kthread)"),
+        };
+        self.slice(cpu, ts, name);
+        self.loaded(cpu, ts, cr3, next_mm.is_none());
+    }
+
+    /// A short span of teardown or lifecycle work on `cpu`.
+    pub fn span(&mut self, cpu: usize, ts: u64, name: String, mm: Option<MmId>) {
+        self.last_ns = self.last_ns.max(ts + 1000);
+        self.events.push(
+            json!({"name": name, "cat": "teardown", "ph": "X", "pid": PID, "tid": task_track(cpu),
+            "ts": us(ts), "dur": 1.0, "args": {"mm": mm.map(|m| m.to_string())}}),
+        );
+    }
+
+    /// `exit_mm` of `pid` on `cpu`.
+    pub fn exit(&mut self, cpu: usize, ts: u64, pid: u32, mm: MmId) {
+        self.span(cpu, ts, format!("exit_mm pid {pid} ({mm})"), Some(mm));
+    }
+
+    /// `exec_mmap` of `pid` on `cpu`.
+    pub fn exec(&mut self, cpu: usize, ts: u64, pid: u32, mm: MmId) {
+        self.span(cpu, ts, format!("exec_mmap pid {pid} -> {mm}"), Some(mm));
+    }
+
+    /// An IPI from `from` to `to`: a flow arrow.
+    pub fn ipi(&mut self, from: usize, to: usize, ts: u64, what: &str) {
+        self.flow += 1;
+        let id = self.flow;
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "s", "id": id, "pid": PID, "tid": task_track(from), "ts": us(ts)}));
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "X", "pid": PID, "tid": task_track(to), "ts": us(ts), "dur": 0.5}));
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "f", "bp": "e", "id": id, "pid": PID, "tid": task_track(to), "ts": us(ts)}));
+    }
+
+    /// A violation found on its CPU: an instant event named by the property.
+    pub fn violation(&mut self, ts: u64, v: &Violation) {
+        self.events.push(json!({"name": format!("violation ({}): {}", v.kind.property(), v), "cat": "violation",
+            "ph": "i", "s": "g", "pid": PID, "tid": task_track(v.cpu), "ts": us(ts),
+            "args": {"property": v.kind.property().to_string(), "cpu": v.cpu, "mm": v.mm.to_string()}}));
+    }
+
+    /// Closes every open slice and returns the timeline.
+    pub fn finish(mut self) -> Timeline {
+        let end = self.last_ns + 1000;
+        for c in 0..self.task.len() {
+            self.close_task(c, end);
+            self.close_lazy(c, end);
+        }
+        Timeline {
+            events: self.events,
+        }
+    }
+}

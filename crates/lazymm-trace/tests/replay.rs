@@ -1,0 +1,192 @@
+//! The replay host on every fixture and the two shared traces: one row per scheme, each
+//! with exactly the trace's switches, no violation, and every mm freed.
+#![cfg(feature = "replay")]
+
+use lazymm_engine::registry::SCHEMES;
+use lazymm_trace::replay::{replay_all, Input, Row};
+use lazymm_trace::schedule::{schedule, Op};
+use lazymm_trace::tasks::{census, KthreadRules};
+use lazymm_trace::{read_file, Options, Trace};
+use std::path::{Path, PathBuf};
+
+fn all_schemes() -> Vec<&'static str> {
+    SCHEMES.iter().map(|(n, _)| *n).collect()
+}
+
+fn run(path: &Path, archs: &[&str], timeline: bool) -> (Trace, Vec<Row>) {
+    let t = read_file(path, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let c = census(&t, &KthreadRules::builtin());
+    let s = schedule(&t);
+    let input = Input {
+        trace: &t,
+        census: &c,
+        schedule: &s,
+        timeline,
+    };
+    let rows = replay_all(&all_schemes(), archs, &input).unwrap();
+    for r in &rows {
+        assert_eq!(
+            r.context_switches + s.self_switches,
+            t.stats.count("sched_switch"),
+            "{}: {} on {}",
+            path.display(),
+            r.scheme,
+            r.arch
+        );
+        assert_eq!(
+            r.total.violations,
+            0,
+            "{}: {} on {}: {:?}",
+            path.display(),
+            r.scheme,
+            r.arch,
+            r.violations
+        );
+        let switches = r.context_switches + r.initial_switches + r.resync_switches;
+        assert_eq!(
+            r.measured.context_switches, switches,
+            "every model switch is accounted for"
+        );
+        assert_eq!(r.total.context_switches, switches + r.quiesce_switches);
+        if r.scheme != "none" {
+            assert_eq!(
+                r.total.mm_created,
+                r.total.mm_freed,
+                "{}: {}",
+                path.display(),
+                r.scheme
+            );
+        }
+    }
+    (t, rows)
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn every_fixture_replays_on_every_scheme_and_arch() {
+    for f in [
+        "ftrace_flags.txt",
+        "ftrace_noflags.txt",
+        "atrace_tgid.txt",
+        "systrace_old.html",
+        "systrace_new.html",
+        "tracecmd_raw.txt",
+        "tracecmd_compact.txt",
+        "perf_script.txt",
+        "lttng.txt",
+        "lost_events.txt",
+    ] {
+        run(&fixture(f), &["generic", "x86", "powerpc"], true);
+    }
+}
+
+#[test]
+fn lost_events_are_resynchronised_and_counted() {
+    let t = read_file(&fixture("lost_events.txt"), &Options::default()).unwrap();
+    let s = schedule(&t);
+    assert_eq!(s.trace_switches, 5);
+    assert_eq!(s.initial_switches, 1, "cpu 0 starts on 10");
+    assert_eq!(
+        s.lost_next, 1,
+        "11 still ran on cpu 0 when cpu 1 switched it in"
+    );
+    assert_eq!(s.lost_prev, 1, "cpu 0 then ran its idle task, not 12");
+    assert_eq!(s.resync_switches, 2, "cpu 0: 11 -> idle, then idle -> 12");
+    assert_eq!(
+        (t.stats.lost_markers, t.stats.lost_events, t.stats.backwards),
+        (1, 2, 1)
+    );
+    let resync: Vec<(u32, u32, u32)> = s
+        .ops
+        .iter()
+        .filter_map(|o| match *o {
+            Op::Switch {
+                cpu,
+                prev,
+                next,
+                cause: lazymm_trace::schedule::Cause::Resync,
+                ..
+            } => Some((cpu, prev, next)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resync, [(0, 11, 0), (0, 0, 12)]);
+    let (_, rows) = run(&fixture("lost_events.txt"), &["generic"], false);
+    assert!(rows.iter().all(|r| r.resync_switches == s.resync_switches));
+}
+
+#[test]
+fn threads_share_one_mm_and_its_line() {
+    // atrace: RenderThread (1200) is a thread of systemui (1100) and runs on both CPUs.
+    let (_, rows) = run(&fixture("atrace_tgid.txt"), &["generic"], false);
+    let refcount = rows.iter().find(|r| r.scheme == "refcount").unwrap();
+    let none = rows.iter().find(|r| r.scheme == "none").unwrap();
+    assert!(refcount.measured.shared_rmw > none.measured.shared_rmw);
+    assert_eq!(
+        refcount.total.mm_created, 2,
+        "surfaceflinger and systemui: two processes, two mms"
+    );
+    assert_eq!(
+        refcount.lazy_round_trips, none.lazy_round_trips,
+        "round trips are the schedule's"
+    );
+}
+
+#[test]
+fn timeline_has_a_track_per_cpu_and_task_slices() {
+    let (_, rows) = run(&fixture("ftrace_flags.txt"), &["generic"], true);
+    let tl = rows[0].timeline.as_ref().expect("asked for a timeline");
+    let names: Vec<String> = tl
+        .events()
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .map(|e| e["args"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["cpu 0", "cpu 0 lazy mm", "cpu 1", "cpu 1 lazy mm"]);
+    assert!(tl
+        .events()
+        .iter()
+        .any(|e| e["cat"] == "task" && e["ph"] == "X"));
+    assert!(tl.events().iter().any(|e| e["cat"] == "lazy"));
+    let shoot = rows.iter().find(|r| r.scheme == "shootdown").unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&shoot.timeline.as_ref().unwrap().to_json()).unwrap();
+    assert!(j["traceEvents"].as_array().unwrap().len() > 10);
+}
+
+fn shared(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/traces")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+#[test]
+fn shared_traces_replay_with_every_switch_and_no_violation() {
+    for (name, switches) in [
+        ("trace_cmd_report_6cpu.txt", 1856),
+        ("android_systrace_2cpu.txt", 11074),
+    ] {
+        let Some(p) = shared(name) else { continue };
+        let (_, rows) = run(&p, &["generic"], false);
+        assert_eq!(rows.len(), SCHEMES.len());
+        for r in &rows {
+            assert_eq!(r.context_switches, switches);
+        }
+        let refcount = rows.iter().find(|r| r.scheme == "refcount").unwrap();
+        let shootdown = rows.iter().find(|r| r.scheme == "shootdown").unwrap();
+        // refcount pays a shared RMW pair per lazy round trip; shootdown does not.
+        assert!(refcount.shared_rmw_per_sec() > 5.0 * shootdown.shared_rmw_per_sec());
+        assert!(refcount.hottest_line_rmw_per_sec() > 0.0);
+    }
+}
