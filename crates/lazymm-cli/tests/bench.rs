@@ -210,7 +210,7 @@ fn bad_bench_input_is_one_line_naming_the_value_and_choices() {
         (vec!["--schemes", "refcount,bogus"], "bogus", "refcount"),
         (vec!["--workloads", "idle-storm,nope"], "nope", "exit-storm"),
         (vec!["--archs", "vax"], "vax", "generic"),
-        (vec!["--cpus", "1,0"], "'0'", "64"),
+        (vec!["--cpus", "1,0"], "'0'", "4096"),
         (vec!["--cpus", "1,,2"], "empty", "comma"),
         (vec!["--switch-work", "-5"], "-5", "nanoseconds"),
         (vec!["--seed", "x"], "'x'", "whole number"),

@@ -154,7 +154,7 @@ fn bad_input_is_one_line_naming_the_value_and_choices() {
                 "0",
             ],
             "'0'",
-            "1 to 64",
+            "1 to 4096",
         ),
         (
             &[
@@ -167,7 +167,7 @@ fn bad_input_is_one_line_naming_the_value_and_choices() {
                 "two",
             ],
             "two",
-            "1 to 64",
+            "1 to 4096",
         ),
         (
             &[

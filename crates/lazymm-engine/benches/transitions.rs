@@ -8,19 +8,20 @@
 //! with no contention: `lazymm bench` measures the contended side. A change to a scheme
 //! shows up here as a number.
 //!
-//! Teardown is measured only for schemes (and archs) whose teardown needs no answer from
-//! another CPU: a single-threaded driver cannot answer the IPIs of `shootdown` or
-//! `hazptr-mathieu`, so a probe with one real helper thread first checks whether the
-//! teardown sends any, and the teardown benchmarks of those that do are skipped (with a
-//! line saying so).
+//! Teardown is measured for every scheme and arch: the driver plays every CPU on one
+//! thread ([`Serial`]), so the exiting CPU's IPIs (`shootdown`'s `cleanup_lazy_tlbs`,
+//! `hazptr-mathieu`'s scan, x86's freeing flush) are answered by the lazy CPUs' handlers,
+//! run in CPU order while it waits; the time includes running them, as a real teardown
+//! waits for them.
 //!
 //! Run with `cargo bench -p lazymm-engine --bench transitions`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use lazymm::{Arch, Config, Kernel, Scheme};
 use lazymm_engine::registry::{self, WithKernel, ARCHS, SCHEMES};
+use lazymm_engine::serial::Serial;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Lazy CPUs for the teardown benchmarks (plus the exiting CPU: at most 64 in all).
@@ -120,60 +121,14 @@ fn switches<S: Scheme, A: Arch>(c: &mut Criterion, overhead: Duration) {
     assert_eq!(k.violations(), 0, "{}/{}: violations", S::NAME, A::NAME);
 }
 
-/// Whether this scheme's teardown, with one other CPU lazy on the mm, sends IPIs: a probe
-/// with a real helper thread answering them.
-fn teardown_sends_ipis<S: Scheme, A: Arch>() -> bool {
-    let (k, mut cpus) = Kernel::<S, A>::boot(Config::new(2));
-    let mut lazy_cpu = cpus.pop().expect("cpu 1");
-    let mut cpu = cpus.pop().expect("cpu 0");
-    let mut idle = k.idle_task(&mut cpu, 1);
-    let mut leader = k.fork(&mut cpu, 2).expect("room");
-    let mut thread = k.clone_thread(&mut cpu, &leader, 3).expect("has an mm");
-    k.context_switch(&mut cpu, &mut idle, &mut leader);
-    let ready = AtomicBool::new(false);
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let (k, ready, stop) = (&k, &ready, &stop);
-        s.spawn(move || {
-            let mut idle1 = k.idle_task(&mut lazy_cpu, 10);
-            k.context_switch(&mut lazy_cpu, &mut idle1, &mut thread);
-            k.exit_mm(&mut lazy_cpu, &mut thread);
-            k.context_switch(&mut lazy_cpu, &mut thread, &mut idle1);
-            // ORDERING: Release pairs with the Acquire load below: the lazy state is set.
-            ready.store(true, Ordering::Release);
-            // ORDERING: Acquire pairs with the Release store of `stop`.
-            while !stop.load(Ordering::Acquire) {
-                k.irq_point(&mut lazy_cpu);
-                std::thread::yield_now();
-            }
-        });
-        while !ready.load(Ordering::Acquire) {
-            k.irq_point(&mut cpu);
-            std::thread::yield_now();
-        }
-        k.exit_mm(&mut cpu, &mut leader);
-        k.context_switch(&mut cpu, &mut leader, &mut idle);
-        stop.store(true, Ordering::Release);
-    });
-    cpu.stats.ipis_sent > 0
-}
-
 fn teardown<S: Scheme, A: Arch>(c: &mut Criterion, overhead: Duration) {
-    if teardown_sends_ipis::<S, A>() {
-        eprintln!(
-            "{}/{}: teardown benchmarks skipped: its teardown sends IPIs, which this single-threaded driver cannot answer (lazymm bench measures them on exit-storm)",
-            S::NAME,
-            A::NAME
-        );
-        return;
-    }
     let mut g = c.benchmark_group(format!("{}/{}", S::NAME, A::NAME));
     for &lazy in LAZY_CPUS {
-        let (k, mut cpus) = Kernel::<S, A>::boot(Config::new(lazy + 1));
-        let mut idles: Vec<_> = cpus
-            .iter_mut()
-            .enumerate()
-            .map(|(i, cpu)| k.idle_task(cpu, i as u32 + 1))
+        // One host thread plays every CPU; the IPIs of a shootdown or of hazptr-mathieu's
+        // scan are answered through the Serial IPI host while the exiting CPU waits.
+        let (k, serial) = Serial::<S, A>::boot(Config::new(lazy + 1));
+        let mut idles: Vec<_> = (0..=lazy)
+            .map(|i| k.idle_task(&mut serial.cpu(i), i as u32 + 1))
             .collect();
         let mut pid = 1000;
         g.bench_with_input(
@@ -186,22 +141,25 @@ fn teardown<S: Scheme, A: Arch>(c: &mut Criterion, overhead: Duration) {
                         // Untimed: a process with a thread on every other CPU; each thread
                         // exits, leaving its CPU lazy on the mm.
                         pid += 1;
-                        let mut leader = k.fork(&mut cpus[0], pid).expect("room");
-                        let (first, rest) = cpus.split_at_mut(1);
+                        let mut leader = k.fork(&mut serial.cpu(0), pid).expect("room");
                         let (idle0, idle_rest) = idles.split_at_mut(1);
-                        for (cpu, idle) in rest.iter_mut().zip(idle_rest.iter_mut()) {
+                        for (i, idle) in idle_rest.iter_mut().enumerate() {
                             pid += 1;
-                            let mut t = k.clone_thread(&mut first[0], &leader, pid).expect("mm");
-                            k.context_switch(cpu, idle, &mut t);
-                            k.exit_mm(cpu, &mut t);
-                            k.context_switch(cpu, &mut t, idle);
+                            let mut t = k
+                                .clone_thread(&mut serial.cpu(0), &leader, pid)
+                                .expect("mm");
+                            let mut cpu = serial.cpu(i + 1);
+                            k.context_switch(&mut cpu, idle, &mut t);
+                            k.exit_mm(&mut cpu, &mut t);
+                            k.context_switch(&mut cpu, &mut t, idle);
                         }
-                        k.context_switch(&mut first[0], &mut idle0[0], &mut leader);
+                        let mut cpu0 = serial.cpu(0);
+                        k.context_switch(&mut cpu0, &mut idle0[0], &mut leader);
                         // Timed: the last user exits and the mm is torn down.
                         let t0 = Instant::now();
-                        k.exit_mm(&mut first[0], &mut leader);
+                        k.exit_mm(&mut cpu0, &mut leader);
                         total += t0.elapsed().saturating_sub(overhead);
-                        k.context_switch(&mut first[0], &mut leader, &mut idle0[0]);
+                        k.context_switch(&mut cpu0, &mut leader, &mut idle0[0]);
                     }
                     total
                 })

@@ -83,11 +83,11 @@ impl WithKernel for Measure {
             k.quiesce_cpu(c, i);
         }
         k.check_quiescent(&mut cpus[0]);
-        let teardown = cpus[0].stats.teardown_ns as f64 / cpus[0].stats.exits.max(1) as f64;
+        let teardown = cpus[0].stats().teardown_ns as f64 / cpus[0].stats().exits.max(1) as f64;
         Row {
             teardown_ns_per_exit: teardown,
             cycle_ns_per_exit: cycle,
-            ipis: cpus.iter().map(|c| c.stats.ipis_sent).sum(),
+            ipis: cpus.iter().map(|c| c.stats().ipis_sent).sum(),
             violations: k.violations(),
             leaked: S::FREES_MMS && !k.arena.live_ids().is_empty(),
         }

@@ -514,7 +514,11 @@ mod tests {
         assert_eq!(default_cpus(2), [1, 2]);
         assert_eq!(default_cpus(6), [1, 2, 4, 6]);
         assert_eq!(default_cpus(8), [1, 2, 4, 8]);
-        assert_eq!(default_cpus(1000), [1, 2, 4, 8, 16, 32, 64]);
+        assert_eq!(
+            default_cpus(1000),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000]
+        );
+        assert_eq!(default_cpus(10_000).last(), Some(&lazymm::MAX_CPUS));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! schemes pay their protocol in full barriers rather than in shared writes, so their
 //! gap to `none` in bookkeeping mode is read against this number.
 
-use lazymm::sync::{fence, AtomicU64, Ordering};
+use lazymm::sync::raw::{fence, AtomicU64};
+use lazymm::sync::Ordering;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

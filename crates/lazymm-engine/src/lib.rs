@@ -9,6 +9,7 @@ pub mod hostcost;
 pub mod native;
 pub mod registry;
 pub mod report;
+pub mod serial;
 pub mod workload;
 
 pub use native::{run, RunReport, RunSpec, SpecError};

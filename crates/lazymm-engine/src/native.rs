@@ -451,7 +451,7 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
 
     #[inline(never)]
     fn should_stop(&mut self) -> bool {
-        if !self.budget_reached && self.cpu.stats.context_switches >= self.host.budget {
+        if !self.budget_reached && self.cpu.stats().context_switches >= self.host.budget {
             self.budget_reached = true;
             self.host.reached.fetch_add(1, Ordering::Relaxed);
         }
@@ -684,7 +684,7 @@ impl<'h, S: Scheme, A: Arch> Runqueue<'h, S, A> {
 
     /// Ends the run: every task exits, the CPU leaves its lazy mm, the oracle checks.
     fn quiesce(&mut self) -> Stats {
-        let measured = self.cpu.stats;
+        let measured = self.cpu.stats();
         self.barrier(1);
         // Every CPU has stopped running programs: no new tasks, work or wakeups.
         // ORDERING: Acquire pairs with the Release store in `Host::give`.
@@ -951,7 +951,7 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
     let mut violations = Vec::new();
     for (m, cpu) in results {
         measured.add(&m);
-        total.add(&cpu.stats);
+        total.add(&cpu.stats());
         per_cpu.push(m);
         violations.extend(cpu.violations);
     }

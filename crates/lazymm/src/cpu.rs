@@ -1,5 +1,5 @@
-//! Per-CPU state: the runqueue fields the schemes use, what the CPU has loaded, the
-//! interrupt state, and the IPI mailbox.
+//! Per-CPU state: the runqueue fields the schemes use, what the CPU has loaded, and the
+//! interrupt state (the IPI mailbox is in [`crate::smp`]).
 //!
 //! Each CPU is split in two, as the kernel's per-CPU data effectively is:
 //! - [`Cpu`] is what only this CPU touches (its `rq` fields, its counters). The host
@@ -10,11 +10,11 @@
 //!   `rq->curr` for membarrier, the IPI mailbox, hazard slots): each part on its own line.
 
 use crate::arch::Arch;
-use crate::kernel::Kernel;
 use crate::mm::MmId;
-use crate::oracle::{Stats, Violation, ViolationKind};
+use crate::oracle::{Stats, Violation};
 use crate::scheme::Scheme;
-use crate::sync::{fence, spin_wait, AtomicBool, AtomicU64, CachePadded, Ordering};
+use crate::smp::Mailbox;
+use crate::sync::{raw, Acct, CachePadded, Ordering, SharedU64};
 use core::marker::PhantomData;
 
 /// Proof that interrupts are disabled on this CPU: no IPI (and so no shootdown) can run
@@ -29,19 +29,19 @@ pub struct IrqGuard {
     _not_send: PhantomData<*const ()>,
 }
 
-impl IrqGuard {
-    /// The CPU whose interrupts this guard keeps disabled.
-    pub fn cpu(&self) -> usize {
-        self.cpu
-    }
-}
-
-/// A borrow of the mm this CPU has loaded lazily, valid while interrupts stay disabled.
+/// A borrow of the mm a task runs on (the CPU's lazily loaded mm, or the task's own),
+/// valid while interrupts stay disabled.
 ///
-/// This is how generic code reaches the lazy mm when the scheme keeps no `active_mm`:
-/// the scheme's guarantee (a shootdown IPI cannot run while interrupts are off, or the
-/// published hazard slot) is what keeps the mm alive, so the borrow lives exactly as long
-/// as the [`IrqGuard`] and the CPU it was taken from, and cannot cross to another thread.
+/// This is how generic code and the arch hooks reach the mm `switch_mm` leaves or
+/// `enter_lazy_tlb` keeps when the scheme keeps no `active_mm`: the scheme's guarantee (a
+/// shootdown IPI cannot run while interrupts are off, or the published hazard slot) is
+/// what keeps the mm alive, so the borrow lives exactly as long as the [`IrqGuard`] it
+/// was taken under and cannot cross to another thread.
+///
+/// # Invariants
+/// While a `LazyMm` exists, the mm it names is kept alive by the scheme (a reference,
+/// a hazard pointer, or the disabled interrupts that hold off its shootdown), and
+/// interrupts stay disabled on the CPU it was taken on: it borrows that CPU's guard.
 pub struct LazyMm<'g> {
     id: MmId,
     _borrow: PhantomData<(&'g IrqGuard, *const ())>,
@@ -49,13 +49,15 @@ pub struct LazyMm<'g> {
 
 impl<'g> LazyMm<'g> {
     pub(crate) fn new(id: MmId, _irq: &'g IrqGuard) -> LazyMm<'g> {
+        // INVARIANT: the caller names an mm the scheme keeps alive while `_irq` lives.
         LazyMm {
             id,
             _borrow: PhantomData,
         }
     }
 
-    /// The mm, for model code that must name it (switch_mm's `prev`).
+    /// The mm, for model code that must name it (to compare it, to follow it through the
+    /// arena while the borrow keeps it alive).
     pub(crate) fn id(&self) -> MmId {
         self.id
     }
@@ -71,59 +73,15 @@ impl<'g> LazyMm<'g> {
     }
 }
 
-/// Whom an IPI is for: the scheme's handler or the arch's, with an operation code each
-/// defines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ipi {
-    /// Handled by `Scheme::handle_ipi`.
-    Scheme(u8),
-    /// Handled by `Arch::handle_ipi`.
-    Arch(u8),
-}
-
-impl Ipi {
-    fn encode(self) -> u64 {
-        match self {
-            Ipi::Scheme(op) => 0x100 | op as u64,
-            Ipi::Arch(op) => 0x200 | op as u64,
-        }
-    }
-
-    fn decode(w: u64) -> Option<Ipi> {
-        match w >> 8 {
-            1 => Some(Ipi::Scheme(w as u8)),
-            2 => Some(Ipi::Arch(w as u8)),
-            _ => None,
-        }
-    }
-}
-
-/// One sender's slot in a CPU's mailbox: at most one call from each sender is in flight
-/// to each target, because `on_each_cpu_mask` waits for all of them before it returns.
-struct CallSlot {
-    /// The encoded [`Ipi`]; 0 when empty (the target clears it when the call is done).
-    op: AtomicU64,
-    /// The encoded mm argument.
-    mm: AtomicU64,
-}
-
-/// A CPU's IPI mailbox (the kernel's per-CPU `call_single_queue`).
-struct Mailbox {
-    /// Bit `n`: CPU `n` has posted a call here.
-    pending: CachePadded<AtomicU64>,
-    /// One slot per sender.
-    slots: Box<[CachePadded<CallSlot>]>,
-}
-
 /// The part of a CPU that other CPUs read or write.
 pub struct CpuShared<S: Scheme, A: Arch> {
-    /// The hardware page-table root (CR3), watched by the oracle when an mm is freed.
-    cr3: CachePadded<AtomicU64>,
+    /// The hardware page-table root (CR3), mirrored for the oracle: it watches this when
+    /// an mm is freed. The register is CPU-local; other CPUs never read it in a kernel.
+    cr3: CachePadded<raw::AtomicU64>,
     /// The mm of `rq->curr` (0 for a kernel thread): what `membarrier()` reads.
-    rq_curr_mm: CachePadded<AtomicU64>,
-    /// `cpu_online_mask` bit.
-    online: AtomicBool,
-    ipi: Mailbox,
+    pub(crate) rq_curr_mm: CachePadded<SharedU64>,
+    /// The CPU's IPI mailbox (`call_single_queue`) and its outgoing call.
+    pub(crate) ipi: Mailbox,
     /// The scheme's per-CPU state that other CPUs touch (hazard slots, `rq.lazy_mm`).
     pub scheme: S::CpuShared,
     /// The arch's per-CPU state that other CPUs touch.
@@ -131,59 +89,63 @@ pub struct CpuShared<S: Scheme, A: Arch> {
 }
 
 impl<S: Scheme, A: Arch> CpuShared<S, A> {
-    pub(crate) fn new(_id: usize, nr_cpus: usize) -> Self {
+    pub(crate) fn new(nr_cpus: usize) -> Self {
         CpuShared {
-            cr3: CachePadded(AtomicU64::new(MmId::INIT.encode())),
-            rq_curr_mm: CachePadded(AtomicU64::new(0)),
-            online: AtomicBool::new(true),
-            ipi: Mailbox {
-                pending: CachePadded(AtomicU64::new(0)),
-                slots: (0..nr_cpus)
-                    .map(|_| {
-                        CachePadded(CallSlot {
-                            op: AtomicU64::new(0),
-                            mm: AtomicU64::new(0),
-                        })
-                    })
-                    .collect(),
-            },
+            cr3: CachePadded(raw::AtomicU64::new(MmId::INIT.encode())),
+            rq_curr_mm: CachePadded(SharedU64::new(0)),
+            ipi: Mailbox::new(nr_cpus),
             scheme: S::new_cpu_shared(),
             arch: A::new_cpu_shared(),
         }
     }
 
-    /// The mm this CPU's hardware has loaded (for the oracle and for reports).
-    pub fn cr3(&self) -> MmId {
+    /// The mm this CPU's hardware has loaded, as the oracle sees it (never counted).
+    pub fn oracle_cr3(&self) -> MmId {
         MmId::decode(self.cr3.load(Ordering::Relaxed)).unwrap_or(MmId::INIT)
     }
 
-    /// The mm of this CPU's `rq->curr`, as `membarrier()` reads it.
-    pub fn rq_curr_mm(&self) -> Option<MmId> {
-        MmId::decode(self.rq_curr_mm.load(Ordering::Relaxed))
+    /// Mirrors a CR3 write for the oracle.
+    #[inline]
+    pub(crate) fn mirror_cr3(&self, mm: MmId) {
+        // ORDERING: Relaxed. The oracle reads this only after the scheme's own
+        // synchronisation (a reference drop, an IPI acknowledgement) orders the read after
+        // this CPU's switch; the oracle must not add synchronisation the scheme lacks.
+        self.cr3.store(mm.encode(), Ordering::Relaxed);
     }
 
-    /// Whether the CPU is online.
-    pub fn is_online(&self) -> bool {
-        // ORDERING: Acquire pairs with the Release in `set_online`: a CPU seen online has
-        // finished coming up.
-        self.online.load(Ordering::Acquire)
+    /// The mm of this CPU's `rq->curr`, as the oracle and reports see it.
+    pub fn oracle_rq_curr_mm(&self) -> Option<MmId> {
+        MmId::decode(self.rq_curr_mm.oracle_load(Ordering::Relaxed))
     }
 
-    /// Whether a call is waiting in this CPU's mailbox (a cheap poll for hosts).
+    /// Whether a call is waiting in this CPU's mailbox: a host's poll between steps,
+    /// standing in for the interrupt line (never counted).
     #[inline]
     pub fn ipi_pending(&self) -> bool {
-        self.ipi.pending.load(Ordering::Relaxed) != 0
+        self.ipi.pending()
     }
 }
 
-/// The part of a CPU that only the CPU itself touches (its thread owns it).
+/// The part of a CPU that only the CPU itself touches (its host thread owns it).
+///
+/// # Invariants
+/// - `prev_lazy_mm` is `Some` only inside a kernel→user `context_switch`, from the
+///   switch of the mm until `finish_task_switch` drops it.
+/// - `cr3` is what this CPU last wrote to its page-table root, and the shared mirror
+///   ([`CpuShared::oracle_cr3`]) holds the same value.
+/// - `irqs_disabled` is true exactly while an [`IrqGuard`] made by
+///   [`Cpu::local_irq_disable`] is alive, or an IPI handler runs.
 pub struct Cpu<S: Scheme, A: Arch> {
     /// The CPU number.
     pub id: usize,
     /// Steps taken (context switches and lifecycle events); violations are stamped with it.
     pub step: u64,
-    /// What this CPU counted.
-    pub stats: Stats,
+    /// What this CPU counted (`shared_rmw` and `full_fences` live in `acct`, see
+    /// [`Cpu::stats`]).
+    pub(crate) stats: Stats,
+    /// The accounting of this CPU's protocol accesses (counts, and the access log while
+    /// recording).
+    pub acct: Acct,
     /// Violations this CPU found (the first 64).
     pub violations: Vec<Violation>,
     /// `rq->prev_lazy_mm`: the lazy mm to drop in `finish_task_switch`.
@@ -199,18 +161,18 @@ pub struct Cpu<S: Scheme, A: Arch> {
     pub arch: A::CpuLocal,
     /// Nesting depth of teardown stages, so their time is counted once.
     pub(crate) teardown_depth: u32,
-    irqs_disabled: bool,
-    online: bool,
-    /// `stats.full_fences` when a kernel→user switch stored `rq->curr` (property f).
-    membarrier_mark: Option<u64>,
+    pub(crate) irqs_disabled: bool,
+    pub(crate) online: bool,
+    /// The full fences counted when a kernel→user switch stored `rq->curr` (property f).
+    pub(crate) membarrier_mark: Option<u64>,
     /// `current->mm` as an NMI on this CPU reads it: the per-CPU `current` changes in
     /// `switch_to`, after `switch_mm`, so during a switch it is still `prev`'s.
     current_mm: Option<MmId>,
-    nmi_countdown: u32,
-    nmi_period: u32,
+    pub(crate) nmi_countdown: u32,
+    pub(crate) nmi_period: u32,
     rng: u64,
-    walk_countdown: u32,
-    walk_period: u32,
+    pub(crate) walk_countdown: u32,
+    pub(crate) walk_period: u32,
 }
 
 impl<S: Scheme, A: Arch> Cpu<S, A> {
@@ -219,6 +181,7 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
             id,
             step: 0,
             stats: Stats::default(),
+            acct: Acct::default(),
             violations: Vec::new(),
             prev_lazy_mm: None,
             loaded_mm: MmId::INIT,
@@ -300,23 +263,23 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
 
     /// The mm this CPU has loaded, borrowed for as long as interrupts stay disabled.
     #[inline]
-    pub fn lazy_mm<'g>(&'g self, irq: &'g IrqGuard) -> LazyMm<'g> {
+    pub fn lazy_mm<'g>(&self, irq: &'g IrqGuard) -> LazyMm<'g> {
         LazyMm::new(self.loaded_mm, irq)
     }
 
     /// The mm the hardware has loaded (CR3).
-    pub fn cr3(&self) -> MmId {
+    pub(crate) fn cr3(&self) -> MmId {
         self.cr3
     }
 
     /// The mm generic code believes is loaded (x86's `loaded_mm` without the sentinel).
-    pub fn loaded_mm(&self) -> MmId {
+    pub(crate) fn loaded_mm(&self) -> MmId {
         self.loaded_mm
     }
 
     /// Records a new software view of the loaded mm (arch `switch_mm` calls this).
     #[inline]
-    pub fn set_loaded_mm(&mut self, mm: MmId) {
+    pub(crate) fn set_loaded_mm(&mut self, mm: MmId) {
         self.loaded_mm = mm;
     }
 
@@ -337,39 +300,43 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
         self.prev_lazy_mm.is_some()
     }
 
+    /// What this CPU counted, with `shared_rmw` and `full_fences` derived from its
+    /// protocol accesses.
+    #[inline]
+    pub fn stats(&self) -> Stats {
+        Stats {
+            shared_rmw: self.acct.rmw(),
+            full_fences: self.acct.fences(),
+            ..self.stats
+        }
+    }
+
+    /// Turns the recording of this CPU's protocol accesses on or off (see
+    /// [`crate::sync`]).
+    pub fn set_recording(&mut self, on: bool) {
+        self.acct.set_recording(on);
+    }
+
     /// `smp_mb()`: a full fence, counted.
     #[inline]
     pub fn smp_mb(&mut self) {
-        // ORDERING: callers name the access on another CPU this pairs with.
-        fence(Ordering::SeqCst);
-        self.stats.full_fences += 1;
-    }
-
-    /// A fully ordered atomic RMW (`atomic_dec_and_test`, `xchg`, `cmpxchg`), counted as
-    /// the two full barriers Linux's memory model puts around it. See
-    /// [`crate::sync::fully_ordered`] for what the host really executes.
-    #[inline]
-    pub fn fully_ordered<T>(&mut self, rmw: impl FnOnce() -> T) -> T {
-        self.stats.full_fences += 2;
-        crate::sync::fully_ordered(rmw)
-    }
-
-    /// Counts one atomic RMW on a line shared between CPUs.
-    #[inline]
-    pub fn count_shared_rmw(&mut self) {
-        self.stats.shared_rmw += 1;
+        crate::sync::smp_mb(&mut self.acct);
     }
 }
 
-impl<S: Scheme, A: Arch> Kernel<S, A> {
+impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
     /// Writes the hardware page-table root (the CR3 write).
     #[inline]
-    pub fn load_cr3(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
+    pub(crate) fn load_cr3(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
         cpu.cr3 = mm;
-        // ORDERING: Relaxed. The oracle reads this only after the scheme's own
-        // synchronisation (a reference drop, an IPI acknowledgement) orders the read after
-        // this CPU's switch; the oracle must not add synchronisation the scheme lacks.
-        self.cpus[cpu.id].cr3.store(mm.encode(), Ordering::Relaxed);
+        cpu.acct.root_write();
+        self.cpus[cpu.id].mirror_cr3(mm);
+    }
+
+    /// The mm CPU `i`'s hardware has loaded, as the oracle sees it (for hosts' reports
+    /// and timelines; never counted or recorded).
+    pub fn oracle_cr3(&self, i: usize) -> MmId {
+        self.cpus[i].oracle_cr3()
     }
 
     /// `rq->curr = next`, as `membarrier()` sees it (the mm of the new current task).
@@ -383,18 +350,20 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // ORDERING: Relaxed, like RCU_INIT_POINTER(rq->curr, next). Property f is that a
         // full barrier follows this store before the next user access; `membarrier()`
         // pairs its own full fence with that barrier.
-        self.cpus[cpu.id]
-            .rq_curr_mm
-            .store(mm.map_or(0, MmId::encode), Ordering::Relaxed);
-        cpu.membarrier_mark = to_user_from_kernel.then_some(cpu.stats.full_fences);
+        self.cpus[cpu.id].rq_curr_mm.store(
+            &mut cpu.acct,
+            mm.map_or(0, MmId::encode),
+            Ordering::Relaxed,
+        );
+        cpu.membarrier_mark = to_user_from_kernel.then_some(cpu.acct.fences());
     }
 
     /// Property f: called as a kernel→user switch returns to user space.
     #[inline]
     pub(crate) fn membarrier_check(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
         if let Some(mark) = cpu.membarrier_mark.take() {
-            if S::MEMBARRIER_SAFE && cpu.stats.full_fences == mark {
-                self.report(cpu, mm, ViolationKind::NoMembarrierBarrier);
+            if S::MEMBARRIER_SAFE && cpu.acct.fences() == mark {
+                self.report(cpu, mm, crate::oracle::ViolationKind::NoMembarrierBarrier);
             }
         }
     }
@@ -405,48 +374,25 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// The IPIs themselves are not sent: a CPU in the mask runs a full barrier in its
     /// handler, so it cannot break property f. Property f is about the CPUs left out,
     /// which must already have passed a full barrier between their `rq->curr` store and
-    /// their next user-space access; the litmus of DESIGN.md §3 f calls this.
-    pub fn membarrier_targets(&self, cpu: &mut Cpu<S, A>, mm: MmId) -> u64 {
+    /// their next user-space access; the membarrier litmus calls this.
+    pub fn membarrier_targets(&self, cpu: &mut Cpu<S, A>, mm: MmId) -> crate::CpuMask {
         // ORDERING: pairs with the full barrier each CPU passes between its `rq->curr`
         // store and its return to user space (property f): either the load below sees
         // that CPU's new `rq->curr`, or that CPU sees every store made here before.
         cpu.smp_mb();
-        let mut mask = 0;
-        for (i, c) in self.cpus.iter().enumerate() {
-            if i != cpu.id && c.is_online() && c.rq_curr_mm() == Some(mm) {
-                mask |= 1 << i;
+        let online = self.cpu_online_mask(cpu);
+        let mut mask = crate::CpuMask::new(self.nr_cpus());
+        for i in online.iter().filter(|&i| i != cpu.id) {
+            // ORDERING: Relaxed, as membarrier's READ_ONCE(rq->curr): the fence above
+            // orders it.
+            let curr = self.cpus[i]
+                .rq_curr_mm
+                .load(&mut cpu.acct, Ordering::Relaxed);
+            if MmId::decode(curr) == Some(mm) {
+                mask.set(i);
             }
         }
         mask
-    }
-
-    /// Marks this CPU online or offline in `cpu_online_mask`.
-    pub fn set_online(&self, cpu: &mut Cpu<S, A>, online: bool) {
-        cpu.online = online;
-        // ORDERING: Release pairs with the Acquire in `CpuShared::is_online`.
-        self.cpus[cpu.id].online.store(online, Ordering::Release);
-    }
-
-    /// The mask of online CPUs.
-    pub fn cpu_online_mask(&self) -> u64 {
-        self.cpus
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.is_online())
-            .fold(0, |m, (i, _)| m | 1 << i)
-    }
-
-    /// An interrupt point: if interrupts are enabled, run the IPIs waiting for this CPU,
-    /// and now and then let a lazy CPU's hardware make a speculative page walk.
-    ///
-    /// Hosts call this between steps and while idle; model code calls it where the
-    /// kernel could take an interrupt.
-    #[inline]
-    pub fn irq_point(&self, cpu: &mut Cpu<S, A>) {
-        if !cpu.irqs_disabled && self.cpus[cpu.id].ipi_pending() {
-            self.flush_smp_call_function_queue(cpu);
-        }
-        self.maybe_speculate(cpu);
     }
 
     /// Now and then, a speculative page walk through whatever CR3 holds (property b):
@@ -463,125 +409,16 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         }
     }
 
-    /// An NMI point: now and then (about once every `Config::nmi_period` calls; never
-    /// when it is 0) an NMI hits this CPU and runs the arch's NMI handler. NMIs ignore
-    /// the interrupt flag, so this may be called anywhere, inside `switch_mm` included.
-    #[inline]
-    pub fn nmi_point(&self, cpu: &mut Cpu<S, A>) {
-        if cpu.nmi_period == 0 {
-            return;
-        }
-        cpu.nmi_countdown -= 1;
-        if cpu.nmi_countdown == 0 {
-            cpu.nmi_countdown = 1 + (cpu.rand() % (2 * cpu.nmi_period as u64)) as u32;
-            cpu.stats.nmis += 1;
-            A::nmi(self, cpu);
-        }
-    }
-
     /// One speculative page walk through CR3.
     pub fn speculative_walk(&self, cpu: &mut Cpu<S, A>) {
         cpu.stats.speculative_walks += 1;
         let mm = cpu.cr3;
         if !self.arena.is_live(mm) {
-            self.report(cpu, mm, ViolationKind::SpeculativeWalkOfFreed);
-        }
-    }
-
-    /// From an interrupt handler: this CPU leaves `prev`, which it uses lazily, for
-    /// `init_mm` (what every lazy shootdown and freeing flush does to a lazy CPU).
-    pub(crate) fn switch_to_init_mm_in_irq(&self, cpu: &mut Cpu<S, A>, prev: MmId) {
-        let irq = cpu.hardirq_guard();
-        A::switch_mm_irqs_off(self, cpu, prev, MmId::INIT, &irq);
-    }
-
-    /// Runs every call waiting in this CPU's mailbox (as the IPI handler does).
-    pub fn flush_smp_call_function_queue(&self, cpu: &mut Cpu<S, A>) {
-        let me = &self.cpus[cpu.id].ipi;
-        // ORDERING: Acquire pairs with the Release `fetch_or` in `post_ipi`: the call's
-        // op and argument are visible.
-        let mut pending = me.pending.swap(0, Ordering::Acquire);
-        while pending != 0 {
-            let sender = pending.trailing_zeros() as usize;
-            pending &= pending - 1;
-            let slot = &me.slots[sender];
-            // ORDERING: Acquire pairs with the Release store of `op` in `post_ipi`.
-            let op = slot.op.load(Ordering::Acquire);
-            let mm = MmId::decode(slot.mm.load(Ordering::Relaxed)).unwrap_or(MmId::INIT);
-            if let Some(ipi) = Ipi::decode(op) {
-                self.run_ipi(cpu, ipi, mm);
-            }
-            // ORDERING: Release pairs with the Acquire in `wait_ipi`: everything the
-            // handler did (a switch to init_mm, a cleared slot) happens before the sender
-            // goes on.
-            slot.op.store(0, Ordering::Release);
-        }
-    }
-
-    fn run_ipi(&self, cpu: &mut Cpu<S, A>, ipi: Ipi, mm: MmId) {
-        cpu.stats.ipis_received += 1;
-        // A handler runs in hard-irq context: interrupts are off while it runs.
-        let was = cpu.irqs_disabled;
-        cpu.irqs_disabled = true;
-        match ipi {
-            Ipi::Scheme(op) => S::handle_ipi(self, cpu, op, mm),
-            Ipi::Arch(op) => A::handle_ipi(self, cpu, op, mm),
-        }
-        cpu.irqs_disabled = was;
-    }
-
-    fn post_ipi(&self, cpu: &mut Cpu<S, A>, target: usize, ipi: Ipi, mm: MmId) {
-        cpu.stats.ipis_sent += 1;
-        let t = &self.cpus[target].ipi;
-        let slot = &t.slots[cpu.id];
-        slot.mm.store(mm.encode(), Ordering::Relaxed);
-        // ORDERING: Release pairs with the Acquire load of `op` in
-        // `flush_smp_call_function_queue`; also orders everything this CPU did before
-        // the call (the sender's side of the IPI's implied barrier).
-        slot.op.store(ipi.encode(), Ordering::Release);
-        // ORDERING: Release pairs with the Acquire `swap` in the target's flush.
-        t.pending.fetch_or(1 << cpu.id, Ordering::Release);
-    }
-
-    fn wait_ipi(&self, cpu: &mut Cpu<S, A>, target: usize) {
-        let mut turns = 0;
-        // ORDERING: Acquire pairs with the target's Release clear of `op`: what its
-        // handler did is visible once the call is seen done.
-        while self.cpus[target].ipi.slots[cpu.id]
-            .op
-            .load(Ordering::Acquire)
-            != 0
-        {
-            // Waiting with interrupts enabled, as Linux does: calls sent to this CPU
-            // meanwhile run, so two CPUs that IPI each other cannot deadlock.
-            self.flush_smp_call_function_queue(cpu);
-            spin_wait(&mut turns);
-        }
-    }
-
-    /// `on_each_cpu_mask(mask, func, info, wait = true)`: runs the call on every online
-    /// CPU in `mask`, this one included (directly, with interrupts off), and waits for
-    /// all of them. Must be called with interrupts enabled.
-    pub fn on_each_cpu_mask(&self, cpu: &mut Cpu<S, A>, mask: u64, ipi: Ipi, mm: MmId) {
-        if cpu.irqs_disabled {
-            self.report(cpu, mm, ViolationKind::IpiWithIrqsDisabled);
-            return;
-        }
-        let targets = mask & self.cpu_online_mask() & !(1u64 << cpu.id);
-        let mut m = targets;
-        while m != 0 {
-            let t = m.trailing_zeros() as usize;
-            m &= m - 1;
-            self.post_ipi(cpu, t, ipi, mm);
-        }
-        if mask & (1 << cpu.id) != 0 {
-            self.run_ipi(cpu, ipi, mm);
-        }
-        let mut m = targets;
-        while m != 0 {
-            let t = m.trailing_zeros() as usize;
-            m &= m - 1;
-            self.wait_ipi(cpu, t);
+            self.report(
+                cpu,
+                mm,
+                crate::oracle::ViolationKind::SpeculativeWalkOfFreed,
+            );
         }
     }
 }

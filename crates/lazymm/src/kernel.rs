@@ -3,13 +3,18 @@
 
 use crate::arch::Arch;
 use crate::cpu::{Cpu, CpuShared};
+use crate::cpumask::SharedCpuMask;
 use crate::mm::{Arena, MmId};
 use crate::oracle::{Violation, ViolationKind};
 use crate::scheme::Scheme;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::smp::IpiHost;
+use crate::sync::{raw::AtomicUsize, Ordering};
+use std::sync::Arc;
 
-/// The most simulated CPUs a machine may have (`mm_cpumask` is one 64-bit word).
-pub const MAX_CPUS: usize = 64;
+/// The most simulated CPUs a machine may have (`CONFIG_NR_CPUS` of the largest
+/// distribution kernels). Masks and mailboxes are sized at boot for the CPUs a machine
+/// really has.
+pub const MAX_CPUS: usize = 4096;
 
 /// A deliberately broken variant of one scheme or arch, so that a green checker run
 /// means something (rcutorture's `lock_busted`).
@@ -216,6 +221,11 @@ pub struct Kernel<S: Scheme, A: Arch> {
     pub arena: Arena,
     /// Each CPU's state that other CPUs may touch.
     pub cpus: Box<[CpuShared<S, A>]>,
+    /// `cpu_online_mask`.
+    pub(crate) online: SharedCpuMask,
+    /// How CPUs wait for the IPIs they sent, when the host plays them all (see
+    /// [`crate::smp`]); `None`: they spin.
+    pub(crate) ipi_host: Option<Arc<dyn IpiHost<S, A>>>,
     /// The scheme's machine-wide state.
     pub scheme: S,
     /// The arch's machine-wide state.
@@ -233,8 +243,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     pub fn boot(cfg: Config) -> (Kernel<S, A>, Vec<Cpu<S, A>>) {
         let n = cfg.nr_cpus.clamp(1, MAX_CPUS);
         let k = Kernel {
-            arena: Arena::new(cfg.arena_capacity),
-            cpus: (0..n).map(|i| CpuShared::new(i, n)).collect(),
+            arena: Arena::new(cfg.arena_capacity, n),
+            cpus: (0..n).map(|_| CpuShared::new(n)).collect(),
+            online: crate::smp::boot_online_mask(n),
+            ipi_host: None,
             scheme: S::new(&cfg),
             arch: A::new(&cfg),
             cfg: Config { nr_cpus: n, ..cfg },
@@ -242,6 +254,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         };
         let cpus = (0..n).map(|i| Cpu::new(i, &k.cfg)).collect();
         (k, cpus)
+    }
+
+    /// Makes `host` the way CPUs wait for the IPIs they sent (a host that plays every
+    /// CPU on one thread needs this; see [`crate::smp`]).
+    pub fn set_ipi_host(&mut self, host: Arc<dyn IpiHost<S, A>>) {
+        self.ipi_host = Some(host);
     }
 
     /// Number of simulated CPUs.
@@ -252,6 +270,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// Violations found so far, on every CPU.
     pub fn violations(&self) -> usize {
+        // ORDERING: Relaxed: a poll; the host reads each CPU's list after joining it.
         self.violations.load(Ordering::Relaxed)
     }
 
@@ -270,6 +289,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// Records a violation found by `cpu`.
     #[cold]
     pub fn report(&self, cpu: &mut Cpu<S, A>, mm: MmId, kind: ViolationKind) {
+        // ORDERING: Relaxed: a total for hosts to poll; each CPU keeps its own list.
         self.violations.fetch_add(1, Ordering::Relaxed);
         cpu.stats.violations += 1;
         if cpu.violations.len() < 64 {

@@ -22,19 +22,23 @@
 
 pub mod arch;
 pub mod cpu;
+pub mod cpumask;
 pub mod kernel;
 pub mod lifecycle;
 pub mod mm;
 pub mod oracle;
 pub mod sched;
 pub mod scheme;
+pub mod smp;
 pub mod sync;
 pub mod task;
 
 pub use arch::Arch;
 pub use cpu::{Cpu, CpuShared, IrqGuard, LazyMm};
+pub use cpumask::CpuMask;
 pub use kernel::{Config, Kernel, Mutant, MAX_CPUS};
 pub use mm::{MmCount, MmId, MmUsers};
 pub use oracle::{Property, Stats, Violation, ViolationKind};
 pub use scheme::Scheme;
+pub use smp::{Ipi, IpiHost};
 pub use task::{Task, TaskMm};

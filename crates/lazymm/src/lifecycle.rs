@@ -10,12 +10,12 @@
 //!   root and the struct are freed.
 
 use crate::arch::Arch;
-use crate::cpu::Cpu;
+use crate::cpu::{Cpu, LazyMm};
 use crate::kernel::Kernel;
 use crate::mm::{MmCount, MmId, MmUsers};
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{Ordering, SharedUsize};
 use crate::task::{Task, TaskMm};
 
 impl<S: Scheme, A: Arch> Kernel<S, A> {
@@ -27,7 +27,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     fn dec_and_test(
         &self,
         cpu: &mut Cpu<S, A>,
-        counter: &AtomicUsize,
+        counter: &SharedUsize,
         mm: MmId,
         name: &'static str,
         fully_ordered: bool,
@@ -37,14 +37,15 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // RMW also has a full barrier on each side, as Linux's value-returning atomics
         // do: they pair with the barriers of every other decrement and with
         // membarrier's fence.
-        let dec = || counter.fetch_sub(1, Ordering::AcqRel);
+        let dec = |a: &mut crate::sync::Acct| counter.fetch_sub(a, 1, Ordering::AcqRel);
         let old = if fully_ordered {
-            cpu.fully_ordered(dec)
+            crate::sync::fully_ordered(&mut cpu.acct, dec)
         } else {
-            dec()
+            dec(&mut cpu.acct)
         };
         if old == 0 || old >= crate::mm::POISON / 2 {
-            counter.fetch_add(1, Ordering::Relaxed);
+            // The oracle undoes the decrement it reports: not kernel traffic.
+            counter.oracle_fetch_add(1, Ordering::Relaxed);
             self.report(cpu, mm, ViolationKind::Underflow { counter: name });
             return false;
         }
@@ -57,8 +58,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         if let Some(m) = self.mm(cpu, mm, "mmgrab") {
             // ORDERING: Relaxed, as atomic_inc: the caller's existing reference keeps
             // the count above zero, so no free can race with this increment.
-            m.mm_count.fetch_add(1, Ordering::Relaxed);
-            cpu.count_shared_rmw();
+            m.mm_count.fetch_add(&mut cpu.acct, 1, Ordering::Relaxed);
         }
         MmCount(mm)
     }
@@ -82,7 +82,6 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let Some(m) = self.mm(cpu, mm, "mmdrop") else {
             return;
         };
-        cpu.count_shared_rmw();
         if self.dec_and_test(cpu, &m.mm_count, mm, "mm_count", fully_ordered) {
             self.preempt_point();
             self.timed_teardown(cpu, |k, cpu| k.__mmdrop(cpu, mm));
@@ -93,7 +92,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     pub fn mmget(&self, cpu: &mut Cpu<S, A>, u: &MmUsers) -> MmUsers {
         if let Some(m) = self.mm(cpu, u.0, "mmget") {
             // ORDERING: Relaxed, as atomic_inc: `u` keeps mm_users above zero.
-            m.mm_users.fetch_add(1, Ordering::Relaxed);
+            m.mm_users.fetch_add(&mut cpu.acct, 1, Ordering::Relaxed);
         }
         MmUsers(u.0)
     }
@@ -102,14 +101,15 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// `mm_count` reference so the struct itself is alive.
     pub fn mmget_not_zero(&self, cpu: &mut Cpu<S, A>, r: &MmCount) -> Option<MmUsers> {
         let m = self.mm(cpu, r.0, "mmget_not_zero")?;
-        let mut cur = m.mm_users.load(Ordering::Relaxed);
+        let mut cur = m.mm_users.load(&mut cpu.acct, Ordering::Relaxed);
         loop {
             if cur == 0 || cur >= crate::mm::POISON / 2 {
                 return None;
             }
             // ORDERING: Acquire on success, as atomic_inc_not_zero: the new user sees the
             // mappings as the previous users left them.
-            match m.mm_users.compare_exchange_weak(
+            match m.mm_users.compare_exchange(
+                &mut cpu.acct,
                 cur,
                 cur + 1,
                 Ordering::Acquire,
@@ -181,7 +181,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.preempt_point();
         // Property b: no CPU may still have this root loaded, even lazily.
         for (i, c) in self.cpus.iter().enumerate() {
-            if c.cr3() == mm {
+            if c.oracle_cr3() == mm {
                 self.report(cpu, mm, ViolationKind::FreedWhileLoaded { holder: i });
             }
         }
@@ -223,7 +223,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     pub fn idle_task(&self, cpu: &mut Cpu<S, A>, pid: u32) -> Task<S> {
         let mut idle = Task::kthread(pid);
         let lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
-        A::enter_lazy_tlb(self, cpu, MmId::INIT);
+        let irq = cpu.local_irq_disable();
+        A::enter_lazy_tlb(self, cpu, &LazyMm::new(MmId::INIT, &irq));
+        cpu.local_irq_enable(irq);
         S::lazy_install(&mut cpu.scheme, &mut idle.scheme, lazy);
         idle
     }
@@ -248,7 +250,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // current->mm = NULL; membarrier_update_current_mm(NULL).
         cpu.set_current_mm(None);
         self.rq_set_curr(cpu, None, false);
-        A::enter_lazy_tlb(self, cpu, id);
+        // The exiting task's own mm, kept alive by the mm_users reference it still holds.
+        A::enter_lazy_tlb(self, cpu, &LazyMm::new(id, &irq));
         S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
         cpu.local_irq_enable(irq);
         self.preempt_point();
@@ -268,7 +271,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.rq_set_curr(cpu, Some(new), false);
         let irq = cpu.local_irq_disable();
         // active_mm = tsk->active_mm; tsk->active_mm = mm; tsk->mm = mm;
-        let active = S::active_mm(cpu, &task.scheme, &irq).id();
+        let active = S::active_mm(cpu, &task.scheme, &irq);
         let lazy = if old_mm.is_none() {
             S::lazy_take(&mut cpu.scheme, &mut task.scheme)
         } else {
@@ -303,7 +306,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let r = self.mmgrab(cpu, mm);
         self.preempt_point();
         let irq = cpu.local_irq_disable();
-        let active = S::active_mm(cpu, &task.scheme, &irq).id();
+        let active = S::active_mm(cpu, &task.scheme, &irq);
         let lazy = S::lazy_take(&mut cpu.scheme, &mut task.scheme);
         S::set_user_active_mm(&mut task.scheme, mm);
         task.mm = Some(TaskMm::Kthread(r));
@@ -338,8 +341,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         cpu.set_current_mm(None);
         self.rq_set_curr(cpu, None, false);
         let lazy = S::mmgrab_lazy_tlb(self, cpu, mm);
-        // active_mm is still mm.
-        A::enter_lazy_tlb(self, cpu, mm);
+        // active_mm is still mm, kept alive by the mm_count reference `r` still held.
+        A::enter_lazy_tlb(self, cpu, &LazyMm::new(mm, &irq));
         S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
         cpu.local_irq_enable(irq);
         self.preempt_point();
@@ -363,7 +366,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let irq = cpu.local_irq_disable();
         // Read the lazy mm again: with interrupts back on in between, a shootdown may
         // already have moved this CPU to init_mm, and the mm read above may be freed.
-        let mm = S::active_mm(cpu, &current.scheme, &irq).id();
+        let mm = S::active_mm(cpu, &current.scheme, &irq);
         let old = S::lazy_take(&mut cpu.scheme, &mut current.scheme);
         S::lazy_install(&mut cpu.scheme, &mut current.scheme, init_lazy);
         A::switch_mm_irqs_off(self, cpu, mm, MmId::INIT, &irq);
@@ -446,7 +449,7 @@ mod tests {
             .get(id)
             .unwrap()
             .mm_count
-            .store(0, Ordering::Relaxed);
+            .oracle_store(0, Ordering::Relaxed);
         k.mmdrop(cpu, MmCount(id));
         assert_eq!(k.arena.get(id).unwrap().count(), 0, "the counter wrapped");
         assert!(k.arena.is_live(id), "an underflow must not free");

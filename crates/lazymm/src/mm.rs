@@ -18,7 +18,9 @@
 //! releases it (`mmput`, `mmdrop`), which needs the CPU it runs on. A reference that is
 //! never released shows up as a leak at quiescence.
 
-use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering};
+use crate::cpumask::{CpuMask, SharedCpuMask};
+use crate::sync::raw::{AtomicU32, AtomicU64};
+use crate::sync::{CachePadded, Ordering, SharedUsize};
 use core::fmt;
 
 /// A handle to one mm: the arena slot and the generation the slot had when the handle
@@ -116,40 +118,40 @@ pub(crate) const POISON: usize = usize::MAX / 2;
 /// The slot is live exactly when `gen` is odd. Each field that the kernel keeps on its
 /// own cache line is padded to one, so `mm_count` traffic in benchmarks is real.
 pub struct Mm {
-    /// Odd while live. Freeing and allocating each add one.
+    /// Odd while live. Freeing and allocating each add one. The oracle's, never counted.
     gen: CachePadded<AtomicU64>,
     /// Real users (`mmget`/`mmput`).
-    pub(crate) mm_users: CachePadded<AtomicUsize>,
+    pub(crate) mm_users: CachePadded<SharedUsize>,
     /// Struct references (`mmgrab`/`mmdrop`), including, under `refcount`, one per lazy CPU.
-    pub(crate) mm_count: CachePadded<AtomicUsize>,
+    pub(crate) mm_count: CachePadded<SharedUsize>,
     /// `mm_cpumask(mm)`: bit `n` is set while CPU `n` may hold TLB entries or have the mm
     /// loaded (an arch decides when bits are cleared).
-    pub(crate) cpumask: CachePadded<AtomicU64>,
+    pub(crate) cpumask: CachePadded<SharedCpuMask>,
 }
 
 impl Mm {
-    fn new(gen: u64) -> Mm {
+    fn new(gen: u64, nr_cpus: usize) -> Mm {
         Mm {
             gen: CachePadded(AtomicU64::new(gen)),
-            mm_users: CachePadded(AtomicUsize::new(0)),
-            mm_count: CachePadded(AtomicUsize::new(0)),
-            cpumask: CachePadded(AtomicU64::new(0)),
+            mm_users: CachePadded(SharedUsize::new(0)),
+            mm_count: CachePadded(SharedUsize::new(0)),
+            cpumask: CachePadded(SharedCpuMask::new(nr_cpus)),
         }
     }
 
-    /// `mm_users` now (racy by nature; for reports and tests).
+    /// `mm_users` now (racy by nature; for reports and tests; never counted).
     pub fn users(&self) -> usize {
-        self.mm_users.load(Ordering::Relaxed)
+        self.mm_users.oracle_load(Ordering::Relaxed)
     }
 
-    /// `mm_count` now (racy by nature; for reports and tests).
+    /// `mm_count` now (racy by nature; for reports and tests; never counted).
     pub fn count(&self) -> usize {
-        self.mm_count.load(Ordering::Relaxed)
+        self.mm_count.oracle_load(Ordering::Relaxed)
     }
 
-    /// `mm_cpumask(mm)` now.
-    pub fn cpumask(&self) -> u64 {
-        self.cpumask.load(Ordering::Relaxed)
+    /// `mm_cpumask(mm)` now, for reports and tests (never counted).
+    pub fn cpumask(&self) -> CpuMask {
+        self.cpumask.oracle_read()
     }
 }
 
@@ -161,46 +163,106 @@ pub enum Stale {
     Freed(MmId),
 }
 
-/// The arena of mm slots.
+/// The free slots of the arena: a lock-free stack (Treiber's), so that a free on the
+/// switch path (the last lazy drop runs `__mmdrop` there) takes no lock.
 ///
 /// # Invariants
-/// Slot 0 is `init_mm` and is never freed. Every other slot is either live (odd
-/// generation, not on the free list) or free (even generation, on the free list).
-pub struct Arena {
-    slots: Box<[Mm]>,
-    free: Mutex<Vec<u32>>,
+/// `head` is `(tag << 32) | (slot + 1)` of the top slot, `slot + 1 == 0` when empty;
+/// `next[s]` is the `slot + 1` below `s` while `s` is on the stack. The tag grows with
+/// every successful push and pop, so a pop that read a stale `next` fails its
+/// compare-exchange (no ABA).
+struct FreeList {
+    head: CachePadded<AtomicU64>,
+    next: Box<[AtomicU32]>,
 }
 
-impl Arena {
-    /// An arena with `capacity` slots besides `init_mm`.
-    pub fn new(capacity: usize) -> Arena {
-        let capacity = capacity.min(u32::MAX as usize - 1);
-        let slots: Box<[Mm]> = (0..=capacity)
-            .map(|i| Mm::new(if i == 0 { 1 } else { 0 }))
-            .collect();
-        // INVARIANT: init_mm is live forever; one user and one count that nobody drops.
-        slots[0].mm_users.store(1, Ordering::Relaxed);
-        slots[0].mm_count.store(1, Ordering::Relaxed);
-        let free = (1..=capacity as u32).rev().collect();
-        Arena {
-            slots,
-            free: Mutex::new(free),
+impl FreeList {
+    fn new(slots: usize) -> FreeList {
+        FreeList {
+            head: CachePadded(AtomicU64::new(0)),
+            next: (0..slots).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 
-    /// How many slots, `init_mm` included.
-    pub fn capacity(&self) -> usize {
-        self.slots.len()
+    fn push(&self, slot: u32) {
+        // ORDERING: Relaxed first look; the compare-exchange below decides.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            self.next[slot as usize].store(head as u32, Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | (slot as u64 + 1);
+            // ORDERING: Release pairs with the Acquire in `pop`: the `next` link above
+            // (and the slot's poisoning before the push) is visible to the popper.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    fn pop(&self) -> Option<u32> {
+        // ORDERING: Acquire pairs with the Release in `push`: the top slot's `next` link
+        // is the one its pusher wrote.
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let top = head as u32;
+            if top == 0 {
+                return None;
+            }
+            let below = self.next[top as usize - 1].load(Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | below as u64;
+            // ORDERING: Acquire, as above, for the value a failed attempt reloads.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(top - 1),
+                Err(now) => head = now,
+            }
+        }
+    }
+}
+
+/// The arena of mm slots.
+///
+/// # Invariants
+/// Slot 0 is `init_mm` and is never freed. Every other slot is live (odd generation) or
+/// free (even generation); a free slot is on the free list. A live slot is on the free
+/// list only under the `none` baseline, which recycles a dead mm's slot in place
+/// ([`Arena::recycle`]) without freeing it.
+pub struct Arena {
+    slots: Box<[Mm]>,
+    free: FreeList,
+}
+
+impl Arena {
+    /// An arena with `capacity` slots besides `init_mm`, for a machine of `nr_cpus` CPUs.
+    pub fn new(capacity: usize, nr_cpus: usize) -> Arena {
+        let capacity = capacity.min(u32::MAX as usize - 2);
+        let slots: Box<[Mm]> = (0..=capacity)
+            .map(|i| Mm::new(if i == 0 { 1 } else { 0 }, nr_cpus))
+            .collect();
+        // INVARIANT: init_mm is live forever; one user and one count that nobody drops.
+        slots[0].mm_users.oracle_store(1, Ordering::Relaxed);
+        slots[0].mm_count.oracle_store(1, Ordering::Relaxed);
+        let free = FreeList::new(slots.len());
+        for slot in (1..=capacity as u32).rev() {
+            free.push(slot);
+        }
+        Arena { slots, free }
     }
 
     /// Takes a free slot and makes it a new mm with `mm_users == 1` and `mm_count == 1`
     /// (`mm_alloc`). `None` when the arena is full.
     pub(crate) fn alloc(&self) -> Option<MmId> {
-        let slot = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+        let slot = self.free.pop()?;
         let mm = &self.slots[slot as usize];
-        mm.mm_users.store(1, Ordering::Relaxed);
-        mm.mm_count.store(1, Ordering::Relaxed);
-        mm.cpumask.store(0, Ordering::Relaxed);
+        // mm_init(): the new mm is this CPU's alone until its handle is published.
+        mm.mm_users.oracle_store(1, Ordering::Relaxed);
+        mm.mm_count.oracle_store(1, Ordering::Relaxed);
+        mm.cpumask.oracle_clear_all();
         let gen = mm.gen.load(Ordering::Relaxed);
         let gen = if gen % 2 == 1 {
             // A slot recycled in place by `recycle` keeps its generation.
@@ -226,10 +288,7 @@ impl Arena {
         if id.is_init() || !self.is_live(id) {
             return;
         }
-        self.free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id.slot);
+        self.free.push(id.slot);
     }
 
     /// Frees a live mm: bumps the generation (so every outstanding handle goes stale),
@@ -255,12 +314,9 @@ impl Arena {
                 Ordering::Relaxed,
             )
             .map_err(|_| Stale::Freed(id))?;
-        mm.mm_users.store(POISON, Ordering::Relaxed);
-        mm.mm_count.store(POISON, Ordering::Relaxed);
-        self.free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id.slot);
+        mm.mm_users.oracle_store(POISON, Ordering::Relaxed);
+        mm.mm_count.oracle_store(POISON, Ordering::Relaxed);
+        self.free.push(id.slot);
         Ok(())
     }
 

@@ -94,6 +94,12 @@ pub enum ViolationKind {
     },
     /// A synchronous IPI was sent with interrupts disabled (it would deadlock).
     IpiWithIrqsDisabled,
+    /// A CPU waits for something that never happens: a host that plays every CPU ran
+    /// all it could and the wait is not over (a CPU it waits for is offline, say).
+    WaitsForever {
+        /// The first CPU it waits for.
+        on: usize,
+    },
 }
 
 impl ViolationKind {
@@ -110,7 +116,8 @@ impl ViolationKind {
             | ViolationKind::DoubleFree
             | ViolationKind::Leak { .. }
             | ViolationKind::LingeringDeferred
-            | ViolationKind::IpiWithIrqsDisabled => Property::E,
+            | ViolationKind::IpiWithIrqsDisabled
+            | ViolationKind::WaitsForever { .. } => Property::E,
             ViolationKind::NoMembarrierBarrier => Property::F,
             ViolationKind::NmiWrongMm { .. } => Property::G,
         }
@@ -172,6 +179,9 @@ impl fmt::Display for Violation {
             }
             ViolationKind::IpiWithIrqsDisabled => {
                 write!(f, "synchronous IPI sent with interrupts disabled")
+            }
+            ViolationKind::WaitsForever { on } => {
+                write!(f, "waits for cpu {on} for ever (nothing left to run)")
             }
         }
     }

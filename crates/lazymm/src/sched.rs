@@ -46,12 +46,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         match next.mm_id() {
             // to kernel
             None => {
-                let active = S::active_mm(cpu, &prev.scheme, &irq).id();
-                A::enter_lazy_tlb(self, cpu, active);
+                let active = S::active_mm(cpu, &prev.scheme, &irq);
+                A::enter_lazy_tlb(self, cpu, &active);
                 if prev.is_user() {
                     // from user
                     cpu.stats.lazy_switches += 1;
-                    let lazy = S::mmgrab_lazy_tlb(self, cpu, active);
+                    let lazy = S::mmgrab_lazy_tlb(self, cpu, active.id());
                     S::lazy_install(&mut cpu.scheme, &mut next.scheme, lazy);
                 } else {
                     // from kernel
@@ -60,7 +60,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             }
             // to user
             Some(mm) => {
-                let active = S::active_mm(cpu, &prev.scheme, &irq).id();
+                let active = S::active_mm(cpu, &prev.scheme, &irq);
                 A::switch_mm_irqs_off(self, cpu, active, mm, &irq);
                 if !prev.is_user() {
                     // from kernel: will mmdrop_lazy_tlb() in finish_task_switch().

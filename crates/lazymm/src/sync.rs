@@ -1,36 +1,167 @@
-//! The one facade through which the model reaches every atomic, fence and lock.
+//! The one facade through which the model reaches every atomic, fence and lock, as
+//! wrapper types that account for each access.
 //!
 //! Under `cfg(loom)` the same model code runs on loom's types, so the checker explores
 //! the code that is benchmarked, never a copy. Nothing in the model imports
 //! `std::sync` or `core::sync` directly.
+//!
+//! # Two paths
+//! - The *protocol path*: state the kernel shares between CPUs (`mm_count`, `mm_users`,
+//!   `mm_cpumask`, `rq->curr`, the IPI mailboxes, hazard slots) lives in [`SharedU64`] and
+//!   [`SharedUsize`]. Every access takes the accessing CPU's [`Acct`]:
+//!   each read-modify-write and each full barrier is counted there (the `shared_rmw` and
+//!   `full_fences` a run reports are derived from these counts, never counted by hand),
+//!   and when recording is on for that CPU, each access is appended to its log as an
+//!   [`Access`] (the address and the kind), which a host that charges coherence costs
+//!   (the scale predictor) reads after every step.
+//! - The *oracle path*: the checks the model makes on itself (generation checks in the
+//!   arena, the oracle's reads of other CPUs' CR3, reports) use the `oracle_*` methods or
+//!   the raw atomics of [`raw`]. They are never counted or recorded: they are not
+//!   traffic a kernel would make.
+//!
+//! # Cost when recording is off
+//! One predictable branch per access on a per-CPU flag the CPU owns, beside the counter
+//! increment of an RMW or fence.
 
 #[cfg(loom)]
-pub use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
-#[cfg(loom)]
-pub use loom::sync::Mutex;
-
+use loom::sync::atomic::{fence as raw_fence, AtomicU64, AtomicUsize};
 #[cfg(not(loom))]
-pub use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
-#[cfg(not(loom))]
-pub use std::sync::Mutex;
+use std::sync::atomic::{fence as raw_fence, AtomicU64, AtomicUsize};
 
 pub use core::sync::atomic::Ordering;
 
+/// The facade's raw atomics and locks, for the oracle and for state that is not the
+/// kernel's (nothing here is counted or recorded).
+pub mod raw {
+    #[cfg(loom)]
+    pub use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+    #[cfg(loom)]
+    pub use loom::sync::Mutex;
+    #[cfg(not(loom))]
+    pub use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+    #[cfg(not(loom))]
+    pub use std::sync::Mutex;
+}
+
+/// What one protocol access did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessKind {
+    /// An atomic load.
+    Load,
+    /// An atomic store.
+    Store,
+    /// An atomic read-modify-write (a failed compare-exchange included: on the machines
+    /// modelled it takes the line exclusive all the same).
+    Rmw,
+    /// A full barrier (`smp_mb`, or one side of a fully ordered RMW).
+    Fence,
+    /// A write of the page-table root (CR3 on x86, the PID register on powerpc).
+    RootWrite,
+    /// An IPI sent to the CPU whose number is `addr` of the [`Access`].
+    IpiSend,
+}
+
+/// One recorded access: where and what. The CPU is the one whose log holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// The address of the word accessed (its cache line is `addr / line size`); 0 for a
+    /// fence or a root write; the target CPU for an IPI.
+    pub addr: u64,
+    /// What was done.
+    pub kind: AccessKind,
+}
+
+/// One CPU's accounting of its protocol accesses.
+///
+/// # Invariants
+/// `rmw` and `fences` only grow; `log` is `Some` exactly while recording is on.
+#[derive(Debug, Default)]
+pub struct Acct {
+    /// Read-modify-writes on shared state.
+    rmw: u64,
+    /// Full barriers.
+    fences: u64,
+    /// The access log, while recording.
+    log: Option<Vec<Access>>,
+}
+
+impl Acct {
+    /// Read-modify-writes made on shared state so far.
+    #[inline]
+    pub fn rmw(&self) -> u64 {
+        self.rmw
+    }
+
+    /// Full barriers passed so far.
+    #[inline]
+    pub fn fences(&self) -> u64 {
+        self.fences
+    }
+
+    /// Turns recording on (with an empty log) or off (dropping the log).
+    pub fn set_recording(&mut self, on: bool) {
+        self.log = on.then(Vec::new);
+    }
+
+    /// Whether recording is on.
+    pub fn recording(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Moves the accesses recorded since the last call into `out` (appending).
+    pub fn drain_into(&mut self, out: &mut Vec<Access>) {
+        if let Some(log) = &mut self.log {
+            out.append(log);
+        }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, addr: u64, kind: AccessKind) {
+        if let Some(log) = &mut self.log {
+            log.push(Access { addr, kind });
+        }
+    }
+
+    /// Records a page-table-root write (the hardware register is CPU-local: not a
+    /// memory access, but a cost the predictor charges).
+    #[inline]
+    pub(crate) fn root_write(&mut self) {
+        self.record(0, AccessKind::RootWrite);
+    }
+
+    /// Records an IPI sent to `target`.
+    #[inline]
+    pub(crate) fn ipi_send(&mut self, target: usize) {
+        self.record(target as u64, AccessKind::IpiSend);
+    }
+}
+
+/// `smp_mb()`: a full fence, counted (and recorded) on this CPU.
+#[inline]
+pub fn smp_mb(a: &mut Acct) {
+    a.fences += 1;
+    a.record(0, AccessKind::Fence);
+    // ORDERING: callers name the access on another CPU this pairs with.
+    raw_fence(Ordering::SeqCst);
+}
+
 /// Runs `rmw`, an atomic read-modify-write that Linux defines as fully ordered
 /// (`atomic_dec_and_test`, `xchg`, `cmpxchg`: a full barrier on each side), with that
-/// ordering.
+/// ordering, counting the two full barriers the kernel's memory model puts around it.
 ///
 /// Under loom, and natively on weakly ordered hosts, the barriers are real
 /// `fence(SeqCst)`s on both sides, so a weak-memory checker sees exactly what the kernel
 /// relies on. Natively on x86 the locked instruction the RMW compiles to is itself a
 /// full barrier for the hardware (which is why Linux's x86 `atomic_dec_and_test` is a bare
 /// `lock decl`), so only the compiler is kept from moving accesses across it; two
-/// `mfence`s more would charge the scheme for barriers the kernel never executes.
+/// `mfence`s more would charge the scheme for barriers the kernel never executes. The
+/// recorded log shows the RMW alone, as the hardware executes it.
 /// `rmw` must perform exactly one atomic read-modify-write.
 #[inline(always)]
-pub fn fully_ordered<T>(rmw: impl FnOnce() -> T) -> T {
+pub fn fully_ordered<T>(a: &mut Acct, rmw: impl FnOnce(&mut Acct) -> T) -> T {
+    a.fences += 2;
     rmw_side_barrier();
-    let v = rmw();
+    let v = rmw(a);
     rmw_side_barrier();
     v
 }
@@ -46,9 +177,139 @@ fn rmw_side_barrier() {
     #[cfg(not(all(not(loom), any(target_arch = "x86", target_arch = "x86_64"))))]
     // ORDERING: a full fence on this side of the RMW, as Linux defines a fully ordered
     // atomic; callers name what they pair with.
-    fence(Ordering::SeqCst);
+    raw_fence(Ordering::SeqCst);
 }
 
+macro_rules! shared_atomic {
+    ($(#[$doc:meta])* $name:ident, $atomic:ident, $t:ty) => {
+        $(#[$doc])*
+        pub struct $name($atomic);
+
+        impl $name {
+            /// A new word holding `v`.
+            pub fn new(v: $t) -> Self {
+                $name($atomic::new(v))
+            }
+
+            #[inline(always)]
+            fn addr(&self) -> u64 {
+                self as *const Self as usize as u64
+            }
+
+            /// An atomic load by the CPU that owns `a`.
+            #[inline]
+            pub fn load(&self, a: &mut Acct, o: Ordering) -> $t {
+                a.record(self.addr(), AccessKind::Load);
+                self.0.load(o)
+            }
+
+            /// An atomic store by the CPU that owns `a`.
+            #[inline]
+            pub fn store(&self, a: &mut Acct, v: $t, o: Ordering) {
+                a.record(self.addr(), AccessKind::Store);
+                self.0.store(v, o)
+            }
+
+            /// `swap`, a read-modify-write.
+            #[inline]
+            pub fn swap(&self, a: &mut Acct, v: $t, o: Ordering) -> $t {
+                self.rmw(a);
+                self.0.swap(v, o)
+            }
+
+            /// `compare_exchange`, a read-modify-write whether or not it succeeds.
+            #[inline]
+            pub fn compare_exchange(
+                &self,
+                a: &mut Acct,
+                current: $t,
+                new: $t,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$t, $t> {
+                self.rmw(a);
+                self.0.compare_exchange(current, new, success, failure)
+            }
+
+            /// A load the oracle makes: never counted or recorded.
+            #[inline]
+            pub fn oracle_load(&self, o: Ordering) -> $t {
+                self.0.load(o)
+            }
+
+            /// A store the oracle or the arena makes (poisoning, initialising a slot
+            /// before it is published): never counted or recorded.
+            #[inline]
+            #[allow(dead_code)] // not every wrapper type's owner needs it
+            pub(crate) fn oracle_store(&self, v: $t, o: Ordering) {
+                self.0.store(v, o)
+            }
+
+            #[inline(always)]
+            fn rmw(&self, a: &mut Acct) {
+                a.rmw += 1;
+                a.record(self.addr(), AccessKind::Rmw);
+            }
+        }
+    };
+}
+
+macro_rules! shared_int_ops {
+    ($name:ident, $t:ty) => {
+        impl $name {
+            /// `fetch_add`, a read-modify-write.
+            #[inline]
+            pub fn fetch_add(&self, a: &mut Acct, v: $t, o: Ordering) -> $t {
+                self.rmw(a);
+                self.0.fetch_add(v, o)
+            }
+
+            /// `fetch_sub`, a read-modify-write.
+            #[inline]
+            pub fn fetch_sub(&self, a: &mut Acct, v: $t, o: Ordering) -> $t {
+                self.rmw(a);
+                self.0.fetch_sub(v, o)
+            }
+
+            /// `fetch_or`, a read-modify-write.
+            #[inline]
+            pub fn fetch_or(&self, a: &mut Acct, v: $t, o: Ordering) -> $t {
+                self.rmw(a);
+                self.0.fetch_or(v, o)
+            }
+
+            /// `fetch_and`, a read-modify-write.
+            #[inline]
+            pub fn fetch_and(&self, a: &mut Acct, v: $t, o: Ordering) -> $t {
+                self.rmw(a);
+                self.0.fetch_and(v, o)
+            }
+
+            /// A read-modify-write the oracle makes (undoing an underflow it reported):
+            /// never counted or recorded.
+            #[inline]
+            #[allow(dead_code)] // not every wrapper type's owner needs it
+            pub(crate) fn oracle_fetch_add(&self, v: $t, o: Ordering) -> $t {
+                self.0.fetch_add(v, o)
+            }
+        }
+    };
+}
+
+shared_atomic!(
+    /// A 64-bit word of state shared between CPUs.
+    SharedU64,
+    AtomicU64,
+    u64
+);
+shared_int_ops!(SharedU64, u64);
+shared_atomic!(
+    /// A counter of state shared between CPUs (`mm_users`, `mm_count`).
+    SharedUsize,
+    AtomicUsize,
+    usize
+);
+shared_int_ops!(SharedUsize, usize);
 /// One turn of a busy-wait loop: a pause hint natively, a yield under loom, and a
 /// yield to the checker's scheduler when one is installed on this host thread.
 ///
@@ -98,7 +359,7 @@ pub fn set_spin_hook(hook: Option<fn()>) {
 /// Everything the kernel keeps on a line of its own (`mm_count`, each per-CPU slot) is
 /// wrapped in this, so that contention in benchmarks is real contention and not false
 /// sharing, and so that an uncontended line stays uncontended.
-#[derive(Default)]
+#[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct CachePadded<T>(pub T);
 

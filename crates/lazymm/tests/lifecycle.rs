@@ -32,12 +32,12 @@ fn fork_makes_an_mm_with_one_user_and_one_count() {
     assert!(t.is_user() && !t.is_kthread());
     assert_eq!(t.pid, 7);
     assert!(matches!(t.scheme.active_mm, ActiveMm::Own(id) if id == m));
-    assert_eq!(cpus[0].stats.mm_created, 1);
+    assert_eq!(cpus[0].stats().mm_created, 1);
     assert_eq!(live(&k), 1);
 
     let u = k.fork(&mut cpus[0], 8).unwrap();
     assert_ne!(u.mm_id().unwrap(), m, "each process has its own mm");
-    assert_eq!(cpus[0].stats.mm_created, 2);
+    assert_eq!(cpus[0].stats().mm_created, 2);
     assert_clean(&k, &cpus);
 }
 
@@ -52,7 +52,7 @@ fn clone_thread_shares_the_mm() {
     assert_eq!(t3.mm_id(), Some(m));
     assert_eq!(users(&k, m), 3);
     assert_eq!(count(&k, m), 1, "mm_users holds one mm_count as a whole");
-    assert_eq!(cpus[0].stats.mm_created, 1, "no new mm");
+    assert_eq!(cpus[0].stats().mm_created, 1, "no new mm");
     assert!(
         k.clone_thread(&mut cpus[0], &idle[0], 4).is_none(),
         "a kernel thread has no mm to share"
@@ -76,7 +76,7 @@ fn exit_mm_of_a_thread_keeps_the_mm_for_the_others() {
     );
     assert_eq!(users(&k, m), 1);
     assert_eq!(count(&k, m), 2, "mm_users' count plus the exit's lazy one");
-    assert_eq!(cpus[0].stats.exits, 0, "no teardown yet");
+    assert_eq!(cpus[0].stats().exits, 0, "no teardown yet");
     assert_eq!(t2.mm_id(), Some(m));
     assert_clean(&k, &cpus);
 }
@@ -92,25 +92,25 @@ fn exit_mm_of_last_user_defers_the_free_to_the_next_kernel_to_user_switch() {
     k.exit_mm(&mut cpus[0], &mut t);
     // __mmput ran (exit_mmap freed the tables) but this CPU's lazy reference keeps the
     // struct and the root alive while CR3 still points at it.
-    assert_eq!(cpus[0].stats.exits, 1);
-    assert_eq!(cpus[0].stats.mm_freed, 0);
+    assert_eq!(cpus[0].stats().exits, 1);
+    assert_eq!(cpus[0].stats().mm_freed, 0);
     assert!(k.arena.is_live(m));
     assert_eq!((users(&k, m), count(&k, m)), (0, 1));
-    assert_eq!(cpus[0].cr3(), m);
+    assert_eq!(k.oracle_cr3(0), m);
     assert!(is_lazy_on(&t, m));
     k.speculative_walk(&mut cpus[0]);
     assert_clean(&k, &cpus);
 
     // The exited task switches to another process: finish_task_switch frees m.
     k.context_switch(&mut cpus[0], &mut t, &mut u);
-    assert_eq!(cpus[0].stats.mm_freed, 1);
+    assert_eq!(cpus[0].stats().mm_freed, 1);
     assert!(
         !k.arena.is_live(m),
         "the handle must be stale after the free"
     );
     assert!(k.arena.get(m).is_err());
     assert!(matches!(t.scheme.active_mm, ActiveMm::None));
-    assert_eq!(cpus[0].cr3(), u.mm_id().unwrap());
+    assert_eq!(k.oracle_cr3(0), u.mm_id().unwrap());
     assert_eq!(live(&k), 1);
     assert_clean(&k, &cpus);
 }
@@ -126,12 +126,16 @@ fn exit_mm_then_idle_then_user_frees_on_the_idle_tasks_switch() {
     // The exited task is a kernel task now: kernel->kernel hands the reference over.
     k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
     assert!(is_lazy_on(&idle[0], m));
-    assert_eq!(cpus[0].stats.lazy_switches, 0, "not a user->kernel switch");
+    assert_eq!(
+        cpus[0].stats().lazy_switches,
+        0,
+        "not a user->kernel switch"
+    );
     assert_eq!(count(&k, m), 1);
-    assert_eq!(cpus[0].stats.mm_freed, 0);
+    assert_eq!(cpus[0].stats().mm_freed, 0);
 
     k.context_switch(&mut cpus[0], &mut idle[0], &mut u);
-    assert_eq!(cpus[0].stats.mm_freed, 1);
+    assert_eq!(cpus[0].stats().mm_freed, 1);
     assert!(!k.arena.is_live(m));
     assert_clean(&k, &cpus);
 }
@@ -147,13 +151,13 @@ fn exec_mmap_from_a_user_task_frees_the_old_mm_of_its_last_user() {
     let n = new.id();
     k.exec_mmap(&mut cpus[0], &mut t, new);
     assert!(!k.arena.is_live(old), "the last user's old mm is freed");
-    assert_eq!(cpus[0].stats.mm_freed, 1);
-    assert_eq!(cpus[0].stats.exits, 1);
+    assert_eq!(cpus[0].stats().mm_freed, 1);
+    assert_eq!(cpus[0].stats().exits, 1);
     assert_eq!(t.mm_id(), Some(n));
     assert!(t.is_user() && !t.is_kthread());
     assert!(matches!(t.scheme.active_mm, ActiveMm::Own(id) if id == n));
     assert_eq!((users(&k, n), count(&k, n)), (1, 1));
-    assert_eq!(cpus[0].cr3(), n);
+    assert_eq!(k.oracle_cr3(0), n);
     assert_eq!(cpumask(&k, n), 1);
     assert_clean(&k, &cpus);
 }
@@ -169,7 +173,7 @@ fn exec_mmap_from_a_user_task_keeps_an_old_mm_other_threads_use() {
     k.exec_mmap(&mut cpus[0], &mut t, new);
     assert!(k.arena.is_live(old));
     assert_eq!((users(&k, old), count(&k, old)), (1, 1));
-    assert_eq!(cpus[0].stats.mm_freed, 0);
+    assert_eq!(cpus[0].stats().mm_freed, 0);
     assert_clean(&k, &cpus);
 }
 
@@ -191,7 +195,7 @@ fn exec_mmap_from_a_kernel_thread_drops_its_lazy_mm() {
     assert!(kworker.is_user() && !kworker.is_kthread());
     assert_eq!(kworker.mm_id(), Some(n));
     assert!(matches!(kworker.scheme.active_mm, ActiveMm::Own(id) if id == n));
-    assert_eq!(cpus[0].cr3(), n);
+    assert_eq!(k.oracle_cr3(0), n);
     assert_clean(&k, &cpus);
 }
 
@@ -208,7 +212,7 @@ fn exec_mmap_from_a_kernel_thread_frees_a_lazy_mm_whose_users_are_gone() {
     let new = k.mm_alloc(&mut cpus[0]).unwrap();
     k.exec_mmap(&mut cpus[0], &mut idle[0], new);
     assert!(!k.arena.is_live(m));
-    assert_eq!(cpus[0].stats.mm_freed, 1);
+    assert_eq!(cpus[0].stats().mm_freed, 1);
     assert_clean(&k, &cpus);
 }
 
@@ -225,31 +229,31 @@ fn kthread_use_mm_of_its_own_lazy_mm_holds_both_references() {
     assert_eq!((users(&k, m), count(&k, m)), (2, 2));
 
     // mm == active_mm: it still grabs its own reference and drops the lazy one.
-    let before = cpus[0].stats;
+    let before = cpus[0].stats();
     k.kthread_use_mm(&mut cpus[0], &mut kworker, &u);
     assert_eq!(
-        cpus[0].stats.shared_rmw - before.shared_rmw,
+        cpus[0].stats().shared_rmw - before.shared_rmw,
         2,
         "one mmgrab and one mmdrop_lazy_tlb, though the mm is the same"
     );
-    assert!(cpus[0].stats.full_fences > before.full_fences);
+    assert!(cpus[0].stats().full_fences > before.full_fences);
     assert_eq!((users(&k, m), count(&k, m)), (2, 2));
     assert!(matches!(&kworker.mm, Some(TaskMm::Kthread(r)) if r.id() == m));
     assert!(matches!(kworker.scheme.active_mm, ActiveMm::Own(id) if id == m));
     assert!(kworker.is_kthread() && kworker.is_user());
     assert_eq!(
-        k.cpus[0].rq_curr_mm(),
+        k.cpus[0].oracle_rq_curr_mm(),
         Some(m),
         "membarrier now sees the mm"
     );
-    assert_eq!(cpus[0].cr3(), m);
+    assert_eq!(k.oracle_cr3(0), m);
 
     k.kthread_unuse_mm(&mut cpus[0], &mut kworker);
     assert!(kworker.mm.is_none());
     assert!(is_lazy_on(&kworker, m), "it keeps running on the mm lazily");
     assert_eq!((users(&k, m), count(&k, m)), (2, 2));
-    assert_eq!(k.cpus[0].rq_curr_mm(), None);
-    assert_eq!(cpus[0].cr3(), m);
+    assert_eq!(k.cpus[0].oracle_rq_curr_mm(), None);
+    assert_eq!(k.oracle_cr3(0), m);
 
     k.mmput(&mut cpus[0], u);
     assert_eq!((users(&k, m), count(&k, m)), (1, 2));
@@ -274,7 +278,7 @@ fn kthread_use_mm_of_another_mm_switches_and_drops_the_lazy_one() {
     k.kthread_use_mm(&mut cpus[0], &mut kworker, &u);
     assert_eq!(count(&k, ma), 1, "the lazy reference to a is dropped");
     assert_eq!((users(&k, mb), count(&k, mb)), (2, 2));
-    assert_eq!(cpus[0].cr3(), mb);
+    assert_eq!(k.oracle_cr3(0), mb);
     assert_eq!(cpumask(&k, mb), 1);
 
     k.kthread_unuse_mm(&mut cpus[0], &mut kworker);
@@ -325,21 +329,21 @@ fn sched_force_init_mm_moves_to_init_mm_and_drops_the_lazy_reference() {
     assert_eq!(count(&k, m), 2);
 
     k.sched_force_init_mm(&mut cpus[0], &mut idle[0]);
-    assert_eq!(cpus[0].cr3(), MmId::INIT);
-    assert_eq!(k.cpus[0].cr3(), MmId::INIT);
-    assert_eq!(cpus[0].loaded_mm(), MmId::INIT);
+    assert_eq!(k.oracle_cr3(0), MmId::INIT);
+    assert_eq!(k.oracle_cr3(0), MmId::INIT);
+    assert!(loaded_is(&mut cpus[0], MmId::INIT));
     assert_eq!(count(&k, m), 1);
     assert!(is_lazy_on(&idle[0], MmId::INIT));
 
     // Idempotent: already on init_mm, nothing changes.
-    let before = cpus[0].stats;
+    let before = cpus[0].stats();
     k.sched_force_init_mm(&mut cpus[0], &mut idle[0]);
-    assert_eq!(cpus[0].stats.shared_rmw, before.shared_rmw);
+    assert_eq!(cpus[0].stats().shared_rmw, before.shared_rmw);
     assert!(is_lazy_on(&idle[0], MmId::INIT));
 
     // And the CPU can go back to user space cleanly.
     k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
-    assert_eq!(cpus[0].cr3(), m);
+    assert_eq!(k.oracle_cr3(0), m);
     assert_eq!(count(&k, m), 1);
     assert_clean(&k, &cpus);
 }
@@ -353,25 +357,25 @@ fn cpu_offline_frees_an_exited_mm_it_held_lazily() {
     k.exit_mm(&mut cpus[1], &mut t);
     k.context_switch(&mut cpus[1], &mut t, &mut idle[1]);
     assert!(k.arena.is_live(m));
-    assert_eq!(k.cpu_online_mask(), 0b11);
+    assert_eq!(k.oracle_online_mask().words()[0], 0b11);
 
     k.cpu_offline(&mut cpus[1], &mut idle[1], |_, _| {});
-    assert_eq!(cpus[1].cr3(), MmId::INIT);
-    assert_eq!(k.cpus[1].cr3(), MmId::INIT);
+    assert_eq!(k.oracle_cr3(1), MmId::INIT);
+    assert_eq!(k.oracle_cr3(1), MmId::INIT);
     assert!(
         !k.arena.is_live(m),
         "the last (lazy) reference went with it"
     );
-    assert_eq!(cpus[1].stats.mm_freed, 1);
-    assert!(!cpus[1].is_online() && !k.cpus[1].is_online());
-    assert_eq!(k.cpu_online_mask(), 0b01);
+    assert_eq!(cpus[1].stats().mm_freed, 1);
+    assert!(!cpus[1].is_online() && !k.oracle_cpu_online(1));
+    assert_eq!(k.oracle_online_mask().words()[0], 0b01);
 
     k.cpu_online(&mut cpus[1]);
-    assert!(cpus[1].is_online() && k.cpus[1].is_online());
-    assert_eq!(k.cpu_online_mask(), 0b11);
+    assert!(cpus[1].is_online() && k.oracle_cpu_online(1));
+    assert_eq!(k.oracle_online_mask().words()[0], 0b11);
     let mut u = k.fork(&mut cpus[1], 2).unwrap();
     k.context_switch(&mut cpus[1], &mut idle[1], &mut u);
-    assert_eq!(cpus[1].cr3(), u.mm_id().unwrap());
+    assert_eq!(k.oracle_cr3(1), u.mm_id().unwrap());
     assert_clean(&k, &cpus);
 }
 
@@ -414,7 +418,7 @@ fn full_quiesce_frees_every_mm_and_leaks_nothing() {
 
     for (cpu, idle) in cpus.iter_mut().zip(idle.iter_mut()) {
         k.quiesce_cpu(cpu, idle);
-        assert_eq!(cpu.cr3(), MmId::INIT);
+        assert_eq!(k.oracle_cr3(cpu.id), MmId::INIT);
     }
     for cpu in cpus.iter_mut() {
         k.check_quiescent(cpu);
@@ -441,8 +445,8 @@ fn none_never_frees_and_never_reports_leaks() {
     k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
     k.quiesce_cpu(&mut cpus[0], &mut idle[0]);
     assert!(k.arena.is_live(m), "none never frees an mm");
-    assert_eq!(cpus[0].stats.mm_freed, 0);
-    assert_eq!(cpus[0].cr3(), MmId::INIT);
+    assert_eq!(cpus[0].stats().mm_freed, 0);
+    assert_eq!(k.oracle_cr3(0), MmId::INIT);
     k.check_quiescent(&mut cpus[0]);
     assert_clean(&k, &cpus);
 }

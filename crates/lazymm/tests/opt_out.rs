@@ -43,17 +43,17 @@ fn round_trip<S: Scheme>() -> (u64, u64) {
     let mut idle = k.idle_task(c, 100);
     let mut t = k.fork(c, 1).expect("room");
     k.context_switch(c, &mut idle, &mut t);
-    let before = c.stats;
+    let before = c.stats();
     k.context_switch(c, &mut t, &mut idle);
     k.context_switch(c, &mut idle, &mut t);
-    let after = c.stats;
+    let after = c.stats();
     assert_eq!(after.lazy_switches - before.lazy_switches, 1);
     k.exit_mm(c, &mut t);
     k.context_switch(c, &mut t, &mut idle);
     k.quiesce_cpu(c, &mut idle);
     k.check_quiescent(c);
     assert_eq!(kinds(&[c]), vec![]);
-    assert_eq!(c.stats.mm_created, c.stats.mm_freed);
+    assert_eq!(c.stats().mm_created, c.stats().mm_freed);
     (
         after.shared_rmw - before.shared_rmw,
         after.full_fences - before.full_fences,
@@ -91,9 +91,9 @@ fn exit_beside_a_lazy_cpu<S: Scheme, A: Arch>() -> Exit {
     // t1 exits on CPU 1, which goes idle lazily on the mm.
     k.exit_mm(c1, &mut t1);
     k.context_switch(c1, &mut t1, &mut idle1);
-    assert_eq!(c1.cr3(), mm);
+    assert_eq!(k.oracle_cr3(1), mm);
     let done = AtomicBool::new(false);
-    let before = c0.stats.ipis_sent;
+    let before = c0.stats().ipis_sent;
     std::thread::scope(|s| {
         let k = &k;
         let done = &done;
@@ -107,9 +107,9 @@ fn exit_beside_a_lazy_cpu<S: Scheme, A: Arch>() -> Exit {
         k.exit_mm(c0, &mut t0);
         done.store(true, Ordering::Release);
     });
-    let ipis_sent = c0.stats.ipis_sent - before;
+    let ipis_sent = c0.stats().ipis_sent - before;
     let freed = !k.arena.is_live(mm);
-    let cpu1_cr3 = c1.cr3();
+    let cpu1_cr3 = k.oracle_cr3(1);
     k.context_switch(c0, &mut t0, &mut idle0);
     k.quiesce_cpu(c0, &mut idle0);
     k.quiesce_cpu(c1, &mut idle1);
@@ -252,7 +252,7 @@ fn nmis_in_the_switch_window(mutant: Option<Mutant>) -> (u64, usize) {
         "{:?}",
         c.violations
     );
-    (c.stats.nmis, c.stats.violations as usize)
+    (c.stats().nmis, c.stats().violations as usize)
 }
 
 #[test]

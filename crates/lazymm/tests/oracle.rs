@@ -45,7 +45,7 @@ fn use_after_free_through_a_stale_handle_is_reported_even_after_slot_reuse() {
     assert_eq!(v[0].kind.property(), Property::A);
     assert_eq!((v[0].cpu, v[0].mm), (0, m));
     assert_eq!(k.violations(), 1);
-    assert_eq!(cpus[0].stats.violations, 1);
+    assert_eq!(cpus[0].stats().violations, 1);
 
     // Reference work through it is refused and leaves the new mm's counters alone.
     let stale = k.mmgrab(&mut cpus[0], m);
@@ -93,7 +93,7 @@ fn speculative_walk_of_freed_page_tables_is_reported() {
     assert_eq!(walks.len(), 1, "{v:#?}");
     assert_eq!(walks[0].cpu, 0);
     assert_eq!(walks[0].kind.property(), Property::B);
-    assert_eq!(r.cpus[0].stats.speculative_walks, 1);
+    assert_eq!(r.cpus[0].stats().speculative_walks, 1);
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn speculative_walk_of_a_lazily_held_mm_is_fine_under_refcount() {
     // The mm's last user is gone; this CPU's lazy reference keeps the root alive.
     k.speculative_walk(&mut cpus[0]);
     k.speculative_walk(&mut cpus[0]);
-    assert_eq!(cpus[0].stats.speculative_walks, 2);
+    assert_eq!(cpus[0].stats().speculative_walks, 2);
     assert_clean(&k, &cpus);
 }
 
@@ -158,7 +158,7 @@ fn a_reference_kept_past_quiescence_is_reported_as_a_leak() {
     assert!(!k.arena.is_live(m));
     k.check_quiescent(&mut cpus[0]);
     assert_eq!(violations(&cpus).len(), 1);
-    assert_eq!(cpus[0].stats.mm_created, cpus[0].stats.mm_freed);
+    assert_eq!(cpus[0].stats().mm_created, cpus[0].stats().mm_freed);
 }
 
 #[test]
@@ -195,8 +195,8 @@ fn refcount_passes_property_f_on_every_kernel_to_user_path() {
     k.context_switch(&mut cpus[0], &mut kworker, &mut u);
     k.exit_mm(&mut cpus[0], &mut u);
     k.context_switch(&mut cpus[0], &mut u, &mut t);
-    assert_eq!(cpus[0].stats.mm_freed, 1);
-    assert!(cpus[0].stats.full_fences >= 4);
+    assert_eq!(cpus[0].stats().mm_freed, 1);
+    assert!(cpus[0].stats().full_fences >= 4);
     assert!(!properties(&cpus).contains(&Property::F));
     assert_clean(&k, &cpus);
 }
@@ -213,7 +213,7 @@ fn property_f_is_reported_when_a_kernel_to_user_switch_passes_no_barrier() {
     let mut t = k.fork(&mut cpus[0], 1).unwrap();
     let m = t.mm_id().unwrap();
     k.context_switch(&mut cpus[0], &mut idle, &mut t);
-    assert_eq!(cpus[0].stats.full_fences, 0);
+    assert_eq!(cpus[0].stats().full_fences, 0);
     let v = violations(&cpus);
     assert_eq!(v.len(), 1, "{v:#?}");
     assert_eq!(v[0].kind, ViolationKind::NoMembarrierBarrier);
@@ -235,7 +235,8 @@ fn none_never_reports_property_f() {
     k.context_switch(&mut cpus[0], &mut idle[0], &mut bare);
     k.context_switch(&mut cpus[0], &mut bare, &mut t);
     assert_eq!(
-        cpus[0].stats.full_fences, 0,
+        cpus[0].stats().full_fences,
+        0,
         "none passes no barrier on kernel->user"
     );
     assert_clean(&k, &cpus);

@@ -24,11 +24,14 @@ fn refcount_user_to_kernel_grabs_a_lazy_reference() {
     k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
     assert_eq!((users(&k, m), count(&k, m)), (1, 1));
 
-    let before = cpus[0].stats;
+    let before = cpus[0].stats();
     k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
 
-    assert_eq!(cpus[0].stats.context_switches, before.context_switches + 1);
-    assert_eq!(cpus[0].stats.lazy_switches, before.lazy_switches + 1);
+    assert_eq!(
+        cpus[0].stats().context_switches,
+        before.context_switches + 1
+    );
+    assert_eq!(cpus[0].stats().lazy_switches, before.lazy_switches + 1);
     assert_eq!(count(&k, m), 2, "the lazy CPU holds one mm_count");
     assert_eq!(users(&k, m), 1, "a lazy use is not a real user");
     assert!(
@@ -39,12 +42,12 @@ fn refcount_user_to_kernel_grabs_a_lazy_reference() {
     // The user task still names its own mm.
     assert!(matches!(t.scheme.active_mm, ActiveMm::Own(id) if id == m));
     // Lazy TLB mode: no CR3 write, and membarrier sees a kernel thread.
-    assert_eq!(cpus[0].cr3(), m);
-    assert_eq!(k.cpus[0].cr3(), m);
-    assert_eq!(k.cpus[0].rq_curr_mm(), None);
+    assert_eq!(k.oracle_cr3(0), m);
+    assert_eq!(k.oracle_cr3(0), m);
+    assert_eq!(k.cpus[0].oracle_rq_curr_mm(), None);
     assert!(!cpus[0].has_prev_lazy_mm());
     // The grab is one shared RMW on mm_count (the cpumask bit is already set).
-    assert_eq!(cpus[0].stats.shared_rmw, before.shared_rmw + 1);
+    assert_eq!(cpus[0].stats().shared_rmw, before.shared_rmw + 1);
     assert_clean(&k, &cpus);
 }
 
@@ -58,7 +61,7 @@ fn refcount_kernel_to_kernel_hands_the_reference_over() {
     k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
     assert_eq!(count(&k, m), 2);
 
-    let before = cpus[0].stats;
+    let before = cpus[0].stats();
     k.context_switch(&mut cpus[0], &mut idle[0], &mut kworker);
 
     assert_eq!(count(&k, m), 2, "a hand-over takes no reference");
@@ -68,16 +71,16 @@ fn refcount_kernel_to_kernel_hands_the_reference_over() {
         "prev must give its active_mm away, has {:?}",
         idle[0].scheme.active_mm
     );
-    assert_eq!(cpus[0].stats.lazy_switches, before.lazy_switches);
-    assert_eq!(cpus[0].stats.shared_rmw, before.shared_rmw);
-    assert_eq!(cpus[0].stats.full_fences, before.full_fences);
-    assert_eq!(cpus[0].cr3(), m, "still lazily on the user mm");
+    assert_eq!(cpus[0].stats().lazy_switches, before.lazy_switches);
+    assert_eq!(cpus[0].stats().shared_rmw, before.shared_rmw);
+    assert_eq!(cpus[0].stats().full_fences, before.full_fences);
+    assert_eq!(k.oracle_cr3(0), m, "still lazily on the user mm");
 
     // And back: the reference returns to idle, still no reference work.
     k.context_switch(&mut cpus[0], &mut kworker, &mut idle[0]);
     assert!(is_lazy_on(&idle[0], m));
     assert_eq!(count(&k, m), 2);
-    assert_eq!(cpus[0].stats.shared_rmw, before.shared_rmw);
+    assert_eq!(cpus[0].stats().shared_rmw, before.shared_rmw);
     assert_clean(&k, &cpus);
 }
 
@@ -92,7 +95,7 @@ fn refcount_kernel_to_user_drops_the_lazy_reference_in_finish_task_switch() {
     assert_eq!(count(&k, m), 2);
 
     // Back to the same mm: no CR3 write, the lazy reference is dropped.
-    let before = cpus[0].stats;
+    let before = cpus[0].stats();
     k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
     assert_eq!(count(&k, m), 1, "the lazy reference is dropped");
     assert!(
@@ -101,25 +104,25 @@ fn refcount_kernel_to_user_drops_the_lazy_reference_in_finish_task_switch() {
         idle[0].scheme.active_mm
     );
     assert!(!cpus[0].has_prev_lazy_mm(), "rq->prev_lazy_mm is consumed");
-    assert_eq!(cpus[0].stats.lazy_switches, before.lazy_switches);
-    assert_eq!(cpus[0].cr3(), m);
-    assert_eq!(k.cpus[0].rq_curr_mm(), Some(m));
+    assert_eq!(cpus[0].stats().lazy_switches, before.lazy_switches);
+    assert_eq!(k.oracle_cr3(0), m);
+    assert_eq!(k.cpus[0].oracle_rq_curr_mm(), Some(m));
     assert!(
-        cpus[0].stats.full_fences > before.full_fences,
+        cpus[0].stats().full_fences > before.full_fences,
         "kernel->user must pass a full barrier (property f)"
     );
 
     // To a different mm: CR3 changes, the old lazy mm's count goes back down.
     k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
     assert_eq!(count(&k, m), 2);
-    let before = cpus[0].stats;
+    let before = cpus[0].stats();
     k.context_switch(&mut cpus[0], &mut idle[0], &mut u);
     assert_eq!(count(&k, m), 1);
     assert_eq!(count(&k, mu), 1, "next's own mm takes no reference");
-    assert_eq!(cpus[0].cr3(), mu);
-    assert_eq!(k.cpus[0].cr3(), mu);
+    assert_eq!(k.oracle_cr3(0), mu);
+    assert_eq!(k.oracle_cr3(0), mu);
     assert_eq!(cpumask(&k, mu) & 1, 1);
-    assert!(cpus[0].stats.full_fences > before.full_fences);
+    assert!(cpus[0].stats().full_fences > before.full_fences);
     assert_clean(&k, &cpus);
 }
 
@@ -133,35 +136,35 @@ fn refcount_user_to_user_loads_next_and_takes_no_reference() {
     k.context_switch(&mut cpus[0], &mut idle[0], &mut a);
     assert_eq!(cpumask(&k, mb), 0, "b has never been loaded");
 
-    let before = cpus[0].stats;
+    let before = cpus[0].stats();
     k.context_switch(&mut cpus[0], &mut a, &mut b);
     assert_eq!((users(&k, ma), count(&k, ma)), (2, 1));
     assert_eq!((users(&k, mb), count(&k, mb)), (1, 1));
-    assert_eq!(cpus[0].cr3(), mb);
-    assert_eq!(k.cpus[0].cr3(), mb);
-    assert_eq!(cpus[0].loaded_mm(), mb);
-    assert_eq!(k.cpus[0].rq_curr_mm(), Some(mb));
+    assert_eq!(k.oracle_cr3(0), mb);
+    assert_eq!(k.oracle_cr3(0), mb);
+    assert!(loaded_is(&mut cpus[0], mb));
+    assert_eq!(k.cpus[0].oracle_rq_curr_mm(), Some(mb));
     assert_eq!(cpumask(&k, mb), 0b01, "cpu 0's bit is set when it loads b");
-    assert_eq!(cpus[0].stats.lazy_switches, before.lazy_switches);
+    assert_eq!(cpus[0].stats().lazy_switches, before.lazy_switches);
     assert_eq!(
-        cpus[0].stats.shared_rmw,
+        cpus[0].stats().shared_rmw,
         before.shared_rmw + 1,
         "only the cpumask bit: no reference work"
     );
 
     // Once the bits are set, a user->user switch touches no shared line at all.
     k.context_switch(&mut cpus[0], &mut b, &mut a);
-    let warm = cpus[0].stats;
+    let warm = cpus[0].stats();
     k.context_switch(&mut cpus[0], &mut a, &mut b);
-    assert_eq!(cpus[0].stats.shared_rmw, warm.shared_rmw);
-    assert_eq!(cpus[0].cr3(), mb);
+    assert_eq!(cpus[0].stats().shared_rmw, warm.shared_rmw);
+    assert_eq!(k.oracle_cr3(0), mb);
 
     // Between threads of one process nothing changes but the task.
     k.context_switch(&mut cpus[0], &mut b, &mut a);
-    let warm = cpus[0].stats;
+    let warm = cpus[0].stats();
     k.context_switch(&mut cpus[0], &mut a, &mut a2);
-    assert_eq!(cpus[0].cr3(), ma);
-    assert_eq!(cpus[0].stats.shared_rmw, warm.shared_rmw);
+    assert_eq!(k.oracle_cr3(0), ma);
+    assert_eq!(cpus[0].stats().shared_rmw, warm.shared_rmw);
     assert_eq!((users(&k, ma), count(&k, ma)), (2, 1));
 
     // Another CPU loading b sets its own bit; mm_cpumask bits are never cleared here.
@@ -180,12 +183,12 @@ fn round_trips<S: lazymm::Scheme>(trips: u64) -> (u64, u64, u64) {
     k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
     k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
     k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
-    let before = cpus[0].stats;
+    let before = cpus[0].stats();
     for _ in 0..trips {
         k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
         k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
     }
-    let after = cpus[0].stats;
+    let after = cpus[0].stats();
     assert_clean(&k, &cpus);
     (
         after.shared_rmw - before.shared_rmw,
@@ -223,7 +226,7 @@ fn none_switches_take_no_references() {
     k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
     k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
     assert_eq!(count(&k, m), 1, "none takes no lazy reference");
-    assert_eq!(cpus[0].cr3(), m, "but the CPU still keeps the mm loaded");
+    assert_eq!(k.oracle_cr3(0), m, "but the CPU still keeps the mm loaded");
     k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
     assert_eq!(count(&k, m), 1);
     assert_clean(&k, &cpus);
@@ -246,7 +249,7 @@ fn refcount_boot_idle_first_switch_to_user_passes_a_full_barrier() {
     );
     let mut t = k.fork(&mut cpus[0], 1).unwrap();
     k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
-    assert!(cpus[0].stats.full_fences > 0);
+    assert!(cpus[0].stats().full_fences > 0);
     assert!(
         !properties(&cpus).contains(&Property::F),
         "{:?}",

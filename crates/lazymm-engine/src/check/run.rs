@@ -363,7 +363,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
 
     /// Words and mms for the timeline, before `op` runs.
     fn text(&self, op: Op) -> (String, Vec<MmId>) {
-        let cr3 = self.cpu.cr3();
+        let cr3 = self.k.oracle_cr3(self.cpu.id);
         let mut mms = vec![cr3];
         let cur = describe(self.current());
         if let Some(mm) = self.current().and_then(|t| t.mm_id()) {
@@ -575,11 +575,11 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 if let Some(mm) = self.tasks[i].mm_id() {
                     let text = format!(
                         "[cr3 {}] quiesce: switch {} -> {}, which exits",
-                        self.cpu.cr3(),
+                        self.k.oracle_cr3(self.cpu.id),
                         describe(self.current()),
                         describe(Some(&self.tasks[i]))
                     );
-                    self.note(text, vec![self.cpu.cr3(), mm]);
+                    self.note(text, vec![self.k.oracle_cr3(self.cpu.id), mm]);
                     self.switch_to(Some(i));
                     k.exit_mm(&mut self.cpu, &mut self.tasks[i]);
                 }
@@ -599,7 +599,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
         }
         self.barrier(n, 2);
         if clean {
-            let cr3 = self.cpu.cr3();
+            let cr3 = self.k.oracle_cr3(self.cpu.id);
             self.note(
                 format!("[cr3 {cr3}] quiesce: idle leaves its lazy mm for init_mm"),
                 vec![cr3],

@@ -8,7 +8,7 @@
 //! alive is the scheme's business.
 
 use super::{cpumask_set_cpu, Arch};
-use crate::cpu::{Cpu, IrqGuard};
+use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
 use crate::scheme::Scheme;
@@ -31,11 +31,11 @@ impl Arch for Generic {
     fn switch_mm_irqs_off<S: Scheme>(
         k: &Kernel<S, Self>,
         cpu: &mut Cpu<S, Self>,
-        prev: MmId,
+        prev: LazyMm<'_>,
         next: MmId,
         _irq: &IrqGuard,
     ) {
-        if prev != next || cpu.cr3() != next {
+        if !prev.is(next) || cpu.cr3() != next {
             cpumask_set_cpu(k, cpu, next);
             k.load_cr3(cpu, next);
         }

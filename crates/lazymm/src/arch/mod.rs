@@ -3,10 +3,11 @@
 //!
 //! Generic code only ever calls these hooks; it never names an architecture.
 
-use crate::cpu::{Cpu, IrqGuard};
+use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
 use crate::scheme::Scheme;
+use crate::sync::Ordering;
 
 pub mod generic;
 pub mod powerpc;
@@ -32,13 +33,14 @@ pub trait Arch: Sized + Send + Sync + 'static {
 
     /// `enter_lazy_tlb(mm, next)`: the CPU keeps `mm` loaded for a kernel thread.
     #[inline]
-    fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _mm: MmId) {}
+    fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _mm: &LazyMm<'_>) {}
 
-    /// `switch_mm_irqs_off(prev, next, tsk)`: load `next`'s page tables.
+    /// `switch_mm_irqs_off(prev, next, tsk)`: load `next`'s page tables. `prev` is the
+    /// mm the CPU runs on now, borrowed under the same interrupts-disabled guard.
     fn switch_mm_irqs_off<S: Scheme>(
         k: &Kernel<S, Self>,
         cpu: &mut Cpu<S, Self>,
-        prev: MmId,
+        prev: LazyMm<'_>,
         next: MmId,
         irq: &IrqGuard,
     );
@@ -67,15 +69,14 @@ pub fn cpumask_set_cpu<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>
     if mm.is_init() {
         return;
     }
-    let bit = 1u64 << cpu.id;
+    let me = cpu.id;
     if let Some(m) = k.mm(cpu, mm, "mm_cpumask") {
         // Test before set, so a CPU that already has its bit does not bounce the line.
-        if m.cpumask.load(crate::sync::Ordering::Relaxed) & bit == 0 {
+        if !m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed) {
             // ORDERING: Relaxed. The bit is set while a task of this mm holds an
             // `mm_users` reference (or a kthread an `mm_count` one); its release is fully
             // ordered and teardown acquires it, so `cleanup_lazy_tlbs` sees the bit.
-            m.cpumask.fetch_or(bit, crate::sync::Ordering::Relaxed);
-            cpu.count_shared_rmw();
+            m.cpumask.set(&mut cpu.acct, me, Ordering::Relaxed);
         }
     }
 }
@@ -86,12 +87,11 @@ pub fn cpumask_clear_cpu<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, 
     if mm.is_init() {
         return;
     }
-    let bit = 1u64 << cpu.id;
+    let me = cpu.id;
     if let Some(m) = k.mm(cpu, mm, "mm_cpumask") {
-        if m.cpumask.load(crate::sync::Ordering::Relaxed) & bit != 0 {
+        if m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed) {
             // ORDERING: Relaxed; a flusher that misses the clear only sends one IPI too many.
-            m.cpumask.fetch_and(!bit, crate::sync::Ordering::Relaxed);
-            cpu.count_shared_rmw();
+            m.cpumask.clear(&mut cpu.acct, me, Ordering::Relaxed);
         }
     }
 }

@@ -24,10 +24,11 @@
 //! mm dying in the window escaped the shootdown (mutant `shootdown-hotplug-race`).
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
-use crate::cpu::{Cpu, Ipi, IrqGuard};
+use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
 use crate::scheme::Scheme;
+use crate::smp::Ipi;
 use crate::sync::Ordering;
 
 /// The `powerpc` arch.
@@ -51,17 +52,17 @@ impl Arch for Powerpc {
     fn switch_mm_irqs_off<S: Scheme>(
         k: &Kernel<S, Self>,
         cpu: &mut Cpu<S, Self>,
-        prev: MmId,
+        prev: LazyMm<'_>,
         next: MmId,
         _irq: &IrqGuard,
     ) {
         // Mark this context as used on this CPU.
         if !next.is_init() {
-            let bit = 1u64 << cpu.id;
-            let mask = k
+            let me = cpu.id;
+            let marked = k
                 .mm(cpu, next, "switch_mm next")
-                .map_or(bit, |m| m.cpumask());
-            if mask & bit == 0 {
+                .is_none_or(|m| m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed));
+            if !marked {
                 cpumask_set_cpu(k, cpu, next);
                 // ORDERING: the bit is visible before this CPU's first page-table walk
                 // through next; pairs with the full barrier a flusher issues before it
@@ -70,13 +71,13 @@ impl Arch for Powerpc {
             }
         }
         // Nothing else to do if we aren't actually switching.
-        if prev == next {
+        if prev.is(next) {
             return;
         }
         // switch_mmu_context(prev, next): the PID register write. prev is followed to
         // check that this CPU was marked in its mask (VM_WARN_ON_ONCE), so a stale prev
         // is a use after free.
-        let _ = k.mm(cpu, prev, "switch_mm prev");
+        let _ = k.mm(cpu, prev.id(), "switch_mm prev");
         k.load_cr3(cpu, next);
         cpu.set_loaded_mm(next);
     }
@@ -95,8 +96,10 @@ impl Arch for Powerpc {
         let Some(m) = k.mm(cpu, mm, "exit_flush_lazy_tlbs") else {
             return;
         };
-        let others = m.cpumask() & !(1u64 << cpu.id);
-        k.on_each_cpu_mask(cpu, others, Ipi::Arch(IPI_EXIT_FLUSH_LAZY_TLB), mm);
+        // ORDERING: Relaxed, ordered by the full fence above.
+        let mut others = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        others.clear(cpu.id);
+        k.on_each_cpu_mask(cpu, &others, Ipi::Arch(IPI_EXIT_FLUSH_LAZY_TLB), mm);
     }
 
     fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {
@@ -118,14 +121,13 @@ impl Arch for Powerpc {
         // cleanup_cpu_mmu_context() → clear_tasks_mm_cpumask(cpu). Linux walks the
         // live processes under RCU; here an mm that dies between the snapshot and the
         // clear is skipped, not reported, since this is not a use of the mm.
-        let bit = 1u64 << cpu.id;
+        let me = cpu.id;
         for mm in k.arena.live_ids() {
             if let Ok(m) = k.arena.get(mm) {
-                if m.cpumask() & bit != 0 {
+                if m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed) {
                     // ORDERING: Relaxed, as cpumask_clear_cpu; the shootdown that must
                     // not miss this CPU is exactly what the fixed order makes moot.
-                    m.cpumask.fetch_and(!bit, Ordering::Relaxed);
-                    cpu.count_shared_rmw();
+                    m.cpumask.clear(&mut cpu.acct, me, Ordering::Relaxed);
                 }
             }
         }

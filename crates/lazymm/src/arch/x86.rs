@@ -28,11 +28,13 @@
 //! `mm_cpumask` trimming), so the mask shrinks back to the CPUs that may cache the mm.
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
-use crate::cpu::{Cpu, Ipi, IrqGuard};
+use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel, Mutant};
 use crate::mm::MmId;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
+use crate::smp::Ipi;
+use crate::sync::Ordering;
 
 /// The `x86` arch.
 pub struct X86 {
@@ -98,7 +100,7 @@ impl Arch for X86 {
     fn new_cpu_shared() {}
 
     #[inline]
-    fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, _mm: MmId) {
+    fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, _mm: &LazyMm<'_>) {
         if cpu.arch.loaded_mm == LoadedMm::Mm(MmId::INIT) {
             return;
         }
@@ -109,7 +111,7 @@ impl Arch for X86 {
     fn switch_mm_irqs_off<S: Scheme>(
         k: &Kernel<S, Self>,
         cpu: &mut Cpu<S, Self>,
-        _prev: MmId,
+        _prev: LazyMm<'_>,
         next: MmId,
         _irq: &IrqGuard,
     ) {
@@ -149,8 +151,11 @@ impl Arch for X86 {
         let Some(m) = k.mm(cpu, mm, "flush_tlb_mm_range") else {
             return;
         };
-        let mask = m.cpumask();
-        k.on_each_cpu_mask(cpu, mask, Ipi::Arch(IPI_FLUSH_TLB_FUNC), mm);
+        // ORDERING: Relaxed, as the kernel's read of mm_cpumask: the full barrier of the
+        // fully ordered mm_users decrement that started teardown orders it after every
+        // CPU's switch to the mm (each set its bit before loading it).
+        let mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        k.on_each_cpu_mask(cpu, &mask, Ipi::Arch(IPI_FLUSH_TLB_FUNC), mm);
     }
 
     fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {

@@ -74,16 +74,18 @@
 use super::Scheme;
 use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
+use crate::cpumask::CpuMask;
 use crate::kernel::{Config, Kernel, Mutant};
 use crate::mm::{MmCount, MmId};
 use crate::oracle::ViolationKind;
-use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
+use crate::sync::raw::Mutex;
+use crate::sync::{CachePadded, Ordering, SharedU64};
 
 /// The `hazptr-luto` scheme; `CPUMASK` chooses the candidates the teardown scans:
 /// every online CPU (`false`) or `mm_cpumask(mm)` (`true`).
 pub struct HazptrLuto<const CPUMASK: bool = false> {
     /// Mutant `hazptr-luto-early-scan`: the scan made at each mm's first `mmput`.
-    early_scans: Option<Mutex<Vec<(MmId, u64)>>>,
+    early_scans: Option<Mutex<Vec<(MmId, CpuMask)>>>,
     /// Mutant `hazptr-luto-no-deferred-drop`.
     no_deferred_drop: bool,
 }
@@ -103,10 +105,10 @@ pub struct LutoLazy;
 pub struct LutoRq {
     /// `rq->lazy_mm`: the hazard pointer (an encoded [`MmId`], 0 for none). Only this
     /// CPU writes it; scanners read it.
-    lazy_mm: AtomicU64,
+    lazy_mm: SharedU64,
     /// `rq->drop_mm`: a handed-over `mm_count` reference for this CPU to drop (0 for
     /// none). Scanners put one in; this CPU, or a later scanner, takes it out.
-    drop_mm: AtomicU64,
+    drop_mm: SharedU64,
 }
 
 /// What only this CPU looks at: the oracle's memory for property e.
@@ -119,25 +121,32 @@ pub struct LutoLocal {
 
 impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
     /// Reads the candidate CPUs' hazard pointers: the CPUs that may use `mm` lazily.
-    fn scan<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) -> u64 {
+    fn scan<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) -> CpuMask {
         let candidates = if CPUMASK {
-            k.mm(cpu, mm, "mm_cpumask").map_or(0, |m| m.cpumask())
+            match k.mm(cpu, mm, "mm_cpumask") {
+                // ORDERING: Relaxed: mm_users reached zero through a fully ordered
+                // decrement, after every user's switch to the mm set its bit.
+                Some(m) => m.cpumask.read(&mut cpu.acct, Ordering::Relaxed),
+                None => CpuMask::new(k.nr_cpus()),
+            }
         } else {
-            k.cpu_online_mask()
+            k.cpu_online_mask(cpu)
         };
         let want = mm.encode();
-        let mut found = 0;
-        let mut m = candidates;
-        while m != 0 {
-            let i = m.trailing_zeros() as usize;
-            m &= m - 1;
+        let mut found = CpuMask::new(k.nr_cpus());
+        for i in candidates.iter() {
             // ORDERING: Acquire pairs with the Release stores in `lazy_store` (of NULL
             // and of another mm): a CPU seen to have left `mm` has finished using its
             // page tables. A CPU that entered lazy mode on `mm` did so before the last
             // `mmput` released `mm_users` (see `mmgrab_lazy_tlb`), and this CPU acquired
             // that release in its own `mmput`, so the store is visible here.
-            if k.cpus[i].scheme.lazy_mm.load(Ordering::Acquire) == want {
-                found |= 1 << i;
+            if k.cpus[i]
+                .scheme
+                .lazy_mm
+                .load(&mut cpu.acct, Ordering::Acquire)
+                == want
+            {
+                found.set(i);
             }
         }
         found
@@ -145,8 +154,8 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
 
     /// Hands one `mm_count` reference to each CPU in `found` through its `rq.drop_mm`.
     /// The caller holds a reference of its own (the one `mm_users` held as a whole).
-    fn hand_over<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId, found: u64) {
-        if found == 0 {
+    fn hand_over<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId, found: &CpuMask) {
+        if found.is_empty() {
             return;
         }
         let n = k.nr_cpus();
@@ -157,37 +166,35 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
         // CPUs match.
         // ORDERING: Relaxed, as atomic_add: the caller's own reference keeps the count
         // above zero; the references are published by the cmpxchgs below.
-        m.mm_count.fetch_add(n, Ordering::Relaxed);
-        cpu.count_shared_rmw();
+        m.mm_count.fetch_add(&mut cpu.acct, n, Ordering::Relaxed);
         let want = mm.encode();
         let mut used = 0;
-        let mut f = found;
-        while f != 0 {
-            let i = f.trailing_zeros() as usize;
-            f &= f - 1;
+        for i in found.iter() {
             let rq = &k.cpus[i].scheme;
             // ORDERING: Acquire pairs with the AcqRel cmpxchg of whoever parked the
             // current value, so an older reference we may drop is a counted one.
-            let mut cur = rq.drop_mm.load(Ordering::Acquire);
+            let mut cur = rq.drop_mm.load(&mut cpu.acct, Ordering::Acquire);
             loop {
                 if cur != 0 {
                     // ORDERING: Acquire pairs with the Release in `lazy_store`.
-                    if rq.lazy_mm.load(Ordering::Acquire) != want {
+                    if rq.lazy_mm.load(&mut cpu.acct, Ordering::Acquire) != want {
                         // The CPU has left mm since the scan: it needs no reference.
                         break;
                     }
                     // The CPU is lazy on mm, so the parked reference is to an mm it
                     // left; that mm is dead, so the CPU never uses it again.
                 }
-                cpu.count_shared_rmw();
                 // ORDERING: AcqRel, as Linux's fully ordered cmpxchg. Release pairs with
                 // the owner's Acquire load in `drop_deferred`: the increment above is
                 // visible before the owner drops the reference. Acquire: an older
                 // reference we take out was counted before we drop it.
-                match rq
-                    .drop_mm
-                    .compare_exchange(cur, want, Ordering::AcqRel, Ordering::Acquire)
-                {
+                match rq.drop_mm.compare_exchange(
+                    &mut cpu.acct,
+                    cur,
+                    want,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
                     Ok(old) => {
                         used += 1;
                         if let Some(old) = MmId::decode(old) {
@@ -206,14 +213,14 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
         if used < n {
             // ORDERING: Relaxed, as atomic_sub: the caller's own reference keeps the
             // count above zero.
-            m.mm_count.fetch_sub(n - used, Ordering::Relaxed);
-            cpu.count_shared_rmw();
+            m.mm_count
+                .fetch_sub(&mut cpu.acct, n - used, Ordering::Relaxed);
         }
     }
 
     /// Stores this CPU's hazard pointer (0 for none).
     #[inline]
-    fn lazy_store<A: Arch>(k: &Kernel<Self, A>, cpu: &Cpu<Self, A>, word: u64) {
+    fn lazy_store<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, word: u64) {
         // ORDERING: Release pairs with the Acquire loads in `scan` and `hand_over`.
         // Storing NULL: this CPU's last use of the old lazy mm (the switch away from its
         // page tables) happens before a scanner that reads NULL frees them. Storing an
@@ -223,7 +230,10 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
         // that overwrites the release of NULL does not carry its ordering (release
         // sequences are made of RMWs only), so a scanner reading the newer mm would not
         // be ordered after this CPU's switch away from the old one.
-        k.cpus[cpu.id].scheme.lazy_mm.store(word, Ordering::Release);
+        k.cpus[cpu.id]
+            .scheme
+            .lazy_mm
+            .store(&mut cpu.acct, word, Ordering::Release);
     }
 
     /// `mmdrop_lazy()`: drops the reference parked in `rq.drop_mm` if this CPU no
@@ -235,18 +245,20 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
         }
         let rq = &k.cpus[cpu.id].scheme;
         // ORDERING: Relaxed: only this CPU writes its own hazard pointer.
-        let lazy = rq.lazy_mm.load(Ordering::Relaxed);
+        let lazy = rq.lazy_mm.load(&mut cpu.acct, Ordering::Relaxed);
         // ORDERING: Acquire pairs with the scanner's AcqRel cmpxchg in `hand_over`: the
         // reference's increment is visible before we drop it.
-        let mut d = rq.drop_mm.load(Ordering::Acquire);
+        let mut d = rq.drop_mm.load(&mut cpu.acct, Ordering::Acquire);
         while d != 0 && d != lazy {
-            cpu.count_shared_rmw();
             // ORDERING: Acquire, as above; no release needed: this CPU's own uses of
             // the mm are ordered before the free by the fully ordered mmdrop.
-            match rq
-                .drop_mm
-                .compare_exchange(d, 0, Ordering::Acquire, Ordering::Acquire)
-            {
+            match rq.drop_mm.compare_exchange(
+                &mut cpu.acct,
+                d,
+                0,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => {
                     if let Some(mm) = MmId::decode(d) {
                         k.mmdrop(cpu, MmCount(mm));
@@ -281,8 +293,8 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
 
     fn new_cpu_shared() -> CachePadded<LutoRq> {
         CachePadded(LutoRq {
-            lazy_mm: AtomicU64::new(0),
-            drop_mm: AtomicU64::new(0),
+            lazy_mm: SharedU64::new(0),
+            drop_mm: SharedU64::new(0),
         })
     }
 
@@ -290,11 +302,7 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     fn set_user_active_mm(_: &mut LutoTask, _: MmId) {}
 
     #[inline]
-    fn active_mm<'g, A: Arch>(
-        cpu: &'g Cpu<Self, A>,
-        _: &'g LutoTask,
-        irq: &'g IrqGuard,
-    ) -> LazyMm<'g> {
+    fn active_mm<'g, A: Arch>(cpu: &Cpu<Self, A>, _: &LutoTask, irq: &'g IrqGuard) -> LazyMm<'g> {
         cpu.lazy_mm(irq)
     }
 
@@ -368,17 +376,17 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
             // mm_users is zero: no CPU can start using mm lazily any more.
             None => Self::scan(k, cpu, mm),
         };
-        Self::hand_over(k, cpu, mm, found);
+        Self::hand_over(k, cpu, mm, &found);
     }
 
     #[inline]
     fn finish_switch<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>) {
         let rq = &k.cpus[cpu.id].scheme;
         // ORDERING: Relaxed: only this CPU writes its own hazard pointer.
-        let lazy = rq.lazy_mm.load(Ordering::Relaxed);
+        let lazy = rq.lazy_mm.load(&mut cpu.acct, Ordering::Relaxed);
         // ORDERING: Relaxed: a first look on the switch path; `drop_deferred` reads it
         // again with Acquire before it takes a reference out.
-        if rq.drop_mm.load(Ordering::Relaxed) == 0
+        if rq.drop_mm.load(&mut cpu.acct, Ordering::Relaxed) == 0
             && (lazy == 0 || lazy == cpu.loaded_mm().encode())
         {
             // The common case: nothing parked here, and the hazard pointer is current.
@@ -405,8 +413,8 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
         // not past it.
         let rq = &k.cpus[cpu.id].scheme;
         // ORDERING: Relaxed: an oracle read of this CPU's own words.
-        let lazy = rq.lazy_mm.load(Ordering::Relaxed);
-        let d = rq.drop_mm.load(Ordering::Relaxed);
+        let lazy = rq.lazy_mm.oracle_load(Ordering::Relaxed);
+        let d = rq.drop_mm.oracle_load(Ordering::Relaxed);
         if d != 0 && d != lazy {
             if d == cpu.scheme.stale {
                 let mm = MmId::decode(d).unwrap_or(MmId::INIT);

@@ -55,11 +55,13 @@
 
 use super::Scheme;
 use crate::arch::Arch;
-use crate::cpu::{Cpu, Ipi, IrqGuard, LazyMm};
+use crate::cpu::{Cpu, IrqGuard, LazyMm};
+use crate::cpumask::CpuMask;
 use crate::kernel::{Config, Kernel, Mutant};
 use crate::mm::MmId;
 use crate::oracle::ViolationKind;
-use crate::sync::{spin_wait, AtomicU64, CachePadded, Ordering};
+use crate::smp::Ipi;
+use crate::sync::{CachePadded, Ordering, SharedU64};
 
 /// The `hazptr-mathieu` scheme.
 pub struct HazptrMathieu {
@@ -96,11 +98,13 @@ impl HazptrMathieu {
 
     /// Clears this CPU's slot.
     #[inline]
-    fn slot_clear<A: Arch>(k: &Kernel<Self, A>, cpu: &Cpu<Self, A>) {
+    fn slot_clear<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>) {
         // ORDERING: Release pairs with the Acquire loads in `cleanup_lazy_tlbs`: this
         // CPU's switch away from the mm's page tables happens before a scanner that
         // sees the slot empty goes on to free them.
-        k.cpus[cpu.id].scheme.store(0, Ordering::Release);
+        k.cpus[cpu.id]
+            .scheme
+            .store(&mut cpu.acct, 0, Ordering::Release);
     }
 }
 
@@ -108,7 +112,7 @@ impl Scheme for HazptrMathieu {
     const NAME: &'static str = "hazptr-mathieu";
     type TaskState = MathieuTask;
     type CpuLocal = ();
-    type CpuShared = CachePadded<AtomicU64>;
+    type CpuShared = CachePadded<SharedU64>;
     type LazyRef = MathieuLazy;
 
     fn new(cfg: &Config) -> Self {
@@ -118,8 +122,8 @@ impl Scheme for HazptrMathieu {
         }
     }
 
-    fn new_cpu_shared() -> CachePadded<AtomicU64> {
-        CachePadded(AtomicU64::new(0))
+    fn new_cpu_shared() -> CachePadded<SharedU64> {
+        CachePadded(SharedU64::new(0))
     }
 
     #[inline]
@@ -127,8 +131,8 @@ impl Scheme for HazptrMathieu {
 
     #[inline]
     fn active_mm<'g, A: Arch>(
-        cpu: &'g Cpu<Self, A>,
-        _: &'g MathieuTask,
+        cpu: &Cpu<Self, A>,
+        _: &MathieuTask,
         irq: &'g IrqGuard,
     ) -> LazyMm<'g> {
         cpu.lazy_mm(irq)
@@ -145,7 +149,7 @@ impl Scheme for HazptrMathieu {
         }
         let slot = &k.cpus[cpu.id].scheme;
         // ORDERING: Relaxed: only this CPU (or its own IPI handler) writes its slot.
-        let held = slot.load(Ordering::Relaxed);
+        let held = slot.load(&mut cpu.acct, Ordering::Relaxed);
         if let Some(held) = MmId::decode(held) {
             k.report(cpu, mm, ViolationKind::HazardSlotOccupied { held });
         }
@@ -157,7 +161,7 @@ impl Scheme for HazptrMathieu {
         // ORDERING: Release pairs with the Acquire loads in `cleanup_lazy_tlbs`: a
         // scanner that sees this later value also sees the clear of the slot's previous
         // value and what came before it.
-        slot.store(mm.encode(), Ordering::Release);
+        slot.store(&mut cpu.acct, mm.encode(), Ordering::Release);
         MathieuLazy
     }
 
@@ -187,36 +191,33 @@ impl Scheme for HazptrMathieu {
         // fence before each slot store and clear.
         cpu.smp_mb();
         let want = mm.encode();
-        let mut holders = 0u64;
+        let mut holders = CpuMask::new(k.nr_cpus());
         for (i, c) in k.cpus.iter().enumerate() {
             // ORDERING: Acquire pairs with the Release store and clear of the slot.
-            if c.scheme.load(Ordering::Acquire) == want {
-                holders |= 1 << i;
+            if c.scheme.load(&mut cpu.acct, Ordering::Acquire) == want {
+                holders.set(i);
             }
         }
-        if holders == 0 {
+        if holders.is_empty() {
             return;
         }
-        k.on_each_cpu_mask(cpu, holders, Ipi::Scheme(IPI_SHOOT_LAZY_TLB), mm);
+        k.on_each_cpu_mask(cpu, &holders, Ipi::Scheme(IPI_SHOOT_LAZY_TLB), mm);
         // Wait until no slot holds mm.
-        let mut m = holders;
-        while m != 0 {
-            let i = m.trailing_zeros() as usize;
-            m &= m - 1;
+        for i in holders.iter() {
             let slot = &k.cpus[i].scheme;
-            let mut turns = 0;
-            // ORDERING: Acquire pairs with the Release clear, as above.
-            while slot.load(Ordering::Acquire) == want {
-                if !k.cpus[i].is_online() {
+            let one = CpuMask::of(k.nr_cpus(), i);
+            k.wait_until(cpu, &one, mm, |k, a| {
+                // ORDERING: Acquire pairs with the Release clear, as above.
+                if slot.load(a, Ordering::Acquire) != want {
+                    return true;
+                }
+                if !k.oracle_cpu_online(i) {
                     // An offline CPU's leftover (see the module doc): clear it for it.
                     // ORDERING: Release, as the owner's clear; Relaxed on failure.
-                    let _ = slot.compare_exchange(want, 0, Ordering::Release, Ordering::Relaxed);
-                    continue;
+                    let _ = slot.compare_exchange(a, want, 0, Ordering::Release, Ordering::Relaxed);
                 }
-                // Waiting with interrupts enabled: calls sent here keep running.
-                k.flush_smp_call_function_queue(cpu);
-                spin_wait(&mut turns);
-            }
+                false
+            });
         }
     }
 
@@ -226,7 +227,7 @@ impl Scheme for HazptrMathieu {
         }
         // do_shoot_lazy_tlb().
         // ORDERING: Relaxed: this CPU's own slot.
-        if k.cpus[cpu.id].scheme.load(Ordering::Relaxed) != mm.encode() {
+        if k.cpus[cpu.id].scheme.load(&mut cpu.acct, Ordering::Relaxed) != mm.encode() {
             return;
         }
         if cpu.loaded_mm() == mm || cpu.cr3() == mm {

@@ -61,8 +61,8 @@ pub trait Scheme: Sized + Send + Sync + 'static {
     /// The mm `current` runs on, for `switch_mm(prev, next)` and `enter_lazy_tlb`:
     /// `current->active_mm` where the scheme keeps one, the CPU's loaded mm otherwise.
     fn active_mm<'g, A: Arch>(
-        cpu: &'g Cpu<Self, A>,
-        ts: &'g Self::TaskState,
+        cpu: &Cpu<Self, A>,
+        ts: &Self::TaskState,
         irq: &'g IrqGuard,
     ) -> LazyMm<'g>;
 

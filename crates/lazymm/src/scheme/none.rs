@@ -45,11 +45,7 @@ impl Scheme for NoRefs {
     fn set_user_active_mm(_: &mut NoneTask, _: MmId) {}
 
     #[inline]
-    fn active_mm<'g, A: Arch>(
-        cpu: &'g Cpu<Self, A>,
-        _: &'g NoneTask,
-        irq: &'g IrqGuard,
-    ) -> LazyMm<'g> {
+    fn active_mm<'g, A: Arch>(cpu: &Cpu<Self, A>, _: &NoneTask, irq: &'g IrqGuard) -> LazyMm<'g> {
         cpu.lazy_mm(irq)
     }
 

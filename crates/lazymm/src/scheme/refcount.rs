@@ -94,8 +94,8 @@ impl Scheme for Refcount {
     }
 
     fn active_mm<'g, A: Arch>(
-        cpu: &'g Cpu<Self, A>,
-        ts: &'g RefcountTask,
+        cpu: &Cpu<Self, A>,
+        ts: &RefcountTask,
         irq: &'g IrqGuard,
     ) -> LazyMm<'g> {
         match ts.active_mm.id() {

@@ -40,10 +40,12 @@
 
 use super::Scheme;
 use crate::arch::Arch;
-use crate::cpu::{Cpu, Ipi, IrqGuard, LazyMm};
+use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
 use crate::oracle::ViolationKind;
+use crate::smp::Ipi;
+use crate::sync::Ordering;
 
 /// The shootdown scheme; `DEBUG` adds the `DEBUG_VM_SHOOT_LAZIES` check.
 pub struct ShootdownScheme<const DEBUG: bool>;
@@ -90,8 +92,8 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
 
     #[inline]
     fn active_mm<'g, A: Arch>(
-        cpu: &'g Cpu<Self, A>,
-        _: &'g ShootdownTask,
+        cpu: &Cpu<Self, A>,
+        _: &ShootdownTask,
         irq: &'g IrqGuard,
     ) -> LazyMm<'g> {
         cpu.lazy_mm(irq)
@@ -127,17 +129,17 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
         // ORDERING: Relaxed. The full fences of the mm_count decrement that brought us
         // here order this read after every CPU's last switch to the mm, each of which set
         // its bit before loading the mm and before releasing its own reference.
-        let mask = m.cpumask();
+        let mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
         // Property c: the mask must cover every CPU that still has the mm loaded.
         for (i, c) in k.cpus.iter().enumerate() {
-            if mask & (1 << i) == 0 && c.cr3() == mm {
+            if !mask.test(i) && c.oracle_cr3() == mm {
                 k.report(cpu, mm, ViolationKind::LazyCpuNotInCpumask { lazy: i });
             }
         }
-        k.on_each_cpu_mask(cpu, mask, Ipi::Scheme(IPI_SHOOT_LAZY_TLB), mm);
+        k.on_each_cpu_mask(cpu, &mask, Ipi::Scheme(IPI_SHOOT_LAZY_TLB), mm);
         if DEBUG {
-            let online = k.cpu_online_mask();
-            k.on_each_cpu_mask(cpu, online, Ipi::Scheme(IPI_CHECK_LAZY_TLB), mm);
+            let online = k.cpu_online_mask(cpu);
+            k.on_each_cpu_mask(cpu, &online, Ipi::Scheme(IPI_CHECK_LAZY_TLB), mm);
         }
     }
 

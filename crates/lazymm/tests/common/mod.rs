@@ -63,7 +63,11 @@ pub fn users<S: Scheme>(k: &Kernel<S, Generic>, id: MmId) -> usize {
 
 /// `mm_cpumask` of a live mm (panics if it was freed).
 pub fn cpumask<S: Scheme>(k: &Kernel<S, Generic>, id: MmId) -> u64 {
-    k.arena.get(id).expect("mm should be live").cpumask()
+    k.arena
+        .get(id)
+        .expect("mm should be live")
+        .cpumask()
+        .words()[0]
 }
 
 /// Every violation every CPU recorded.
@@ -97,7 +101,7 @@ pub fn assert_clean<S: Scheme>(k: &Kernel<S, Generic>, cpus: &[Cpu<S, Generic>])
 pub fn total_stats<S: Scheme>(cpus: &[Cpu<S, Generic>]) -> Stats {
     let mut t = Stats::default();
     for c in cpus {
-        t.add(&c.stats);
+        t.add(&c.stats());
     }
     t
 }
@@ -165,7 +169,7 @@ pub fn exit_race(mutant: Option<Mutant>) -> ExitRace {
     let mut r = k.fork(c0, 3).unwrap();
     k.context_switch(c0, i0, &mut r);
     let m_live_after_cpu0_switch = k.arena.is_live(m);
-    let cpu0_freed_at_switch = c0.stats.mm_freed;
+    let cpu0_freed_at_switch = c0.stats().mm_freed;
     // 6.
     k.exit_mm(c1, &mut q);
     k.context_switch(c1, &mut q, i1);
@@ -187,4 +191,13 @@ pub fn exit_race(mutant: Option<Mutant>) -> ExitRace {
         m_live_after_cpu0_switch,
         cpu0_freed_at_switch,
     }
+}
+
+/// Whether `cpu` has `mm` loaded as generic code sees it, read under a guard as the
+/// model requires (the borrow cannot outlive it).
+pub fn loaded_is<S: Scheme>(cpu: &mut Cpu<S, Generic>, mm: MmId) -> bool {
+    let irq = cpu.local_irq_disable();
+    let is = cpu.lazy_mm(&irq).is(mm);
+    cpu.local_irq_enable(irq);
+    is
 }
