@@ -12,24 +12,29 @@
 //!
 //! # IPIs
 //! Teardown under `shootdown` and `hazptr-mathieu` (and `x86`'s freeing flush) sends
-//! synchronous IPIs and waits. A single host thread cannot let the target CPU run, so
-//! the host keeps every `Cpu` behind a `Mutex` in one shared slice and, while the sender
-//! waits, runs the targets' pending calls on their own `Cpu`s (the sender's is locked by
-//! the sender, so it is skipped: it runs its own calls as it waits). The hook is the
-//! model's busy-wait hook ([`lazymm::sync::set_spin_hook`]), installed on this thread
-//! for the length of one replay.
+//! synchronous IPIs and waits. The machine is booted with the engine's single-thread IPI
+//! host ([`Serial`]): while a CPU waits, the targets run their pending calls on their
+//! own `Cpu`s. The host therefore holds one CPU's guard at a time.
+//!
+//! # The hottest line
+//! Every CPU records its protocol accesses ([`lazymm::sync::Access`]); after each
+//! operation the host drains the logs and charges each RMW on an mm's `mm_count` line
+//! to that mm and the CPU that made it. Which line of an arena slot is `mm_count` is
+//! learnt once per replay from a scratch machine (the one RMW of an `mmgrab`).
 
 use crate::schedule::{Cause, Op, Schedule};
 use crate::tasks::{Census, Kind};
 use crate::timeline::{Timeline, TimelineSink};
 
 use crate::Trace;
+use lazymm::mm::Mm;
+use lazymm::sync::{Access, AccessKind};
 use lazymm::task::TaskMm;
-use lazymm::{Arch, Config, Cpu, Kernel, MmId, Scheme, Stats, Task, Violation};
+use lazymm::{Arch, Config, Kernel, MmId, Scheme, Stats, Task, Violation};
 use lazymm_engine::registry::{self, Unknown, WithKernel};
-use std::cell::RefCell;
+use lazymm_engine::serial::Serial;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// What to replay.
 pub struct Input<'a> {
@@ -207,54 +212,69 @@ impl WithKernel for Job<'_, '_> {
     }
 }
 
-thread_local! {
-    /// What this thread's busy-wait hook runs: the current replay's IPI host.
-    static IPI_HOST: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
-}
-
-fn spin_hook() {
-    IPI_HOST.with(|h| {
-        if let Some(f) = &*h.borrow() {
-            f();
-        }
-    });
-}
-
-/// Installs the IPI host on this thread, and removes it when dropped.
-struct IpiHostGuard;
-
-impl IpiHostGuard {
-    fn install<S: Scheme, A: Arch>(
-        k: Arc<Kernel<S, A>>,
-        cpus: Arc<[Mutex<Cpu<S, A>>]>,
-    ) -> IpiHostGuard {
-        let run: Box<dyn Fn()> = Box::new(move || {
-            for c in cpus.iter() {
-                // The waiting sender holds its own lock: it runs its own calls itself.
-                if let Ok(mut cpu) = c.try_lock() {
-                    if k.cpus[cpu.id].ipi_pending() {
-                        k.flush_smp_call_function_queue(&mut cpu);
-                    }
-                }
-            }
-        });
-        IPI_HOST.with(|h| *h.borrow_mut() = Some(run));
-        lazymm::sync::set_spin_hook(Some(spin_hook));
-        IpiHostGuard
-    }
-}
-
-impl Drop for IpiHostGuard {
-    fn drop(&mut self) {
-        lazymm::sync::set_spin_hook(None);
-        IPI_HOST.with(|h| *h.borrow_mut() = None);
-    }
-}
-
 struct Snapshot {
-    received: Vec<u64>,
     violations: Vec<usize>,
     live: Vec<MmId>,
+}
+
+/// Where the `mm_count` lines of an arena are.
+struct CountLines {
+    /// Address of slot 0.
+    base: u64,
+    /// Bytes per slot.
+    stride: u64,
+    /// The line of `mm_count` within a slot (offset / line size).
+    line: u64,
+    /// Slots.
+    slots: u64,
+}
+
+/// The model pads every shared word to its own 128-byte line.
+const LINE: u64 = 128;
+
+impl CountLines {
+    /// Learns where `mm_count` sits in a slot of `S`/`A`'s arena from one `mmgrab` on a
+    /// scratch machine, and where `k`'s arena (of `slots` slots) is.
+    fn learn<S: Scheme, A: Arch>(k: &Kernel<S, A>, slots: usize) -> Option<CountLines> {
+        let mut cfg = Config::new(1);
+        cfg.speculative_walk_period = 0;
+        let (scratch, mut cpus) = Kernel::<S, A>::boot(cfg);
+        let cpu = &mut cpus[0];
+        let u = scratch.mm_alloc(cpu)?;
+        let base = addr(scratch.arena.get(u.id()).ok()?);
+        cpu.set_recording(true);
+        let c = scratch.mmgrab(cpu, u.id());
+        let mut log = Vec::new();
+        cpu.acct.drain_into(&mut log);
+        let rmw: Vec<&Access> = log.iter().filter(|a| a.kind == AccessKind::Rmw).collect();
+        let [one] = rmw.as_slice() else { return None };
+        let off = one.addr.checked_sub(base)?;
+        let stride = core::mem::size_of::<Mm>() as u64;
+        if off >= stride {
+            return None;
+        }
+        scratch.mmdrop(cpu, c);
+        scratch.mmput(cpu, u);
+        Some(CountLines {
+            base: addr(k.arena.get(MmId::INIT).ok()?),
+            stride,
+            line: off / LINE,
+            slots: slots as u64,
+        })
+    }
+
+    /// The arena slot whose `mm_count` line holds `a`, if any.
+    fn slot(&self, a: u64) -> Option<u32> {
+        let off = a.checked_sub(self.base)?;
+        let slot = off / self.stride;
+        (slot < self.slots && (off % self.stride) / LINE == self.line).then_some(slot as u32)
+    }
+}
+
+/// The address of a slot, to tell which slot a recorded access touched (identity only:
+/// nothing is ordered by it).
+fn addr(m: &Mm) -> u64 {
+    m as *const Mm as usize as u64
 }
 
 #[derive(Default)]
@@ -265,8 +285,8 @@ struct LineStat {
 
 struct Host<'a, S: Scheme, A: Arch> {
     input: &'a Input<'a>,
-    k: Arc<Kernel<S, A>>,
-    cpus: Arc<[Mutex<Cpu<S, A>>]>,
+    k: Kernel<S, A>,
+    serial: Arc<Serial<S, A>>,
     idle: Vec<Task<S>>,
     tasks: HashMap<u32, Task<S>>,
     running: Vec<u32>,
@@ -278,14 +298,11 @@ struct Host<'a, S: Scheme, A: Arch> {
     leader: HashMap<u32, u32>,
     /// mm → its process, for reports.
     mm_label: HashMap<MmId, String>,
-    counts: HashMap<MmId, usize>,
+    count_lines: Option<CountLines>,
+    log: Vec<Access>,
     lines: HashMap<MmId, LineStat>,
     row: Row,
     tl: Option<TimelineSink>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
@@ -302,15 +319,20 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             .filter(|o| matches!(o, Op::Exec { .. } | Op::Fork { .. }))
             .count();
         cfg.arena_capacity = users + makers + 16;
-        let (k, cpus) = Kernel::<S, A>::boot(cfg);
-        let k = Arc::new(k);
-        let mut cpus: Vec<Cpu<S, A>> = cpus;
-        let idle = cpus.iter_mut().map(|c| k.idle_task(c, 0)).collect();
-        let cpus: Arc<[Mutex<Cpu<S, A>>]> = cpus.into_iter().map(Mutex::new).collect();
+        let slots = cfg.arena_capacity + 1;
+        let (k, serial) = Serial::<S, A>::boot(cfg);
+        let idle = (0..n)
+            .map(|i| {
+                let mut cpu = serial.cpu(i);
+                cpu.set_recording(true);
+                k.idle_task(&mut cpu, 0)
+            })
+            .collect();
+        let count_lines = CountLines::learn(&k, slots);
         Host {
             input,
             k,
-            cpus,
+            serial,
             idle,
             tasks: HashMap::new(),
             running: vec![0; n],
@@ -318,7 +340,8 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             tgid: HashMap::new(),
             leader: HashMap::new(),
             mm_label: HashMap::new(),
-            counts: HashMap::new(),
+            count_lines,
+            log: Vec::new(),
             lines: HashMap::new(),
             row: Row {
                 scheme: S::NAME,
@@ -345,32 +368,28 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
     }
 
     fn run(mut self) -> Row {
-        let _ipi = IpiHostGuard::install(self.k.clone(), self.cpus.clone());
         let ops = &self.input.schedule.ops;
         for (i, op) in ops.iter().enumerate() {
             let before = self.k.violations();
-            let rmw_before = self.sum(|s| s.shared_rmw);
             let snap = self.tl.is_some().then(|| self.snapshot());
             self.op(*op);
+            self.drain(op.ts_ns());
             if let Some(snap) = snap {
                 self.timeline_after(op, snap);
-            }
-            if self.sum(|s| s.shared_rmw) != rmw_before {
-                self.count_lines(op.cpu() as usize);
             }
             if self.k.violations() > before && self.row.first_violation_at.is_none() {
                 self.row.first_violation_at = Some((i, *op));
             }
         }
         self.row.measured = self.stats();
+        self.row.hottest = self.hottest();
         let end_ts = ops.last().map_or(0, Op::ts_ns);
         self.quiesce(end_ts);
         self.row.total = self.stats();
-        self.row.hottest = self.hottest();
-        for c in self.cpus.iter() {
+        for i in 0..self.serial.len() {
             self.row
                 .violations
-                .extend(lock(c).violations.iter().cloned());
+                .extend(self.serial.cpu(i).violations.iter().cloned());
         }
         self.row.violations.sort_by_key(|v| (v.step, v.cpu));
         self.row.timeline = self.tl.take().map(TimelineSink::finish);
@@ -379,35 +398,25 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
 
     fn snapshot(&self) -> Snapshot {
         Snapshot {
-            received: self
-                .cpus
-                .iter()
-                .map(|c| lock(c).stats.ipis_received)
+            violations: (0..self.serial.len())
+                .map(|i| self.serial.cpu(i).violations.len())
                 .collect(),
-            violations: self.cpus.iter().map(|c| lock(c).violations.len()).collect(),
             live: self.k.arena.live_ids(),
         }
     }
 
-    /// Adds what an operation did besides switching to the timeline: the IPIs it sent
-    /// (to each CPU that handled one meanwhile), the mms it freed, the violations found.
+    /// Adds what an operation did besides switching to the timeline: the mms it freed
+    /// and the violations found.
     fn timeline_after(&mut self, op: &Op, before: Snapshot) {
         let after = self.snapshot();
         let Some(tl) = &mut self.tl else { return };
         let from = op.cpu() as usize;
         let ts = op.ts_ns();
-        for (d, (a, b)) in after.received.iter().zip(&before.received).enumerate() {
-            for _ in *b..*a {
-                if d != from {
-                    tl.ipi(from, d, ts, "IPI");
-                }
-            }
-        }
         for mm in before.live.iter().filter(|m| !after.live.contains(m)) {
             tl.span(from, ts, format!("__mmdrop frees {mm}"), Some(*mm));
         }
-        for (c, cpu) in self.cpus.iter().enumerate() {
-            let cpu = lock(cpu);
+        for c in 0..self.serial.len() {
+            let cpu = self.serial.cpu(c);
             for v in &cpu.violations[before.violations[c]..after.violations[c]] {
                 tl.violation(ts, v);
             }
@@ -415,45 +424,64 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
     }
 
     fn sum(&self, f: impl Fn(&Stats) -> u64) -> u64 {
-        self.cpus.iter().map(|c| f(&lock(c).stats)).sum()
+        (0..self.serial.len())
+            .map(|i| f(&self.serial.cpu(i).stats()))
+            .sum()
     }
 
     fn stats(&self) -> Stats {
         let mut s = Stats::default();
-        for c in self.cpus.iter() {
-            s.add(&lock(c).stats);
+        for i in 0..self.serial.len() {
+            s.add(&self.serial.cpu(i).stats());
         }
         s
     }
 
-    /// Counts the RMWs an operation made on each `mm_count` line: the change of each
-    /// mm's count (an mm freed since counts every reference it still had).
-    fn count_lines(&mut self, cpu: usize) {
-        let live = self.k.arena.live_ids();
-        let mut now: HashMap<MmId, usize> = HashMap::with_capacity(live.len());
-        for id in live {
-            if let Ok(m) = self.k.arena.get(id) {
-                now.insert(id, m.count());
+    /// Drains every CPU's access log after an operation: each RMW on an `mm_count` line
+    /// is charged to its mm and CPU; each IPI sent becomes a flow on the timeline.
+    fn drain(&mut self, ts_ns: u64) {
+        let mut live: Option<HashMap<u32, MmId>> = None;
+        for i in 0..self.serial.len() {
+            self.log.clear();
+            self.serial.cpu(i).acct.drain_into(&mut self.log);
+            for a in &self.log {
+                match a.kind {
+                    AccessKind::Rmw => {
+                        let Some(slot) = self.count_lines.as_ref().and_then(|l| l.slot(a.addr))
+                        else {
+                            continue;
+                        };
+                        let live = live.get_or_insert_with(|| {
+                            self.k
+                                .arena
+                                .live_ids()
+                                .into_iter()
+                                .map(|m| (m.slot(), m))
+                                .collect()
+                        });
+                        // An RMW on a slot freed by this same operation: its last drop.
+                        let id = live.get(&slot).copied().or_else(|| {
+                            self.lines
+                                .keys()
+                                .filter(|m| m.slot() == slot)
+                                .max_by_key(|m| m.gen())
+                                .copied()
+                        });
+                        if let Some(id) = id {
+                            let l = self.lines.entry(id).or_default();
+                            l.rmw += 1;
+                            l.cpus.insert(i);
+                        }
+                    }
+                    AccessKind::IpiSend => {
+                        if let Some(tl) = &mut self.tl {
+                            tl.ipi(i, a.addr as usize, ts_ns, "IPI");
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
-        for (id, &c) in &now {
-            // A new mm starts at 1 (a plain store, not an RMW).
-            let before = self.counts.get(id).copied().unwrap_or(1);
-            let d = c.abs_diff(before) as u64;
-            if d > 0 {
-                let l = self.lines.entry(*id).or_default();
-                l.rmw += d;
-                l.cpus.insert(cpu);
-            }
-        }
-        for (id, &before) in &self.counts {
-            if !now.contains_key(id) && before > 0 {
-                let l = self.lines.entry(*id).or_default();
-                l.rmw += before as u64;
-                l.cpus.insert(cpu);
-            }
-        }
-        self.counts = now;
     }
 
     fn hottest(&self) -> Option<HotLine> {
@@ -559,7 +587,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             Kind::Idle | Kind::Kthread => Task::kthread(pid),
             Kind::User => {
                 let tgid = self.process_of(pid);
-                let mut cpu = lock(&self.cpus[c]);
+                let mut cpu = self.serial.cpu(c);
                 let cloned = self
                     .clone_source(tgid)
                     .and_then(|src| self.k.clone_thread(&mut cpu, &self.tasks[&src], pid));
@@ -600,7 +628,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             self.tasks.remove(&next)
         };
         {
-            let mut cpu = lock(&self.cpus[c]);
+            let mut cpu = self.serial.cpu(c);
             let idle = &mut self.idle[c];
             let (pt, nt): (&mut Task<S>, &mut Task<S>) = match (&mut p, &mut n) {
                 (Some(p), Some(n)) => (p, n),
@@ -630,7 +658,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                     next,
                     pt.mm_id(),
                     nt.mm_id(),
-                    self.k.cpus[c].cr3(),
+                    self.k.oracle_cr3(c),
                 );
             }
         }
@@ -660,7 +688,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             return;
         }
         let mm = t.mm_id();
-        let mut cpu = lock(&self.cpus[c]);
+        let mut cpu = self.serial.cpu(c);
         self.k.exit_mm(&mut cpu, t);
         drop(cpu);
         self.lazy_from_user[c] = true;
@@ -704,7 +732,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             self.create(c, pid);
         }
         let tgid = self.process_of(pid);
-        let mut cpu = lock(&self.cpus[c]);
+        let mut cpu = self.serial.cpu(c);
         let Some(mm) = self.k.mm_alloc(&mut cpu) else {
             return;
         };
@@ -753,11 +781,16 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             self.tasks.remove(&pid);
         }
         for (c, idle) in self.idle.iter_mut().enumerate() {
-            let mut cpu = lock(&self.cpus[c]);
+            let mut cpu = self.serial.cpu(c);
             self.k.quiesce_cpu(&mut cpu, idle);
         }
+        // What quiescing did is not the trace's: its accesses are dropped.
+        for i in 0..self.serial.len() {
+            self.log.clear();
+            self.serial.cpu(i).acct.drain_into(&mut self.log);
+        }
         self.row.quiesce_switches = self.sum(|s| s.context_switches) - switches_before;
-        let mut cpu0 = lock(&self.cpus[0]);
+        let mut cpu0 = self.serial.cpu(0);
         self.k.check_quiescent(&mut cpu0);
     }
 }
