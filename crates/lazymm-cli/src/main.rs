@@ -9,6 +9,7 @@
 mod args;
 mod bench;
 mod check;
+mod record;
 mod replay;
 mod run;
 mod schemes;
@@ -47,6 +48,10 @@ commands:
          [--lenient] [--kthreads FILE] [--timeline FILE]
                                  every scheme on a real machine's schedule (ftrace,
                                  atrace, systrace, trace-cmd, perf script, LTTng text)
+  record [--out FILE] [--seconds N] -- CMD ARGS
+                                 record the scheduler events replay needs while CMD
+                                 runs (perf, or trace-cmd), as text (default
+                                 lazymm-trace.txt)
 
 exit status: 0 success, 2 bad usage or input, 3 a safety property was violated
 (check: 3 also when a mutant escaped)";
@@ -64,12 +69,13 @@ fn main() -> ExitCode {
         Some("bench") => bench::main(rest),
         Some("check") => check::main(rest),
         Some("replay") => replay::main(rest),
+        Some("record") => record::main(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(0)
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run, bench, check, replay)"
+            "unknown command '{other}' (valid: schemes, run, bench, check, replay, record)"
         ))),
         None => Err(Failure::Usage("the command is not valid UTF-8".into())),
     };

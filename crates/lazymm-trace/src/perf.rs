@@ -30,25 +30,33 @@ pub(crate) fn line(line: &str) -> Result<Line, Expected> {
         if let Some(current) = task(&line[..open]) {
             let (ts, ev, body) = ts_event_body(&line[after..], true)?;
             let ev = ev.rsplit_once(':').map_or(ev, |(_, e)| e);
-            return event_line(ts, cpu, Some(current), ev, body);
+            return event_line(ts, cpu, current, ev, body);
         }
         from = open + 1;
     }
 }
 
-/// `COMM TID` or `COMM PID/TID`.
-fn task(prefix: &str) -> Option<TaskRef> {
+/// `COMM TID` or `COMM PID/TID`; perf prints `-1` for an id it no longer knows (a
+/// thread that has exited), which names no task.
+fn task(prefix: &str) -> Option<Option<TaskRef>> {
     let p = prefix.trim();
     let (comm, ids) = p.rsplit_once(|c: char| c.is_ascii_whitespace())?;
-    let (tgid, pid) = match ids.split_once('/') {
-        Some((pid, tid)) => (Some(parse_u32(pid)?), parse_u32(tid)?),
-        None => (None, parse_u32(ids)?),
+    let id = |s: &str| -> Option<Option<u32>> {
+        if s == "-1" {
+            Some(None)
+        } else {
+            parse_u32(s).map(Some)
+        }
     };
-    Some(TaskRef {
+    let (tgid, pid) = match ids.split_once('/') {
+        Some((pid, tid)) => (id(pid)?, id(tid)?),
+        None => (None, id(ids)?),
+    };
+    Some(pid.map(|pid| TaskRef {
         pid,
         tgid,
         comm: comm.trim().to_string(),
-    })
+    }))
 }
 
 /// Whether a line looks like perf script's (an event name with a subsystem prefix).
