@@ -43,7 +43,9 @@ commands:
                                  try to break schemes (K seeded runs each) and catch
                                  mutants (at most N runs each); failures are shrunk
                                  and written as replay files (default lazymm-replays/)
-  check --replay FILE            rerun a replay file exactly and print its timeline
+  check --replay FILE [--timeline T]
+                                 rerun a replay file exactly and print its timeline
+                                 (--timeline: also as Chrome trace JSON for Perfetto)
   replay TRACE... [--format F] [--schemes S,..] [--archs A,..] [--json] [--out DIR]
          [--lenient] [--kthreads FILE] [--timeline FILE]
                                  every scheme on a real machine's schedule (ftrace,

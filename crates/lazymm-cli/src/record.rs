@@ -44,7 +44,12 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         cmd = vec!["sleep".into(), format!("{n}").into()];
     } else if let Some(n) = seconds {
         // Stop CMD after N seconds (SIGINT, as a user would).
-        let mut c: Vec<OsString> = vec!["timeout".into(), "-s".into(), "INT".into(), format!("{n}").into()];
+        let mut c: Vec<OsString> = vec![
+            "timeout".into(),
+            "-s".into(),
+            "INT".into(),
+            format!("{n}").into(),
+        ];
         c.extend(cmd);
         cmd = c;
     }
@@ -60,7 +65,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     };
     let _ = std::fs::remove_file(&tmp);
     let (text, tool) = result?;
-    write_whole(&out, &text).map_err(|e| Failure::Io(format!("cannot write {}: {e}", out.display())))?;
+    write_whole(&out, &text)
+        .map_err(|e| Failure::Io(format!("cannot write {}: {e}", out.display())))?;
     let lines = text.iter().filter(|&&b| b == b'\n').count();
     println!(
         "lazymm record: {} lines of {tool} text in {} (replay it: lazymm replay {})",
@@ -104,7 +110,13 @@ fn run(tool: &str, args: &[OsString]) -> Result<Vec<u8>, Failure> {
 }
 
 fn record_perf(cmd: &[OsString], data: &Path) -> Result<(Vec<u8>, &'static str), Failure> {
-    let mut args: Vec<OsString> = vec!["record".into(), "-q".into(), "-a".into(), "-o".into(), data.into()];
+    let mut args: Vec<OsString> = vec![
+        "record".into(),
+        "-q".into(),
+        "-a".into(),
+        "-o".into(),
+        data.into(),
+    ];
     for e in EVENTS {
         args.push("-e".into());
         args.push((*e).into());

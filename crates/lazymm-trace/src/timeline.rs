@@ -78,22 +78,23 @@ pub struct TimelineSink {
     events: Vec<Value>,
     /// Per CPU: the open task slice (name, start ns).
     task: Vec<Option<(String, u64)>>,
-    /// Per CPU: the open lazy slice (mm, start ns).
-    lazy: Vec<Option<(MmId, u64)>>,
+    /// Per CPU: the open slice of the second track (name, start ns).
+    lazy: Vec<Option<(String, u64)>>,
     flow: u64,
     last_ns: u64,
 }
 
 impl TimelineSink {
-    /// A timeline of `n` CPUs named `title`.
-    pub fn with_title(n: usize, title: &str) -> TimelineSink {
+    /// A timeline of `n` CPUs named `title`, each CPU's second track named
+    /// `cpu N {second}`.
+    pub fn with_title(n: usize, title: &str, second: &str) -> TimelineSink {
         let mut events = vec![
             json!({"name": "process_name", "ph": "M", "pid": PID, "tid": 0, "args": {"name": title}}),
         ];
         for c in 0..n {
             for (tid, name) in [
                 (task_track(c), format!("cpu {c}")),
-                (lazy_track(c), format!("cpu {c} lazy mm")),
+                (lazy_track(c), format!("cpu {c} {second}")),
             ] {
                 events.push(json!({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid, "args": {"name": name}}));
                 events.push(json!({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid, "args": {"sort_index": tid}}));
@@ -110,7 +111,7 @@ impl TimelineSink {
 
     /// A replay timeline of `n` CPUs.
     pub fn new(n: usize) -> TimelineSink {
-        TimelineSink::with_title(n, "lazymm replay")
+        TimelineSink::with_title(n, "lazymm replay", "lazy mm")
     }
 
     fn close_task(&mut self, cpu: usize, ts: u64) {
@@ -123,9 +124,26 @@ impl TimelineSink {
     }
 
     fn close_lazy(&mut self, cpu: usize, ts: u64) {
-        if let Some((mm, start)) = self.lazy[cpu].take() {
-            self.events.push(json!({"name": format!("lazy on {mm}"), "cat": "lazy", "ph": "X", "pid": PID,
-                "tid": lazy_track(cpu), "ts": us(start), "dur": us(ts.saturating_sub(start)), "args": {"mm": mm.to_string()}}));
+        if let Some((name, start)) = self.lazy[cpu].take() {
+            self.events
+                .push(json!({"name": name, "cat": "lazy", "ph": "X", "pid": PID,
+                "tid": lazy_track(cpu), "ts": us(start), "dur": us(ts.saturating_sub(start))}));
+        }
+    }
+
+    /// Ends CPU `cpu`'s open task slice at `ts`.
+    pub fn end_slice(&mut self, cpu: usize, ts: u64) {
+        self.last_ns = self.last_ns.max(ts);
+        self.close_task(cpu, ts);
+    }
+
+    /// The second track of `cpu` shows `name` from `ts` on (nothing for `None`).
+    pub fn state(&mut self, cpu: usize, ts: u64, name: Option<String>) {
+        if self.lazy[cpu].as_ref().map(|(n, _)| n) != name.as_ref() {
+            self.close_lazy(cpu, ts);
+            if let Some(n) = name {
+                self.lazy[cpu] = Some((n, ts));
+            }
         }
     }
 
@@ -138,13 +156,11 @@ impl TimelineSink {
 
     /// The CPU's loaded mm is `mm` and it runs it lazily (`lazy`) or not.
     pub fn loaded(&mut self, cpu: usize, ts: u64, mm: MmId, lazy: bool) {
-        let want = (lazy && !mm.is_init()).then_some(mm);
-        if self.lazy[cpu].map(|(m, _)| m) != want {
-            self.close_lazy(cpu, ts);
-            if let Some(m) = want {
-                self.lazy[cpu] = Some((m, ts));
-            }
-        }
+        self.state(
+            cpu,
+            ts,
+            (lazy && !mm.is_init()).then(|| format!("lazy on {mm}")),
+        );
     }
 
     /// A context switch on `cpu`: the task slice changes; the lazy slice follows CR3.
@@ -187,7 +203,8 @@ impl TimelineSink {
         self.span(cpu, ts, format!("exec_mmap pid {pid} -> {mm}"), Some(mm));
     }
 
-    /// An IPI from `from` to `to`: a flow arrow.
+    /// An arrow from CPU `from`'s track to CPU `to`'s at `ts` (an IPI, a free under a
+    /// CPU that still uses the mm).
     pub fn ipi(&mut self, from: usize, to: usize, ts: u64, what: &str) {
         self.flow += 1;
         let id = self.flow;
@@ -214,4 +231,86 @@ impl TimelineSink {
             events: self.events,
         }
     }
+}
+
+/// A checker run as a timeline, for `lazymm check --replay FILE --timeline T`: the
+/// checker's events in their order, one microsecond apart (the checker has no clock).
+///
+/// Each operation is a slice on its CPU's track (ending where it ended, when other CPUs'
+/// events interrupted it); the second track shows which mm the CPU's page tables hold
+/// (from the `[cr3 ...]` the checker logs at each operation), marked lazy while the CPU
+/// runs its idle task or a kernel thread; allocations and frees are spans; a violation
+/// is an instant event named by its property, with an arrow from the CPU that freed the
+/// mm to the CPU that still used it.
+pub fn from_check(
+    events: &[lazymm_engine::check::run::Event],
+    nr_cpus: usize,
+    title: &str,
+) -> Timeline {
+    use lazymm::ViolationKind;
+    use lazymm_engine::check::run::Event;
+    let n = nr_cpus.max(events.iter().map(|e| e.cpu() + 1).max().unwrap_or(1));
+    let mut sink = TimelineSink::with_title(n, title, "page tables");
+    // Whether each CPU runs a kernel task (its idle task at boot).
+    let mut kernel = vec![true; n];
+    for (i, e) in events.iter().enumerate() {
+        let ts = (i as u64 + 1) * 1000;
+        match e {
+            Event::Op { cpu, text, .. } => {
+                let (cr3, what) = split_cr3(text);
+                sink.slice(*cpu, ts, what.to_string());
+                if let Some(cr3) = cr3 {
+                    let lazy = if kernel[*cpu] { " (lazy)" } else { "" };
+                    sink.state(*cpu, ts, (cr3 != "init_mm").then(|| format!("{cr3}{lazy}")));
+                }
+                if let Some(k) = runs_kernel_after(what) {
+                    kernel[*cpu] = k;
+                }
+            }
+            Event::OpEnd { cpu, .. } => sink.end_slice(*cpu, ts),
+            Event::Alloc { cpu, mm } => sink.span(*cpu, ts, format!("allocates {mm}"), Some(*mm)),
+            Event::Freed { cpu, mm } => {
+                sink.span(*cpu, ts, format!("__mmdrop frees {mm}"), Some(*mm))
+            }
+            Event::Violation(v) => {
+                sink.violation(ts, v);
+                let victim = match v.kind {
+                    ViolationKind::FreedWhileLoaded { holder } => Some(holder),
+                    ViolationKind::LazyCpuNotInCpumask { lazy } => Some(lazy),
+                    _ => None,
+                };
+                if let Some(to) = victim.filter(|&t| t < n) {
+                    sink.ipi(v.cpu, to, ts, &format!("{} still in use on cpu {to}", v.mm));
+                }
+            }
+        }
+    }
+    sink.finish()
+}
+
+/// `[cr3 mm#4.1] rest` into (`mm#4.1`, `rest`).
+fn split_cr3(text: &str) -> (Option<&str>, &str) {
+    match text.strip_prefix("[cr3 ").and_then(|t| t.split_once("] ")) {
+        Some((cr3, rest)) => (Some(cr3), rest),
+        None => (None, text),
+    }
+}
+
+/// Whether the CPU runs a kernel task after an operation the checker describes as
+/// `what` (`None`: the operation does not change it).
+fn runs_kernel_after(what: &str) -> Option<bool> {
+    if let Some((_, next)) = what.split_once(" -> ") {
+        let next = next.trim_end_matches(", which exits");
+        if what.contains("which exits") {
+            return Some(true);
+        }
+        return Some(next == "idle" || next.ends_with("(kthread)"));
+    }
+    if what.contains(" exits") || what.starts_with("kworker:") || what.starts_with("goes offline") {
+        return Some(true);
+    }
+    if what.contains(" execs") {
+        return Some(false);
+    }
+    None
 }

@@ -190,3 +190,84 @@ fn shared_traces_replay_with_every_switch_and_no_violation() {
         assert!(refcount.hottest_line_rmw_per_sec() > 0.0);
     }
 }
+
+#[test]
+fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
+    use lazymm::{MmId, Violation, ViolationKind};
+    use lazymm_engine::check::run::Event;
+    // The shape of shootdown-hotplug-race: cpu 1 is lazy on an mm while it goes offline;
+    // cpu 2 drops the last reference and frees it under cpu 1.
+    let mm = {
+        let (k, mut cpus) = lazymm::Kernel::<lazymm::scheme::Refcount, lazymm::arch::Generic>::boot(
+            lazymm::Config::new(1),
+        );
+        let u = k.mm_alloc(&mut cpus[0]).unwrap();
+        let id = u.id();
+        k.mmput(&mut cpus[0], u);
+        id
+    };
+    let op = |cpu: usize, text: String| Event::Op {
+        cpu,
+        text,
+        mms: vec![mm],
+    };
+    let v = |cpu, kind| Violation {
+        cpu,
+        step: 6,
+        mm,
+        kind,
+    };
+    let events = vec![
+        op(
+            1,
+            format!("[cr3 {mm}] pid 202 (user of {mm}) exits (exit_mm, then the last switch)"),
+        ),
+        op(
+            1,
+            format!("[cr3 {mm}] goes offline (cpu_offline) and comes back online"),
+        ),
+        op(
+            2,
+            "[cr3 init_mm] kworker: kthread_use_mm / kthread_unuse_mm".to_string(),
+        ),
+        Event::Violation(v(2, ViolationKind::LazyCpuNotInCpumask { lazy: 1 })),
+        Event::Freed { cpu: 2, mm },
+        Event::OpEnd {
+            cpu: 1,
+            text: "goes offline".into(),
+            mms: vec![],
+        },
+    ];
+    let tl = lazymm_trace::timeline::from_check(&events, 3, "t");
+    let ev = tl.events();
+    let find = |pred: &dyn Fn(&serde_json::Value) -> bool| ev.iter().find(|e| pred(e)).cloned();
+    let lazy = find(&|e| e["tid"] == 3 && e["name"] == format!("{mm} (lazy)"))
+        .expect("cpu 1 lazy on the mm");
+    let free = find(&|e| e["name"] == format!("__mmdrop frees {mm}")).expect("the free");
+    assert_eq!(free["tid"], 4, "on cpu 2's track");
+    let (ls, ld, fs) = (
+        lazy["ts"].as_f64().unwrap(),
+        lazy["dur"].as_f64().unwrap(),
+        free["ts"].as_f64().unwrap(),
+    );
+    assert!(
+        ls <= fs && fs <= ls + ld,
+        "the free happens while cpu 1 is lazy on the mm"
+    );
+    let viol = find(&|e| e["ph"] == "i").expect("the violation");
+    assert_eq!(viol["args"]["property"], "c");
+    assert!(viol["name"].as_str().unwrap().starts_with("violation (c)"));
+    let s = find(&|e| e["ph"] == "s").expect("an arrow");
+    let f = find(&|e| e["ph"] == "f").expect("its head");
+    assert_eq!(
+        (s["tid"].clone(), f["tid"].clone(), s["id"].clone()),
+        (4.into(), 2.into(), f["id"].clone())
+    );
+    let offline =
+        find(&|e| e["tid"] == 2 && e["name"] == "goes offline (cpu_offline) and comes back online")
+            .unwrap();
+    assert!(
+        offline["ts"].as_f64().unwrap() + offline["dur"].as_f64().unwrap() >= fs,
+        "the offline op spans the free"
+    );
+}
