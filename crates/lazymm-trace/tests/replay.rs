@@ -193,7 +193,7 @@ fn shared_traces_replay_with_every_switch_and_no_violation() {
 
 #[test]
 fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
-    use lazymm::{MmId, Violation, ViolationKind};
+    use lazymm::{Violation, ViolationKind};
     use lazymm_engine::check::run::Event;
     // The shape of shootdown-hotplug-race: cpu 1 is lazy on an mm while it goes offline;
     // cpu 2 drops the last reference and frees it under cpu 1.
