@@ -95,6 +95,8 @@ pub struct Row {
     pub hottest: Option<HotLine>,
     /// Tasks whose process was guessed.
     pub guessed_tasks: usize,
+    /// User tasks, processes and kernel threads the census found.
+    pub census: (usize, usize, usize),
     /// `size_of::<Task<S>>()`.
     pub task_bytes: usize,
     /// The violations (the first few per CPU).
@@ -190,6 +192,9 @@ impl Row {
             "violations": self.total.violations,
             "task_bytes": self.task_bytes,
             "guessed_tasks": self.guessed_tasks,
+            "user_tasks": self.census.0,
+            "processes": self.census.1,
+            "kthreads": self.census.2,
             "lost_events": trace.stats.lost_events,
             "backwards_timestamps": trace.stats.backwards,
         })
@@ -358,6 +363,11 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 kernel_handovers: 0,
                 hottest: None,
                 guessed_tasks: input.census.guessed(),
+                census: (
+                    input.census.count(Kind::User),
+                    input.census.processes(),
+                    input.census.count(Kind::Kthread),
+                ),
                 task_bytes: core::mem::size_of::<Task<S>>(),
                 violations: Vec::new(),
                 first_violation_at: None,
@@ -651,15 +661,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 }
             }
             if let Some(tl) = &mut self.tl {
-                tl.switch(
-                    c,
-                    ts_ns,
-                    prev,
-                    next,
-                    pt.mm_id(),
-                    nt.mm_id(),
-                    self.k.oracle_cr3(c),
-                );
+                tl.switch(c, ts_ns, next, nt.mm_id(), self.k.oracle_cr3(c));
             }
         }
         match cause {

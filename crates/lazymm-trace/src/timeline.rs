@@ -163,18 +163,9 @@ impl TimelineSink {
         );
     }
 
-    /// A context switch on `cpu`: the task slice changes; the lazy slice follows CR3.
-    #[allow(clippy::too_many_arguments)]
-    pub fn switch(
-        &mut self,
-        cpu: usize,
-        ts: u64,
-        _prev: u32,
-        next: u32,
-        _prev_mm: Option<MmId>,
-        next_mm: Option<MmId>,
-        cr3: MmId,
-    ) {
+    /// A context switch on `cpu` to `next` (pid 0: idle), which owns `next_mm`, leaving
+    /// `cr3` loaded: the task slice changes; the lazy slice follows CR3.
+    pub fn switch(&mut self, cpu: usize, ts: u64, next: u32, next_mm: Option<MmId>, cr3: MmId) {
         let name = match (next, next_mm) {
             (0, _) => "idle".to_string(),
             (p, Some(mm)) => format!("pid {p} ({mm})"),

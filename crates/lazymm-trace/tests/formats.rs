@@ -169,7 +169,11 @@ fn trace_cmd_compact_form() {
 fn perf_script_sched_events() {
     let t = parse("perf_script.txt");
     assert_eq!(t.format, Some(Format::Perf));
-    assert_eq!(t.stats.count("sched_switch"), 5);
+    assert_eq!(
+        t.stats.count("sched_switch"),
+        6,
+        "':-1 PID/-1' (an exited thread) names no task"
+    );
     assert_eq!(t.stats.count("sched_process_fork"), 2);
     assert_eq!(t.stats.count("sched_process_exec"), 1);
     assert_eq!(t.stats.count("sched_process_exit"), 1);
