@@ -303,6 +303,8 @@ struct Host<'a, S: Scheme, A: Arch> {
     leader: HashMap<u32, u32>,
     /// mm → its process, for reports.
     mm_label: HashMap<MmId, String>,
+    /// Arena slot → the mm made in it last.
+    slot_mm: HashMap<u32, MmId>,
     count_lines: Option<CountLines>,
     log: Vec<Access>,
     lines: HashMap<MmId, LineStat>,
@@ -345,6 +347,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             tgid: HashMap::new(),
             leader: HashMap::new(),
             mm_label: HashMap::new(),
+            slot_mm: HashMap::new(),
             count_lines,
             log: Vec::new(),
             lines: HashMap::new(),
@@ -450,7 +453,6 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
     /// Drains every CPU's access log after an operation: each RMW on an `mm_count` line
     /// is charged to its mm and CPU; each IPI sent becomes a flow on the timeline.
     fn drain(&mut self, ts_ns: u64) {
-        let mut live: Option<HashMap<u32, MmId>> = None;
         for i in 0..self.serial.len() {
             self.log.clear();
             self.serial.cpu(i).acct.drain_into(&mut self.log);
@@ -461,23 +463,9 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                         else {
                             continue;
                         };
-                        let live = live.get_or_insert_with(|| {
-                            self.k
-                                .arena
-                                .live_ids()
-                                .into_iter()
-                                .map(|m| (m.slot(), m))
-                                .collect()
-                        });
-                        // An RMW on a slot freed by this same operation: its last drop.
-                        let id = live.get(&slot).copied().or_else(|| {
-                            self.lines
-                                .keys()
-                                .filter(|m| m.slot() == slot)
-                                .max_by_key(|m| m.gen())
-                                .copied()
-                        });
-                        if let Some(id) = id {
+                        // The mm made last in that slot (this very operation may have
+                        // freed it: that RMW was its last drop).
+                        if let Some(&id) = self.slot_mm.get(&slot) {
                             let l = self.lines.entry(id).or_default();
                             l.rmw += 1;
                             l.cpus.insert(i);
@@ -611,6 +599,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                         drop(cpu);
                         if let Some(mm) = t.mm_id() {
                             self.mm_label.insert(mm, self.label(pid));
+                            self.slot_mm.insert(mm.slot(), mm);
                         }
                         self.leader.insert(tgid, pid);
                         t
@@ -744,6 +733,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         drop(cpu);
         self.leader.insert(tgid, pid);
         self.mm_label.insert(id, self.label(pid));
+        self.slot_mm.insert(id.slot(), id);
         if let Some(tl) = &mut self.tl {
             tl.exec(c, ts_ns, pid, id);
         }
