@@ -4,7 +4,7 @@ use crate::args::{unexpected, Args};
 use crate::bench::list;
 use crate::Failure;
 use lazymm_engine::registry;
-use lazymm_trace::replay::{counterexample, replay_all, Input, Row};
+use lazymm_trace::replay::{counterexample, replay_all, Input, Row, Variant};
 use lazymm_trace::schedule::schedule;
 use lazymm_trace::tasks::{census, Kind, KthreadRules};
 use lazymm_trace::timeline::write_whole;
@@ -20,7 +20,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut a = Args::new(args);
     let mut files: Vec<PathBuf> = Vec::new();
     let mut opts = Options::default();
-    let mut schemes: Vec<&'static str> = registry::SCHEMES.iter().map(|(n, _)| *n).collect();
+    let mut schemes = Variant::every_scheme();
     let mut archs: Vec<&'static str> = vec!["generic"];
     let mut as_json = false;
     let mut out: Option<PathBuf> = None;
@@ -36,8 +36,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 })?);
             }
             Arg::Long("schemes") => {
+                // A mutant is accepted wherever a scheme is.
                 schemes = list(&mut a, "--schemes", |s| {
-                    registry::scheme(s).map_err(|e| e.to_string())
+                    Variant::by_name(s)
+                        .map_err(|e| format!("{e} (or a mutant; see lazymm schemes)"))
                 })?;
             }
             Arg::Long("archs") => {
@@ -109,7 +111,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 eprintln!(
                     "lazymm: replay of {} under {} on {}: {} violation(s); counterexample:",
                     file.display(),
-                    r.scheme,
+                    r.mutant.map_or(r.scheme, |m| m.name()),
                     r.arch,
                     r.total.violations
                 );
@@ -226,7 +228,7 @@ fn print_table(rows: &[Row]) {
     for r in rows {
         println!(
             "  {:<20} {:<8} {:>9} {:>12.1} {:>11.1} {:>12.1} {:>14.1} {:>8} {:>9} {:>8.1} {:>6} {:>5}",
-            r.scheme,
+            r.mutant.map_or(r.scheme, |m| m.name()),
             r.arch,
             r.context_switches,
             r.lazy_round_trips_per_sec(),

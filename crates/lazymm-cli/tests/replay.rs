@@ -169,3 +169,25 @@ fn out_and_timeline_files_are_written() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_mutant_on_a_real_schedule_exits_3_with_a_counterexample() {
+    // refcount-no-grab: the dying task's CPU keeps the mm loaded with no reference.
+    let o = lazymm(&[
+        "replay",
+        &fixture("tracecmd_raw.txt"),
+        "--schemes",
+        "refcount,refcount-no-grab",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let r = rows(&o);
+    assert_eq!(r[0]["violations"], 0);
+    assert_eq!(r[1]["mutant"], "refcount-no-grab");
+    assert!(r[1]["violations"].as_u64().unwrap() > 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("from trace line 4") && err.contains("VIOLATION property b"),
+        "{err}"
+    );
+}

@@ -30,7 +30,7 @@ use crate::Trace;
 use lazymm::mm::Mm;
 use lazymm::sync::{Access, AccessKind};
 use lazymm::task::TaskMm;
-use lazymm::{Arch, Config, Kernel, MmId, Scheme, Stats, Task, Violation};
+use lazymm::{Arch, Config, Kernel, MmId, Mutant, Scheme, Stats, Task, Violation};
 use lazymm_engine::registry::{self, Unknown, WithKernel};
 use lazymm_engine::serial::Serial;
 use std::collections::{BTreeSet, HashMap};
@@ -66,6 +66,8 @@ pub struct HotLine {
 pub struct Row {
     /// Scheme.
     pub scheme: &'static str,
+    /// The mutant, if any.
+    pub mutant: Option<Mutant>,
     /// Arch.
     pub arch: &'static str,
     /// CPUs of the traced machine.
@@ -159,7 +161,7 @@ impl Row {
             "trace": trace.file,
             "format": trace.format.map(|f| f.name()),
             "scheme": self.scheme,
-            "mutant": null,
+            "mutant": self.mutant.map(|m| m.name()),
             "arch": self.arch,
             "workload": "replay",
             "cpus": self.cpus,
@@ -201,19 +203,64 @@ impl Row {
     }
 }
 
-/// Replays `input` on `scheme` and `arch` (names from the registry).
-pub fn replay(scheme: &str, arch: &str, input: &Input<'_>) -> Result<Row, Unknown> {
-    registry::dispatch(scheme, arch, Job { input })
+/// What to run a trace on: a scheme, or a mutant of one (accepted wherever a scheme is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    /// The scheme (a mutant's own scheme).
+    pub scheme: &'static str,
+    /// The mutant, if any.
+    pub mutant: Option<Mutant>,
+}
+
+impl Variant {
+    /// A scheme or a mutant, by name.
+    pub fn by_name(name: &str) -> Result<Variant, Unknown> {
+        match (registry::scheme(name), registry::mutant(name)) {
+            (Ok(scheme), _) => Ok(Variant {
+                scheme,
+                mutant: None,
+            }),
+            (Err(_), Ok(m)) => Ok(Variant {
+                scheme: m.scheme(),
+                mutant: Some(m),
+            }),
+            (Err(e), Err(_)) => Err(e),
+        }
+    }
+
+    /// Every registered scheme, no mutant.
+    pub fn every_scheme() -> Vec<Variant> {
+        registry::SCHEMES
+            .iter()
+            .map(|(scheme, _)| Variant {
+                scheme,
+                mutant: None,
+            })
+            .collect()
+    }
+}
+
+/// Replays `input` on `v` and `arch` (names from the registry).
+pub fn replay(v: Variant, arch: &str, input: &Input<'_>) -> Result<Row, Unknown> {
+    registry::dispatch(
+        v.scheme,
+        arch,
+        Job {
+            input,
+            mutant: v.mutant,
+        },
+    )
 }
 
 struct Job<'a, 'b> {
     input: &'b Input<'a>,
+    mutant: Option<Mutant>,
 }
 
 impl WithKernel for Job<'_, '_> {
     type Out = Row;
     fn with<S: Scheme, A: Arch>(self) -> Row {
-        Host::<S, A>::new(self.input).run()
+        Host::<S, A>::new(self.input, self.mutant).run()
     }
 }
 
@@ -313,9 +360,10 @@ struct Host<'a, S: Scheme, A: Arch> {
 }
 
 impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
-    fn new(input: &'a Input<'a>) -> Self {
+    fn new(input: &'a Input<'a>, mutant: Option<Mutant>) -> Self {
         let n = input.schedule.nr_cpus.max(1);
         let mut cfg = Config::new(n);
+        cfg.mutant = mutant;
         // Room for every process the trace can make: each user task, fork and exec may
         // need an mm of its own.
         let users = input.census.count(Kind::User);
@@ -353,6 +401,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             lines: HashMap::new(),
             row: Row {
                 scheme: S::NAME,
+                mutant,
                 arch: A::NAME,
                 cpus: n,
                 trace_seconds: input.trace.seconds(),
@@ -504,6 +553,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 dead,
                 cause,
                 ts_ns,
+                ..
             } => {
                 let c = cpu as usize;
                 debug_assert_eq!(self.running[c], prev);
@@ -515,18 +565,22 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                     self.tasks.remove(&prev);
                 }
             }
-            Op::Exit { cpu, pid, ts_ns } => self.exit_mm(cpu as usize, pid, ts_ns),
+            Op::Exit {
+                cpu, pid, ts_ns, ..
+            } => self.exit_mm(cpu as usize, pid, ts_ns),
             Op::Exec {
                 cpu,
                 pid,
                 old_pid,
                 ts_ns,
+                ..
             } => self.exec(cpu as usize, pid, old_pid, ts_ns),
             Op::Fork {
                 cpu,
                 parent,
                 child,
                 ts_ns,
+                ..
             } => self.fork(cpu as usize, parent, child, ts_ns),
         }
     }
@@ -793,7 +847,8 @@ pub fn counterexample(row: &Row) -> Vec<String> {
     let mut out = Vec::new();
     if let Some((i, op)) = &row.first_violation_at {
         out.push(format!(
-            "first violation during schedule operation {i} at trace time {:.6} s on cpu {}: {op:?}",
+            "first violation during schedule operation {i}, from trace line {} (time {:.6} s, cpu {}): {op:?}",
+            op.line(),
             op.ts_ns() as f64 / 1e9,
             op.cpu()
         ));
@@ -804,16 +859,16 @@ pub fn counterexample(row: &Row) -> Vec<String> {
     out
 }
 
-/// Every scheme × arch row of a trace.
+/// Every variant × arch row of a trace.
 pub fn replay_all(
-    schemes: &[&str],
+    variants: &[Variant],
     archs: &[&str],
     input: &Input<'_>,
 ) -> Result<Vec<Row>, Unknown> {
     let mut rows = Vec::new();
     for a in archs {
-        for s in schemes {
-            rows.push(replay(s, a, input)?);
+        for v in variants {
+            rows.push(replay(*v, a, input)?);
         }
     }
     Ok(rows)

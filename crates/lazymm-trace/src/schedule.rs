@@ -47,6 +47,8 @@ pub enum Op {
         cause: Cause,
         /// When (ns).
         ts_ns: u64,
+        /// The trace line that caused it.
+        line: u64,
     },
     /// `sched_process_exit` of the task running on `cpu`: it leaves its mm (`exit_mm`).
     Exit {
@@ -56,6 +58,8 @@ pub enum Op {
         pid: u32,
         /// When (ns).
         ts_ns: u64,
+        /// The trace line that caused it.
+        line: u64,
     },
     /// `sched_process_exec` of the task running on `cpu`: a new mm (`exec_mmap`); a
     /// thread that execs takes its leader's pid (`old_pid` becomes `pid`).
@@ -68,6 +72,8 @@ pub enum Op {
         old_pid: u32,
         /// When (ns).
         ts_ns: u64,
+        /// The trace line that caused it.
+        line: u64,
     },
     /// `sched_process_fork`: `parent` makes `child`.
     Fork {
@@ -79,6 +85,8 @@ pub enum Op {
         child: u32,
         /// When (ns).
         ts_ns: u64,
+        /// The trace line that caused it.
+        line: u64,
     },
 }
 
@@ -90,6 +98,16 @@ impl Op {
             | Op::Exit { cpu, .. }
             | Op::Exec { cpu, .. }
             | Op::Fork { cpu, .. } => cpu,
+        }
+    }
+
+    /// The trace line that caused the op.
+    pub fn line(&self) -> u64 {
+        match *self {
+            Op::Switch { line, .. }
+            | Op::Exit { line, .. }
+            | Op::Exec { line, .. }
+            | Op::Fork { line, .. } => line,
         }
     }
 
@@ -135,7 +153,15 @@ struct Builder {
 }
 
 impl Builder {
-    fn push_switch(&mut self, cpu: u32, next: u32, dead: bool, cause: Cause, ts_ns: u64) {
+    fn push_switch(
+        &mut self,
+        cpu: u32,
+        next: u32,
+        dead: bool,
+        cause: Cause,
+        ts_ns: u64,
+        line: u64,
+    ) {
         let c = cpu as usize;
         let prev = self.running[c];
         self.s.ops.push(Op::Switch {
@@ -145,6 +171,7 @@ impl Builder {
             dead,
             cause,
             ts_ns,
+            line,
         });
         match cause {
             Cause::Trace => self.s.trace_switches += 1,
@@ -161,22 +188,22 @@ impl Builder {
     }
 
     /// Makes `pid` run on `cpu`, taking it off another CPU first if it runs there.
-    fn ensure_running(&mut self, cpu: u32, pid: u32, cause: Cause, ts_ns: u64) {
+    fn ensure_running(&mut self, cpu: u32, pid: u32, cause: Cause, ts_ns: u64, line: u64) {
         if self.running[cpu as usize] == pid {
             return;
         }
-        self.take_off_other(cpu, pid, ts_ns);
-        self.push_switch(cpu, pid, false, cause, ts_ns);
+        self.take_off_other(cpu, pid, ts_ns, line);
+        self.push_switch(cpu, pid, false, cause, ts_ns, line);
     }
 
     /// If `pid` runs on a CPU other than `cpu`, that CPU switches to its idle task.
-    fn take_off_other(&mut self, cpu: u32, pid: u32, ts_ns: u64) -> bool {
+    fn take_off_other(&mut self, cpu: u32, pid: u32, ts_ns: u64, line: u64) -> bool {
         if pid == 0 {
             return false;
         }
         match self.on_cpu.get(&pid) {
             Some(&d) if d != cpu => {
-                self.push_switch(d, 0, false, Cause::Resync, ts_ns);
+                self.push_switch(d, 0, false, Cause::Resync, ts_ns, line);
                 true
             }
             _ => false,
@@ -200,6 +227,7 @@ pub fn schedule(trace: &Trace) -> Schedule {
         let cpu = r.cpu;
         let c = cpu as usize;
         let ts = r.ts_ns;
+        let line = r.line;
         match &r.event {
             TraceEvent::Switch {
                 prev,
@@ -220,12 +248,12 @@ pub fn schedule(trace: &Trace) -> Schedule {
                     Cause::Initial
                 };
                 b.known[c] = true;
-                b.ensure_running(cpu, prev.pid, cause, ts);
-                if b.take_off_other(cpu, next.pid, ts) {
+                b.ensure_running(cpu, prev.pid, cause, ts, line);
+                if b.take_off_other(cpu, next.pid, ts, line) {
                     b.s.lost_next += 1;
                 }
                 let dead = *prev_state == PrevState::Dead && prev.pid != 0;
-                b.push_switch(cpu, next.pid, dead, Cause::Trace, ts);
+                b.push_switch(cpu, next.pid, dead, Cause::Trace, ts, line);
             }
             TraceEvent::Exit { task } => {
                 if task.pid != 0 && b.running[c] == task.pid {
@@ -233,6 +261,7 @@ pub fn schedule(trace: &Trace) -> Schedule {
                         cpu,
                         pid: task.pid,
                         ts_ns: ts,
+                        line,
                     });
                 }
                 // Otherwise its dead switch (or the end of the trace) ends it.
@@ -251,12 +280,12 @@ pub fn schedule(trace: &Trace) -> Schedule {
                     if b.known[c] {
                         b.s.lost_other += 1;
                     }
-                    b.ensure_running(cpu, old, cause, ts);
+                    b.ensure_running(cpu, old, cause, ts, line);
                 }
                 b.known[c] = true;
                 if old != task.pid {
                     // The old leader is gone (de_thread); take it off any CPU it still runs on.
-                    b.take_off_other(cpu, task.pid, ts);
+                    b.take_off_other(cpu, task.pid, ts, line);
                     b.on_cpu.remove(&old);
                     b.on_cpu.insert(task.pid, cpu);
                     b.running[c] = task.pid;
@@ -266,6 +295,7 @@ pub fn schedule(trace: &Trace) -> Schedule {
                     pid: task.pid,
                     old_pid: old,
                     ts_ns: ts,
+                    line,
                 });
             }
             TraceEvent::Fork { parent, child } => {
@@ -275,6 +305,7 @@ pub fn schedule(trace: &Trace) -> Schedule {
                         parent: parent.pid,
                         child: child.pid,
                         ts_ns: ts,
+                        line,
                     });
                 }
             }

@@ -3,14 +3,14 @@
 #![cfg(feature = "replay")]
 
 use lazymm_engine::registry::SCHEMES;
-use lazymm_trace::replay::{replay_all, Input, Row};
+use lazymm_trace::replay::{replay_all, Input, Row, Variant};
 use lazymm_trace::schedule::{schedule, Op};
 use lazymm_trace::tasks::{census, KthreadRules};
 use lazymm_trace::{read_file, Options, Trace};
 use std::path::{Path, PathBuf};
 
-fn all_schemes() -> Vec<&'static str> {
-    SCHEMES.iter().map(|(n, _)| *n).collect()
+fn all_schemes() -> Vec<Variant> {
+    Variant::every_scheme()
 }
 
 fn run(path: &Path, archs: &[&str], timeline: bool) -> (Trace, Vec<Row>) {
