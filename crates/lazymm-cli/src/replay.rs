@@ -211,7 +211,7 @@ fn print_header(t: &Trace, c: &lazymm_trace::tasks::Census, s: &lazymm_trace::sc
 
 fn print_table(rows: &[Row]) {
     println!(
-        "  {:<20} {:<8} {:>9} {:>12} {:>11} {:>12} {:>14} {:>8} {:>9} {:>8} {:>6} {:>5}",
+        "  {:<20} {:<8} {:>9} {:>12} {:>11} {:>12} {:>14} {:>8} {:>9} {:>8} {:>6} {:>9} {:>6} {:>5}",
         "scheme",
         "arch",
         "switches",
@@ -222,12 +222,14 @@ fn print_table(rows: &[Row]) {
         "hot cpus",
         "ipi/exit",
         "ipi/s",
+        "scans",
+        "cpus/scan",
         "bytes",
         "viol"
     );
     for r in rows {
         println!(
-            "  {:<20} {:<8} {:>9} {:>12.1} {:>11.1} {:>12.1} {:>14.1} {:>8} {:>9} {:>8.1} {:>6} {:>5}",
+            "  {:<20} {:<8} {:>9} {:>12.1} {:>11.1} {:>12.1} {:>14.1} {:>8} {:>9} {:>8.1} {:>6} {:>9} {:>6} {:>5}",
             r.mutant.map_or(r.scheme, |m| m.name()),
             r.arch,
             r.context_switches,
@@ -238,15 +240,28 @@ fn print_table(rows: &[Row]) {
             r.hottest.as_ref().map_or(0, |h| h.cpus),
             r.ipis_per_exit().map_or("-".into(), |x| format!("{x:.2}")),
             r.ipis_per_sec(),
+            r.hazptr_scans,
+            if r.hazptr_scans > 0 {
+                format!("{:.1}", r.hazptr_cpus_scanned as f64 / r.hazptr_scans as f64)
+            } else {
+                "-".into()
+            },
             r.task_bytes,
             r.total.violations
         );
     }
-    if let Some(h) = rows.iter().find_map(|r| r.hottest.as_ref()) {
-        println!(
-            "  hottest mm_count line ({}): {} of {}",
-            rows[0].scheme, h.mm, h.process
-        );
+    for r in rows {
+        if let Some(h) = &r.hottest {
+            println!(
+                "  hottest mm_count line under {} on {}: {} of {} ({} RMWs from {} cpus)",
+                r.mutant.map_or(r.scheme, |m| m.name()),
+                r.arch,
+                h.mm,
+                h.process,
+                h.rmw,
+                h.cpus
+            );
+        }
     }
 }
 

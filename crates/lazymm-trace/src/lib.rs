@@ -10,6 +10,8 @@
 //! it is skipped and counted. Timestamps that go backwards on one CPU are counted and
 //! clamped (the CPU's order in the file is kept); lost-event markers are counted.
 #![forbid(unsafe_code)]
+// serde_json's json! macro of a replay row nests deeper than the default limit.
+#![recursion_limit = "256"]
 #![warn(missing_docs)]
 
 pub mod event;

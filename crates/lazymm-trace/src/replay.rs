@@ -95,6 +95,11 @@ pub struct Row {
     pub kernel_handovers: u64,
     /// The hottest `mm_count` line.
     pub hottest: Option<HotLine>,
+    /// Hazard-pointer scans: operations in which a CPU read other CPUs' per-CPU scheme
+    /// state (`rq.lazy_mm`, a hazard slot), from the recorded accesses.
+    pub hazptr_scans: u64,
+    /// CPUs those scans read (distinct CPUs per scan, summed).
+    pub hazptr_cpus_scanned: u64,
     /// Tasks whose process was guessed.
     pub guessed_tasks: usize,
     /// User tasks, processes and kernel threads the census found.
@@ -184,6 +189,8 @@ impl Row {
             "hottest_line_cpus": h.map(|h| h.cpus),
             "hottest_line_rmw": h.map_or(0, |h| h.rmw),
             "hottest_line_rmw_per_sec": self.hottest_line_rmw_per_sec(),
+            "hazptr_scans": self.hazptr_scans,
+            "hazptr_cpus_scanned": self.hazptr_cpus_scanned,
             "full_fences": self.measured.full_fences,
             "ipis": self.total.ipis_sent,
             "ipis_per_sec": self.ipis_per_sec(),
@@ -353,6 +360,9 @@ struct Host<'a, S: Scheme, A: Arch> {
     /// Arena slot → the mm made in it last.
     slot_mm: HashMap<u32, MmId>,
     count_lines: Option<CountLines>,
+    /// Each CPU's per-CPU scheme state (other CPUs read it only when they scan), as
+    /// (start address, end address, cpu), sorted; empty when the scheme keeps none.
+    scheme_state: Vec<(u64, u64, usize)>,
     log: Vec<Access>,
     lines: HashMap<MmId, LineStat>,
     row: Row,
@@ -384,6 +394,18 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             })
             .collect();
         let count_lines = CountLines::learn(&k, slots);
+        let size = core::mem::size_of::<S::CpuShared>() as u64;
+        let mut scheme_state: Vec<(u64, u64, usize)> = if size == 0 {
+            Vec::new()
+        } else {
+            (0..n)
+                .map(|i| {
+                    let a = &k.cpus[i].scheme as *const S::CpuShared as usize as u64;
+                    (a, a + size, i)
+                })
+                .collect()
+        };
+        scheme_state.sort_unstable();
         Host {
             input,
             k,
@@ -397,6 +419,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             mm_label: HashMap::new(),
             slot_mm: HashMap::new(),
             count_lines,
+            scheme_state,
             log: Vec::new(),
             lines: HashMap::new(),
             row: Row {
@@ -414,6 +437,8 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 lazy_round_trips: 0,
                 kernel_handovers: 0,
                 hottest: None,
+                hazptr_scans: 0,
+                hazptr_cpus_scanned: 0,
                 guessed_tasks: input.census.guessed(),
                 census: (
                     input.census.count(Kind::User),
@@ -505,8 +530,16 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         for i in 0..self.serial.len() {
             self.log.clear();
             self.serial.cpu(i).acct.drain_into(&mut self.log);
+            let mut scanned: BTreeSet<usize> = BTreeSet::new();
             for a in &self.log {
                 match a.kind {
+                    AccessKind::Load => {
+                        if let Some(owner) = self.scheme_state_owner(a.addr) {
+                            if owner != i {
+                                scanned.insert(owner);
+                            }
+                        }
+                    }
                     AccessKind::Rmw => {
                         let Some(slot) = self.count_lines.as_ref().and_then(|l| l.slot(a.addr))
                         else {
@@ -528,7 +561,20 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                     _ => {}
                 }
             }
+            if !scanned.is_empty() {
+                self.row.hazptr_scans += 1;
+                self.row.hazptr_cpus_scanned += scanned.len() as u64;
+            }
         }
+    }
+
+    /// The CPU whose per-CPU scheme state holds address `a`.
+    fn scheme_state_owner(&self, a: u64) -> Option<usize> {
+        let i = self
+            .scheme_state
+            .partition_point(|&(start, _, _)| start <= a);
+        let &(start, end, cpu) = self.scheme_state.get(i.checked_sub(1)?)?;
+        (start <= a && a < end).then_some(cpu)
     }
 
     fn hottest(&self) -> Option<HotLine> {

@@ -86,6 +86,26 @@ fn every_fixture_replays_on_every_scheme_and_arch() {
 }
 
 #[test]
+fn hazard_pointer_scans_are_counted_from_the_recorded_reads() {
+    // ftrace_flags: pid 2001 execs (its forked mm's last user goes: __mmput) and later
+    // dies (its exec'd mm's last user goes): two teardowns while the trace runs, each
+    // scanning the one other CPU.
+    let (_, rows) = run(&fixture("ftrace_flags.txt"), &["generic"], false);
+    let scans = |s: &str| {
+        let r = rows.iter().find(|r| r.scheme == s).unwrap();
+        (r.hazptr_scans, r.hazptr_cpus_scanned)
+    };
+    assert_eq!(scans("hazptr-luto"), (2, 2));
+    assert_eq!(scans("hazptr-mathieu"), (2, 2));
+    assert_eq!(scans("refcount"), (0, 0));
+    assert_eq!(
+        scans("shootdown"),
+        (0, 0),
+        "shootdown keeps no per-CPU state to scan"
+    );
+}
+
+#[test]
 fn lost_events_are_resynchronised_and_counted() {
     let t = read_file(&fixture("lost_events.txt"), &Options::default()).unwrap();
     let s = schedule(&t);
