@@ -201,6 +201,22 @@ fn print_header(t: &Trace, c: &lazymm_trace::tasks::Census, s: &lazymm_trace::sc
         let k: Vec<String> = k.iter().take(8).map(|(n, c)| format!("{n}: {c}")).collect();
         println!("  skipped: {}", k.join(", "));
     }
+    if let Some(b) = t.stats.first_backwards.first() {
+        println!(
+            "  timestamps going backwards on one CPU: {} (first: line {}, cpu {}, {:.6} s after {:.6} s; kept in the file's order)",
+            t.stats.backwards,
+            b.line,
+            b.cpu,
+            b.ts_ns as f64 / 1e9,
+            b.before_ns as f64 / 1e9
+        );
+    }
+    if s.lost_prev + s.lost_next + s.lost_other > 0 {
+        println!(
+            "  lost events: {} switches from a task the CPU was not running, {} to a task still running elsewhere, {} exec/exit of a task not running (each resynchronised)",
+            s.lost_prev, s.lost_next, s.lost_other
+        );
+    }
     if t.stats.malformed > 0 {
         println!(
             "  malformed lines skipped (--lenient): {}",

@@ -374,16 +374,23 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         let n = input.schedule.nr_cpus.max(1);
         let mut cfg = Config::new(n);
         cfg.mutant = mutant;
-        // Room for every process the trace can make: each user task, fork and exec may
-        // need an mm of its own.
+        // Room for every mm the trace can make: one per life of each user task (a pid
+        // lives again after a dead switch), per fork and per exec, and the few that
+        // linger lazily on each CPU. Slots are reused once freed, so this bounds the live
+        // mms with room to spare.
         let users = input.census.count(Kind::User);
-        let makers = input
+        let lives_and_makers = input
             .schedule
             .ops
             .iter()
-            .filter(|o| matches!(o, Op::Exec { .. } | Op::Fork { .. }))
+            .filter(|o| {
+                matches!(
+                    o,
+                    Op::Exec { .. } | Op::Fork { .. } | Op::Switch { dead: true, .. }
+                )
+            })
             .count();
-        cfg.arena_capacity = users + makers + 16;
+        cfg.arena_capacity = users + lives_and_makers + 2 * n + 16;
         let slots = cfg.arena_capacity + 1;
         let (k, serial) = Serial::<S, A>::boot(cfg);
         let idle = (0..n)
