@@ -126,7 +126,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     };
     let mutants: Vec<Mutant> = match (mutant, all_mutants) {
         (Some(m), _) => vec![m],
-        (None, true) => Mutant::ALL.to_vec(),
+        (None, true) => lazymm_engine::registry::mutants(),
         (None, false) => Vec::new(),
     };
     let opts = Opts {

@@ -2,7 +2,6 @@
 
 use crate::args::{unexpected, Args};
 use crate::Failure;
-use lazymm::Mutant;
 use lazymm_engine::registry::{ARCHS, SCHEMES};
 use lazymm_engine::Workload;
 use std::ffi::OsString;
@@ -25,7 +24,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         println!("  {:<28} {}", w.name(), w.description());
     }
     println!("mutants:");
-    for m in Mutant::ALL {
+    for m in lazymm_engine::registry::mutants() {
         println!("  {:<28} [{}] {}", m.name(), m.scheme(), m.description());
     }
     Ok(0)

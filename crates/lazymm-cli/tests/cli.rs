@@ -90,13 +90,13 @@ fn run_json_has_exactly_the_contract_fields() {
 
 #[test]
 fn a_caught_mutant_exits_3() {
-    for m in lazymm::Mutant::ALL {
+    for m in lazymm_engine::registry::mutants() {
         let o = lazymm(&[
             "run",
             "--mutant",
             m.name(),
             "--workload",
-            m.workload(),
+            lazymm_engine::registry::mutant_workload(m).name(),
             "--cpus",
             "3",
             "--seconds",
@@ -258,7 +258,7 @@ fn check_mutants_catches_each_and_the_replay_reproduces_it() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
     let mutants = v["mutants"].as_array().unwrap();
-    assert_eq!(mutants.len(), lazymm::Mutant::ALL.len());
+    assert_eq!(mutants.len(), lazymm_engine::registry::mutants().len());
     for m in mutants {
         let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["name", "caught", "iterations_to_catch", "replay"]);

@@ -1,11 +1,12 @@
 //! The registry: every scheme, arch, workload and mutant by name, and the one place that
 //! turns names into monomorphised model types.
 //!
-//! To add a scheme, add one line to `schemes!` below (and, for a mutant, a variant of
-//! `lazymm::Mutant`); `lazymm schemes`, `run`, `bench` and `check` pick it up from here.
+//! To add a scheme, add one line to `schemes!` below; its mutants come with it (the
+//! scheme declares them, `Scheme::MUTANTS`). `lazymm schemes`, `run`, `bench` and `check`
+//! pick both up from here.
 
 use crate::workload::Workload;
-use lazymm::{Arch, Mutant, Scheme};
+use lazymm::{Arch, Exercise, Mutant, Scheme};
 
 /// Something to do with one (scheme, arch) pair, as concrete types.
 pub trait WithKernel {
@@ -49,12 +50,9 @@ macro_rules! schemes {
             }
         }
 
-        /// Size of `Task<S>` for a scheme, by name.
-        pub fn task_bytes(scheme: &str) -> Option<usize> {
-            match scheme {
-                $($name => Some(core::mem::size_of::<lazymm::Task<$ty>>()),)*
-                _ => None,
-            }
+        /// Every scheme's declared mutants, in table order.
+        fn scheme_mutants() -> Vec<Mutant> {
+            [$(<$ty as Scheme>::MUTANTS),*].concat()
         }
     };
 }
@@ -63,6 +61,11 @@ macro_rules! archs {
     ($($name:literal => $ty:ty, $desc:literal;)*) => {
         /// Every arch: name and one-line description.
         pub const ARCHS: &[(&str, &str)] = &[$(($name, $desc)),*];
+
+        /// Every arch's declared mutants, in table order.
+        fn arch_mutants() -> Vec<Mutant> {
+            [$(<$ty as Arch>::MUTANTS),*].concat()
+        }
 
         /// Runs `v` with the scheme and arch named, as concrete types.
         pub fn dispatch<V: WithKernel>(scheme: &str, arch: &str, v: V) -> Result<V::Out, Unknown> {
@@ -113,12 +116,34 @@ pub fn arch(name: &str) -> Result<&'static str, Unknown> {
         .ok_or_else(|| Unknown::new("arch", name, &names(ARCHS)))
 }
 
+/// Every mutant the registered schemes and archs declare, in the order `lazymm schemes`
+/// lists them (schemes first, then archs; each name once).
+pub fn mutants() -> Vec<Mutant> {
+    let mut all = scheme_mutants();
+    all.extend(arch_mutants());
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|m| seen.insert(m.name()));
+    all
+}
+
 /// Looks a mutant up by name.
 pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
-    Mutant::from_name(name).ok_or_else(|| {
-        let valid: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
-        Unknown::new("mutant", name, &valid)
-    })
+    let all = mutants();
+    all.iter()
+        .copied()
+        .find(|m| m.name() == name)
+        .ok_or_else(|| {
+            let valid: Vec<&str> = all.iter().map(|m| m.name()).collect();
+            Unknown::new("mutant", name, &valid)
+        })
+}
+
+/// The workload on which the native engine reaches the race a mutant opens.
+pub fn mutant_workload(m: Mutant) -> Workload {
+    match m.exercise() {
+        Exercise::Teardown => Workload::ExitStorm,
+        Exercise::Hotplug => Workload::Hotplug,
+    }
 }
 
 /// Looks a workload up by name.

@@ -60,7 +60,7 @@ fn mutant_run(m: Mutant, seed: u64) -> RunReport {
 #[test]
 fn luto_early_scan_frees_an_mm_a_cpu_still_has_loaded() {
     let r = (1..=5)
-        .map(|seed| mutant_run(Mutant::HazptrLutoEarlyScan, seed))
+        .map(|seed| mutant_run(lazymm::scheme::hazptr_luto::EARLY_SCAN, seed))
         .find(|r| r.total.violations > 0)
         .expect("hazptr-luto-early-scan was not caught");
     // What breaks is the lifetime: a lazily loaded mm is freed (b), or followed after
@@ -76,7 +76,7 @@ fn luto_early_scan_frees_an_mm_a_cpu_still_has_loaded() {
 
 #[test]
 fn mathieu_no_fence_breaks_only_membarrier() {
-    let r = mutant_run(Mutant::HazptrMathieuNoFence, 1);
+    let r = mutant_run(lazymm::scheme::hazptr_mathieu::NO_FENCE, 1);
     assert!(
         r.total.violations > 0,
         "hazptr-mathieu-no-fence was not caught"

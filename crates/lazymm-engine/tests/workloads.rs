@@ -2,7 +2,6 @@
 //! mm created is freed (except under `none`); the costs that tell the schemes apart;
 //! and the mutants are caught.
 
-use lazymm::Mutant;
 use lazymm_engine::registry::{ARCHS, SCHEMES};
 use lazymm_engine::{run, RunReport, RunSpec, Workload};
 
@@ -106,8 +105,8 @@ fn hotplug_under_shootdown_runs_clean_on_three_cpus() {
 
 #[test]
 fn every_mutant_is_caught_on_its_workload() {
-    for &m in Mutant::ALL {
-        let w = Workload::from_name(m.workload()).expect("a registered workload");
+    for m in lazymm_engine::registry::mutants() {
+        let w = lazymm_engine::registry::mutant_workload(m);
         let mut caught = false;
         for seed in 1..=5 {
             let mut s = spec(m.scheme(), m.arch().unwrap_or("generic"), w, 3);
@@ -134,7 +133,7 @@ fn bad_specs_are_refused() {
     ))
     .is_err());
     let mut s = RunSpec::new("none", Workload::Threads, 2);
-    s.mutant = Some(Mutant::RefcountNoGrab);
+    s.mutant = Some(lazymm::scheme::refcount::NO_GRAB);
     assert!(run(&s).is_err(), "a mutant of another scheme");
 }
 

@@ -1,10 +1,17 @@
 //! The machine-wide state: the mm arena, every CPU's shared per-CPU state, the chosen
 //! scheme and arch, and the configuration (including which mutant, if any, is active).
+//!
+//! Reading order for the model: [`crate::mm`] (the arena and the reference kinds), then
+//! [`crate::cpu`] and this file (the machine), then the two traits
+//! ([`crate::scheme::Scheme`], [`crate::arch::Arch`]), then [`crate::sched`] and
+//! [`crate::lifecycle`] (the kernel paths, in the kernel's order), then the schemes and
+//! archs themselves, each telling its protocol in its module doc.
 
 use crate::arch::Arch;
 use crate::cpu::{Cpu, CpuShared};
 use crate::cpumask::SharedCpuMask;
 use crate::mm::{Arena, MmId};
+use crate::mutant::{FaultPoint, Mutant};
 use crate::oracle::{Violation, ViolationKind};
 use crate::scheme::Scheme;
 use crate::smp::IpiHost;
@@ -16,149 +23,6 @@ use std::sync::Arc;
 /// really has.
 pub const MAX_CPUS: usize = 4096;
 
-/// A deliberately broken variant of one scheme or arch, so that a green checker run
-/// means something (rcutorture's `lock_busted`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mutant {
-    /// `refcount` without `mmgrab_lazy_tlb`: the lazy CPU holds no reference, so the mm
-    /// can be freed while it is still loaded there (breaks a and b).
-    RefcountNoGrab,
-    /// `refcount` whose lazy drop in `finish_task_switch` is an acquire-release
-    /// decrement instead of a fully ordered `atomic_dec_and_test`: lifetimes stay safe,
-    /// but nothing orders the `rq->curr` store before the return to user space, so
-    /// `membarrier()` can miss this CPU (breaks f only).
-    RefcountRelaxedDrop,
-    /// `shootdown` with the pre-fix CPU-offline order: the outgoing CPU leaves every
-    /// `mm_cpumask` (powerpc's `__cpu_disable`) while still lazily on an mm, and switches
-    /// to `init_mm` only as it dies, so an mm torn down in between escapes the
-    /// shootdown (breaks b and c).
-    ShootdownHotplugRace,
-    /// `x86` without `LOADED_MM_SWITCHING`: between the CR3 write and the `loaded_mm`
-    /// store, an NMI sees `loaded_mm == current->mm` and touches user memory through the
-    /// wrong page tables (breaks g).
-    X86NoSwitchingSentinel,
-    /// `hazptr-luto` scanning `rq.lazy_mm` at the first `mmput` of an mm instead of at
-    /// `mm_users == 0`: a thread still holding the mm that goes lazy after the scan (its
-    /// own `exit_mm`) is missed, and the mm is freed under it (breaks a and b).
-    HazptrLutoEarlyScan,
-    /// `hazptr-mathieu` without the full fences around the slot store and clear (the
-    /// clear stays a release): the lifetime stays safe by causality, but a kernel→user
-    /// switch passes no full barrier after the `rq->curr` store (breaks f).
-    HazptrMathieuNoFence,
-    /// `hazptr-mathieu` whose `mmdrop_lazy_tlb` leaves the hazard slot set: the next
-    /// publish on that CPU finds it occupied (breaks d).
-    HazptrMathieuNoClear,
-    /// `hazptr-luto` whose `finish_task_switch` never drops a reference handed over in
-    /// `rq.drop_mm`: deferred references linger past the next switch and the mm is never
-    /// freed (breaks e).
-    HazptrLutoNoDeferredDrop,
-}
-
-impl Mutant {
-    /// Every mutant, in the order `lazymm schemes` lists them.
-    pub const ALL: &'static [Mutant] = &[
-        Mutant::RefcountNoGrab,
-        Mutant::RefcountRelaxedDrop,
-        Mutant::ShootdownHotplugRace,
-        Mutant::X86NoSwitchingSentinel,
-        Mutant::HazptrLutoEarlyScan,
-        Mutant::HazptrMathieuNoFence,
-        Mutant::HazptrMathieuNoClear,
-        Mutant::HazptrLutoNoDeferredDrop,
-    ];
-
-    /// The name accepted on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutant::RefcountNoGrab => "refcount-no-grab",
-            Mutant::RefcountRelaxedDrop => "refcount-relaxed-drop",
-            Mutant::ShootdownHotplugRace => "shootdown-hotplug-race",
-            Mutant::X86NoSwitchingSentinel => "x86-no-switching-sentinel",
-            Mutant::HazptrLutoEarlyScan => "hazptr-luto-early-scan",
-            Mutant::HazptrMathieuNoFence => "hazptr-mathieu-no-fence",
-            Mutant::HazptrMathieuNoClear => "hazptr-mathieu-no-clear",
-            Mutant::HazptrLutoNoDeferredDrop => "hazptr-luto-no-deferred-drop",
-        }
-    }
-
-    /// The scheme it breaks (implied wherever the mutant is given). An arch mutant
-    /// runs on `refcount`, the kernel's default.
-    pub fn scheme(self) -> &'static str {
-        match self {
-            Mutant::RefcountNoGrab
-            | Mutant::RefcountRelaxedDrop
-            | Mutant::X86NoSwitchingSentinel => "refcount",
-            Mutant::ShootdownHotplugRace => "shootdown",
-            Mutant::HazptrLutoEarlyScan | Mutant::HazptrLutoNoDeferredDrop => "hazptr-luto",
-            Mutant::HazptrMathieuNoFence | Mutant::HazptrMathieuNoClear => "hazptr-mathieu",
-        }
-    }
-
-    /// The arch it needs, if it breaks an arch layer.
-    pub fn arch(self) -> Option<&'static str> {
-        match self {
-            Mutant::RefcountNoGrab
-            | Mutant::RefcountRelaxedDrop
-            | Mutant::HazptrLutoEarlyScan
-            | Mutant::HazptrLutoNoDeferredDrop
-            | Mutant::HazptrMathieuNoFence
-            | Mutant::HazptrMathieuNoClear => None,
-            // The arch whose __cpu_disable cleared mm_cpumask bits.
-            Mutant::ShootdownHotplugRace => Some("powerpc"),
-            Mutant::X86NoSwitchingSentinel => Some("x86"),
-        }
-    }
-
-    /// A workload on which the engine reaches the race this mutant opens.
-    pub fn workload(self) -> &'static str {
-        match self {
-            Mutant::RefcountNoGrab
-            | Mutant::RefcountRelaxedDrop
-            | Mutant::X86NoSwitchingSentinel
-            | Mutant::HazptrLutoEarlyScan
-            | Mutant::HazptrLutoNoDeferredDrop
-            | Mutant::HazptrMathieuNoFence
-            | Mutant::HazptrMathieuNoClear => "exit-storm",
-            Mutant::ShootdownHotplugRace => "hotplug",
-        }
-    }
-
-    /// What it breaks, in one line.
-    pub fn description(self) -> &'static str {
-        match self {
-            Mutant::RefcountNoGrab => {
-                "skips mmgrab_lazy_tlb: a lazy CPU holds no mm_count, so the mm is freed under it (a, b)"
-            }
-            Mutant::RefcountRelaxedDrop => {
-                "the lazy drop in finish_task_switch is acq_rel, not fully ordered: membarrier can miss the CPU (f)"
-            }
-            Mutant::ShootdownHotplugRace => {
-                "pre-fix offline order: the outgoing CPU leaves every mm_cpumask while still lazy (b, c)"
-            }
-            Mutant::X86NoSwitchingSentinel => {
-                "no LOADED_MM_SWITCHING: an NMI in the CR3 switch window reads user memory of the wrong mm (g)"
-            }
-            Mutant::HazptrLutoEarlyScan => {
-                "scans rq.lazy_mm at the first mmput, not at mm_users == 0: a CPU that goes lazy later is missed (a, b)"
-            }
-            Mutant::HazptrMathieuNoFence => {
-                "no full fences around the hazard-slot store and clear: kernel->user passes no membarrier barrier (f)"
-            }
-            Mutant::HazptrMathieuNoClear => {
-                "mmdrop_lazy_tlb leaves the hazard slot set: the next publish finds it occupied (d)"
-            }
-            Mutant::HazptrLutoNoDeferredDrop => {
-                "finish_task_switch never drops the reference handed over in rq.drop_mm: it lingers and the mm leaks (e)"
-            }
-        }
-    }
-
-    /// Looks a mutant up by name.
-    pub fn from_name(name: &str) -> Option<Mutant> {
-        Mutant::ALL.iter().copied().find(|m| m.name() == name)
-    }
-}
-
 /// How a machine is set up.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -168,6 +32,11 @@ pub struct Config {
     pub arena_capacity: usize,
     /// The active mutant, if any.
     pub mutant: Option<Mutant>,
+    /// CPU offline in the order before the 2024 hotplug fix: the outgoing CPU leaves
+    /// every `mm_cpumask` (powerpc's `__cpu_disable`) while still lazily on an mm, and
+    /// moves to `init_mm` only as it dies. Off by default; mutants that reproduce the
+    /// race turn it on.
+    pub offline_pre_fix_order: bool,
     /// A lazy CPU makes a speculative page walk about once every this many interrupt
     /// points (0: never).
     pub speculative_walk_period: u32,
@@ -194,6 +63,7 @@ impl Config {
             nr_cpus,
             arena_capacity: 64 + 16 * nr_cpus,
             mutant: None,
+            offline_pre_fix_order: false,
             speculative_walk_period: 61,
             nmi_period: 0,
             clock: no_clock,
@@ -205,13 +75,6 @@ impl Config {
     #[inline]
     pub fn is(&self, m: Mutant) -> bool {
         self.mutant == Some(m)
-    }
-
-    /// Whether a CPU going offline leaves its lazy mm only as it dies, after
-    /// `__cpu_disable()` (the order before the hotplug fix; mutant
-    /// `shootdown-hotplug-race`).
-    pub fn offline_pre_fix_order(&self) -> bool {
-        self.is(Mutant::ShootdownHotplugRace)
     }
 }
 
@@ -240,7 +103,11 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     ///
     /// Returns the shared machine and each CPU's local state (hand one to each host
     /// thread).
-    pub fn boot(cfg: Config) -> (Kernel<S, A>, Vec<Cpu<S, A>>) {
+    pub fn boot(mut cfg: Config) -> (Kernel<S, A>, Vec<Cpu<S, A>>) {
+        if let Some(configure) = cfg.mutant.and_then(|m| m.info().configure) {
+            // MUTANT: the fix the active mutant turns off.
+            configure(&mut cfg);
+        }
         let n = cfg.nr_cpus.clamp(1, MAX_CPUS);
         let k = Kernel {
             arena: Arena::new(cfg.arena_capacity, n),
@@ -283,6 +150,15 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     pub fn preempt_point(&self) {
         if let Some(preempt) = self.cfg.preempt {
             preempt();
+        }
+    }
+
+    /// A point where an active mutant may act (see [`crate::mutant`]); nothing happens
+    /// unless one is on.
+    #[inline]
+    pub(crate) fn fault_point(&self, cpu: &mut Cpu<S, A>, at: FaultPoint) {
+        if self.cfg.mutant.is_some() {
+            S::fault_point(self, cpu, at);
         }
     }
 

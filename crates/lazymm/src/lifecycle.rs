@@ -72,7 +72,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// a scheme's mutant uses to show that property f rests on the drop's full ordering.
     /// Lifetimes stay safe (the release/acquire chain still orders every use before the
     /// free); only the store-buffering litmus of membarrier breaks.
-    pub fn mmdrop_not_fully_ordered(&self, cpu: &mut Cpu<S, A>, r: MmCount) {
+    pub(crate) fn mmdrop_not_fully_ordered(&self, cpu: &mut Cpu<S, A>, r: MmCount) {
         self.mmdrop_ordered(cpu, r, false);
     }
 
@@ -128,7 +128,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let Some(m) = self.mm(cpu, mm, "mmput") else {
             return;
         };
-        S::before_mmput(self, cpu, mm);
+        self.fault_point(cpu, crate::mutant::FaultPoint::MmputEntry(mm));
         if self.dec_and_test(cpu, &m.mm_users, mm, "mm_users", true) {
             self.preempt_point();
             cpu.stats.exits += 1;
@@ -396,7 +396,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     ) {
         cpu.step += 1;
         cpu.stats.offlines += 1;
-        let pre_fix = self.cfg.offline_pre_fix_order();
+        let pre_fix = self.cfg.offline_pre_fix_order;
         if !pre_fix {
             // sched_cpu_wait_empty() → sched_force_init_mm().
             self.sched_force_init_mm(cpu, idle);
@@ -407,7 +407,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.set_online(cpu, false);
         die_wait(self, cpu);
         if pre_fix {
-            // MUTANT shootdown-hotplug-race: idle_task_exit() is the first switch away.
+            // The pre-fix order (mutants shootdown-hotplug-race): idle_task_exit() is the
+            // first switch away.
             self.sched_force_init_mm(cpu, idle);
         }
     }

@@ -275,7 +275,7 @@ fn refcount_generic_survives_every_model() {
 
 #[test]
 fn refcount_no_grab_fails_the_exit_and_kthread_races() {
-    let m = Some(Mutant::RefcountNoGrab);
+    let m = Some(lazymm::scheme::refcount::NO_GRAB);
     let e = exit_race::<Refcount, Generic>(m).expect_err("loom must catch refcount-no-grab");
     assert!(e.contains("oracle: property"), "{e}");
     let e = kthread_race::<Refcount, Generic>(m).expect_err("loom must catch refcount-no-grab");
@@ -286,7 +286,7 @@ fn refcount_no_grab_fails_the_exit_and_kthread_races() {
 
 #[test]
 fn refcount_relaxed_drop_fails_only_the_membarrier_litmus() {
-    let m = Some(Mutant::RefcountRelaxedDrop);
+    let m = Some(lazymm::scheme::refcount::RELAXED_DROP);
     let e = membarrier_litmus::<Refcount, Generic>(m)
         .expect_err("loom must find the store-buffering outcome");
     assert!(e.contains("property f: membarrier() did not IPI"), "{e}");
@@ -317,21 +317,21 @@ fn hazptr_survive_every_model() {
 
 #[test]
 fn shootdown_hotplug_race_fails_the_hotplug_race() {
-    let e =
-        hotplug_race::<Shootdown, Powerpc>(Some(Mutant::ShootdownHotplugRace)).expect_err("caught");
+    let e = hotplug_race::<Shootdown, Powerpc>(Some(lazymm::scheme::shootdown::HOTPLUG_RACE))
+        .expect_err("caught");
     assert!(e.contains("oracle: property"), "{e}");
 }
 
 #[test]
 fn hazptr_luto_early_scan_fails_the_exit_race() {
-    let e =
-        exit_race::<HazptrLuto, Generic>(Some(Mutant::HazptrLutoEarlyScan)).expect_err("caught");
+    let e = exit_race::<HazptrLuto, Generic>(Some(lazymm::scheme::hazptr_luto::EARLY_SCAN))
+        .expect_err("caught");
     assert!(e.contains("oracle: property"), "{e}");
 }
 
 #[test]
 fn hazptr_mathieu_no_fence_fails_only_the_membarrier_litmus() {
-    let m = Some(Mutant::HazptrMathieuNoFence);
+    let m = Some(lazymm::scheme::hazptr_mathieu::NO_FENCE);
     let e = membarrier_litmus::<HazptrMathieu, Generic>(m).expect_err("caught");
     assert!(e.contains("property f: membarrier() did not IPI"), "{e}");
     exit_race::<HazptrMathieu, Generic>(m).expect("lifetimes safe");

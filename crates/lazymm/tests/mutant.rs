@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lazymm::{Mutant, Property, ViolationKind};
+use lazymm::{Property, ViolationKind};
 
 #[test]
 fn refcount_survives_the_exit_race() {
@@ -34,7 +34,7 @@ fn refcount_survives_the_exit_race() {
 
 #[test]
 fn refcount_no_grab_is_caught_in_the_exit_race() {
-    let r = exit_race(Some(Mutant::RefcountNoGrab));
+    let r = exit_race(Some(lazymm::scheme::refcount::NO_GRAB));
     let v = violations(&r.cpus);
     assert!(!v.is_empty());
     assert_eq!(r.k.violations(), v.len(), "every violation is counted");
@@ -55,8 +55,8 @@ fn refcount_no_grab_is_caught_in_the_exit_race() {
 
 #[test]
 fn refcount_no_grab_is_caught_deterministically() {
-    let a = exit_race(Some(Mutant::RefcountNoGrab));
-    let b = exit_race(Some(Mutant::RefcountNoGrab));
+    let a = exit_race(Some(lazymm::scheme::refcount::NO_GRAB));
+    let b = exit_race(Some(lazymm::scheme::refcount::NO_GRAB));
     let (va, vb) = (violations(&a.cpus), violations(&b.cpus));
     assert!(!va.is_empty());
     assert_eq!(

@@ -213,7 +213,7 @@ fn hotplug_fixed_order_is_clean() {
 
 #[test]
 fn hotplug_pre_fix_order_frees_the_mm_under_the_outgoing_cpu() {
-    let (v, _) = offline_during_exit(Some(Mutant::ShootdownHotplugRace));
+    let (v, _) = offline_during_exit(Some(lazymm::scheme::shootdown::HOTPLUG_RACE));
     assert!(
         v.contains(&ViolationKind::LazyCpuNotInCpumask { lazy: 1 }),
         "{v:?}"
@@ -260,6 +260,6 @@ fn x86_sentinel_keeps_nmis_out_of_the_switch_window() {
     let (nmis, g) = nmis_in_the_switch_window(None);
     assert!(nmis > 100, "only {nmis} NMIs");
     assert_eq!(g, 0);
-    let (_, g) = nmis_in_the_switch_window(Some(Mutant::X86NoSwitchingSentinel));
+    let (_, g) = nmis_in_the_switch_window(Some(lazymm::arch::x86::NO_SWITCHING_SENTINEL));
     assert!(g > 0, "the mutant went unseen");
 }

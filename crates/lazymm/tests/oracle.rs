@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use lazymm::scheme::refcount::ActiveMm;
 use lazymm::scheme::{NoRefs, Refcount};
-use lazymm::{MmId, Mutant, Property, Scheme, Task, Violation, ViolationKind};
+use lazymm::{MmId, Property, Scheme, Task, Violation, ViolationKind};
 
 /// The violations of `kind`'s shape on mm `mm`.
 fn find(v: &[Violation], mm: MmId, pred: impl Fn(&ViolationKind) -> bool) -> Vec<&Violation> {
@@ -68,7 +68,7 @@ fn use_after_free_through_a_stale_handle_is_reported_even_after_slot_reuse() {
 
 #[test]
 fn freeing_an_mm_another_cpu_has_loaded_is_reported() {
-    let r = exit_race(Some(Mutant::RefcountNoGrab));
+    let r = exit_race(Some(lazymm::scheme::refcount::NO_GRAB));
     assert!(!r.m_live_after_exit, "without the grab, the exit frees m");
     let v = violations(&r.cpus);
     // CPU 1 frees m in the exit's __mmdrop while CPU 0 is lazily on it (and CPU 1
@@ -87,7 +87,7 @@ fn freeing_an_mm_another_cpu_has_loaded_is_reported() {
 
 #[test]
 fn speculative_walk_of_freed_page_tables_is_reported() {
-    let r = exit_race(Some(Mutant::RefcountNoGrab));
+    let r = exit_race(Some(lazymm::scheme::refcount::NO_GRAB));
     let v = violations(&r.cpus);
     let walks = find(&v, r.m, |k| *k == ViolationKind::SpeculativeWalkOfFreed);
     assert_eq!(walks.len(), 1, "{v:#?}");
@@ -112,7 +112,7 @@ fn speculative_walk_of_a_lazily_held_mm_is_fine_under_refcount() {
 
 #[test]
 fn late_drop_of_a_reference_never_taken_is_a_use_after_free() {
-    let r = exit_race(Some(Mutant::RefcountNoGrab));
+    let r = exit_race(Some(lazymm::scheme::refcount::NO_GRAB));
     let v = violations(&r.cpus);
     // Both CPUs drop a lazy "reference" to m that the mutant never took, after m was
     // freed and its slot given to q.

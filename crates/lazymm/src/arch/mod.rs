@@ -21,6 +21,8 @@ pub use x86::X86;
 pub trait Arch: Sized + Send + Sync + 'static {
     /// The name on the command line.
     const NAME: &'static str;
+    /// The deliberately broken variants of this arch layer (see [`crate::mutant`]).
+    const MUTANTS: &'static [crate::Mutant] = &[];
     /// Per-CPU state only the CPU itself touches (x86's `cpu_tlbstate`).
     type CpuLocal: Default + Send;
     /// Per-CPU state other CPUs read.

@@ -29,12 +29,25 @@
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel, Mutant};
+use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
+use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
 use crate::smp::Ipi;
 use crate::sync::Ordering;
+
+/// `x86-no-switching-sentinel`: no `LOADED_MM_SWITCHING` around the CR3 write.
+pub const NO_SWITCHING_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
+    name: "x86-no-switching-sentinel",
+    scheme: "refcount",
+    arch: Some("x86"),
+    breaks: &[Property::G],
+    exercise: Exercise::Teardown,
+    description: "no LOADED_MM_SWITCHING: an NMI in the CR3 switch window reads user memory of the wrong mm (g)",
+    configure: None,
+});
 
 /// The `x86` arch.
 pub struct X86 {
@@ -88,12 +101,13 @@ pub fn nmi_uaccess_okay<S: Scheme>(cpu: &Cpu<S, X86>) -> bool {
 
 impl Arch for X86 {
     const NAME: &'static str = "x86";
+    const MUTANTS: &'static [Mutant] = &[NO_SWITCHING_SENTINEL];
     type CpuLocal = TlbState;
     type CpuShared = ();
 
     fn new(cfg: &Config) -> Self {
         X86 {
-            no_sentinel: cfg.is(Mutant::X86NoSwitchingSentinel),
+            no_sentinel: cfg.is(NO_SWITCHING_SENTINEL),
         }
     }
 

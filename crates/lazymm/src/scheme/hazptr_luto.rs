@@ -75,11 +75,35 @@ use super::Scheme;
 use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
-use crate::kernel::{Config, Kernel, Mutant};
+use crate::kernel::{Config, Kernel};
 use crate::mm::{MmCount, MmId};
+use crate::mutant::{Exercise, FaultPoint, Mutant, MutantInfo};
+use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::sync::raw::Mutex;
 use crate::sync::{CachePadded, Ordering, SharedU64};
+
+/// `hazptr-luto-early-scan`: the scan made at an mm's first `mmput`.
+pub const EARLY_SCAN: Mutant = Mutant::declare(&MutantInfo {
+    name: "hazptr-luto-early-scan",
+    scheme: "hazptr-luto",
+    arch: None,
+    breaks: &[Property::A, Property::B],
+    exercise: Exercise::Teardown,
+    description: "scans rq.lazy_mm at the first mmput, not at mm_users == 0: a CPU that goes lazy later is missed (a, b)",
+    configure: None,
+});
+
+/// `hazptr-luto-no-deferred-drop`: `finish_task_switch` never drops `rq.drop_mm`.
+pub const NO_DEFERRED_DROP: Mutant = Mutant::declare(&MutantInfo {
+    name: "hazptr-luto-no-deferred-drop",
+    scheme: "hazptr-luto",
+    arch: None,
+    breaks: &[Property::E],
+    exercise: Exercise::Teardown,
+    description: "finish_task_switch never drops the reference handed over in rq.drop_mm: it lingers and the mm leaks (e)",
+    configure: None,
+});
 
 /// The `hazptr-luto` scheme; `CPUMASK` chooses the candidates the teardown scans:
 /// every online CPU (`false`) or `mm_cpumask(mm)` (`true`).
@@ -277,6 +301,11 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     } else {
         "hazptr-luto"
     };
+    const MUTANTS: &'static [Mutant] = if CPUMASK {
+        &[]
+    } else {
+        &[EARLY_SCAN, NO_DEFERRED_DROP]
+    };
     type TaskState = LutoTask;
     type CpuLocal = LutoLocal;
     type CpuShared = CachePadded<LutoRq>;
@@ -284,10 +313,8 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
 
     fn new(cfg: &Config) -> Self {
         HazptrLuto {
-            early_scans: cfg
-                .is(Mutant::HazptrLutoEarlyScan)
-                .then(|| Mutex::new(Vec::new())),
-            no_deferred_drop: cfg.is(Mutant::HazptrLutoNoDeferredDrop),
+            early_scans: cfg.is(EARLY_SCAN).then(|| Mutex::new(Vec::new())),
+            no_deferred_drop: cfg.is(NO_DEFERRED_DROP),
         }
     }
 
@@ -351,8 +378,8 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     #[inline]
     fn lazy_hand_over(_: &mut LutoLocal, _: &mut LutoTask, _: &mut LutoTask) {}
 
-    fn before_mmput<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) {
-        let Some(early) = &k.scheme.early_scans else {
+    fn fault_point<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, at: FaultPoint) {
+        let (Some(early), FaultPoint::MmputEntry(mm)) = (&k.scheme.early_scans, at) else {
             return;
         };
         // MUTANT hazptr-luto-early-scan: scan at the first mmput, while other users may

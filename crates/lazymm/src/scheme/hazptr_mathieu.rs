@@ -57,11 +57,36 @@ use super::Scheme;
 use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
-use crate::kernel::{Config, Kernel, Mutant};
+use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
+use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::smp::Ipi;
 use crate::sync::{CachePadded, Ordering, SharedU64};
+
+/// `hazptr-mathieu-no-fence`: no full fences around the slot store and clear.
+pub const NO_FENCE: Mutant = Mutant::declare(&MutantInfo {
+    name: "hazptr-mathieu-no-fence",
+    scheme: "hazptr-mathieu",
+    arch: None,
+    breaks: &[Property::F],
+    exercise: Exercise::Teardown,
+    description: "no full fences around the hazard-slot store and clear: kernel->user passes no membarrier barrier (f)",
+    configure: None,
+});
+
+/// `hazptr-mathieu-no-clear`: `mmdrop_lazy_tlb` leaves the slot set.
+pub const NO_CLEAR: Mutant = Mutant::declare(&MutantInfo {
+    name: "hazptr-mathieu-no-clear",
+    scheme: "hazptr-mathieu",
+    arch: None,
+    breaks: &[Property::D],
+    exercise: Exercise::Teardown,
+    description:
+        "mmdrop_lazy_tlb leaves the hazard slot set: the next publish finds it occupied (d)",
+    configure: None,
+});
 
 /// The `hazptr-mathieu` scheme.
 pub struct HazptrMathieu {
@@ -110,6 +135,7 @@ impl HazptrMathieu {
 
 impl Scheme for HazptrMathieu {
     const NAME: &'static str = "hazptr-mathieu";
+    const MUTANTS: &'static [Mutant] = &[NO_FENCE, NO_CLEAR];
     type TaskState = MathieuTask;
     type CpuLocal = ();
     type CpuShared = CachePadded<SharedU64>;
@@ -117,8 +143,8 @@ impl Scheme for HazptrMathieu {
 
     fn new(cfg: &Config) -> Self {
         HazptrMathieu {
-            no_fence: cfg.is(Mutant::HazptrMathieuNoFence),
-            no_clear: cfg.is(Mutant::HazptrMathieuNoClear),
+            no_fence: cfg.is(NO_FENCE),
+            no_clear: cfg.is(NO_CLEAR),
         }
     }
 

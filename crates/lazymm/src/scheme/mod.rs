@@ -10,6 +10,7 @@ use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
+use crate::mutant::{FaultPoint, Mutant};
 use core::fmt::Debug;
 
 pub mod hazptr_luto;
@@ -28,6 +29,8 @@ pub use shootdown::{Shootdown, ShootdownDebug};
 pub trait Scheme: Sized + Send + Sync + 'static {
     /// The name on the command line.
     const NAME: &'static str;
+    /// The deliberately broken variants of this scheme (see [`crate::mutant`]).
+    const MUTANTS: &'static [Mutant] = &[];
     /// Whether mms are ever freed (`false` only for the `none` baseline).
     const FREES_MMS: bool = true;
     /// Whether the scheme promises property f (the membarrier barrier); `false` only for
@@ -100,11 +103,10 @@ pub trait Scheme: Sized + Send + Sync + 'static {
         next: &mut Self::TaskState,
     );
 
-    /// Called from `mmput` before `mm_users` is decremented, while the caller still
-    /// holds its real reference. No correct scheme needs it: only a mutant that looks
-    /// for lazy users too early (`hazptr-luto-early-scan`) uses it.
+    /// Where an active mutant of this scheme acts at a point no correct scheme hooks
+    /// (see [`crate::mutant`]); called only while a mutant is on.
     #[inline]
-    fn before_mmput<A: Arch>(_k: &Kernel<Self, A>, _cpu: &mut Cpu<Self, A>, _mm: MmId) {}
+    fn fault_point<A: Arch>(_k: &Kernel<Self, A>, _cpu: &mut Cpu<Self, A>, _at: FaultPoint) {}
 
     /// Called from `__mmput` after `exit_mmap`, when `mm_users` has reached zero.
     fn after_exit_mmap<A: Arch>(_k: &Kernel<Self, A>, _cpu: &mut Cpu<Self, A>, _mm: MmId) {}

@@ -34,8 +34,33 @@
 use super::Scheme;
 use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel, Mutant};
+use crate::kernel::{Config, Kernel};
 use crate::mm::{MmCount, MmId};
+use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::oracle::Property;
+
+/// `refcount-no-grab`: no `mmgrab_lazy_tlb`, so a lazy CPU holds no reference.
+pub const NO_GRAB: Mutant = Mutant::declare(&MutantInfo {
+    name: "refcount-no-grab",
+    scheme: "refcount",
+    arch: None,
+    breaks: &[Property::A, Property::B],
+    exercise: Exercise::Teardown,
+    description:
+        "skips mmgrab_lazy_tlb: a lazy CPU holds no mm_count, so the mm is freed under it (a, b)",
+    configure: None,
+});
+
+/// `refcount-relaxed-drop`: the lazy drop is acquire-release, not fully ordered.
+pub const RELAXED_DROP: Mutant = Mutant::declare(&MutantInfo {
+    name: "refcount-relaxed-drop",
+    scheme: "refcount",
+    arch: None,
+    breaks: &[Property::F],
+    exercise: Exercise::Teardown,
+    description: "the lazy drop in finish_task_switch is acq_rel, not fully ordered: membarrier can miss the CPU (f)",
+    configure: None,
+});
 
 /// The `refcount` scheme.
 pub struct Refcount {
@@ -75,6 +100,7 @@ pub struct RefcountTask {
 
 impl Scheme for Refcount {
     const NAME: &'static str = "refcount";
+    const MUTANTS: &'static [Mutant] = &[NO_GRAB, RELAXED_DROP];
     type TaskState = RefcountTask;
     type CpuLocal = ();
     type CpuShared = ();
@@ -82,8 +108,8 @@ impl Scheme for Refcount {
 
     fn new(cfg: &Config) -> Self {
         Refcount {
-            no_grab: cfg.is(Mutant::RefcountNoGrab),
-            relaxed_drop: cfg.is(Mutant::RefcountRelaxedDrop),
+            no_grab: cfg.is(NO_GRAB),
+            relaxed_drop: cfg.is(RELAXED_DROP),
         }
     }
 

@@ -43,9 +43,24 @@ use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
+use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::smp::Ipi;
 use crate::sync::Ordering;
+
+/// `shootdown-hotplug-race`: CPU offline in the order before the fix, on powerpc (whose
+/// `__cpu_disable` clears the outgoing CPU from every `mm_cpumask`).
+pub const HOTPLUG_RACE: Mutant = Mutant::declare(&MutantInfo {
+    name: "shootdown-hotplug-race",
+    scheme: "shootdown",
+    arch: Some("powerpc"),
+    breaks: &[Property::B, Property::C],
+    exercise: Exercise::Hotplug,
+    description:
+        "pre-fix offline order: the outgoing CPU leaves every mm_cpumask while still lazy (b, c)",
+    configure: Some(|cfg| cfg.offline_pre_fix_order = true),
+});
 
 /// The shootdown scheme; `DEBUG` adds the `DEBUG_VM_SHOOT_LAZIES` check.
 pub struct ShootdownScheme<const DEBUG: bool>;
@@ -76,6 +91,7 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
         "shootdown"
     };
     const LAZY_TLB_SHOOTDOWN: bool = true;
+    const MUTANTS: &'static [Mutant] = if DEBUG { &[] } else { &[HOTPLUG_RACE] };
     type TaskState = ShootdownTask;
     type CpuLocal = ();
     type CpuShared = ();

@@ -1,0 +1,119 @@
+//! Deliberately broken variants (rcutorture's `lock_busted`), so that a green checker
+//! run means something.
+//!
+//! A mutant is declared by the scheme or arch it breaks, next to the code it breaks
+//! ([`Scheme::MUTANTS`](crate::Scheme::MUTANTS), [`Arch::MUTANTS`](crate::Arch::MUTANTS)),
+//! and switched on for one machine with [`Config::mutant`](crate::Config::mutant). It
+//! breaks the code in one of two ways, both greppable as `MUTANT` comments:
+//! - a flag the scheme or arch reads at boot (`refcount-no-grab` skips the grab);
+//! - a fix turned off in the [`Config`](crate::Config) ([`MutantInfo::configure`]):
+//!   `shootdown-hotplug-race` restores the CPU-offline order from before the fix.
+//!
+//! Generic code names no mutant. Where a mutant must act at a point the correct code
+//! does not hook (scanning too early, say), generic code calls one fault point,
+//! [`Kernel::fault_point`](crate::Kernel), which does nothing unless a mutant is on.
+
+use crate::kernel::Config;
+use crate::mm::MmId;
+use crate::oracle::Property;
+use core::fmt;
+
+/// What a mutant needs a host to exercise for its race to open (each host maps this to
+/// a workload or an operation mix of its own; the model names none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exercise {
+    /// Processes exiting, their mms torn down while other CPUs use them lazily.
+    Teardown,
+    /// CPUs going offline and coming back while mms are torn down.
+    Hotplug,
+}
+
+/// A mutant's declaration.
+#[derive(Debug)]
+pub struct MutantInfo {
+    /// The name accepted on the command line.
+    pub name: &'static str,
+    /// The scheme it runs on (an arch mutant runs on `refcount`, the kernel's default).
+    pub scheme: &'static str,
+    /// The arch it needs, if it breaks an arch layer (or an arch's part of a race).
+    pub arch: Option<&'static str>,
+    /// The properties the oracle sees it break.
+    pub breaks: &'static [Property],
+    /// What a host must exercise to open its race.
+    pub exercise: Exercise,
+    /// What it breaks, in one line.
+    pub description: &'static str,
+    /// The fix it turns off in the configuration, if it is one (applied at boot).
+    pub configure: Option<fn(&mut Config)>,
+}
+
+/// A handle to one declared mutant.
+#[derive(Clone, Copy)]
+pub struct Mutant(&'static MutantInfo);
+
+impl Mutant {
+    /// The handle of a declaration (a `const` next to the code the mutant breaks).
+    pub const fn declare(info: &'static MutantInfo) -> Mutant {
+        Mutant(info)
+    }
+
+    /// The declaration.
+    pub fn info(self) -> &'static MutantInfo {
+        self.0
+    }
+
+    /// The name accepted on the command line.
+    pub fn name(self) -> &'static str {
+        self.0.name
+    }
+
+    /// The scheme it runs on.
+    pub fn scheme(self) -> &'static str {
+        self.0.scheme
+    }
+
+    /// The arch it needs, if any.
+    pub fn arch(self) -> Option<&'static str> {
+        self.0.arch
+    }
+
+    /// What a host must exercise to open its race.
+    pub fn exercise(self) -> Exercise {
+        self.0.exercise
+    }
+
+    /// What it breaks, in one line.
+    pub fn description(self) -> &'static str {
+        self.0.description
+    }
+}
+
+impl PartialEq for Mutant {
+    fn eq(&self, other: &Mutant) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for Mutant {}
+
+impl core::hash::Hash for Mutant {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.0.name.hash(h)
+    }
+}
+
+impl fmt::Debug for Mutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mutant({})", self.0.name)
+    }
+}
+
+/// Where generic code lets an active mutant act (see the module doc). Correct schemes
+/// ignore every point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultPoint {
+    /// In `mmput`, before `mm_users` is decremented, while the caller still holds its
+    /// real reference to the mm.
+    MmputEntry(MmId),
+}
