@@ -242,14 +242,41 @@ pub fn from_check(
     use lazymm_engine::check::run::Event;
     let n = nr_cpus.max(events.iter().map(|e| e.cpu() + 1).max().unwrap_or(1));
     let mut sink = TimelineSink::with_title(n, title, "page tables");
+    // The checker logs an operation's end only when other CPUs' events came in between;
+    // an operation with no such end finished before the next event of another CPU.
+    let mut ends_later = vec![false; events.len()];
+    let mut open_op: Vec<Option<usize>> = vec![None; n];
+    for (i, e) in events.iter().enumerate() {
+        match e {
+            Event::Op { cpu, .. } => open_op[*cpu] = Some(i),
+            Event::OpEnd { cpu, .. } => {
+                if let Some(j) = open_op[*cpu].take() {
+                    ends_later[j] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    // Per CPU: its open operation slice will be ended by an `OpEnd`.
+    let mut waits_for_end = vec![false; n];
+    let mut open = vec![false; n];
     // Whether each CPU runs a kernel task (its idle task at boot).
     let mut kernel = vec![true; n];
     for (i, e) in events.iter().enumerate() {
         let ts = (i as u64 + 1) * 1000;
+        let me = e.cpu();
+        for c in 0..n {
+            if c != me && open[c] && !waits_for_end[c] {
+                sink.end_slice(c, ts);
+                open[c] = false;
+            }
+        }
         match e {
             Event::Op { cpu, text, .. } => {
                 let (cr3, what) = split_cr3(text);
                 sink.slice(*cpu, ts, what.to_string());
+                open[*cpu] = true;
+                waits_for_end[*cpu] = ends_later[i];
                 if let Some(cr3) = cr3 {
                     let lazy = if kernel[*cpu] { " (lazy)" } else { "" };
                     sink.state(*cpu, ts, (cr3 != "init_mm").then(|| format!("{cr3}{lazy}")));
@@ -258,7 +285,11 @@ pub fn from_check(
                     kernel[*cpu] = k;
                 }
             }
-            Event::OpEnd { cpu, .. } => sink.end_slice(*cpu, ts),
+            Event::OpEnd { cpu, .. } => {
+                sink.end_slice(*cpu, ts);
+                open[*cpu] = false;
+                waits_for_end[*cpu] = false;
+            }
             Event::Alloc { cpu, mm } => sink.span(*cpu, ts, format!("allocates {mm}"), Some(*mm)),
             Event::Freed { cpu, mm } => {
                 sink.span(*cpu, ts, format!("__mmdrop frees {mm}"), Some(*mm))
