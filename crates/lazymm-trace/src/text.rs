@@ -116,12 +116,27 @@ pub(crate) fn ts_event_body(rest: &str, extra_token: bool) -> Result<(u64, &str,
     if extra_token && !ev.ends_with(':') && ev.bytes().all(|b| b.is_ascii_digit()) {
         (ev, after) = split_token(after.trim_start());
     }
-    let ev = ev
-        .strip_suffix(':')
-        .filter(|e| !e.is_empty())
-        .ok_or("an event name 'EVENT:' after the timestamp")?;
-    Ok((ts, ev, after.trim()))
+    if let Some(ev) = ev.strip_suffix(':').filter(|e| !e.is_empty()) {
+        return Ok((ts, ev, after.trim()));
+    }
+    // The function tracer's `FUNCTION <-CALLER` (or `FUNCTION() {` of function_graph).
+    let ident = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'$' | b'(' | b')'))
+    };
+    let rest = after.trim();
+    if ident(ev) && (rest.is_empty() || rest == "{" || rest.strip_prefix("<-").is_some_and(ident)) {
+        return Ok((ts, FUNCTION, rest));
+    }
+    Err(
+        "an event name 'EVENT:' (or a function tracer's 'FUNCTION <-CALLER') after the timestamp"
+            .into(),
+    )
 }
+
+/// The kind under which function-tracer lines are skipped.
+pub const FUNCTION: &str = "(function tracer)";
 
 fn split_token(s: &str) -> (&str, &str) {
     let end = s.find(|c: char| c.is_ascii_whitespace()).unwrap_or(s.len());

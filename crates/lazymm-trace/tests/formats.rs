@@ -42,6 +42,7 @@ fn ftrace_with_flags_column() {
     assert_eq!(t.stats.count("sched_process_exit"), 1);
     assert_eq!(t.stats.count("sched_process_free"), 1);
     assert_eq!(t.stats.skipped.get("tracing_mark_write"), Some(&1));
+    assert_eq!(t.stats.skipped.get("(function tracer)"), Some(&1));
     assert_eq!((t.stats.lost_markers, t.stats.lost_events), (1, 3));
     let s = switches(&t);
     assert_eq!(s[0], (0, 1977, 0, PrevState::Blocked));
