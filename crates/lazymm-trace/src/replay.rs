@@ -3,9 +3,10 @@
 //!
 //! Tasks are values: a `Task<S>` that is not running sits in the host's table, and any
 //! CPU's `context_switch` can take it (a switched-out kernel thread holds nothing, so it
-//! may migrate freely). A task is created the first time it appears: a kernel thread as
-//! such, a user task with `fork` (a new mm) when its process has no live task yet, or
-//! with `clone_thread` (the process's mm) when it has. A task that dies (`prev_state`
+//! may migrate freely). A task is created at its fork event, or the first time it
+//! appears when the trace shows no fork: a kernel thread as such, a user task with
+//! `fork` (a new mm) when its process has no live task yet, or with `clone_thread` (the
+//! process's mm) when it has. A task that dies (`prev_state`
 //! dead, `sched_process_exit`) leaves its mm with `exit_mm`, then makes its last switch.
 //! At the end every CPU switches to its idle task, every task still alive exits, every
 //! CPU quiesces and the oracle checks that nothing leaked.
@@ -855,8 +856,9 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         let ctgid = self.input.census.get(child).map_or(child, |i| i.tgid);
         let thread = ctgid == ptgid && self.kind_of(child) == Kind::User;
         self.tgid.insert(child, if thread { ptgid } else { ctgid });
-        // The task itself is made when it first runs (from its parent's mm when a
-        // thread, as clone_thread would have).
+        // copy_process(), on the parent's CPU: a kernel thread, a thread of the
+        // parent's process (clone_thread: its mm), or a new process (fork: a new mm).
+        self.create(c, child);
     }
 
     fn quiesce(&mut self, ts_ns: u64) {
