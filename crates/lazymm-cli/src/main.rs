@@ -50,7 +50,7 @@ commands:
          [--lenient] [--kthreads FILE] [--timeline FILE]
                                  every scheme on a real machine's schedule (ftrace,
                                  atrace, systrace, trace-cmd, perf script, LTTng text)
-  record [--out FILE] [--seconds N] -- CMD ARGS
+  record [--out FILE] [--seconds N] [--tool perf|trace-cmd] -- CMD ARGS
                                  record the scheduler events replay needs while CMD
                                  runs (perf, or trace-cmd), as text (default
                                  lazymm-trace.txt)

@@ -1,6 +1,7 @@
-//! `lazymm record [--out FILE] [--seconds N] -- CMD ARGS`: records the scheduler events
-//! `replay` needs, machine-wide, while CMD runs (or for N seconds), with `perf` or, when
-//! perf is missing, `trace-cmd`, and writes them as text `replay` reads.
+//! `lazymm record [--out FILE] [--seconds N] [--tool perf|trace-cmd] -- CMD ARGS`: records
+//! the scheduler events `replay` needs, machine-wide, while CMD runs (or for N seconds),
+//! with `perf` or, when perf is missing (or `--tool` says so), `trace-cmd`, and writes
+//! them as text `replay` reads.
 
 use crate::args::{unexpected, Args};
 use crate::Failure;
@@ -10,7 +11,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const OPTIONS: &str = "--out, --seconds, -- CMD ARGS";
+const OPTIONS: &str = "--out, --seconds, --tool, -- CMD ARGS";
+
+/// The recorders, in the order they are tried.
+const TOOLS: &[&str] = &["perf", "trace-cmd"];
 
 /// The events replay uses.
 const EVENTS: &[&str] = &[
@@ -27,8 +31,15 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut out = PathBuf::from("lazymm-trace.txt");
     let mut seconds: Option<f64> = None;
     let mut cmd: Vec<OsString> = Vec::new();
+    let mut tool: Option<&'static str> = None;
     while let Some(arg) = a.next()? {
         match arg {
+            Arg::Long("tool") => {
+                let t = a.string("--tool")?;
+                tool = Some(TOOLS.iter().copied().find(|x| *x == t).ok_or_else(|| {
+                    Failure::Usage(format!("unknown tool '{t}' (valid: {})", TOOLS.join(", ")))
+                })?);
+            }
             Arg::Long("out") => out = PathBuf::from(a.string("--out")?),
             Arg::Long("seconds") => {
                 seconds = Some(a.number("--seconds", 0.01f64, 86_400.0, "a number of seconds")?)
@@ -54,14 +65,22 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         cmd = c;
     }
     let tmp = std::env::temp_dir().join(format!("lazymm-record-{}", std::process::id()));
-    let result = if has("perf") {
-        record_perf(&cmd, &tmp)
-    } else if has("trace-cmd") {
-        record_trace_cmd(&cmd, &tmp)
-    } else {
-        Err(Failure::Usage(
-            "record needs perf or trace-cmd, and neither is installed (install one: apt-get install linux-perf, or apt-get install trace-cmd)".into(),
-        ))
+    let chosen = match tool {
+        Some(t) if has(t) => Ok(t),
+        Some(t) => Err(Failure::Usage(format!(
+            "record --tool {t}: {t} is not installed (install it: apt-get install {})",
+            if t == "perf" { "linux-perf" } else { t }
+        ))),
+        None => TOOLS.iter().copied().find(|t| has(t)).ok_or_else(|| {
+            Failure::Usage(
+                "record needs perf or trace-cmd, and neither is installed (install one: apt-get install linux-perf, or apt-get install trace-cmd)".into(),
+            )
+        }),
+    };
+    let result = match chosen {
+        Ok("perf") => record_perf(&cmd, &tmp),
+        Ok(_) => record_trace_cmd(&cmd, &tmp),
+        Err(e) => Err(e),
     };
     let _ = std::fs::remove_file(&tmp);
     let (text, tool) = result?;
