@@ -6,8 +6,48 @@
 //! of 64-bit words, as many as the machine needs (`nr_cpu_ids` bits), never a single
 //! word.
 
-use crate::sync::{Acct, Ordering, SharedU64};
+use crate::sync::{Acct, CachePadded, Ordering, SharedU64};
 use core::fmt;
+
+/// Shared 64-bit words laid out on whole cache lines (16 to a 128-byte line), so that
+/// which words share a line does not depend on the allocator: a host that charges
+/// coherence costs per line groups them the same way in every run.
+///
+/// # Invariants
+/// `chunks.len() == len.div_ceil(16)` (at least one); words past `len` exist but are
+/// never used.
+pub(crate) struct LineWords {
+    chunks: Box<[CachePadded<[SharedU64; 16]>]>,
+    len: usize,
+}
+
+impl LineWords {
+    /// `len` words, all zero.
+    pub(crate) fn new(len: usize) -> LineWords {
+        LineWords {
+            chunks: (0..len.div_ceil(16).max(1))
+                .map(|_| CachePadded(core::array::from_fn(|_| SharedU64::new(0))))
+                .collect(),
+            len,
+        }
+    }
+
+    /// Word `i`.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> &SharedU64 {
+        &self.chunks[i / 16].0[i % 16]
+    }
+
+    /// The words in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &SharedU64> {
+        self.chunks.iter().flat_map(|c| c.0.iter()).take(self.len)
+    }
+
+    /// How many words.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
 
 /// A set of CPUs of one machine.
 ///
@@ -164,7 +204,7 @@ impl fmt::Display for CpuMask {
 /// # Invariants
 /// `words.len() == nr.div_ceil(64)` (at least one word); no bit at or above `nr` is set.
 pub struct SharedCpuMask {
-    words: Box<[SharedU64]>,
+    words: LineWords,
     nr: u32,
 }
 
@@ -172,9 +212,7 @@ impl SharedCpuMask {
     /// The empty mask of a machine with `nr` CPUs.
     pub fn new(nr: usize) -> SharedCpuMask {
         SharedCpuMask {
-            words: (0..nr.div_ceil(64).max(1))
-                .map(|_| SharedU64::new(0))
-                .collect(),
+            words: LineWords::new(nr.div_ceil(64).max(1)),
             nr: nr as u32,
         }
     }
@@ -182,7 +220,7 @@ impl SharedCpuMask {
     /// Tests `cpu`'s bit (one load of its word, by the CPU owning `a`).
     #[inline]
     pub fn test(&self, a: &mut Acct, cpu: usize, o: Ordering) -> bool {
-        self.words[cpu / 64].load(a, o) & (1 << (cpu % 64)) != 0
+        self.words.get(cpu / 64).load(a, o) & (1 << (cpu % 64)) != 0
     }
 
     /// Sets `cpu`'s bit; returns whether it was already set.
@@ -190,14 +228,14 @@ impl SharedCpuMask {
     pub fn set(&self, a: &mut Acct, cpu: usize, o: Ordering) -> bool {
         debug_assert!(cpu < self.nr as usize);
         let bit = 1 << (cpu % 64);
-        self.words[cpu / 64].fetch_or(a, bit, o) & bit != 0
+        self.words.get(cpu / 64).fetch_or(a, bit, o) & bit != 0
     }
 
     /// Clears `cpu`'s bit; returns whether it was set.
     #[inline]
     pub fn clear(&self, a: &mut Acct, cpu: usize, o: Ordering) -> bool {
         let bit = 1 << (cpu % 64);
-        self.words[cpu / 64].fetch_and(a, !bit, o) & bit != 0
+        self.words.get(cpu / 64).fetch_and(a, !bit, o) & bit != 0
     }
 
     /// Reads the whole mask, word by word (one load each; not a snapshot of one instant,
@@ -221,9 +259,8 @@ impl SharedCpuMask {
 
     /// Tests `cpu`'s bit for the oracle: never counted or recorded.
     pub fn oracle_test(&self, cpu: usize) -> bool {
-        self.words
-            .get(cpu / 64)
-            .is_some_and(|w| w.oracle_load(Ordering::Relaxed) & (1 << (cpu % 64)) != 0)
+        cpu / 64 < self.words.len()
+            && self.words.get(cpu / 64).oracle_load(Ordering::Relaxed) & (1 << (cpu % 64)) != 0
     }
 
     /// Empties the mask before the structure holding it is reused (the arena's

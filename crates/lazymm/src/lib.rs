@@ -10,8 +10,8 @@
 //! - [`task`], [`cpu`]: tasks and per-CPU state (the runqueue fields, the IPI mailbox);
 //! - [`sched`], [`lifecycle`]: `context_switch`, `finish_task_switch`, fork, exit, exec,
 //!   `kthread_use_mm`, hotplug — in the kernel's order, written once;
-//! - [`scheme`]: the [`Scheme`](scheme::Scheme) trait and each scheme;
-//! - [`arch`]: the [`Arch`](arch::Arch) trait and each architecture layer;
+//! - [`scheme`]: the [`Scheme`] trait and each scheme;
+//! - [`arch`]: the [`Arch`] trait and each architecture layer;
 //! - [`oracle`]: the safety properties, checked as the model runs;
 //! - [`sync`]: the one facade for atomics (std, or loom under `cfg(loom)`).
 //!

@@ -231,7 +231,7 @@ impl FreeList {
 /// Slot 0 is `init_mm` and is never freed. Every other slot is live (odd generation) or
 /// free (even generation); a free slot is on the free list. A live slot is on the free
 /// list only under the `none` baseline, which recycles a dead mm's slot in place
-/// ([`Arena::recycle`]) without freeing it.
+/// (`Arena::recycle`) without freeing it.
 pub struct Arena {
     slots: Box<[Mm]>,
     free: FreeList,

@@ -6,7 +6,7 @@
 //! and switched on for one machine with [`Config::mutant`](crate::Config::mutant). It
 //! breaks the code in one of two ways, both greppable as `MUTANT` comments:
 //! - a flag the scheme or arch reads at boot (`refcount-no-grab` skips the grab);
-//! - a fix turned off in the [`Config`](crate::Config) ([`MutantInfo::configure`]):
+//! - a fix turned off in the [`Config`] ([`MutantInfo::configure`]):
 //!   `shootdown-hotplug-race` restores the CPU-offline order from before the fix.
 //!
 //! Generic code names no mutant. Where a mutant must act at a point the correct code

@@ -22,7 +22,7 @@
 
 use crate::arch::Arch;
 use crate::cpu::Cpu;
-use crate::cpumask::{CpuMask, SharedCpuMask};
+use crate::cpumask::{CpuMask, LineWords, SharedCpuMask};
 use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::oracle::ViolationKind;
@@ -75,7 +75,7 @@ pub(crate) struct Mailbox {
     /// Bit `w`: word `w` of `senders` may have bits set (a host's poll reads only this).
     summary: CachePadded<SharedU64>,
     /// Bit `s % 64` of word `s / 64`: CPU `s` has posted its call here.
-    senders: Box<[SharedU64]>,
+    senders: LineWords,
     /// This CPU's own outgoing call, on its own line.
     call: CachePadded<Call>,
 }
@@ -84,9 +84,7 @@ impl Mailbox {
     pub(crate) fn new(nr_cpus: usize) -> Mailbox {
         Mailbox {
             summary: CachePadded(SharedU64::new(0)),
-            senders: (0..nr_cpus.div_ceil(64))
-                .map(|_| SharedU64::new(0))
-                .collect(),
+            senders: LineWords::new(nr_cpus.div_ceil(64)),
             call: CachePadded(Call {
                 op: SharedU64::new(0),
                 mm: SharedU64::new(0),
@@ -201,7 +199,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             summary &= summary - 1;
             // ORDERING: Acquire pairs with the Release `fetch_or` in `post_ipis`: the
             // sender's call record is visible.
-            let mut bits = me.senders[w].swap(&mut cpu.acct, 0, Ordering::Acquire);
+            let mut bits = me.senders.get(w).swap(&mut cpu.acct, 0, Ordering::Acquire);
             while bits != 0 {
                 let sender = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
@@ -251,7 +249,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             // `flush_smp_call_function_queue`: the call record above, and everything
             // this CPU did before the call (the sender's side of the IPI's implied
             // barrier), are visible to the handler.
-            mb.senders[w].fetch_or(&mut cpu.acct, bit, Ordering::Release);
+            mb.senders
+                .get(w)
+                .fetch_or(&mut cpu.acct, bit, Ordering::Release);
             // ORDERING: Release, as above, for the summary the target swaps first.
             mb.summary
                 .fetch_or(&mut cpu.acct, 1 << w, Ordering::Release);

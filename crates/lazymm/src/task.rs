@@ -2,7 +2,7 @@
 //! per-task state.
 //!
 //! There is no generic `active_mm` field. A scheme that refcounts lazy users keeps one
-//! in its [`Scheme::TaskState`](crate::scheme::Scheme::TaskState) (`refcount` does);
+//! in its [`Scheme::TaskState`] (`refcount` does);
 //! a scheme that opts out defines a task state without it, so under that scheme
 //! `task.scheme.active_mm` does not compile, and the lazily loaded mm is reachable only
 //! through [`Cpu::lazy_mm`](crate::cpu::Cpu::lazy_mm), a borrow tied to an

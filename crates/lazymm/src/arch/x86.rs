@@ -67,7 +67,7 @@ pub enum LoadedMm {
 ///
 /// # Invariants
 /// Outside `switch_mm_irqs_off`, `loaded_mm` is `Mm(cr3)` and agrees with the generic
-/// [`Cpu::loaded_mm`]; inside it, with the sentinel on, it is `Switching` from before
+/// the generic `Cpu::loaded_mm`; inside it, with the sentinel on, it is `Switching` from before
 /// the CR3 write until after it.
 #[derive(Debug)]
 pub struct TlbState {
