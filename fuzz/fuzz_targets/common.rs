@@ -4,8 +4,22 @@ use lazymm_trace::tasks::{census, KthreadRules};
 use lazymm_trace::{parse_bytes, schedule::schedule, Format, Options};
 
 pub fn run(format: Format, data: &[u8]) {
-    let _ = parse_bytes("fuzz", data, &Options { format: Some(format), lenient: false });
-    if let Ok(t) = parse_bytes("fuzz", data, &Options { format: Some(format), lenient: true }) {
+    let _ = parse_bytes(
+        "fuzz",
+        data,
+        &Options {
+            format: Some(format),
+            lenient: false,
+        },
+    );
+    if let Ok(t) = parse_bytes(
+        "fuzz",
+        data,
+        &Options {
+            format: Some(format),
+            lenient: true,
+        },
+    ) {
         let c = census(&t, &KthreadRules::builtin());
         let _ = c.guessed();
         let s = schedule(&t);
