@@ -758,7 +758,8 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 }
             }
             if let Some(tl) = &mut self.tl {
-                tl.switch(c, ts_ns, next, nt.mm_id(), self.k.oracle_cr3(c));
+                let comm = self.input.census.get(next).map_or("", |i| i.comm.as_str());
+                tl.switch(c, ts_ns, (next, comm), nt.mm_id(), self.k.oracle_cr3(c));
             }
         }
         match cause {

@@ -163,13 +163,20 @@ impl TimelineSink {
         );
     }
 
-    /// A context switch on `cpu` to `next` (pid 0: idle), which owns `next_mm`, leaving
-    /// `cr3` loaded: the task slice changes; the lazy slice follows CR3.
-    pub fn switch(&mut self, cpu: usize, ts: u64, next: u32, next_mm: Option<MmId>, cr3: MmId) {
+    /// A context switch on `cpu` to `next` (pid 0: idle) named `comm`, which owns
+    /// `next_mm`, leaving `cr3` loaded: the task slice changes; the lazy slice follows CR3.
+    pub fn switch(
+        &mut self,
+        cpu: usize,
+        ts: u64,
+        (next, comm): (u32, &str),
+        next_mm: Option<MmId>,
+        cr3: MmId,
+    ) {
         let name = match (next, next_mm) {
             (0, _) => "idle".to_string(),
-            (p, Some(mm)) => format!("pid {p} ({mm})"),
-            (p, None) => format!("pid {p} (kthread)"),
+            (p, Some(mm)) => format!("{comm} {p} ({mm})"),
+            (p, None) => format!("{comm} {p} (kthread)"),
         };
         self.slice(cpu, ts, name);
         self.loaded(cpu, ts, cr3, next_mm.is_none());
