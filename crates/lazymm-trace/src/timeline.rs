@@ -1,11 +1,12 @@
 //! Timelines Perfetto (and `chrome://tracing`) opens: Chrome Trace Event JSON.
 //!
-//! Each CPU gets two tracks: `cpu N` with one slice per task it runs (or, for a checker
-//! replay, per operation), and `cpu N lazy mm` with a slice while the CPU runs a kernel
-//! thread lazily on a user mm (for a checker replay: the mm its CR3 holds). IPIs are flow
-//! arrows from the sender's slice to the receiver's; teardown (`exit_mm` / `__mmput` /
-//! `__mmdrop`, allocations and frees) are short spans on the CPU that ran them;
-//! violations are instant events named by the property they break.
+//! Each CPU gets three tracks: `cpu N` with one slice per task it runs (or, for a checker
+//! replay, per operation); `cpu N lazy mm` with a slice while the CPU runs a kernel
+//! thread lazily on a user mm (for a checker replay, `cpu N page tables`: the mm its CR3
+//! holds, marked lazy); and `cpu N teardown and IPIs`, with short spans for teardown
+//! (`exit_mm`, `exec_mmap`, `__mmdrop` freeing an mm, allocations) and for each IPI that
+//! arrives, at the head of a flow arrow from the sender's slice. Violations are instant
+//! events named by the property they break.
 
 use lazymm::{MmId, Violation};
 use serde_json::{json, Value};
@@ -61,12 +62,22 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 const PID: u32 = 1;
 
 fn task_track(cpu: usize) -> usize {
-    2 * cpu
+    3 * cpu
 }
 
 fn lazy_track(cpu: usize) -> usize {
-    2 * cpu + 1
+    3 * cpu + 1
 }
+
+/// Teardown spans and IPI arrivals: short slices of their own, so they never overlap
+/// the task slices they happen in.
+fn event_track(cpu: usize) -> usize {
+    3 * cpu + 2
+}
+
+/// How long a teardown span or IPI arrival is drawn (the model's work has no duration of
+/// its own on the trace's clock).
+const MARK_US: f64 = 0.1;
 
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
@@ -95,6 +106,7 @@ impl TimelineSink {
             for (tid, name) in [
                 (task_track(c), format!("cpu {c}")),
                 (lazy_track(c), format!("cpu {c} {second}")),
+                (event_track(c), format!("cpu {c} teardown and IPIs")),
             ] {
                 events.push(json!({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid, "args": {"name": name}}));
                 events.push(json!({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid, "args": {"sort_index": tid}}));
@@ -186,8 +198,8 @@ impl TimelineSink {
     pub fn span(&mut self, cpu: usize, ts: u64, name: String, mm: Option<MmId>) {
         self.last_ns = self.last_ns.max(ts + 1000);
         self.events.push(
-            json!({"name": name, "cat": "teardown", "ph": "X", "pid": PID, "tid": task_track(cpu),
-            "ts": us(ts), "dur": 1.0, "args": {"mm": mm.map(|m| m.to_string())}}),
+            json!({"name": name, "cat": "teardown", "ph": "X", "pid": PID, "tid": event_track(cpu),
+            "ts": us(ts), "dur": MARK_US, "args": {"mm": mm.map(|m| m.to_string())}}),
         );
     }
 
@@ -207,8 +219,8 @@ impl TimelineSink {
         self.flow += 1;
         let id = self.flow;
         self.events.push(json!({"name": what, "cat": "ipi", "ph": "s", "id": id, "pid": PID, "tid": task_track(from), "ts": us(ts)}));
-        self.events.push(json!({"name": what, "cat": "ipi", "ph": "X", "pid": PID, "tid": task_track(to), "ts": us(ts), "dur": 0.5}));
-        self.events.push(json!({"name": what, "cat": "ipi", "ph": "f", "bp": "e", "id": id, "pid": PID, "tid": task_track(to), "ts": us(ts)}));
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "X", "pid": PID, "tid": event_track(to), "ts": us(ts), "dur": MARK_US}));
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "f", "bp": "e", "id": id, "pid": PID, "tid": event_track(to), "ts": us(ts)}));
     }
 
     /// A violation found on its CPU: an instant event named by the property.
