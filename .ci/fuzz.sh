@@ -14,12 +14,12 @@ fi
 targets=(ftrace atrace systrace trace_cmd perf lttng)
 per=$(( ${FUZZ_SECONDS:-20} / ${#targets[@]} ))
 [ "$per" -ge 1 ] || per=1
-cargo +nightly fuzz build -O >/dev/null
+cargo +nightly fuzz build -O 2>&1 | tail -1
 for t in "${targets[@]}"; do
     corpus="$(mktemp -d)"
-    cargo +nightly fuzz run -O "$t" "$corpus" "seeds/$t" -- -max_total_time="$per" -max_len=4096 2>"$corpus/log" \
+    cargo +nightly fuzz run -O "$t" "$corpus" "seeds/$t" -- -max_total_time="$per" -max_len=4096 -print_final_stats=1 2>"$corpus/log" \
         || { tail -30 "$corpus/log" >&2; echo "fuzz: $t crashed" >&2; exit 1; }
-    echo "fuzz: $t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$corpus/log" | tail -1 || echo "ran") "
+    echo "fuzz: $t: $(grep -o "stat::number_of_executed_units: [0-9]*" "$corpus/log" | tail -1 | grep -o "[0-9]*$") executions, no crash"
     rm -rf "$corpus"
 done
 echo "fuzz: every parser survived"
