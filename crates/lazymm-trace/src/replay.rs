@@ -610,7 +610,11 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 ..
             } => {
                 let c = cpu as usize;
-                debug_assert_eq!(self.running[c], prev);
+                if self.running[c] != prev {
+                    // The host itself moved this CPU (it retired a task whose death the
+                    // trace lost): put `prev` back first.
+                    self.switch(c, prev, Cause::Resync, ts_ns);
+                }
                 if dead {
                     self.exit_mm(c, prev, ts_ns);
                 }
@@ -720,7 +724,16 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
 
     /// Switches CPU `c` from what it runs to `next`.
     fn switch(&mut self, c: usize, next: u32, cause: Cause, ts_ns: u64) {
+        if next != 0 {
+            if let Some(d) = (0..self.running.len()).find(|&d| d != c && self.running[d] == next) {
+                // A task runs on one CPU at a time: take it off the other first.
+                self.switch(d, 0, Cause::Resync, ts_ns);
+            }
+        }
         let prev = self.running[c];
+        if prev == next {
+            return;
+        }
         if next != 0 && !self.tasks.contains_key(&next) {
             self.create(c, next);
         }

@@ -302,3 +302,105 @@ fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
         "the offline op spans the free"
     );
 }
+
+/// A seeded generator of messy ftrace text: switches with lost events (a `prev` the
+/// CPU is not running, a `next` still running elsewhere), deaths, forks of new and
+/// reused pids, threads, execs of threads, exits of tasks not running.
+fn messy_trace(seed: u64, lines: usize, cpus: u32) -> String {
+    let mut x = seed | 1;
+    let mut rnd = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut running = vec![0u32; cpus as usize];
+    let mut out = String::from("# tracer: nop\n");
+    let mut ts = 1_000_000u64;
+    let comm = |p: u32| {
+        if p == 0 {
+            "swapper".to_string()
+        } else if p % 7 == 0 {
+            format!("kworker/{p}")
+        } else {
+            format!("t{p}")
+        }
+    };
+    for _ in 0..lines {
+        ts += 1 + rnd(50);
+        let c = rnd(cpus as u64) as u32;
+        let cur = if rnd(10) == 0 {
+            rnd(12) as u32
+        } else {
+            running[c as usize]
+        };
+        let tgid = if cur % 3 == 0 { cur } else { cur - cur % 3 };
+        let head = format!(
+            "{:>16}-{:<5} ({:>5}) [{c:03}] d..2 {}.{:06}:",
+            comm(cur),
+            cur,
+            tgid,
+            ts / 1_000_000,
+            ts % 1_000_000
+        );
+        match rnd(10) {
+            0 => {
+                let child = 1 + rnd(14) as u32;
+                out.push_str(&format!("{head} sched_process_fork: comm={} pid={cur} child_comm={} child_pid={child}\n", comm(cur), comm(child)));
+            }
+            1 => out.push_str(&format!(
+                "{head} sched_process_exec: filename=/bin/x pid={} old_pid={cur}\n",
+                if rnd(3) == 0 { tgid } else { cur }
+            )),
+            2 => out.push_str(&format!(
+                "{head} sched_process_exit: comm={} pid={cur} prio=120\n",
+                comm(cur)
+            )),
+            _ => {
+                let next = if rnd(4) == 0 { 0 } else { rnd(14) as u32 };
+                let state = ["S", "R", "D", "X", "Z", "R+"][rnd(6) as usize];
+                out.push_str(&format!(
+                    "{head} sched_switch: prev_comm={} prev_pid={cur} prev_prio=120 prev_state={state} ==> next_comm={} next_pid={next} next_prio=120\n",
+                    comm(cur),
+                    comm(next)
+                ));
+                running[c as usize] = next;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn messy_schedules_replay_without_panic_or_violation() {
+    let seeds: u64 = std::env::var("MESSY_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    for seed in 1..=seeds {
+        let text = messy_trace(seed, 300, 1 + (seed % 4) as u32);
+        let t = lazymm_trace::parse_str("messy", &text, &Options::default())
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let c = census(&t, &KthreadRules::builtin());
+        let s = schedule(&t);
+        let input = Input {
+            trace: &t,
+            census: &c,
+            schedule: &s,
+            timeline: seed % 8 == 0,
+        };
+        for r in replay_all(&all_schemes(), &["generic", "x86"], &input).unwrap() {
+            assert_eq!(
+                r.context_switches + s.self_switches,
+                t.stats.count("sched_switch"),
+                "seed {seed}: {}",
+                r.scheme
+            );
+            assert_eq!(
+                r.total.violations, 0,
+                "seed {seed}: {} on {}: {:?}",
+                r.scheme, r.arch, r.violations
+            );
+        }
+    }
+}
