@@ -67,6 +67,11 @@ macro_rules! archs {
             [$(<$ty as Arch>::MUTANTS),*].concat()
         }
 
+        /// Every arch's declared findings (and their fixes), in table order.
+        fn arch_findings() -> Vec<Mutant> {
+            [$(<$ty as Arch>::FINDINGS),*].concat()
+        }
+
         /// Runs `v` with the scheme and arch named, as concrete types.
         pub fn dispatch<V: WithKernel>(scheme: &str, arch: &str, v: V) -> Result<V::Out, Unknown> {
             let out = match arch {
@@ -92,6 +97,7 @@ archs! {
     "generic" => lazymm::arch::Generic, "switch_mm needs prev; mm_cpumask only grows; broadcast TLB flush";
     "x86" => lazymm::arch::X86, "loaded_mm with LOADED_MM_SWITCHING, nmi_uaccess_okay; freeing flush IPIs lazy CPUs; mask trimming";
     "powerpc" => lazymm::arch::Powerpc, "switch_mm needs prev; with shootdown the final exit_mmap flush shoots lazy CPUs";
+    "arm64" => lazymm::arch::Arm64, "no mm_cpumask (broadcast TLBI): shootdowns and candidate scans look at every online CPU; lazy TTBR0 saved as reserved";
 }
 
 fn names(list: &'static [(&'static str, &'static str)]) -> Vec<&'static str> {
@@ -126,9 +132,16 @@ pub fn mutants() -> Vec<Mutant> {
     all
 }
 
-/// Looks a mutant up by name.
+/// Every finding on the kernel as written that the archs declare, each followed by the
+/// configuration with its fix (see `lazymm::mutant`).
+pub fn findings() -> Vec<Mutant> {
+    arch_findings()
+}
+
+/// Looks a mutant (or a finding, or a finding's fix) up by name.
 pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
-    let all = mutants();
+    let mut all = mutants();
+    all.extend(findings());
     all.iter()
         .copied()
         .find(|m| m.name() == name)

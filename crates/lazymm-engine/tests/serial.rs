@@ -2,9 +2,10 @@
 //! drives a full teardown whose IPIs must be answered by CPUs it is not running at that
 //! moment. Without the [`Serial`] IPI host the waiting CPU would spin for ever.
 
-use lazymm::arch::{Generic, Powerpc, X86};
+use lazymm::arch::{Arm64, Generic, Powerpc, X86};
+use lazymm::scheme::Refcount;
 use lazymm::scheme::{HazptrMathieu, Shootdown, ShootdownDebug};
-use lazymm::{Arch, Config, MmId, Scheme, Stats, Task, Violation};
+use lazymm::{Arch, Config, MmId, Mutant, Property, Scheme, Stats, Task, Violation, ViolationKind};
 use lazymm_engine::serial::Serial;
 
 const CPUS: usize = 64;
@@ -22,8 +23,13 @@ struct Outcome {
 /// lazy on the mm; then CPU 0's thread exits last and tears the mm down while 63 CPUs
 /// still have it loaded.
 fn teardown_with_every_other_cpu_lazy<S: Scheme, A: Arch>() -> Outcome {
+    teardown_on::<S, A>(None)
+}
+
+fn teardown_on<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Outcome {
     let mut cfg = Config::new(CPUS);
     cfg.speculative_walk_period = 7;
+    cfg.mutant = mutant;
     let (k, serial) = Serial::<S, A>::boot(cfg);
     let mut idle: Vec<Task<S>> = (0..CPUS)
         .map(|i| k.idle_task(&mut serial.cpu(i), i as u32))
@@ -110,4 +116,41 @@ fn one_thread_drives_the_arch_flushes_that_move_lazy_cpus() {
     let ppc = teardown_with_every_other_cpu_lazy::<Shootdown, Powerpc>();
     assert!(ppc.violations.is_empty() && ppc.freed && ppc.all_on_init_mm);
     assert!(ppc.stats[0].ipis_sent >= 63);
+}
+
+#[test]
+fn lower_page_tables_are_freed_only_after_every_cached_walk_is_flushed() {
+    // refcount keeps the root alive for the lazy CPUs; the tables below it go at exit_mmap.
+    // The broadcast flushes of generic and powerpc, and x86's freeing flush IPI, empty
+    // every lazy CPU's paging-structure caches first.
+    for o in [
+        teardown_on::<Refcount, Generic>(None),
+        teardown_on::<Refcount, Powerpc>(None),
+        teardown_on::<Refcount, X86>(None),
+    ] {
+        // Clean, and (check_quiescent ran) the mm was freed once its lazy CPUs left.
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+    }
+    // Rik van Riel's 2018 bug: the flush skips the lazy CPUs, whose caches still point
+    // into the lower tables exit_mmap frees.
+    let o = teardown_on::<Refcount, X86>(Some(lazymm::arch::x86::NO_FREED_TABLES_FLUSH));
+    assert!(!o.violations.is_empty(), "the mutant was not caught");
+    assert!(o
+        .violations
+        .iter()
+        .all(|v| v.kind.property() == Property::B));
+    assert!(o.violations.iter().any(|v| matches!(
+        v.kind,
+        ViolationKind::TablesFreedWhileCached { holder } if holder != 0
+    )));
+}
+
+#[test]
+fn on_arm64_the_shootdown_reaches_lazy_cpus_without_mm_cpumask() {
+    // arm64 sets no mm_cpumask bits (its flushes are broadcast): cleanup_lazy_tlbs and
+    // the candidate scan of hazptr-luto-cpumask must look at every online CPU instead.
+    let o = teardown_with_every_other_cpu_lazy::<Shootdown, Arm64>();
+    assert_shot_down(&o, 63);
+    let o = teardown_with_every_other_cpu_lazy::<lazymm::scheme::HazptrLutoCpumask, Arm64>();
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
 }

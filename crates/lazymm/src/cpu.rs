@@ -56,6 +56,17 @@ impl<'g> LazyMm<'g> {
         }
     }
 
+    /// A borrow that does not have the invariant: `id` was read before `_irq` was taken,
+    /// and nothing may have kept it alive since. Only for modelling kernel code that
+    /// does exactly this (mainline's `sched_force_init_mm`); the arena reports every use
+    /// of it after the mm was freed.
+    pub(crate) fn unprotected(id: MmId, _irq: &'g IrqGuard) -> LazyMm<'g> {
+        LazyMm {
+            id,
+            _borrow: PhantomData,
+        }
+    }
+
     /// The mm, for model code that must name it (to compare it, to follow it through the
     /// arena while the borrow keeps it alive).
     pub(crate) fn id(&self) -> MmId {
@@ -78,6 +89,10 @@ pub struct CpuShared<S: Scheme, A: Arch> {
     /// The hardware page-table root (CR3), mirrored for the oracle: it watches this when
     /// an mm is freed. The register is CPU-local; other CPUs never read it in a kernel.
     cr3: CachePadded<raw::AtomicU64>,
+    /// Whether this CPU's paging-structure caches may hold entries of the page tables
+    /// below its CR3's root (set by a CR3 write, cleared by a TLB flush of that mm).
+    /// Hardware state the oracle tracks: never counted.
+    walk_cached: CachePadded<raw::AtomicBool>,
     /// The mm of `rq->curr` (0 for a kernel thread): what `membarrier()` reads.
     pub(crate) rq_curr_mm: CachePadded<SharedU64>,
     /// The CPU's IPI mailbox (`call_single_queue`) and its outgoing call.
@@ -92,6 +107,7 @@ impl<S: Scheme, A: Arch> CpuShared<S, A> {
     pub(crate) fn new(nr_cpus: usize) -> Self {
         CpuShared {
             cr3: CachePadded(raw::AtomicU64::new(MmId::INIT.encode())),
+            walk_cached: CachePadded(raw::AtomicBool::new(false)),
             rq_curr_mm: CachePadded(SharedU64::new(0)),
             ipi: Mailbox::new(nr_cpus),
             scheme: S::new_cpu_shared(),
@@ -111,6 +127,18 @@ impl<S: Scheme, A: Arch> CpuShared<S, A> {
         // synchronisation (a reference drop, an IPI acknowledgement) orders the read after
         // this CPU's switch; the oracle must not add synchronisation the scheme lacks.
         self.cr3.store(mm.encode(), Ordering::Relaxed);
+    }
+
+    /// Whether this CPU's paging-structure caches may still hold entries below its root
+    /// (the oracle's view of hardware).
+    pub fn oracle_walk_cached(&self) -> bool {
+        self.walk_cached.load(Ordering::Relaxed)
+    }
+
+    /// A TLB flush of this CPU's current mm empties its paging-structure caches.
+    #[inline]
+    pub(crate) fn flush_walk_cache(&self) {
+        self.walk_cached.store(false, Ordering::Relaxed);
     }
 
     /// The mm of this CPU's `rq->curr`, as the oracle and reports see it.
@@ -330,7 +358,22 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
     pub(crate) fn load_cr3(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
         cpu.cr3 = mm;
         cpu.acct.root_write();
-        self.cpus[cpu.id].mirror_cr3(mm);
+        let me = &self.cpus[cpu.id];
+        me.mirror_cr3(mm);
+        // Without PCIDs, a CR3 write flushes what was cached of the old tables, and the
+        // walks that follow cache entries of the new ones (a simplification: with PCIDs
+        // x86 keeps the old mm's entries tagged; the model's x86 flushes them).
+        me.walk_cached.store(!mm.is_init(), Ordering::Relaxed);
+    }
+
+    /// A broadcast TLB invalidation of `mm` (arm64's `tlbi ... is`, powerpc's `tlbie`):
+    /// the hardware empties every CPU's paging-structure caches for it, with no IPI.
+    pub(crate) fn broadcast_flush(&self, mm: MmId) {
+        for c in self.cpus.iter() {
+            if c.oracle_cr3() == mm {
+                c.flush_walk_cache();
+            }
+        }
     }
 
     /// The mm CPU `i`'s hardware has loaded, as the oracle sees it (for hosts' reports

@@ -37,6 +37,13 @@ pub struct Config {
     /// moves to `init_mm` only as it dies. Off by default; mutants that reproduce the
     /// race turn it on.
     pub offline_pre_fix_order: bool,
+    /// `sched_force_init_mm` reads the lazy mm again with interrupts off (the proposed
+    /// fix; off by default: mainline reads it once, with interrupts on).
+    pub force_init_mm_reread: bool,
+    /// `CONFIG_DEBUG_VM`: debug checks that read kernel state (powerpc's
+    /// `VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev)))` in `switch_mm`).
+    /// Off by default, as in production kernels.
+    pub debug_vm: bool,
     /// A lazy CPU makes a speculative page walk about once every this many interrupt
     /// points (0: never).
     pub speculative_walk_period: u32,
@@ -64,6 +71,8 @@ impl Config {
             arena_capacity: 64 + 16 * nr_cpus,
             mutant: None,
             offline_pre_fix_order: false,
+            force_init_mm_reread: false,
+            debug_vm: false,
             speculative_walk_period: 61,
             nmi_period: 0,
             clock: no_clock,

@@ -39,7 +39,7 @@ pub use cpu::{Cpu, CpuShared, IrqGuard, LazyMm};
 pub use cpumask::CpuMask;
 pub use kernel::{Config, Kernel, MAX_CPUS};
 pub use mm::{MmCount, MmId, MmUsers};
-pub use mutant::{Exercise, Mutant, MutantInfo};
+pub use mutant::{Exercise, Kind, Mutant, MutantInfo};
 pub use oracle::{Property, Stats, Violation, ViolationKind};
 pub use scheme::Scheme;
 pub use smp::{Ipi, IpiHost};

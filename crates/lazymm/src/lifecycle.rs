@@ -159,13 +159,24 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.mmdrop(cpu, MmCount(mm));
     }
 
-    /// `exit_mmap(mm)`: unmaps everything and frees the page tables below the root,
-    /// ending with the arch's TLB flush. The model keeps no lower-level tables: what it
-    /// watches (property b) is the root, freed in `__mmdrop`.
+    /// `exit_mmap(mm)`: unmaps everything and frees the page tables below the root
+    /// (`free_pgtables`); the tables go back only after the arch's TLB flush
+    /// (`tlb_finish_mmu`), so no CPU's paging-structure caches still point into them.
+    /// The root stays until `__mmdrop`.
     fn exit_mmap(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
-        if self.mm(cpu, mm, "exit_mmap").is_some() {
-            A::exit_mmap_flush(self, cpu, mm);
+        let Some(m) = self.mm(cpu, mm, "exit_mmap") else {
+            return;
+        };
+        A::exit_mmap_flush(self, cpu, mm);
+        self.preempt_point();
+        // Property b, below the root: no CPU may still walk the tables being freed.
+        for (i, c) in self.cpus.iter().enumerate() {
+            if c.oracle_cr3() == mm && c.oracle_walk_cached() {
+                self.report(cpu, mm, ViolationKind::TablesFreedWhileCached { holder: i });
+            }
         }
+        // free_pgtables(), as the mmu_gather finally frees them.
+        m.tables_live.store(false, Ordering::Relaxed);
     }
 
     /// `__mmdrop(mm)`: the last `mm_count` reference is gone: clean up lazy users the
@@ -352,24 +363,41 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     // ---- CPU hotplug ------------------------------------------------------------------
 
     /// `sched_force_init_mm()`: the current (kernel) task leaves its lazy mm for
-    /// `init_mm`, so this CPU uses no mm at all.
+    /// `init_mm`, so this CPU uses no mm at all (called as a CPU goes offline).
+    ///
+    /// As mainline writes it, `current->active_mm` is read with interrupts on and never
+    /// read again: an IPI that lands before `local_irq_disable()` may move this CPU to
+    /// `init_mm` (a lazy shootdown, or powerpc's exit flush), after which nothing keeps
+    /// the mm alive, and the stale pointer is what `switch_mm_irqs_off` gets as `prev`.
+    /// The model does the same (the arena reports any use of a freed `prev`); with
+    /// `Config::force_init_mm_reread`, the proposed fix, it reads the lazy mm again under
+    /// the second interrupts-off section.
     pub fn sched_force_init_mm(&self, cpu: &mut Cpu<S, A>, current: &mut Task<S>) {
         cpu.step += 1;
+        // struct mm_struct *mm = current->active_mm;
         let irq = cpu.local_irq_disable();
         let mm = S::active_mm(cpu, &current.scheme, &irq).id();
         cpu.local_irq_enable(irq);
-        if mm.is_init() && cpu.cr3().is_init() {
+        if mm.is_init() {
             return;
         }
+        // Interrupts are on: other CPUs run, and IPIs they send may run here.
+        self.preempt_point();
+        self.irq_point(cpu);
         self.preempt_point();
         let init_lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
         let irq = cpu.local_irq_disable();
-        // Read the lazy mm again: with interrupts back on in between, a shootdown may
-        // already have moved this CPU to init_mm, and the mm read above may be freed.
-        let mm = S::active_mm(cpu, &current.scheme, &irq);
+        let prev = if self.cfg.force_init_mm_reread {
+            // The fix: what this CPU runs on now, borrowed under this guard.
+            S::active_mm(cpu, &current.scheme, &irq)
+        } else {
+            // Mainline: the pointer read above, which nothing protected while
+            // interrupts were on.
+            LazyMm::unprotected(mm, &irq)
+        };
         let old = S::lazy_take(&mut cpu.scheme, &mut current.scheme);
         S::lazy_install(&mut cpu.scheme, &mut current.scheme, init_lazy);
-        A::switch_mm_irqs_off(self, cpu, mm, MmId::INIT, &irq);
+        A::switch_mm_irqs_off(self, cpu, prev, MmId::INIT, &irq);
         cpu.local_irq_enable(irq);
         self.preempt_point();
         if let Some(old) = old {

@@ -19,7 +19,7 @@
 //! never released shows up as a leak at quiescence.
 
 use crate::cpumask::{CpuMask, SharedCpuMask};
-use crate::sync::raw::{AtomicU32, AtomicU64};
+use crate::sync::raw::{AtomicBool, AtomicU32, AtomicU64};
 use crate::sync::{CachePadded, Ordering, SharedUsize};
 use core::fmt;
 
@@ -127,6 +127,9 @@ pub struct Mm {
     /// `mm_cpumask(mm)`: bit `n` is set while CPU `n` may hold TLB entries or have the mm
     /// loaded (an arch decides when bits are cleared).
     pub(crate) cpumask: CachePadded<SharedCpuMask>,
+    /// Whether the page tables below the root are still allocated: `exit_mmap` frees
+    /// them (`free_pgtables`), long before `__mmdrop` frees the root. The oracle's.
+    pub(crate) tables_live: CachePadded<AtomicBool>,
 }
 
 impl Mm {
@@ -136,7 +139,13 @@ impl Mm {
             mm_users: CachePadded(SharedUsize::new(0)),
             mm_count: CachePadded(SharedUsize::new(0)),
             cpumask: CachePadded(SharedCpuMask::new(nr_cpus)),
+            tables_live: CachePadded(AtomicBool::new(gen % 2 == 1)),
         }
+    }
+
+    /// Whether the page tables below the root are still allocated (never counted).
+    pub fn tables_live(&self) -> bool {
+        self.tables_live.load(Ordering::Relaxed)
     }
 
     /// `mm_users` now (racy by nature; for reports and tests; never counted).
@@ -263,6 +272,7 @@ impl Arena {
         mm.mm_users.oracle_store(1, Ordering::Relaxed);
         mm.mm_count.oracle_store(1, Ordering::Relaxed);
         mm.cpumask.oracle_clear_all();
+        mm.tables_live.store(true, Ordering::Relaxed);
         let gen = mm.gen.load(Ordering::Relaxed);
         let gen = if gen % 2 == 1 {
             // A slot recycled in place by `recycle` keeps its generation.

@@ -12,6 +12,13 @@
 //! Generic code names no mutant. Where a mutant must act at a point the correct code
 //! does not hook (scanning too early, say), generic code calls one fault point,
 //! [`Kernel::fault_point`](crate::Kernel), which does nothing unless a mutant is on.
+//!
+//! # Findings
+//! The same declaration also names a *finding*: a race in the kernel as written that
+//! the checker found, with the configuration that exposes it ([`Kind::Finding`]), and
+//! the same configuration with the proposed fix on, which must stay clean
+//! ([`Kind::Fixed`]). Schemes and archs list them in `FINDINGS`; nothing in them is
+//! broken on purpose.
 
 use crate::kernel::Config;
 use crate::mm::MmId;
@@ -28,11 +35,25 @@ pub enum Exercise {
     Hotplug,
 }
 
-/// A mutant's declaration.
+/// What a declaration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A deliberately broken variant: the checkers must catch it.
+    Broken,
+    /// The kernel as written, under a configuration that exposes a race the checker
+    /// found: the checkers find it.
+    Finding,
+    /// A finding's configuration with its proposed fix on: must stay clean.
+    Fixed,
+}
+
+/// A mutant's (or a finding's) declaration.
 #[derive(Debug)]
 pub struct MutantInfo {
     /// The name accepted on the command line.
     pub name: &'static str,
+    /// A mutant, a finding, or a finding's fix.
+    pub kind: Kind,
     /// The scheme it runs on (an arch mutant runs on `refcount`, the kernel's default).
     pub scheme: &'static str,
     /// The arch it needs, if it breaks an arch layer (or an arch's part of a race).
@@ -75,6 +96,11 @@ impl Mutant {
     /// The arch it needs, if any.
     pub fn arch(self) -> Option<&'static str> {
         self.0.arch
+    }
+
+    /// A mutant, a finding, or a finding's fix.
+    pub fn kind(self) -> Kind {
+        self.0.kind
     }
 
     /// What a host must exercise to open its race.

@@ -58,6 +58,14 @@ pub enum ViolationKind {
     },
     /// A speculative page walk of a lazy CPU read a freed page-table root.
     SpeculativeWalkOfFreed,
+    /// `exit_mmap` freed the page tables below the root while a CPU's paging-structure
+    /// caches could still walk into them (no TLB flush reached it).
+    TablesFreedWhileCached {
+        /// The CPU that could still walk them.
+        holder: usize,
+    },
+    /// A speculative page walk went through a cached entry into freed lower tables.
+    SpeculativeWalkOfFreedTables,
     /// `cleanup_lazy_tlbs` ran while a CPU used the mm lazily outside `mm_cpumask`.
     LazyCpuNotInCpumask {
         /// The lazy CPU the shootdown would miss.
@@ -107,9 +115,10 @@ impl ViolationKind {
     pub fn property(&self) -> Property {
         match self {
             ViolationKind::UseAfterFree { .. } => Property::A,
-            ViolationKind::FreedWhileLoaded { .. } | ViolationKind::SpeculativeWalkOfFreed => {
-                Property::B
-            }
+            ViolationKind::FreedWhileLoaded { .. }
+            | ViolationKind::SpeculativeWalkOfFreed
+            | ViolationKind::TablesFreedWhileCached { .. }
+            | ViolationKind::SpeculativeWalkOfFreedTables => Property::B,
             ViolationKind::LazyCpuNotInCpumask { .. } => Property::C,
             ViolationKind::HazardSlotOccupied { .. } => Property::D,
             ViolationKind::Underflow { .. }
@@ -155,6 +164,14 @@ impl fmt::Display for Violation {
             ViolationKind::SpeculativeWalkOfFreed => {
                 write!(f, "speculative page walk of freed page tables")
             }
+            ViolationKind::TablesFreedWhileCached { holder } => write!(
+                f,
+                "lower page tables freed while cpu {holder} could still walk them from its caches"
+            ),
+            ViolationKind::SpeculativeWalkOfFreedTables => write!(
+                f,
+                "speculative page walk through a cached entry into freed lower page tables"
+            ),
             ViolationKind::LazyCpuNotInCpumask { lazy } => write!(
                 f,
                 "cleanup_lazy_tlbs ran while cpu {lazy} used it lazily outside mm_cpumask"

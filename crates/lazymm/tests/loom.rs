@@ -18,7 +18,7 @@
 //! Relaxed load read the older store.
 #![cfg(loom)]
 
-use lazymm::arch::{Generic, Powerpc, X86};
+use lazymm::arch::{Arm64, Generic, Powerpc, X86};
 use lazymm::scheme::{HazptrLuto, HazptrLutoCpumask, HazptrMathieu, Refcount, Shootdown};
 use lazymm::sync::raw::AtomicUsize;
 use lazymm::sync::Ordering;
@@ -296,9 +296,10 @@ fn refcount_relaxed_drop_fails_only_the_membarrier_litmus() {
 }
 
 #[test]
-fn refcount_x86_and_powerpc_survive_every_model() {
+fn refcount_x86_powerpc_and_arm64_survive_every_model() {
     clean::<Refcount, X86>();
     clean::<Refcount, Powerpc>();
+    clean::<Refcount, Arm64>();
 }
 
 #[test]
@@ -306,6 +307,7 @@ fn shootdown_survives_every_model() {
     clean::<Shootdown, Generic>();
     clean::<Shootdown, X86>();
     clean::<Shootdown, Powerpc>();
+    clean::<Shootdown, Arm64>();
 }
 
 #[test]
@@ -313,6 +315,8 @@ fn hazptr_survive_every_model() {
     clean::<HazptrLuto, Generic>();
     clean::<HazptrLutoCpumask, Generic>();
     clean::<HazptrMathieu, Generic>();
+    clean::<HazptrLutoCpumask, Arm64>();
+    clean::<HazptrMathieu, Arm64>();
 }
 
 #[test]

@@ -42,5 +42,8 @@ impl Arch for Generic {
         cpu.set_loaded_mm(next);
     }
 
-    fn exit_mmap_flush<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _mm: MmId) {}
+    fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, mm: MmId) {
+        // A broadcast invalidation: every CPU's cached walks of mm go, with no IPI.
+        k.broadcast_flush(mm);
+    }
 }

@@ -9,10 +9,12 @@ use crate::mm::MmId;
 use crate::scheme::Scheme;
 use crate::sync::Ordering;
 
+pub mod arm64;
 pub mod generic;
 pub mod powerpc;
 pub mod x86;
 
+pub use arm64::Arm64;
 pub use generic::Generic;
 pub use powerpc::Powerpc;
 pub use x86::X86;
@@ -23,6 +25,13 @@ pub trait Arch: Sized + Send + Sync + 'static {
     const NAME: &'static str;
     /// The deliberately broken variants of this arch layer (see [`crate::mutant`]).
     const MUTANTS: &'static [crate::Mutant] = &[];
+    /// Races of the kernel as written that involve this arch, with the configuration
+    /// that exposes each and its fix (see [`crate::mutant`]).
+    const FINDINGS: &'static [crate::Mutant] = &[];
+    /// Whether `switch_mm` keeps `mm_cpumask(mm)` a superset of the CPUs that have the
+    /// mm loaded. An arch whose TLB invalidation is broadcast (arm64) never sets a bit,
+    /// so whoever must find every CPU using an mm has to look at every online CPU.
+    const MAINTAINS_MM_CPUMASK: bool = true;
     /// Per-CPU state only the CPU itself touches (x86's `cpu_tlbstate`).
     type CpuLocal: Default + Send;
     /// Per-CPU state other CPUs read.
@@ -94,6 +103,24 @@ pub fn cpumask_clear_cpu<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, 
         if m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed) {
             // ORDERING: Relaxed; a flusher that misses the clear only sends one IPI too many.
             m.cpumask.clear(&mut cpu.acct, me, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<S: Scheme, A: Arch> Kernel<S, A> {
+    /// The CPUs that may have `mm` loaded, lazily or not, as a shootdown or a scan must
+    /// find them: `mm_cpumask(mm)` where the arch maintains it, every online CPU where it
+    /// does not (arm64).
+    pub(crate) fn mm_cpus(&self, cpu: &mut Cpu<S, A>, mm: MmId) -> crate::CpuMask {
+        if !A::MAINTAINS_MM_CPUMASK {
+            return self.cpu_online_mask(cpu);
+        }
+        match self.mm(cpu, mm, "mm_cpumask") {
+            // ORDERING: Relaxed, as the kernel's reads of mm_cpumask: callers are past a
+            // fully ordered decrement of the mm's last reference (or a full fence), after
+            // every CPU's switch to the mm set its bit.
+            Some(m) => m.cpumask.read(&mut cpu.acct, Ordering::Relaxed),
+            None => crate::CpuMask::new(self.nr_cpus()),
         }
     }
 }

@@ -27,9 +27,41 @@ use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
+use crate::oracle::Property;
 use crate::scheme::Scheme;
 use crate::smp::Ipi;
 use crate::sync::Ordering;
+
+/// Finding: mainline `sched_force_init_mm` reads `current->active_mm` with interrupts
+/// on; under `CONFIG_MMU_LAZY_TLB_SHOOTDOWN` the exit flush's IPI can move the outgoing
+/// CPU to `init_mm` in that window, the mm is freed, and `switch_mm_irqs_off` then
+/// follows the stale `prev` in `CONFIG_DEBUG_VM`'s `mm_cpumask(prev)` check.
+pub const FORCE_INIT_MM_DEBUG_VM: Mutant = Mutant::declare(&MutantInfo {
+    name: "finding-force-init-mm-debug-vm",
+    kind: Kind::Finding,
+    scheme: "shootdown",
+    arch: Some("powerpc"),
+    breaks: &[Property::A],
+    exercise: Exercise::Hotplug,
+    description: "mainline sched_force_init_mm with CONFIG_DEBUG_VM: switch_mm reads mm_cpumask(prev) of an mm freed while irqs were on (a)",
+    configure: Some(|cfg| cfg.debug_vm = true),
+});
+
+/// The same configuration with the re-read under interrupts off: clean.
+pub const FORCE_INIT_MM_REREAD: Mutant = Mutant::declare(&MutantInfo {
+    name: "fixed-force-init-mm-reread",
+    kind: Kind::Fixed,
+    scheme: "shootdown",
+    arch: Some("powerpc"),
+    breaks: &[],
+    exercise: Exercise::Hotplug,
+    description: "the finding's configuration with sched_force_init_mm reading the lazy mm again with irqs off: clean",
+    configure: Some(|cfg| {
+        cfg.debug_vm = true;
+        cfg.force_init_mm_reread = true;
+    }),
+});
 
 /// The `powerpc` arch.
 pub struct Powerpc;
@@ -39,6 +71,7 @@ const IPI_EXIT_FLUSH_LAZY_TLB: u8 = 0;
 
 impl Arch for Powerpc {
     const NAME: &'static str = "powerpc";
+    const FINDINGS: &'static [Mutant] = &[FORCE_INIT_MM_DEBUG_VM, FORCE_INIT_MM_REREAD];
     type CpuLocal = ();
     type CpuShared = ();
 
@@ -74,17 +107,24 @@ impl Arch for Powerpc {
         if prev.is(next) {
             return;
         }
-        // switch_mmu_context(prev, next): the PID register write. prev is followed to
-        // check that this CPU was marked in its mask (VM_WARN_ON_ONCE), so a stale prev
-        // is a use after free.
-        let _ = k.mm(cpu, prev.id(), "switch_mm prev");
+        // switch_mmu_context(prev, next): the PID register write.
         k.load_cr3(cpu, next);
+        if k.cfg.debug_vm {
+            // VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev))): prev is
+            // followed, so a stale prev is a use after free.
+            let me = cpu.id;
+            if let Some(m) = k.mm(cpu, prev.id(), "switch_mm prev (CONFIG_DEBUG_VM)") {
+                let _ = m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed);
+            }
+        }
         cpu.set_loaded_mm(next);
     }
 
     fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
         if !S::LAZY_TLB_SHOOTDOWN {
-            // __flush_all_mm(mm, fullmm): a broadcast tlbie, no IPIs.
+            // __flush_all_mm(mm, fullmm): a broadcast tlbie (RIC_FLUSH_ALL: the page
+            // walk cache too), no IPIs.
+            k.broadcast_flush(mm);
             return;
         }
         // Shootdown IPIs everyone in mm_cpumask soon anyway, so do it as part of the
@@ -100,6 +140,8 @@ impl Arch for Powerpc {
         let mut others = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
         others.clear(cpu.id);
         k.on_each_cpu_mask(cpu, &others, Ipi::Arch(IPI_EXIT_FLUSH_LAZY_TLB), mm);
+        // Then the broadcast tlbie of the whole PID, page walk cache included.
+        k.broadcast_flush(mm);
     }
 
     fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {

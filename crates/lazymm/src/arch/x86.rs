@@ -20,8 +20,9 @@
 //!
 //! # Freeing page tables
 //! When `exit_mmap` frees page tables, the flush IPIs every CPU in `mm_cpumask`, lazy
-//! ones included (a lazy CPU's paging-structure caches could otherwise walk freed
-//! tables). A lazy CPU handles it by switching to `init_mm` (`flush_tlb_func`), which
+//! ones included: a lazy CPU's paging-structure caches could otherwise walk the freed
+//! lower tables (Rik van Riel's 2018 bug; mutant `x86-no-freed-tables-flush` skips the
+//! lazy CPUs again, and property b's check of the lower tables catches it). A lazy CPU handles it by switching to `init_mm` (`flush_tlb_func`), which
 //! is the "no `active_mm`" proposal of 2024 falling out of the TLB flush: after
 //! `exit_mmap`, no CPU has the mm loaded, so `shootdown`'s `cleanup_lazy_tlbs` finds it
 //! nowhere. A flush that reaches a CPU no longer running the mm clears its bit (lazy
@@ -29,9 +30,10 @@
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
+use crate::cpumask::CpuMask;
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
-use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
@@ -41,6 +43,7 @@ use crate::sync::Ordering;
 /// `x86-no-switching-sentinel`: no `LOADED_MM_SWITCHING` around the CR3 write.
 pub const NO_SWITCHING_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     name: "x86-no-switching-sentinel",
+    kind: Kind::Broken,
     scheme: "refcount",
     arch: Some("x86"),
     breaks: &[Property::G],
@@ -49,9 +52,23 @@ pub const NO_SWITCHING_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     configure: None,
 });
 
+/// `x86-no-freed-tables-flush`: the exit flush skips lazy CPUs (Rik van Riel's 2018
+/// bug, before `freed_tables` made such flushes reach lazy CPUs too).
+pub const NO_FREED_TABLES_FLUSH: Mutant = Mutant::declare(&MutantInfo {
+    name: "x86-no-freed-tables-flush",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("x86"),
+    breaks: &[Property::B],
+    exercise: Exercise::Teardown,
+    description: "exit_mmap's flush skips lazy CPUs: their paging-structure caches still walk the freed lower tables (b)",
+    configure: None,
+});
+
 /// The `x86` arch.
 pub struct X86 {
     no_sentinel: bool,
+    no_freed_tables_flush: bool,
 }
 
 /// `cpu_tlbstate.loaded_mm`.
@@ -101,13 +118,14 @@ pub fn nmi_uaccess_okay<S: Scheme>(cpu: &Cpu<S, X86>) -> bool {
 
 impl Arch for X86 {
     const NAME: &'static str = "x86";
-    const MUTANTS: &'static [Mutant] = &[NO_SWITCHING_SENTINEL];
+    const MUTANTS: &'static [Mutant] = &[NO_SWITCHING_SENTINEL, NO_FREED_TABLES_FLUSH];
     type CpuLocal = TlbState;
     type CpuShared = ();
 
     fn new(cfg: &Config) -> Self {
         X86 {
             no_sentinel: cfg.is(NO_SWITCHING_SENTINEL),
+            no_freed_tables_flush: cfg.is(NO_FREED_TABLES_FLUSH),
         }
     }
 
@@ -168,7 +186,15 @@ impl Arch for X86 {
         // ORDERING: Relaxed, as the kernel's read of mm_cpumask: the full barrier of the
         // fully ordered mm_users decrement that started teardown orders it after every
         // CPU's switch to the mm (each set its bit before loading it).
-        let mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        let mut mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        if k.arch.no_freed_tables_flush {
+            // MUTANT x86-no-freed-tables-flush: the flush is not marked as freeing page
+            // tables, so it skips lazy CPUs (should_flush_tlb); at exit_mmap every other
+            // CPU that has the mm loaded is lazy, so only this one is flushed.
+            let me = cpu.id;
+            mask = CpuMask::new(k.nr_cpus());
+            mask.set(me);
+        }
         k.on_each_cpu_mask(cpu, &mask, Ipi::Arch(IPI_FLUSH_TLB_FUNC), mm);
     }
 
@@ -189,8 +215,10 @@ impl Arch for X86 {
             // Lazy mode: switching to init_mm is barely slower than a minimal flush and
             // keeps speculation away from the freed tables.
             k.switch_to_init_mm_in_irq(cpu, mm);
+        } else {
+            // The CPU runs the mm for real: it flushes its TLB and paging-structure caches.
+            k.cpus[cpu.id].flush_walk_cache();
         }
-        // Otherwise the CPU runs the mm for real and flushes its TLB: nothing to model.
     }
 
     fn nmi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>) {

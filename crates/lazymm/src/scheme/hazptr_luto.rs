@@ -77,7 +77,7 @@ use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
 use crate::kernel::{Config, Kernel};
 use crate::mm::{MmCount, MmId};
-use crate::mutant::{Exercise, FaultPoint, Mutant, MutantInfo};
+use crate::mutant::{Exercise, FaultPoint, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::sync::raw::Mutex;
@@ -86,6 +86,7 @@ use crate::sync::{CachePadded, Ordering, SharedU64};
 /// `hazptr-luto-early-scan`: the scan made at an mm's first `mmput`.
 pub const EARLY_SCAN: Mutant = Mutant::declare(&MutantInfo {
     name: "hazptr-luto-early-scan",
+    kind: Kind::Broken,
     scheme: "hazptr-luto",
     arch: None,
     breaks: &[Property::A, Property::B],
@@ -97,6 +98,7 @@ pub const EARLY_SCAN: Mutant = Mutant::declare(&MutantInfo {
 /// `hazptr-luto-no-deferred-drop`: `finish_task_switch` never drops `rq.drop_mm`.
 pub const NO_DEFERRED_DROP: Mutant = Mutant::declare(&MutantInfo {
     name: "hazptr-luto-no-deferred-drop",
+    kind: Kind::Broken,
     scheme: "hazptr-luto",
     arch: None,
     breaks: &[Property::E],
@@ -147,12 +149,9 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
     /// Reads the candidate CPUs' hazard pointers: the CPUs that may use `mm` lazily.
     fn scan<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) -> CpuMask {
         let candidates = if CPUMASK {
-            match k.mm(cpu, mm, "mm_cpumask") {
-                // ORDERING: Relaxed: mm_users reached zero through a fully ordered
-                // decrement, after every user's switch to the mm set its bit.
-                Some(m) => m.cpumask.read(&mut cpu.acct, Ordering::Relaxed),
-                None => CpuMask::new(k.nr_cpus()),
-            }
+            // mm_users reached zero through a fully ordered decrement, after every
+            // user's switch to the mm set its bit (where the arch sets bits at all).
+            k.mm_cpus(cpu, mm)
         } else {
             k.cpu_online_mask(cpu)
         };

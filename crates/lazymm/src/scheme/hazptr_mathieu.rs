@@ -59,7 +59,7 @@ use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
-use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::smp::Ipi;
@@ -68,6 +68,7 @@ use crate::sync::{CachePadded, Ordering, SharedU64};
 /// `hazptr-mathieu-no-fence`: no full fences around the slot store and clear.
 pub const NO_FENCE: Mutant = Mutant::declare(&MutantInfo {
     name: "hazptr-mathieu-no-fence",
+    kind: Kind::Broken,
     scheme: "hazptr-mathieu",
     arch: None,
     breaks: &[Property::F],
@@ -79,6 +80,7 @@ pub const NO_FENCE: Mutant = Mutant::declare(&MutantInfo {
 /// `hazptr-mathieu-no-clear`: `mmdrop_lazy_tlb` leaves the slot set.
 pub const NO_CLEAR: Mutant = Mutant::declare(&MutantInfo {
     name: "hazptr-mathieu-no-clear",
+    kind: Kind::Broken,
     scheme: "hazptr-mathieu",
     arch: None,
     breaks: &[Property::D],

@@ -36,12 +36,13 @@ use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::{MmCount, MmId};
-use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 
 /// `refcount-no-grab`: no `mmgrab_lazy_tlb`, so a lazy CPU holds no reference.
 pub const NO_GRAB: Mutant = Mutant::declare(&MutantInfo {
     name: "refcount-no-grab",
+    kind: Kind::Broken,
     scheme: "refcount",
     arch: None,
     breaks: &[Property::A, Property::B],
@@ -54,6 +55,7 @@ pub const NO_GRAB: Mutant = Mutant::declare(&MutantInfo {
 /// `refcount-relaxed-drop`: the lazy drop is acquire-release, not fully ordered.
 pub const RELAXED_DROP: Mutant = Mutant::declare(&MutantInfo {
     name: "refcount-relaxed-drop",
+    kind: Kind::Broken,
     scheme: "refcount",
     arch: None,
     breaks: &[Property::F],

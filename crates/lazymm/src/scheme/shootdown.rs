@@ -43,16 +43,16 @@ use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
-use crate::mutant::{Exercise, Mutant, MutantInfo};
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::smp::Ipi;
-use crate::sync::Ordering;
 
 /// `shootdown-hotplug-race`: CPU offline in the order before the fix, on powerpc (whose
 /// `__cpu_disable` clears the outgoing CPU from every `mm_cpumask`).
 pub const HOTPLUG_RACE: Mutant = Mutant::declare(&MutantInfo {
     name: "shootdown-hotplug-race",
+    kind: Kind::Broken,
     scheme: "shootdown",
     arch: Some("powerpc"),
     breaks: &[Property::B, Property::C],
@@ -139,13 +139,14 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
     fn lazy_hand_over(_: &mut (), _: &mut ShootdownTask, _: &mut ShootdownTask) {}
 
     fn cleanup_lazy_tlbs<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) {
-        let Some(m) = k.mm(cpu, mm, "cleanup_lazy_tlbs") else {
+        if k.mm(cpu, mm, "cleanup_lazy_tlbs").is_none() {
             return;
-        };
-        // ORDERING: Relaxed. The full fences of the mm_count decrement that brought us
-        // here order this read after every CPU's last switch to the mm, each of which set
-        // its bit before loading the mm and before releasing its own reference.
-        let mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        }
+        // mm_cpumask(mm) (every online CPU on an arch that does not maintain it). The
+        // full fences of the mm_count decrement that brought us here order this read
+        // after every CPU's last switch to the mm, each of which set its bit before
+        // loading the mm and before releasing its own reference.
+        let mask = k.mm_cpus(cpu, mm);
         // Property c: the mask must cover every CPU that still has the mm loaded.
         for (i, c) in k.cpus.iter().enumerate() {
             if !mask.test(i) && c.oracle_cr3() == mm {

@@ -1,0 +1,86 @@
+//! Arch `arm64` (`arch/arm64/include/asm/mmu_context.h`, `arch/arm64/mm/context.c`).
+//!
+//! # No `mm_cpumask`
+//! arm64 invalidates TLBs by broadcast (`tlbi ... is`): no flush needs to know which
+//! CPUs ran an mm, so `switch_mm` never sets a bit in `mm_cpumask`. Whatever must find
+//! every CPU that may have an mm loaded (a lazy shootdown, a hazard-pointer scan limited
+//! to candidates) has to look at every online CPU instead
+//! ([`Arch::MAINTAINS_MM_CPUMASK`] is false). The final flush of `exit_mmap` is a
+//! broadcast invalidation of the mm's ASID, page-walk caches included, and sends no IPI:
+//! the root stays loaded on lazy CPUs, and keeping it alive is the scheme's business.
+//!
+//! # ASIDs
+//! `switch_mm` (`check_and_switch_context`) gives the next mm an ASID if its generation
+//! is stale and writes TTBR0. ASIDs are per mm, not per CPU, and are not returned when
+//! an mm dies (the rollover reclaims them), so a lazy CPU's TLB may hold entries tagged
+//! with a dead mm's ASID until the next rollover flush: harmless, because nothing runs
+//! under that ASID again before it is reused, and reuse comes only after a full flush.
+//! The model does not allocate ASIDs (a simplification): their lifetime never depends
+//! on which CPU uses an mm lazily, which is all the model is about.
+//!
+//! # Lazy mode
+//! `enter_lazy_tlb` points the task's saved TTBR0 at the reserved zero page
+//! (`update_saved_ttbr0(tsk, &init_mm)`, for software PAN), so that a kernel thread's
+//! uaccess faults instead of reaching the previous mm's user memory. The hardware's
+//! TTBR0 may still hold the previous mm until the next switch: the model keeps it loaded,
+//! as with hardware PAN, where the lazy CPU really does run on the old tables.
+
+use super::Arch;
+use crate::cpu::{Cpu, IrqGuard, LazyMm};
+use crate::kernel::{Config, Kernel};
+use crate::mm::MmId;
+use crate::scheme::Scheme;
+
+/// The `arm64` arch.
+pub struct Arm64;
+
+/// What an arm64 CPU keeps for itself.
+#[derive(Debug, Default)]
+pub struct Arm64Cpu {
+    /// The saved TTBR0 of the running task points at the reserved page (lazy mode:
+    /// no uaccess through the previous mm).
+    pub saved_ttbr0_reserved: bool,
+}
+
+impl Arch for Arm64 {
+    const NAME: &'static str = "arm64";
+    const MAINTAINS_MM_CPUMASK: bool = false;
+    type CpuLocal = Arm64Cpu;
+    type CpuShared = ();
+
+    fn new(_: &Config) -> Self {
+        Arm64
+    }
+
+    fn new_cpu_shared() {}
+
+    #[inline]
+    fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, _mm: &LazyMm<'_>) {
+        // update_saved_ttbr0(tsk, &init_mm).
+        cpu.arch.saved_ttbr0_reserved = true;
+    }
+
+    #[inline]
+    fn switch_mm_irqs_off<S: Scheme>(
+        k: &Kernel<S, Self>,
+        cpu: &mut Cpu<S, Self>,
+        prev: LazyMm<'_>,
+        next: MmId,
+        _irq: &IrqGuard,
+    ) {
+        // switch_mm(): the task's saved TTBR0 is next's again.
+        cpu.arch.saved_ttbr0_reserved = next.is_init();
+        if prev.is(next) && cpu.cr3() == next {
+            return;
+        }
+        // check_and_switch_context(next), then cpu_switch_mm(): the TTBR0 write. No
+        // mm_cpumask bit: flushes are broadcast.
+        k.load_cr3(cpu, next);
+        cpu.set_loaded_mm(next);
+    }
+
+    fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, mm: MmId) {
+        // flush_tlb_mm(): tlbi aside1is, a broadcast of the mm's ASID, no IPI.
+        k.broadcast_flush(mm);
+    }
+}
