@@ -81,7 +81,11 @@ fn every_fixture_replays_on_every_scheme_and_arch() {
         "lttng.txt",
         "lost_events.txt",
     ] {
-        run(&fixture(f), &["generic", "x86", "powerpc"], true);
+        let archs: Vec<&str> = lazymm_engine::registry::ARCHS
+            .iter()
+            .map(|(a, _)| *a)
+            .collect();
+        run(&fixture(f), &archs, true);
     }
 }
 
