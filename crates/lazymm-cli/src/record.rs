@@ -49,21 +49,15 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             other => return Err(unexpected(other, OPTIONS)),
         }
     }
-    if cmd.is_empty() {
-        // Nothing to run: record the whole machine for N seconds.
-        let n = seconds.unwrap_or(5.0);
-        cmd = vec!["sleep".into(), format!("{n}").into()];
-    } else if let Some(n) = seconds {
-        // Stop CMD after N seconds (SIGINT, as a user would).
-        let mut c: Vec<OsString> = vec![
-            "timeout".into(),
-            "-s".into(),
-            "INT".into(),
-            format!("{n}").into(),
-        ];
-        c.extend(cmd);
-        cmd = c;
-    }
+    // With CMD and --seconds, the recorder itself is stopped after N seconds (SIGINT,
+    // as a user would), so it writes what it has; without CMD it records N seconds.
+    let stop_after = match (cmd.is_empty(), seconds) {
+        (true, n) => {
+            cmd = vec!["sleep".into(), format!("{}", n.unwrap_or(5.0)).into()];
+            None
+        }
+        (false, n) => n,
+    };
     let tmp = std::env::temp_dir().join(format!("lazymm-record-{}", std::process::id()));
     let chosen = match tool {
         Some(t) if has(t) => Ok(t),
@@ -78,8 +72,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         }),
     };
     let result = match chosen {
-        Ok("perf") => record_perf(&cmd, &tmp),
-        Ok(_) => record_trace_cmd(&cmd, &tmp),
+        Ok("perf") => record_perf(&cmd, &tmp, stop_after),
+        Ok(_) => record_trace_cmd(&cmd, &tmp, stop_after),
         Err(e) => Err(e),
     };
     let _ = std::fs::remove_file(&tmp);
@@ -106,14 +100,26 @@ fn has(tool: &str) -> bool {
         .is_ok()
 }
 
-/// Runs a recorder; a failure becomes one line naming the tool, why, and what to do.
-fn run(tool: &str, args: &[OsString]) -> Result<Vec<u8>, Failure> {
-    let o = Command::new(tool)
+/// `timeout`'s status when it stopped the command as asked.
+const TIMED_OUT: i32 = 124;
+
+/// Runs a recorder (stopped with SIGINT after `stop_after` seconds, if given); a
+/// failure becomes one line naming the tool, why, and what to do.
+fn run(tool: &str, args: &[OsString], stop_after: Option<f64>) -> Result<Vec<u8>, Failure> {
+    let mut c = match stop_after {
+        Some(n) => {
+            let mut c = Command::new("timeout");
+            c.args(["-s", "INT", &format!("{n}"), tool]);
+            c
+        }
+        None => Command::new(tool),
+    };
+    let o = c
         .args(args)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Failure::Usage(format!("cannot run {tool}: {e}")))?;
-    if o.status.success() {
+    if o.status.success() || (stop_after.is_some() && o.status.code() == Some(TIMED_OUT)) {
         return Ok(o.stdout);
     }
     let err = String::from_utf8_lossy(&o.stderr);
@@ -128,7 +134,11 @@ fn run(tool: &str, args: &[OsString]) -> Result<Vec<u8>, Failure> {
     )))
 }
 
-fn record_perf(cmd: &[OsString], data: &Path) -> Result<(Vec<u8>, &'static str), Failure> {
+fn record_perf(
+    cmd: &[OsString],
+    data: &Path,
+    stop_after: Option<f64>,
+) -> Result<(Vec<u8>, &'static str), Failure> {
     let mut args: Vec<OsString> = vec![
         "record".into(),
         "-q".into(),
@@ -142,7 +152,7 @@ fn record_perf(cmd: &[OsString], data: &Path) -> Result<(Vec<u8>, &'static str),
     }
     args.push("--".into());
     args.extend(cmd.iter().cloned());
-    run("perf", &args)?;
+    run("perf", &args, stop_after)?;
     let script: Vec<OsString> = vec![
         "script".into(),
         "-i".into(),
@@ -150,17 +160,21 @@ fn record_perf(cmd: &[OsString], data: &Path) -> Result<(Vec<u8>, &'static str),
         "-F".into(),
         "comm,pid,tid,cpu,time,event,trace".into(),
     ];
-    Ok((run("perf", &script)?, "perf script"))
+    Ok((run("perf", &script, None)?, "perf script"))
 }
 
-fn record_trace_cmd(cmd: &[OsString], data: &Path) -> Result<(Vec<u8>, &'static str), Failure> {
+fn record_trace_cmd(
+    cmd: &[OsString],
+    data: &Path,
+    stop_after: Option<f64>,
+) -> Result<(Vec<u8>, &'static str), Failure> {
     let mut args: Vec<OsString> = vec!["record".into(), "-q".into(), "-o".into(), data.into()];
     for e in EVENTS {
         args.push("-e".into());
         args.push((*e).into());
     }
     args.extend(cmd.iter().cloned());
-    run("trace-cmd", &args)?;
+    run("trace-cmd", &args, stop_after)?;
     let report: Vec<OsString> = vec!["report".into(), "-i".into(), data.into()];
-    Ok((run("trace-cmd", &report)?, "trace-cmd report"))
+    Ok((run("trace-cmd", &report, None)?, "trace-cmd report"))
 }
