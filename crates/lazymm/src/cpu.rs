@@ -398,7 +398,9 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
             mm.map_or(0, MmId::encode),
             Ordering::Relaxed,
         );
-        cpu.membarrier_mark = to_user_from_kernel.then_some(cpu.acct.fences());
+        if S::MEMBARRIER_SAFE {
+            cpu.membarrier_mark = to_user_from_kernel.then_some(cpu.acct.fences());
+        }
     }
 
     /// Property f: called as a kernel→user switch returns to user space.

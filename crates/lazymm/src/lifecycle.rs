@@ -168,6 +168,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             return;
         };
         A::exit_mmap_flush(self, cpu, mm);
+        if !S::FREES_MMS {
+            // The `none` baseline frees nothing: its slots are reused in place.
+            return;
+        }
         self.preempt_point();
         // Property b, below the root: no CPU may still walk the tables being freed.
         for (i, c) in self.cpus.iter().enumerate() {

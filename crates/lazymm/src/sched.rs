@@ -36,8 +36,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     ) {
         cpu.step += 1;
         cpu.stats.context_switches += 1;
-        // The hardware may walk prev's page tables at any point of the switch.
-        self.maybe_speculate(cpu);
+        // (The hardware may walk prev's page tables at any point: hosts call `irq_point`,
+        // which makes the speculative walks, right before every switch.)
         let irq = cpu.local_irq_disable();
         // __schedule(): RCU_INIT_POINTER(rq->curr, next).
         self.rq_set_curr(cpu, next.mm_id(), !prev.is_user() && next.is_user());
@@ -78,7 +78,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// `finish_task_switch(prev)`: releases the rq lock (enabling interrupts), then
     /// drops the lazy mm a kernel→user switch left in `rq->prev_lazy_mm`.
-    #[inline]
+    #[inline(always)]
     fn finish_task_switch(
         &self,
         cpu: &mut crate::cpu::Cpu<S, A>,

@@ -172,6 +172,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     #[cold]
     fn nmi(&self, cpu: &mut Cpu<S, A>) {
         cpu.nmi_countdown = 1 + (cpu.rand() % (2 * cpu.nmi_period as u64)) as u32;
+        self.nmi_now(cpu);
+    }
+
+    /// An NMI hits this CPU now: counted, and the arch's NMI handler runs. For hosts
+    /// that decide themselves when NMIs hit between their steps (model code inside a
+    /// switch uses [`Kernel::nmi_point`]).
+    pub fn nmi_now(&self, cpu: &mut Cpu<S, A>) {
         cpu.stats.nmis += 1;
         A::nmi(self, cpu);
     }
@@ -188,6 +195,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// Runs every call waiting in this CPU's mailbox (as the IPI handler does); returns
     /// whether it ran any.
+    #[inline(never)]
     pub fn flush_smp_call_function_queue(&self, cpu: &mut Cpu<S, A>) -> bool {
         let me = &self.cpus[cpu.id].ipi;
         // ORDERING: Acquire pairs with the Release `fetch_or` of the summary in

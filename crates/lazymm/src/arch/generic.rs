@@ -27,7 +27,7 @@ impl Arch for Generic {
 
     fn new_cpu_shared() {}
 
-    #[inline]
+    #[inline(always)]
     fn switch_mm_irqs_off<S: Scheme>(
         k: &Kernel<S, Self>,
         cpu: &mut Cpu<S, Self>,

@@ -67,6 +67,11 @@
 //! makes its CPU lazy after that scan, and the oracle sees the mm freed while that CPU
 //! still has it loaded (b), or a speculative walk of the freed tables (b).
 //!
+//! `hazptr-luto-hotplug` restores the CPU-offline order from before the hotplug fix: the
+//! outgoing CPU leaves `cpu_online_mask` before it leaves its lazy mm, so a teardown that
+//! scans the online CPUs in that window misses its hazard pointer, and the mm is freed
+//! while the dying CPU still has it loaded (b).
+//!
 //! `hazptr-luto-no-deferred-drop` never takes a handed-over reference out of
 //! `rq.drop_mm`: the reference lingers past the CPU's next switch and the mm is never
 //! freed (property e: `LingeringDeferred` while running, a leak at quiescence).
@@ -105,6 +110,21 @@ pub const NO_DEFERRED_DROP: Mutant = Mutant::declare(&MutantInfo {
     exercise: Exercise::Teardown,
     description: "finish_task_switch never drops the reference handed over in rq.drop_mm: it lingers and the mm leaks (e)",
     configure: None,
+});
+
+/// `hazptr-luto-hotplug`: the online-mask scan with the CPU-offline order from before
+/// the hotplug fix: the outgoing CPU leaves `cpu_online_mask` while its `rq.lazy_mm`
+/// still names an mm, and a scan of the online CPUs misses it (Lutomirski's own "XXX: I
+/// *think* this is correct when hot-unplugging").
+pub const HOTPLUG: Mutant = Mutant::declare(&MutantInfo {
+    name: "hazptr-luto-hotplug",
+    kind: Kind::Broken,
+    scheme: "hazptr-luto",
+    arch: None,
+    breaks: &[Property::A, Property::B],
+    exercise: Exercise::Hotplug,
+    description: "pre-fix offline order: the outgoing CPU leaves cpu_online_mask still lazy, so the online scan misses it (a, b)",
+    configure: Some(|cfg| cfg.offline_pre_fix_order = true),
 });
 
 /// The `hazptr-luto` scheme; `CPUMASK` chooses the candidates the teardown scans:
@@ -303,7 +323,7 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     const MUTANTS: &'static [Mutant] = if CPUMASK {
         &[]
     } else {
-        &[EARLY_SCAN, NO_DEFERRED_DROP]
+        &[EARLY_SCAN, NO_DEFERRED_DROP, HOTPLUG]
     };
     type TaskState = LutoTask;
     type CpuLocal = LutoLocal;
