@@ -375,6 +375,8 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         let n = input.schedule.nr_cpus.max(1);
         let mut cfg = Config::new(n);
         cfg.mutant = mutant;
+        // NMIs as often as speculative walks (x86's nmi_uaccess_okay, property g).
+        cfg.nmi_period = cfg.speculative_walk_period;
         // Room for every mm the trace can make: one per life of each user task (a pid
         // lives again after a dead switch), per fork and per exec, and the few that
         // linger lazily on each CPU. Slots are reused once freed, so this bounds the live
@@ -467,6 +469,13 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         for (i, op) in ops.iter().enumerate() {
             let before = self.k.violations();
             let snap = self.tl.is_some().then(|| self.snapshot());
+            {
+                // Between two steps the CPU takes interrupts: pending calls run, and the
+                // hardware may walk (and an NMI may touch) what its CR3 holds.
+                let mut cpu = self.serial.cpu(op.cpu() as usize);
+                self.k.irq_point(&mut cpu);
+                self.k.nmi_point(&mut cpu);
+            }
             self.op(*op);
             self.drain(op.ts_ns());
             if let Some(snap) = snap {
