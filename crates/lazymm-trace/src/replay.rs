@@ -199,6 +199,8 @@ impl Row {
             "ipis_per_exit": self.ipis_per_exit(),
             "mm_created": self.total.mm_created,
             "mm_freed": self.total.mm_freed,
+            "speculative_walks": self.total.speculative_walks,
+            "nmis": self.total.nmis,
             "violations": self.total.violations,
             "task_bytes": self.task_bytes,
             "guessed_tasks": self.guessed_tasks,
