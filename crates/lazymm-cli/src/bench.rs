@@ -13,7 +13,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 const OPTIONS: &str =
-    "--quick, --out, --schemes, --workloads, --cpus, --archs, --switch-work, --seed";
+    "--quick, --out, --schemes, --workloads, --cpus, --pairs, --archs, --switch-work, --seed";
+
+/// The most pairs `--pairs` takes.
+const MAX_PAIRS: usize = 4096;
 
 /// Splits a comma-separated list and checks each element with `check`.
 pub(crate) fn list<T>(
@@ -77,6 +80,14 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                     )),
                 })?;
             }
+            Arg::Long("pairs") => {
+                spec.pairs = Some(list(&mut a, "--pairs", |s| match s.parse::<usize>() {
+                    Ok(n) if (1..=MAX_PAIRS).contains(&n) => Ok(n),
+                    _ => Err(format!(
+                        "bad pair count '{s}' (valid: whole numbers from 1 to {MAX_PAIRS})"
+                    )),
+                })?);
+            }
             Arg::Long("switch-work") => {
                 spec.switch_work_ns =
                     Some(a.number("--switch-work", 0u64, 1_000_000, "nanoseconds per switch")?);
@@ -91,6 +102,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     dedup(&mut spec.archs);
     dedup(&mut spec.workloads);
     dedup(&mut spec.cpus);
+    if let Some(p) = &mut spec.pairs {
+        dedup(p);
+    }
     // Refuse a bad --out before spending minutes on the bench.
     report::check_out(&out).map_err(report_failure)?;
 
@@ -106,10 +120,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     }
     let mut bench = result.map_err(|e| match e {
         BenchError::Spec(e) => Failure::Usage(e.to_string()),
-        BenchError::Empty(_) => Failure::Usage(e.to_string()),
+        BenchError::Empty(_) | BenchError::Pairs => Failure::Usage(e.to_string()),
         BenchError::HostSwitch(_) => Failure::Io(e.to_string()),
     })?;
     bench.command = command;
+    // The table carries the busy-host warning, if any, above the rows.
     print!("{}", report::table(&bench));
     let files = report::write_report(&bench, &out).map_err(report_failure)?;
     println!(
@@ -140,7 +155,7 @@ fn dedup<T: PartialEq>(v: &mut Vec<T>) {
 fn report_failure(e: ReportError) -> Failure {
     match e {
         ReportError::NotAReport(_) => Failure::Usage(e.to_string()),
-        ReportError::Io { .. } => Failure::Io(e.to_string()),
+        ReportError::Io { .. } | ReportError::Render { .. } => Failure::Io(e.to_string()),
     }
 }
 

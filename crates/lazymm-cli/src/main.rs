@@ -9,6 +9,7 @@
 mod args;
 mod bench;
 mod check;
+mod predict;
 mod record;
 mod replay;
 mod run;
@@ -34,7 +35,7 @@ commands:
       [--seconds T | --switches K] [--seed X] [--switch-work NS] [--json]
                                  one run: a table, or one JSON object with --json
   bench [--quick] [--out DIR] [--schemes S,..] [--workloads W,..] [--cpus N,..]
-        [--archs A,..] [--switch-work NS] [--seed X]
+        [--pairs N,..] [--archs A,..] [--switch-work NS] [--seed X]
                                  every scheme side by side: a table, and a report
                                  (JSON, CSV, SVG charts, index.html) in DIR
                                  (default lazymm-report/)
@@ -54,6 +55,13 @@ commands:
                                  record the scheduler events replay needs while CMD
                                  runs (perf, or trace-cmd), as text (default
                                  lazymm-trace.txt)
+  predict [--machine NAME|FILE] [--schemes S,..] [--archs A,..] [--workloads W,..]
+          [--cpus N,..] [--pairs N,..] [--seed X] [--out DIR] [--json] [--quick]
+          [--vary KEY=V1,V2,..] [--validate] [--calibrate]
+                                 predictions of a coherence cost model for machines this
+                                 host is not (presets: host, power8-192, epyc-zen4-2s,
+                                 spr-2s, big-1024; default big-1024); report in DIR
+                                 (default lazymm-predict/)
 
 exit status: 0 success, 2 bad usage or input, 3 a safety property was violated
 (check: 3 also when a mutant escaped)";
@@ -72,12 +80,13 @@ fn main() -> ExitCode {
         Some("check") => check::main(rest),
         Some("replay") => replay::main(rest),
         Some("record") => record::main(rest),
+        Some("predict") => predict::main(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(0)
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run, bench, check, replay, record)"
+            "unknown command '{other}' (valid: schemes, run, bench, check, predict, replay, record)"
         ))),
         None => Err(Failure::Usage("the command is not valid UTF-8".into())),
     };

@@ -122,6 +122,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         seed,
         pin: true,
         switch_work_ns,
+        pairs: None,
     };
     let report = lazymm_engine::run(&spec).map_err(|e| Failure::Usage(e.to_string()))?;
     if as_json {

@@ -1,6 +1,7 @@
 //! `lazymm bench`: a quick run writes the whole report, every file valid, a row for every
 //! scheme of the registry; bad input is refused before anything runs.
 
+use lazymm_engine::bench::stats::NOISE_THRESHOLD;
 use lazymm_engine::registry::SCHEMES;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -93,8 +94,44 @@ fn quick_bench_writes_a_whole_valid_report() {
             "host_fence_ns",
             "extra_ns_per_switch",
             "full_fences_per_lazy_switch",
+            "vs_none",
+            "vs_none_lo",
+            "vs_none_hi",
+            "verdict",
+            "pairs",
+            "teardown_us_p50",
+            "teardown_us_p99",
+            "teardown_us_max",
+            "vs_none_mb",
+            "extra_ns_vs_none_mb",
         ] {
             assert!(r.get(key).is_some(), "row lacks {key}: {r}");
+        }
+        // Every cell has its interval and a verdict read from it.
+        let (lo, mid, hi) = (
+            r["vs_none_lo"].as_f64().expect("lo"),
+            r["vs_none"].as_f64().expect("vs_none"),
+            r["vs_none_hi"].as_f64().expect("hi"),
+        );
+        assert!(0.0 < lo && lo <= mid && mid <= hi, "{r}");
+        let verdict = r["verdict"].as_str().expect("verdict");
+        let want = if lo > 1.0 + NOISE_THRESHOLD {
+            "slower"
+        } else if hi < 1.0 - NOISE_THRESHOLD {
+            "faster"
+        } else {
+            "within noise"
+        };
+        assert_eq!(verdict, want, "{r}");
+        // idle-storm and exit-storm have no pairs.
+        assert!(r["pairs"].is_null(), "{r}");
+        if r["workload"] == "exit-storm" {
+            let (p50, p99, max) = (
+                r["teardown_us_p50"].as_f64().expect("p50"),
+                r["teardown_us_p99"].as_f64().expect("p99"),
+                r["teardown_us_max"].as_f64().expect("max"),
+            );
+            assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{r}");
         }
         assert_eq!(r["violations"], 0, "{r}");
         assert!(r["host_switch_ns"].as_f64().expect("measured") > 0.0);
@@ -131,10 +168,20 @@ fn quick_bench_writes_a_whole_valid_report() {
         ("refcount", 2.0),
         ("shootdown", 1.0),
         ("hazptr-mathieu", 2.0),
+        ("none-mb", 1.0),
         ("none", 0.0),
     ] {
         assert!((mb(scheme) - want).abs() < 0.01, "{scheme}: {}", mb(scheme));
     }
+
+    // The host's load at start and end, top level.
+    for end in ["start", "end"] {
+        let l = &j["host_load"][end];
+        assert!(l["loadavg_1"].as_f64().expect("load average") >= 0.0, "{l}");
+        assert!(l["total_ticks"].as_u64().expect("ticks") > 0, "{l}");
+    }
+    assert!(j["host_load"]["busy"].is_array());
+    assert!(stdout.contains("host load average"));
 
     // results.csv: the same rows and a header with the same columns.
     let csv = read(&out.join("results.csv"));
@@ -172,6 +219,14 @@ fn quick_bench_writes_a_whole_valid_report() {
                 );
             }
         }
+        // Every point carries its interval.
+        let count = |class: &str| {
+            doc.descendants()
+                .filter(|n| n.attribute("class") == Some(class))
+                .count()
+        };
+        assert!(count("pt") >= SCHEMES.len() * 2 * 2, "{f}");
+        assert_eq!(count("pt"), count("err"), "{f}: a point without its bar");
         let texts: String = doc.descendants().filter_map(|n| n.text()).collect();
         assert!(texts.contains("simulated CPUs"), "{f}: no x label");
         assert!(
@@ -181,12 +236,28 @@ fn quick_bench_writes_a_whole_valid_report() {
         svgs += 1;
     }
     assert!(svgs >= 2);
+    // The slowdown chart: a within-noise point is hollow, the others are filled.
+    let text = read(&out.join("slowdown-idle-storm.svg"));
+    let doc = roxmltree::Document::parse(&text).expect("slowdown svg");
+    let points: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("pt"))
+        .collect();
+    // Every scheme but none (the reference line at 1), both modes, both CPU counts.
+    assert_eq!(points.len(), (SCHEMES.len() - 1) * 2 * 2);
+    for p in points {
+        let hollow = p.attribute("fill") == Some("#ffffff");
+        let noise = p.attribute("data-verdict") == Some("within noise");
+        assert_eq!(hollow, noise, "{:?}", p.attributes().collect::<Vec<_>>());
+    }
 
     // index.html: the charts inline, the table, the machine and the command; no network.
     let html = read(&out.join("index.html"));
     assert_eq!(html.matches("<svg").count(), 5);
     assert!(html.contains("--switch-work 300"));
     assert!(html.contains("Machine:"));
+    assert!(html.contains("none-mb is none plus"));
+    assert!(html.contains("within noise"));
     // The only URL is the SVG namespace, which is a name, not a fetch.
     let urls = html.matches("http://").count() + html.matches("https://").count();
     assert_eq!(
@@ -213,6 +284,8 @@ fn bad_bench_input_is_one_line_naming_the_value_and_choices() {
         (vec!["--cpus", "1,0"], "'0'", "4096"),
         (vec!["--cpus", "1,,2"], "empty", "comma"),
         (vec!["--switch-work", "-5"], "-5", "nanoseconds"),
+        (vec!["--pairs", "1,0"], "'0'", "whole numbers"),
+        (vec!["--pairs", "two"], "'two'", "whole numbers"),
         (vec!["--seed", "x"], "'x'", "whole number"),
         (vec!["--frobnicate"], "frobnicate", "--quick"),
         (vec!["--out", not_report], "not a lazymm report", "--out"),
@@ -230,5 +303,74 @@ fn bad_bench_input_is_one_line_naming_the_value_and_choices() {
         assert!(o.stdout.is_empty(), "{args:?} ran something");
     }
     assert_eq!(read(&d.join("notes.txt")), "not a report");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn pairs_are_independent_of_cpus_and_oversubscribing_stops_lazy_switches() {
+    let d = tmpdir("pairs");
+    let out = d.join("report");
+    let o = lazymm(&[
+        "bench",
+        "--quick",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--workloads",
+        "threads,idle-storm",
+        "--schemes",
+        "refcount,none",
+        "--cpus",
+        "2",
+        "--pairs",
+        "1,2,4",
+        "--switch-work",
+        "0",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&read(&out.join("results.json"))).expect("json");
+    let rows = j["rows"].as_array().expect("rows");
+    // threads: 3 pair counts x 2 schemes; idle-storm, which has no pairs: 2 schemes.
+    assert_eq!(rows.len(), 3 * 2 + 2);
+    // A threads row's lazy switches per second, and their share of all switches.
+    let lazy = |scheme: &str, pairs: u64| {
+        let r = rows
+            .iter()
+            .find(|r| r["scheme"] == scheme && r["workload"] == "threads" && r["pairs"] == pairs)
+            .unwrap_or_else(|| panic!("no threads row for {scheme} with {pairs} pairs"));
+        assert_eq!(r["cpus"], 2);
+        let per_sec = r["lazy_switches_per_sec"].as_f64().expect("lazy/s");
+        (
+            per_sec,
+            per_sec / r["switches_per_sec"].as_f64().expect("switch/s"),
+        )
+    };
+    for scheme in ["refcount", "none"] {
+        // 1 pair on 2 CPUs: each CPU idles between its task's wakeups, every switch
+        // away from the task is lazy. 4 pairs on 2 CPUs (2N > P): every CPU always has
+        // a runnable thread, and switches stop going through idle.
+        let ((one, one_share), (four, four_share)) = (lazy(scheme, 1), lazy(scheme, 4));
+        assert!(one > 0.0, "{scheme}: no lazy switches with 1 pair");
+        assert!(
+            four_share < 0.5 * one_share,
+            "{scheme}: {four_share} of switches lazy with 4 pairs, {one_share} with 1"
+        );
+        assert!(
+            four < 0.5 * one,
+            "{scheme}: {four} lazy switches/s with 4 pairs, {one} with 1"
+        );
+    }
+    assert!(rows
+        .iter()
+        .filter(|r| r["workload"] == "idle-storm")
+        .all(|r| r["pairs"].is_null()));
+    // The pair workload's charts have pairs on the x axis.
+    let svg = read(&out.join("throughput-threads-2cpus.svg"));
+    assert!(svg.contains("pairs of tasks on 2 simulated CPUs"));
     let _ = std::fs::remove_dir_all(&d);
 }

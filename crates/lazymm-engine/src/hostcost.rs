@@ -8,12 +8,16 @@
 //! will-it-scale's `context_switch1` does) and reruns every row with that much CPU-local
 //! work ([`SwitchWork`]) after each simulated switch.
 //!
+//! It also records how busy the host was ([`HostLoad`]: the load average and the CPU
+//! time the hypervisor stole), so a report taken on a loaded machine says so.
+//!
 //! It also measures what one full barrier costs here ([`host_fence_ns`]): the opt-out
 //! schemes pay their protocol in full barriers rather than in shared writes, so their
 //! gap to `none` in bookkeeping mode is read against this number.
 
 use lazymm::sync::raw::{fence, AtomicU64};
 use lazymm::sync::Ordering;
+use serde::Serialize;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -204,9 +208,90 @@ pub fn host_fence_ns(iters: u32, trials: u32) -> f64 {
     (with - without).max(0.0) / f64::from(iters.max(1))
 }
 
+/// How busy the host is, from `/proc/loadavg` and the `cpu` line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HostLoad {
+    /// Runnable and uninterruptible tasks, averaged over 1 minute.
+    pub loadavg_1: f64,
+    /// The same over 5 minutes.
+    pub loadavg_5: f64,
+    /// The same over 15 minutes.
+    pub loadavg_15: f64,
+    /// CPU time the hypervisor gave to other guests while this one wanted to run
+    /// (`steal`, in clock ticks, summed over CPUs, since boot).
+    pub steal_ticks: u64,
+    /// All CPU time (every field of the `cpu` line, in clock ticks, since boot).
+    pub total_ticks: u64,
+}
+
+impl HostLoad {
+    /// The host's load now; `None` where `/proc` does not say (not Linux).
+    pub fn now() -> Option<HostLoad> {
+        let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        HostLoad::parse(&loadavg, &stat)
+    }
+
+    /// Reads the figures from the text of `/proc/loadavg` and `/proc/stat`.
+    pub fn parse(loadavg: &str, stat: &str) -> Option<HostLoad> {
+        let mut avg = loadavg.split_whitespace().map(str::parse::<f64>);
+        let (loadavg_1, loadavg_5, loadavg_15) =
+            (avg.next()?.ok()?, avg.next()?.ok()?, avg.next()?.ok()?);
+        // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+        let cpu = stat
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some("cpu"))?;
+        let ticks: Vec<u64> = cpu
+            .split_whitespace()
+            .skip(1)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        // guest and guest_nice are already counted in user and nice.
+        let total_ticks = ticks.iter().take(8).sum();
+        Some(HostLoad {
+            loadavg_1,
+            loadavg_5,
+            loadavg_15,
+            steal_ticks: ticks.get(7).copied().unwrap_or(0),
+            total_ticks,
+        })
+    }
+
+    /// The share of CPU time stolen between `self` (earlier) and `later`, in percent.
+    pub fn steal_percent_until(&self, later: &HostLoad) -> Option<f64> {
+        let total = later.total_ticks.checked_sub(self.total_ticks)?;
+        let steal = later.steal_ticks.checked_sub(self.steal_ticks)?;
+        (total > 0).then(|| 100.0 * steal as f64 / total as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_load_is_read_from_proc() {
+        let l = HostLoad::parse(
+            "0.52 1.10 2.00 3/456 7890\n",
+            "cpu  100 5 50 800 10 1 2 30 7 0\ncpu0 50 2 25 400 5 0 1 15 3 0\n",
+        )
+        .expect("parses");
+        assert_eq!((l.loadavg_1, l.loadavg_5, l.loadavg_15), (0.52, 1.10, 2.00));
+        assert_eq!((l.steal_ticks, l.total_ticks), (30, 998));
+        let later = HostLoad {
+            steal_ticks: 40,
+            total_ticks: 1098,
+            ..l
+        };
+        assert_eq!(l.steal_percent_until(&later), Some(10.0));
+        assert_eq!(later.steal_percent_until(&l), None);
+        assert!(HostLoad::parse("x", "cpu 1 2").is_none());
+        if cfg!(target_os = "linux") {
+            let now = HostLoad::now().expect("/proc is there");
+            assert!(now.total_ticks > 0 && now.loadavg_1 >= 0.0);
+        }
+    }
 
     #[test]
     fn switch_work_takes_about_the_time_asked() {
@@ -224,7 +309,7 @@ mod tests {
 
     #[test]
     fn the_host_fence_cost_is_measured() {
-        let ns = host_fence_ns(100_000, 3);
+        let ns = host_fence_ns(50_000, 21);
         // A full barrier drains the store buffer: never free, never a microsecond.
         assert!(
             ns.is_finite() && ns > 0.0 && ns < 1000.0,

@@ -49,6 +49,9 @@ pub struct RunSpec {
     /// CPU-local work, in nanoseconds, each CPU does after every context switch, standing
     /// in for what a real kernel's switch costs (0: bookkeeping only).
     pub switch_work_ns: u64,
+    /// Pairs of tasks for `threads` and `processes` (will-it-scale's `-t N`); `None`:
+    /// `cpus.div_ceil(2)` pairs.
+    pub pairs: Option<usize>,
 }
 
 impl RunSpec {
@@ -65,6 +68,7 @@ impl RunSpec {
             seed: 1,
             pin: true,
             switch_work_ns: 0,
+            pairs: None,
         }
     }
 }

@@ -91,6 +91,7 @@ schemes! {
     "hazptr-luto-cpumask" => lazymm::scheme::HazptrLutoCpumask, "hazptr-luto scanning only mm_cpumask(mm) at teardown";
     "hazptr-mathieu" => lazymm::scheme::HazptrMathieu, "Desnoyers: fenced per-CPU hazard slot; at mm_count == 0 scan all, IPI only holders";
     "none" => lazymm::scheme::NoRefs, "no bookkeeping, mms never freed: the lower bound, for benchmarks only";
+    "none-mb" => lazymm::scheme::NoRefsMb, "none plus the one smp_mb membarrier requires per lazy round trip: the lower bound of a correct scheme";
 }
 
 archs! {

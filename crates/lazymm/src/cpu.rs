@@ -89,10 +89,11 @@ pub struct CpuShared<S: Scheme, A: Arch> {
     /// The hardware page-table root (CR3), mirrored for the oracle: it watches this when
     /// an mm is freed. The register is CPU-local; other CPUs never read it in a kernel.
     cr3: CachePadded<raw::AtomicU64>,
-    /// Whether this CPU's paging-structure caches may hold entries of the page tables
-    /// below its CR3's root (set by a CR3 write, cleared by a TLB flush of that mm).
+    /// The mm whose page tables below the root this CPU's paging-structure caches may
+    /// hold (an encoded [`MmId`], 0 for none): set by a CR3 write, cleared by a TLB
+    /// flush of that mm. One word, so the oracle never sees it torn from CR3.
     /// Hardware state the oracle tracks: never counted.
-    walk_cached: CachePadded<raw::AtomicBool>,
+    walk_cache: CachePadded<raw::AtomicU64>,
     /// The mm of `rq->curr` (0 for a kernel thread): what `membarrier()` reads.
     pub(crate) rq_curr_mm: CachePadded<SharedU64>,
     /// The CPU's IPI mailbox (`call_single_queue`) and its outgoing call.
@@ -107,7 +108,7 @@ impl<S: Scheme, A: Arch> CpuShared<S, A> {
     pub(crate) fn new(nr_cpus: usize) -> Self {
         CpuShared {
             cr3: CachePadded(raw::AtomicU64::new(MmId::INIT.encode())),
-            walk_cached: CachePadded(raw::AtomicBool::new(false)),
+            walk_cache: CachePadded(raw::AtomicU64::new(0)),
             rq_curr_mm: CachePadded(SharedU64::new(0)),
             ipi: Mailbox::new(nr_cpus),
             scheme: S::new_cpu_shared(),
@@ -129,16 +130,20 @@ impl<S: Scheme, A: Arch> CpuShared<S, A> {
         self.cr3.store(mm.encode(), Ordering::Relaxed);
     }
 
-    /// Whether this CPU's paging-structure caches may still hold entries below its root
-    /// (the oracle's view of hardware).
-    pub fn oracle_walk_cached(&self) -> bool {
-        self.walk_cached.load(Ordering::Relaxed)
+    /// Whether this CPU's paging-structure caches may still hold entries below `mm`'s
+    /// root (the oracle's view of hardware).
+    pub fn oracle_walk_cached(&self, mm: MmId) -> bool {
+        self.walk_cache.load(Ordering::Relaxed) == mm.encode()
     }
 
-    /// A TLB flush of this CPU's current mm empties its paging-structure caches.
+    /// A TLB flush of `mm` on this CPU empties its paging-structure caches of it.
     #[inline]
-    pub(crate) fn flush_walk_cache(&self) {
-        self.walk_cached.store(false, Ordering::Relaxed);
+    pub(crate) fn flush_walk_cache(&self, mm: MmId) {
+        // ORDERING: Relaxed: hardware state the oracle keeps; a CR3 write that replaced
+        // the cached mm meanwhile wins.
+        let _ =
+            self.walk_cache
+                .compare_exchange(mm.encode(), 0, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// The mm of this CPU's `rq->curr`, as the oracle and reports see it.
@@ -363,16 +368,15 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
         // Without PCIDs, a CR3 write flushes what was cached of the old tables, and the
         // walks that follow cache entries of the new ones (a simplification: with PCIDs
         // x86 keeps the old mm's entries tagged; the model's x86 flushes them).
-        me.walk_cached.store(!mm.is_init(), Ordering::Relaxed);
+        let cached = if mm.is_init() { 0 } else { mm.encode() };
+        me.walk_cache.store(cached, Ordering::Relaxed);
     }
 
     /// A broadcast TLB invalidation of `mm` (arm64's `tlbi ... is`, powerpc's `tlbie`):
     /// the hardware empties every CPU's paging-structure caches for it, with no IPI.
     pub(crate) fn broadcast_flush(&self, mm: MmId) {
         for c in self.cpus.iter() {
-            if c.oracle_cr3() == mm {
-                c.flush_walk_cache();
-            }
+            c.flush_walk_cache(mm);
         }
     }
 
@@ -456,14 +460,17 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
 
     /// One speculative page walk through CR3.
     pub fn speculative_walk(&self, cpu: &mut Cpu<S, A>) {
+        use crate::oracle::ViolationKind;
         cpu.stats.speculative_walks += 1;
         let mm = cpu.cr3;
-        if !self.arena.is_live(mm) {
-            self.report(
-                cpu,
-                mm,
-                crate::oracle::ViolationKind::SpeculativeWalkOfFreed,
-            );
+        match self.arena.get(mm) {
+            Err(_) => self.report(cpu, mm, ViolationKind::SpeculativeWalkOfFreed),
+            // Through an entry its paging-structure caches still hold, the walk reaches
+            // the lower tables even after exit_mmap cleared the root's entries.
+            Ok(m) if !m.tables_live() && self.cpus[cpu.id].oracle_walk_cached(mm) => {
+                self.report(cpu, mm, ViolationKind::SpeculativeWalkOfFreedTables)
+            }
+            Ok(_) => {}
         }
     }
 }

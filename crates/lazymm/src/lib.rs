@@ -40,7 +40,7 @@ pub use cpumask::CpuMask;
 pub use kernel::{Config, Kernel, MAX_CPUS};
 pub use mm::{MmCount, MmId, MmUsers};
 pub use mutant::{Exercise, Kind, Mutant, MutantInfo};
-pub use oracle::{Property, Stats, Violation, ViolationKind};
+pub use oracle::{Property, Stats, TeardownHist, Violation, ViolationKind};
 pub use scheme::Scheme;
 pub use smp::{Ipi, IpiHost};
 pub use task::{Task, TaskMm};

@@ -145,7 +145,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         cpu.teardown_depth += 1;
         let t0 = (self.cfg.clock)();
         f(self, cpu);
-        cpu.stats.teardown_ns += (self.cfg.clock)().saturating_sub(t0);
+        let ns = (self.cfg.clock)().saturating_sub(t0);
+        cpu.stats.teardown_ns += ns;
+        cpu.stats.teardown_hist.record(ns);
         cpu.teardown_depth -= 1;
     }
 
@@ -175,12 +177,14 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.preempt_point();
         // Property b, below the root: no CPU may still walk the tables being freed.
         for (i, c) in self.cpus.iter().enumerate() {
-            if c.oracle_cr3() == mm && c.oracle_walk_cached() {
+            if c.oracle_walk_cached(mm) {
                 self.report(cpu, mm, ViolationKind::TablesFreedWhileCached { holder: i });
             }
         }
         // free_pgtables(), as the mmu_gather finally frees them.
-        m.tables_live.store(false, Ordering::Relaxed);
+        // ORDERING: Release pairs with the Acquire in `Mm::tables_live`: the flushes above
+        // happen before any CPU sees the tables freed.
+        m.tables_live.store(false, Ordering::Release);
     }
 
     /// `__mmdrop(mm)`: the last `mm_count` reference is gone: clean up lazy users the

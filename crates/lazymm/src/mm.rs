@@ -145,7 +145,10 @@ impl Mm {
 
     /// Whether the page tables below the root are still allocated (never counted).
     pub fn tables_live(&self) -> bool {
-        self.tables_live.load(Ordering::Relaxed)
+        // ORDERING: Acquire pairs with the Release in `exit_mmap`: a CPU that sees the
+        // tables freed also sees the TLB flushes the freeing CPU completed before (a
+        // broadcast invalidation is synchronous: tlbsync; ptesync).
+        self.tables_live.load(Ordering::Acquire)
     }
 
     /// `mm_users` now (racy by nature; for reports and tests; never counted).

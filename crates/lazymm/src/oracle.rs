@@ -204,6 +204,68 @@ impl fmt::Display for Violation {
     }
 }
 
+/// Teardown latencies in nanoseconds, as a log-linear histogram that lives in [`Stats`]
+/// (so it is `Copy` and a host gets it with the other counters): exact below 16 ns, then
+/// 16 buckets per power of two, each within 1/16 of its lower bound, up to 2^35 ns.
+///
+/// # Invariants
+/// `counts[i]` counts the samples `v` with `TeardownHist::bucket(v) == i`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TeardownHist {
+    /// Samples per bucket.
+    pub counts: [u32; TeardownHist::BUCKETS],
+}
+
+impl TeardownHist {
+    /// Buckets in the histogram.
+    pub const BUCKETS: usize = 512;
+
+    /// The bucket of `ns`; the last bucket takes everything above the range.
+    pub fn bucket(ns: u64) -> usize {
+        if ns < 16 {
+            return ns as usize;
+        }
+        let e = 63 - ns.leading_zeros() as usize;
+        ((e - 3) * 16 + ((ns >> (e - 4)) & 15) as usize).min(Self::BUCKETS - 1)
+    }
+
+    /// The smallest value in bucket `i`.
+    pub fn lowest(i: usize) -> u64 {
+        if i < 16 {
+            return i as u64;
+        }
+        (16 + (i as u64 & 15)) << (i / 16 - 1)
+    }
+
+    /// Counts one sample.
+    pub fn record(&mut self, ns: u64) {
+        let c = &mut self.counts[Self::bucket(ns)];
+        *c = c.saturating_add(1);
+    }
+
+    /// Adds another histogram's samples into this one.
+    pub fn add(&mut self, o: &TeardownHist) {
+        for (c, x) in self.counts.iter_mut().zip(o.counts) {
+            *c = c.saturating_add(x);
+        }
+    }
+}
+
+impl Default for TeardownHist {
+    fn default() -> Self {
+        TeardownHist {
+            counts: [0; Self::BUCKETS],
+        }
+    }
+}
+
+impl core::fmt::Debug for TeardownHist {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let n: u64 = self.counts.iter().map(|&c| u64::from(c)).sum();
+        write!(f, "TeardownHist({n} samples)")
+    }
+}
+
 /// Per-CPU counters of what happened. Each CPU owns its own; a host sums them at the end,
 /// so counting never adds a shared write to the path being measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -228,6 +290,8 @@ pub struct Stats {
     pub exits: u64,
     /// Nanoseconds spent in `__mmput` and `__mmdrop` (when the host gave a clock).
     pub teardown_ns: u64,
+    /// The same time per teardown, one sample per timed teardown.
+    pub teardown_hist: TeardownHist,
     /// Speculative page walks made by this CPU.
     pub speculative_walks: u64,
     /// NMIs this CPU took.
@@ -251,6 +315,7 @@ impl Stats {
         self.mm_freed += o.mm_freed;
         self.exits += o.exits;
         self.teardown_ns += o.teardown_ns;
+        self.teardown_hist.add(&o.teardown_hist);
         self.speculative_walks += o.speculative_walks;
         self.nmis += o.nmis;
         self.offlines += o.offlines;

@@ -217,7 +217,7 @@ impl Arch for X86 {
             k.switch_to_init_mm_in_irq(cpu, mm);
         } else {
             // The CPU runs the mm for real: it flushes its TLB and paging-structure caches.
-            k.cpus[cpu.id].flush_walk_cache();
+            k.cpus[cpu.id].flush_walk_cache(mm);
         }
     }
 

@@ -1,0 +1,20 @@
+//! `lazymm predict`: what each scheme costs on machines this host is not.
+//!
+//! A discrete-event simulator runs N simulated CPUs (up to the model's `MAX_CPUS`) on one
+//! host thread through the real model code, and charges each step the memory accesses it
+//! made, priced by a coherence cost model of a machine described in TOML:
+//! - [`machine`]: machine files and the presets compiled into the binary;
+//! - [`coherence`]: the directory, the contended-line arbitration and the event engine.
+//!
+//! Every number it prints is a prediction of that cost model, never a measurement.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod calibrate;
+pub mod coherence;
+#[cfg(test)]
+mod curves;
+pub mod machine;
+pub mod predict;
+pub mod report;
+pub mod sim;

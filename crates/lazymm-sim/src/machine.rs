@@ -1,0 +1,561 @@
+//! Machine descriptions: topology, line-transfer latencies by distance, and the costs of
+//! fences, IPIs, CR3 writes and context switches, loaded from TOML.
+//!
+//! A machine file names its levels from the innermost out: level 0 groups hardware
+//! threads into a core (`size` = SMT threads per core), level 1 groups cores (an L3 or a
+//! CCX), and so on up to the whole machine. Two CPUs are at distance `i` when the
+//! smallest group that holds both is at level `i`; a line moving between them costs
+//! that level's `transfer_ns`. Every value in a preset carries a comment naming the
+//! measurement it comes from (`../shared/research/scale-anchors.md`), or what was
+//! assumed where no measurement was found.
+//!
+//! The presets are compiled into the binary ([`PRESETS`]), so `--machine NAME` works
+//! without the source tree; `--machine FILE` reads a user's own file.
+
+use serde::Deserialize;
+use std::path::Path;
+
+/// Picoseconds: the simulator's unit of time (integers, so sums are exact and runs
+/// repeat byte for byte).
+pub type Ps = u64;
+
+/// Converts nanoseconds from a machine file to picoseconds.
+pub fn ps(ns: f64) -> Ps {
+    (ns * 1000.0).round().max(0.0) as Ps
+}
+
+/// The presets shipped in the binary: name and TOML text.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("host", include_str!("../machines/host.toml")),
+    ("power8-192", include_str!("../machines/power8-192.toml")),
+    (
+        "epyc-zen4-2s",
+        include_str!("../machines/epyc-zen4-2s.toml"),
+    ),
+    ("spr-2s", include_str!("../machines/spr-2s.toml")),
+    ("big-1024", include_str!("../machines/big-1024.toml")),
+];
+
+/// A machine file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// `--machine` names neither a preset nor a readable file.
+    #[error("unknown machine '{0}' (valid: a file, or one of {valid})", valid = preset_names())]
+    Unknown(String),
+    /// The file could not be read.
+    #[error("cannot read machine file '{path}': {err}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The error.
+        err: std::io::Error,
+    },
+    /// The file is not valid TOML or misses a field.
+    #[error("machine '{name}': {msg}")]
+    Parse {
+        /// The machine (file or preset name).
+        name: String,
+        /// What is wrong, from the TOML parser.
+        msg: String,
+    },
+    /// A value is out of range.
+    #[error("machine '{name}': {msg}")]
+    Invalid {
+        /// The machine.
+        name: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A `--vary` key that the machine file does not have.
+    #[error("bad --vary key '{key}' (valid: a numeric field such as cost.fence_ns, ipi.delivery_ns, handoff.tenure_rmws, level.NAME.transfer_ns; {msg})")]
+    VaryKey {
+        /// The key.
+        key: String,
+        /// Why.
+        msg: String,
+    },
+}
+
+fn preset_names() -> String {
+    PRESETS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How simulated CPU numbers map onto hardware threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CpuOrder {
+    /// CPU `i` is hardware thread `i`: the SMT threads of core 0 first (Linux's
+    /// numbering on POWER).
+    ThreadsFirst,
+    /// One thread of every core first, then the second thread of every core (Linux's
+    /// numbering on x86: SMT siblings at `+ cores`).
+    CoresFirst,
+}
+
+/// One level of the topology, as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Level {
+    /// Its name (`core`, `ccx`, `socket`, `node`, `machine`).
+    pub name: String,
+    /// How many units of the level below one unit of this level holds (hardware threads
+    /// for level 0).
+    pub size: usize,
+    /// One line transfer between two CPUs whose smallest common group is this level, in
+    /// ns (one-way: a core-to-core CAS round trip over two).
+    pub transfer_ns: f64,
+}
+
+/// CPU-local costs, as written in the file (ns).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Costs {
+    /// A load that hits a line this CPU holds.
+    pub load_hit_ns: f64,
+    /// A store to a line this CPU holds exclusively.
+    pub store_hit_ns: f64,
+    /// An uncontended atomic RMW on a line this CPU holds exclusively.
+    pub rmw_ns: f64,
+    /// A miss on a line no CPU holds: a fetch from memory.
+    pub memory_ns: f64,
+    /// A full fence (`smp_mb`): the drain of the CPU's store buffer.
+    pub fence_ns: f64,
+    /// A page-table-root write (CR3 on x86, the PID/LPID switch on POWER) without a flush.
+    pub cr3_write_ns: f64,
+    /// The CPU-local work a real kernel spends on one context switch (registers, the
+    /// scheduler's pick, the syscalls around a pipe hand-off), charged on every switch.
+    pub context_switch_ns: f64,
+}
+
+/// IPI costs, as written in the file (ns).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpiCosts {
+    /// The sender's fixed cost of one `on_each_cpu_mask` call.
+    pub send_ns: f64,
+    /// The sender's cost per target (writing each target's queue, one doorbell each).
+    pub per_target_ns: f64,
+    /// From the send until the target's handler starts; also the latency of a remote
+    /// wakeup of an idle CPU (a reschedule IPI).
+    pub delivery_ns: f64,
+    /// The target's handler entry and exit, beyond the handler's own accesses.
+    pub handler_ns: f64,
+    /// From a remote wakeup until the woken, idle CPU runs (the reschedule IPI, or the
+    /// exit from a polling idle loop).
+    pub wakeup_ns: f64,
+}
+
+/// How a contended line passes between CPUs, as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    /// The arbiter hands a contended line to a waiter inside the same group of this
+    /// level as the current owner while there is one (oldest first), at most
+    /// `max_local_handoffs` times in a row; then to the oldest waiter anywhere.
+    /// `"none"`: first come, first served.
+    pub prefer_level: String,
+    /// Consecutive preferred hand-offs before the oldest waiter anywhere gets the line.
+    pub max_local_handoffs: u32,
+    /// Accesses an owner retires per tenure of a contended line: accesses it issues
+    /// within `snoop_hold_ns` of its previous one hit before the line moves on.
+    pub tenure_rmws: u32,
+    /// How long an owner holds a contended line after its access completes before it
+    /// answers the waiting snoop.
+    pub snoop_hold_ns: f64,
+    /// LL/SC architectures (POWER's larx/stcx.): each contended RMW hand-off occupies
+    /// the line for one extra transfer per this many waiters (failed stcx. attempts
+    /// that steal the line); 0: an atomic RMW never retries (x86's locked
+    /// instructions).
+    pub llsc_retry_per_waiter: f64,
+}
+
+/// A machine file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineFile {
+    /// Short name (the preset name).
+    pub name: String,
+    /// One line on what machine this is.
+    pub description: String,
+    /// How CPU numbers map to hardware threads.
+    pub cpu_order: CpuOrder,
+    /// The topology, innermost level first.
+    pub level: Vec<Level>,
+    /// CPU-local costs.
+    pub cost: Costs,
+    /// IPI costs.
+    pub ipi: IpiCosts,
+    /// Contended hand-off behaviour.
+    pub handoff: Handoff,
+}
+
+/// A machine ready to simulate: the file's values in picoseconds, and each CPU's
+/// group at every level.
+///
+/// # Invariants
+/// `groups[l][cpu]` is the index of `cpu`'s group at level `l`; the last level has one
+/// group (the whole machine), so any two CPUs have a common level.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// The file it came from.
+    pub file: MachineFile,
+    /// Where it came from (a preset name or a path).
+    pub source: String,
+    /// Hardware threads.
+    pub nr_cpus: usize,
+    /// `transfer[l]`: one line transfer at distance `l`.
+    pub transfer: Vec<Ps>,
+    groups: Vec<Vec<u32>>,
+    /// The preferred hand-off level (`levels.len()` for none).
+    pub prefer_level: usize,
+    /// Costs in ps.
+    pub load_hit: Ps,
+    /// Store hit.
+    pub store_hit: Ps,
+    /// Uncontended RMW.
+    pub rmw: Ps,
+    /// Fetch from memory.
+    pub memory: Ps,
+    /// Full fence.
+    pub fence: Ps,
+    /// Page-table-root write.
+    pub cr3_write: Ps,
+    /// Context switch work.
+    pub context_switch: Ps,
+    /// IPI send.
+    pub ipi_send: Ps,
+    /// IPI per target.
+    pub ipi_per_target: Ps,
+    /// IPI delivery.
+    pub ipi_delivery: Ps,
+    /// IPI handler.
+    pub ipi_handler: Ps,
+    /// Remote wakeup of an idle CPU.
+    pub wakeup: Ps,
+    /// Snoop hold.
+    pub snoop_hold: Ps,
+}
+
+impl Machine {
+    /// Loads `--machine`: a preset name, or a path to a TOML file.
+    pub fn load(name_or_path: &str) -> Result<Machine, MachineError> {
+        Machine::load_varied(name_or_path, &[])
+    }
+
+    /// Loads a machine with some numeric fields replaced (`--vary`): each `(key, value)`
+    /// is a dotted path (`cost.fence_ns`, `level.socket.transfer_ns`).
+    pub fn load_varied(
+        name_or_path: &str,
+        vary: &[(String, f64)],
+    ) -> Result<Machine, MachineError> {
+        let (text, source) = if let Some((_, t)) = PRESETS.iter().find(|(n, _)| *n == name_or_path)
+        {
+            (t.to_string(), format!("preset '{name_or_path}'"))
+        } else if Path::new(name_or_path).is_file() {
+            let t = std::fs::read_to_string(name_or_path).map_err(|err| MachineError::Io {
+                path: name_or_path.to_string(),
+                err,
+            })?;
+            (t, format!("file '{name_or_path}'"))
+        } else {
+            return Err(MachineError::Unknown(name_or_path.to_string()));
+        };
+        Machine::from_toml(&text, &source, vary)
+    }
+
+    /// Parses machine TOML, applies `vary`, and checks every value.
+    pub fn from_toml(
+        text: &str,
+        source: &str,
+        vary: &[(String, f64)],
+    ) -> Result<Machine, MachineError> {
+        let parse = |msg: String| MachineError::Parse {
+            name: source.to_string(),
+            msg,
+        };
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| parse(e.message().to_string()))?;
+        for (key, v) in vary {
+            set_key(&mut table, key, *v)?;
+        }
+        let file: MachineFile = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse(e.message().to_string()))?;
+        Machine::compile(file, source)
+    }
+
+    fn compile(file: MachineFile, source: &str) -> Result<Machine, MachineError> {
+        let bad = |msg: String| MachineError::Invalid {
+            name: source.to_string(),
+            msg,
+        };
+        if file.level.is_empty() {
+            return Err(bad("no [[level]]: give at least the core level".into()));
+        }
+        let mut nr_cpus = 1usize;
+        for (i, l) in file.level.iter().enumerate() {
+            if l.size == 0 || l.size > 4096 {
+                return Err(bad(format!(
+                    "level {i} '{}': size {} (valid: 1 to 4096)",
+                    l.name, l.size
+                )));
+            }
+            nr_cpus = nr_cpus.saturating_mul(l.size);
+        }
+        if nr_cpus > 65536 {
+            return Err(bad(format!(
+                "{nr_cpus} hardware threads (valid: at most 65536)"
+            )));
+        }
+        let nonneg = |what: &str, v: f64| -> Result<(), MachineError> {
+            if (0.0..1e9).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(format!(
+                    "{what} = {v} (valid: a number of ns from 0 to 1e9)"
+                )))
+            }
+        };
+        for l in &file.level {
+            nonneg(&format!("level '{}' transfer_ns", l.name), l.transfer_ns)?;
+        }
+        let c = &file.cost;
+        for (n, v) in [
+            ("cost.load_hit_ns", c.load_hit_ns),
+            ("cost.store_hit_ns", c.store_hit_ns),
+            ("cost.rmw_ns", c.rmw_ns),
+            ("cost.memory_ns", c.memory_ns),
+            ("cost.fence_ns", c.fence_ns),
+            ("cost.cr3_write_ns", c.cr3_write_ns),
+            ("cost.context_switch_ns", c.context_switch_ns),
+            ("ipi.send_ns", file.ipi.send_ns),
+            ("ipi.per_target_ns", file.ipi.per_target_ns),
+            ("ipi.delivery_ns", file.ipi.delivery_ns),
+            ("ipi.handler_ns", file.ipi.handler_ns),
+            ("ipi.wakeup_ns", file.ipi.wakeup_ns),
+            ("handoff.snoop_hold_ns", file.handoff.snoop_hold_ns),
+        ] {
+            nonneg(n, v)?;
+        }
+        let r = file.handoff.llsc_retry_per_waiter;
+        if !(r.is_finite() && (0.0..=100.0).contains(&r)) {
+            return Err(bad(format!(
+                "handoff.llsc_retry_per_waiter = {r} (valid: 0 to 100)"
+            )));
+        }
+        if file.handoff.tenure_rmws == 0 {
+            return Err(bad("handoff.tenure_rmws = 0 (valid: 1 or more)".into()));
+        }
+        let prefer_level = if file.handoff.prefer_level == "none" {
+            file.level.len()
+        } else {
+            file.level
+                .iter()
+                .position(|l| l.name == file.handoff.prefer_level)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = file.level.iter().map(|l| l.name.as_str()).collect();
+                    bad(format!(
+                        "handoff.prefer_level '{}' (valid: none, {})",
+                        file.handoff.prefer_level,
+                        names.join(", ")
+                    ))
+                })?
+        };
+        // Each CPU's hardware thread, then its group at every level.
+        let smt = file.level[0].size;
+        let cores = nr_cpus / smt;
+        let hw: Vec<usize> = (0..nr_cpus)
+            .map(|i| match file.cpu_order {
+                CpuOrder::ThreadsFirst => i,
+                CpuOrder::CoresFirst => (i % cores) * smt + i / cores,
+            })
+            .collect();
+        let mut groups = Vec::with_capacity(file.level.len());
+        let mut span = 1usize;
+        for (i, l) in file.level.iter().enumerate() {
+            span *= l.size;
+            // INVARIANT: the last level spans every thread, so it has one group.
+            let span = if i + 1 == file.level.len() {
+                nr_cpus
+            } else {
+                span
+            };
+            groups.push(hw.iter().map(|&h| (h / span) as u32).collect());
+        }
+        Ok(Machine {
+            nr_cpus,
+            transfer: file.level.iter().map(|l| ps(l.transfer_ns)).collect(),
+            groups,
+            prefer_level,
+            load_hit: ps(c.load_hit_ns),
+            store_hit: ps(c.store_hit_ns),
+            rmw: ps(c.rmw_ns),
+            memory: ps(c.memory_ns),
+            fence: ps(c.fence_ns),
+            cr3_write: ps(c.cr3_write_ns),
+            context_switch: ps(c.context_switch_ns),
+            ipi_send: ps(file.ipi.send_ns),
+            ipi_per_target: ps(file.ipi.per_target_ns),
+            ipi_delivery: ps(file.ipi.delivery_ns),
+            ipi_handler: ps(file.ipi.handler_ns),
+            wakeup: ps(file.ipi.wakeup_ns),
+            snoop_hold: ps(file.handoff.snoop_hold_ns),
+            source: source.to_string(),
+            file,
+        })
+    }
+
+    /// Levels of the topology.
+    pub fn levels(&self) -> usize {
+        self.transfer.len()
+    }
+
+    /// The distance level of two CPUs: the smallest level whose group holds both.
+    #[inline]
+    pub fn distance(&self, a: usize, b: usize) -> usize {
+        for (l, g) in self.groups.iter().enumerate() {
+            if g[a] == g[b] {
+                return l;
+            }
+        }
+        // Unreachable by the invariant: the last level has one group.
+        self.groups.len() - 1
+    }
+
+    /// One line transfer between two CPUs (0 for the same CPU).
+    #[inline]
+    pub fn transfer(&self, a: usize, b: usize) -> Ps {
+        if a == b {
+            0
+        } else {
+            self.transfer[self.distance(a, b)]
+        }
+    }
+
+    /// Whether two CPUs share a group at the preferred hand-off level.
+    #[inline]
+    pub fn near(&self, a: usize, b: usize) -> bool {
+        self.prefer_level < self.groups.len()
+            && self.groups[self.prefer_level][a] == self.groups[self.prefer_level][b]
+    }
+}
+
+/// Sets a numeric field of the TOML tree: `section.field`, or `level.NAME.field` for the
+/// level named NAME.
+fn set_key(table: &mut toml::Table, key: &str, v: f64) -> Result<(), MachineError> {
+    let err = |msg: &str| MachineError::VaryKey {
+        key: key.to_string(),
+        msg: msg.to_string(),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    let slot: &mut toml::Value = match parts.as_slice() {
+        ["level", name, field] => {
+            let levels = table
+                .get_mut("level")
+                .and_then(|l| l.as_array_mut())
+                .ok_or_else(|| err("the machine has no levels"))?;
+            let level = levels
+                .iter_mut()
+                .find(|l| l.get("name").and_then(|n| n.as_str()) == Some(name))
+                .ok_or_else(|| err("no level of that name"))?;
+            level
+                .get_mut(*field)
+                .ok_or_else(|| err("no such field in the level"))?
+        }
+        [section, field] => table
+            .get_mut(*section)
+            .and_then(|s| s.get_mut(*field))
+            .ok_or_else(|| err("no such field"))?,
+        _ => return Err(err("a key has two or three dotted parts")),
+    };
+    *slot = match slot {
+        toml::Value::Integer(_) if v.fract() == 0.0 => toml::Value::Integer(v as i64),
+        toml::Value::Integer(_) => return Err(err("this field takes a whole number")),
+        toml::Value::Float(_) => toml::Value::Float(v),
+        _ => return Err(err("not a numeric field")),
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_loads_and_cites_its_values() {
+        for (name, text) in PRESETS {
+            let m = Machine::load(name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&m.file.name, name);
+            // Every value line carries a comment saying where it comes from.
+            for line in text.lines() {
+                let l = line.trim();
+                if l.contains('=') && !l.starts_with('#') {
+                    assert!(
+                        l.contains('#'),
+                        "{name}: value without a source comment: {l}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn distances_follow_the_levels_and_the_cpu_order() {
+        let text = PRESETS
+            .iter()
+            .find(|(n, _)| *n == "epyc-zen4-2s")
+            .unwrap()
+            .1;
+        let m = Machine::from_toml(text, "t", &[]).unwrap();
+        assert_eq!(m.nr_cpus, 384);
+        // Cores first: CPUs 0..192 are one thread of each core, 192.. their siblings.
+        assert_eq!(m.distance(0, 192), 0, "SMT siblings");
+        assert_eq!(m.distance(0, 1), 1, "same CCX");
+        assert_eq!(m.distance(0, 8), 2, "next CCX, same socket");
+        assert_eq!(m.distance(0, 96), 3, "other socket");
+        assert_eq!(m.transfer(5, 5), 0);
+        assert!(m.transfer(0, 1) < m.transfer(0, 8) && m.transfer(0, 8) < m.transfer(0, 96));
+    }
+
+    #[test]
+    fn vary_replaces_one_value_and_refuses_unknown_keys() {
+        let text = PRESETS.iter().find(|(n, _)| *n == "spr-2s").unwrap().1;
+        let m = Machine::from_toml(text, "t", &[("cost.fence_ns".into(), 123.0)]).unwrap();
+        assert_eq!(m.fence, 123_000);
+        let m =
+            Machine::from_toml(text, "t", &[("level.socket.transfer_ns".into(), 77.0)]).unwrap();
+        let s = m
+            .file
+            .level
+            .iter()
+            .position(|l| l.name == "socket")
+            .unwrap();
+        assert_eq!(m.transfer[s], 77_000);
+        for bad in ["cost.nope", "level.nope.transfer_ns", "a.b.c.d", "name"] {
+            assert!(
+                matches!(
+                    Machine::from_toml(text, "t", &[(bad.into(), 1.0)]),
+                    Err(MachineError::VaryKey { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_value_named() {
+        let text = PRESETS.iter().find(|(n, _)| *n == "spr-2s").unwrap().1;
+        let e = Machine::from_toml(text, "t", &[("cost.fence_ns".into(), -1.0)]).unwrap_err();
+        assert!(e.to_string().contains("cost.fence_ns"), "{e}");
+        let e = Machine::from_toml("name = 1", "t", &[]).unwrap_err();
+        assert!(matches!(e, MachineError::Parse { .. }), "{e}");
+        assert!(matches!(
+            Machine::load("no-such-machine"),
+            Err(MachineError::Unknown(_))
+        ));
+    }
+}

@@ -1,0 +1,418 @@
+//! `lazymm predict`: the sweep (schemes x archs x workloads x CPUs x pairs on one
+//! machine), its rows, and `--validate` beside the native engine.
+
+use crate::machine::{Machine, Ps};
+use crate::sim::{simulate, SimError, SimReport, SimSpec, SimWorkload};
+use lazymm_engine::registry::{ARCHS, SCHEMES};
+use lazymm_engine::Workload;
+use std::time::Instant;
+
+/// What to predict.
+#[derive(Debug, Clone)]
+pub struct PredictSpec {
+    /// Scheme names.
+    pub schemes: Vec<&'static str>,
+    /// Arch names.
+    pub archs: Vec<&'static str>,
+    /// Workloads (those the simulator drives).
+    pub workloads: Vec<Workload>,
+    /// CPU counts.
+    pub cpus: Vec<usize>,
+    /// Pair counts for `threads` (empty: half the CPUs, at least one).
+    pub pairs: Vec<usize>,
+    /// The seed.
+    pub seed: u64,
+    /// Shorter simulated windows.
+    pub quick: bool,
+}
+
+/// The workloads the simulator can drive today (see [`SimWorkload`]).
+pub const SIM_WORKLOADS: &[Workload] = &[Workload::Threads, Workload::IdleStorm];
+
+impl PredictSpec {
+    /// The default sweep on `m`: every registered scheme, arch `generic`, `threads` and
+    /// `idle-storm`, CPUs 1, 2, 4, ... up to 1024 (or the machine's size).
+    pub fn new(m: &Machine) -> PredictSpec {
+        PredictSpec {
+            schemes: SCHEMES.iter().map(|(n, _)| *n).collect(),
+            archs: vec![ARCHS
+                .iter()
+                .map(|(n, _)| *n)
+                .find(|n| *n == "generic")
+                .unwrap_or(ARCHS[0].0)],
+            workloads: SIM_WORKLOADS.to_vec(),
+            cpus: default_cpus(m.nr_cpus.min(1024)),
+            pairs: Vec::new(),
+            seed: 1,
+            quick: false,
+        }
+    }
+
+    /// Simulated warm-up and measured window: 50 us and 2 ms (`--quick`: 20 us and 400 us).
+    pub fn window(&self) -> (Ps, Ps) {
+        if self.quick {
+            (20_000_000, 400_000_000)
+        } else {
+            (50_000_000, 2_000_000_000)
+        }
+    }
+}
+
+/// 1, 2, 4, ... below `max`, and `max`.
+pub fn default_cpus(max: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |c| Some(c * 2))
+        .take_while(|c| *c < max)
+        .collect();
+    v.push(max.max(1));
+    v
+}
+
+/// One predicted row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// What the simulator reported.
+    pub r: SimReport,
+    /// Pairs (`threads` only).
+    pub pairs: Option<usize>,
+    /// `none`'s switches per second over this row's.
+    pub slowdown_vs_none: Option<f64>,
+    /// ns per switch per CPU beyond `none`'s.
+    pub extra_ns_per_switch: Option<f64>,
+    /// Host seconds the simulation took.
+    pub host_seconds: f64,
+}
+
+impl Row {
+    /// Shared RMWs per lazy switch.
+    pub fn shared_rmw_per_lazy_switch(&self) -> Option<f64> {
+        ratio(self.r.measured.shared_rmw, self.r.measured.lazy_switches)
+    }
+    /// Full fences per lazy switch.
+    pub fn full_fences_per_lazy_switch(&self) -> Option<f64> {
+        ratio(self.r.measured.full_fences, self.r.measured.lazy_switches)
+    }
+    /// IPIs per exit (whole run).
+    pub fn ipis_per_exit(&self) -> Option<f64> {
+        ratio(self.r.total.ipis_sent, self.r.total.exits)
+    }
+    /// Simulated microseconds of teardown per exit.
+    pub fn teardown_us_per_exit(&self) -> Option<f64> {
+        (self.r.total.exits > 0)
+            .then(|| self.r.teardown_ps as f64 / 1e6 / self.r.total.exits as f64)
+    }
+    /// Line transfers between CPUs per context switch (the HITM-equivalent count).
+    pub fn transfers_per_switch(&self) -> Option<f64> {
+        ratio(self.r.counts.transfers, self.r.total.context_switches)
+    }
+}
+
+fn ratio(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// A finished sweep.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// The machine.
+    pub machine: Machine,
+    /// What was asked.
+    pub spec: PredictSpec,
+    /// The rows, grouped by arch, workload, CPUs, pairs, in scheme order.
+    pub rows: Vec<Row>,
+    /// Host seconds of the whole sweep.
+    pub host_seconds: f64,
+    /// Simulated memory accesses over every row.
+    pub accesses: u64,
+    /// Simulator events over every row.
+    pub events: u64,
+    /// The command line (set by the caller).
+    pub command: String,
+    /// `--vary KEY=V` that produced this machine, if any.
+    pub varied: Option<(String, f64)>,
+}
+
+/// Runs the sweep. `progress(done, total)` after each row.
+pub fn predict(
+    m: &Machine,
+    spec: &PredictSpec,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Prediction, SimError> {
+    let t0 = Instant::now();
+    let (warmup, window) = spec.window();
+    let mut groups: Vec<(&str, SimWorkload, usize)> = Vec::new();
+    for &arch in &spec.archs {
+        for &w in &spec.workloads {
+            for &cpus in &spec.cpus {
+                match w {
+                    Workload::Threads => {
+                        let pairs = if spec.pairs.is_empty() {
+                            vec![(cpus / 2).max(1)]
+                        } else {
+                            spec.pairs.clone()
+                        };
+                        for p in pairs {
+                            groups.push((arch, SimWorkload::Threads { pairs: p }, cpus));
+                        }
+                    }
+                    _ => groups.push((arch, SimWorkload::IdleStorm, cpus)),
+                }
+            }
+        }
+    }
+    let total = groups.len() * spec.schemes.len();
+    let mut rows = Vec::with_capacity(total);
+    let (mut accesses, mut events) = (0, 0);
+    for (arch, w, cpus) in groups {
+        let start = rows.len();
+        for &scheme in &spec.schemes {
+            let t = Instant::now();
+            let r = simulate(
+                m,
+                &SimSpec {
+                    scheme: scheme.to_string(),
+                    arch: arch.to_string(),
+                    workload: w,
+                    cpus,
+                    seed: spec.seed,
+                    warmup,
+                    window,
+                },
+            )?;
+            accesses += r.counts.accesses();
+            events += r.counts.events;
+            rows.push(Row {
+                r,
+                pairs: w.pairs(),
+                slowdown_vs_none: None,
+                extra_ns_per_switch: None,
+                host_seconds: t.elapsed().as_secs_f64(),
+            });
+            progress(rows.len(), total);
+        }
+        fill_vs_none(&mut rows[start..]);
+    }
+    Ok(Prediction {
+        machine: m.clone(),
+        spec: spec.clone(),
+        rows,
+        host_seconds: t0.elapsed().as_secs_f64(),
+        accesses,
+        events,
+        command: String::new(),
+        varied: None,
+    })
+}
+
+/// Fills each row's comparison with `none` in its group.
+fn fill_vs_none(group: &mut [Row]) {
+    let Some(none) = group
+        .iter()
+        .find(|r| r.r.scheme == "none")
+        .map(|r| r.r.switches_per_sec())
+    else {
+        return;
+    };
+    for row in group {
+        let sps = row.r.switches_per_sec();
+        if sps > 0.0 && none > 0.0 {
+            row.slowdown_vs_none = Some(none / sps);
+            let cpus = row.r.cpus as f64;
+            row.extra_ns_per_switch = Some(cpus * 1e9 / sps - cpus * 1e9 / none);
+        }
+    }
+}
+
+/// One line of `--validate`: a scheme's ratio against `none`, predicted and native.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// Scheme.
+    pub scheme: &'static str,
+    /// Workload.
+    pub workload: Workload,
+    /// CPUs.
+    pub cpus: usize,
+    /// Predicted switches/s.
+    pub predicted: f64,
+    /// Native switches/s.
+    pub native: f64,
+    /// Predicted scheme / none.
+    pub predicted_vs_none: f64,
+    /// Native scheme / none.
+    pub native_vs_none: f64,
+}
+
+impl Validation {
+    /// How far the predicted ratio is from the native one (predicted / native - 1).
+    pub fn error(&self) -> f64 {
+        self.predicted_vs_none / self.native_vs_none - 1.0
+    }
+}
+
+/// Native samples per row of `--validate`.
+pub const VALIDATE_SAMPLES: usize = 3;
+
+/// Runs the native engine beside every predicted row of `p` (CPUs the host has), with
+/// the machine's context-switch cost as the native realistic mode's work per switch,
+/// and pairs each scheme's ratio against `none` both ways.
+pub fn validate(p: &Prediction, seconds: f64) -> Result<Vec<Validation>, lazymm_engine::SpecError> {
+    let host = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let work = p.machine.context_switch / 1000;
+    let mut specs = Vec::new();
+    for row in &p.rows {
+        if row.r.cpus > host
+            || row
+                .pairs
+                .is_some_and(|pairs| pairs != (row.r.cpus / 2).max(1))
+        {
+            continue;
+        }
+        let w = match row.r.workload {
+            SimWorkload::Threads { .. } => Workload::Threads,
+            SimWorkload::IdleStorm => Workload::IdleStorm,
+        };
+        let mut spec = lazymm_engine::RunSpec::new(row.r.scheme, w, row.r.cpus);
+        spec.arch = row.r.arch.to_string();
+        spec.seconds = Some(seconds);
+        spec.seed = p.spec.seed;
+        spec.switch_work_ns = work;
+        specs.push((row.r.scheme, w, row.r.cpus, spec, Vec::new()));
+    }
+    // Rows take turns, one sample each, as the bench does: a burst of noise on the host
+    // lands on every scheme alike. Each row reports the median of its samples.
+    for _ in 0..VALIDATE_SAMPLES {
+        for (_, _, _, spec, samples) in specs.iter_mut() {
+            samples.push(lazymm_engine::run(spec)?.switches_per_sec());
+        }
+    }
+    let natives: Vec<(&'static str, Workload, usize, f64)> = specs
+        .into_iter()
+        .map(|(s, w, c, _, samples)| (s, w, c, lazymm_engine::bench::median(&samples)))
+        .collect();
+    let find = |s: &str, w: Workload, c: usize| {
+        natives
+            .iter()
+            .find(|n| n.0 == s && n.1 == w && n.2 == c)
+            .map(|n| n.3)
+    };
+    let mut out = Vec::new();
+    for row in &p.rows {
+        let w = match row.r.workload {
+            SimWorkload::Threads { .. } => Workload::Threads,
+            SimWorkload::IdleStorm => Workload::IdleStorm,
+        };
+        let (Some(native), Some(native_none)) = (
+            find(row.r.scheme, w, row.r.cpus),
+            find("none", w, row.r.cpus),
+        ) else {
+            continue;
+        };
+        let Some(pred_none) = p.rows.iter().find(|r| {
+            r.r.scheme == "none"
+                && r.r.workload == row.r.workload
+                && r.r.cpus == row.r.cpus
+                && r.r.arch == row.r.arch
+        }) else {
+            continue;
+        };
+        out.push(Validation {
+            scheme: row.r.scheme,
+            workload: w,
+            cpus: row.r.cpus,
+            predicted: row.r.switches_per_sec(),
+            native,
+            predicted_vs_none: row.r.switches_per_sec() / pred_none.r.switches_per_sec(),
+            native_vs_none: native / native_none,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report;
+
+    fn small(m: &Machine) -> PredictSpec {
+        let mut s = PredictSpec::new(m);
+        s.schemes = vec!["refcount", "shootdown", "none"];
+        s.cpus = vec![1, 16];
+        s.pairs = vec![3, 8];
+        s.quick = true;
+        s
+    }
+
+    #[test]
+    fn the_same_seed_writes_the_same_results_json() {
+        let m = Machine::load("spr-2s").unwrap();
+        let a = predict(&m, &small(&m), |_, _| {}).unwrap();
+        let b = predict(&m, &small(&m), |_, _| {}).unwrap();
+        let (ja, jb) = (
+            report::to_json(&a).to_string(),
+            report::to_json(&b).to_string(),
+        );
+        assert_eq!(ja, jb);
+        let mut other = small(&m);
+        other.seed = 99;
+        let c = predict(&m, &other, |_, _| {}).unwrap();
+        assert_ne!(
+            ja,
+            report::to_json(&c).to_string(),
+            "the seed changes nothing"
+        );
+    }
+
+    #[test]
+    fn rows_carry_the_bench_fields_plus_machine_pairs_and_predicted() {
+        let m = Machine::load("spr-2s").unwrap();
+        let p = predict(&m, &small(&m), |_, _| {}).unwrap();
+        // 2 workloads: threads with 2 pair counts, idle-storm; 2 CPU counts; 3 schemes.
+        assert_eq!(p.rows.len(), (2 + 1) * 2 * 3);
+        for r in &p.rows {
+            let v = report::row_json(&p, r);
+            let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+            assert_eq!(keys, report::COLUMNS);
+            assert_eq!(v["predicted"], true);
+            assert_eq!(v["machine"], "spr-2s");
+            assert_eq!(v["violations"], 0);
+        }
+        let none = p.rows.iter().find(|r| r.r.scheme == "none").unwrap();
+        assert_eq!(none.slowdown_vs_none, Some(1.0));
+        assert!(report::table(&p).starts_with("PREDICTIONS of a coherence cost model"));
+        let csv = report::to_csv(&p);
+        assert_eq!(csv.lines().count(), p.rows.len() + 1);
+        assert!(!report::charts(&p).is_empty());
+    }
+
+    #[test]
+    fn the_report_is_written_whole_and_refuses_a_foreign_directory() {
+        let m = Machine::load("spr-2s").unwrap();
+        let mut s = small(&m);
+        s.schemes = vec!["none"];
+        s.cpus = vec![2];
+        s.pairs = vec![];
+        let p = predict(&m, &s, |_, _| {}).unwrap();
+        let dir = std::env::temp_dir().join(format!("lazymm-sim-report-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let files = report::write(&p, &dir).unwrap();
+        for f in [
+            "results.json",
+            "results.csv",
+            "table.txt",
+            "index.html",
+            "simulator.json",
+        ] {
+            assert!(files.iter().any(|x| x == f) && dir.join(f).is_file(), "{f}");
+        }
+        // A second write replaces the report; a directory that is not one is refused.
+        report::write(&p, &dir).unwrap();
+        let foreign = dir.join("foreign");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(foreign.join("keep.txt"), "x").unwrap();
+        assert!(matches!(
+            report::write(&p, &foreign),
+            Err(report::ReportError::NotAReport(_))
+        ));
+        assert!(foreign.join("keep.txt").is_file());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
