@@ -107,6 +107,8 @@ pub struct Row {
     pub census: (usize, usize, usize),
     /// `size_of::<Task<S>>()`.
     pub task_bytes: usize,
+    /// Whether the scheme frees mms at all (`false` for the `none` baselines).
+    pub frees_mms: bool,
     /// The violations (the first few per CPU).
     pub violations: Vec<Violation>,
     /// The schedule operation during which the first violation was found, and the
@@ -458,6 +460,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                     input.census.count(Kind::Kthread),
                 ),
                 task_bytes: core::mem::size_of::<Task<S>>(),
+                frees_mms: S::FREES_MMS,
                 violations: Vec::new(),
                 first_violation_at: None,
                 timeline: None,

@@ -48,7 +48,7 @@ fn run(path: &Path, archs: &[&str], timeline: bool) -> (Trace, Vec<Row>) {
             "every model switch is accounted for"
         );
         assert_eq!(r.total.context_switches, switches + r.quiesce_switches);
-        if r.scheme != "none" {
+        if r.frees_mms {
             assert_eq!(
                 r.total.mm_created,
                 r.total.mm_freed,
