@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 const OPTIONS: &str = "--scheme, --all, --mutant, --mutants, --arch, --iterations, --budget, \
 --seed, --json, --replay, --replay-dir, --timeline";
 
-/// How long a failing run may be shrunk before it is written.
-const SHRINK_BUDGET: Duration = Duration::from_secs(3);
+/// How many reruns shrinking a failing run may take before it is written: a count, not
+/// a time, so the counterexample written is the same on every machine.
+const SHRINK_RERUNS: u32 = 500;
 
 struct Opts {
     schemes: Vec<&'static str>,
@@ -350,7 +351,7 @@ fn first_line(f: &Finding) -> String {
 
 /// Shrinks a finding and writes its replay file.
 fn save(o: &Opts, name: &str, f: &Finding) -> Result<(PathBuf, Finding), Failure> {
-    let small = check::shrink(f, SHRINK_BUDGET).map_err(|e| Failure::Usage(e.to_string()))?;
+    let small = check::shrink(f, SHRINK_RERUNS).map_err(|e| Failure::Usage(e.to_string()))?;
     let path = replay::write(&o.replay_dir, name, &small).map_err(|e| {
         Failure::Io(format!(
             "cannot write a replay file into {}: {e}",

@@ -31,7 +31,7 @@ usage: lazymm <command> [options]
 
 commands:
   schemes                        list schemes, archs, workloads and mutants
-  run (--scheme S | --mutant M) [--arch A] --workload W [--cpus N]
+  run (--scheme S | --mutant M) [--arch A] --workload W [--cpus N] [--pairs N]
       [--seconds T | --switches K] [--seed X] [--switch-work NS] [--json]
                                  one run: a table, or one JSON object with --json
   bench [--quick] [--out DIR] [--schemes S,..] [--workloads W,..] [--cpus N,..]

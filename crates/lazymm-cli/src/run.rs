@@ -8,7 +8,8 @@ use serde_json::json;
 use std::ffi::OsString;
 
 const OPTIONS: &str =
-    "--scheme, --mutant, --arch, --workload, --cpus, --seconds, --switches, --seed, --switch-work, --json";
+    "--scheme, --mutant, --arch, --workload, --cpus, --pairs, --seconds, --switches, \
+--seed, --switch-work, --json";
 
 pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut a = Args::new(args);
@@ -23,6 +24,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut as_json = false;
     let mut switch_work_ns = 0u64;
     let mut arch_given = false;
+    let mut pairs = None;
     while let Some(arg) = a.next()? {
         match arg {
             Arg::Long("scheme") => {
@@ -52,6 +54,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             Arg::Long("cpus") => {
                 cpus = a.number("--cpus", 1, lazymm::MAX_CPUS, "a whole number")?;
             }
+            Arg::Long("pairs") => {
+                pairs = Some(a.number("--pairs", 1usize, usize::MAX / 2, "a whole number")?);
+            }
             Arg::Long("seconds") => {
                 seconds = Some(a.number("--seconds", 0.001f64, 86_400.0, "a number of seconds")?);
             }
@@ -67,16 +72,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             other => return Err(unexpected(other, OPTIONS)),
         }
     }
+    // A scheme given beside a mutant must be the mutant's: `lazymm_engine::run` checks.
     let scheme = match (scheme, mutant) {
-        (Some(s), Some(m)) if s != m.scheme() => {
-            return Err(Failure::Usage(format!(
-                "mutant '{}' breaks scheme '{}', not '{s}' (give --mutant alone)",
-                m.name(),
-                m.scheme()
-            )))
-        }
-        (_, Some(m)) => m.scheme().to_string(),
-        (Some(s), None) => s,
+        (Some(s), _) => s,
+        (None, Some(m)) => m.scheme().to_string(),
         (None, None) => {
             return Err(Failure::Usage(format!(
                 "run needs --scheme or --mutant (valid schemes: {})",
@@ -122,7 +121,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         seed,
         pin: true,
         switch_work_ns,
-        pairs: None,
+        pairs,
     };
     let report = lazymm_engine::run(&spec).map_err(|e| Failure::Usage(e.to_string()))?;
     if as_json {

@@ -54,8 +54,8 @@ fn run_json_has_exactly_the_contract_fields() {
         "threads",
         "--cpus",
         "2",
-        "--seconds",
-        "0.2",
+        "--switches",
+        "20000",
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -91,18 +91,27 @@ fn run_json_has_exactly_the_contract_fields() {
 #[test]
 fn a_caught_mutant_exits_3() {
     for m in lazymm_engine::registry::mutants() {
-        let o = lazymm(&[
-            "run",
-            "--mutant",
-            m.name(),
-            "--workload",
-            lazymm_engine::registry::mutant_workload(m).name(),
-            "--cpus",
-            "3",
-            "--seconds",
-            "3",
-            "--json",
-        ]);
+        // A native run catches a mutant when the race it opens happens, which a switch
+        // budget makes likely but not certain: a few seeds, each a bounded run.
+        let o = (1..=5)
+            .map(|seed| {
+                lazymm(&[
+                    "run",
+                    "--mutant",
+                    m.name(),
+                    "--workload",
+                    lazymm_engine::registry::mutant_workload(m).name(),
+                    "--cpus",
+                    "3",
+                    "--switches",
+                    "3000000",
+                    "--seed",
+                    &seed.to_string(),
+                    "--json",
+                ])
+            })
+            .find(|o| o.status.code() != Some(0))
+            .unwrap_or_else(|| panic!("{} was not caught with 5 seeds", m.name()));
         assert_eq!(o.status.code(), Some(3), "{}: {}", m.name(), stderr(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert!(v["violations"].as_u64().unwrap() > 0);
@@ -110,6 +119,37 @@ fn a_caught_mutant_exits_3() {
         assert_eq!(v["arch"], m.arch().unwrap_or("generic"));
         assert!(stderr(&o).contains("property"), "no counterexample printed");
     }
+}
+
+#[test]
+fn run_pairs_oversubscribes_the_cpus() {
+    let o = lazymm(&[
+        "run",
+        "--scheme",
+        "refcount",
+        "--workload",
+        "threads",
+        "--cpus",
+        "2",
+        "--pairs",
+        "6",
+        "--switches",
+        "20000",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let switches = v["context_switches"].as_u64().unwrap();
+    let lazy = v["lazy_switches"].as_u64().unwrap();
+    assert!(switches >= 20_000);
+    // Six threads per CPU: many switches go from one user thread to another, so fewer
+    // than the half of them that are lazy when every hand-off goes through idle (how
+    // many fewer depends on how the host schedules the two CPU threads).
+    assert!(
+        lazy * 5 < switches * 2,
+        "{lazy} lazy of {switches} switches"
+    );
+    assert_eq!(v["mm_created"], v["mm_freed"]);
 }
 
 #[test]
@@ -154,7 +194,7 @@ fn bad_input_is_one_line_naming_the_value_and_choices() {
                 "0",
             ],
             "'0'",
-            "1 to 4096",
+            "1 to ",
         ),
         (
             &[
@@ -167,7 +207,7 @@ fn bad_input_is_one_line_naming_the_value_and_choices() {
                 "two",
             ],
             "two",
-            "1 to 4096",
+            "1 to ",
         ),
         (
             &[
@@ -183,6 +223,47 @@ fn bad_input_is_one_line_naming_the_value_and_choices() {
             "seconds",
         ),
         (&["run", "--workload", "threads"], "--scheme", "refcount"),
+        (
+            &[
+                "run",
+                "--scheme",
+                "refcount",
+                "--workload",
+                "idle-storm",
+                "--pairs",
+                "2",
+            ],
+            "idle-storm",
+            "threads or processes",
+        ),
+        (
+            &[
+                "run",
+                "--scheme",
+                "refcount",
+                "--workload",
+                "threads",
+                "--cpus",
+                "2",
+                "--pairs",
+                "64",
+            ],
+            "64",
+            "1 to 63",
+        ),
+        (
+            &[
+                "run",
+                "--scheme",
+                "none",
+                "--mutant",
+                "refcount-no-grab",
+                "--workload",
+                "threads",
+            ],
+            "none",
+            "refcount-no-grab",
+        ),
         (&["frobnicate"], "frobnicate", "run"),
         (
             &[
@@ -278,7 +359,7 @@ fn check_mutants_catches_each_and_the_replay_reproduces_it() {
 fn check_bad_input_is_one_line() {
     let dir = scratch("bad");
     let bad_json = dir.join("bad.replay.json");
-    std::fs::write(&bad_json, "{\"lazymm_replay\": 1, \"scheme\": \"nosuch\"}").unwrap();
+    std::fs::write(&bad_json, "{\"lazymm_replay\": 2, \"scheme\": \"nosuch\"}").unwrap();
     let not_json = dir.join("not.replay.json");
     std::fs::write(&not_json, "hello").unwrap();
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![

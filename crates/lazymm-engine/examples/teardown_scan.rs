@@ -13,15 +13,10 @@
 
 use lazymm::arch::Generic;
 use lazymm::{Arch, Config, Kernel, Scheme, Task};
+use lazymm_engine::host::now_ns;
 use lazymm_engine::registry::{dispatch, WithKernel, SCHEMES};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 use std::time::Instant;
-
-fn now_ns() -> u64 {
-    static T0: OnceLock<Instant> = OnceLock::new();
-    T0.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
 
 struct Measure {
     cpus: usize,

@@ -5,7 +5,7 @@
 //! slots are reused and a stale handle can name a new mm), and for each CPU a random
 //! program of operations (switches, fork, clone, exit, exec, `kthread_use_mm`, hotplug,
 //! speculative walks); half the cases draw from a random subset of the operation kinds
-//! (swarm testing, [`program::Swarm`]). Each CPU is a host thread, but the [`sched`] lets only one run at a
+//! (swarm testing, [`program::Swarm`]). Each CPU is a host thread, but the [`pct`] scheduler lets only one run at a
 //! time and moves the turn only at the model's preemption points (inside
 //! `context_switch`, the lifecycle operations and teardown, and every spin-wait), so a run
 //! is exactly determined by its case and its list of scheduling decisions. The oracle
@@ -24,16 +24,16 @@
 //! decision list is cut short while the same kind of violation still occurs; the result is
 //! written as a replay file ([`replay`]) that `lazymm check --replay` reruns exactly.
 
+pub mod pct;
 pub mod program;
 pub mod replay;
 pub mod run;
-pub mod sched;
 
 use crate::registry::{self, Unknown, WithKernel};
 use lazymm::{Arch, Mutant, Scheme, Violation};
+use pct::{Policy, Rng};
 use program::{Op, Swarm};
 use run::{execute, Event, Outcome};
-use sched::{Policy, Rng};
 use std::time::{Duration, Instant};
 
 /// One thing to check: a scheme on an arch, maybe with a mutant.
@@ -201,41 +201,14 @@ pub fn check(
     tick: &mut dyn FnMut(),
 ) -> Result<Report, Unknown> {
     registry::dispatch(target.scheme, target.arch, Nothing)?;
-    let t0 = Instant::now();
-    let mut rep = Report {
+    iterate(
         target,
-        iterations: 0,
-        violating: 0,
-        stalled: 0,
-        first: None,
-        decisions: 0,
-        elapsed: Duration::ZERO,
-    };
-    for i in 0..iterations {
-        let seed = iteration_seed(base_seed, i);
-        let (case, policy) = Case::generate(target, seed);
-        let out = execute(&case, policy)?;
-        rep.iterations += 1;
-        rep.decisions += out.schedule.len() as u64;
-        rep.stalled += out.stalled as u64;
-        tick();
-        if !out.violations.is_empty() {
-            rep.violating += 1;
-            if rep.first.is_none() {
-                rep.first = Some(Finding {
-                    case,
-                    schedule: out.schedule.clone(),
-                    outcome: out,
-                    iteration: i,
-                });
-            }
-            if stop_at_first {
-                break;
-            }
-        }
-    }
-    rep.elapsed = t0.elapsed();
-    Ok(rep)
+        &[target.arch],
+        base_seed,
+        iterations,
+        stop_at_first,
+        tick,
+    )
 }
 
 /// Hunts a mutant: up to `budget` iterations from `base_seed`, until one catches it.
@@ -251,13 +224,27 @@ pub fn hunt(
         Some(a) => vec![registry::arch(a)?],
         None => registry::ARCHS.iter().map(|(a, _)| *a).collect(),
     };
+    let target = Target {
+        scheme: registry::scheme(mutant.scheme())?,
+        arch: archs[0],
+        mutant: Some(mutant),
+    };
+    iterate(target, &archs, base_seed, budget, true, tick)
+}
+
+/// Iteration `i` of `target` runs on `archs[i % archs.len()]`; the report's target is the
+/// arch of the first violating iteration (the first arch when none violates).
+fn iterate(
+    target: Target,
+    archs: &[&'static str],
+    base_seed: u64,
+    iterations: u64,
+    stop_at_first: bool,
+    tick: &mut dyn FnMut(),
+) -> Result<Report, Unknown> {
     let t0 = Instant::now();
     let mut rep = Report {
-        target: Target {
-            scheme: registry::scheme(mutant.scheme())?,
-            arch: archs[0],
-            mutant: Some(mutant),
-        },
+        target,
         iterations: 0,
         violating: 0,
         stalled: 0,
@@ -265,12 +252,12 @@ pub fn hunt(
         decisions: 0,
         elapsed: Duration::ZERO,
     };
-    for i in 0..budget {
-        let target = Target {
+    for i in 0..iterations {
+        let t = Target {
             arch: archs[i as usize % archs.len()],
-            ..rep.target
+            ..target
         };
-        let (case, policy) = Case::generate(target, iteration_seed(base_seed, i));
+        let (case, policy) = Case::generate(t, iteration_seed(base_seed, i));
         let out = execute(&case, policy)?;
         rep.iterations += 1;
         rep.decisions += out.schedule.len() as u64;
@@ -278,14 +265,18 @@ pub fn hunt(
         tick();
         if !out.violations.is_empty() {
             rep.violating += 1;
-            rep.target = target;
-            rep.first = Some(Finding {
-                case,
-                schedule: out.schedule.clone(),
-                outcome: out,
-                iteration: i,
-            });
-            break;
+            if rep.first.is_none() {
+                rep.target = t;
+                rep.first = Some(Finding {
+                    case,
+                    schedule: out.schedule.clone(),
+                    outcome: out,
+                    iteration: i,
+                });
+            }
+            if stop_at_first {
+                break;
+            }
         }
     }
     rep.elapsed = t0.elapsed();
@@ -308,11 +299,12 @@ pub fn rerun(case: &Case, schedule: &[u8]) -> Result<Outcome, Unknown> {
     execute(case, Policy::Script(schedule.to_vec()))
 }
 
-/// Shrinks a finding within `budget`: removes CPUs and operations and cuts the decision
-/// script short while the first violation stays of the same kind. The result replays exactly
-/// with [`rerun`].
-pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
-    let t0 = Instant::now();
+/// Shrinks a finding with at most `reruns` reruns: removes CPUs and operations and cuts
+/// the decision script short while the first violation stays of the same kind. The result
+/// replays exactly with [`rerun`], and depends only on the finding and `reruns`, never on
+/// the machine's speed.
+pub fn shrink(f: &Finding, reruns: u32) -> Result<Finding, Unknown> {
+    let mut left = reruns;
     let Some(want) = f.outcome.first().cloned() else {
         return Ok(f.clone());
     };
@@ -324,7 +316,7 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
         let mut c = best.case.cpus;
         while c > 0 && best.case.cpus > 1 {
             c -= 1;
-            if t0.elapsed() > budget {
+            if left == 0 {
                 return Ok(best);
             }
             if c >= best.case.cpus {
@@ -339,6 +331,7 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
                 .filter(|&&x| x as usize != c)
                 .map(|&x| if x as usize > c { x - 1 } else { x })
                 .collect();
+            left -= 1;
             let out = rerun(&case, &script)?;
             if reproduces(&out) {
                 best = Finding {
@@ -354,7 +347,7 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
             let mut i = best.case.programs[c].len();
             while i > 0 {
                 i -= 1;
-                if t0.elapsed() > budget {
+                if left == 0 {
                     return Ok(best);
                 }
                 if i >= best.case.programs[c].len() {
@@ -362,6 +355,7 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
                 }
                 let mut case = best.case.clone();
                 case.programs[c].remove(i);
+                left -= 1;
                 let out = rerun(&case, &best.schedule)?;
                 if reproduces(&out) {
                     best = Finding {
@@ -376,11 +370,12 @@ pub fn shrink(f: &Finding, budget: Duration) -> Result<Finding, Unknown> {
         // A shorter script: the shortest prefix found by bisection that still fails.
         let (mut lo, mut hi) = (0usize, best.schedule.len());
         while lo < hi {
-            if t0.elapsed() > budget {
+            if left == 0 {
                 return Ok(best);
             }
             let mid = (lo + hi) / 2;
             let prefix = best.schedule[..mid].to_vec();
+            left -= 1;
             let out = rerun(&best.case, &prefix)?;
             if reproduces(&out) {
                 hi = mid;

@@ -1,7 +1,7 @@
 //! The random programs the checker's CPUs run: what each simulated CPU does, one
 //! operation at a time, and how a program is written in a replay file.
 
-use super::sched::Rng;
+use super::pct::Rng;
 use std::fmt;
 
 /// One operation of a CPU's program.

@@ -3,7 +3,7 @@
 //! of one.
 //!
 //! ```json
-//! {"lazymm_replay": 1, "scheme": "refcount", "arch": "generic",
+//! {"lazymm_replay": 2, "scheme": "refcount", "arch": "generic",
 //!  "mutant": "refcount-no-grab", "seed": 123, "cpus": 4, "arena": 9, "walk_period": 3,
 //!  "programs": [["run:1", "exit"], ["idle"], [], []],
 //!  "schedule": [[0, 12], [1, 3]],
@@ -18,8 +18,10 @@ use crate::registry;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// The format version this code writes and reads.
-pub const VERSION: u64 = 1;
+/// The format version this code writes and reads. Version 2: `run:n` switches to the
+/// `n`-th occupied slot of the CPU's runqueue (tasks keep their slot when others exit),
+/// where version 1 indexed a list that closed up.
+pub const VERSION: u64 = 2;
 
 /// A replay file, parsed.
 #[derive(Debug, Clone)]
@@ -146,13 +148,7 @@ pub fn parse(text: &str) -> Result<Replay, String> {
         _ => return Err("field 'mutant' is neither a string nor null".into()),
     };
     if let Some(m) = mutant {
-        if m.scheme() != scheme {
-            return Err(format!(
-                "mutant '{}' breaks scheme '{}', not '{scheme}'",
-                m.name(),
-                m.scheme()
-            ));
-        }
+        crate::native::check_mutant_scheme(m, scheme).map_err(|e| e.to_string())?;
     }
     let cpus = uint(&v, "cpus", lazymm::MAX_CPUS as u64)? as usize;
     if cpus == 0 {

@@ -2,15 +2,17 @@
 //! let the deterministic scheduler interleave them at the model's preemption points,
 //! log what happens, and quiesce so the oracle can check for leaks.
 
+use super::pct::{self, Observer, Policy, Sched};
 use super::program::Op;
-use super::sched::{self, Observer, Policy, Sched};
 use super::Case;
+use crate::host::{Barrier, Host, HostTask, Mailboxes, Runqueue};
 use crate::registry::{self, Unknown, WithKernel};
-use crate::workload::{pair_mut, run_work_in_mm};
+use crate::workload::run_work_in_mm;
 use lazymm::task::TaskMm;
 use lazymm::{Arch, Config, Cpu, Kernel, MmCount, MmId, Scheme, Task, Violation};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Tasks a CPU keeps at most (forks and clones beyond it are skipped).
 const MAX_TASKS: usize = 6;
@@ -160,24 +162,48 @@ impl<S: Scheme, A: Arch> Observer for Watch<S, A> {
     }
 }
 
-/// What the CPUs share besides the kernel.
-struct Host<S: Scheme> {
-    inbox: Vec<Mutex<Vec<Task<S>>>>,
+/// What the CPUs share besides the kernel: the mailboxes through which a clone reaches
+/// its CPU, the kernel workers' queue, the quiescing barrier.
+struct CheckHost<S: Scheme> {
+    mail: Mailboxes<S, ()>,
     work: Mutex<Vec<MmCount>>,
-    arrived: AtomicUsize,
+    barrier: Barrier,
     abort: AtomicBool,
 }
 
+impl<S: Scheme> Host<S, ()> for CheckHost<S> {
+    fn wake(&self, cpu: usize, task: usize) {
+        self.mail.wake(cpu, task);
+    }
+
+    fn place(&self, cpu: usize, task: HostTask<S, ()>) {
+        self.mail.place(cpu, task);
+    }
+
+    fn stopping(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+
+    /// Time passing on a CPU that is going or has gone offline: it runs nothing but the
+    /// calls already posted to it (a sender may have seen it online just before it
+    /// left), and yields the turn twice, so the other CPUs run on meanwhile.
+    fn pass_time<A: Arch>(&self, k: &Kernel<S, A>, cpu: &mut Cpu<S, A>, _: Duration) {
+        let mut turns = 0u32;
+        for _ in 0..2 {
+            k.irq_point(cpu);
+            lazymm::sync::spin_wait(&mut turns);
+        }
+    }
+}
+
+/// One checker CPU: its runqueue (the programs decide what runs, so no task is ever
+/// marked runnable) and what it has logged.
 struct Runner<'h, S: Scheme, A: Arch> {
     k: &'h Kernel<S, A>,
-    host: &'h Host<S>,
+    host: &'h CheckHost<S>,
     log: &'h Log,
-    cpu: Cpu<S, A>,
-    idle: Task<S>,
-    /// Task 0 is this CPU's kernel worker.
-    tasks: Vec<Task<S>>,
-    cur: Option<usize>,
-    next_pid: u32,
+    /// Slot 0 is this CPU's kernel worker.
+    rq: Runqueue<S, A, ()>,
     seen: usize,
 }
 
@@ -188,14 +214,14 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
     cfg.arena_capacity = case.arena;
     cfg.speculative_walk_period = case.walk_period;
     cfg.nmi_period = case.walk_period;
-    cfg.preempt = Some(sched::preempt_hook);
+    cfg.preempt = Some(pct::preempt_hook);
     let (k, cpus) = Kernel::<S, A>::boot(cfg);
     let k = Arc::new(k);
     let log: Log = Arc::new(Mutex::new(Vec::new()));
-    let host = Host::<S> {
-        inbox: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+    let host = CheckHost::<S> {
+        mail: Mailboxes::new(n),
         work: Mutex::new(Vec::new()),
-        arrived: AtomicUsize::new(0),
+        barrier: Barrier::new(n),
         abort: AtomicBool::new(false),
     };
     // Boot-time setup runs on this thread, outside the scheduler: each CPU gets its
@@ -207,20 +233,26 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
             let id = cpu.id as u32;
             // Pids read as the CPU that made them: cpu 2 makes 300, 301, ...
             let base = (id + 1) * 100;
-            let idle = k.idle_task(&mut cpu, 0);
+            let mut rq = Runqueue::new(&k, cpu, MAX_TASKS, 0, base);
+            let worker = HostTask {
+                task: Task::kthread(base),
+                prog: (),
+            };
+            let _ = rq.place(worker, false);
             let mut r = Runner {
                 k: &k,
                 host: &host,
                 log: &log,
-                cpu,
-                idle,
-                tasks: vec![Task::kthread(base)],
-                cur: None,
-                next_pid: base,
+                rq,
                 seen: 0,
             };
             r.fork();
-            if let Some(t) = r.tasks.last().filter(|t| t.is_user()) {
+            if let Some(t) =
+                r.rq.slots()
+                    .last()
+                    .and_then(|i| r.rq.task(i))
+                    .filter(|t| t.is_user())
+            {
                 let text = format!("boot: {} waits to run", describe(Some(t)));
                 let mms = t.mm_id().into_iter().collect();
                 r.note(text, mms);
@@ -242,12 +274,12 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
             .map(|(mut r, prog)| {
                 let sched = sched.clone();
                 s.spawn(move || {
-                    let me = r.cpu.id;
-                    sched::enter(sched.clone(), me);
+                    let me = r.rq.cpu.id;
+                    pct::enter(sched.clone(), me);
                     sched.start(me);
-                    r.run(prog, n);
+                    r.run(prog);
                     sched.finish(me);
-                    sched::leave();
+                    pct::leave();
                 })
             })
             .collect();
@@ -285,97 +317,68 @@ fn describe<S: Scheme>(t: Option<&Task<S>>) -> String {
     }
 }
 
-impl<S: Scheme, A: Arch> Runner<'_, S, A> {
-    fn pid(&mut self) -> u32 {
-        self.next_pid += 1;
-        self.next_pid
-    }
+/// The worker's slot.
+const WORKER: usize = 0;
 
+impl<S: Scheme, A: Arch> Runner<'_, S, A> {
     fn fork(&mut self) {
-        if self.tasks.len() >= MAX_TASKS {
+        if self.rq.is_full() {
             return;
         }
-        let pid = self.pid();
-        if let Some(t) = self.k.fork(&mut self.cpu, pid) {
-            self.tasks.push(t);
+        let pid = self.rq.pid();
+        if let Some(task) = self.k.fork(&mut self.rq.cpu, pid) {
+            let _ = self.rq.place(HostTask { task, prog: () }, false);
         }
+    }
+
+    /// The mm the CPU's hardware has loaded, for the timeline.
+    fn cr3(&self) -> MmId {
+        self.k.oracle_cr3(self.rq.cpu.id)
     }
 
     /// Logs something this CPU does outside its program (boot, quiescing).
     fn note(&self, text: String, mms: Vec<MmId>) {
-        push(
-            self.log,
-            Event::Op {
-                cpu: self.cpu.id,
-                text,
-                mms,
-            },
-        );
+        note(self.log, self.rq.cpu.id, text, mms);
     }
 
-    fn current(&self) -> Option<&Task<S>> {
-        self.cur.map(|i| &self.tasks[i])
+    /// The slot operation `run:n` switches to: the `n`-th task (modulo the tasks this
+    /// CPU has), in slot order.
+    fn nth(&self, n: u8) -> Option<usize> {
+        let len = self.rq.len();
+        if len == 0 {
+            return None;
+        }
+        self.rq.slots().nth(n as usize % len)
     }
 
     fn current_user_mm(&self) -> Option<MmId> {
-        match self.current().and_then(|t| t.mm.as_ref()) {
+        match self.rq.current().and_then(|t| t.mm.as_ref()) {
             Some(TaskMm::User(u)) => Some(u.id()),
             _ => None,
         }
     }
 
-    fn switch_to(&mut self, next: Option<usize>) {
-        if next == self.cur {
-            return;
-        }
-        let k = self.k;
-        match (self.cur, next) {
-            (None, Some(j)) => k.context_switch(&mut self.cpu, &mut self.idle, &mut self.tasks[j]),
-            (Some(i), None) => k.context_switch(&mut self.cpu, &mut self.tasks[i], &mut self.idle),
-            (Some(i), Some(j)) => {
-                let (p, n) = pair_mut(&mut self.tasks, i, j);
-                k.context_switch(&mut self.cpu, p, n);
-            }
-            (None, None) => {}
-        }
-        self.cur = next;
-    }
-
+    /// Adopts the threads cloned onto this CPU (as a remote `wake_up_new_task`).
     fn adopt(&mut self) {
-        let new = std::mem::take(
-            &mut *self.host.inbox[self.cpu.id]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for mut t in new {
-            if self.tasks.len() < MAX_TASKS {
-                self.tasks.push(t);
-            } else {
-                // No room: the new thread exits before it ever runs here.
-                let k = self.k;
-                self.switch_to(None);
-                k.context_switch(&mut self.cpu, &mut self.idle, &mut t);
-                k.exit_mm(&mut self.cpu, &mut t);
-                k.context_switch(&mut self.cpu, &mut t, &mut self.idle);
-            }
-        }
+        self.host.mail.deliver(self.k, &mut self.rq, false);
     }
 
     /// Words and mms for the timeline, before `op` runs.
     fn text(&self, op: Op) -> (String, Vec<MmId>) {
-        let cr3 = self.k.oracle_cr3(self.cpu.id);
+        let cr3 = self.cr3();
         let mut mms = vec![cr3];
-        let cur = describe(self.current());
-        if let Some(mm) = self.current().and_then(|t| t.mm_id()) {
+        let current = self.rq.current();
+        let cur = describe(current);
+        if let Some(mm) = current.and_then(|t| t.mm_id()) {
             mms.push(mm);
         }
         let what = match op {
             Op::Run(n) => {
-                let j = n as usize % self.tasks.len();
-                if let Some(mm) = self.tasks[j].mm_id() {
+                let next = self.nth(n).and_then(|j| self.rq.task(j));
+                if let Some(mm) = next.and_then(|t| t.mm_id()) {
                     mms.push(mm);
                 }
-                format!("switch {cur} -> {}", describe(Some(&self.tasks[j])))
+                format!("switch {cur} -> {}", describe(next))
             }
             Op::Idle => format!("switch {cur} -> idle"),
             Op::Fork => "fork a new process".to_string(),
@@ -403,19 +406,20 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
         (format!("[cr3 {cr3}] {what}"), mms)
     }
 
-    fn run(&mut self, prog: &[Op], n: usize) {
+    fn run(&mut self, prog: &[Op]) {
+        let me = self.rq.cpu.id;
         for &op in prog {
             if self.host.abort.load(Ordering::Relaxed) {
                 break;
             }
             self.adopt();
-            self.k.irq_point(&mut self.cpu);
-            self.k.nmi_point(&mut self.cpu);
+            self.k.irq_point(&mut self.rq.cpu);
+            self.k.nmi_point(&mut self.rq.cpu);
             let (text, mms) = self.text(op);
             let start = {
                 let mut l = self.log.lock().unwrap_or_else(|e| e.into_inner());
                 l.push(Event::Op {
-                    cpu: self.cpu.id,
+                    cpu: me,
                     text: text.clone(),
                     mms: mms.clone(),
                 });
@@ -424,16 +428,9 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
             self.op(op);
             let interrupted = self.log.lock().unwrap_or_else(|e| e.into_inner())[start..]
                 .iter()
-                .any(|e| e.cpu() != self.cpu.id);
+                .any(|e| e.cpu() != me);
             if interrupted {
-                push(
-                    self.log,
-                    Event::OpEnd {
-                        cpu: self.cpu.id,
-                        text,
-                        mms,
-                    },
-                );
+                push(self.log, Event::OpEnd { cpu: me, text, mms });
             }
             self.collect();
             // Every property the oracle checks inline; stop at the first violation.
@@ -441,69 +438,69 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 self.host.abort.store(true, Ordering::Relaxed);
             }
         }
-        self.quiesce(n);
+        self.quiesce();
     }
 
     /// Logs the violations this CPU found since the last call.
     fn collect(&mut self) {
-        while self.seen < self.cpu.violations.len() {
-            push(
-                self.log,
-                Event::Violation(self.cpu.violations[self.seen].clone()),
-            );
-            self.seen += 1;
-        }
+        collect(self.log, &self.rq.cpu, &mut self.seen);
     }
 
     fn op(&mut self, op: Op) {
         let k = self.k;
+        let rq = &mut self.rq;
         match op {
             Op::Run(n) => {
-                let j = n as usize % self.tasks.len();
-                self.switch_to(Some(j));
+                let next = self.nth(n);
+                if next.is_some() {
+                    self.rq.switch_to(k, next);
+                }
             }
-            Op::Idle => self.switch_to(None),
+            Op::Idle => rq.switch_to(k, None),
             Op::Fork => self.fork(),
             Op::Clone(c) => {
                 let target = c as usize % k.nr_cpus();
-                let Some(i) = self.cur else { return };
-                let pid = self.pid();
-                if let Some(t) = k.clone_thread(&mut self.cpu, &self.tasks[i], pid) {
+                let Some(i) = rq.cur() else { return };
+                let pid = rq.pid();
+                let (cpu, parent) = rq.parts(i);
+                if let Some(task) = k.clone_thread(cpu, &parent.task, pid) {
                     // As a remote wake_up_new_task: the target adopts it at its next step.
-                    self.host.inbox[target]
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(t);
+                    self.host.place(target, HostTask { task, prog: () });
                 }
             }
             Op::Exit => {
-                let Some(i) = self.cur else { return };
-                if i == 0 || self.current_user_mm().is_none() {
+                let Some(i) = rq.cur() else { return };
+                if i == WORKER || self.current_user_mm().is_none() {
                     return;
                 }
-                k.exit_mm(&mut self.cpu, &mut self.tasks[i]);
-                // do_task_dead(): the last switch away from the dead task.
-                self.switch_to(None);
-                self.tasks.remove(i);
+                // exit_mm, then do_task_dead(): the last switch away (to idle: no
+                // checker task is ever runnable).
+                let _ = self.rq.exit(k, i);
             }
             Op::Exec => {
-                let Some(i) = self.cur else { return };
-                if i == 0 {
+                let Some(i) = rq.cur() else { return };
+                if i == WORKER {
                     // The kernel worker starts a user helper (call_usermodehelper): a
                     // new kernel thread that execs into a new process.
-                    if self.tasks.len() >= MAX_TASKS {
+                    if rq.is_full() {
                         return;
                     }
-                    let pid = self.pid();
-                    self.tasks.push(Task::kthread(pid));
-                    let j = self.tasks.len() - 1;
-                    self.switch_to(Some(j));
+                    let pid = rq.pid();
+                    let helper = HostTask {
+                        task: Task::kthread(pid),
+                        prog: (),
+                    };
+                    let Ok(j) = rq.place(helper, false) else {
+                        return;
+                    };
+                    rq.switch_to(k, Some(j));
                 }
-                let Some(mm) = k.mm_alloc(&mut self.cpu) else {
+                let Some(mm) = k.mm_alloc(&mut rq.cpu) else {
                     return;
                 };
-                let i = self.cur.expect("a task runs");
-                k.exec_mmap(&mut self.cpu, &mut self.tasks[i], mm);
+                let i = rq.cur().expect("a task runs");
+                let (cpu, t) = rq.parts(i);
+                k.exec_mmap(cpu, &mut t.task, mm);
             }
             Op::Submit => {
                 let Some(mm) = self.current_user_mm() else {
@@ -512,7 +509,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 let mut w = self.host.work.lock().unwrap_or_else(|e| e.into_inner());
                 if w.len() < MAX_WORK {
                     drop(w);
-                    let r = k.mmgrab(&mut self.cpu, mm);
+                    let r = k.mmgrab(&mut self.rq.cpu, mm);
                     w = self.host.work.lock().unwrap_or_else(|e| e.into_inner());
                     w.push(r);
                 }
@@ -527,105 +524,98 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 else {
                     return;
                 };
-                self.switch_to(Some(0));
-                run_work_in_mm(k, &mut self.cpu, &mut self.tasks[0], r);
+                rq.switch_to(k, Some(WORKER));
+                let (cpu, worker) = rq.parts(WORKER);
+                run_work_in_mm(k, cpu, &mut worker.task, r);
             }
             Op::Hotplug => {
-                if self.cpu.id == 0 {
+                if rq.cpu.id == 0 {
                     return;
                 }
-                self.switch_to(None);
-                k.cpu_offline(&mut self.cpu, &mut self.idle, offline_window);
-                offline_window(k, &mut self.cpu);
-                k.cpu_online(&mut self.cpu);
+                rq.offline_cycle(k, self.host, Duration::ZERO, Duration::ZERO);
             }
-            Op::Walk => k.speculative_walk(&mut self.cpu),
+            Op::Walk => k.speculative_walk(&mut rq.cpu),
             Op::Touch => {
-                if let Some(mm) = self.current().and_then(|t| t.mm_id()) {
-                    let _ = k.mm(&mut self.cpu, mm, "user access");
+                if let Some(mm) = rq.current().and_then(|t| t.mm_id()) {
+                    let _ = k.mm(&mut rq.cpu, mm, "user access");
                 }
             }
         }
     }
 
     /// Waits (answering IPIs, yielding the turn) until every CPU has arrived.
-    fn barrier(&mut self, n: usize, phase: usize) {
-        // ORDERING: AcqRel, so each arrival both publishes what this CPU did before the
-        // barrier and sees what the CPUs that arrived earlier did.
-        self.host.arrived.fetch_add(1, Ordering::AcqRel);
-        loop {
-            self.k.irq_point(&mut self.cpu);
-            // ORDERING: Acquire pairs with the other CPUs' AcqRel arrivals.
-            if self.host.arrived.load(Ordering::Acquire) >= n * phase {
-                break;
-            }
-            sched::spin_hook();
-        }
+    fn barrier(&mut self, phase: usize) {
+        self.host
+            .barrier
+            .wait(self.k, &mut self.rq.cpu, phase, pct::spin_hook);
     }
 
     /// Ends the run: every task exits, every CPU leaves its lazy mm, and CPU 0 asks the
     /// oracle whether anything leaked. After a violation only the barriers run.
-    fn quiesce(&mut self, n: usize) {
+    fn quiesce(&mut self) {
         let k = self.k;
-        self.barrier(n, 1);
+        let me = self.rq.cpu.id;
+        self.barrier(1);
         let clean = !self.host.abort.load(Ordering::Relaxed);
         if clean {
             self.adopt();
-            for i in (1..self.tasks.len()).rev() {
-                if let Some(mm) = self.tasks[i].mm_id() {
-                    let text = format!(
-                        "[cr3 {}] quiesce: switch {} -> {}, which exits",
-                        self.k.oracle_cr3(self.cpu.id),
-                        describe(self.current()),
-                        describe(Some(&self.tasks[i]))
-                    );
-                    self.note(text, vec![self.k.oracle_cr3(self.cpu.id), mm]);
-                    self.switch_to(Some(i));
-                    k.exit_mm(&mut self.cpu, &mut self.tasks[i]);
-                }
-                self.switch_to(None);
-                self.tasks.remove(i);
-                self.collect();
-            }
-            self.switch_to(None);
-            if self.cpu.id == 0 {
+            let (log, seen) = (self.log, &mut self.seen);
+            self.rq.quiesce_tasks(k, |rq, i| {
+                let cr3 = k.oracle_cr3(me);
+                collect(log, &rq.cpu, seen);
+                let task = rq.task(i);
+                let text = format!(
+                    "[cr3 {}] quiesce: switch {} -> {}, which exits",
+                    cr3,
+                    describe(rq.current()),
+                    describe(task)
+                );
+                let mms = std::iter::once(cr3)
+                    .chain(task.and_then(|t| t.mm_id()))
+                    .collect();
+                note(log, me, text, mms);
+            });
+            self.collect();
+            if me == 0 {
                 let works =
                     std::mem::take(&mut *self.host.work.lock().unwrap_or_else(|e| e.into_inner()));
                 for w in works {
-                    k.mmdrop(&mut self.cpu, w);
+                    k.mmdrop(&mut self.rq.cpu, w);
                 }
                 self.collect();
             }
         }
-        self.barrier(n, 2);
+        self.barrier(2);
         if clean {
-            let cr3 = self.k.oracle_cr3(self.cpu.id);
+            let cr3 = self.cr3();
             self.note(
                 format!("[cr3 {cr3}] quiesce: idle leaves its lazy mm for init_mm"),
                 vec![cr3],
             );
-            k.quiesce_cpu(&mut self.cpu, &mut self.idle);
+            self.rq.quiesce_idle(k);
             self.collect();
         }
-        self.barrier(n, 3);
-        if clean && self.cpu.id == 0 {
+        self.barrier(3);
+        if clean && me == 0 {
             self.note(
                 "quiesce: the oracle checks that every mm was freed".into(),
                 vec![],
             );
-            k.check_quiescent(&mut self.cpu);
+            k.check_quiescent(&mut self.rq.cpu);
         }
         self.collect();
     }
 }
 
-/// Time passing on a CPU that is going or has gone offline: it runs nothing but the
-/// calls already posted to it (a sender may have seen it online just before it left),
-/// and yields the turn, so the other CPUs run on meanwhile.
-fn offline_window<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, A>) {
-    let mut turns = 0u32;
-    for _ in 0..2 {
-        k.irq_point(cpu);
-        lazymm::sync::spin_wait(&mut turns);
+/// Logs an event of CPU `cpu` that is not an operation of its program.
+fn note(log: &Log, cpu: usize, text: String, mms: Vec<MmId>) {
+    push(log, Event::Op { cpu, text, mms });
+}
+
+/// Logs the violations `cpu` found since `seen` of them were logged.
+fn collect<S: Scheme, A: Arch>(log: &Log, cpu: &Cpu<S, A>, seen: &mut usize) {
+    while *seen < cpu.violations.len() {
+        push(log, Event::Violation(cpu.violations[*seen].clone()));
+        *seen += 1;
     }
 }

@@ -1,0 +1,355 @@
+//! One CPU's runqueue: the task table, the scheduler's turn, exit and quiescing.
+
+use super::{Host, HostTask, Step};
+use crate::hostcost::SwitchWork;
+use crate::workload::{pair_mut, Behavior};
+use lazymm::{Arch, Cpu, Kernel, Scheme, Task};
+use std::time::Duration;
+
+/// The most tasks one runqueue holds (one bit each in a 64-bit word; the top bit of a
+/// [`Mailboxes`](super::Mailboxes) doorbell says "tasks were placed here").
+pub const MAX_TASKS: usize = 63;
+
+/// What one [`Runqueue::turn`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// A task ran one step.
+    Ran,
+    /// Nothing was runnable; the CPU idled, its timer woke the sleepers, and one of them
+    /// ran one step.
+    Tick,
+    /// Nothing was runnable and nothing sleeps on the timer: the CPU waits for a wakeup.
+    Idle,
+}
+
+/// One CPU's runqueue: its [`Cpu`], its idle task and a table of up to [`MAX_TASKS`]
+/// tasks, each with the workload's program state `P`.
+///
+/// Tasks stay on the CPU they were placed on. A wakeup from another CPU arrives as a bit
+/// (see [`Host::wake`]), so switching never migrates, allocates or locks.
+///
+/// # Invariants
+/// - `cur` is `None` (the idle task runs) or the index of an occupied slot, and the
+///   model's view of this CPU's current task is that task.
+/// - `runnable` and `timers` have bits only for occupied slots, never the same bit in
+///   both.
+pub struct Runqueue<S: Scheme, A: Arch, P> {
+    /// The CPU's own state, passed to every model call.
+    pub cpu: Cpu<S, A>,
+    /// The idle task (current when `cur` is `None`).
+    pub idle: Task<S>,
+    tasks: Vec<Option<HostTask<S, P>>>,
+    runnable: u64,
+    timers: u64,
+    cur: Option<usize>,
+    next_pid: u32,
+    work: SwitchWork,
+}
+
+impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
+    /// A runqueue for `cpu` holding at most `capacity` tasks (clamped to
+    /// [`MAX_TASKS`]), whose idle task has pid `idle_pid` and whose new tasks get pids
+    /// counting up from `pid_base + 1`.
+    pub fn new(
+        k: &Kernel<S, A>,
+        mut cpu: Cpu<S, A>,
+        capacity: usize,
+        idle_pid: u32,
+        pid_base: u32,
+    ) -> Self {
+        let idle = k.idle_task(&mut cpu, idle_pid);
+        Runqueue {
+            cpu,
+            idle,
+            tasks: (0..capacity.clamp(1, MAX_TASKS)).map(|_| None).collect(),
+            runnable: 0,
+            timers: 0,
+            cur: None,
+            next_pid: pid_base,
+            work: SwitchWork::default(),
+        }
+    }
+
+    /// Sets the CPU-local work done after every context switch (realistic mode).
+    pub fn set_switch_work(&mut self, work: SwitchWork) {
+        self.work = work;
+    }
+
+    /// A new pid.
+    pub fn pid(&mut self) -> u32 {
+        self.next_pid += 1;
+        self.next_pid
+    }
+
+    /// The running task's slot (`None`: the idle task).
+    #[inline]
+    pub fn cur(&self) -> Option<usize> {
+        self.cur
+    }
+
+    /// The running task (`None`: the idle task).
+    pub fn current(&self) -> Option<&Task<S>> {
+        self.cur.and_then(|i| self.task(i))
+    }
+
+    /// The task in slot `i`, if any.
+    pub fn task(&self, i: usize) -> Option<&Task<S>> {
+        self.tasks.get(i)?.as_ref().map(|t| &t.task)
+    }
+
+    /// The task in slot `i` and its program, if any.
+    pub fn slot_mut(&mut self, i: usize) -> Option<&mut HostTask<S, P>> {
+        self.tasks.get_mut(i)?.as_mut()
+    }
+
+    /// The CPU and the task in slot `i` (with its program), both mutable.
+    pub fn parts(&mut self, i: usize) -> (&mut Cpu<S, A>, &mut HostTask<S, P>) {
+        let t = self.tasks[i].as_mut().expect("the slot holds a task");
+        (&mut self.cpu, t)
+    }
+
+    /// Occupied slots, in order.
+    pub fn slots(&self) -> impl DoubleEndedIterator<Item = usize> + '_ {
+        (0..self.tasks.len()).filter(|&i| self.tasks[i].is_some())
+    }
+
+    /// How many tasks the runqueue holds.
+    pub fn len(&self) -> usize {
+        self.tasks.iter().filter(|t| t.is_some()).count()
+    }
+
+    /// Whether the runqueue holds no task (the idle task aside).
+    pub fn is_empty(&self) -> bool {
+        self.tasks.iter().all(Option::is_none)
+    }
+
+    /// Whether every slot is taken.
+    pub fn is_full(&self) -> bool {
+        self.tasks.iter().all(Option::is_some)
+    }
+
+    /// Puts `t` in the first free slot, runnable or blocked; gives it back when every
+    /// slot is taken.
+    pub fn place(&mut self, t: HostTask<S, P>, runnable: bool) -> Result<usize, HostTask<S, P>> {
+        let Some(i) = self.tasks.iter().position(Option::is_none) else {
+            return Err(t);
+        };
+        self.tasks[i] = Some(t);
+        if runnable {
+            self.runnable |= 1 << i;
+        }
+        Ok(i)
+    }
+
+    /// Adopts a task another CPU placed here (or one this CPU made): it takes a free
+    /// slot, or, when there is none, exits at once in this CPU's context.
+    pub fn adopt(&mut self, k: &Kernel<S, A>, t: HostTask<S, P>, runnable: bool) -> Option<usize> {
+        match self.place(t, runnable) {
+            Ok(i) => Some(i),
+            Err(mut t) => {
+                self.kill_unplaced(k, &mut t.task);
+                None
+            }
+        }
+    }
+
+    /// A task that was never placed (no room, or a parent that only forked the others)
+    /// exits on this CPU: it runs once, `exit_mm`, and the last switch away.
+    pub fn kill_unplaced(&mut self, k: &Kernel<S, A>, t: &mut Task<S>) {
+        self.switch_to(k, None);
+        k.context_switch(&mut self.cpu, &mut self.idle, t);
+        k.exit_mm(&mut self.cpu, t);
+        k.context_switch(&mut self.cpu, t, &mut self.idle);
+    }
+
+    /// Makes the tasks of slot mask `bits` runnable (wakeups delivered to this CPU).
+    #[inline]
+    pub fn wake_bits(&mut self, bits: u64) {
+        self.timers &= !bits;
+        self.runnable |= bits;
+    }
+
+    /// Makes task `i` runnable (a local wakeup).
+    #[inline]
+    pub fn wake(&mut self, i: usize) {
+        self.timers &= !(1 << i);
+        self.runnable |= 1 << i;
+    }
+
+    /// The next task to run: the first runnable slot after the current one, round
+    /// robin; `None` when nothing is runnable (the idle task runs).
+    #[inline]
+    pub fn pick(&self) -> Option<usize> {
+        let m = self.runnable;
+        if m == 0 {
+            return None;
+        }
+        let n = self.tasks.len() as u32;
+        let start = self.cur.map_or(0, |c| (c as u32 + 1) % n);
+        // Bits at or above `start` first, then the rest.
+        let high = m & (!0u64 << start);
+        Some(if high != 0 {
+            high.trailing_zeros()
+        } else {
+            m.trailing_zeros()
+        } as usize)
+    }
+
+    /// Switches this CPU to `next` (`None`: the idle task); nothing when it already runs.
+    #[inline(always)]
+    pub fn switch_to(&mut self, k: &Kernel<S, A>, next: Option<usize>) {
+        if next == self.cur {
+            return;
+        }
+        match (self.cur, next) {
+            (None, Some(j)) => {
+                let n = &mut self.tasks[j]
+                    .as_mut()
+                    .expect("switched-to task exists")
+                    .task;
+                k.context_switch(&mut self.cpu, &mut self.idle, n);
+            }
+            (Some(i), None) => {
+                let p = &mut self.tasks[i].as_mut().expect("current task exists").task;
+                k.context_switch(&mut self.cpu, p, &mut self.idle);
+            }
+            (Some(i), Some(j)) => {
+                let (p, n) = pair_mut(&mut self.tasks, i, j);
+                let (p, n) = (
+                    p.as_mut().expect("switched-from task exists"),
+                    n.as_mut().expect("switched-to task exists"),
+                );
+                k.context_switch(&mut self.cpu, &mut p.task, &mut n.task);
+            }
+            (None, None) => {}
+        }
+        // What a real kernel's switch costs beyond the bookkeeping: CPU-local only.
+        self.work.run();
+        self.cur = next;
+    }
+
+    /// One scheduler turn: switch to the next runnable task and run one step of its
+    /// program. When nothing is runnable but tasks sleep on the timer, the CPU switches
+    /// to idle, takes the timer interrupt (an interrupt point: IPIs run, the hardware may
+    /// walk the lazily loaded page tables), which wakes the sleepers, and switches to one
+    /// of them: a whole lazy round trip in one turn.
+    #[inline]
+    pub fn turn<W, H>(&mut self, k: &Kernel<S, A>, w: &W, host: &H) -> Turn
+    where
+        W: Behavior<S, Prog = P>,
+        H: Host<S, P>,
+    {
+        let mut next = self.pick();
+        let mut ticked = false;
+        if next.is_none() && self.timers != 0 {
+            self.switch_to(k, None);
+            // The local timer fires while the CPU idles.
+            k.irq_point(&mut self.cpu);
+            self.runnable |= self.timers;
+            self.timers = 0;
+            next = self.pick();
+            ticked = true;
+        }
+        self.switch_to(k, next);
+        let Some(i) = next else {
+            return Turn::Idle;
+        };
+        // A user task touches its own memory while it runs (property a on task->mm).
+        if let Some(mm) = self.tasks[i].as_ref().and_then(|t| t.task.mm_id()) {
+            let _ = k.mm(&mut self.cpu, mm, "user access");
+        }
+        let step = w.step(k, self, host, i);
+        self.finish_step(k, w, host, i, step);
+        if ticked {
+            Turn::Tick
+        } else {
+            Turn::Ran
+        }
+    }
+
+    /// Applies the outcome of task `i`'s step.
+    #[inline]
+    fn finish_step<W, H>(&mut self, k: &Kernel<S, A>, w: &W, host: &H, i: usize, step: Step)
+    where
+        W: Behavior<S, Prog = P>,
+        H: Host<S, P>,
+    {
+        let bit = 1u64 << i;
+        match step {
+            Step::Block => self.runnable &= !bit,
+            Step::Sleep => {
+                self.runnable &= !bit;
+                self.timers |= bit;
+            }
+            Step::Exit => {
+                let t = self.exit(k, i);
+                w.exited(k, self, host, t);
+            }
+        }
+    }
+
+    /// The current task `i` exits: `exit_mm`, then the last switch away (to the next
+    /// runnable task, or idle). Returns what was in its slot.
+    pub fn exit(&mut self, k: &Kernel<S, A>, i: usize) -> HostTask<S, P> {
+        debug_assert_eq!(self.cur, Some(i), "only the running task exits");
+        {
+            let t = &mut self.tasks[i].as_mut().expect("exiting task exists").task;
+            k.exit_mm(&mut self.cpu, t);
+        }
+        self.runnable &= !(1 << i);
+        self.timers &= !(1 << i);
+        // do_task_dead(): the last switch away from the dead task.
+        let next = self.pick();
+        self.switch_to(k, next);
+        self.tasks[i].take().expect("exiting task exists")
+    }
+
+    /// This CPU goes offline for about `offline` and comes back, with its idle task
+    /// current. Its tasks stay frozen meanwhile (Linux would migrate them; here tasks do
+    /// not move). From `__cpu_disable` to its death (`die_wait`) and while offline it
+    /// keeps answering the IPIs sent to it, because a sender may have seen it online
+    /// just before it left.
+    pub fn offline_cycle<H: Host<S, P>>(
+        &mut self,
+        k: &Kernel<S, A>,
+        host: &H,
+        die_wait: Duration,
+        offline: Duration,
+    ) {
+        self.switch_to(k, None);
+        k.cpu_offline(&mut self.cpu, &mut self.idle, |k, cpu| {
+            host.pass_time(k, cpu, die_wait)
+        });
+        host.pass_time(k, &mut self.cpu, offline);
+        k.cpu_online(&mut self.cpu);
+    }
+
+    /// Quiescing, phase one: every task exits, last slot first. A task with an mm is
+    /// switched to, runs `exit_mm` and is switched away from; a kernel thread is simply
+    /// dropped (not running, it holds no lazy reference). `before_exit` is called with
+    /// each slot about to exit (a checker logs it). Ends on the idle task.
+    pub fn quiesce_tasks(&mut self, k: &Kernel<S, A>, mut before_exit: impl FnMut(&Self, usize)) {
+        let slots: Vec<usize> = self.slots().rev().collect();
+        for i in slots {
+            if self.task(i).is_some_and(|t| t.mm.is_some()) {
+                before_exit(self, i);
+                self.switch_to(k, Some(i));
+                let t = &mut self.tasks[i].as_mut().expect("quiescing task exists").task;
+                k.exit_mm(&mut self.cpu, t);
+            }
+            if self.cur == Some(i) {
+                self.switch_to(k, None);
+            }
+            self.tasks[i] = None;
+        }
+        self.switch_to(k, None);
+        self.runnable = 0;
+        self.timers = 0;
+    }
+
+    /// Quiescing, phase two (after every CPU finished phase one): the idle task moves to
+    /// `init_mm` and the scheme's deferred drops parked on this CPU run.
+    pub fn quiesce_idle(&mut self, k: &Kernel<S, A>) {
+        k.quiesce_cpu(&mut self.cpu, &mut self.idle);
+    }
+}

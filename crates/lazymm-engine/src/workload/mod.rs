@@ -1,0 +1,305 @@
+//! The workloads of DESIGN.md §5: where each simulated CPU's tasks start and what each
+//! does when it runs.
+//!
+//! A workload is a [`Behavior`]: `setup` places the initial tasks on the CPUs'
+//! runqueues, `step` runs one step of a task's program and says whether the task blocks,
+//! sleeps on the CPU's timer or exits. It reaches other CPUs only through the
+//! [`Host`] (a wakeup, a new task placed there), so every host runs
+//! it unchanged: the native engine, and the single-threaded hosts to come. Tasks stay on
+//! the CPU they were placed on (a wakeup from another CPU is a bit in the target CPU's
+//! doorbell, as a remote `try_to_wake_up` queues on the target runqueue), so the switch
+//! path never migrates, allocates or locks.
+//!
+//! One file per workload; [`Workload`] names them and [`Workload::build`] makes one.
+//! To add a workload: a file here with a type implementing [`Behavior`], its task
+//! programs as variants of [`Prog`], a variant of [`Workload`] and of [`Any`].
+
+mod exit_storm;
+mod hotplug;
+mod idle_storm;
+mod kthread;
+mod processes;
+mod threads;
+
+pub use exit_storm::{ExitStorm, Proc};
+pub use hotplug::Hotplug;
+pub use idle_storm::IdleStorm;
+pub use kthread::{Kthread, Work};
+pub use processes::processes;
+pub use threads::Pairs;
+
+use crate::host::{Host, HostTask, Runqueue, Step};
+use lazymm::{Arch, Kernel, Scheme};
+use std::sync::Arc;
+
+/// A workload, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// will-it-scale `context_switch1_threads`: pairs of threads of ONE process, the two
+    /// of a pair on different CPUs, ping-ponging through a blocking wakeup.
+    Threads,
+    /// The same with one process per pair: refcounting is uncontended.
+    Processes,
+    /// Every CPU runs a thread of one shared process that blocks and is woken on the
+    /// same CPU: the purest lazy round trip.
+    IdleStorm,
+    /// Processes are born (a kernel thread execs, as `call_usermodehelper` does), run
+    /// briefly on two CPUs, sometimes exec again, and exit: teardown under churn.
+    ExitStorm,
+    /// Kernel workers adopt user mms with `kthread_use_mm` to complete work submitted
+    /// from user space (as the USB gadget FunctionFS AIO worker and VFIO's DMA
+    /// read/write path do), on the submitter's CPU and on the next one; submitters exit
+    /// and are reborn.
+    Kthread,
+    /// CPUs other than CPU 0 go offline and come back while `exit-storm` spawners and
+    /// `threads` pairs run.
+    Hotplug,
+}
+
+impl Workload {
+    /// Every workload, in the order `lazymm schemes` lists them.
+    pub const ALL: &'static [Workload] = &[
+        Workload::Threads,
+        Workload::Processes,
+        Workload::IdleStorm,
+        Workload::ExitStorm,
+        Workload::Kthread,
+        Workload::Hotplug,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Threads => "threads",
+            Workload::Processes => "processes",
+            Workload::IdleStorm => "idle-storm",
+            Workload::ExitStorm => "exit-storm",
+            Workload::Kthread => "kthread",
+            Workload::Hotplug => "hotplug",
+        }
+    }
+
+    /// One line on what it does.
+    pub fn description(self) -> &'static str {
+        match self {
+            Workload::Threads => "pairs of threads of one process ping-pong across CPUs (context_switch1_threads)",
+            Workload::Processes => "the same with one process per pair: uncontended refcounts",
+            Workload::IdleStorm => "one thread per CPU of one process blocks and wakes on its CPU: pure lazy round trips",
+            Workload::ExitStorm => "processes are born from kernel threads, run on two CPUs, exec, and exit",
+            Workload::Kthread => "kernel workers adopt user mms with kthread_use_mm; submitters exit and respawn",
+            Workload::Hotplug => "CPUs go offline and come back while exit-storm and threads tasks run",
+        }
+    }
+
+    /// Looks a workload up by name.
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Workload::ALL.iter().copied().find(|w| w.name() == name)
+    }
+
+    /// Whether the workload runs will-it-scale pairs, whose number `--pairs` sets.
+    pub fn has_pairs(self) -> bool {
+        matches!(self, Workload::Threads | Workload::Processes)
+    }
+
+    /// The workload for a machine of `cpus` CPUs; `pairs` is the number of pairs of
+    /// `threads` and `processes` (`None`: `cpus.div_ceil(2)`, one thread per CPU).
+    pub fn build(self, cpus: usize, pairs: Option<usize>) -> Any {
+        let pairs = pairs.unwrap_or(cpus.div_ceil(2));
+        match self {
+            Workload::Threads => Any::Pairs(Pairs::threads(pairs)),
+            Workload::Processes => Any::Pairs(processes(pairs)),
+            Workload::IdleStorm => Any::IdleStorm(IdleStorm),
+            Workload::ExitStorm => Any::ExitStorm(ExitStorm::new(cpus)),
+            Workload::Kthread => Any::Kthread(Kthread::new(cpus)),
+            Workload::Hotplug => Any::Hotplug(Hotplug::new(cpus)),
+        }
+    }
+}
+
+/// What a workload's tasks do: where they start, and what each does when it runs.
+///
+/// Hosts call `setup` once, before any CPU runs; `step` each time a task runs (from
+/// [`Runqueue::turn`], with the task current and interrupts enabled); `exited` after a
+/// task's step ended with [`Step::Exit`] and it has exited; `quiesce` on each CPU after
+/// its tasks exited at the end of a run.
+pub trait Behavior<S: Scheme>: Sync {
+    /// The program state each task carries.
+    type Prog: Send;
+
+    /// Places the initial tasks on the runqueues (every CPU's, indexed by CPU).
+    fn setup<A: Arch>(&self, k: &Kernel<S, A>, rqs: &mut [Runqueue<S, A, Self::Prog>]);
+
+    /// Runs one step of task `i`, the current task of `rq`.
+    fn step<A: Arch, H: Host<S, Self::Prog>>(
+        &self,
+        k: &Kernel<S, A>,
+        rq: &mut Runqueue<S, A, Self::Prog>,
+        host: &H,
+        i: usize,
+    ) -> Step;
+
+    /// Task `t` has exited on `rq` (its slot is free again).
+    fn exited<A: Arch, H: Host<S, Self::Prog>>(
+        &self,
+        _k: &Kernel<S, A>,
+        _rq: &mut Runqueue<S, A, Self::Prog>,
+        _host: &H,
+        _t: HostTask<S, Self::Prog>,
+    ) {
+    }
+
+    /// Drops what the workload still holds for `rq`'s CPU once its tasks have exited
+    /// (work items holding references).
+    fn quiesce<A: Arch>(&self, _k: &Kernel<S, A>, _rq: &mut Runqueue<S, A, Self::Prog>) {}
+}
+
+/// A task's program, for every workload of [`Workload`].
+pub enum Prog {
+    /// `threads`/`processes`: wake the partner (task `task` of CPU `cpu`), block.
+    Pair {
+        /// The partner's CPU.
+        cpu: usize,
+        /// The partner's slot there.
+        task: usize,
+    },
+    /// `idle-storm`: block until this CPU's timer.
+    Sleeper,
+    /// `exit-storm`: a kernel thread that starts new processes.
+    Spawner,
+    /// `exit-storm`: a kernel thread about to exec into a new process.
+    Newborn,
+    /// `exit-storm`: a thread of a short-lived process.
+    Member {
+        /// The process.
+        proc: Arc<Proc>,
+        /// Quanta left before it exits.
+        quanta: u32,
+    },
+    /// `kthread`: a user task that hands work to kernel workers and waits for it.
+    Submitter {
+        /// Rounds done.
+        rounds: u32,
+    },
+    /// `kthread`: a kernel worker that runs work in the submitter's address space.
+    Worker,
+    /// `hotplug`: the CPU's hotplug thread, which now and then takes the CPU offline.
+    Cpuhp,
+}
+
+/// Every workload of [`Workload`], as one type the hosts are instantiated with (one
+/// monomorphised engine per scheme and arch, not per workload too).
+pub enum Any {
+    /// `threads` or `processes`.
+    Pairs(Pairs),
+    /// `idle-storm`.
+    IdleStorm(IdleStorm),
+    /// `exit-storm`.
+    ExitStorm(ExitStorm),
+    /// `kthread`.
+    Kthread(Kthread),
+    /// `hotplug`.
+    Hotplug(Hotplug),
+}
+
+impl<S: Scheme> Behavior<S> for Any {
+    type Prog = Prog;
+
+    fn setup<A: Arch>(&self, k: &Kernel<S, A>, rqs: &mut [Runqueue<S, A, Prog>]) {
+        match self {
+            Any::Pairs(w) => w.setup(k, rqs),
+            Any::IdleStorm(w) => w.setup(k, rqs),
+            Any::ExitStorm(w) => w.setup(k, rqs),
+            Any::Kthread(w) => w.setup(k, rqs),
+            Any::Hotplug(w) => w.setup(k, rqs),
+        }
+    }
+
+    #[inline]
+    fn step<A: Arch, H: Host<S, Prog>>(
+        &self,
+        k: &Kernel<S, A>,
+        rq: &mut Runqueue<S, A, Prog>,
+        host: &H,
+        i: usize,
+    ) -> Step {
+        match self {
+            Any::Pairs(w) => w.step(k, rq, host, i),
+            Any::IdleStorm(w) => w.step(k, rq, host, i),
+            Any::ExitStorm(w) => w.step(k, rq, host, i),
+            Any::Kthread(w) => w.step(k, rq, host, i),
+            Any::Hotplug(w) => w.step(k, rq, host, i),
+        }
+    }
+
+    fn exited<A: Arch, H: Host<S, Prog>>(
+        &self,
+        k: &Kernel<S, A>,
+        rq: &mut Runqueue<S, A, Prog>,
+        host: &H,
+        t: HostTask<S, Prog>,
+    ) {
+        match self {
+            Any::Pairs(w) => w.exited(k, rq, host, t),
+            Any::IdleStorm(w) => w.exited(k, rq, host, t),
+            Any::ExitStorm(w) => w.exited(k, rq, host, t),
+            Any::Kthread(w) => w.exited(k, rq, host, t),
+            Any::Hotplug(w) => w.exited(k, rq, host, t),
+        }
+    }
+
+    fn quiesce<A: Arch>(&self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, Prog>) {
+        match self {
+            Any::Pairs(w) => w.quiesce(k, rq),
+            Any::IdleStorm(w) => w.quiesce(k, rq),
+            Any::ExitStorm(w) => w.quiesce(k, rq),
+            Any::Kthread(w) => w.quiesce(k, rq),
+            Any::Hotplug(w) => w.quiesce(k, rq),
+        }
+    }
+}
+
+/// Wakes task `task` of CPU `cpu`: straight into `rq` when that is this CPU, through
+/// the host otherwise.
+#[inline]
+pub fn wake<S: Scheme, A: Arch, P, H: Host<S, P>>(
+    rq: &mut Runqueue<S, A, P>,
+    host: &H,
+    cpu: usize,
+    task: usize,
+) {
+    if cpu == rq.cpu.id {
+        rq.wake(task);
+    } else {
+        host.wake(cpu, task);
+    }
+}
+
+/// Two distinct elements of one slice, both mutable (the prev and next of a switch).
+pub(crate) fn pair_mut<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
+    assert_ne!(i, j);
+    if i < j {
+        let (lo, hi) = v.split_at_mut(j);
+        (&mut lo[i], &mut hi[0])
+    } else {
+        let (lo, hi) = v.split_at_mut(i);
+        (&mut hi[0], &mut lo[j])
+    }
+}
+
+/// One `kthread` work item, run by kernel thread `worker` on `cpu`: if the submitter's
+/// mm still has a user, adopt it with `kthread_use_mm`, touch its memory, give it back,
+/// and drop the `mm_count` reference the work item took when it was submitted.
+pub(crate) fn run_work_in_mm<S: Scheme, A: Arch>(
+    k: &Kernel<S, A>,
+    cpu: &mut lazymm::Cpu<S, A>,
+    worker: &mut lazymm::Task<S>,
+    mm: lazymm::MmCount,
+) {
+    if let Some(users) = k.mmget_not_zero(cpu, &mm) {
+        k.kthread_use_mm(cpu, worker, &users);
+        let _ = k.mm(cpu, users.id(), "kthread user access");
+        k.kthread_unuse_mm(cpu, worker);
+        k.mmput(cpu, users);
+    }
+    k.mmdrop(cpu, mm);
+}
