@@ -19,7 +19,7 @@ const OPTIONS: &str =
 const MAX_PAIRS: usize = 4096;
 
 /// Splits a comma-separated list and checks each element with `check`.
-fn list<T>(
+pub(crate) fn list<T>(
     a: &mut Args,
     opt: &str,
     mut check: impl FnMut(&str) -> Result<T, String>,

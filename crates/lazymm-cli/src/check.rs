@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const OPTIONS: &str = "--scheme, --all, --mutant, --mutants, --arch, --iterations, --budget, \
---seed, --json, --replay, --replay-dir";
+--seed, --json, --replay, --replay-dir, --timeline";
 
 /// How many reruns shrinking a failing run may take before it is written: a count, not
 /// a time, so the counterexample written is the same on every machine.
@@ -46,6 +46,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut json_out = false;
     let mut replay_file: Option<PathBuf> = None;
     let mut replay_dir = PathBuf::from("lazymm-replays");
+    let mut timeline: Option<PathBuf> = None;
     while let Some(arg) = a.next()? {
         match arg {
             Arg::Long("scheme") => {
@@ -72,6 +73,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             Arg::Long("json") => json_out = true,
             Arg::Long("replay") => replay_file = Some(PathBuf::from(a.string("--replay")?)),
             Arg::Long("replay-dir") => replay_dir = PathBuf::from(a.string("--replay-dir")?),
+            Arg::Long("timeline") => timeline = Some(PathBuf::from(a.string("--timeline")?)),
             other => return Err(unexpected(other, OPTIONS)),
         }
     }
@@ -81,7 +83,12 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 "--replay runs the file's own scheme and mutant (give --replay alone)".into(),
             ));
         }
-        return replay_main(&file);
+        return replay_main(&file, timeline.as_deref());
+    }
+    if timeline.is_some() {
+        return Err(Failure::Usage(
+            "--timeline writes the timeline of a replay (give it with --replay FILE)".into(),
+        ));
     }
     if scheme.is_some() && all {
         return Err(Failure::Usage("give --scheme S or --all, not both".into()));
@@ -374,10 +381,20 @@ fn save(o: &Opts, name: &str, f: &Finding) -> Result<(PathBuf, Finding), Failure
     Ok((path, small))
 }
 
-fn replay_main(file: &Path) -> Result<u8, Failure> {
+fn replay_main(file: &Path, timeline: Option<&Path>) -> Result<u8, Failure> {
     let r = replay::read(file).map_err(|e| Failure::Usage(e.to_string()))?;
     let c = &r.case;
     let out = check::rerun(c, &r.schedule).map_err(|e| Failure::Usage(e.to_string()))?;
+    if let Some(t) = timeline {
+        let title = format!("lazymm check --replay {}", file.display());
+        lazymm_trace::timeline::from_check(&out.events, c.cpus, &title)
+            .write(t)
+            .map_err(|e| Failure::Io(format!("cannot write {}: {e}", t.display())))?;
+        println!(
+            "timeline: {} (open it in https://ui.perfetto.dev)",
+            t.display()
+        );
+    }
     println!(
         "lazymm check --replay {}: {} on {}, {} cpus, {} operations, {} scheduling decisions",
         file.display(),

@@ -10,6 +10,8 @@ mod args;
 mod bench;
 mod check;
 mod predict;
+mod record;
+mod replay;
 mod run;
 mod schemes;
 
@@ -42,7 +44,17 @@ commands:
                                  try to break schemes (K seeded runs each) and catch
                                  mutants (at most N runs each); failures are shrunk
                                  and written as replay files (default lazymm-replays/)
-  check --replay FILE            rerun a replay file exactly and print its timeline
+  check --replay FILE [--timeline T]
+                                 rerun a replay file exactly and print its timeline
+                                 (--timeline: also as Chrome trace JSON for Perfetto)
+  replay TRACE... [--format F] [--schemes S,..] [--archs A,..] [--json] [--out DIR]
+         [--lenient] [--kthreads FILE] [--timeline FILE]
+                                 every scheme on a real machine's schedule (ftrace,
+                                 atrace, systrace, trace-cmd, perf script, LTTng text)
+  record [--out FILE] [--seconds N] [--tool perf|trace-cmd] -- CMD ARGS
+                                 record the scheduler events replay needs while CMD
+                                 runs (perf, or trace-cmd), as text (default
+                                 lazymm-trace.txt)
   predict [--machine NAME|FILE] [--schemes S,..] [--archs A,..] [--workloads W,..]
           [--cpus N,..] [--pairs N,..] [--seed X] [--out DIR] [--json] [--quick]
           [--vary KEY=V1,V2,..] [--validate] [--calibrate]
@@ -66,13 +78,15 @@ fn main() -> ExitCode {
         Some("run") => run::main(rest),
         Some("bench") => bench::main(rest),
         Some("check") => check::main(rest),
+        Some("replay") => replay::main(rest),
+        Some("record") => record::main(rest),
         Some("predict") => predict::main(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(0)
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run, bench, check, predict)"
+            "unknown command '{other}' (valid: schemes, run, bench, check, predict, replay, record)"
         ))),
         None => Err(Failure::Usage("the command is not valid UTF-8".into())),
     };

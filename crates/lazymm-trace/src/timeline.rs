@@ -1,0 +1,357 @@
+//! Timelines Perfetto (and `chrome://tracing`) opens: Chrome Trace Event JSON.
+//!
+//! Each CPU gets three tracks: `cpu N` with one slice per task it runs (or, for a checker
+//! replay, per operation); `cpu N lazy mm` with a slice while the CPU runs a kernel
+//! thread lazily on a user mm (for a checker replay, `cpu N page tables`: the mm its CR3
+//! holds, marked lazy); and `cpu N teardown and IPIs`, with short spans for teardown
+//! (`exit_mm`, `exec_mmap`, `__mmdrop` freeing an mm, allocations) and for each IPI that
+//! arrives, at the head of a flow arrow from the sender's slice. Violations are instant
+//! events named by the property they break.
+
+use lazymm::{MmId, Violation};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+
+/// A finished timeline.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    events: Vec<Value>,
+}
+
+impl Timeline {
+    /// The events (for tests).
+    pub fn events(&self) -> &[Value] {
+        &self.events
+    }
+
+    /// The JSON document.
+    pub fn to_json(&self) -> String {
+        json!({ "traceEvents": self.events, "displayTimeUnit": "ns" }).to_string()
+    }
+
+    /// Writes the JSON document to `path`, whole or not at all (temp file + rename).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_whole(path, self.to_json().as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = match dir {
+        Some(d) => d.join(format!(".{name}.tmp{}", std::process::id())),
+        None => std::path::PathBuf::from(format!(".{name}.tmp{}", std::process::id())),
+    };
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+const PID: u32 = 1;
+
+fn task_track(cpu: usize) -> usize {
+    3 * cpu
+}
+
+fn lazy_track(cpu: usize) -> usize {
+    3 * cpu + 1
+}
+
+/// Teardown spans and IPI arrivals: short slices of their own, so they never overlap
+/// the task slices they happen in.
+fn event_track(cpu: usize) -> usize {
+    3 * cpu + 2
+}
+
+/// How long a teardown span or IPI arrival is drawn (the model's work has no duration of
+/// its own on the trace's clock).
+const MARK_US: f64 = 0.1;
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+/// Builds a timeline as a host runs.
+#[derive(Debug)]
+pub struct TimelineSink {
+    events: Vec<Value>,
+    /// Per CPU: the open task slice (name, start ns).
+    task: Vec<Option<(String, u64)>>,
+    /// Per CPU: the open slice of the second track (name, start ns).
+    lazy: Vec<Option<(String, u64)>>,
+    flow: u64,
+    last_ns: u64,
+}
+
+impl TimelineSink {
+    /// A timeline of `n` CPUs named `title`, each CPU's second track named
+    /// `cpu N {second}`.
+    pub fn with_title(n: usize, title: &str, second: &str) -> TimelineSink {
+        let mut events = vec![
+            json!({"name": "process_name", "ph": "M", "pid": PID, "tid": 0, "args": {"name": title}}),
+        ];
+        for c in 0..n {
+            for (tid, name) in [
+                (task_track(c), format!("cpu {c}")),
+                (lazy_track(c), format!("cpu {c} {second}")),
+                (event_track(c), format!("cpu {c} teardown and IPIs")),
+            ] {
+                events.push(json!({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid, "args": {"name": name}}));
+                events.push(json!({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid, "args": {"sort_index": tid}}));
+            }
+        }
+        TimelineSink {
+            events,
+            task: vec![None; n],
+            lazy: vec![None; n],
+            flow: 0,
+            last_ns: 0,
+        }
+    }
+
+    /// A replay timeline of `n` CPUs.
+    pub fn new(n: usize) -> TimelineSink {
+        TimelineSink::with_title(n, "lazymm replay", "lazy mm")
+    }
+
+    fn close_task(&mut self, cpu: usize, ts: u64) {
+        if let Some((name, start)) = self.task[cpu].take() {
+            self.events.push(
+                json!({"name": name, "cat": "task", "ph": "X", "pid": PID, "tid": task_track(cpu),
+                "ts": us(start), "dur": us(ts.saturating_sub(start))}),
+            );
+        }
+    }
+
+    fn close_lazy(&mut self, cpu: usize, ts: u64) {
+        if let Some((name, start)) = self.lazy[cpu].take() {
+            self.events
+                .push(json!({"name": name, "cat": "lazy", "ph": "X", "pid": PID,
+                "tid": lazy_track(cpu), "ts": us(start), "dur": us(ts.saturating_sub(start))}));
+        }
+    }
+
+    /// Ends CPU `cpu`'s open task slice at `ts`.
+    pub fn end_slice(&mut self, cpu: usize, ts: u64) {
+        self.last_ns = self.last_ns.max(ts);
+        self.close_task(cpu, ts);
+    }
+
+    /// The second track of `cpu` shows `name` from `ts` on (nothing for `None`).
+    pub fn state(&mut self, cpu: usize, ts: u64, name: Option<String>) {
+        if self.lazy[cpu].as_ref().map(|(n, _)| n) != name.as_ref() {
+            self.close_lazy(cpu, ts);
+            if let Some(n) = name {
+                self.lazy[cpu] = Some((n, ts));
+            }
+        }
+    }
+
+    /// Opens a slice named `name` on CPU `cpu`'s task track (closing the one before).
+    pub fn slice(&mut self, cpu: usize, ts: u64, name: String) {
+        self.last_ns = self.last_ns.max(ts);
+        self.close_task(cpu, ts);
+        self.task[cpu] = Some((name, ts));
+    }
+
+    /// The CPU's loaded mm is `mm` and it runs it lazily (`lazy`) or not.
+    pub fn loaded(&mut self, cpu: usize, ts: u64, mm: MmId, lazy: bool) {
+        self.state(
+            cpu,
+            ts,
+            (lazy && !mm.is_init()).then(|| format!("lazy on {mm}")),
+        );
+    }
+
+    /// A context switch on `cpu` to `next` (pid 0: idle) named `comm`, which owns
+    /// `next_mm`, leaving `cr3` loaded: the task slice changes; the lazy slice follows CR3.
+    pub fn switch(
+        &mut self,
+        cpu: usize,
+        ts: u64,
+        (next, comm): (u32, &str),
+        next_mm: Option<MmId>,
+        cr3: MmId,
+    ) {
+        let name = match (next, next_mm) {
+            (0, _) => "idle".to_string(),
+            (p, Some(mm)) => format!("{comm} {p} ({mm})"),
+            (p, None) => format!("{comm} {p} (kthread)"),
+        };
+        self.slice(cpu, ts, name);
+        self.loaded(cpu, ts, cr3, next_mm.is_none());
+    }
+
+    /// A short span of teardown or lifecycle work on `cpu`.
+    pub fn span(&mut self, cpu: usize, ts: u64, name: String, mm: Option<MmId>) {
+        self.last_ns = self.last_ns.max(ts + 1000);
+        self.events.push(
+            json!({"name": name, "cat": "teardown", "ph": "X", "pid": PID, "tid": event_track(cpu),
+            "ts": us(ts), "dur": MARK_US, "args": {"mm": mm.map(|m| m.to_string())}}),
+        );
+    }
+
+    /// `exit_mm` of `pid` on `cpu`.
+    pub fn exit(&mut self, cpu: usize, ts: u64, pid: u32, mm: MmId) {
+        self.span(cpu, ts, format!("exit_mm pid {pid} ({mm})"), Some(mm));
+    }
+
+    /// `exec_mmap` of `pid` on `cpu`.
+    pub fn exec(&mut self, cpu: usize, ts: u64, pid: u32, mm: MmId) {
+        self.span(cpu, ts, format!("exec_mmap pid {pid} -> {mm}"), Some(mm));
+    }
+
+    /// An arrow from CPU `from`'s track to CPU `to`'s at `ts` (an IPI, a free under a
+    /// CPU that still uses the mm).
+    pub fn ipi(&mut self, from: usize, to: usize, ts: u64, what: &str) {
+        self.flow += 1;
+        let id = self.flow;
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "s", "id": id, "pid": PID, "tid": task_track(from), "ts": us(ts)}));
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "X", "pid": PID, "tid": event_track(to), "ts": us(ts), "dur": MARK_US}));
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "f", "bp": "e", "id": id, "pid": PID, "tid": event_track(to), "ts": us(ts)}));
+    }
+
+    /// A violation found on its CPU: an instant event named by the property.
+    pub fn violation(&mut self, ts: u64, v: &Violation) {
+        self.events.push(json!({"name": format!("violation ({}): {}", v.kind.property(), v), "cat": "violation",
+            "ph": "i", "s": "g", "pid": PID, "tid": task_track(v.cpu), "ts": us(ts),
+            "args": {"property": v.kind.property().to_string(), "cpu": v.cpu, "mm": v.mm.to_string()}}));
+    }
+
+    /// Closes every open slice and returns the timeline.
+    pub fn finish(mut self) -> Timeline {
+        let end = self.last_ns + 1000;
+        for c in 0..self.task.len() {
+            self.close_task(c, end);
+            self.close_lazy(c, end);
+        }
+        Timeline {
+            events: self.events,
+        }
+    }
+}
+
+/// A checker run as a timeline, for `lazymm check --replay FILE --timeline T`: the
+/// checker's events in their order, one microsecond apart (the checker has no clock).
+///
+/// Each operation is a slice on its CPU's track (ending where it ended, when other CPUs'
+/// events interrupted it); the second track shows which mm the CPU's page tables hold
+/// (from the `[cr3 ...]` the checker logs at each operation), marked lazy while the CPU
+/// runs its idle task or a kernel thread; allocations and frees are spans; a violation
+/// is an instant event named by its property, with an arrow from the CPU that freed the
+/// mm to the CPU that still used it.
+pub fn from_check(
+    events: &[lazymm_engine::check::run::Event],
+    nr_cpus: usize,
+    title: &str,
+) -> Timeline {
+    use lazymm::ViolationKind;
+    use lazymm_engine::check::run::Event;
+    let n = nr_cpus.max(events.iter().map(|e| e.cpu() + 1).max().unwrap_or(1));
+    let mut sink = TimelineSink::with_title(n, title, "page tables");
+    // The checker logs an operation's end only when other CPUs' events came in between;
+    // an operation with no such end finished before the next event of another CPU.
+    let mut ends_later = vec![false; events.len()];
+    let mut open_op: Vec<Option<usize>> = vec![None; n];
+    for (i, e) in events.iter().enumerate() {
+        match e {
+            Event::Op { cpu, .. } => open_op[*cpu] = Some(i),
+            Event::OpEnd { cpu, .. } => {
+                if let Some(j) = open_op[*cpu].take() {
+                    ends_later[j] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    // Per CPU: its open operation slice will be ended by an `OpEnd`.
+    let mut waits_for_end = vec![false; n];
+    let mut open = vec![false; n];
+    // Whether each CPU runs a kernel task (its idle task at boot).
+    let mut kernel = vec![true; n];
+    for (i, e) in events.iter().enumerate() {
+        let ts = (i as u64 + 1) * 1000;
+        let me = e.cpu();
+        for c in 0..n {
+            if c != me && open[c] && !waits_for_end[c] {
+                sink.end_slice(c, ts);
+                open[c] = false;
+            }
+        }
+        match e {
+            Event::Op { cpu, text, .. } => {
+                let (cr3, what) = split_cr3(text);
+                sink.slice(*cpu, ts, what.to_string());
+                open[*cpu] = true;
+                waits_for_end[*cpu] = ends_later[i];
+                if let Some(cr3) = cr3 {
+                    let lazy = if kernel[*cpu] { " (lazy)" } else { "" };
+                    sink.state(*cpu, ts, (cr3 != "init_mm").then(|| format!("{cr3}{lazy}")));
+                }
+                if let Some(k) = runs_kernel_after(what) {
+                    kernel[*cpu] = k;
+                }
+            }
+            Event::OpEnd { cpu, .. } => {
+                sink.end_slice(*cpu, ts);
+                open[*cpu] = false;
+                waits_for_end[*cpu] = false;
+            }
+            Event::Alloc { cpu, mm } => sink.span(*cpu, ts, format!("allocates {mm}"), Some(*mm)),
+            Event::Freed { cpu, mm } => {
+                sink.span(*cpu, ts, format!("__mmdrop frees {mm}"), Some(*mm))
+            }
+            Event::Violation(v) => {
+                sink.violation(ts, v);
+                let victim = match v.kind {
+                    ViolationKind::FreedWhileLoaded { holder } => Some(holder),
+                    ViolationKind::LazyCpuNotInCpumask { lazy } => Some(lazy),
+                    _ => None,
+                };
+                if let Some(to) = victim.filter(|&t| t < n) {
+                    sink.ipi(v.cpu, to, ts, &format!("{} still in use on cpu {to}", v.mm));
+                }
+            }
+        }
+    }
+    sink.finish()
+}
+
+/// `[cr3 mm#4.1] rest` into (`mm#4.1`, `rest`).
+fn split_cr3(text: &str) -> (Option<&str>, &str) {
+    match text.strip_prefix("[cr3 ").and_then(|t| t.split_once("] ")) {
+        Some((cr3, rest)) => (Some(cr3), rest),
+        None => (None, text),
+    }
+}
+
+/// Whether the CPU runs a kernel task after an operation the checker describes as
+/// `what` (`None`: the operation does not change it).
+fn runs_kernel_after(what: &str) -> Option<bool> {
+    if let Some((_, next)) = what.split_once(" -> ") {
+        let next = next.trim_end_matches(", which exits");
+        if what.contains("which exits") {
+            return Some(true);
+        }
+        return Some(next == "idle" || next.ends_with("(kthread)"));
+    }
+    if what.contains(" exits") || what.starts_with("kworker:") || what.starts_with("goes offline") {
+        return Some(true);
+    }
+    if what.contains(" execs") {
+        return Some(false);
+    }
+    None
+}

@@ -1,0 +1,313 @@
+//! One fixture test per format, the odd lines each format has, bad input, gzip, and the
+//! two real traces of `../shared/traces` (skipped with a message when absent).
+
+use lazymm_trace::tasks::{census, Kind, KthreadRules, Why};
+use lazymm_trace::{
+    parse_bytes, parse_str, read_file, Error, Format, Options, PrevState, TraceEvent,
+};
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn parse(name: &str) -> lazymm_trace::Trace {
+    read_file(&fixture(name), &Options::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn switches(t: &lazymm_trace::Trace) -> Vec<(u32, u32, u32, PrevState)> {
+    t.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            TraceEvent::Switch {
+                prev,
+                prev_state,
+                next,
+            } => Some((r.cpu, prev.pid, next.pid, *prev_state)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ftrace_with_flags_column() {
+    let t = parse("ftrace_flags.txt");
+    assert_eq!(t.format, Some(Format::Ftrace));
+    assert_eq!(t.stats.count("sched_switch"), 7);
+    assert_eq!(t.stats.count("sched_wakeup"), 1);
+    assert_eq!(t.stats.count("sched_process_fork"), 1);
+    assert_eq!(t.stats.count("sched_process_exec"), 1);
+    assert_eq!(t.stats.count("sched_process_exit"), 1);
+    assert_eq!(t.stats.count("sched_process_free"), 1);
+    assert_eq!(t.stats.skipped.get("tracing_mark_write"), Some(&1));
+    assert_eq!(t.stats.skipped.get("(function tracer)"), Some(&1));
+    assert_eq!((t.stats.lost_markers, t.stats.lost_events), (1, 3));
+    let s = switches(&t);
+    assert_eq!(s[0], (0, 1977, 0, PrevState::Blocked));
+    assert!(
+        s.contains(&(1, 2001, 3000, PrevState::Dead)),
+        "Z is a dead task's last switch"
+    );
+    assert!(
+        s.contains(&(1, 3000, 77, PrevState::Runnable)),
+        "R+ is preempted"
+    );
+    let web = t.records.iter().find_map(|r| match &r.event {
+        TraceEvent::Switch { next, .. } if next.pid == 3000 => Some(next.comm.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        web.as_deref(),
+        Some("Web Content"),
+        "a comm with a space stays whole"
+    );
+    assert_eq!(t.records[0].ts_ns, 100_000_100_000);
+    assert_eq!(t.nr_cpus(), 2);
+}
+
+#[test]
+fn ftrace_without_flags_column_and_backwards_clock() {
+    let t = parse("ftrace_noflags.txt");
+    assert_eq!(t.format, Some(Format::Ftrace));
+    assert_eq!(t.stats.count("sched_switch"), 4);
+    assert_eq!(
+        t.stats.skipped.get("0"),
+        Some(&2),
+        "atrace markers print as event '0'"
+    );
+    assert_eq!(
+        t.stats.backwards, 1,
+        "the clock-sync line at 0.0 goes backwards on cpu 0"
+    );
+    assert_eq!(t.stats.first_backwards[0].line, 11);
+    assert_eq!(switches(&t)[1], (0, 13696, 0, PrevState::Blocked));
+}
+
+#[test]
+fn atrace_with_tgid_column() {
+    let t = parse("atrace_tgid.txt");
+    assert_eq!(t.format, Some(Format::Atrace));
+    assert_eq!(t.stats.count("sched_switch"), 5);
+    assert_eq!(
+        t.tgid_of.get(&1200),
+        Some(&1100),
+        "RenderThread is a thread of systemui"
+    );
+    assert_eq!(t.tgid_of.get(&589), Some(&589));
+    assert_eq!(t.tgid_of.get(&0), None, "(-----) is no tgid");
+    let c = census(&t, &KthreadRules::builtin());
+    assert_eq!(c.get(1200).unwrap().tgid, 1100);
+    assert_eq!(c.get(1200).unwrap().why, Why::Tgid);
+    assert_eq!(c.get(40).unwrap().kind, Kind::Kthread);
+    assert_eq!(
+        c.guessed(),
+        0,
+        "the TGID column names every user task's process"
+    );
+}
+
+#[test]
+fn systrace_old_and_new_pages() {
+    let t = parse("systrace_old.html");
+    assert_eq!(t.format, Some(Format::Systrace));
+    assert_eq!(t.stats.count("sched_switch"), 3);
+    assert_eq!(t.stats.count("sched_wakeup"), 1);
+    assert_eq!(
+        switches(&t)[2],
+        (0, 14584, 0, PrevState::Blocked),
+        "the line that closes the string counts"
+    );
+    let t = parse("systrace_new.html");
+    assert_eq!(t.format, Some(Format::Systrace));
+    assert_eq!(
+        t.stats.count("sched_switch"),
+        2,
+        "the JSON block is skipped"
+    );
+    assert_eq!(t.tgid_of.get(&589), Some(&589));
+}
+
+#[test]
+fn trace_cmd_raw_fields() {
+    let t = parse("tracecmd_raw.txt");
+    assert_eq!(t.format, Some(Format::TraceCmd));
+    assert_eq!(t.stats.count("sched_switch"), 5);
+    assert_eq!((t.stats.lost_markers, t.stats.lost_events), (1, 5));
+    assert_eq!(t.stats.skipped.get("print"), Some(&1));
+    assert_eq!(t.stats.skipped.get("sched_overutilized"), Some(&1));
+    let s = switches(&t);
+    assert_eq!(s[0], (1, 1701, 0, PrevState::Dead), "64 is TASK_DEAD");
+    assert_eq!(s[2].3, PrevState::Runnable, "4096 is preempted");
+    assert_eq!(s[3].3, PrevState::Blocked, "130 is D|K");
+    let c = census(&t, &KthreadRules::builtin());
+    assert_eq!(c.get(46).unwrap().kind, Kind::Kthread);
+    assert_eq!(c.get(0).unwrap().kind, Kind::Idle);
+    assert_eq!(c.get(1642).unwrap().why, Why::Guess);
+}
+
+#[test]
+fn trace_cmd_compact_form() {
+    let t = parse("tracecmd_compact.txt");
+    assert_eq!(t.format, Some(Format::TraceCmd));
+    assert_eq!(t.stats.count("sched_switch"), 5);
+    let s = switches(&t);
+    assert_eq!(s[0], (1, 1701, 0, PrevState::Dead));
+    assert_eq!(s[2], (0, 1642, 46, PrevState::Runnable));
+    assert_eq!(s[3], (0, 46, 1642, PrevState::Blocked));
+    assert_eq!(s[4].3, PrevState::Dead, "x is TASK_DEAD");
+    let w = t.records.iter().find_map(|r| match &r.event {
+        TraceEvent::Wakeup {
+            task, target_cpu, ..
+        } => Some((task.pid, *target_cpu)),
+        _ => None,
+    });
+    assert_eq!(w, Some((1642, Some(0))));
+}
+
+#[test]
+fn perf_script_sched_events() {
+    let t = parse("perf_script.txt");
+    assert_eq!(t.format, Some(Format::Perf));
+    assert_eq!(
+        t.stats.count("sched_switch"),
+        6,
+        "':-1 PID/-1' (an exited thread) names no task"
+    );
+    assert_eq!(t.stats.count("sched_process_fork"), 2);
+    assert_eq!(t.stats.count("sched_process_exec"), 1);
+    assert_eq!(t.stats.count("sched_process_exit"), 1);
+    assert_eq!(t.stats.count("sched_process_free"), 1);
+    assert_eq!(
+        t.tgid_of.get(&21002),
+        Some(&21001),
+        "perf's pid/tid names the thread group"
+    );
+    let s = switches(&t);
+    assert_eq!(s[1], (0, 21001, 0, PrevState::Runnable), "the compact body");
+    assert_eq!(s[3].3, PrevState::Dead);
+    let c = census(&t, &KthreadRules::builtin());
+    assert_eq!(c.get(21002).unwrap().tgid, 21001);
+    assert_eq!(
+        c.get(4000).unwrap().why,
+        Why::Guess,
+        "'Web Content 4000' has no pid/tid"
+    );
+}
+
+#[test]
+fn babeltrace2_lttng_kernel_trace() {
+    let t = parse("lttng.txt");
+    assert_eq!(t.format, Some(Format::Lttng));
+    assert_eq!(t.stats.count("lttng_statedump_process_state"), 3);
+    assert_eq!(t.stats.count("sched_switch"), 4);
+    assert_eq!(t.stats.skipped.get("syscall_entry_read"), Some(&1));
+    assert_eq!(t.stats.count("sched_wakeup_new"), 1);
+    let s = switches(&t);
+    assert_eq!(s[0], (0, 1, 9, PrevState::Blocked));
+    assert_eq!(s[3], (0, 502, 0, PrevState::Dead));
+    assert_eq!(t.records[0].ts_ns, 36_000_000_000_100);
+    let c = census(&t, &KthreadRules::builtin());
+    assert_eq!(c.get(9).unwrap().why, Why::Statedump);
+    assert_eq!(c.get(501).unwrap().tgid, 500);
+    assert_eq!(
+        c.get(502).unwrap().tgid,
+        500,
+        "the fork's child_pid names the process"
+    );
+    assert_eq!(c.get(1).unwrap().kind, Kind::User);
+}
+
+#[test]
+fn bad_line_names_file_line_and_expectation() {
+    let e = read_file(&fixture("bad_line.txt"), &Options::default()).unwrap_err();
+    let Error::Malformed { line, expected, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*line, 3);
+    assert!(expected.contains("prev_pid"), "{expected}");
+    let msg = e.to_string();
+    assert!(msg.contains("bad_line.txt:3:"), "{msg}");
+    let t = read_file(
+        &fixture("bad_line.txt"),
+        &Options {
+            lenient: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t.stats.malformed, 2);
+    assert_eq!(t.stats.count("sched_switch"), 2);
+}
+
+#[test]
+fn unknown_format_and_forced_format() {
+    let e = parse_str("x", "hello\nworld\n", &Options::default()).unwrap_err();
+    assert!(matches!(e, Error::UnknownFormat { .. }));
+    assert!(e.to_string().contains("--format"));
+    let text = std::fs::read_to_string(fixture("ftrace_flags.txt")).unwrap();
+    let forced = parse_str(
+        "x",
+        &text,
+        &Options {
+            format: Some(Format::TraceCmd),
+            lenient: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(forced.format, Some(Format::TraceCmd));
+    assert_eq!(forced.stats.count("sched_switch"), 7);
+}
+
+#[test]
+fn gzipped_input_reads_as_is() {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let text = std::fs::read(fixture("tracecmd_raw.txt")).unwrap();
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    let bytes = gz.finish().unwrap();
+    let a = parse_bytes("t.gz", &bytes, &Options::default()).unwrap();
+    let b = parse_bytes("t", &text, &Options::default()).unwrap();
+    assert_eq!(a.records, b.records);
+    let e = parse_bytes("bad.gz", &bytes[..bytes.len() / 2], &Options::default()).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+}
+
+fn shared(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/traces")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+#[test]
+fn shared_trace_cmd_report_6cpu() {
+    let Some(p) = shared("trace_cmd_report_6cpu.txt") else {
+        return;
+    };
+    let t = read_file(&p, &Options::default()).unwrap();
+    assert_eq!(t.format, Some(Format::TraceCmd));
+    assert_eq!(t.stats.count("sched_switch"), 1856);
+    assert_eq!(t.stats.count("sched_wakeup"), 1068);
+    assert_eq!(t.nr_cpus(), 6);
+}
+
+#[test]
+fn shared_android_systrace_2cpu() {
+    let Some(p) = shared("android_systrace_2cpu.txt") else {
+        return;
+    };
+    let t = read_file(&p, &Options::default()).unwrap();
+    assert_eq!(t.format, Some(Format::Ftrace));
+    assert_eq!(t.stats.count("sched_switch"), 11074);
+    assert_eq!(t.stats.count("sched_wakeup"), 6827);
+    assert_eq!(t.stats.backwards, 1, "the synthetic clock-sync line at 0.0");
+    assert_eq!(t.nr_cpus(), 2);
+}
