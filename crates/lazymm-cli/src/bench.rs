@@ -152,7 +152,7 @@ fn dedup<T: PartialEq>(v: &mut Vec<T>) {
     *v = seen;
 }
 
-fn report_failure(e: ReportError) -> Failure {
+pub(crate) fn report_failure(e: ReportError) -> Failure {
     match e {
         ReportError::NotAReport(_) => Failure::Usage(e.to_string()),
         ReportError::Io { .. } | ReportError::Render { .. } => Failure::Io(e.to_string()),

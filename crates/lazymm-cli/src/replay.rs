@@ -2,13 +2,15 @@
 
 use crate::args::{unexpected, Args};
 use crate::bench::list;
+use crate::bench::report_failure;
 use crate::Failure;
 use lazymm_engine::registry;
+use lazymm_engine::report::check_out;
 use lazymm_trace::replay::{counterexample, replay_all, Input, Row, Variant};
+use lazymm_trace::report::Report;
 use lazymm_trace::schedule::schedule;
-use lazymm_trace::tasks::{census, Kind, KthreadRules};
-use lazymm_trace::timeline::write_whole;
-use lazymm_trace::{read_file, Format, Options, Trace};
+use lazymm_trace::tasks::{census, KthreadRules};
+use lazymm_trace::{read_file, Format, Options};
 use lexopt::Arg;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -67,7 +69,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             Format::names()
         )));
     }
-    let mut all: Vec<serde_json::Value> = Vec::new();
+    if let Some(dir) = &out {
+        check_out(dir).map_err(report_failure)?;
+    }
+    let mut report = Report::default();
     let mut violated = false;
     for file in &files {
         let trace = read_file(file, &opts).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -96,16 +101,14 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         };
         let rows =
             replay_all(&schemes, &archs, &input).map_err(|e| Failure::Usage(e.to_string()))?;
+        let text = report.add(&trace, &c, &s, &rows);
         if !as_json {
-            print_header(&trace, &c, &s);
-            print_table(&rows);
+            print!("{text}");
         }
         for r in &rows {
-            let j = r.to_json(&trace);
             if as_json {
-                println!("{j}");
+                println!("{}", r.to_json(&trace));
             }
-            all.push(j);
             if r.total.violations > 0 {
                 violated = true;
                 eprintln!(
@@ -135,12 +138,12 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         }
     }
     if let Some(dir) = out {
-        write_out(&dir, &all)?;
+        let files = report.write(&dir).map_err(report_failure)?;
         if !as_json {
             println!(
-                "results: {}/results.json, {}/results.csv",
-                dir.display(),
-                dir.display()
+                "report: {} ({})",
+                dir.join("index.html").display(),
+                files.join(", ")
             );
         }
     }
@@ -171,149 +174,4 @@ fn timeline_path(t: &Path, r: &Row, several: bool, file: &Path, several_files: b
         String::new()
     };
     t.with_file_name(format!("{stem}{trace}.{}-{}.{ext}", r.scheme, r.arch))
-}
-
-fn print_header(t: &Trace, c: &lazymm_trace::tasks::Census, s: &lazymm_trace::schedule::Schedule) {
-    println!(
-        "lazymm replay {}: {} trace, {} cpus, {:.3} s, {} sched_switch events ({} replayed, {} to itself), {} lost-event markers, {} backwards timestamps",
-        t.file,
-        t.format.map_or("?", |f| f.name()),
-        s.nr_cpus,
-        t.seconds(),
-        t.stats.count("sched_switch"),
-        s.trace_switches,
-        s.self_switches,
-        t.stats.lost_markers,
-        t.stats.backwards
-    );
-    println!(
-        "  tasks: {} user in {} processes ({} guessed: no TGID in the trace), {} kernel threads; resync: {} initial, {} after lost events",
-        c.count(Kind::User),
-        c.processes(),
-        c.guessed(),
-        c.count(Kind::Kthread),
-        s.initial_switches,
-        s.resync_switches
-    );
-    if !t.stats.skipped.is_empty() {
-        let mut k: Vec<_> = t.stats.skipped.iter().collect();
-        k.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let k: Vec<String> = k.iter().take(8).map(|(n, c)| format!("{n}: {c}")).collect();
-        println!("  skipped: {}", k.join(", "));
-    }
-    if let Some(b) = t.stats.first_backwards.first() {
-        println!(
-            "  timestamps going backwards on one CPU: {} (first: line {}, cpu {}, {:.6} s after {:.6} s; kept in the file's order)",
-            t.stats.backwards,
-            b.line,
-            b.cpu,
-            b.ts_ns as f64 / 1e9,
-            b.before_ns as f64 / 1e9
-        );
-    }
-    if s.lost_prev + s.lost_next + s.lost_other > 0 {
-        println!(
-            "  lost events: {} switches from a task the CPU was not running, {} to a task still running elsewhere, {} exec/exit of a task not running (each resynchronised)",
-            s.lost_prev, s.lost_next, s.lost_other
-        );
-    }
-    if t.stats.malformed > 0 {
-        println!(
-            "  malformed lines skipped (--lenient): {}",
-            t.stats.malformed
-        );
-    }
-}
-
-fn print_table(rows: &[Row]) {
-    println!(
-        "  {:<26} {:<8} {:>9} {:>12} {:>11} {:>12} {:>14} {:>8} {:>9} {:>8} {:>6} {:>9} {:>6} {:>5}",
-        "scheme",
-        "arch",
-        "switches",
-        "lazy rt/s",
-        "k->k/s",
-        "rmw/s",
-        "hot line rmw/s",
-        "hot cpus",
-        "ipi/exit",
-        "ipi/s",
-        "scans",
-        "cpus/scan",
-        "bytes",
-        "viol"
-    );
-    for r in rows {
-        println!(
-            "  {:<26} {:<8} {:>9} {:>12.1} {:>11.1} {:>12.1} {:>14.1} {:>8} {:>9} {:>8.1} {:>6} {:>9} {:>6} {:>5}",
-            r.mutant.map_or(r.scheme, |m| m.name()),
-            r.arch,
-            r.context_switches,
-            r.lazy_round_trips_per_sec(),
-            r.kernel_handovers_per_sec(),
-            r.shared_rmw_per_sec(),
-            r.hottest_line_rmw_per_sec(),
-            r.hottest.as_ref().map_or(0, |h| h.cpus),
-            r.ipis_per_exit().map_or("-".into(), |x| format!("{x:.2}")),
-            r.ipis_per_sec(),
-            r.hazptr_scans,
-            if r.hazptr_scans > 0 {
-                format!("{:.1}", r.hazptr_cpus_scanned as f64 / r.hazptr_scans as f64)
-            } else {
-                "-".into()
-            },
-            r.task_bytes,
-            r.total.violations
-        );
-    }
-    for r in rows {
-        if let Some(h) = &r.hottest {
-            println!(
-                "  hottest mm_count line under {} on {}: {} of {} ({} RMWs from {} cpus)",
-                r.mutant.map_or(r.scheme, |m| m.name()),
-                r.arch,
-                h.mm,
-                h.process,
-                h.rmw,
-                h.cpus
-            );
-        }
-    }
-}
-
-fn write_out(dir: &Path, rows: &[serde_json::Value]) -> Result<(), Failure> {
-    let io = |e: std::io::Error| Failure::Io(format!("cannot write into {}: {e}", dir.display()));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let json = serde_json::to_string_pretty(&serde_json::Value::Array(rows.to_vec()))
-        .map_err(|e| Failure::Io(e.to_string()))?;
-    write_whole(&dir.join("results.json"), json.as_bytes()).map_err(io)?;
-    let mut csv = String::new();
-    if let Some(serde_json::Value::Object(first)) = rows.first() {
-        let keys: Vec<&String> = first.keys().collect();
-        csv.push_str(
-            &keys
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        csv.push('\n');
-        for r in rows {
-            let cells: Vec<String> = keys
-                .iter()
-                .map(|k| match &r[k.as_str()] {
-                    serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(s) if s.contains([',', '"', '\n']) => {
-                        format!("\"{}\"", s.replace('"', "\"\""))
-                    }
-                    serde_json::Value::String(s) => s.clone(),
-                    v => v.to_string(),
-                })
-                .collect();
-            csv.push_str(&cells.join(","));
-            csv.push('\n');
-        }
-    }
-    write_whole(&dir.join("results.csv"), csv.as_bytes()).map_err(io)?;
-    Ok(())
 }

@@ -27,5 +27,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     for m in lazymm_engine::registry::mutants() {
         println!("  {:<28} [{}] {}", m.name(), m.scheme(), m.description());
     }
+    // Races the checker found in the kernel as written, each followed by its fix.
+    println!("findings:");
+    for m in lazymm_engine::registry::findings() {
+        let on = format!("{}@{}", m.scheme(), m.arch().unwrap_or("generic"));
+        println!("  {:<34} [{on}] {}", m.name(), m.description());
+    }
     Ok(0)
 }

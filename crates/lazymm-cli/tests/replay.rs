@@ -191,3 +191,99 @@ fn a_mutant_on_a_real_schedule_exits_3_with_a_counterexample() {
         "{err}"
     );
 }
+
+#[test]
+fn out_holds_a_whole_report_with_a_bar_per_row_and_an_escaped_page() {
+    let d = tmp("report");
+    // A trace whose name the page must escape.
+    let trace = d.join("a<b&c.txt");
+    std::fs::copy(fixture("ftrace_flags.txt"), &trace).unwrap();
+    let out = d.join("r");
+    let o = lazymm(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--schemes",
+        "refcount,shootdown,hazptr-mathieu",
+        "--archs",
+        "generic,x86",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows = 6;
+    // table.txt is what the terminal showed.
+    let table = std::fs::read_to_string(out.join("table.txt")).unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with(&table));
+    assert_eq!(table.lines().filter(|l| l.contains("generic ")).count(), 3);
+    let svgs = [
+        "shared-rmw-per-sec.svg",
+        "hottest-line-rmw-per-sec.svg",
+        "ipis-per-exit.svg",
+        "lazy-round-trips-per-sec.svg",
+    ];
+    for f in ["index.html", "results.json", "results.csv"]
+        .iter()
+        .chain(&svgs)
+    {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    for f in svgs {
+        let text = std::fs::read_to_string(out.join(f)).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let bars: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("bar"))
+            .collect();
+        assert_eq!(bars.len(), rows, "{f}");
+        assert!(bars
+            .iter()
+            .any(|b| b.attribute("data-row") == Some("hazptr-mathieu/x86")));
+    }
+    // Every row's lazy round trips per second is one bar of the same value.
+    let lazy = std::fs::read_to_string(out.join("lazy-round-trips-per-sec.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&lazy).unwrap();
+    let values: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("data-value"))
+        .collect();
+    assert_eq!(values.len(), rows);
+    assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        page.contains("a&lt;b&amp;c.txt"),
+        "the trace name is escaped"
+    );
+    assert!(!page.contains("a<b"), "no raw trace name on the page");
+    assert!(page.contains("replays of a recorded schedule"));
+    assert_eq!(page.matches("<svg ").count(), svgs.len());
+    assert_eq!(page.matches("<tr class=").count(), rows);
+    // A second report replaces the first; something that is not a report is left alone.
+    let o = lazymm(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--schemes",
+        "refcount",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(j.as_array().unwrap().len(), 1);
+    let o = lazymm(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--schemes",
+        "refcount",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(trace.is_file());
+    let _ = std::fs::remove_dir_all(&d);
+}

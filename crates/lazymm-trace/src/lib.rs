@@ -30,6 +30,8 @@ mod tracecmd;
 #[cfg(feature = "replay")]
 pub mod replay;
 #[cfg(feature = "replay")]
+pub mod report;
+#[cfg(feature = "replay")]
 pub mod timeline;
 
 pub use event::{PrevState, Record, TaskRef, TraceEvent};

@@ -628,10 +628,36 @@ pub fn check_out(out: &Path) -> Result<(), ReportError> {
 /// Writes the whole report into `out`: `table.txt`, `results.json`, `results.csv`, the
 /// charts and `index.html`. Returns the files written (names inside `out`).
 ///
-/// Everything is first written into a new directory beside `out`; only when every file
-/// is there does it replace `out` (a previous report is moved aside, then removed). A
-/// failure leaves `out` as it was.
+/// Every file is rendered first, then written with [`write_dir`]: a failure leaves `out`
+/// as it was.
 pub fn write_report(b: &Bench, out: &Path) -> Result<Vec<String>, ReportError> {
+    let charts = charts(b);
+    let render = |file: &'static str| {
+        move |e: &dyn std::fmt::Display| ReportError::Render {
+            file,
+            err: e.to_string(),
+        }
+    };
+    let json = serde_json::to_string_pretty(&to_json(b)).map_err(|e| render("results.json")(&e))?;
+    let csv = to_csv(b).map_err(|e| render("results.csv")(&e))?;
+    let page = html(b, &charts).map_err(|e| render("index.html")(&e))?;
+    let mut files: Vec<(String, String)> = vec![
+        ("table.txt".into(), table(b)),
+        ("results.json".into(), json + "\n"),
+        ("results.csv".into(), csv),
+    ];
+    files.extend(charts.iter().map(|c| (c.file.clone(), c.svg.clone())));
+    files.push(("index.html".into(), page));
+    write_dir(out, &files)
+}
+
+/// Writes `files` (name inside `out`, text) as the whole content of the directory `out`,
+/// all or nothing. Returns the names written.
+///
+/// `out` must pass [`check_out`]. Everything is first written into a new directory beside
+/// `out`; only when every file is there does it replace `out` (a previous report is moved
+/// aside, then removed). A failure leaves `out` as it was.
+pub fn write_dir(out: &Path, files: &[(String, String)]) -> Result<Vec<String>, ReportError> {
     check_out(out)?;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -646,38 +672,13 @@ pub fn write_report(b: &Bench, out: &Path) -> Result<Vec<String>, ReportError> {
     let old = parent.join(format!(".{name}.old-{pid}"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp).map_err(io(&tmp))?;
-    let result = (|| {
-        let charts = charts(b);
-        let render = |file: &'static str| {
-            move |e: &dyn std::fmt::Display| ReportError::Render {
-                file,
-                err: e.to_string(),
-            }
-        };
-        let json =
-            serde_json::to_string_pretty(&to_json(b)).map_err(|e| render("results.json")(&e))?;
-        let csv = to_csv(b).map_err(|e| render("results.csv")(&e))?;
-        let page = html(b, &charts).map_err(|e| render("index.html")(&e))?;
-        let mut files: Vec<(String, String)> = vec![
-            ("table.txt".into(), table(b)),
-            ("results.json".into(), json + "\n"),
-            ("results.csv".into(), csv),
-        ];
-        files.extend(charts.iter().map(|c| (c.file.clone(), c.svg.clone())));
-        files.push(("index.html".into(), page));
-        for (f, text) in &files {
-            let p = tmp.join(f);
-            std::fs::write(&p, text).map_err(io(&p))?;
-        }
-        Ok(files.into_iter().map(|(f, _)| f).collect::<Vec<_>>())
-    })();
-    let files = match result {
-        Ok(f) => f,
-        Err(e) => {
+    for (f, text) in files {
+        let p = tmp.join(f);
+        if let Err(e) = std::fs::write(&p, text) {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
+            return Err(io(&p)(e));
         }
-    };
+    }
     let had_old = out.exists();
     if had_old {
         let _ = std::fs::remove_dir_all(&old);
@@ -696,7 +697,7 @@ pub fn write_report(b: &Bench, out: &Path) -> Result<Vec<String>, ReportError> {
     if had_old {
         let _ = std::fs::remove_dir_all(&old);
     }
-    Ok(files)
+    Ok(files.iter().map(|(f, _)| f.clone()).collect())
 }
 
 #[cfg(test)]

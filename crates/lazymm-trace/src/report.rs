@@ -1,0 +1,654 @@
+//! The report of `lazymm replay --out DIR`, in the bench report's formats: `table.txt`
+//! (what the terminal shows), `results.json`, `results.csv`, SVG bar charts and an
+//! `index.html` that shows them all with no network.
+//!
+//! The rows' fields are [`Row::to_json`]'s: `results.json` and `results.csv` are those
+//! objects, and the HTML table draws its cells from them through [`COLUMNS`] (the bench
+//! report's [`Column`] type). The page is a minijinja template (`report/index.html`) with
+//! HTML autoescape: every text put on it is escaped by the template engine; only the SVG
+//! charts, drawn here with the bench report's [`xml_escape`], go in as markup. The whole
+//! directory is written at once by the bench report's [`write_dir`].
+
+use crate::replay::Row;
+use crate::schedule::Schedule;
+use crate::tasks::{Census, Kind};
+use crate::Trace;
+use lazymm_engine::report::columns::{Cell, Column};
+use lazymm_engine::report::svg::{lin_ticks, si_tick, xml_escape, Chart};
+use lazymm_engine::report::{write_dir, ReportError};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+
+const INDEX_HTML: &str = include_str!("report/index.html");
+
+/// The sentence that says what the numbers are.
+pub const REPLAY_SENTENCE: &str = "These are replays of a recorded schedule: every scheme ran the same context switches, forks, execs and exits, in the trace's timestamp order, on the model; the numbers are what each scheme's bookkeeping did on it, counted by the model, not timed.";
+
+/// The header lines printed above a trace's table (each ends in a newline).
+pub fn header(t: &Trace, c: &Census, s: &Schedule) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "lazymm replay {}: {} trace, {} cpus, {:.3} s, {} sched_switch events ({} replayed, {} to itself), {} lost-event markers, {} backwards timestamps",
+        t.file,
+        t.format.map_or("?", |f| f.name()),
+        s.nr_cpus,
+        t.seconds(),
+        t.stats.count("sched_switch"),
+        s.trace_switches,
+        s.self_switches,
+        t.stats.lost_markers,
+        t.stats.backwards
+    );
+    let _ = writeln!(
+        o,
+        "  tasks: {} user in {} processes ({} guessed: no TGID in the trace), {} kernel threads; resync: {} initial, {} after lost events",
+        c.count(Kind::User),
+        c.processes(),
+        c.guessed(),
+        c.count(Kind::Kthread),
+        s.initial_switches,
+        s.resync_switches
+    );
+    if !t.stats.skipped.is_empty() {
+        let mut k: Vec<_> = t.stats.skipped.iter().collect();
+        k.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let k: Vec<String> = k.iter().take(8).map(|(n, c)| format!("{n}: {c}")).collect();
+        let _ = writeln!(o, "  skipped: {}", k.join(", "));
+    }
+    if let Some(b) = t.stats.first_backwards.first() {
+        let _ = writeln!(
+            o,
+            "  timestamps going backwards on one CPU: {} (first: line {}, cpu {}, {:.6} s after {:.6} s; kept in the file's order)",
+            t.stats.backwards,
+            b.line,
+            b.cpu,
+            b.ts_ns as f64 / 1e9,
+            b.before_ns as f64 / 1e9
+        );
+    }
+    if s.lost_prev + s.lost_next + s.lost_other > 0 {
+        let _ = writeln!(
+            o,
+            "  lost events: {} switches from a task the CPU was not running, {} to a task still running elsewhere, {} exec/exit of a task not running (each resynchronised)",
+            s.lost_prev, s.lost_next, s.lost_other
+        );
+    }
+    if t.stats.malformed > 0 {
+        let _ = writeln!(
+            o,
+            "  malformed lines skipped (--lenient): {}",
+            t.stats.malformed
+        );
+    }
+    o
+}
+
+/// The name of a row's scheme: the mutant's, when it is one.
+fn scheme_name(r: &Row) -> &'static str {
+    r.mutant.map_or(r.scheme, |m| m.name())
+}
+
+/// The terminal table of a trace's rows (each line ends in a newline).
+pub fn table(rows: &[Row]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "  {:<26} {:<8} {:>9} {:>12} {:>11} {:>12} {:>14} {:>8} {:>9} {:>8} {:>6} {:>9} {:>6} {:>5}",
+        "scheme",
+        "arch",
+        "switches",
+        "lazy rt/s",
+        "k->k/s",
+        "rmw/s",
+        "hot line rmw/s",
+        "hot cpus",
+        "ipi/exit",
+        "ipi/s",
+        "scans",
+        "cpus/scan",
+        "bytes",
+        "viol"
+    );
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "  {:<26} {:<8} {:>9} {:>12.1} {:>11.1} {:>12.1} {:>14.1} {:>8} {:>9} {:>8.1} {:>6} {:>9} {:>6} {:>5}",
+            scheme_name(r),
+            r.arch,
+            r.context_switches,
+            r.lazy_round_trips_per_sec(),
+            r.kernel_handovers_per_sec(),
+            r.shared_rmw_per_sec(),
+            r.hottest_line_rmw_per_sec(),
+            r.hottest.as_ref().map_or(0, |h| h.cpus),
+            r.ipis_per_exit().map_or("-".into(), |x| format!("{x:.2}")),
+            r.ipis_per_sec(),
+            r.hazptr_scans,
+            if r.hazptr_scans > 0 {
+                format!("{:.1}", r.hazptr_cpus_scanned as f64 / r.hazptr_scans as f64)
+            } else {
+                "-".into()
+            },
+            r.task_bytes,
+            r.total.violations
+        );
+    }
+    for r in rows {
+        if let Some(h) = &r.hottest {
+            let _ = writeln!(
+                o,
+                "  hottest mm_count line under {} on {}: {} of {} ({} RMWs from {} cpus)",
+                scheme_name(r),
+                r.arch,
+                h.mm,
+                h.process,
+                h.rmw,
+                h.cpus
+            );
+        }
+    }
+    o
+}
+
+const fn col(head: &'static str, means: &'static str, cell: Cell, left: bool) -> Column {
+    Column {
+        head,
+        means,
+        cell,
+        left,
+    }
+}
+
+/// The columns of the HTML table, in order, over [`Row::to_json`]'s fields.
+pub const COLUMNS: &[Column] = &[
+    col("trace", "the trace file", Cell::Text("trace"), true),
+    col("scheme", "the scheme", Cell::Text("scheme"), true),
+    col(
+        "mutant",
+        "the deliberately broken variant of the scheme, if one was asked for",
+        Cell::Text("mutant"),
+        true,
+    ),
+    col("arch", "the model's arch", Cell::Text("arch"), true),
+    col(
+        "cpus",
+        "CPUs of the traced machine",
+        Cell::Text("cpus"),
+        false,
+    ),
+    col(
+        "trace s",
+        "seconds of trace, first event to last",
+        Cell::Fixed("trace_seconds", 3),
+        false,
+    ),
+    col(
+        "switches",
+        "context switches replayed",
+        Cell::Text("context_switches"),
+        false,
+    ),
+    col(
+        "lazy rt/s",
+        "lazy round trips (user to kernel thread and back) per second of trace",
+        Cell::Si("lazy_round_trips_per_sec"),
+        false,
+    ),
+    col(
+        "k->k/s",
+        "kernel thread to kernel thread hand-overs per second of trace",
+        Cell::Si("kernel_handovers_per_sec"),
+        false,
+    ),
+    col(
+        "RMW/s",
+        "atomic RMWs on lines shared between CPUs per second of trace",
+        Cell::Si("shared_rmw_per_sec"),
+        false,
+    ),
+    col(
+        "hot line RMW/s",
+        "RMWs per second of trace on the hottest mm_count line",
+        Cell::Si("hottest_line_rmw_per_sec"),
+        false,
+    ),
+    col(
+        "hot line mm",
+        "the mm whose mm_count line is the hottest",
+        Cell::Text("hottest_line_mm"),
+        true,
+    ),
+    col(
+        "hot cpus",
+        "CPUs that made RMWs on the hottest line",
+        Cell::Text("hottest_line_cpus"),
+        false,
+    ),
+    col(
+        "IPIs/exit",
+        "IPIs sent per exit (last mmput)",
+        Cell::Fixed("ipis_per_exit", 2),
+        false,
+    ),
+    col(
+        "IPIs/s",
+        "IPIs sent per second of trace",
+        Cell::Si("ipis_per_sec"),
+        false,
+    ),
+    col(
+        "scans",
+        "hazard-pointer scans",
+        Cell::Text("hazptr_scans"),
+        false,
+    ),
+    col("bytes", "size of a task", Cell::Text("task_bytes"), false),
+    col(
+        "viol",
+        "violations of the safety properties (must be 0)",
+        Cell::Text("violations"),
+        false,
+    ),
+];
+
+/// What the page's header says about one trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceInfo {
+    /// The file, as given.
+    pub file: String,
+    /// Its format's name.
+    pub format: &'static str,
+    /// CPUs it shows.
+    pub cpus: usize,
+    /// Seconds from its first event to its last.
+    pub seconds: f64,
+    /// Tasks whose process had to be guessed (no TGID in the trace).
+    pub guessed_tasks: usize,
+}
+
+/// One trace's part of the report: what it is, its terminal text and its rows' fields.
+#[derive(Debug, Clone)]
+struct Section {
+    info: TraceInfo,
+    text: String,
+    rows: Vec<Value>,
+    labels: Vec<String>,
+}
+
+/// The report of one `lazymm replay`: every trace's header, table and rows.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    sections: Vec<Section>,
+}
+
+/// A chart and its caption.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// The chart.
+    pub chart: Chart,
+    /// What it shows.
+    pub caption: &'static str,
+}
+
+impl Report {
+    /// Adds a trace's rows; returns the text the terminal shows for it (header and table).
+    pub fn add(&mut self, t: &Trace, c: &Census, s: &Schedule, rows: &[Row]) -> String {
+        let text = header(t, c, s) + &table(rows);
+        self.sections.push(Section {
+            info: TraceInfo {
+                file: t.file.clone(),
+                format: t.format.map_or("?", |f| f.name()),
+                cpus: s.nr_cpus,
+                seconds: t.seconds(),
+                guessed_tasks: c.guessed(),
+            },
+            text: text.clone(),
+            rows: rows.iter().map(|r| r.to_json(t)).collect(),
+            labels: rows
+                .iter()
+                .map(|r| format!("{}/{}", scheme_name(r), r.arch))
+                .collect(),
+        });
+        text
+    }
+
+    /// Every row's fields, trace by trace.
+    pub fn rows(&self) -> Vec<Value> {
+        self.sections
+            .iter()
+            .flat_map(|s| s.rows.iter().cloned())
+            .collect()
+    }
+
+    /// What the terminal showed: every trace's header and table.
+    pub fn text(&self) -> String {
+        self.sections.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    /// `results.csv`: a header line of the fields, then one line per row.
+    pub fn csv(&self) -> String {
+        let rows = self.rows();
+        let mut csv = String::new();
+        let Some(Value::Object(first)) = rows.first() else {
+            return csv;
+        };
+        let keys: Vec<&String> = first.keys().collect();
+        let names: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        csv.push_str(&names.join(","));
+        csv.push('\n');
+        for r in &rows {
+            let cells: Vec<String> = keys
+                .iter()
+                .map(|k| match &r[k.as_str()] {
+                    Value::Null => String::new(),
+                    Value::String(s) if s.contains([',', '"', '\n']) => {
+                        format!("\"{}\"", s.replace('"', "\"\""))
+                    }
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                })
+                .collect();
+            csv.push_str(&cells.join(","));
+            csv.push('\n');
+        }
+        csv
+    }
+
+    /// One bar per row of every trace: `(label, value of field)`; the label names the
+    /// trace too when there are several.
+    fn bars(&self, field: &str) -> Vec<(String, Option<f64>)> {
+        let several = self.sections.len() > 1;
+        self.sections
+            .iter()
+            .flat_map(|s| {
+                let trace = Path::new(&s.info.file)
+                    .file_name()
+                    .map_or(s.info.file.clone(), |n| n.to_string_lossy().into_owned());
+                s.rows.iter().zip(&s.labels).map(move |(r, l)| {
+                    let label = if several {
+                        format!("{trace}: {l}")
+                    } else {
+                        l.clone()
+                    };
+                    (label, r.get(field).and_then(Value::as_f64))
+                })
+            })
+            .collect()
+    }
+
+    /// The charts: shared RMWs per second of trace and on the hottest line, IPIs per
+    /// exit, and lazy round trips per second.
+    pub fn charts(&self) -> Vec<Figure> {
+        let specs: [(&str, &str, &str, &str, &'static str); 4] = [
+            (
+                "shared-rmw-per-sec.svg",
+                "Shared RMWs per second of trace",
+                "atomic RMWs on lines shared between CPUs per second of trace",
+                "shared_rmw_per_sec",
+                "Atomic read-modify-writes on cache lines shared between CPUs, per second of trace, for each scheme and arch.",
+            ),
+            (
+                "hottest-line-rmw-per-sec.svg",
+                "RMWs on the hottest mm_count line per second",
+                "RMWs per second of trace on the hottest mm_count line",
+                "hottest_line_rmw_per_sec",
+                "RMWs per second of trace on the one mm_count line that received the most: the line every CPU contends on.",
+            ),
+            (
+                "ipis-per-exit.svg",
+                "IPIs per exit",
+                "IPIs sent per exit (last mmput)",
+                "ipis_per_exit",
+                "IPIs sent per exit (last mmput) over the whole replay; a row without a bar saw no exit.",
+            ),
+            (
+                "lazy-round-trips-per-sec.svg",
+                "Lazy round trips per second of trace",
+                "lazy round trips per second of trace",
+                "lazy_round_trips_per_sec",
+                "Lazy round trips (user task to kernel thread and back) per second of trace: a property of the schedule, so the same for every scheme and arch of one trace; it is what every scheme's per-switch bookkeeping is multiplied by.",
+            ),
+        ];
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, &(file, title, x_label, field, caption))| Figure {
+                chart: bar_chart(file, title, x_label, &self.bars(field), i),
+                caption,
+            })
+            .collect()
+    }
+
+    /// `index.html`: the traces, the table and the charts, rendered from the template
+    /// with HTML autoescape.
+    pub fn html(&self, figures: &[Figure]) -> Result<String, minijinja::Error> {
+        use minijinja::{context, Environment, Value as J};
+        let mut env = Environment::new();
+        // The name ends in .html: minijinja escapes every value for HTML.
+        env.add_template("index.html", INDEX_HTML)?;
+        let traces: Vec<J> = self
+            .sections
+            .iter()
+            .map(|s| {
+                context! {
+                    file => s.info.file,
+                    format => s.info.format,
+                    cpus => s.info.cpus,
+                    seconds => format!("{:.3}", s.info.seconds),
+                    guessed => s.info.guessed_tasks,
+                }
+            })
+            .collect();
+        let rows: Vec<J> = self
+            .rows()
+            .iter()
+            .map(|v| {
+                let bad = v.get("violations").and_then(Value::as_u64).unwrap_or(0) > 0;
+                let cells: Vec<J> = COLUMNS
+                    .iter()
+                    .map(|c| {
+                        context! {
+                            text => c.cell.format(v),
+                            class => if c.left { "l" } else { "" },
+                        }
+                    })
+                    .collect();
+                context! { cells => cells, class => if bad { "bad" } else { "" } }
+            })
+            .collect();
+        let columns: Vec<J> = COLUMNS
+            .iter()
+            .map(|c| context! { head => c.head, means => c.means })
+            .collect();
+        let charts: Vec<J> = figures
+            .iter()
+            .map(|f| {
+                context! {
+                    // The one markup put on the page: the charts, drawn by this module.
+                    svg => J::from_safe_string(f.chart.svg.clone()),
+                    caption => f.caption,
+                    file => f.chart.file,
+                }
+            })
+            .collect();
+        env.get_template("index.html")?.render(context! {
+            traces => traces,
+            sentence => REPLAY_SENTENCE,
+            charts => charts,
+            columns => columns,
+            rows => rows,
+            table => self.text(),
+        })
+    }
+
+    /// Writes the whole report into `out` (`table.txt`, `results.json`, `results.csv`,
+    /// the charts, `index.html`), all or nothing; returns the files written.
+    pub fn write(&self, out: &Path) -> Result<Vec<String>, ReportError> {
+        let render = |file: &'static str| {
+            move |e: &dyn std::fmt::Display| ReportError::Render {
+                file,
+                err: e.to_string(),
+            }
+        };
+        let json = serde_json::to_string_pretty(&Value::Array(self.rows()))
+            .map_err(|e| render("results.json")(&e))?;
+        let figures = self.charts();
+        let page = self.html(&figures).map_err(|e| render("index.html")(&e))?;
+        let mut files: Vec<(String, String)> = vec![
+            ("table.txt".into(), self.text()),
+            ("results.json".into(), json + "\n"),
+            ("results.csv".into(), self.csv()),
+        ];
+        files.extend(
+            figures
+                .iter()
+                .map(|f| (f.chart.file.clone(), f.chart.svg.clone())),
+        );
+        files.push(("index.html".into(), page));
+        write_dir(out, &files)
+    }
+}
+
+const PALETTE: &[&str] = &["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+
+/// A horizontal bar chart, one `<g class="bar">` per `(label, value)` (with a
+/// `<rect>` when the value is known), on a linear axis from 0.
+pub fn bar_chart(
+    file: &str,
+    title: &str,
+    x_label: &str,
+    bars: &[(String, Option<f64>)],
+    color: usize,
+) -> Chart {
+    const W: f64 = 760.0;
+    const ROW: f64 = 22.0;
+    let longest = bars
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    let ml = (longest as f64 * 6.8 + 16.0).clamp(120.0, 380.0);
+    let (mr, mt, mb) = (70.0, 48.0, 56.0);
+    let pw = W - ml - mr;
+    let ph = ROW * bars.len().max(1) as f64;
+    let h = mt + ph + mb;
+    let max = bars
+        .iter()
+        .filter_map(|(_, v)| *v)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let (x0, x1, ticks) = lin_ticks(0.0, if max > 0.0 { max } else { 1.0 });
+    let x_of = |v: f64| ml + pw * (v - x0) / (x1 - x0);
+    let fill = PALETTE[color % PALETTE.len()];
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", xml_escape(title));
+    let _ = writeln!(s, r##"<rect width="{W}" height="{h}" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="26" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
+        W / 2.0,
+        xml_escape(title)
+    );
+    for t in &ticks {
+        let x = x_of(*t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eeeeee"/>"##,
+            mt + ph
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            mt + ph + 16.0,
+            si_tick(*t)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#333333"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        ml + pw / 2.0,
+        h - 16.0,
+        xml_escape(x_label)
+    );
+    for (i, (label, v)) in bars.iter().enumerate() {
+        let y = mt + ROW * i as f64;
+        let _ = writeln!(s, r#"<g class="bar" data-row="{}">"#, xml_escape(label));
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            ml - 6.0,
+            y + ROW / 2.0 + 4.0,
+            xml_escape(label)
+        );
+        match v.filter(|v| v.is_finite()) {
+            Some(v) => {
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{ml}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{fill}" data-value="{v}"/>"#,
+                    y + 3.0,
+                    (x_of(v) - ml).max(0.0),
+                    ROW - 6.0
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+                    x_of(v) + 4.0,
+                    y + ROW / 2.0 + 4.0,
+                    si_tick(v)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{:.1}" y="{:.1}" fill="#888888">no value</text>"##,
+                    ml + 4.0,
+                    y + ROW / 2.0 + 4.0
+                );
+            }
+        }
+        let _ = writeln!(s, "</g>");
+    }
+    let _ = writeln!(s, "</svg>");
+    Chart {
+        file: file.into(),
+        title: title.into(),
+        svg: s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bar_chart_has_a_bar_per_row_and_escapes_its_labels() {
+        let bars = vec![
+            ("a<b/generic".to_string(), Some(3.0)),
+            ("c&d/x86".to_string(), None),
+            ("e/generic".to_string(), Some(0.0)),
+        ];
+        let c = bar_chart("x.svg", "t <1>", "x & y", &bars, 0);
+        assert_eq!(c.svg.matches(r#"<g class="bar""#).count(), 3);
+        assert_eq!(c.svg.matches("data-value=").count(), 2);
+        assert!(c.svg.contains("a&lt;b/generic") && !c.svg.contains("a<b"));
+        assert!(c.svg.contains("c&amp;d/x86"));
+        // A zero is a bar of no width; the largest value (3, the last tick) spans the plot
+        // (760 wide, less the 120 of the labels and the 70 of the right margin).
+        assert!(c
+            .svg
+            .contains(r##"width="0.0" height="16.0" fill="#1f77b4" data-value="0""##));
+        assert!(c
+            .svg
+            .contains(r##"width="570.0" height="16.0" fill="#1f77b4" data-value="3""##));
+    }
+}
