@@ -33,7 +33,10 @@ commands:
   schemes                        list schemes, archs, workloads and mutants
   run (--scheme S | --mutant M) [--arch A] --workload W [--cpus N] [--pairs N]
       [--seconds T | --switches K] [--seed X] [--switch-work NS] [--json]
+      [--timeline FILE]
                                  one run: a table, or one JSON object with --json
+                                 (--timeline: each CPU's switches as Chrome trace
+                                 JSON for Perfetto)
   bench [--quick] [--out DIR] [--schemes S,..] [--workloads W,..] [--cpus N,..]
         [--pairs N,..] [--archs A,..] [--switch-work NS] [--seed X]
                                  every scheme side by side: a table, and a report

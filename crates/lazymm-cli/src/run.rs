@@ -6,10 +6,14 @@ use lazymm_engine::{registry, RunReport, RunSpec, Workload};
 use lexopt::Arg;
 use serde_json::json;
 use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Events each CPU records for `--timeline` (later ones are counted, not kept).
+const TIMELINE_EVENTS_PER_CPU: usize = 100_000;
 
 const OPTIONS: &str =
     "--scheme, --mutant, --arch, --workload, --cpus, --pairs, --seconds, --switches, \
---seed, --switch-work, --json";
+--seed, --switch-work, --json, --timeline";
 
 pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut a = Args::new(args);
@@ -25,6 +29,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut switch_work_ns = 0u64;
     let mut arch_given = false;
     let mut pairs = None;
+    let mut timeline: Option<PathBuf> = None;
     while let Some(arg) = a.next()? {
         match arg {
             Arg::Long("scheme") => {
@@ -69,6 +74,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                     a.number("--switch-work", 0u64, 1_000_000, "nanoseconds per switch")?;
             }
             Arg::Long("json") => as_json = true,
+            Arg::Long("timeline") => timeline = Some(PathBuf::from(a.string("--timeline")?)),
             other => return Err(unexpected(other, OPTIONS)),
         }
     }
@@ -123,7 +129,50 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         switch_work_ns,
         pairs,
     };
-    let report = lazymm_engine::run(&spec).map_err(|e| Failure::Usage(e.to_string()))?;
+    // A directory that does not exist fails before the run, not after it.
+    if let Some(dir) = timeline
+        .as_deref()
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        return Err(Failure::Io(format!(
+            "cannot write timeline {}: no directory {}",
+            timeline
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string()),
+            dir.display()
+        )));
+    }
+    let (report, tl) = match &timeline {
+        None => lazymm_engine::run(&spec).map(|r| (r, None)),
+        Some(_) => lazymm_engine::run_logged(&spec, TIMELINE_EVENTS_PER_CPU).map(|(r, logs)| {
+            let title = format!(
+                "lazymm run: {} {} {} on {} cpus",
+                r.mutant.map_or(r.scheme, |m| m.name()),
+                r.arch,
+                r.workload.name(),
+                r.cpus
+            );
+            let tl = lazymm_trace::timeline::from_run(
+                &logs,
+                &r.violations,
+                r.cpus,
+                r.workload.name(),
+                &title,
+            );
+            (r, Some(tl))
+        }),
+    }
+    .map_err(|e| Failure::Usage(e.to_string()))?;
+    if let (Some(path), Some(tl)) = (&timeline, &tl) {
+        tl.write(path)
+            .map_err(|e| Failure::Io(format!("cannot write timeline {}: {e}", path.display())))?;
+        // stderr: with --json, stdout holds the one JSON object.
+        eprintln!(
+            "timeline: {} (open it in https://ui.perfetto.dev)",
+            path.display()
+        );
+    }
     if as_json {
         println!("{}", to_json(&report));
     } else {

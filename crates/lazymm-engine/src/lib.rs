@@ -17,5 +17,5 @@ pub mod report;
 pub mod serial;
 pub mod workload;
 
-pub use native::{run, RunReport, RunSpec, SpecError};
+pub use native::{run, run_logged, RunReport, RunSpec, SpecError};
 pub use workload::Workload;

@@ -25,7 +25,7 @@
 //! A run ends by quiescing ([`crate::host`]), the phases separated by a [`Barrier`]
 //! (CPUs keep taking IPIs while they wait).
 
-use crate::host::{Barrier, Host, HostTask, Mailboxes, Runqueue, Turn, MAX_TASKS};
+use crate::host::{Barrier, EventLog, Host, HostTask, Mailboxes, Runqueue, Turn, MAX_TASKS};
 use crate::hostcost::SwitchWork;
 use crate::registry::{self, Unknown, WithKernel};
 use crate::workload::{Any, Behavior, Pairs, Prog, Workload};
@@ -170,6 +170,20 @@ pub fn check_mutant_scheme(mutant: Mutant, scheme: &str) -> Result<(), SpecError
 
 /// Runs one workload on the native engine.
 pub fn run(spec: &RunSpec) -> Result<RunReport, SpecError> {
+    run_inner(spec, None).map(|(r, _)| r)
+}
+
+/// Runs one workload on the native engine with each CPU recording its first `cap`
+/// switches and exits in its own [`EventLog`] (for a timeline); the logs come back in
+/// CPU order.
+pub fn run_logged(spec: &RunSpec, cap: usize) -> Result<(RunReport, Vec<EventLog>), SpecError> {
+    run_inner(spec, Some(cap))
+}
+
+fn run_inner(
+    spec: &RunSpec,
+    log_cap: Option<usize>,
+) -> Result<(RunReport, Vec<EventLog>), SpecError> {
     let n = spec.cpus;
     if n == 0 || n > lazymm::MAX_CPUS {
         return Err(SpecError::Cpus(n));
@@ -192,15 +206,19 @@ pub fn run(spec: &RunSpec) -> Result<RunReport, SpecError> {
     }
     registry::scheme(&spec.scheme)?;
     registry::arch(&spec.arch)?;
-    Ok(registry::dispatch(&spec.scheme, &spec.arch, Native(spec))?)
+    Ok(registry::dispatch(
+        &spec.scheme,
+        &spec.arch,
+        Native(spec, log_cap),
+    )?)
 }
 
-struct Native<'a>(&'a RunSpec);
+struct Native<'a>(&'a RunSpec, Option<usize>);
 
 impl WithKernel for Native<'_> {
-    type Out = RunReport;
-    fn with<S: Scheme, A: Arch>(self) -> RunReport {
-        run_native::<S, A>(self.0)
+    type Out = (RunReport, Vec<EventLog>);
+    fn with<S: Scheme, A: Arch>(self) -> (RunReport, Vec<EventLog>) {
+        run_native::<S, A>(self.0, self.1)
     }
 }
 
@@ -340,7 +358,10 @@ impl<S: Scheme> NativeHost<S> {
     }
 }
 
-fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
+fn run_native<S: Scheme, A: Arch>(
+    spec: &RunSpec,
+    log_cap: Option<usize>,
+) -> (RunReport, Vec<EventLog>) {
     let n = spec.cpus;
     let mut cfg = Config::new(n);
     cfg.mutant = spec.mutant;
@@ -366,6 +387,9 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
             let id = c.id as u32;
             let mut rq = Runqueue::new(&k, c, MAX_TASKS, id << 20, id << 20);
             rq.set_switch_work(work);
+            if let Some(cap) = log_cap {
+                rq.set_event_log(cap);
+            }
             rq
         })
         .collect();
@@ -398,7 +422,8 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
                             std::thread::yield_now();
                         }
                         let measured = host.cpu_main(k, &mut rq, w);
-                        (measured, rq.cpu)
+                        let log = rq.take_event_log();
+                        (measured, rq.cpu, log)
                     })
                     .expect("the host can start a CPU thread")
             })
@@ -420,7 +445,7 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
         // ORDERING: Release pairs with the Acquire load of `stop` in `cpu_main`.
         host.stop.store(true, Ordering::Release);
         let seconds = t0.elapsed().as_secs_f64();
-        let results: Vec<(Stats, Cpu<S, A>)> = handles
+        let results: Vec<(Stats, Cpu<S, A>, Option<EventLog>)> = handles
             .into_iter()
             .map(|h| h.join().expect("a CPU thread panicked"))
             .collect();
@@ -432,14 +457,16 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
     let mut total = Stats::default();
     let mut per_cpu = Vec::with_capacity(n);
     let mut violations = Vec::new();
-    for (m, cpu) in results {
+    let mut logs = Vec::new();
+    for (m, cpu, log) in results {
+        logs.extend(log);
         measured.add(&m);
         total.add(&cpu.stats());
         per_cpu.push(m);
         violations.extend(cpu.violations);
     }
     violations.sort_by_key(|v| (v.step, v.cpu));
-    RunReport {
+    let report = RunReport {
         scheme: registry::scheme(S::NAME).unwrap_or(S::NAME),
         mutant: spec.mutant,
         arch: registry::arch(A::NAME).unwrap_or(A::NAME),
@@ -451,5 +478,6 @@ fn run_native<S: Scheme, A: Arch>(spec: &RunSpec) -> RunReport {
         total,
         task_bytes: core::mem::size_of::<Task<S>>(),
         violations,
-    }
+    };
+    (report, logs)
 }

@@ -17,6 +17,9 @@ use std::path::Path;
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     events: Vec<Value>,
+    /// The document's `otherData` (what the run was, whether a log was cut); left out
+    /// of the document when empty.
+    other: serde_json::Map<String, Value>,
 }
 
 impl Timeline {
@@ -27,7 +30,12 @@ impl Timeline {
 
     /// The JSON document.
     pub fn to_json(&self) -> String {
-        json!({ "traceEvents": self.events, "displayTimeUnit": "ns" }).to_string()
+        if self.other.is_empty() {
+            json!({ "traceEvents": self.events, "displayTimeUnit": "ns" }).to_string()
+        } else {
+            json!({ "traceEvents": self.events, "displayTimeUnit": "ns", "otherData": self.other })
+                .to_string()
+        }
     }
 
     /// Writes the JSON document to `path`, whole or not at all (temp file + rename).
@@ -93,6 +101,7 @@ pub struct TimelineSink {
     lazy: Vec<Option<(String, u64)>>,
     flow: u64,
     last_ns: u64,
+    other: serde_json::Map<String, Value>,
 }
 
 impl TimelineSink {
@@ -118,6 +127,7 @@ impl TimelineSink {
             lazy: vec![None; n],
             flow: 0,
             last_ns: 0,
+            other: serde_json::Map::new(),
         }
     }
 
@@ -230,6 +240,20 @@ impl TimelineSink {
             "args": {"property": v.kind.property().to_string(), "cpu": v.cpu, "mm": v.mm.to_string()}}));
     }
 
+    /// Sets `key` of the document's `otherData` (metadata about the whole timeline).
+    pub fn other_data(&mut self, key: &str, value: Value) {
+        self.other.insert(key.to_string(), value);
+    }
+
+    /// An instant event on `cpu`'s task track named `name` (a note for the reader).
+    pub fn mark(&mut self, cpu: usize, ts: u64, name: String) {
+        self.last_ns = self.last_ns.max(ts);
+        self.events.push(
+            json!({"name": name, "cat": "note", "ph": "i", "s": "t", "pid": PID,
+            "tid": task_track(cpu), "ts": us(ts)}),
+        );
+    }
+
     /// Closes every open slice and returns the timeline.
     pub fn finish(mut self) -> Timeline {
         let end = self.last_ns + 1000;
@@ -239,6 +263,7 @@ impl TimelineSink {
         }
         Timeline {
             events: self.events,
+            other: self.other,
         }
     }
 }
@@ -326,6 +351,75 @@ pub fn from_check(
             }
         }
     }
+    sink.finish()
+}
+
+/// A native run as a timeline, for `lazymm run --timeline T`: each CPU's event log
+/// ([`lazymm_engine::host::EventLog`], CPU order) on its own clock (nanoseconds since
+/// the earliest event of any CPU).
+///
+/// A switch opens a task slice (`{comm} {pid} ({mm})`, `... (kthread)` or `idle`) and
+/// the lazy track shows `lazy on mm#N.G` while a kernel thread or idle runs on a user
+/// mm; `exit_mm` is a span; each violation is an instant event named by its property,
+/// at the time of its CPU's last event at or before the violation's step. A log that
+/// filled up ends with a note on its track, and `otherData.cut` lists each such CPU with
+/// the number of events not recorded.
+pub fn from_run(
+    logs: &[lazymm_engine::host::EventLog],
+    violations: &[Violation],
+    nr_cpus: usize,
+    comm: &str,
+    title: &str,
+) -> Timeline {
+    use lazymm_engine::host::events::{EventKind, Who};
+    let n = nr_cpus.max(logs.iter().map(|l| l.cpu + 1).max().unwrap_or(0));
+    let t0 = logs
+        .iter()
+        .filter_map(|l| l.events().first().map(|e| e.ts))
+        .min()
+        .unwrap_or(0);
+    let mut sink = TimelineSink::with_title(n, title, "lazy mm");
+    let mut cut = Vec::new();
+    for log in logs {
+        for e in log.events() {
+            let ts = e.ts - t0;
+            match e.kind {
+                EventKind::Switch { next, cr3, .. } => {
+                    let (pid, mm) = match next {
+                        Who::Idle => (0, None),
+                        Who::Kernel(p) => (p, None),
+                        Who::User(p, mm) => (p, Some(mm)),
+                    };
+                    sink.switch(log.cpu, ts, (pid, comm), mm, cr3);
+                }
+                EventKind::Exit { pid, mm } => sink.exit(log.cpu, ts, pid, mm),
+            }
+        }
+        if log.dropped() > 0 {
+            let last = log.events().last().map_or(0, |e| e.ts - t0);
+            sink.mark(
+                log.cpu,
+                last,
+                format!(
+                    "event log full ({} events): {} later events not recorded",
+                    log.cap(),
+                    log.dropped()
+                ),
+            );
+            cut.push(json!({"cpu": log.cpu, "recorded": log.events().len(), "not_recorded": log.dropped()}));
+        }
+    }
+    for v in violations {
+        let ts = logs
+            .iter()
+            .find(|l| l.cpu == v.cpu)
+            .and_then(|l| l.ts_at_step(v.step))
+            .map_or(0, |t| t - t0);
+        sink.violation(ts, v);
+    }
+    let cap = logs.first().map_or(0, |l| l.cap());
+    sink.other_data("events_per_cpu_cap", json!(cap));
+    sink.other_data("cut", Value::Array(cut));
     sink.finish()
 }
 

@@ -35,10 +35,12 @@
 //! then one CPU asks the oracle ([`Kernel::check_quiescent`](lazymm::Kernel::check_quiescent)).
 
 mod barrier;
+pub mod events;
 mod mailbox;
 mod runqueue;
 
 pub use barrier::Barrier;
+pub use events::EventLog;
 pub use mailbox::Mailboxes;
 pub use runqueue::{Runqueue, Turn, MAX_TASKS};
 

@@ -1,5 +1,6 @@
 //! One CPU's runqueue: the task table, the scheduler's turn, exit and quiescing.
 
+use super::events::{EventKind, EventLog, Who};
 use super::{Host, HostTask, Step};
 use crate::hostcost::SwitchWork;
 use crate::workload::{pair_mut, Behavior};
@@ -44,6 +45,8 @@ pub struct Runqueue<S: Scheme, A: Arch, P> {
     cur: Option<usize>,
     next_pid: u32,
     work: SwitchWork,
+    /// The opt-in event log (`None`: off, one branch per switch and exit).
+    log: Option<Box<EventLog>>,
 }
 
 impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
@@ -67,12 +70,62 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             cur: None,
             next_pid: pid_base,
             work: SwitchWork::default(),
+            log: None,
         }
     }
 
     /// Sets the CPU-local work done after every context switch (realistic mode).
     pub fn set_switch_work(&mut self, work: SwitchWork) {
         self.work = work;
+    }
+
+    /// Starts recording this CPU's switches and exits in an [`EventLog`] that keeps the
+    /// first `cap` events (for a timeline).
+    pub fn set_event_log(&mut self, cap: usize) {
+        self.log = Some(Box::new(EventLog::new(self.cpu.id, cap)));
+    }
+
+    /// Stops recording and returns the log, if one was set.
+    pub fn take_event_log(&mut self) -> Option<EventLog> {
+        self.log.take().map(|b| *b)
+    }
+
+    /// Who slot `slot` is (`None`: the idle task).
+    fn who(&self, slot: Option<usize>) -> Who {
+        match slot.and_then(|i| self.task(i)) {
+            None => Who::Idle,
+            Some(t) => match t.mm_id() {
+                Some(mm) => Who::User(t.pid, mm),
+                None => Who::Kernel(t.pid),
+            },
+        }
+    }
+
+    /// Logs the switch from the current slot to `next`, which has just happened.
+    #[cold]
+    #[inline(never)]
+    fn log_switch(&mut self, k: &Kernel<S, A>, next: Option<usize>) {
+        let kind = EventKind::Switch {
+            prev: self.who(self.cur),
+            next: self.who(next),
+            cr3: k.oracle_cr3(self.cpu.id),
+        };
+        let step = self.cpu.step;
+        if let Some(log) = self.log.as_deref_mut() {
+            log.record(step, kind);
+        }
+    }
+
+    /// Logs `exit_mm` of slot `i`, about to happen.
+    #[cold]
+    #[inline(never)]
+    fn log_exit(&mut self, i: usize) {
+        if let Who::User(pid, mm) = self.who(Some(i)) {
+            let step = self.cpu.step;
+            if let Some(log) = self.log.as_deref_mut() {
+                log.record(step, EventKind::Exit { pid, mm });
+            }
+        }
     }
 
     /// A new pid.
@@ -223,6 +276,9 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             }
             (None, None) => {}
         }
+        if self.log.is_some() {
+            self.log_switch(k, next);
+        }
         // What a real kernel's switch costs beyond the bookkeeping: CPU-local only.
         self.work.run();
         self.cur = next;
@@ -292,6 +348,9 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     /// runnable task, or idle). Returns what was in its slot.
     pub fn exit(&mut self, k: &Kernel<S, A>, i: usize) -> HostTask<S, P> {
         debug_assert_eq!(self.cur, Some(i), "only the running task exits");
+        if self.log.is_some() {
+            self.log_exit(i);
+        }
         {
             let t = &mut self.tasks[i].as_mut().expect("exiting task exists").task;
             k.exit_mm(&mut self.cpu, t);
@@ -334,6 +393,9 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             if self.task(i).is_some_and(|t| t.mm.is_some()) {
                 before_exit(self, i);
                 self.switch_to(k, Some(i));
+                if self.log.is_some() {
+                    self.log_exit(i);
+                }
                 let t = &mut self.tasks[i].as_mut().expect("quiescing task exists").task;
                 k.exit_mm(&mut self.cpu, t);
             }
