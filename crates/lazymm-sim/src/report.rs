@@ -141,21 +141,8 @@ pub fn to_csv(p: &Prediction) -> String {
     s
 }
 
-/// `1234567.0` -> `1.23M`.
-pub fn si(x: f64) -> String {
-    let (v, suffix) = match x.abs() {
-        a if a >= 1e9 => (x / 1e9, "G"),
-        a if a >= 1e6 => (x / 1e6, "M"),
-        a if a >= 1e3 => (x / 1e3, "k"),
-        _ => (x, ""),
-    };
-    let digits = match v.abs() {
-        a if a >= 100.0 => 0,
-        a if a >= 10.0 => 1,
-        _ => 2,
-    };
-    format!("{v:.digits$}{suffix}")
-}
+/// `1234567.0` -> `1.23M`: the bench report's number format.
+pub use lazymm_engine::report::si;
 
 fn opt(x: Option<f64>, d: usize) -> String {
     x.map_or("-".into(), |v| format!("{v:.d$}"))
@@ -213,13 +200,8 @@ pub fn table(p: &Prediction) -> String {
     s
 }
 
-/// Escapes text for XML and HTML.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+/// Escapes text for XML and HTML (the bench report's escaping).
+pub use lazymm_engine::report::svg::xml_escape as esc;
 
 const PALETTE: &[&str] = &[
     "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#7f7f7f", "#ff7f0e", "#8c564b", "#e377c2",
