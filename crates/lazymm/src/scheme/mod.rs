@@ -16,14 +16,12 @@ use core::fmt::Debug;
 pub mod hazptr_luto;
 pub mod hazptr_mathieu;
 pub mod none;
-pub mod none_mb;
 pub mod refcount;
 pub mod shootdown;
 
 pub use hazptr_luto::{HazptrLuto, HazptrLutoCpumask};
 pub use hazptr_mathieu::HazptrMathieu;
-pub use none::NoRefs;
-pub use none_mb::NoRefsMb;
+pub use none::{NoRefs, NoRefsMb};
 pub use refcount::Refcount;
 pub use shootdown::{Shootdown, ShootdownDebug};
 

@@ -8,6 +8,16 @@
 //! real scheme exists to prevent, which the oracle cannot see here because nothing is
 //! freed. It promises nothing about membarrier (property f), and the leak check of
 //! property e is off.
+//!
+//! # `none-mb`
+//! The second lower bound: `none` plus the full barrier membarrier requires on a lazy
+//! round trip. No correct scheme can come within a fixed ratio of `none` on every host,
+//! because every correct scheme must give `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`
+//! its full barrier after the `rq->curr` store of a kernel→user switch (property f).
+//! `none-mb` pays exactly that: its `mmdrop_lazy_tlb` is one `smp_mb()` (the same barrier
+//! as `shootdown`'s), and nothing else; it promises property f (`MEMBARRIER_SAFE`, which
+//! the oracle checks) and, like `none`, never frees an mm. A scheme's cost beyond
+//! `none-mb` is what it pays beyond the one barrier any correct scheme must pay.
 
 use super::Scheme;
 use crate::arch::Arch;
@@ -15,8 +25,13 @@ use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
 
+/// The `none` baselines; `MB` adds membarrier's full barrier (`none-mb`).
+pub struct NoRefsScheme<const MB: bool>;
+
 /// The `none` baseline.
-pub struct NoRefs;
+pub type NoRefs = NoRefsScheme<false>;
+/// The `none-mb` baseline: `none` plus membarrier's full barrier.
+pub type NoRefsMb = NoRefsScheme<true>;
 
 /// A task's state under `none`: nothing (there is no `active_mm`).
 #[derive(Debug, Default)]
@@ -26,17 +41,17 @@ pub struct NoneTask;
 #[derive(Debug)]
 pub struct NoneLazy;
 
-impl Scheme for NoRefs {
-    const NAME: &'static str = "none";
+impl<const MB: bool> Scheme for NoRefsScheme<MB> {
+    const NAME: &'static str = if MB { "none-mb" } else { "none" };
     const FREES_MMS: bool = false;
-    const MEMBARRIER_SAFE: bool = false;
+    const MEMBARRIER_SAFE: bool = MB;
     type TaskState = NoneTask;
     type CpuLocal = ();
     type CpuShared = ();
     type LazyRef = NoneLazy;
 
     fn new(_: &Config) -> Self {
-        NoRefs
+        NoRefsScheme
     }
 
     fn new_cpu_shared() {}
@@ -55,7 +70,14 @@ impl Scheme for NoRefs {
     }
 
     #[inline]
-    fn mmdrop_lazy_tlb<A: Arch>(_: &Kernel<Self, A>, _: &mut Cpu<Self, A>, _: NoneLazy) {}
+    fn mmdrop_lazy_tlb<A: Arch>(_: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, _: NoneLazy) {
+        if MB {
+            // ORDERING: the full barrier membarrier relies on after the rq->curr store
+            // (finish_task_switch); pairs with membarrier()'s fence before it reads
+            // rq->curr.
+            cpu.smp_mb();
+        }
+    }
 
     #[inline]
     fn lazy_install(_: &mut (), _: &mut NoneTask, _: NoneLazy) {}
