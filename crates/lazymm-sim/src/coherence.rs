@@ -243,14 +243,7 @@ impl<'m> Engine<'m> {
         );
         let mut e = Engine {
             m,
-            dir: Directory {
-                m,
-                lines: Vec::new(),
-                counts: Counts::default(),
-                tenure: m.file.handoff.tenure_rmws,
-                retry: m.file.handoff.llsc_retry_per_waiter,
-                steals: Vec::new(),
-            },
+            dir: Directory::new(m),
             agents: (0..cpus)
                 .map(|_| Agent {
                     ops: Vec::new(),
@@ -577,7 +570,24 @@ impl<'m> Engine<'m> {
     }
 }
 
-impl Directory<'_> {
+impl<'m> Directory<'m> {
+    /// An empty directory of machine `m`: every line uncached.
+    pub fn new(m: &'m Machine) -> Directory<'m> {
+        Directory {
+            m,
+            lines: Vec::new(),
+            counts: Counts::default(),
+            tenure: m.file.handoff.tenure_rmws,
+            retry: m.file.handoff.llsc_retry_per_waiter,
+            steals: Vec::new(),
+        }
+    }
+
+    /// What it counted so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
     /// The entry of line `id` (ids are dense: the table grows to the largest one seen).
     #[inline]
     fn line(&mut self, id: u64) -> usize {

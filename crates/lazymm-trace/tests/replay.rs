@@ -22,6 +22,7 @@ fn run(path: &Path, archs: &[&str], timeline: bool) -> (Trace, Vec<Row>) {
         census: &c,
         schedule: &s,
         timeline,
+        machine: None,
     };
     let rows = replay_all(&all_schemes(), archs, &input).unwrap();
     for r in &rows {
@@ -387,6 +388,7 @@ fn messy_schedules_replay_without_panic_or_violation() {
             census: &c,
             schedule: &s,
             timeline: seed % 8 == 0,
+            machine: None,
         };
         for r in replay_all(&all_schemes(), &["generic", "x86"], &input).unwrap() {
             assert_eq!(
@@ -402,4 +404,54 @@ fn messy_schedules_replay_without_panic_or_violation() {
             );
         }
     }
+}
+
+/// `--machine`: every row prices its bookkeeping on the machine. The schedule is the same
+/// under every scheme, so the prices differ only by what each scheme does per switch:
+/// `none` does nothing shared, `refcount` an RMW pair on `mm_count` per lazy round trip.
+#[test]
+fn a_machine_prices_each_schemes_bookkeeping() {
+    let path = fixture("tracecmd_raw.txt");
+    let t = read_file(&path, &Options::default()).unwrap();
+    let c = census(&t, &KthreadRules::builtin());
+    let s = schedule(&t);
+    let m = lazymm_sim::machine::Machine::load("epyc-zen4-2s").unwrap();
+    let input = Input {
+        trace: &t,
+        census: &c,
+        schedule: &s,
+        timeline: false,
+        machine: Some(&m),
+    };
+    let rows = replay_all(&all_schemes(), &["generic"], &input).unwrap();
+    let us = |name: &str| {
+        let r = rows.iter().find(|r| r.scheme == name).unwrap();
+        let p = r.predicted.as_ref().unwrap();
+        assert_eq!(p.machine, "epyc-zen4-2s");
+        let v = r.to_json(&t);
+        assert_eq!(v["machine"], "epyc-zen4-2s");
+        assert_eq!(
+            v["predicted_bookkeeping_us_per_sec"].as_f64(),
+            r.predicted_bookkeeping_us_per_sec()
+        );
+        r.predicted_bookkeeping_us_per_sec().unwrap()
+    };
+    let (none, refcount) = (us("none"), us("refcount"));
+    assert!(
+        refcount > none,
+        "refcount {refcount} us/s, none {none} us/s"
+    );
+    // The same replay twice: the same price.
+    let again = replay_all(&all_schemes(), &["generic"], &input).unwrap();
+    for (a, b) in rows.iter().zip(&again) {
+        assert_eq!(a.predicted, b.predicted, "{}", a.scheme);
+    }
+    // Without a machine, nothing is priced.
+    let plain = Input {
+        machine: None,
+        ..input
+    };
+    let r = replay_all(&all_schemes(), &["generic"], &plain).unwrap();
+    assert!(r.iter().all(|r| r.predicted.is_none()));
+    assert!(r[0].to_json(&t)["predicted_bookkeeping_us_per_sec"].is_null());
 }
