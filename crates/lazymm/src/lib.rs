@@ -33,6 +33,7 @@ pub mod scheme;
 pub mod smp;
 pub mod sync;
 pub mod task;
+pub mod tracepoint;
 
 pub use arch::Arch;
 pub use cpu::{Cpu, CpuShared, IrqGuard, LazyMm};
