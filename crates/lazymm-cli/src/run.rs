@@ -78,9 +78,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 membarrier_registered = match a.string("--membarrier")?.as_str() {
                     "registered" => true,
                     "unregistered" => false,
-                    other => return Err(Failure::Usage(format!(
+                    other => {
+                        return Err(Failure::Usage(format!(
                         "--membarrier: unknown value {other:?} (valid: registered, unregistered)"
-                    ))),
+                    )))
+                    }
                 }
             }
             Arg::Long("json") => as_json = true,
