@@ -337,6 +337,13 @@ impl Scheme for HazptrMathieu {
         }
     }
 
+    fn ipi_name(op: u8) -> &'static str {
+        match op {
+            IPI_CHECK_LAZY_TLB => "do_check_lazy_tlb",
+            _ => "do_shoot_lazy_tlb",
+        }
+    }
+
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {
         match op {
             IPI_SHOOT_LAZY_TLB => {
