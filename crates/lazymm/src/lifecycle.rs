@@ -225,6 +225,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let mm = self.arena.alloc()?;
         cpu.step += 1;
         cpu.stats.mm_created += 1;
+        if self.cfg.membarrier_registered {
+            // The new process's first act (see `Config::membarrier_registered`).
+            self.membarrier_register_private_expedited(cpu, mm);
+        }
         Some(MmUsers(mm))
     }
 

@@ -32,6 +32,11 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// mm loaded. An arch whose TLB invalidation is broadcast (arm64) never sets a bit,
     /// so whoever must find every CPU using an mm has to look at every online CPU.
     const MAINTAINS_MM_CPUMASK: bool = true;
+    /// Whether taking a spinlock is itself a full barrier (x86: `raw_spin_lock` is a
+    /// `LOCK`-prefixed RMW, and `smp_mb__after_spinlock()` is empty). Where it is not
+    /// (arm64, powerpc: the lock is only an acquire), `smp_mb__after_spinlock()` is
+    /// `smp_mb()`.
+    const SPIN_LOCK_IS_FULL_BARRIER: bool = false;
     /// Per-CPU state only the CPU itself touches (x86's `cpu_tlbstate`).
     type CpuLocal: Default + Send;
     /// Per-CPU state other CPUs read.
@@ -41,6 +46,21 @@ pub trait Arch: Sized + Send + Sync + 'static {
     fn new(cfg: &Config) -> Self;
     /// One CPU's shared state.
     fn new_cpu_shared() -> Self::CpuShared;
+
+    /// `smp_mb__after_spinlock()` after `__schedule`'s `rq_lock`: together with the lock
+    /// a full barrier between what the CPU did before `__schedule` (user accesses
+    /// included) and the `rq->curr` store (membarrier's scenarios B and C). An arch
+    /// whose lock is a full barrier has nothing to add; the others pay `smp_mb()`
+    /// (arm64's and powerpc's `asm/spinlock.h`).
+    #[inline]
+    fn smp_mb_after_spinlock<S: Scheme>(_k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>) {
+        if !Self::SPIN_LOCK_IS_FULL_BARRIER {
+            // ORDERING: pairs with the full fence membarrier() issues after reading
+            // rq->curr: either it saw this CPU still on the user mm (and IPIs it), or
+            // it sees every user access made before the rq->curr store.
+            cpu.smp_mb();
+        }
+    }
 
     /// `enter_lazy_tlb(mm, next)`: the CPU keeps `mm` loaded for a kernel thread.
     #[inline]

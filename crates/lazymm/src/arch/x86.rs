@@ -118,6 +118,8 @@ pub fn nmi_uaccess_okay<S: Scheme>(cpu: &Cpu<S, X86>) -> bool {
 
 impl Arch for X86 {
     const NAME: &'static str = "x86";
+    // raw_spin_lock is a LOCK-prefixed cmpxchg: smp_mb__after_spinlock() is empty.
+    const SPIN_LOCK_IS_FULL_BARRIER: bool = true;
     const MUTANTS: &'static [Mutant] = &[NO_SWITCHING_SENTINEL, NO_FREED_TABLES_FLUSH];
     type CpuLocal = TlbState;
     type CpuShared = ();
