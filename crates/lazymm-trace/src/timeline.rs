@@ -321,12 +321,12 @@ impl KernelSpans {
             }
             Tracepoint::IpiHandler { from, mm, .. } => {
                 let label = format!("{name}({mm})");
-                if from != cpu {
-                    let sent = self
-                        .sent
-                        .get_mut(&(from, cpu))
-                        .and_then(VecDeque::pop_front)
-                        .unwrap_or(ts);
+                // No arrow for a call whose sending was not recorded (a full log).
+                let sent = self
+                    .sent
+                    .get_mut(&(from, cpu))
+                    .and_then(VecDeque::pop_front);
+                if let Some(sent) = sent.filter(|_| from != cpu) {
                     sink.ipi_flow(from, sent, cpu, ts, &format!("IPI {label}"));
                 }
                 let label = format!("{label} from cpu {from}");
