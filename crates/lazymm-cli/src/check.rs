@@ -5,7 +5,7 @@ use crate::args::{unexpected, Args};
 use crate::Failure;
 use lazymm::Mutant;
 use lazymm_engine::check::{self, replay, Finding, Report, Target};
-use lazymm_engine::registry::{self, ARCHS, SCHEMES};
+use lazymm_engine::registry::{self, ARCHS};
 use lexopt::Arg;
 use serde_json::json;
 use std::ffi::OsString;
@@ -114,9 +114,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         }
         (None, true) => {
             let mut v = Vec::new();
-            for (s, _) in SCHEMES {
+            for (s, _) in registry::schemes() {
                 if check::promises_safety(s).map_err(|e| Failure::Usage(e.to_string()))? {
-                    v.push(*s);
+                    v.push(s);
                 }
             }
             v

@@ -85,7 +85,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         (None, None) => {
             return Err(Failure::Usage(format!(
                 "run needs --scheme or --mutant (valid schemes: {})",
-                names(registry::SCHEMES)
+                names(&registry::schemes())
             )))
         }
     };
