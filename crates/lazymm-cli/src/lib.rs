@@ -1,7 +1,7 @@
 //! The `lazymm` command as a library: [`main_with`] runs it with the built-in schemes
 //! and any a program adds ([`Registry::with_scheme`]), so that a scheme written outside
 //! this workspace is listed, run, benched, checked, predicted and replayed by the
-//! ordinary command line (`crates/lazymm-cli/examples/shoot_all.rs`,
+//! ordinary command line (`crates/lazymm-cli/examples/shootdown_all.rs`,
 //! `docs/new-scheme.md`). The `lazymm` binary is `main_with(Registry::builtin())`.
 //!
 //! Exit status: 0 success; 2 bad usage or input (one line naming the bad value and the

@@ -1,11 +1,11 @@
-//! `shoot-all`: a scheme written outside lazymm, registered by this file alone, and run by
+//! `shootdown-all`: a scheme written outside lazymm, registered by this file alone, and run by
 //! the ordinary `lazymm` command line (the walk-through is `docs/new-scheme.md`):
 //!
 //! ```text
-//! cargo run -p lazymm-cli --example shoot_all -- check --scheme shoot-all
-//! cargo run -p lazymm-cli --example shoot_all -- check --mutant shoot-all-self-only
-//! cargo run -p lazymm-cli --example shoot_all -- bench --quick --schemes shoot-all,none
-//! cargo run -p lazymm-cli --example shoot_all -- predict --quick --schemes shoot-all
+//! cargo run -p lazymm-cli --example shootdown_all -- check --scheme shootdown-all
+//! cargo run -p lazymm-cli --example shootdown_all -- check --mutant shootdown-all-self-only
+//! cargo run -p lazymm-cli --example shootdown_all -- bench --quick --schemes shootdown-all,none
+//! cargo run -p lazymm-cli --example shootdown_all -- predict --quick --schemes shootdown-all
 //! ```
 //!
 //! # The protocol
@@ -15,17 +15,20 @@
 //! `mm_cpumask(mm)`. A CPU that still has the mm loaded leaves it for `init_mm` in the
 //! handler (as `do_shoot_lazy_tlb` does). Trusting no cpumask makes it correct on an arch
 //! that trims the mask or keeps none, at the price of an IPI to every CPU per freed mm.
+//! It leaves `LAZY_TLB_SHOOTDOWN` false, so that no arch carries the shootdown on a flush
+//! of its own (powerpc's final `exit_mmap` flush stays a broadcast).
 //!
 //! Why it is enough: `cleanup_lazy_tlbs` runs from `__mmdrop`, once `mm_count` is zero,
 //! so no task has the mm as its `mm` any more and no CPU can start using it lazily (a CPU
 //! becomes a lazy user only by switching away from a user task of the mm). Every CPU that
 //! still has it loaded is therefore a lazy user that this broadcast reaches, and
-//! `on_each_cpu_mask` waits for each handler before the mm is freed.
+//! `on_each_cpu_mask` waits for each handler before the mm is freed. A CPU going offline
+//! left its lazy mm in `sched_force_init_mm` before it left `cpu_online_mask`.
 //!
 //! # Its broken twin
-//! `shoot-all-self-only` interrupts only the CPU that frees the mm, as if the last
+//! `shootdown-all-self-only` interrupts only the CPU that frees the mm, as if the last
 //! `mmdrop` always came from the last CPU to use it: another lazy CPU keeps the freed
-//! page tables loaded (property b), which `lazymm check --mutant shoot-all-self-only`
+//! page tables loaded (property b), which `lazymm check --mutant shootdown-all-self-only`
 //! must catch.
 
 use lazymm::cpu::{Cpu, IrqGuard, LazyMm};
@@ -33,11 +36,11 @@ use lazymm::{Arch, Config, CpuMask, Exercise, Ipi, Kernel, Kind, MmId, Mutant, M
 use lazymm::{Property, Scheme};
 use std::process::ExitCode;
 
-/// `shoot-all-self-only`: the shootdown interrupts only the CPU that frees the mm.
+/// `shootdown-all-self-only`: the shootdown interrupts only the CPU that frees the mm.
 const SELF_ONLY: Mutant = Mutant::declare(&MutantInfo {
-    name: "shoot-all-self-only",
+    name: "shootdown-all-self-only",
     kind: Kind::Broken,
-    scheme: "shoot-all",
+    scheme: "shootdown-all",
     arch: None,
     breaks: &[Property::B],
     exercise: Exercise::Teardown,
@@ -46,8 +49,8 @@ const SELF_ONLY: Mutant = Mutant::declare(&MutantInfo {
     configure: None,
 });
 
-/// The `shoot-all` scheme: whether its mutant is on (read once, at boot).
-struct ShootAll {
+/// The `shootdown-all` scheme: whether its mutant is on (read once, at boot).
+struct ShootdownAll {
     self_only: bool,
 }
 
@@ -62,17 +65,16 @@ struct Uncounted;
 /// The one IPI this scheme sends: `do_shoot_lazy_tlb`.
 const IPI_SHOOT: u8 = 0;
 
-impl Scheme for ShootAll {
-    const NAME: &'static str = "shoot-all";
+impl Scheme for ShootdownAll {
+    const NAME: &'static str = "shootdown-all";
     const MUTANTS: &'static [Mutant] = &[SELF_ONLY];
-    const LAZY_TLB_SHOOTDOWN: bool = true;
     type TaskState = NoActiveMm;
     type CpuLocal = ();
     type CpuShared = ();
     type LazyRef = Uncounted;
 
     fn new(cfg: &Config) -> Self {
-        ShootAll {
+        ShootdownAll {
             self_only: cfg.is(SELF_ONLY),
         }
     }
@@ -108,7 +110,7 @@ impl Scheme for ShootAll {
             return;
         }
         let targets = if k.scheme.self_only {
-            // MUTANT shoot-all-self-only: only this CPU is interrupted.
+            // MUTANT shootdown-all-self-only: only this CPU is interrupted.
             let mut me = CpuMask::new(k.cpus.len());
             me.set(cpu.id);
             me
@@ -127,8 +129,8 @@ impl Scheme for ShootAll {
 }
 
 fn main() -> ExitCode {
-    let registry = lazymm_cli::Registry::builtin().with_scheme::<ShootAll>(
-        "example (crates/lazymm-cli/examples/shoot_all.rs): shootdown that IPIs every online CPU",
+    let registry = lazymm_cli::Registry::builtin().with_scheme::<ShootdownAll>(
+        "example (crates/lazymm-cli/examples/shootdown_all.rs): shootdown that IPIs every online CPU",
     );
     lazymm_cli::main_with(registry)
 }
