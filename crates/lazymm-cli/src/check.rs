@@ -391,8 +391,9 @@ fn replay_main(file: &Path, timeline: Option<&Path>) -> Result<u8, Failure> {
             .write(t)
             .map_err(|e| Failure::Io(format!("cannot write {}: {e}", t.display())))?;
         println!(
-            "timeline: {} (open it in https://ui.perfetto.dev)",
-            t.display()
+            "timeline: {} (open it in {})",
+            t.display(),
+            lazymm_trace::svg::opener(t)
         );
     }
     println!(

@@ -76,7 +76,7 @@ commands:
       [--timeline FILE]
                                  one run: a table, or one JSON object with --json
                                  (--timeline: each CPU's switches as Chrome trace
-                                 JSON for Perfetto)
+                                 JSON for Perfetto, or drawn as SVG for FILE.svg)
   bench [--quick] [--out DIR] [--schemes S,..] [--workloads W,..] [--cpus N,..]
         [--pairs N,..] [--archs A,..] [--switch-work NS] [--seed X]
                                  every scheme side by side: a table, and a report
@@ -89,7 +89,8 @@ commands:
                                  and written as replay files (default lazymm-replays/)
   check --replay FILE [--timeline T]
                                  rerun a replay file exactly and print its timeline
-                                 (--timeline: also as Chrome trace JSON for Perfetto)
+                                 (--timeline: also as Chrome trace JSON for Perfetto,
+                                 or drawn as SVG for T.svg)
   replay TRACE... [--format F] [--schemes S,..] [--archs A,..] [--json] [--out DIR]
          [--lenient] [--kthreads FILE] [--timeline FILE]
                                  every scheme on a real machine's schedule (ftrace,

@@ -2,36 +2,11 @@
 //! run through the ordinary command line: the checker finds it clean on every arch, and
 //! catches its broken twin with a replay that fails with property b (exit status 3).
 
+mod common;
+
+use common::example;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-/// The example's binary, built with the profile of this test (the directory the `lazymm`
-/// binary was built into), by cargo itself: a test run that names only this test builds
-/// no examples.
-fn example() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_lazymm"));
-    let dir = bin.parent().expect("the binary is in a profile directory");
-    let profile = dir
-        .file_name()
-        .and_then(|p| p.to_str())
-        .expect("a profile name");
-    let profile = if profile == "debug" { "dev" } else { profile };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "lazymm-cli",
-            "--example",
-            "shootdown_all",
-        ])
-        .args(["--profile", profile])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the example failed");
-    dir.join("examples").join("shootdown_all")
-}
 
 fn run(exe: &PathBuf, args: &[&str]) -> (i32, String) {
     let Output {

@@ -38,8 +38,15 @@ impl Timeline {
         }
     }
 
-    /// Writes the JSON document to `path`, whole or not at all (temp file + rename).
+    /// Writes the JSON document to `path`, whole or not at all (temp file + rename); a
+    /// name ending in `.svg` gets the drawing of [`crate::svg`] instead.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+        {
+            return write_whole(path, crate::svg::render(&self.events).as_bytes());
+        }
         write_whole(path, self.to_json().as_bytes())
     }
 }
