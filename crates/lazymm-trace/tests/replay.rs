@@ -1,4 +1,4 @@
-//! The replay host on every fixture and the two shared traces: one row per scheme, each
+//! The replay host on every fixture and the two real traces of `tests/real/`: one row per scheme, each
 //! with exactly the trace's switches, no violation, and every mm freed.
 #![cfg(feature = "replay")]
 
@@ -193,25 +193,20 @@ fn timeline_has_a_track_per_cpu_and_task_slices() {
     assert!(j["traceEvents"].as_array().unwrap().len() > 10);
 }
 
-fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent", p.display());
-        None
-    }
+/// One of the two real traces kept gzipped in `tests/real/` (see its README).
+fn real(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/real")
+        .join(format!("{name}.gz"))
 }
 
 #[test]
-fn shared_traces_replay_with_every_switch_and_no_violation() {
+fn real_traces_replay_with_every_switch_and_no_violation() {
     for (name, switches) in [
         ("trace_cmd_report_6cpu.txt", 1856),
         ("android_systrace_2cpu.txt", 11074),
     ] {
-        let Some(p) = shared(name) else { continue };
+        let p = real(name);
         let (_, rows) = run(&p, &["generic"], false);
         assert_eq!(rows.len(), SCHEMES.len());
         for r in &rows {
