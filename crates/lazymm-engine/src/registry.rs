@@ -168,7 +168,7 @@ macro_rules! schemes {
         fn by_scheme<A: Arch, V: WithKernel>(scheme: &str, v: V) -> Option<V::Out> {
             match scheme {
                 $($name => Some(v.with::<$ty, A>()),)*
-                _ => registered_scheme(scheme)?.with_registered_job(A::NAME, v),
+                _ => v.with_registered(registered_scheme(scheme)?, A::NAME),
             }
         }
 
@@ -237,12 +237,6 @@ archs! {
 
 fn names(list: &'static [(&'static str, &'static str)]) -> Vec<&'static str> {
     list.iter().map(|(n, _)| *n).collect()
-}
-
-impl Registered {
-    fn with_registered_job<V: WithKernel>(&self, arch: &str, v: V) -> Option<V::Out> {
-        v.with_registered(self, arch)
-    }
 }
 
 /// Checks a scheme name (built-in or registered).
