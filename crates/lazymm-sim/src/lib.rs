@@ -8,7 +8,7 @@
 //!
 //! Every number it prints is a prediction of that cost model, never a measurement.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod calibrate;
 pub mod coherence;

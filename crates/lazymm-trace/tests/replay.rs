@@ -177,9 +177,11 @@ fn timeline_has_a_track_per_cpu_and_task_slices() {
             "cpu 0",
             "cpu 0 lazy mm",
             "cpu 0 teardown and IPIs",
+            "cpu 0 kernel",
             "cpu 1",
             "cpu 1 lazy mm",
-            "cpu 1 teardown and IPIs"
+            "cpu 1 teardown and IPIs",
+            "cpu 1 kernel"
         ]
     );
     assert!(tl
@@ -270,11 +272,12 @@ fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
     let tl = lazymm_trace::timeline::from_check(&events, 3, "t");
     let ev = tl.events();
     let find = |pred: &dyn Fn(&serde_json::Value) -> bool| ev.iter().find(|e| pred(e)).cloned();
-    // Tracks: cpu N is 3N, its page tables 3N+1, its teardown and IPIs 3N+2.
-    let lazy = find(&|e| e["tid"] == 4 && e["name"] == format!("{mm} (lazy)"))
+    // Tracks: cpu N is 4N, its page tables 4N+1, its teardown and IPIs 4N+2, its
+    // kernel spans 4N+3.
+    let lazy = find(&|e| e["tid"] == 5 && e["name"] == format!("{mm} (lazy)"))
         .expect("cpu 1 lazy on the mm");
     let free = find(&|e| e["name"] == format!("__mmdrop frees {mm}")).expect("the free");
-    assert_eq!(free["tid"], 8, "on cpu 2's teardown track");
+    assert_eq!(free["tid"], 10, "on cpu 2's teardown track");
     let (ls, ld, fs) = (
         lazy["ts"].as_f64().unwrap(),
         lazy["dur"].as_f64().unwrap(),
@@ -291,10 +294,10 @@ fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
     let f = find(&|e| e["ph"] == "f").expect("its head");
     assert_eq!(
         (s["tid"].clone(), f["tid"].clone(), s["id"].clone()),
-        (6.into(), 5.into(), f["id"].clone())
+        (8.into(), 6.into(), f["id"].clone())
     );
     let offline =
-        find(&|e| e["tid"] == 3 && e["name"] == "goes offline (cpu_offline) and comes back online")
+        find(&|e| e["tid"] == 4 && e["name"] == "goes offline (cpu_offline) and comes back online")
             .unwrap();
     assert!(
         offline["ts"].as_f64().unwrap() + offline["dur"].as_f64().unwrap() >= fs,

@@ -206,6 +206,8 @@ pub struct Cpu<S: Scheme, A: Arch> {
     rng: u64,
     pub(crate) walk_countdown: u32,
     pub(crate) walk_period: u32,
+    /// Tracepoints, while a host has turned them on (see [`crate::tracepoint`]).
+    tracing: Option<Box<crate::tracepoint::Tracing>>,
 }
 
 impl<S: Scheme, A: Arch> Cpu<S, A> {
@@ -231,6 +233,7 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
             walk_period: cfg.speculative_walk_period,
             nmi_countdown: cfg.nmi_period,
             nmi_period: cfg.nmi_period,
+            tracing: None,
         }
     }
 
@@ -350,6 +353,43 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
     /// [`crate::sync`]).
     pub fn set_recording(&mut self, on: bool) {
         self.acct.set_recording(on);
+    }
+
+    /// Turns this CPU's tracepoints on, stamped with `clock` (the host's), or off
+    /// (`None`, dropping what was not taken). See [`crate::tracepoint`].
+    pub fn set_tracing(&mut self, clock: Option<fn() -> u64>) {
+        self.tracing = clock.map(|clock| {
+            Box::new(crate::tracepoint::Tracing {
+                clock,
+                events: Vec::new(),
+            })
+        });
+    }
+
+    /// Takes the tracepoints recorded since the last call, oldest first (empty when
+    /// tracing is off).
+    pub fn take_trace(&mut self) -> Vec<crate::tracepoint::TraceEvent> {
+        self.tracing
+            .as_mut()
+            .map_or_else(Vec::new, |t| std::mem::take(&mut t.events))
+    }
+
+    /// Records `tp` if tracing is on (one branch when it is off).
+    #[inline]
+    pub(crate) fn trace(&mut self, tp: crate::tracepoint::Tracepoint) {
+        if self.tracing.is_some() {
+            self.trace_slow(tp);
+        }
+    }
+
+    #[cold]
+    fn trace_slow(&mut self, tp: crate::tracepoint::Tracepoint) {
+        let step = self.step;
+        if let Some(t) = self.tracing.as_mut() {
+            let ts = (t.clock)();
+            t.events
+                .push(crate::tracepoint::TraceEvent { ts, step, tp });
+        }
     }
 
     /// `smp_mb()`: a full fence, counted.

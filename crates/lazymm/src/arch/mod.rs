@@ -63,6 +63,11 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// Handles an `Ipi::Arch(op)` sent by this arch.
     fn handle_ipi<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _op: u8, _mm: MmId) {}
 
+    /// The kernel's name for the handler of `Ipi::Arch(op)`, for timelines.
+    fn ipi_name(_op: u8) -> &'static str {
+        "arch IPI"
+    }
+
     /// `__cpu_disable()`: arch work as a CPU goes offline (after the scheduler has moved
     /// it to `init_mm`, unless the pre-fix order of `shootdown-hotplug-race` is on).
     fn cpu_disable<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>) {}

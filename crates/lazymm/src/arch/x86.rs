@@ -198,6 +198,10 @@ impl Arch for X86 {
         k.on_each_cpu_mask(cpu, &mask, Ipi::Arch(IPI_FLUSH_TLB_FUNC), mm);
     }
 
+    fn ipi_name(_op: u8) -> &'static str {
+        "flush_tlb_func"
+    }
+
     fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {
         if op != IPI_FLUSH_TLB_FUNC {
             return;

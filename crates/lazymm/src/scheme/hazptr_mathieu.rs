@@ -249,6 +249,10 @@ impl Scheme for HazptrMathieu {
         }
     }
 
+    fn ipi_name(_op: u8) -> &'static str {
+        "do_shoot_lazy_tlb"
+    }
+
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {
         if op != IPI_SHOOT_LAZY_TLB {
             return;
