@@ -120,6 +120,10 @@ impl Scheme for ShootdownAll {
         k.on_each_cpu_mask(cpu, &targets, Ipi::Scheme(IPI_SHOOT), mm);
     }
 
+    fn ipi_name(_: u8) -> &'static str {
+        "do_shoot_lazy_tlb"
+    }
+
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {
         // do_shoot_lazy_tlb(): a CPU still on the dying mm leaves it for init_mm.
         if op == IPI_SHOOT && cpu.loaded_mm() == mm {

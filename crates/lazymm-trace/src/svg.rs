@@ -1,12 +1,14 @@
 //! A timeline drawn as SVG, for documents (`--timeline FILE.svg`; any other name writes
 //! the Chrome Trace Event JSON of [`crate::timeline`]).
 //!
-//! It draws exactly what the timeline holds, from its events: one lane per CPU with three
-//! rows (the CPU's task or checker operation slices; the mm its page tables hold, lazy
-//! uses in orange; teardown spans and IPI arrivals as ticks), an arrow for each flow (an
-//! IPI, or a free under a CPU that still used the mm) from the sender's row to the
-//! receiver's, and a red marker for each violation, named by its property below the
-//! lanes. The drawing is a pure function of the events, so the same run draws the same
+//! It draws exactly what the timeline holds, from its events: one lane per CPU with four
+//! rows, one per track of [`crate::timeline`] (the CPU's task or checker operation
+//! slices; the mm its page tables hold, lazy uses in orange; teardown marks and IPI
+//! arrivals as ticks; the model's kernel spans, `__mmput`, `__mmdrop`,
+//! `cleanup_lazy_tlbs`, IPI handlers, nested spans stacked within the row), an arrow for
+//! each flow (an IPI, or a free under a CPU that still used the mm) from the sender's row
+//! to the receiver's, and a red marker for each violation, named by its property below
+//! the lanes. The drawing is a pure function of the events, so the same run draws the same
 //! bytes (`docs/img/` is regenerated and compared by the command test).
 
 use serde_json::Value;
@@ -21,8 +23,18 @@ const LEFT: f64 = 96.0;
 const RIGHT: f64 = 16.0;
 /// Height of the title band.
 const TOP: f64 = 40.0;
-/// Heights of a lane's three rows: tasks, page tables, teardown and IPIs.
-const ROWS: [f64; 3] = [26.0, 16.0, 14.0];
+/// Heights of a lane's rows, one per track: tasks, page tables, teardown and IPIs, kernel.
+const ROWS: [f64; TRACKS] = [26.0, 16.0, 14.0, LEVEL * LEVELS as f64 + 2.0];
+/// The kernel row stacks nested spans (flame-graph style): the height of one level.
+const LEVEL: f64 = 11.0;
+/// Levels drawn; deeper spans share the last one.
+const LEVELS: usize = 5;
+/// The row of nested kernel spans.
+const KERNEL: usize = 3;
+/// Tracks per CPU in the timeline (`tid = TRACKS * cpu + row`).
+const TRACKS: usize = crate::timeline::TRACKS;
+/// The rows drawn as ticks with their labels to the right.
+const TICKS: usize = 2;
 /// Space between two CPUs' lanes.
 const LANE_GAP: f64 = 14.0;
 /// Height of one line of the legend or of the violations list.
@@ -42,7 +54,7 @@ pub fn opener(path: &std::path::Path) -> &'static str {
     }
 }
 
-/// A row of the drawing: (CPU, which of its three rows).
+/// A row of the drawing: (CPU, which of its rows).
 type Row = (usize, usize);
 
 /// An arrow: where it leaves (time, row), where it arrives, and what it is.
@@ -73,7 +85,7 @@ pub fn render(events: &[Value]) -> String {
     for e in events {
         let ph = e["ph"].as_str().unwrap_or("");
         let tid = e["tid"].as_u64().unwrap_or(0) as usize;
-        let row = (tid / 3, tid % 3);
+        let row = (tid / TRACKS, tid % TRACKS);
         let name = e["name"].as_str().unwrap_or("");
         let ts = e["ts"].as_f64().unwrap_or(0.0);
         if ph != "M" {
@@ -117,8 +129,9 @@ pub fn render(events: &[Value]) -> String {
     let span = (t1 - t0).max(1e-9);
     let x = |ts: f64| LEFT + (ts - t0) / span * (WIDTH - LEFT - RIGHT);
     let lane_h: f64 = ROWS.iter().sum::<f64>() + LANE_GAP;
-    let y =
-        |(cpu, r): (usize, usize)| TOP + cpu as f64 * lane_h + ROWS[..r.min(2)].iter().sum::<f64>();
+    let y = |(cpu, r): (usize, usize)| {
+        TOP + cpu as f64 * lane_h + ROWS[..r.min(TRACKS - 1)].iter().sum::<f64>()
+    };
     let violations: Vec<&str> = instants
         .iter()
         .filter(|i| i.3 == "violation")
@@ -171,19 +184,41 @@ pub fn render(events: &[Value]) -> String {
             r##"<text x="8" y="{:.1}" fill="#555555" font-size="9">teardown, IPIs</text>"##,
             y((cpu, 2)) + 10.0
         );
+        let _ = writeln!(
+            s,
+            r##"<text x="8" y="{:.1}" fill="#555555" font-size="9">kernel</text>"##,
+            y((cpu, 3)) + 11.0
+        );
     }
-    for sl in &slices {
+    for (i, sl) in slices.iter().enumerate() {
         let (x0, x1) = (x(sl.ts), x(sl.ts + sl.dur));
         let w = (x1 - x0).max(1.5);
-        let top = y(sl.row) + 1.0;
-        let h = ROWS[sl.row.1.min(2)] - 2.0;
+        // A kernel span inside others is drawn one level down per enclosing span (the
+        // timeline lists nested spans as they close, innermost first).
+        let depth = slices
+            .iter()
+            .enumerate()
+            .filter(|&(j, o)| {
+                j != i
+                    && o.row == sl.row
+                    && o.ts <= sl.ts
+                    && sl.ts + sl.dur <= o.ts + o.dur
+                    && (o.dur > sl.dur || j > i)
+            })
+            .count()
+            .min(LEVELS - 1) as f64;
+        let (top, h) = if sl.row.1 == KERNEL {
+            (y(sl.row) + 1.0 + depth * LEVEL, LEVEL - 1.0)
+        } else {
+            (y(sl.row) + 1.0, ROWS[sl.row.1.min(TRACKS - 1)] - 2.0)
+        };
         let fill = fill(sl);
         let _ = writeln!(
             s,
             r##"<rect x="{x0:.1}" y="{top:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}" stroke="#ffffff" stroke-width="0.5"><title>{}</title></rect>"##,
             esc(sl.name)
         );
-        let room = if sl.row.1 == 2 {
+        let room = if sl.row.1 == TICKS {
             // A tick: its label runs on to the right.
             (WIDTH - RIGHT - x0 - 4.0).min(200.0)
         } else {
@@ -191,16 +226,20 @@ pub fn render(events: &[Value]) -> String {
         };
         let label = clip(sl.name, room);
         if !label.is_empty() {
-            let (tx, color) = if sl.row.1 == 2 {
+            let (tx, color) = if sl.row.1 == TICKS {
                 (x0 + w + 2.0, "#333333")
             } else {
                 (x0 + 2.0, text_color(fill))
             };
-            let size = if sl.row.1 == 0 { 11 } else { 9 };
+            let size = match sl.row.1 {
+                0 => 11,
+                KERNEL => 8,
+                _ => 9,
+            };
             let _ = writeln!(
                 s,
                 r##"<text x="{tx:.1}" y="{:.1}" fill="{color}" font-size="{size}">{}</text>"##,
-                top + h - 4.0,
+                top + h - if sl.row.1 == KERNEL { 2.0 } else { 4.0 },
                 esc(&label)
             );
         }
@@ -211,8 +250,26 @@ pub fn render(events: &[Value]) -> String {
         what,
     } in &flows
     {
-        let (x0, y0) = (x(*fts), y(*from) + ROWS[0] / 2.0);
-        let (x1, y1) = (x(*tts), y(*to) + ROWS[2] / 2.0);
+        // An end on the kernel row is at the innermost span there at that time.
+        let level = |(ts, row): (f64, Row)| {
+            let inside = slices
+                .iter()
+                .filter(|o| o.row == row && o.ts <= ts && ts <= o.ts + o.dur)
+                .count();
+            inside.saturating_sub(1).min(LEVELS - 1) as f64 * LEVEL
+        };
+        let tail = if from.1 == KERNEL {
+            level((*fts, *from)) + LEVEL / 2.0
+        } else {
+            ROWS[from.1.min(TRACKS - 1)] / 2.0
+        };
+        let (x0, y0) = (x(*fts), y(*from) + tail);
+        let head = if to.1 == KERNEL {
+            level((*tts, *to)) + LEVEL / 2.0
+        } else {
+            ROWS[to.1.min(TRACKS - 1)] / 2.0
+        };
+        let (x1, y1) = (x(*tts), y(*to) + head);
         // A flow at one instant would be a vertical line over the slices it crosses:
         // bend it to the right so that its head stays visible.
         let _ = writeln!(
@@ -251,12 +308,14 @@ pub fn render(events: &[Value]) -> String {
     let ly = lanes_end + 6.0;
     let mut lx = LEFT;
     for (fill, what) in [
-        ("#4c78a8", "a user task"),
-        ("#9d9d9d", "idle or a kernel thread"),
-        ("#8fc98f", "page tables of the running task"),
-        ("#f28e2b", "page tables used lazily"),
+        ("#4c78a8", "user task"),
+        ("#9d9d9d", "idle or kthread"),
+        ("#8fc98f", "page tables"),
+        ("#f28e2b", "used lazily"),
         ("#b5403a", "teardown"),
-        ("#7b2cbf", "IPI or free under a user"),
+        ("#e6c88c", "kernel span"),
+        ("#c9a0ec", "IPI handler"),
+        ("#7b2cbf", "IPI, or a free under a user"),
     ] {
         let _ = writeln!(
             s,
@@ -296,6 +355,8 @@ fn fill(sl: &Slice<'_>) -> &'static str {
         1 if sl.name.contains("lazy") => "#f28e2b",
         1 if sl.name.contains("init_mm") => "#d9d9d9",
         1 => "#8fc98f",
+        3 if sl.cat == "ipi" || sl.name.starts_with("do_") || sl.name.contains("IPI") => "#c9a0ec",
+        3 => "#e6c88c",
         _ if sl.cat == "ipi" => "#7b2cbf",
         _ => "#b5403a",
     }
@@ -337,12 +398,13 @@ mod tests {
     fn draws_lanes_slices_arrows_and_violations() {
         let events = vec![
             json!({"name": "process_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "t & <x>"}}),
-            json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": 3, "args": {"name": "cpu 1"}}),
+            json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": 4, "args": {"name": "cpu 1"}}),
             json!({"name": "pid 101 (mm#1.1)", "cat": "task", "ph": "X", "pid": 1, "tid": 0, "ts": 1.0, "dur": 2.0}),
-            json!({"name": "lazy on mm#1.1", "cat": "lazy", "ph": "X", "pid": 1, "tid": 4, "ts": 2.0, "dur": 1.0}),
+            json!({"name": "lazy on mm#1.1", "cat": "lazy", "ph": "X", "pid": 1, "tid": 5, "ts": 2.0, "dur": 1.0}),
+            json!({"name": "__mmdrop", "cat": "kernel", "ph": "X", "pid": 1, "tid": 3, "ts": 2.4, "dur": 0.5}),
             json!({"name": "shoot", "cat": "ipi", "ph": "s", "id": 1, "pid": 1, "tid": 0, "ts": 2.5}),
-            json!({"name": "shoot", "cat": "ipi", "ph": "f", "id": 1, "pid": 1, "tid": 5, "ts": 2.5}),
-            json!({"name": "violation (b): x", "cat": "violation", "ph": "i", "pid": 1, "tid": 3, "ts": 3.0}),
+            json!({"name": "shoot", "cat": "ipi", "ph": "f", "id": 1, "pid": 1, "tid": 6, "ts": 2.5}),
+            json!({"name": "violation (b): x", "cat": "violation", "ph": "i", "pid": 1, "tid": 4, "ts": 3.0}),
         ];
         let svg = render(&events);
         assert!(svg.starts_with("<svg "), "{svg}");
@@ -350,6 +412,7 @@ mod tests {
         assert!(svg.contains(">cpu 1</text>"), "a lane per CPU");
         assert!(svg.contains("#4c78a8"), "a user task slice");
         assert!(svg.contains(r##"fill="#f28e2b""##), "a lazy slice");
+        assert!(svg.contains(r##"fill="#e6c88c""##), "a kernel span");
         assert_eq!(svg.matches("marker-end").count(), 1, "one arrow");
         assert!(svg.contains("1. violation (b): x"), "the violation, listed");
         assert_eq!(svg, render(&events), "deterministic");

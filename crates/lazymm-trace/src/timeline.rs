@@ -82,7 +82,7 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 const PID: u32 = 1;
 
 /// Tracks per CPU.
-const TRACKS: usize = 4;
+pub(crate) const TRACKS: usize = 4;
 
 fn task_track(cpu: usize) -> usize {
     TRACKS * cpu
