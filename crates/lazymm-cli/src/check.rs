@@ -5,7 +5,7 @@ use crate::args::{unexpected, Args};
 use crate::Failure;
 use lazymm::Mutant;
 use lazymm_engine::check::{self, replay, Finding, Report, Target};
-use lazymm_engine::registry::{self, ARCHS, SCHEMES};
+use lazymm_engine::registry::{self, ARCHS};
 use lexopt::Arg;
 use serde_json::json;
 use std::ffi::OsString;
@@ -114,9 +114,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         }
         (None, true) => {
             let mut v = Vec::new();
-            for (s, _) in SCHEMES {
+            for (s, _) in registry::schemes() {
                 if check::promises_safety(s).map_err(|e| Failure::Usage(e.to_string()))? {
-                    v.push(*s);
+                    v.push(s);
                 }
             }
             v
@@ -391,8 +391,9 @@ fn replay_main(file: &Path, timeline: Option<&Path>) -> Result<u8, Failure> {
             .write(t)
             .map_err(|e| Failure::Io(format!("cannot write {}: {e}", t.display())))?;
         println!(
-            "timeline: {} (open it in https://ui.perfetto.dev)",
-            t.display()
+            "timeline: {} (open it in {})",
+            t.display(),
+            lazymm_trace::svg::opener(t)
         );
     }
     println!(

@@ -97,7 +97,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         (None, None) => {
             return Err(Failure::Usage(format!(
                 "run needs --scheme or --mutant (valid schemes: {})",
-                names(registry::SCHEMES)
+                names(&registry::schemes())
             )))
         }
     };
@@ -182,8 +182,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             .map_err(|e| Failure::Io(format!("cannot write timeline {}: {e}", path.display())))?;
         // stderr: with --json, stdout holds the one JSON object.
         eprintln!(
-            "timeline: {} (open it in https://ui.perfetto.dev)",
-            path.display()
+            "timeline: {} (open it in {})",
+            path.display(),
+            lazymm_trace::svg::opener(path)
         );
     }
     if as_json {

@@ -2,7 +2,7 @@
 
 use crate::args::{unexpected, Args};
 use crate::Failure;
-use lazymm_engine::registry::{ARCHS, SCHEMES};
+use lazymm_engine::registry::{schemes, ARCHS};
 use lazymm_engine::Workload;
 use std::ffi::OsString;
 
@@ -12,7 +12,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         return Err(unexpected(arg, "no options"));
     }
     println!("schemes:");
-    for (name, desc) in SCHEMES {
+    for (name, desc) in schemes() {
         println!("  {name:<28} {desc}");
     }
     println!("archs:");

@@ -218,12 +218,18 @@ fn run_inner(
     )?)
 }
 
-struct Native<'a>(&'a RunSpec, Option<usize>);
+pub(crate) struct Native<'a>(&'a RunSpec, Option<usize>);
+
+/// What a native run produces: its report and each CPU's event log.
+pub(crate) type NativeOut = (RunReport, Vec<EventLog>);
 
 impl WithKernel for Native<'_> {
-    type Out = (RunReport, Vec<EventLog>);
-    fn with<S: Scheme, A: Arch>(self) -> (RunReport, Vec<EventLog>) {
+    type Out = NativeOut;
+    fn with<S: Scheme, A: Arch>(self) -> NativeOut {
         run_native::<S, A>(self.0, self.1)
+    }
+    fn with_registered(self, s: &registry::Registered, arch: &str) -> Option<NativeOut> {
+        s.job::<registry::NativeJob>()?(arch, self)
     }
 }
 

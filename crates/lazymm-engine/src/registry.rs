@@ -1,19 +1,141 @@
 //! The registry: every scheme, arch, workload and mutant by name, and the one place that
 //! turns names into monomorphised model types.
 //!
-//! To add a scheme, add one line to `schemes!` below; its mutants come with it (the
-//! scheme declares them, `Scheme::MUTANTS`). `lazymm schemes`, `run`, `bench` and `check`
-//! pick both up from here.
+//! To add a scheme to lazymm, add one line to `schemes!` below; its mutants come with it
+//! (the scheme declares them, `Scheme::MUTANTS`). `lazymm schemes`, `run`, `bench` and
+//! `check` pick both up from here.
+//!
+//! A program built on lazymm (the example in `crates/lazymm-cli/examples/`, see
+//! `docs/new-scheme.md`) adds its own scheme without touching this file: it builds a
+//! [`Registered`] for its type and hands it to [`register`] before it runs anything
+//! (`lazymm_cli::Registry::with_scheme` does both). Every lookup here then knows the
+//! name, and [`dispatch`] runs the registered scheme's own instantiations.
+//!
+//! # Why registered schemes carry their instantiations
+//! Running a scheme means monomorphising a host over it (`V::with::<S, A>`), and only
+//! code that names `S` can do that. A built-in scheme is named in `schemes!`; a registered
+//! one is named only by the program that registers it, so [`Registered::new`] (and the
+//! simulator's and replayer's `register`) instantiate each host for it there, once per
+//! arch, and store the results as plain function pointers, which [`dispatch`] finds
+//! through [`WithKernel::with_registered`].
 
 use crate::workload::Workload;
 use lazymm::{Arch, Exercise, Mutant, Scheme};
+use std::any::{Any, TypeId};
+use std::sync::RwLock;
 
 /// Something to do with one (scheme, arch) pair, as concrete types.
-pub trait WithKernel {
+pub trait WithKernel: Sized {
     /// What it produces.
     type Out;
     /// Does it.
     fn with<S: Scheme, A: Arch>(self) -> Self::Out;
+    /// Does it with a scheme registered at run time, through the instantiation that
+    /// scheme stored for this kind of job ([`Registered::job`]); `None` when it stored
+    /// none (the default, for jobs no registered scheme supports).
+    fn with_registered(self, scheme: &Registered, arch: &str) -> Option<Self::Out> {
+        let _ = (scheme, arch);
+        None
+    }
+}
+
+/// A scheme added at run time by a program built on lazymm, with the instantiations of
+/// each host over it (see the module doc).
+///
+/// # Invariants
+/// Each entry of `jobs` is keyed by the `TypeId` of the function-pointer type it holds.
+pub struct Registered {
+    name: &'static str,
+    description: &'static str,
+    mutants: &'static [Mutant],
+    frees_mms: bool,
+    membarrier_safe: bool,
+    jobs: Vec<(TypeId, Box<dyn Any + Send + Sync>)>,
+}
+
+/// A native run of a registered scheme on the arch named (see [`crate::native`]).
+pub(crate) type NativeJob =
+    for<'a> fn(&str, crate::native::Native<'a>) -> Option<crate::native::NativeOut>;
+/// One checker run of a registered scheme on the arch named (see [`crate::check`]).
+pub(crate) type ExecJob =
+    for<'a> fn(&str, crate::check::run::Exec<'a>) -> Option<crate::check::run::Outcome>;
+
+impl Registered {
+    /// The registration of `S`, described by `description` (one line, as `lazymm schemes`
+    /// prints it), with the engine's hosts (native and checker) instantiated for it. The
+    /// simulator and the trace replayer add theirs (`lazymm_sim::register`,
+    /// `lazymm_trace::register`).
+    pub fn new<S: Scheme>(description: &'static str) -> Registered {
+        let mut r = Registered {
+            name: S::NAME,
+            description,
+            mutants: S::MUTANTS,
+            frees_mms: S::FREES_MMS,
+            membarrier_safe: S::MEMBARRIER_SAFE,
+            jobs: Vec::new(),
+        };
+        let native: NativeJob = |arch, v| by_arch::<S, _>(arch, v);
+        let exec: ExecJob = |arch, v| by_arch::<S, _>(arch, v);
+        r.add_job(native);
+        r.add_job(exec);
+        r
+    }
+
+    /// Stores one instantiation: a function pointer, found again by its type.
+    pub fn add_job<F: Any + Send + Sync + Copy>(&mut self, job: F) {
+        self.jobs.retain(|(t, _)| *t != TypeId::of::<F>());
+        self.jobs.push((TypeId::of::<F>(), Box::new(job)));
+    }
+
+    /// The instantiation of type `F`, if one was stored.
+    pub fn job<F: Any + Copy>(&self) -> Option<F> {
+        self.jobs
+            .iter()
+            .find(|(t, _)| *t == TypeId::of::<F>())
+            .and_then(|(_, j)| j.downcast_ref::<F>().copied())
+    }
+
+    /// The scheme's name (`Scheme::NAME`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether the scheme frees mms or promises the membarrier barrier (as
+    /// `check::promises_safety` asks of a built-in scheme).
+    pub fn promises_safety(&self) -> bool {
+        self.frees_mms || self.membarrier_safe
+    }
+}
+
+/// The schemes registered at run time, in the order they were registered. Each is leaked
+/// once, at startup: lookups hand out `&'static` names.
+static REGISTERED: RwLock<Vec<&'static Registered>> = RwLock::new(Vec::new());
+
+fn registered() -> Vec<&'static Registered> {
+    REGISTERED.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Adds a scheme for the rest of the process. Fails on a name that is already taken,
+/// by a built-in scheme or an earlier registration.
+pub fn register(r: Registered) -> Result<(), String> {
+    if SCHEMES.iter().any(|(n, _)| *n == r.name) || registered().iter().any(|o| o.name == r.name) {
+        return Err(format!("scheme '{}' is registered twice", r.name));
+    }
+    let mut list = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    list.push(Box::leak(Box::new(r)));
+    Ok(())
+}
+
+/// Every scheme, built-in then registered: name and one-line description.
+pub fn schemes() -> Vec<(&'static str, &'static str)> {
+    let mut all = SCHEMES.to_vec();
+    all.extend(registered().iter().map(|r| (r.name, r.description)));
+    all
+}
+
+/// The registered scheme named, if any.
+pub fn registered_scheme(name: &str) -> Option<&'static Registered> {
+    registered().into_iter().find(|r| r.name == name)
 }
 
 /// A name that is not in the registry, with the valid choices.
@@ -46,7 +168,7 @@ macro_rules! schemes {
         fn by_scheme<A: Arch, V: WithKernel>(scheme: &str, v: V) -> Option<V::Out> {
             match scheme {
                 $($name => Some(v.with::<$ty, A>()),)*
-                _ => None,
+                _ => v.with_registered(registered_scheme(scheme)?, A::NAME),
             }
         }
 
@@ -72,13 +194,25 @@ macro_rules! archs {
             [$(<$ty as Arch>::FINDINGS),*].concat()
         }
 
+        /// Runs `v` with `S` on the arch named: what a registered scheme's
+        /// instantiations call ([`Registered::add_job`]).
+        pub fn by_arch<S: Scheme, V: WithKernel>(arch: &str, v: V) -> Option<V::Out> {
+            match arch {
+                $($name => Some(v.with::<S, $ty>()),)*
+                _ => None,
+            }
+        }
+
         /// Runs `v` with the scheme and arch named, as concrete types.
         pub fn dispatch<V: WithKernel>(scheme: &str, arch: &str, v: V) -> Result<V::Out, Unknown> {
             let out = match arch {
                 $($name => by_scheme::<$ty, V>(scheme, v),)*
                 _ => return Err(Unknown::new("arch", arch, &names(ARCHS))),
             };
-            out.ok_or_else(|| Unknown::new("scheme", scheme, &names(SCHEMES)))
+            out.ok_or_else(|| {
+                let all = schemes();
+                Unknown::new("scheme", scheme, &all.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+            })
         }
     };
 }
@@ -105,13 +239,20 @@ fn names(list: &'static [(&'static str, &'static str)]) -> Vec<&'static str> {
     list.iter().map(|(n, _)| *n).collect()
 }
 
-/// Checks a scheme name.
+/// Checks a scheme name (built-in or registered).
 pub fn scheme(name: &str) -> Result<&'static str, Unknown> {
-    SCHEMES
+    schemes()
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(n, _)| *n)
-        .ok_or_else(|| Unknown::new("scheme", name, &names(SCHEMES)))
+        .ok_or_else(|| {
+            let all = schemes();
+            Unknown::new(
+                "scheme",
+                name,
+                &all.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            )
+        })
 }
 
 /// Checks an arch name.
@@ -127,6 +268,7 @@ pub fn arch(name: &str) -> Result<&'static str, Unknown> {
 /// lists them (schemes first, then archs; each name once).
 pub fn mutants() -> Vec<Mutant> {
     let mut all = scheme_mutants();
+    all.extend(registered().iter().flat_map(|r| r.mutants.iter().copied()));
     all.extend(arch_mutants());
     let mut seen = std::collections::HashSet::new();
     all.retain(|m| seen.insert(m.name()));

@@ -194,6 +194,19 @@ impl WithKernel for Job<'_> {
     fn with<S: Scheme, A: Arch>(self) -> SimReport {
         run::<S, A>(self.m, self.spec)
     }
+    fn with_registered(self, s: &registry::Registered, arch: &str) -> Option<SimReport> {
+        s.job::<SimJob>()?(arch, self)
+    }
+}
+
+/// A simulation of a registered scheme on the arch named.
+type SimJob = for<'a> fn(&str, Job<'a>) -> Option<SimReport>;
+
+/// Instantiates the simulator for a scheme registered at run time (see
+/// `lazymm_engine::registry::Registered`), so that `lazymm predict` can run it.
+pub fn register<S: Scheme>(r: &mut registry::Registered) {
+    let job: SimJob = |arch, v| registry::by_arch::<S, _>(arch, v);
+    r.add_job(job);
 }
 
 /// An NMI about once every this many NMI points, as the native engine.

@@ -32,6 +32,7 @@ pub mod replay;
 #[cfg(feature = "replay")]
 pub mod report;
 #[cfg(feature = "replay")]
+pub mod svg;
 pub mod timeline;
 
 pub use event::{PrevState, Record, TaskRef, TraceEvent};

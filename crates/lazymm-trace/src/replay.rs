@@ -276,8 +276,8 @@ impl Variant {
 
     /// Every registered scheme, no mutant.
     pub fn every_scheme() -> Vec<Variant> {
-        registry::SCHEMES
-            .iter()
+        registry::schemes()
+            .into_iter()
             .map(|(scheme, _)| Variant {
                 scheme,
                 mutant: None,
@@ -308,6 +308,19 @@ impl WithKernel for Job<'_, '_> {
     fn with<S: Scheme, A: Arch>(self) -> Row {
         Host::<S, A>::new(self.input, self.mutant).run()
     }
+    fn with_registered(self, s: &registry::Registered, arch: &str) -> Option<Row> {
+        s.job::<ReplayJob>()?(arch, self)
+    }
+}
+
+/// A replay on a registered scheme on the arch named.
+type ReplayJob = for<'a, 'b> fn(&str, Job<'a, 'b>) -> Option<Row>;
+
+/// Instantiates the replayer for a scheme registered at run time (see
+/// `lazymm_engine::registry::Registered`), so that `lazymm replay` can run it.
+pub fn register<S: Scheme>(r: &mut registry::Registered) {
+    let job: ReplayJob = |arch, v| registry::by_arch::<S, _>(arch, v);
+    r.add_job(job);
 }
 
 struct Snapshot {

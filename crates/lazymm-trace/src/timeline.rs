@@ -43,8 +43,15 @@ impl Timeline {
         }
     }
 
-    /// Writes the JSON document to `path`, whole or not at all (temp file + rename).
+    /// Writes the JSON document to `path`, whole or not at all (temp file + rename); a
+    /// name ending in `.svg` gets the drawing of [`crate::svg`] instead.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+        {
+            return write_whole(path, crate::svg::render(&self.events).as_bytes());
+        }
         write_whole(path, self.to_json().as_bytes())
     }
 }
@@ -75,7 +82,7 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 const PID: u32 = 1;
 
 /// Tracks per CPU.
-const TRACKS: usize = 4;
+pub(crate) const TRACKS: usize = 4;
 
 fn task_track(cpu: usize) -> usize {
     TRACKS * cpu

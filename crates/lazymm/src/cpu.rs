@@ -320,7 +320,9 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
     }
 
     /// The mm generic code believes is loaded (x86's `loaded_mm` without the sentinel).
-    pub(crate) fn loaded_mm(&self) -> MmId {
+    /// Public for schemes outside this crate (an IPI handler asks it, as
+    /// `do_shoot_lazy_tlb` asks `current->active_mm`).
+    pub fn loaded_mm(&self) -> MmId {
         self.loaded_mm
     }
 

@@ -186,7 +186,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// From an interrupt handler: this CPU leaves `prev`, which it uses lazily, for
     /// `init_mm` (what every lazy shootdown and freeing flush does to a lazy CPU).
-    pub(crate) fn switch_to_init_mm_in_irq(&self, cpu: &mut Cpu<S, A>, prev: MmId) {
+    /// Public for schemes outside this crate.
+    pub fn switch_to_init_mm_in_irq(&self, cpu: &mut Cpu<S, A>, prev: MmId) {
         let irq = cpu.hardirq_guard();
         // The handler runs because the CPU still has prev loaded (the handler checked),
         // and the caller waits for this handler before freeing it.

@@ -186,6 +186,9 @@ pub fn promises_safety(scheme: &str) -> Result<bool, Unknown> {
         fn with<S: Scheme, A: Arch>(self) -> bool {
             S::FREES_MMS || S::MEMBARRIER_SAFE
         }
+        fn with_registered(self, s: &registry::Registered, _: &str) -> Option<bool> {
+            Some(s.promises_safety())
+        }
     }
     let arch = registry::ARCHS.first().map_or("generic", |(a, _)| *a);
     registry::dispatch(scheme, arch, Promises)
@@ -287,6 +290,9 @@ struct Nothing;
 impl WithKernel for Nothing {
     type Out = ();
     fn with<S: Scheme, A: Arch>(self) {}
+    fn with_registered(self, _: &registry::Registered, _: &str) -> Option<()> {
+        Some(())
+    }
 }
 
 /// Whether two violations are the same kind of failure (for shrinking).

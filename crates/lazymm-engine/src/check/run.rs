@@ -145,7 +145,7 @@ pub fn execute(case: &Case, policy: Policy) -> Result<Outcome, Unknown> {
     registry::dispatch(case.scheme, case.arch, Exec { case, policy })
 }
 
-struct Exec<'a> {
+pub(crate) struct Exec<'a> {
     case: &'a Case,
     policy: Policy,
 }
@@ -154,6 +154,9 @@ impl WithKernel for Exec<'_> {
     type Out = Outcome;
     fn with<S: Scheme, A: Arch>(self) -> Outcome {
         run::<S, A>(self.case, self.policy)
+    }
+    fn with_registered(self, s: &registry::Registered, arch: &str) -> Option<Outcome> {
+        s.job::<registry::ExecJob>()?(arch, self)
     }
 }
 
