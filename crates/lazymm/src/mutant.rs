@@ -142,4 +142,8 @@ pub enum FaultPoint {
     /// In `mmput`, before `mm_users` is decremented, while the caller still holds its
     /// real reference to the mm.
     MmputEntry(MmId),
+    /// At an interrupt point with interrupts enabled: the current task runs kernel code
+    /// here, and pending IPIs run next (the "somewhere" of code that keeps a copy of
+    /// `current->active_mm`).
+    IrqsOn,
 }
