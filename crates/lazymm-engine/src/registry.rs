@@ -156,7 +156,7 @@ pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
 /// The workload on which the native engine reaches the race a mutant opens.
 pub fn mutant_workload(m: Mutant) -> Workload {
     match m.exercise() {
-        Exercise::Teardown => Workload::ExitStorm,
+        Exercise::Teardown | Exercise::LazyExec => Workload::ExitStorm,
         Exercise::Hotplug => Workload::Hotplug,
     }
 }

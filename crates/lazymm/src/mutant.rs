@@ -33,6 +33,9 @@ pub enum Exercise {
     Teardown,
     /// CPUs going offline and coming back while mms are torn down.
     Hotplug,
+    /// A kernel thread execs (a user helper) from the mm it runs on lazily while that
+    /// mm's last user exits on another CPU.
+    LazyExec,
 }
 
 /// What a declaration is.

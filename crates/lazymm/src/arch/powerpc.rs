@@ -80,7 +80,7 @@ pub const EXEC_IRQS_ON_ACTIVATE: Mutant = Mutant::declare(&MutantInfo {
     scheme: "shootdown",
     arch: Some("powerpc"),
     breaks: &[Property::B, Property::C],
-    exercise: Exercise::Teardown,
+    exercise: Exercise::LazyExec,
     description: "exec_mmap enables irqs before activate_mm: the exit flush IPI sees active_mm == the new mm, clears the bit and leaves the old mm loaded (b, c)",
     configure: Some(|cfg| cfg.activate_mm_irqs_on = true),
 });
