@@ -56,7 +56,6 @@ fn irqs_on_before_activate_mm_frees_the_old_mm_under_the_exec_cpu() {
         out.violations.first().cloned().map(|v| (seed, v))
     });
     let (seed, v) = found.expect("the directed search opens the window");
-    eprintln!("found at seed {seed}: {v}");
     let p = v.kind.property();
     assert!(
         p == Property::B || p == Property::C,
