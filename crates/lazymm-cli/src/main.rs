@@ -32,7 +32,8 @@ usage: lazymm <command> [options]
 commands:
   schemes                        list schemes, archs, workloads and mutants
   run (--scheme S | --mutant M) [--arch A] --workload W [--cpus N] [--pairs N]
-      [--seconds T | --switches K] [--seed X] [--switch-work NS] [--json]
+      [--seconds T | --switches K] [--seed X] [--switch-work NS]
+      [--membarrier registered|unregistered] [--json]
       [--timeline FILE]
                                  one run: a table, or one JSON object with --json
                                  (--timeline: each CPU's switches as Chrome trace

@@ -7,7 +7,7 @@ use crate::Failure;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lazymm_engine::registry;
 use lazymm_sim::machine::Machine;
-use lazymm_sim::predict::{predict, validate, PredictSpec, SIM_WORKLOADS};
+use lazymm_sim::predict::{predict, validate, PredictSpec, VALIDATE_ROUNDS};
 use lazymm_sim::report;
 use lexopt::Arg;
 use std::ffi::OsString;
@@ -81,16 +81,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             }
             Arg::Long("workloads") => {
                 workloads = Some(list(&mut a, "--workloads", |s| {
-                    let w = registry::workload(s).map_err(|e| e.to_string())?;
-                    if SIM_WORKLOADS.contains(&w) {
-                        Ok(w)
-                    } else {
-                        let valid: Vec<&str> = SIM_WORKLOADS.iter().map(|w| w.name()).collect();
-                        Err(format!(
-                            "workload '{s}' is not simulated yet (valid: {})",
-                            valid.join(", ")
-                        ))
-                    }
+                    registry::workload(s).map_err(|e| e.to_string())
                 })?)
             }
             Arg::Long("cpus") => {
@@ -230,21 +221,35 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             files.join(", ")
         );
         if do_validate {
-            let seconds = if quick { 0.2 } else { 0.5 };
-            let v = validate(&p, seconds).map_err(|e| Failure::Usage(e.to_string()))?;
+            let rounds = if quick {
+                VALIDATE_ROUNDS.1
+            } else {
+                VALIDATE_ROUNDS.0
+            };
+            let (sample_s, _) = lazymm_sim::predict::VALIDATE_SAMPLE_S;
+            let bar = progress_bar(0);
+            let v = validate(&p, rounds, &mut |done, total| {
+                if let Some(b) = &bar {
+                    b.set_length(total as u64);
+                    b.set_position(done as u64);
+                }
+            })
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
             if v.is_empty() {
                 eprintln!(
                     "--validate: no row fits this host ({} CPUs) with 'none' beside it",
-                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                    lazymm_engine::bench::host_cpus()
                 );
             }
             println!(
-                "validation against the native engine on this host (realistic mode, {} ns of work per switch; native: median of {} runs of {seconds} s, rows taking turns; this binary's build profile)",
+                "validation against the native engine on this host (realistic mode, {} ns of work per switch; native: {rounds} paired rounds of {sample_s} s samples, schemes taking turns, slowdown = median over rounds of none/scheme, with its 95 % bootstrap interval; this binary's build profile)",
                 p.machine.file.cost.context_switch_ns,
-                lazymm_sim::predict::VALIDATE_SAMPLES
             );
             println!(
-                "{:<20} {:<10} {:>4} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10} {:>8}",
+                "{:<20} {:<10} {:>4} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10} {:>17} {:>8}",
                 "scheme",
                 "workload",
                 "cpus",
@@ -254,20 +259,23 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 "nat/none",
                 "none/pred",
                 "none/nat",
+                "none/nat 95%",
                 "error"
             );
             for x in &v {
+                let ns = x.native_slowdown;
                 println!(
-                    "{:<20} {:<10} {:>4} {:>11} {:>11} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>+7.1}%",
+                    "{:<20} {:<10} {:>4} {:>11} {:>11} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>17} {:>+7.1}%",
                     x.scheme,
                     x.workload.name(),
                     x.cpus,
                     report::si(x.predicted),
                     report::si(x.native),
-                    x.predicted_vs_none,
-                    x.native_vs_none,
-                    1.0 / x.predicted_vs_none,
-                    1.0 / x.native_vs_none,
+                    1.0 / x.predicted_slowdown,
+                    1.0 / ns.estimate,
+                    x.predicted_slowdown,
+                    ns.estimate,
+                    format!("{:.3}..{:.3}", ns.lo, ns.hi),
                     x.error() * 100.0
                 );
             }

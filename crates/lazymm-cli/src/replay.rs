@@ -6,6 +6,8 @@ use crate::bench::report_failure;
 use crate::Failure;
 use lazymm_engine::registry;
 use lazymm_engine::report::check_out;
+use lazymm_sim::machine::Machine;
+use lazymm_sim::price::Pricer;
 use lazymm_trace::replay::{counterexample, replay_all, Input, Row, Variant};
 use lazymm_trace::report::Report;
 use lazymm_trace::schedule::schedule;
@@ -16,7 +18,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 const OPTIONS: &str =
-    "TRACE..., --format, --schemes, --archs, --json, --out, --lenient, --kthreads, --timeline";
+    "TRACE..., --format, --schemes, --archs, --json, --out, --lenient, --kthreads, --timeline, --machine";
 
 pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut a = Args::new(args);
@@ -28,8 +30,13 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut out: Option<PathBuf> = None;
     let mut rules = KthreadRules::builtin();
     let mut timeline: Option<PathBuf> = None;
+    let mut machine: Option<Machine> = None;
     while let Some(arg) = a.next()? {
         match arg {
+            Arg::Long("machine") => {
+                let name = a.string("--machine")?;
+                machine = Some(Machine::load(&name).map_err(|e| Failure::Usage(e.to_string()))?);
+            }
             Arg::Value(v) => files.push(PathBuf::from(v)),
             Arg::Long("format") => {
                 let s = a.string("--format")?;
@@ -93,11 +100,18 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 lazymm::MAX_CPUS
             )));
         }
+        if let Some(m) = &machine {
+            // The machine must hold every CPU of the trace.
+            Pricer::new(m, s.nr_cpus).map_err(|e| {
+                Failure::Usage(format!("--machine: {}: the trace's {e}", file.display()))
+            })?;
+        }
         let input = Input {
             trace: &trace,
             census: &c,
             schedule: &s,
             timeline: timeline.is_some(),
+            machine: machine.as_ref(),
         };
         let rows =
             replay_all(&schemes, &archs, &input).map_err(|e| Failure::Usage(e.to_string()))?;

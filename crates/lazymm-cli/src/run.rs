@@ -13,7 +13,7 @@ const TIMELINE_EVENTS_PER_CPU: usize = 100_000;
 
 const OPTIONS: &str =
     "--scheme, --mutant, --arch, --workload, --cpus, --pairs, --seconds, --switches, \
---seed, --switch-work, --json, --timeline";
+--seed, --switch-work, --membarrier, --json, --timeline";
 
 pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut a = Args::new(args);
@@ -27,6 +27,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut seed = 1u64;
     let mut as_json = false;
     let mut switch_work_ns = 0u64;
+    let mut membarrier_registered = true;
     let mut arch_given = false;
     let mut pairs = None;
     let mut timeline: Option<PathBuf> = None;
@@ -72,6 +73,17 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             Arg::Long("switch-work") => {
                 switch_work_ns =
                     a.number("--switch-work", 0u64, 1_000_000, "nanoseconds per switch")?;
+            }
+            Arg::Long("membarrier") => {
+                membarrier_registered = match a.string("--membarrier")?.as_str() {
+                    "registered" => true,
+                    "unregistered" => false,
+                    other => {
+                        return Err(Failure::Usage(format!(
+                        "--membarrier: unknown value {other:?} (valid: registered, unregistered)"
+                    )))
+                    }
+                }
             }
             Arg::Long("json") => as_json = true,
             Arg::Long("timeline") => timeline = Some(PathBuf::from(a.string("--timeline")?)),
@@ -128,6 +140,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         pin: true,
         switch_work_ns,
         pairs,
+        membarrier_registered,
     };
     // A directory that does not exist fails before the run, not after it.
     if let Some(dir) = timeline

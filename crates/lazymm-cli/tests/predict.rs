@@ -86,8 +86,8 @@ fn bad_input_is_one_line_and_status_2() {
             "bad cpu count '300'",
         ),
         (
-            vec!["predict", "--workloads", "hotplug"],
-            "not simulated yet",
+            vec!["predict", "--workloads", "nope"],
+            "unknown workload 'nope'",
         ),
         (
             vec!["predict", "--schemes", "nope"],
@@ -107,4 +107,58 @@ fn bad_input_is_one_line_and_status_2() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// Every workload of the registry runs under predict through the same host: clean rows,
+/// the same bytes from the same seed.
+#[test]
+fn every_registered_workload_is_predicted() {
+    let d = tmpdir("workloads");
+    let out = d.join("report");
+    let names: Vec<&str> = lazymm_engine::Workload::ALL
+        .iter()
+        .map(|w| w.name())
+        .collect();
+    let list = names.join(",");
+    let args = [
+        "predict",
+        "--machine",
+        "spr-2s",
+        "--quick",
+        "--schemes",
+        "refcount,shootdown,none",
+        "--workloads",
+        &list,
+        "--cpus",
+        "1,6",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    let o = lazymm(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let first = std::fs::read(out.join("results.json")).expect("results.json");
+    let v: serde_json::Value = serde_json::from_slice(&first).expect("valid JSON");
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), names.len() * 2 * 3);
+    for w in &names {
+        let of: Vec<_> = rows.iter().filter(|r| r["workload"] == *w).collect();
+        assert_eq!(of.len(), 6, "{w}");
+        for r in of {
+            assert_eq!(r["violations"], 0, "{w}: {r}");
+            assert!(r["switches_per_sec"].as_f64().unwrap() > 0.0, "{w}: {r}");
+        }
+    }
+    let o = lazymm(&args);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        first,
+        std::fs::read(out.join("results.json")).unwrap(),
+        "same seed, other bytes"
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }

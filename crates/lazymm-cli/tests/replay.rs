@@ -287,3 +287,69 @@ fn out_holds_a_whole_report_with_a_bar_per_row_and_an_escaped_page() {
     assert!(trace.is_file());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `--machine` adds each scheme's predicted bookkeeping per second of trace: a row field,
+/// a table section and a report column; a machine too small for the trace, or unknown,
+/// is one line and status 2.
+#[test]
+fn machine_prices_the_bookkeeping_of_each_scheme() {
+    let trace = fixture("tracecmd_raw.txt");
+    let o = lazymm(&["replay", &trace, "--json", "--machine", "epyc-zen4-2s"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows = rows(&o);
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(r["machine"], "epyc-zen4-2s", "{r}");
+        assert!(
+            r["predicted_bookkeeping_us_per_sec"].as_f64().unwrap() >= 0.0,
+            "{r}"
+        );
+    }
+    let us = |s: &str| {
+        rows.iter().find(|r| r["scheme"] == s).unwrap()["predicted_bookkeeping_us_per_sec"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(us("refcount") > us("none"));
+    let d = tmp("machine");
+    let out = d.join("r");
+    let o = lazymm(&[
+        "replay",
+        &trace,
+        "--machine",
+        "spr-2s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("PREDICTED bookkeeping on machine 'spr-2s'"),
+        "{text}"
+    );
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        html.contains("pred. us&#x2f;s"),
+        "the column is in the page"
+    );
+    for (args, needle) in [
+        (vec!["--machine", "no-such"], "unknown machine 'no-such'"),
+        (vec!["--machine", "host"], "do not fit machine 'host'"),
+    ] {
+        let mut a = vec!["replay", trace.as_str()];
+        a.extend(args);
+        let o = lazymm(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {err}");
+        assert!(
+            err.contains(needle) && err.trim().lines().count() == 1,
+            "{a:?}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

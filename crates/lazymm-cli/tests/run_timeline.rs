@@ -88,14 +88,14 @@ fn a_run_timeline_has_a_track_per_cpu_with_switch_and_lazy_slices() {
     let mut task_slices = 0;
     for cpu in 0..2u64 {
         assert_eq!(
-            track_name(&doc, 3 * cpu).as_deref(),
+            track_name(&doc, 4 * cpu).as_deref(),
             Some(format!("cpu {cpu}").as_str())
         );
         assert_eq!(
-            track_name(&doc, 3 * cpu + 1).as_deref(),
+            track_name(&doc, 4 * cpu + 1).as_deref(),
             Some(format!("cpu {cpu} lazy mm").as_str())
         );
-        let tasks = slices(&doc, "task", 3 * cpu);
+        let tasks = slices(&doc, "task", 4 * cpu);
         assert!(
             tasks.len() > 100,
             "cpu {cpu} has {} task slices",
@@ -103,7 +103,7 @@ fn a_run_timeline_has_a_track_per_cpu_with_switch_and_lazy_slices() {
         );
         task_slices += tasks.len();
         assert!(
-            !slices(&doc, "lazy", 3 * cpu + 1).is_empty(),
+            !slices(&doc, "lazy", 4 * cpu + 1).is_empty(),
             "cpu {cpu} has no lazy slice"
         );
     }
@@ -240,5 +240,168 @@ fn a_full_event_log_is_cut_and_the_timeline_says_so() {
         events(&doc).iter().filter(|e| e["cat"] == "note").count(),
         2,
         "one note per cut log"
+    );
+}
+
+/// The kernel-track slices of `doc` as (track, start, end, name).
+fn kernel_spans(doc: &Value) -> Vec<(u64, f64, f64, String)> {
+    events(doc)
+        .iter()
+        .filter(|e| e["cat"] == "kernel" && e["ph"] == "X")
+        .map(|e| {
+            let ts = e["ts"].as_f64().expect("ts");
+            let end = ts + e["dur"].as_f64().expect("dur");
+            let name = e["name"].as_str().expect("name").to_string();
+            (e["tid"].as_u64().expect("tid"), ts, end, name)
+        })
+        .collect()
+}
+
+/// Asserts that on each track the spans nest (Perfetto draws them as a call stack):
+/// two spans are disjoint or one contains the other.
+fn assert_nested(spans: &[(u64, f64, f64, String)]) {
+    for a in spans {
+        for b in spans.iter().filter(|b| b.0 == a.0) {
+            let disjoint = a.2 <= b.1 + 1e-9 || b.2 <= a.1 + 1e-9;
+            let a_in_b = b.1 <= a.1 + 1e-9 && a.2 <= b.2 + 1e-9;
+            let b_in_a = a.1 <= b.1 + 1e-9 && b.2 <= a.2 + 1e-9;
+            assert!(disjoint || a_in_b || b_in_a, "spans overlap: {a:?} {b:?}");
+        }
+    }
+}
+
+#[test]
+fn a_shootdown_run_timeline_has_teardown_spans_and_ipi_arrows_to_their_handlers() {
+    let p = out_path("shootdown.json");
+    let out = lazymm(&[
+        "run",
+        "--scheme",
+        "shootdown",
+        "--arch",
+        "x86",
+        "--workload",
+        "exit-storm",
+        "--cpus",
+        "2",
+        "--switches",
+        "2000",
+        "--seed",
+        "3",
+        "--timeline",
+        p.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = load(&p);
+    assert_eq!(track_name(&doc, 3).as_deref(), Some("cpu 0 kernel"));
+    let spans = kernel_spans(&doc);
+    assert_nested(&spans);
+    let count = |prefix: &str| spans.iter().filter(|s| s.3.starts_with(prefix)).count();
+    // Every exit of a process's last thread: __mmput, and __mmdrop with its
+    // cleanup_lazy_tlbs (the shootdown) inside it.
+    assert!(count("__mmput(") > 0);
+    assert_eq!(count("__mmdrop("), count("cleanup_lazy_tlbs("));
+    for d in spans
+        .iter()
+        .filter(|s| s.3.starts_with("cleanup_lazy_tlbs("))
+    {
+        assert!(
+            spans.iter().any(|m| m.0 == d.0
+                && m.3.starts_with("__mmdrop(")
+                && m.1 <= d.1 + 1e-9
+                && d.2 <= m.2 + 1e-9),
+            "cleanup_lazy_tlbs inside __mmdrop: {d:?}"
+        );
+    }
+    // Each IPI is an arrow from the sender's on_each_cpu_mask to a handler on the
+    // other CPU's kernel track that starts where the arrow ends.
+    let ev = events(&doc);
+    let starts: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["cat"] == "ipi" && e["ph"] == "s")
+        .collect();
+    assert!(!starts.is_empty(), "x86's exit flush IPIs the other CPU");
+    for s in starts {
+        let f = ev
+            .iter()
+            .find(|e| e["ph"] == "f" && e["id"] == s["id"])
+            .expect("each arrow has a head");
+        let (from, to) = (s["tid"].as_u64().unwrap(), f["tid"].as_u64().unwrap());
+        assert_ne!(from, to);
+        let (sent, ran) = (s["ts"].as_f64().unwrap(), f["ts"].as_f64().unwrap());
+        assert!(sent <= ran, "an IPI runs after it is sent");
+        assert!(
+            spans.iter().any(|m| m.0 == from
+                && m.3.starts_with("on_each_cpu_mask(")
+                && m.1 <= sent + 1e-9
+                && sent <= m.2 + 1e-9),
+            "the IPI sent at {sent} on track {from} is inside an on_each_cpu_mask: {:?}",
+            spans
+                .iter()
+                .filter(|m| m.0 == from && (m.1 - sent).abs() < 50.0)
+                .collect::<Vec<_>>()
+        );
+        assert!(spans
+            .iter()
+            .any(|h| h.0 == to && (h.1 - ran).abs() < 1e-9 && h.3.contains(" from cpu ")));
+    }
+}
+
+#[test]
+fn a_checker_counterexample_timeline_shows_the_teardown_that_frees_under_a_lazy_cpu() {
+    let dir = out_path("replays");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = lazymm(&[
+        "check",
+        "--mutant",
+        "shootdown-hotplug-race",
+        "--seed",
+        "7",
+        "--replay-dir",
+        dir.to_str().unwrap(),
+    ]);
+    // A mutant caught is a success.
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replay = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".replay.json"))
+        .expect("a replay file");
+    let p = out_path("check.json");
+    let out = lazymm(&[
+        "check",
+        "--replay",
+        replay.to_str().unwrap(),
+        "--timeline",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc = load(&p);
+    let spans = kernel_spans(&doc);
+    assert_nested(&spans);
+    let viol = events(&doc)
+        .iter()
+        .find(|e| e["cat"] == "violation")
+        .expect("the violation");
+    assert_eq!(viol["args"]["property"], "c");
+    let cpu = viol["args"]["cpu"].as_u64().unwrap();
+    // The CPU that found it was in the teardown that freed the mm: its kernel track has
+    // __mmdrop with the shootdown (cleanup_lazy_tlbs) inside, about the violated mm.
+    let mm = viol["args"]["mm"].as_str().unwrap();
+    let on_cpu = |name: &str| {
+        spans
+            .iter()
+            .any(|s| s.0 == 4 * cpu + 3 && s.3 == format!("{name}({mm})"))
+    };
+    assert!(
+        on_cpu("__mmdrop") && on_cpu("cleanup_lazy_tlbs"),
+        "{spans:?}"
     );
 }

@@ -5,7 +5,7 @@
 //! benchmark and its report ([`bench`](mod@bench), [`report`], [`hostcost`]), and the registry of
 //! schemes, archs, workloads and mutants ([`registry`]).
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod bench;
 pub mod check;

@@ -61,6 +61,10 @@ pub struct RunSpec {
     /// `threads` and `processes`: how many pairs (`None`: `cpus.div_ceil(2)`, one thread
     /// per CPU). Pair `i` starts on CPUs `(2i) % cpus` and `(2i + 1) % cpus`.
     pub pairs: Option<usize>,
+    /// Whether every process registers for expedited membarrier as it is created
+    /// (`Config::membarrier_registered`; default true). Off, no scheme owes property f,
+    /// and `hazptr-luto` skips its membarrier barrier.
+    pub membarrier_registered: bool,
 }
 
 impl RunSpec {
@@ -78,6 +82,7 @@ impl RunSpec {
             pin: true,
             switch_work_ns: 0,
             pairs: None,
+            membarrier_registered: true,
         }
     }
 }
@@ -367,6 +372,7 @@ fn run_native<S: Scheme, A: Arch>(
     let n = spec.cpus;
     let mut cfg = Config::new(n);
     cfg.mutant = spec.mutant;
+    cfg.membarrier_registered = spec.membarrier_registered;
     cfg.clock = crate::host::now_ns;
     cfg.nmi_period = NMI_PERIOD;
     let (k, cpus) = Kernel::<S, A>::boot(cfg);

@@ -102,8 +102,9 @@ fn one_thread_drives_the_debug_shootdown_and_its_check() {
 #[test]
 fn one_thread_drives_a_hazptr_mathieu_teardown_of_63_slot_holders() {
     let o = teardown_with_every_other_cpu_lazy::<HazptrMathieu, Generic>();
-    // cleanup_lazy_tlbs: one IPI to each CPU whose hazard slot holds the mm.
-    assert_shot_down(&o, 63);
+    // cleanup_lazy_tlbs (hp_scan): two serial IPIs to each CPU whose hazard slot holds
+    // the mm (do_shoot_lazy_tlb, then do_check_lazy_tlb), driven through IpiHost.
+    assert_shot_down(&o, 2 * 63);
 }
 
 #[test]

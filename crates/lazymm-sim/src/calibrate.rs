@@ -1,10 +1,11 @@
 //! `lazymm predict --calibrate`: measures this host and writes the `host` machine file.
 //!
 //! Measured here: the uncontended atomic RMW, one line transfer between two host cores
-//! (a CAS ping-pong, round trip over two, as the core-to-core-latency tool the anchors
-//! cite), the full fence (`hostcost::host_fence_ns`) and the real context switch
+//! (a CAS ping-pong, round trip over two, as nviennot/core-to-core-latency measures), the
+//! full fence (`hostcost::host_fence_ns`) and the real context switch
 //! (`hostcost::host_switch_ns`). What user space cannot measure (IPIs, the CR3 write) is
-//! taken from the anchors, and the file says so.
+//! taken from published measurements (Yury Norov's ipi_benchmark, Nadav Amit's CR3
+//! figure), and the file cites them.
 
 use lazymm::sync::raw::AtomicU64;
 use lazymm::sync::Ordering;
@@ -144,8 +145,12 @@ impl Calibration {
             r#"# This host, measured by `lazymm predict --calibrate` on {date}.
 # Measured: the uncontended RMW, the line transfer between two host cores, the full fence,
 # the real context switch. Not measurable from user space, taken from
-# ../shared/research/scale-anchors.md ("anchors"): IPI costs and the CR3 write.
+# the published measurements below: IPI costs and the CR3 write.
 # The topology is flat: every host CPU one core, all sharing one cache level.
+# Sources (the original measurements; [name] below refers to them):
+#   [cr3] Nadav Amit, linux-arch 2022-01-09, "Re: [PATCH 16/23] sched: Use lightweight hazard pointers to grab lazy mms" (Message-ID 0B23F7F5-96F1-4E2C-8C17-0ECC21CA14C6@gmail.com): MOV-CR3 without flush 250-300 cycles on Skylake
+#   [ipi] Yury Norov, "IPI performance benchmark" (LKML, 2017-12-19, Message-ID 20171219085010.4081-1-ynorov@caviumnetworks.com), native: unicast smp_call_function_single round trip 1.79 us, 1.24 us until the handler runs, self-IPI 0.17 us, broadcast 25.7 us
+#   [counters] perfbook CodeSamples/count/data/*count_atomic:u* (hps.2019.10.23a: 8x Xeon 8176, 207 M/s at 1 thread, 31 at 2, 45 at 32, 28 M/s at 420; perfsqh.2010.02.11a: POWER5+ p595, 24 M/s at 1 thread down to 2.9 at 64), aggregate rate = threads / ns per update
 name = "host"   # preset name
 description = "this host: {cpus} CPUs, {model}"   # /proc/cpuinfo
 cpu_order = "threads-first"   # host CPU numbering as the kernel gives it
@@ -166,20 +171,20 @@ store_hit_ns = 1.0          # assumed: a store into the store buffer; not measur
 rmw_ns = {rmw:.2}               # measured: uncontended fetch_add, fastest of 7 x 2^20
 memory_ns = 110.0           # assumed: DRAM latency; only cold misses pay it
 fence_ns = {fence:.2}              # measured: hostcost::host_fence_ns, a store-fence-load turn less a store-load turn
-cr3_write_ns = 92.0         # anchors §3: 250-300 cycles without flush (Nadav Amit); 275 cycles at an assumed 3.0 GHz
+cr3_write_ns = 92.0         # [cr3]: 250-300 cycles without flush; 275 cycles at an assumed 3.0 GHz
 context_switch_ns = {switch:.1}  # measured: hostcost::host_switch_ns, pipe-style ping-pong on one core{pinned}
 
 [ipi]
-send_ns = 170.0       # anchors §3: self-IPI 0.17 us (ipi_benchmark)
-per_target_ns = 20.0  # assumed: the ICR / doorbell write per target; the queue write itself is recorded as RMWs on the target's mailbox and priced by the coherence model (anchors §3: ~200 ns per receiver in all)
-delivery_ns = 1240.0  # anchors §3: 1.24 us until the handler runs (ipi_benchmark, native)
-handler_ns = 550.0    # anchors §3: 1.79 us round trip minus 1.24 us
+send_ns = 170.0       # [ipi]: self-IPI 0.17 us, the sender's fixed path
+per_target_ns = 20.0  # assumed: the ICR / doorbell write per target; the queue write itself is recorded as RMWs on the target's mailbox and priced by the coherence model (an unsourced rule of thumb puts ~200 ns per receiver in all; [ipi]'s 25.7 us broadcast against its 1.8 us unicast bounds it)
+delivery_ns = 1240.0  # [ipi]: 1.24 us until the handler runs
+handler_ns = 550.0    # [ipi]: 1.79 us round trip minus 1.24 us
 wakeup_ns = 1240.0    # assumed: a remote wakeup of an idle CPU = a reschedule IPI's delivery
 
 [handoff]
 prefer_level = "none"         # a flat machine has no nearer group
 max_local_handoffs = 8        # as every preset (unused without a preferred level)
-tenure_rmws = 2               # anchors §2 [inference], as every preset
+tenure_rmws = 2               # inferred from [counters]: owners retire several RMWs per tenure; 2 reproduces the 8176 plateau (curves.rs), as every preset
 snoop_hold_ns = {rmw:.2}          # assumed: one locked RMW (rmw_ns above)
 llsc_retry_per_waiter = 0.0   # x86 locked instructions do not retry
 "#,

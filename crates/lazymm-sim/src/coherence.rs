@@ -14,7 +14,9 @@
 //! Misses on one line are served one at a time: while a transfer is in flight the line
 //! is busy, and later requesters wait in its queue. How the line passes decides how a
 //! contended line scales, so it follows what the published curves show
-//! (`../shared/research/scale-anchors.md` §2):
+//! (perfbook's contended-counter data, `CodeSamples/count/data/*count_atomic:u*` of
+//! github.com/paulmckrcu/perfbook: an 8-socket Xeon 8176 plateaus at 28-45 M RMW/s, far
+//! faster than its 149-337 ns cross-socket transfer; a POWER5+ p595 declines steadily):
 //! - **locality-biased arbitration**: the next owner is the oldest waiter in the same
 //!   group as the current owner at the machine's `prefer_level` (its last-level cache or
 //!   socket), at most `max_local_handoffs` times in a row, then the oldest waiter anywhere;
@@ -27,7 +29,7 @@
 //!
 //! A first-come, average-distance model (no locality, no tenure) is the special case
 //! `prefer_level = "none"`, `tenure_rmws = 1`: the tests show it is several times too
-//! pessimistic against the measured curves, as the anchors predict.
+//! pessimistic against the measured curves.
 //!
 //! # The engine
 //! [`Engine`] runs agents (simulated CPUs), each with a list of [`Op`]s from a
@@ -241,14 +243,7 @@ impl<'m> Engine<'m> {
         );
         let mut e = Engine {
             m,
-            dir: Directory {
-                m,
-                lines: Vec::new(),
-                counts: Counts::default(),
-                tenure: m.file.handoff.tenure_rmws,
-                retry: m.file.handoff.llsc_retry_per_waiter,
-                steals: Vec::new(),
-            },
+            dir: Directory::new(m),
             agents: (0..cpus)
                 .map(|_| Agent {
                     ops: Vec::new(),
@@ -575,7 +570,24 @@ impl<'m> Engine<'m> {
     }
 }
 
-impl Directory<'_> {
+impl<'m> Directory<'m> {
+    /// An empty directory of machine `m`: every line uncached.
+    pub fn new(m: &'m Machine) -> Directory<'m> {
+        Directory {
+            m,
+            lines: Vec::new(),
+            counts: Counts::default(),
+            tenure: m.file.handoff.tenure_rmws,
+            retry: m.file.handoff.llsc_retry_per_waiter,
+            steals: Vec::new(),
+        }
+    }
+
+    /// What it counted so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
     /// The entry of line `id` (ids are dense: the table grows to the largest one seen).
     #[inline]
     fn line(&mut self, id: u64) -> usize {

@@ -1,8 +1,11 @@
 //! The cost model against the published contended-counter curves and the Boyd-Wickizer
-//! queueing model (`../shared/research/scale-anchors.md` §2 and §6), before it is trusted
-//! on the schemes.
+//! queueing model, before it is trusted on the schemes. The curves are perfbook's
+//! (github.com/paulmckrcu/perfbook, `CodeSamples/count/data/*count_atomic:u*`: column 2 is
+//! ns per update per thread, so the aggregate rate is threads over it); the model is
+//! Boyd-Wickizer, Kaashoek, Morris and Zeldovich, "Non-scalable locks are dangerous"
+//! (Linux Symposium 2012).
 //!
-//! The machines here are test machines built from the latencies the anchors give for the
+//! The machines here are test machines built from the published latencies of the
 //! machines that produced the curves; the curves' contended points are predictions, never
 //! inputs. Where a machine's latencies were not found (POWER5+), the test says what it
 //! assumed and asserts the curve's shape only.
@@ -67,7 +70,7 @@ fn counter_mops(m: &Machine, threads: usize) -> f64 {
 }
 
 /// The 8-socket Xeon Platinum 8176 of perfbook (`hps.2019.10.23a`): 2 halves x 4
-/// sockets x 28 cores x SMT2. Latencies: perfbook's blind-CAS table (anchors §1): SMT
+/// sockets x 28 cores x SMT2. Latencies: perfbook's blind-CAS table (`cpu/overheads.tex`): SMT
 /// 7.2, other core 47.5, other socket 148.8, across the interconnect 336.6 ns. The
 /// uncontended RMW is the curve's own 1-thread point (207 M/s, 4.8 ns): an uncontended
 /// measurement, as `--calibrate` takes on a host.
@@ -85,7 +88,7 @@ fn xeon_8176(h: &str) -> Machine {
     )
 }
 
-/// The 8176 curve (anchors §2): M/s at 1, 2, 8, 32, 64 and 420 threads.
+/// The 8176 curve (perfbook `count_atomic:u`, `hps.2019.10.23a`): M/s at 1, 2, 8, 32, 64 and 420 threads.
 const XEON_8176: &[(usize, f64)] = &[
     (1, 207.0),
     (2, 31.0),
@@ -129,7 +132,7 @@ fn x86_counter_curve_cliff_then_plateau() {
     );
 }
 
-/// The anchors' warning, reproduced: first come, first served at the average distance,
+/// The warning the 8176's plateau gives, reproduced: first come, first served at the average distance,
 /// with no tenure, predicts 3-7 M/s at 420 threads on the 8176, 5-10x below the 28 M/s
 /// measured. The locality-biased model is what closes the gap.
 #[test]
@@ -146,8 +149,8 @@ fn first_come_average_distance_is_several_times_too_pessimistic() {
 }
 
 /// IBM POWER5+ p595 (`perfsqh.2010.02.11a`): 64 cores, SMT2, threads numbered
-/// core-first as Linux on POWER does. The anchors found no POWER5+ latencies; assumed
-/// from the nearest measured POWER (POWER7, nviennot): SMT 70, chip 173, other chip of
+/// core-first as Linux on POWER does. No POWER5+ latencies were found; assumed
+/// from the nearest measured POWER (POWER7, nviennot/core-to-core-latency README and CSV): SMT 70, chip 173, other chip of
 /// the module and beyond 443 ns; 2 cores per chip, 4 chips per module, 8 modules. The
 /// uncontended RMW is the curve's 1-thread point (24 M/s, 41 ns).
 fn power5(retry: f64) -> Machine {
@@ -164,7 +167,7 @@ fn power5(retry: f64) -> Machine {
     )
 }
 
-/// The POWER5+ curve (anchors §2): M/s at 2, 8, 32 and 64 threads.
+/// The POWER5+ curve (perfbook `count_atomic:u`, `perfsqh.2010.02.11a`): M/s at 2, 8, 32 and 64 threads.
 const POWER5: &[(usize, f64)] = &[(2, 16.0), (8, 12.0), (32, 4.3), (64, 2.9)];
 
 /// LL/SC loses throughput steadily: with `llsc_retry_per_waiter` the model declines
@@ -203,7 +206,7 @@ fn llsc_counter_curve_declines_steadily() {
 
 // ---- Boyd-Wickizer et al., "Non-scalable locks are dangerous" -------------------------
 
-/// The Markov model (anchors §6): acquisitions per second of a ticket lock with `n`
+/// The Markov model (Boyd-Wickizer et al. 2012): acquisitions per second of a ticket lock with `n`
 /// cores, mean non-critical time `a`, critical section `s`, directory response `c`.
 fn bw_model(n: usize, a: f64, s: f64, c: f64) -> f64 {
     // P_k proportional to prod_{i<k} a_i / s_{i+1}, a_i = (n-i)/a, s_k = 1/(s + c k / 2).
@@ -348,7 +351,7 @@ fn bw_sim(n: usize, a_ns: f64, s_ns: f64, c_ns: f64) -> f64 {
 /// The collapse is deeper because in the simulator the holder's releasing store queues
 /// behind the spinners' refetches still in flight (about `c k`, where the model charges
 /// `c k / 2`); Boyd-Wickizer et al. report the same of real hardware: "the real collapse
-/// was more abrupt than predicted" (anchors §6).
+/// was more abrupt than predicted" (their validation).
 #[test]
 fn ticket_lock_follows_the_boyd_wickizer_model_and_collapses() {
     let (a, s, c) = (4000.0, 200.0, 100.0);

@@ -6,8 +6,9 @@
 //! CCX), and so on up to the whole machine. Two CPUs are at distance `i` when the
 //! smallest group that holds both is at level `i`; a line moving between them costs
 //! that level's `transfer_ns`. Every value in a preset carries a comment naming the
-//! measurement it comes from (`../shared/research/scale-anchors.md`), or what was
-//! assumed where no measurement was found.
+//! published measurement it comes from (each file lists its sources: papers, mailing-list
+//! posts by Message-ID, benchmark data sets), or what was assumed where no measurement
+//! was found.
 //!
 //! The presets are compiled into the binary ([`PRESETS`]), so `--machine NAME` works
 //! without the source tree; `--machine FILE` reads a user's own file.

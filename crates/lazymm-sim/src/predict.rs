@@ -2,7 +2,8 @@
 //! machine), its rows, and `--validate` beside the native engine.
 
 use crate::machine::{Machine, Ps};
-use crate::sim::{simulate, SimError, SimReport, SimSpec, SimWorkload};
+use crate::sim::{simulate, SimError, SimReport, SimSpec};
+use lazymm_engine::bench::stats::{median, paired_slowdown, Interval};
 use lazymm_engine::registry::{ARCHS, SCHEMES};
 use lazymm_engine::Workload;
 use std::time::Instant;
@@ -14,11 +15,11 @@ pub struct PredictSpec {
     pub schemes: Vec<&'static str>,
     /// Arch names.
     pub archs: Vec<&'static str>,
-    /// Workloads (those the simulator drives).
+    /// Workloads (any of the registry's).
     pub workloads: Vec<Workload>,
     /// CPU counts.
     pub cpus: Vec<usize>,
-    /// Pair counts for `threads` (empty: half the CPUs, at least one).
+    /// Pair counts for `threads` and `processes` (empty: one pair per two CPUs).
     pub pairs: Vec<usize>,
     /// The seed.
     pub seed: u64,
@@ -26,8 +27,8 @@ pub struct PredictSpec {
     pub quick: bool,
 }
 
-/// The workloads the simulator can drive today (see [`SimWorkload`]).
-pub const SIM_WORKLOADS: &[Workload] = &[Workload::Threads, Workload::IdleStorm];
+/// The workloads of the default sweep (`--workloads` takes any of the registry's).
+pub const DEFAULT_WORKLOADS: &[Workload] = &[Workload::Threads, Workload::IdleStorm];
 
 impl PredictSpec {
     /// The default sweep on `m`: every registered scheme, arch `generic`, `threads` and
@@ -40,7 +41,7 @@ impl PredictSpec {
                 .map(|(n, _)| *n)
                 .find(|n| *n == "generic")
                 .unwrap_or(ARCHS[0].0)],
-            workloads: SIM_WORKLOADS.to_vec(),
+            workloads: DEFAULT_WORKLOADS.to_vec(),
             cpus: default_cpus(m.nr_cpus.min(1024)),
             pairs: Vec::new(),
             seed: 1,
@@ -72,7 +73,7 @@ pub fn default_cpus(max: usize) -> Vec<usize> {
 pub struct Row {
     /// What the simulator reported.
     pub r: SimReport,
-    /// Pairs (`threads` only).
+    /// Pairs (workloads with pairs only).
     pub pairs: Option<usize>,
     /// `none`'s switches per second over this row's.
     pub slowdown_vs_none: Option<f64>,
@@ -139,22 +140,16 @@ pub fn predict(
 ) -> Result<Prediction, SimError> {
     let t0 = Instant::now();
     let (warmup, window) = spec.window();
-    let mut groups: Vec<(&str, SimWorkload, usize)> = Vec::new();
+    let mut groups: Vec<(&str, Workload, usize, Option<usize>)> = Vec::new();
     for &arch in &spec.archs {
         for &w in &spec.workloads {
             for &cpus in &spec.cpus {
-                match w {
-                    Workload::Threads => {
-                        let pairs = if spec.pairs.is_empty() {
-                            vec![(cpus / 2).max(1)]
-                        } else {
-                            spec.pairs.clone()
-                        };
-                        for p in pairs {
-                            groups.push((arch, SimWorkload::Threads { pairs: p }, cpus));
-                        }
+                if w.has_pairs() && !spec.pairs.is_empty() {
+                    for &p in &spec.pairs {
+                        groups.push((arch, w, cpus, Some(p)));
                     }
-                    _ => groups.push((arch, SimWorkload::IdleStorm, cpus)),
+                } else {
+                    groups.push((arch, w, cpus, None));
                 }
             }
         }
@@ -162,7 +157,7 @@ pub fn predict(
     let total = groups.len() * spec.schemes.len();
     let mut rows = Vec::with_capacity(total);
     let (mut accesses, mut events) = (0, 0);
-    for (arch, w, cpus) in groups {
+    for (arch, w, cpus, pairs) in groups {
         let start = rows.len();
         for &scheme in &spec.schemes {
             let t = Instant::now();
@@ -172,6 +167,7 @@ pub fn predict(
                     scheme: scheme.to_string(),
                     arch: arch.to_string(),
                     workload: w,
+                    pairs,
                     cpus,
                     seed: spec.seed,
                     warmup,
@@ -181,8 +177,8 @@ pub fn predict(
             accesses += r.counts.accesses();
             events += r.counts.events;
             rows.push(Row {
+                pairs: r.pairs,
                 r,
-                pairs: w.pairs(),
                 slowdown_vs_none: None,
                 extra_ns_per_switch: None,
                 host_seconds: t.elapsed().as_secs_f64(),
@@ -222,7 +218,7 @@ fn fill_vs_none(group: &mut [Row]) {
     }
 }
 
-/// One line of `--validate`: a scheme's ratio against `none`, predicted and native.
+/// One line of `--validate`: a scheme's slowdown against `none`, predicted and native.
 #[derive(Debug, Clone)]
 pub struct Validation {
     /// Scheme.
@@ -233,96 +229,112 @@ pub struct Validation {
     pub cpus: usize,
     /// Predicted switches/s.
     pub predicted: f64,
-    /// Native switches/s.
+    /// Native switches/s: the median of the rounds.
     pub native: f64,
-    /// Predicted scheme / none.
-    pub predicted_vs_none: f64,
-    /// Native scheme / none.
-    pub native_vs_none: f64,
+    /// Predicted: `none`'s switches/s over the scheme's.
+    pub predicted_slowdown: f64,
+    /// Native: the median over the rounds of `none`'s switches/s over the scheme's in
+    /// the same round, with its bootstrap interval (the bench's paired statistic).
+    pub native_slowdown: Interval,
+    /// Native rounds.
+    pub rounds: usize,
 }
 
 impl Validation {
-    /// How far the predicted ratio is from the native one (predicted / native - 1).
+    /// How far the predicted ratio is from the native one (predicted / native - 1; the
+    /// same whichever way round the ratios are taken, up to the sign).
     pub fn error(&self) -> f64 {
-        self.predicted_vs_none / self.native_vs_none - 1.0
+        self.native_slowdown.estimate / self.predicted_slowdown - 1.0
     }
 }
 
-/// Native samples per row of `--validate`.
-pub const VALIDATE_SAMPLES: usize = 3;
+/// Native rounds per group of `--validate` (the bench's count), and with `--quick`.
+pub const VALIDATE_ROUNDS: (usize, usize) = (12, 5);
+/// Seconds of each native sample (the bench's), and of its warm-up run.
+pub const VALIDATE_SAMPLE_S: (f64, f64) = (0.08, 0.05);
 
-/// Runs the native engine beside every predicted row of `p` (CPUs the host has), with
-/// the machine's context-switch cost as the native realistic mode's work per switch,
-/// and pairs each scheme's ratio against `none` both ways.
-pub fn validate(p: &Prediction, seconds: f64) -> Result<Vec<Validation>, lazymm_engine::SpecError> {
-    let host = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// Runs the native engine beside every predicted group of `p` that fits this host (CPUs
+/// it has, the default pairs, `none` predicted beside it), with the machine's
+/// context-switch cost as the native realistic mode's work per switch, and sets each
+/// scheme's slowdown against `none` both ways.
+///
+/// The native side is measured as the bench measures (`lazymm_engine::bench::stats`):
+/// after a discarded warm-up run of each scheme, `rounds` rounds in which every scheme of
+/// the group runs one sample, each round starting one scheme further along; a scheme's
+/// slowdown is the median over the rounds of `none`'s rate over its own in the same
+/// round, so noise slower than a round (other tenants, frequency changes) cancels and a
+/// burst spoils one round, which the median ignores.
+pub fn validate(
+    p: &Prediction,
+    rounds: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Validation>, lazymm_engine::SpecError> {
+    let host = lazymm_engine::bench::host_cpus();
     let work = p.machine.context_switch / 1000;
-    let mut specs = Vec::new();
+    let (sample_s, warmup_s) = VALIDATE_SAMPLE_S;
+    // Groups: the predicted rows that differ only in the scheme.
+    let mut groups: Vec<Vec<&Row>> = Vec::new();
     for row in &p.rows {
-        if row.r.cpus > host
-            || row
-                .pairs
-                .is_some_and(|pairs| pairs != (row.r.cpus / 2).max(1))
-        {
+        let r = &row.r;
+        if r.cpus > host || (row.pairs.is_some() && row.pairs != Some(r.cpus.div_ceil(2))) {
             continue;
         }
-        let w = match row.r.workload {
-            SimWorkload::Threads { .. } => Workload::Threads,
-            SimWorkload::IdleStorm => Workload::IdleStorm,
-        };
-        let mut spec = lazymm_engine::RunSpec::new(row.r.scheme, w, row.r.cpus);
-        spec.arch = row.r.arch.to_string();
-        spec.seconds = Some(seconds);
-        spec.seed = p.spec.seed;
-        spec.switch_work_ns = work;
-        specs.push((row.r.scheme, w, row.r.cpus, spec, Vec::new()));
-    }
-    // Rows take turns, one sample each, as the bench does: a burst of noise on the host
-    // lands on every scheme alike. Each row reports the median of its samples.
-    for _ in 0..VALIDATE_SAMPLES {
-        for (_, _, _, spec, samples) in specs.iter_mut() {
-            samples.push(lazymm_engine::run(spec)?.switches_per_sec());
+        match groups.iter_mut().find(|g| {
+            let x = &g[0].r;
+            (x.arch, x.workload, x.cpus, g[0].pairs) == (r.arch, r.workload, r.cpus, row.pairs)
+        }) {
+            Some(g) => g.push(row),
+            None => groups.push(vec![row]),
         }
     }
-    let natives: Vec<(&'static str, Workload, usize, f64)> = specs
-        .into_iter()
-        .map(|(s, w, c, _, samples)| (s, w, c, lazymm_engine::bench::median(&samples)))
-        .collect();
-    let find = |s: &str, w: Workload, c: usize| {
-        natives
-            .iter()
-            .find(|n| n.0 == s && n.1 == w && n.2 == c)
-            .map(|n| n.3)
-    };
+    groups.retain(|g| g.iter().any(|r| r.r.scheme == "none"));
+    let total: usize = groups.iter().map(|g| g.len() * (1 + rounds)).sum();
+    let mut done = 0;
     let mut out = Vec::new();
-    for row in &p.rows {
-        let w = match row.r.workload {
-            SimWorkload::Threads { .. } => Workload::Threads,
-            SimWorkload::IdleStorm => Workload::IdleStorm,
+    for g in groups {
+        let run_one = |row: &Row, seconds: f64, seed: u64| {
+            let mut spec = lazymm_engine::RunSpec::new(row.r.scheme, row.r.workload, row.r.cpus);
+            spec.arch = row.r.arch.to_string();
+            spec.seconds = Some(seconds);
+            spec.seed = seed;
+            spec.switch_work_ns = work;
+            lazymm_engine::run(&spec).map(|r| r.switches_per_sec())
         };
-        let (Some(native), Some(native_none)) = (
-            find(row.r.scheme, w, row.r.cpus),
-            find("none", w, row.r.cpus),
-        ) else {
-            continue;
-        };
-        let Some(pred_none) = p.rows.iter().find(|r| {
-            r.r.scheme == "none"
-                && r.r.workload == row.r.workload
-                && r.r.cpus == row.r.cpus
-                && r.r.arch == row.r.arch
-        }) else {
-            continue;
-        };
-        out.push(Validation {
-            scheme: row.r.scheme,
-            workload: w,
-            cpus: row.r.cpus,
-            predicted: row.r.switches_per_sec(),
-            native,
-            predicted_vs_none: row.r.switches_per_sec() / pred_none.r.switches_per_sec(),
-            native_vs_none: native / native_none,
-        });
+        for row in &g {
+            run_one(row, warmup_s, p.spec.seed)?;
+            done += 1;
+            progress(done, total);
+        }
+        let n = g.len();
+        let mut samples = vec![Vec::with_capacity(rounds); n];
+        for i in 0..rounds {
+            for k in 0..n {
+                let j = (i + k) % n;
+                samples[j].push(run_one(g[j], sample_s, p.spec.seed.wrapping_add(i as u64))?);
+                done += 1;
+                progress(done, total);
+            }
+        }
+        let none = g
+            .iter()
+            .position(|r| r.r.scheme == "none")
+            .expect("groups without none were dropped");
+        let pred_none = g[none].r.switches_per_sec();
+        for (j, row) in g.iter().enumerate() {
+            let Some(native_slowdown) = paired_slowdown(&samples[none], &samples[j]) else {
+                continue;
+            };
+            out.push(Validation {
+                scheme: row.r.scheme,
+                workload: row.r.workload,
+                cpus: row.r.cpus,
+                predicted: row.r.switches_per_sec(),
+                native: median(&samples[j]),
+                predicted_slowdown: pred_none / row.r.switches_per_sec(),
+                native_slowdown,
+                rounds,
+            });
+        }
     }
     Ok(out)
 }

@@ -1,61 +1,60 @@
 //! The discrete-event simulator host: one host thread plays N simulated CPUs through the
-//! real model code, and the coherence model prices what each step did.
+//! real model code, on the engine's host layer, and the coherence model prices what each
+//! step did.
 //!
-//! Every CPU runs the native engine's scheduler loop one iteration per step (take the
-//! wakeups, pick a task or the idle task, `context_switch`, run one step of the task's
-//! program), with recording on: the model reports each protocol access it made, and the
-//! step becomes a list of [`Op`]s: its loads, stores and RMWs on the lines they touched,
-//! its fences, its page-table-root writes, its IPIs, and the machine's context-switch
-//! cost for every switch. The [`Engine`] always advances the CPU whose clock is earliest.
+//! # The host
+//! Each simulated CPU is a [`Runqueue`] of the engine's host layer, running the registry's
+//! workloads through the shared [`Behavior`] trait, exactly as the native engine's CPU
+//! threads do: every workload of [`Workload::ALL`] (and any added there) runs here with
+//! no change. The runqueues live in a [`Serial`] machine, which is also the kernel's
+//! [`IpiHost`](lazymm::IpiHost): a CPU that waits for its IPIs makes the targets run
+//! their handlers on their own runqueue's `Cpu` at once.
 //!
-//! IPIs: the model waits for the CPUs it sent IPIs to through the host ([`Serial`]),
-//! which runs their handlers at once on their own `Cpu`. The sender is charged the send
-//! (fixed plus per target) and then waits for the slowest target (delivery, handler
-//! entry, and the handler's own accesses); each target's clock is delayed by its
-//! handler. No scheme is named here: whatever a scheme does shows up as accesses.
+//! One *step* of a CPU is one iteration of the native engine's scheduler loop: an
+//! interrupt point and an NMI point, the wakeups and tasks other CPUs sent it, then
+//! [`Runqueue::turn`] (pick, `context_switch`, one step of the task's program). The step
+//! runs with recording on: the model logs each protocol access it made, and the step
+//! becomes a list of [`Op`]s (its loads, stores and RMWs on the lines they touched, its
+//! fences and page-table-root writes, its IPIs, and the machine's context-switch cost for
+//! every switch it made). The [`Engine`] always advances the CPU whose clock is earliest,
+//! so a step's model code runs when that CPU's simulated clock reaches it, and what it
+//! makes other CPUs do arrives at their clocks later (see below). No scheme, arch or
+//! workload is named here: whatever they do shows up as accesses.
+//!
+//! # Cross-CPU work
+//! A wakeup or a new task for another CPU ([`Host::wake`], [`Host::place`]) is kept
+//! until the sender's ops of that step have run, then rung at the target (a parked
+//! target becomes ready after the machine's wakeup latency) and delivered at the
+//! target's next step, as the native engine's mailboxes deliver them before each turn.
+//!
+//! # IPIs
+//! The sender pays the send (fixed, plus per target); each target runs its handler as
+//! the IPI arrives (delivery latency after the send): the handler's entry cost plus its
+//! own accesses, priced on the directory, delay that target. A waiting sender is blocked
+//! until the last target has finished its handler: delivery plus the slowest handler.
+//!
+//! # Simplifications
+//! - A step is atomic in the model: other CPUs see all of its effects at once, at the
+//!   time it starts; its ops then take their simulated time.
+//! - A CPU that goes offline (`hotplug`) does so within one step: its offline time is
+//!   charged to it ([`Host::pass_time`]), but other CPUs' steps never fall inside it, so
+//!   none of them sees it offline.
+//! - Quiescing at the end runs one CPU after the other, so each teardown there is timed
+//!   on an otherwise quiet machine (every other CPU idle or lazy), not behind every
+//!   CPU's simultaneous `mmput`.
 
 use crate::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
 use crate::machine::{Machine, Ps};
 use lazymm::sync::{Access, AccessKind};
-use lazymm::{Arch, Config, Scheme, Stats, Task};
+use lazymm::{Arch, Config, Cpu, Kernel, Scheme, Stats, Task};
+use lazymm_engine::host::{Host, HostTask, Runqueue, Turn, MAX_TASKS};
 use lazymm_engine::registry::{self, WithKernel};
 use lazymm_engine::serial::Serial;
+use lazymm_engine::workload::{Any, Behavior, Pairs, Prog};
+use lazymm_engine::Workload;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-
-/// The workloads the simulator drives.
-///
-/// TEMPORARY: these drivers mirror the native engine's `threads` and `idle-storm` task
-/// programs; they give way to the shared workload trait (crates/lazymm-engine/src/workload/)
-/// when it lands on main, and every other workload of the registry arrives with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimWorkload {
-    /// `threads` with `pairs` pairs of threads of one process, the two of a pair on
-    /// different CPUs, ping-ponging through a blocking wakeup.
-    Threads {
-        /// Pairs of threads.
-        pairs: usize,
-    },
-    /// `idle-storm`: one thread per CPU blocks and is woken by its CPU's timer.
-    IdleStorm,
-}
-
-impl SimWorkload {
-    /// The registry's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            SimWorkload::Threads { .. } => "threads",
-            SimWorkload::IdleStorm => "idle-storm",
-        }
-    }
-
-    /// The pair count (`None` for workloads without pairs).
-    pub fn pairs(self) -> Option<usize> {
-        match self {
-            SimWorkload::Threads { pairs } => Some(pairs),
-            SimWorkload::IdleStorm => None,
-        }
-    }
-}
+use std::time::Duration;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -64,8 +63,11 @@ pub struct SimSpec {
     pub scheme: String,
     /// Arch name.
     pub arch: String,
-    /// The workload.
-    pub workload: SimWorkload,
+    /// The workload (any of the registry's).
+    pub workload: Workload,
+    /// Pairs of `threads` and `processes` (`None`: one pair per two CPUs); only for
+    /// workloads with pairs.
+    pub pairs: Option<usize>,
     /// Simulated CPUs.
     pub cpus: usize,
     /// Seed of every CPU's random choices.
@@ -76,6 +78,15 @@ pub struct SimSpec {
     pub window: Ps,
 }
 
+impl SimSpec {
+    /// The pair count the workload runs with (`None` for workloads without pairs).
+    pub fn pairs(&self) -> Option<usize> {
+        self.workload
+            .has_pairs()
+            .then(|| self.pairs.unwrap_or(self.cpus.div_ceil(2)))
+    }
+}
+
 /// What one simulation predicted.
 #[derive(Debug, Clone)]
 pub struct SimReport {
@@ -84,7 +95,9 @@ pub struct SimReport {
     /// Arch.
     pub arch: &'static str,
     /// Workload.
-    pub workload: SimWorkload,
+    pub workload: Workload,
+    /// Pairs (workloads with pairs only).
+    pub pairs: Option<usize>,
     /// Simulated CPUs.
     pub cpus: usize,
     /// Simulated seconds of the measured window.
@@ -93,8 +106,9 @@ pub struct SimReport {
     pub measured: Stats,
     /// Counters of the whole run (warm-up and the final exits included).
     pub total: Stats,
-    /// Simulated picoseconds of the steps that ran a teardown (`exit_mm` of a last
-    /// user: `__mmput`, `__mmdrop`, the IPIs and their waits).
+    /// Simulated picoseconds of the steps that ran a teardown (an `exit_mm` of a last
+    /// user: `__mmput`, `__mmdrop`, the IPIs and their waits, the switch away), over the
+    /// whole run.
     pub teardown_ps: Ps,
     /// What the coherence model counted over the whole run.
     pub counts: Counts,
@@ -125,9 +139,19 @@ pub enum SimError {
         /// The most.
         max: usize,
     },
-    /// A pair count of zero.
-    #[error("bad pair count 0 (valid: 1 or more)")]
-    Pairs,
+    /// A pair count the runqueues cannot hold.
+    #[error("bad pair count {pairs} on {cpus} CPUs (valid: 1 to {max})")]
+    Pairs {
+        /// Asked.
+        pairs: usize,
+        /// CPUs.
+        cpus: usize,
+        /// The most.
+        max: usize,
+    },
+    /// Pairs for a workload that has none.
+    #[error("--pairs does not apply to workload '{0}' (valid: threads, processes)")]
+    PairsWorkload(&'static str),
 }
 
 /// Simulates one (scheme, arch, workload, CPUs) on machine `m`.
@@ -139,24 +163,33 @@ pub fn simulate(m: &Machine, spec: &SimSpec) -> Result<SimReport, SimError> {
             max,
         });
     }
-    if spec.workload.pairs() == Some(0) {
-        return Err(SimError::Pairs);
+    if let Some(pairs) = spec.pairs {
+        if !spec.workload.has_pairs() {
+            return Err(SimError::PairsWorkload(spec.workload.name()));
+        }
+        if pairs == 0 || Pairs::threads_per_cpu(pairs, spec.cpus) > MAX_TASKS {
+            return Err(SimError::Pairs {
+                pairs,
+                cpus: spec.cpus,
+                max: MAX_TASKS * spec.cpus / 2,
+            });
+        }
     }
     registry::scheme(&spec.scheme)?;
     registry::arch(&spec.arch)?;
     Ok(registry::dispatch(
         &spec.scheme,
         &spec.arch,
-        Sim { m, spec },
+        Job { m, spec },
     )?)
 }
 
-struct Sim<'a> {
+struct Job<'a> {
     m: &'a Machine,
     spec: &'a SimSpec,
 }
 
-impl WithKernel for Sim<'_> {
+impl WithKernel for Job<'_> {
     type Out = SimReport;
     fn with<S: Scheme, A: Arch>(self) -> SimReport {
         run::<S, A>(self.m, self.spec)
@@ -166,64 +199,93 @@ impl WithKernel for Sim<'_> {
 /// An NMI about once every this many NMI points, as the native engine.
 const NMI_PERIOD: u32 = 8;
 
-/// Notify tokens below this are task ids (a wakeup); these mark phases of a step.
-const TEARDOWN_BEGIN: u32 = u32::MAX - 1;
-/// The CPU whose turn it is to exit its tasks has exited them all.
-const EXIT_DONE: u32 = u32::MAX - 2;
-const TEARDOWN_END: u32 = u32::MAX;
-
-/// What a task does each time it runs.
-#[derive(Debug, Clone, Copy)]
-enum Prog {
-    /// Wake the partner (a global task id), block.
-    Pair { partner: u32 },
-    /// Block until this CPU's timer.
-    Storm,
+/// `Op::Notify` tokens.
+mod token {
+    /// The step about to run its ops tears an mm down: the teardown's time starts.
+    pub const TEARDOWN_BEGIN: u32 = 1;
+    /// The teardown's ops have run.
+    pub const TEARDOWN_END: u32 = 2;
+    /// The step's ops have run: ring the CPUs it woke or gave tasks to.
+    pub const DELIVER: u32 = 3;
+    /// Quiescing: this CPU has exited its tasks; the next CPU's turn.
+    pub const QUIESCED: u32 = 4;
 }
 
-struct Slot<S: Scheme> {
-    task: Task<S>,
-    prog: Prog,
-    runnable: bool,
-    timer: bool,
+/// What a step sent to another CPU.
+enum Sent<S: Scheme> {
+    /// Wake task `.1` of CPU `.0`.
+    Wake(usize, usize),
+    /// A new task for CPU `.0`.
+    Place(usize, HostTask<S, Prog>),
 }
 
-struct Rq<S: Scheme> {
-    idle: Task<S>,
-    tasks: Vec<Option<Slot<S>>>,
-    /// The running task, `None` for idle.
-    cur: Option<usize>,
+/// The [`Host`] the runqueues and the workload see during one step: what they send to
+/// other CPUs waits here until the step's ops have run.
+struct Outbox<S: Scheme> {
+    sent: RefCell<Vec<Sent<S>>>,
+    stopping: Cell<bool>,
+    /// Time the step let pass on its CPU (`pass_time`).
+    passed: Cell<Ps>,
+}
+
+impl<S: Scheme> Host<S, Prog> for Outbox<S> {
+    fn wake(&self, cpu: usize, task: usize) {
+        self.sent.borrow_mut().push(Sent::Wake(cpu, task));
+    }
+
+    fn place(&self, cpu: usize, task: HostTask<S, Prog>) {
+        self.sent.borrow_mut().push(Sent::Place(cpu, task));
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    fn pass_time<A: Arch>(&self, k: &Kernel<S, A>, cpu: &mut Cpu<S, A>, d: Duration) {
+        // The CPU only answers interrupts meanwhile; in this host none can arrive within
+        // a step (see the module docs), so one interrupt point, and the time charged.
+        k.irq_point(cpu);
+        self.passed
+            .set(self.passed.get() + d.as_nanos() as Ps * 1000);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// The workload runs.
     Run,
-    /// Every task exits, one per step, one CPU after the other (so the last exit's
-    /// teardown is timed on a quiet machine, with every other CPU lazy or idle, and not
-    /// behind a thousand CPUs' simultaneous `mmput`s).
-    Exit,
+    /// No new steps: every CPU finishes the ops it has.
+    Drain,
+    /// CPU `turn` exits its tasks; the others wait.
+    Quiesce { turn: usize },
 }
 
-struct Host<'m, S: Scheme, A: Arch> {
+type Rq<S, A> = Runqueue<S, A, Prog>;
+
+struct Sim<'m, S: Scheme, A: Arch> {
     m: &'m Machine,
-    k: Arc<lazymm::Kernel<S, A>>,
-    serial: Arc<Serial<S, A>>,
-    rqs: Vec<Rq<S>>,
-    /// Global task id -> (CPU, slot).
-    where_is: Vec<(usize, usize)>,
+    k: Kernel<S, A>,
+    serial: Arc<Serial<S, A, Rq<S, A>>>,
+    w: Any,
+    out: Outbox<S>,
+    /// Per CPU: wakeups rung and not yet delivered (slot bits).
+    doorbell: Vec<u64>,
+    /// Per CPU: tasks placed there and not yet adopted.
+    inbox: Vec<Vec<HostTask<S, Prog>>>,
+    /// Per CPU: what its current ops deliver at their `DELIVER`.
+    in_flight: Vec<Vec<Sent<S>>>,
     lines: LineMap<u64>,
     log: Vec<Access>,
     other: Vec<Access>,
     /// The targets of the IPI batch being translated.
     batch: Vec<usize>,
     phase: Phase,
-    /// In the exit phase, the CPU whose turn it is.
-    exit_turn: usize,
-    teardown_begin: Vec<Ps>,
+    /// Per CPU: when its teardown began, while one runs.
+    teardown_begin: Vec<Option<Ps>>,
     teardown_ps: Ps,
 }
 
-impl<S: Scheme, A: Arch> Host<'_, S, A> {
+impl<S: Scheme, A: Arch> Sim<'_, S, A> {
     /// A dense id for the 128-byte line of the word at `addr`, in first-seen order
     /// (addresses never order anything, so the same seed gives the same numbers). The
     /// model keeps every shared word on a line whose grouping does not depend on the
@@ -233,19 +295,19 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
         *self.lines.entry(addr / 128).or_insert(n)
     }
 
-    fn kind(k: AccessKind) -> Option<Kind> {
+    fn kind(k: AccessKind) -> Kind {
         match k {
-            AccessKind::Load => Some(Kind::Load),
-            AccessKind::Store => Some(Kind::Store),
-            AccessKind::Rmw => Some(Kind::Rmw),
-            _ => None,
+            AccessKind::Load => Kind::Load,
+            AccessKind::Store => Kind::Store,
+            AccessKind::Rmw => Kind::Rmw,
+            other => unreachable!("{other:?} is not a memory access"),
         }
     }
 
     /// Turns CPU `c`'s log of this step into ops; IPI targets' handlers are priced here.
     fn translate(&mut self, c: usize, ops: &mut Vec<Op>, dir: &mut Directory<'_>) {
         let mut log = std::mem::take(&mut self.log);
-        self.serial.cpu(c).acct.drain_into(&mut log);
+        self.serial.cpu(c).cpu.acct.drain_into(&mut log);
         let m = self.m;
         let mut batch = std::mem::take(&mut self.batch);
         let mut i = 0;
@@ -261,7 +323,8 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
                     }
                     ops.push(Op::Work(m.ipi_per_target));
                     batch.push(a.addr as usize);
-                    // The batch ends at the first access that is not part of posting.
+                    // The batch ends at the first access that is not part of posting
+                    // (each target's posting is two RMWs, then the send).
                     let more = log[i..]
                         .iter()
                         .take(3)
@@ -273,9 +336,11 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
                     }
                 }
                 k => {
-                    let kind = Self::kind(k).expect("a memory access");
                     let line = self.line(a.addr);
-                    ops.push(Op::Access { line, kind });
+                    ops.push(Op::Access {
+                        line,
+                        kind: Self::kind(k),
+                    });
                 }
             }
         }
@@ -285,15 +350,15 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
         self.batch = batch;
     }
 
-    /// The targets of one IPI batch ran their handlers (the serial host ran them while
-    /// the sender waited): price each, delay each target by its own, and return how long
-    /// the sender waits (delivery plus the slowest handler).
+    /// The targets of one IPI batch ran their handlers (the serial machine ran them
+    /// while the sender waited): price each, delay each target by its own, and return
+    /// how long the sender waits (delivery plus the slowest handler).
     fn handlers(&mut self, targets: &[usize], dir: &mut Directory<'_>) -> Ps {
         let m = self.m;
         let mut slowest = 0;
         for &t in targets {
             let mut other = std::mem::take(&mut self.other);
-            self.serial.cpu(t).acct.drain_into(&mut other);
+            self.serial.cpu(t).cpu.acct.drain_into(&mut other);
             let mut cost = m.ipi_handler;
             for a in &other {
                 match a.kind {
@@ -301,9 +366,8 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
                     AccessKind::RootWrite => cost += m.cr3_write,
                     AccessKind::IpiSend => cost += m.ipi_per_target,
                     k => {
-                        let kind = Self::kind(k).expect("a memory access");
                         let line = self.line(a.addr);
-                        cost += dir.access_direct(t, line, kind);
+                        cost += dir.access_direct(t, line, Self::kind(k));
                     }
                 }
             }
@@ -315,161 +379,124 @@ impl<S: Scheme, A: Arch> Host<'_, S, A> {
         m.ipi_delivery + slowest
     }
 
-    fn pick(rq: &Rq<S>) -> Option<usize> {
-        let n = rq.tasks.len();
-        let start = rq.cur.map_or(0, |c| c + 1);
-        (0..n)
-            .map(|i| (start + i) % n)
-            .find(|&i| rq.tasks[i].as_ref().is_some_and(|s| s.runnable))
+    /// The ops of a step that made `switches` context switches and `teardowns` last
+    /// exits, from its recorded accesses; what it sent goes out at its end.
+    fn ops_of_step(
+        &mut self,
+        c: usize,
+        switches: u64,
+        teardowns: u64,
+        ops: &mut Vec<Op>,
+        dir: &mut Directory<'_>,
+    ) {
+        if teardowns > 0 {
+            ops.push(Op::Notify(token::TEARDOWN_BEGIN));
+        }
+        self.translate(c, ops, dir);
+        if switches > 0 {
+            ops.push(Op::Work(switches * self.m.context_switch));
+        }
+        let passed = self.out.passed.take();
+        if passed > 0 {
+            ops.push(Op::Work(passed));
+        }
+        if teardowns > 0 {
+            ops.push(Op::Notify(token::TEARDOWN_END));
+        }
+        let sent = self.out.sent.take();
+        if !sent.is_empty() {
+            debug_assert!(self.in_flight[c].is_empty());
+            self.in_flight[c] = sent;
+            ops.push(Op::Notify(token::DELIVER));
+        }
     }
 
-    /// Switches CPU `c` to `next` (`None`: idle); one context switch's work if it did.
-    fn switch_to(&mut self, c: usize, next: Option<usize>, ops: &mut Vec<Op>) {
-        let rq = &mut self.rqs[c];
-        if rq.cur == next {
-            return;
+    /// Takes the wakeups and tasks sent to `rq`'s CPU (new tasks runnable or not), as
+    /// the native engine's mailboxes do before each turn.
+    fn deliver(
+        k: &Kernel<S, A>,
+        doorbell: &mut u64,
+        inbox: &mut Vec<HostTask<S, Prog>>,
+        rq: &mut Rq<S, A>,
+        runnable: bool,
+    ) {
+        let bits = std::mem::take(doorbell);
+        if bits != 0 {
+            rq.wake_bits(bits);
         }
-        let k = &self.k;
-        let mut cpu = self.serial.cpu(c);
-        match (rq.cur, next) {
-            (None, Some(j)) => {
-                let n = &mut rq.tasks[j].as_mut().expect("runnable task").task;
-                k.context_switch(&mut cpu, &mut rq.idle, n);
-            }
-            (Some(i), None) => {
-                let p = &mut rq.tasks[i].as_mut().expect("current task").task;
-                k.context_switch(&mut cpu, p, &mut rq.idle);
-            }
-            (Some(i), Some(j)) => {
-                let (p, n) = pair_mut(&mut rq.tasks, i, j);
-                let (p, n) = (p.as_mut().expect("current"), n.as_mut().expect("next"));
-                k.context_switch(&mut cpu, &mut p.task, &mut n.task);
-            }
-            (None, None) => {}
+        for t in inbox.drain(..) {
+            rq.adopt(k, t, runnable);
         }
-        drop(cpu);
-        rq.cur = next;
-        ops.push(Op::Work(self.m.context_switch));
     }
 
-    /// One scheduler iteration of CPU `c`.
+    /// One step of CPU `c`.
     fn step(&mut self, c: usize, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
-        if self.phase == Phase::Exit {
-            if c != self.exit_turn {
+        match self.phase {
+            Phase::Run => {}
+            Phase::Drain => return Next::Park,
+            Phase::Quiesce { turn } if turn != c => return Next::Park,
+            Phase::Quiesce { .. } => return self.quiesce_step(c, ops, dir),
+        }
+        let (switches, teardowns, turn) = {
+            let mut guard = self.serial.cpu(c);
+            let rq = &mut *guard;
+            self.k.irq_point(&mut rq.cpu);
+            self.k.nmi_point(&mut rq.cpu);
+            Self::deliver(&self.k, &mut self.doorbell[c], &mut self.inbox[c], rq, true);
+            let before = rq.cpu.stats();
+            let turn = rq.turn(&self.k, &self.w, &self.out);
+            let after = rq.cpu.stats();
+            (
+                after.context_switches - before.context_switches,
+                after.exits - before.exits,
+                turn,
+            )
+        };
+        self.ops_of_step(c, switches, teardowns, ops, dir);
+        if ops.is_empty() {
+            if turn == Turn::Idle {
+                // Nothing to run until a wakeup.
                 return Next::Park;
             }
-            return self.exit_one(c, ops, dir);
-        }
-        {
-            let mut cpu = self.serial.cpu(c);
-            self.k.irq_point(&mut cpu);
-            self.k.nmi_point(&mut cpu);
-        }
-        let next = Self::pick(&self.rqs[c]);
-        self.switch_to(c, next, ops);
-        match self.rqs[c].cur {
-            None => {
-                let rq = &mut self.rqs[c];
-                let mut fired = false;
-                for s in rq.tasks.iter_mut().flatten() {
-                    if s.timer {
-                        // The local timer fires while the CPU idles.
-                        s.timer = false;
-                        s.runnable = true;
-                        fired = true;
-                    }
-                }
-                self.translate(c, ops, dir);
-                if !fired && ops.is_empty() {
-                    return Next::Park;
-                }
-                if !fired {
-                    // Ran the step's ops (an IPI, the switch to idle), then idles.
-                    return Next::Run;
-                }
-            }
-            Some(i) => {
-                let wake = {
-                    let rq = &mut self.rqs[c];
-                    let s = rq.tasks[i].as_mut().expect("current task");
-                    let mut cpu = self.serial.cpu(c);
-                    if let Some(mm) = s.task.mm_id() {
-                        // A user task touches its own memory while it runs.
-                        let _ = self.k.mm(&mut cpu, mm, "user access");
-                    }
-                    s.runnable = false;
-                    match s.prog {
-                        Prog::Pair { partner } => Some(partner),
-                        Prog::Storm => {
-                            s.timer = true;
-                            None
-                        }
-                    }
-                };
-                // The model's accesses of this iteration come before the wakeup.
-                self.translate(c, ops, dir);
-                if let Some(partner) = wake {
-                    ops.push(Op::Notify(partner));
-                }
-            }
+            // A task ran on without a switch or a protocol access: its step still takes
+            // the CPU a moment (one cached access), so simulated time moves on.
+            ops.push(Op::Work(self.m.load_hit.max(1)));
         }
         Next::Run
     }
 
-    /// Exit phase: CPU `c` runs and exits one of its tasks, or stops when none is left.
-    fn exit_one(&mut self, c: usize, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
-        let Some(i) = self.rqs[c].tasks.iter().position(Option::is_some) else {
-            self.switch_to(c, None, ops);
-            self.translate(c, ops, dir);
-            ops.push(Op::Notify(EXIT_DONE));
-            return Next::Run;
+    /// Quiescing, phase one, on CPU `c`: it takes what was sent to it, every task exits
+    /// and the workload drops what it holds for the CPU; then the next CPU's turn.
+    fn quiesce_step(&mut self, c: usize, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
+        let (switches, teardowns) = {
+            let mut guard = self.serial.cpu(c);
+            let rq = &mut *guard;
+            let before = rq.cpu.stats();
+            Self::deliver(
+                &self.k,
+                &mut self.doorbell[c],
+                &mut self.inbox[c],
+                rq,
+                false,
+            );
+            rq.quiesce_tasks(&self.k, |_, _| {});
+            Behavior::<S>::quiesce(&self.w, &self.k, rq);
+            let after = rq.cpu.stats();
+            (
+                after.context_switches - before.context_switches,
+                after.exits - before.exits,
+            )
         };
-        self.switch_to(c, Some(i), ops);
-        let exits = self.serial.cpu(c).stats().exits;
-        {
-            let rq = &mut self.rqs[c];
-            let t = &mut rq.tasks[i].as_mut().expect("exiting task").task;
-            let mut cpu = self.serial.cpu(c);
-            self.k.exit_mm(&mut cpu, t);
-            rq.tasks[i].as_mut().expect("exiting task").runnable = false;
-        }
-        let tore_down = self.serial.cpu(c).stats().exits > exits;
-        let mut mine = Vec::new();
-        self.translate(c, &mut mine, dir);
-        if tore_down {
-            ops.push(Op::Notify(TEARDOWN_BEGIN));
-            ops.append(&mut mine);
-            ops.push(Op::Notify(TEARDOWN_END));
-        } else {
-            ops.append(&mut mine);
-        }
-        // do_task_dead(): the last switch away from the dead task.
-        let next = Self::pick(&self.rqs[c]);
-        self.switch_to(c, next, ops);
-        if self.rqs[c].cur == Some(i) {
-            self.switch_to(c, None, ops);
-        }
-        self.rqs[c].tasks[i] = None;
-        self.translate(c, ops, dir);
+        self.ops_of_step(c, switches, teardowns, ops, dir);
+        ops.push(Op::Notify(token::QUIESCED));
+        self.phase = Phase::Quiesce { turn: usize::MAX };
         Next::Run
-    }
-}
-
-/// Two distinct elements of one slice, both mutable.
-fn pair_mut<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
-    assert_ne!(i, j);
-    if i < j {
-        let (lo, hi) = v.split_at_mut(j);
-        (&mut lo[i], &mut hi[0])
-    } else {
-        let (lo, hi) = v.split_at_mut(i);
-        (&mut hi[0], &mut lo[j])
     }
 }
 
 /// The driver the engine calls: the host, plus what must wait for the engine.
 struct Drive<'h, 'm, S: Scheme, A: Arch> {
-    h: &'h mut Host<'m, S, A>,
+    h: &'h mut Sim<'m, S, A>,
 }
 
 impl<S: Scheme, A: Arch> Driver for Drive<'_, '_, S, A> {
@@ -477,39 +504,48 @@ impl<S: Scheme, A: Arch> Driver for Drive<'_, '_, S, A> {
         self.h.step(cpu, ops, dir)
     }
 
-    fn notify(&mut self, _cpu: usize, token: u32, now: Ps, wake: &mut Vec<usize>) {
-        match token {
-            TEARDOWN_BEGIN => self.h.teardown_begin.push(now),
-            EXIT_DONE => {
-                self.h.exit_turn += 1;
-                if self.h.exit_turn < self.h.rqs.len() {
-                    wake.push(self.h.exit_turn);
+    fn notify(&mut self, cpu: usize, tok: u32, now: Ps, wake: &mut Vec<usize>) {
+        let h = &mut *self.h;
+        match tok {
+            token::TEARDOWN_BEGIN => h.teardown_begin[cpu] = Some(now),
+            token::TEARDOWN_END => {
+                if let Some(t0) = h.teardown_begin[cpu].take() {
+                    h.teardown_ps += now - t0;
                 }
             }
-            TEARDOWN_END => {
-                if let Some(t0) = self.h.teardown_begin.pop() {
-                    self.h.teardown_ps += now - t0;
+            token::DELIVER => {
+                for s in std::mem::take(&mut h.in_flight[cpu]) {
+                    let to = match s {
+                        Sent::Wake(to, task) => {
+                            h.doorbell[to] |= 1 << task;
+                            to
+                        }
+                        Sent::Place(to, t) => {
+                            h.inbox[to].push(t);
+                            to
+                        }
+                    };
+                    if !wake.contains(&to) {
+                        wake.push(to);
+                    }
                 }
             }
-            task => {
-                let (c, i) = self.h.where_is[task as usize];
-                if let Some(s) = self.h.rqs[c].tasks[i].as_mut() {
-                    s.runnable = true;
-                    wake.push(c);
+            token::QUIESCED => {
+                let next = cpu + 1;
+                if next < h.doorbell.len() {
+                    h.phase = Phase::Quiesce { turn: next };
+                    wake.push(next);
                 }
             }
+            other => unreachable!("notify token {other}"),
         }
     }
 }
 
-fn total_stats<S: Scheme, A: Arch>(serial: &Serial<S, A>) -> Vec<Stats> {
-    (0..serial.len()).map(|i| serial.cpu(i).stats()).collect()
-}
-
-fn sum(v: &[Stats]) -> Stats {
+fn sum_stats<S: Scheme, A: Arch>(serial: &Serial<S, A, Rq<S, A>>) -> Stats {
     let mut s = Stats::default();
-    for x in v {
-        s.add(x);
+    for i in 0..serial.len() {
+        s.add(&serial.cpu(i).cpu.stats());
     }
     s
 }
@@ -530,141 +566,88 @@ fn diff(a: &Stats, b: &Stats) -> Stats {
     }
 }
 
+/// Ends when the heap is empty; a bound on simulated time keeps a bug from spinning.
+const FOREVER: Ps = Ps::MAX / 4;
+
 fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec) -> SimReport {
     let n = spec.cpus;
     let mut cfg = Config::new(n);
     cfg.nmi_period = NMI_PERIOD;
-    let (k, serial) = Serial::<S, A>::boot(cfg);
-    let k = Arc::new(k);
-    let mut rqs = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut cpu = serial.cpu(i);
-        cpu.seed(spec.seed);
-        let idle = k.idle_task(&mut cpu, (i as u32) << 20);
-        rqs.push(Rq {
-            idle,
-            tasks: Vec::new(),
-            cur: None,
-        });
-    }
-    let mut where_is = Vec::new();
-    let place = |rqs: &mut Vec<Rq<S>>,
-                 where_is: &mut Vec<(usize, usize)>,
-                 c: usize,
-                 task: Task<S>,
-                 prog: Prog,
-                 runnable: bool| {
-        let rq = &mut rqs[c];
-        rq.tasks.push(Some(Slot {
-            task,
-            prog,
-            runnable,
-            timer: false,
-        }));
-        where_is.push((c, rq.tasks.len() - 1));
-        (where_is.len() - 1) as u32
-    };
-    let mut pid = 1u32;
-    let mut parent = k.fork(&mut serial.cpu(0), pid).expect("arena has room");
-    match spec.workload {
-        SimWorkload::Threads { pairs } => {
-            for p in 0..pairs {
-                let (ca, cb) = ((2 * p) % n, (2 * p + 1) % n);
-                pid += 2;
-                let a = k
-                    .clone_thread(&mut serial.cpu(ca), &parent, pid)
-                    .expect("parent has an mm");
-                let b = k
-                    .clone_thread(&mut serial.cpu(cb), &parent, pid + 1)
-                    .expect("parent has an mm");
-                let ia = place(&mut rqs, &mut where_is, ca, a, Prog::Storm, true);
-                let ib = place(&mut rqs, &mut where_is, cb, b, Prog::Storm, false);
-                let (ca_, sa) = where_is[ia as usize];
-                let (cb_, sb) = where_is[ib as usize];
-                rqs[ca_].tasks[sa].as_mut().expect("placed").prog = Prog::Pair { partner: ib };
-                rqs[cb_].tasks[sb].as_mut().expect("placed").prog = Prog::Pair { partner: ia };
-            }
+    let w = spec.workload.build(n, spec.pairs);
+    let (k, serial) = Serial::<S, A, Rq<S, A>>::boot_with(cfg, |k, cpus| {
+        let mut rqs: Vec<Rq<S, A>> = cpus
+            .into_iter()
+            .map(|mut c| {
+                c.seed(spec.seed);
+                let id = c.id as u32;
+                Runqueue::new(k, c, MAX_TASKS, id << 20, id << 20)
+            })
+            .collect();
+        // The workload's initial tasks, placed with every CPU in hand (as the native
+        // engine does before its threads start; setup tears nothing down, so it sends
+        // no IPI before the machine is its IPI host).
+        Behavior::<S>::setup(&w, k, &mut rqs);
+        for rq in &mut rqs {
+            rq.cpu.set_recording(true);
         }
-        SimWorkload::IdleStorm => {
-            for c in 0..n {
-                pid += 1;
-                let t = k
-                    .clone_thread(&mut serial.cpu(c), &parent, pid)
-                    .expect("parent has an mm");
-                place(&mut rqs, &mut where_is, c, t, Prog::Storm, true);
-            }
-        }
-    }
-    {
-        // The parent only forked the others; it exits at once.
-        let mut cpu = serial.cpu(0);
-        let idle = &mut rqs[0].idle;
-        k.context_switch(&mut cpu, idle, &mut parent);
-        k.exit_mm(&mut cpu, &mut parent);
-        k.context_switch(&mut cpu, &mut parent, idle);
-    }
-    for i in 0..n {
-        let mut cpu = serial.cpu(i);
-        cpu.set_recording(true);
-        let mut sink = Vec::new();
-        cpu.acct.drain_into(&mut sink);
-    }
-    let mut host = Host {
+        rqs
+    });
+    let mut sim = Sim {
         m,
-        k: k.clone(),
+        k,
         serial: serial.clone(),
-        rqs,
-        where_is,
+        w,
+        out: Outbox {
+            sent: RefCell::new(Vec::new()),
+            stopping: Cell::new(false),
+            passed: Cell::new(0),
+        },
+        doorbell: vec![0; n],
+        inbox: (0..n).map(|_| Vec::new()).collect(),
+        in_flight: (0..n).map(|_| Vec::new()).collect(),
         lines: LineMap::default(),
         log: Vec::new(),
         other: Vec::new(),
         batch: Vec::new(),
         phase: Phase::Run,
-        exit_turn: 0,
-        teardown_begin: Vec::new(),
+        teardown_begin: vec![None; n],
         teardown_ps: 0,
     };
     let mut e = Engine::new(m, n);
-    let run_until = |e: &mut Engine<'_>, host: &mut Host<'_, S, A>, until: Ps| {
-        e.run(&mut Drive { h: host }, until);
-    };
-    run_until(&mut e, &mut host, spec.warmup);
-    let before = total_stats(&serial);
-    run_until(&mut e, &mut host, spec.warmup + spec.window);
-    let after = total_stats(&serial);
-    let measured = diff(&sum(&after), &sum(&before));
-    // Every task exits (teardown is timed here), then the CPUs quiesce.
-    host.phase = Phase::Exit;
+    e.run(&mut Drive { h: &mut sim }, spec.warmup);
+    let before = sum_stats(&serial);
     let t_end = spec.warmup + spec.window;
-    e.wake_cpu(0, t_end);
-    let mut until = t_end;
-    loop {
-        until += 1_000_000_000;
-        run_until(&mut e, &mut host, until);
-        // Done when the last CPU's ops (its teardown among them) have run.
-        let left = host.exit_turn < n;
-        if !left || until > t_end + 1_000_000_000_000 {
-            break;
-        }
+    e.run(&mut Drive { h: &mut sim }, t_end);
+    let measured = diff(&sum_stats(&serial), &before);
+    // The run ends: workloads start no new work, every CPU finishes the ops it has (the
+    // wakeups and tasks they send arrive), then each CPU in turn exits its tasks.
+    sim.out.stopping.set(true);
+    sim.phase = Phase::Drain;
+    let drained = e.run(&mut Drive { h: &mut sim }, FOREVER);
+    sim.phase = Phase::Quiesce { turn: 0 };
+    e.wake_cpu(0, drained.max(t_end));
+    e.run(&mut Drive { h: &mut sim }, FOREVER);
+    // Phases two and three (no time of theirs is charged).
+    for i in 0..n {
+        let mut g = serial.cpu(i);
+        g.quiesce_idle(&sim.k);
     }
-    for (i, rq) in host.rqs.iter_mut().enumerate() {
-        k.quiesce_cpu(&mut serial.cpu(i), &mut rq.idle);
-    }
-    k.check_quiescent(&mut serial.cpu(0));
-    let total = sum(&total_stats(&serial));
+    sim.k.check_quiescent(&mut serial.cpu(0).cpu);
+    let total = sum_stats(&serial);
     let mut violations = Vec::new();
     for i in 0..n {
-        violations.extend(serial.cpu(i).violations.iter().map(|v| v.to_string()));
+        violations.extend(serial.cpu(i).cpu.violations.iter().map(|v| v.to_string()));
     }
     SimReport {
         scheme: registry::scheme(S::NAME).unwrap_or(S::NAME),
         arch: registry::arch(A::NAME).unwrap_or(A::NAME),
         workload: spec.workload,
+        pairs: spec.pairs(),
         cpus: n,
         seconds: spec.window as f64 / 1e12,
         measured,
         total,
-        teardown_ps: host.teardown_ps,
+        teardown_ps: sim.teardown_ps,
         counts: e.counts(),
         task_bytes: core::mem::size_of::<Task<S>>(),
         violations,
@@ -676,11 +659,12 @@ mod tests {
     use super::*;
     use lazymm_engine::registry::SCHEMES;
 
-    fn spec(scheme: &str, workload: SimWorkload, cpus: usize) -> SimSpec {
+    fn spec(scheme: &str, workload: Workload, cpus: usize) -> SimSpec {
         SimSpec {
             scheme: scheme.into(),
             arch: "generic".into(),
             workload,
+            pairs: None,
             cpus,
             seed: 7,
             warmup: 20_000_000,
@@ -693,33 +677,82 @@ mod tests {
     }
 
     #[test]
-    fn every_registered_scheme_runs_clean_on_both_workloads() {
+    fn every_registered_scheme_runs_clean_on_every_workload() {
         let m = machine();
         for (s, _) in SCHEMES {
-            for w in [SimWorkload::Threads { pairs: 3 }, SimWorkload::IdleStorm] {
-                let r = simulate(&m, &spec(s, w, 6)).unwrap();
+            for &w in Workload::ALL {
+                let r = simulate(&m, &spec(s, w, 4)).unwrap();
                 assert!(r.violations.is_empty(), "{s} {w:?}: {:?}", r.violations);
                 assert!(r.measured.context_switches > 0, "{s} {w:?}");
-                assert_eq!(r.total.exits, 1, "{s} {w:?}: one process, one teardown");
+                assert!(r.total.exits >= 1, "{s} {w:?}: every process is torn down");
             }
+        }
+    }
+
+    #[test]
+    fn every_workload_runs_on_every_arch_and_on_one_cpu() {
+        let m = machine();
+        for (a, _) in lazymm_engine::registry::ARCHS {
+            for &w in Workload::ALL {
+                for cpus in [1, 3] {
+                    let mut sp = spec("shootdown", w, cpus);
+                    sp.arch = a.to_string();
+                    let r = simulate(&m, &sp).unwrap();
+                    assert!(
+                        r.violations.is_empty(),
+                        "{a} {w:?} {cpus}: {:?}",
+                        r.violations
+                    );
+                    assert!(r.measured.context_switches > 0, "{a} {w:?} {cpus}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_cpu_never_stalls_a_churning_workload() {
+        // exit-storm keeps tearing processes down for as long as it runs: twice the
+        // window, about twice the exits (a CPU that stopped would stop them).
+        let m = machine();
+        for cpus in [1, 2] {
+            let short = simulate(&m, &spec("refcount", Workload::ExitStorm, cpus)).unwrap();
+            let mut long = spec("refcount", Workload::ExitStorm, cpus);
+            long.window *= 2;
+            let long = simulate(&m, &long).unwrap();
+            let ratio = long.measured.exits as f64 / short.measured.exits.max(1) as f64;
+            assert!(
+                short.measured.exits > 5,
+                "{cpus} CPUs: {:?}",
+                short.measured
+            );
+            assert!(
+                (1.6..2.4).contains(&ratio),
+                "{cpus} CPUs: exits ratio {ratio}"
+            );
         }
     }
 
     #[test]
     fn the_same_seed_gives_the_same_prediction() {
         let m = machine();
-        let a = simulate(&m, &spec("shootdown", SimWorkload::Threads { pairs: 4 }, 8)).unwrap();
-        let b = simulate(&m, &spec("shootdown", SimWorkload::Threads { pairs: 4 }, 8)).unwrap();
-        assert_eq!(format!("{:?}", a.measured), format!("{:?}", b.measured));
-        assert_eq!(a.counts, b.counts);
-        assert_eq!(a.teardown_ps, b.teardown_ps);
+        for &w in Workload::ALL {
+            let a = simulate(&m, &spec("shootdown", w, 8)).unwrap();
+            let b = simulate(&m, &spec("shootdown", w, 8)).unwrap();
+            assert_eq!(
+                format!("{:?}", a.measured),
+                format!("{:?}", b.measured),
+                "{w:?}"
+            );
+            assert_eq!(a.counts, b.counts, "{w:?}");
+            assert_eq!(a.teardown_ps, b.teardown_ps, "{w:?}");
+        }
     }
 
     #[test]
     fn a_shared_refcount_costs_more_than_none_as_cpus_grow() {
         let m = machine();
         let rate = |s: &str, n: usize| {
-            simulate(&m, &spec(s, SimWorkload::Threads { pairs: n / 2 }, n))
+            simulate(&m, &spec(s, Workload::Threads, n))
                 .unwrap()
                 .switches_per_sec()
         };
@@ -736,16 +769,41 @@ mod tests {
     }
 
     #[test]
-    fn a_shootdown_teardown_sends_ipis_and_is_timed() {
+    fn pairs_oversubscribe_the_cpus() {
+        // 8 pairs on 4 CPUs: every CPU has runnable threads, switches stop going
+        // through idle, so lazy switches per switch drop.
         let m = machine();
-        let r = simulate(&m, &spec("shootdown", SimWorkload::IdleStorm, 16)).unwrap();
-        assert!(r.total.ipis_sent > 0, "{:?}", r.total);
+        let lazy_share = |pairs| {
+            let mut sp = spec("refcount", Workload::Threads, 4);
+            sp.pairs = Some(pairs);
+            let r = simulate(&m, &sp).unwrap();
+            assert_eq!(r.pairs, Some(pairs));
+            r.measured.lazy_switches as f64 / r.measured.context_switches as f64
+        };
+        let (fit, over) = (lazy_share(2), lazy_share(8));
+        assert!(over < fit / 2.0, "2 pairs {fit}, 8 pairs {over}");
+        let mut bad = spec("refcount", Workload::IdleStorm, 4);
+        bad.pairs = Some(2);
+        assert!(matches!(
+            simulate(&m, &bad),
+            Err(SimError::PairsWorkload(_))
+        ));
+    }
+
+    #[test]
+    fn an_ipi_costs_send_delivery_and_handler_and_the_sender_waits() {
+        let m = machine();
+        let r = simulate(&m, &spec("shootdown", Workload::IdleStorm, 16)).unwrap();
+        assert!(r.total.ipis_sent >= 15, "{:?}", r.total);
+        // The one teardown shoots down 15 lazy CPUs and waits for the slowest handler.
+        let floor = m.ipi_send + 15 * m.ipi_per_target + m.ipi_delivery + m.ipi_handler;
         assert!(
-            r.teardown_ps > m.ipi_delivery,
-            "teardown {} ps",
+            r.teardown_ps > floor,
+            "teardown {} ps, floor {floor} ps",
             r.teardown_ps
         );
-        let n = simulate(&m, &spec("none", SimWorkload::IdleStorm, 16)).unwrap();
+        let n = simulate(&m, &spec("none", Workload::IdleStorm, 16)).unwrap();
         assert_eq!(n.total.ipis_sent, 0);
+        assert!(n.teardown_ps < floor, "none: {} ps", n.teardown_ps);
     }
 }

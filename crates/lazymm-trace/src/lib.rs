@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 // serde_json's json! macro of a replay row nests deeper than the default limit.
 #![recursion_limit = "256"]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod event;
 mod fields;

@@ -22,6 +22,14 @@
 //! operation the host drains the logs and charges each RMW on an mm's `mm_count` line
 //! to that mm and the CPU that made it. Which line of an arena slot is `mm_count` is
 //! learnt once per replay from a scratch machine (the one RMW of an `mmgrab`).
+//!
+//! # A machine's price (`--machine`)
+//! With a machine description ([`Input::machine`]), the same drained accesses are priced
+//! on that machine's coherence model (`lazymm_sim::price::Pricer`: each load, store and
+//! RMW a hit or a line transfer at the distance between the CPUs, fences, root writes,
+//! IPI sends and waits), each charged to the CPU that made it, in the trace's order: the
+//! scheme's predicted bookkeeping time, reported per second of trace. Quiescing at the
+//! end is not the trace's and is not charged.
 
 use crate::schedule::{Cause, Op, Schedule};
 use crate::tasks::{Census, Kind};
@@ -34,6 +42,8 @@ use lazymm::task::TaskMm;
 use lazymm::{Arch, Config, Kernel, MmId, Mutant, Scheme, Stats, Task, Violation};
 use lazymm_engine::registry::{self, Unknown, WithKernel};
 use lazymm_engine::serial::Serial;
+use lazymm_sim::machine::Machine;
+use lazymm_sim::price::Pricer;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -47,6 +57,18 @@ pub struct Input<'a> {
     pub schedule: &'a Schedule,
     /// Whether to record a timeline.
     pub timeline: bool,
+    /// The machine to price the bookkeeping on (`--machine`); it must have at least the
+    /// schedule's CPUs (check with `Pricer::new`), else no row is priced.
+    pub machine: Option<&'a Machine>,
+}
+
+/// A scheme's bookkeeping priced on a machine (`--machine`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predicted {
+    /// The machine's name.
+    pub machine: String,
+    /// Predicted picoseconds of bookkeeping over the replayed schedule, summed over CPUs.
+    pub bookkeeping_ps: u64,
 }
 
 /// The hottest `mm_count` line of a replay.
@@ -116,6 +138,8 @@ pub struct Row {
     pub first_violation_at: Option<(usize, Op)>,
     /// The timeline, when asked for.
     pub timeline: Option<Timeline>,
+    /// The bookkeeping priced on [`Input::machine`], when one was given.
+    pub predicted: Option<Predicted>,
 }
 
 impl Row {
@@ -155,6 +179,14 @@ impl Row {
     /// IPIs sent per exit (`__mmput`), over the whole replay; `None` with no exit.
     pub fn ipis_per_exit(&self) -> Option<f64> {
         (self.total.exits > 0).then(|| self.total.ipis_sent as f64 / self.total.exits as f64)
+    }
+
+    /// Predicted microseconds of bookkeeping (summed over CPUs) per second of trace on
+    /// [`Input::machine`]; `None` without one.
+    pub fn predicted_bookkeeping_us_per_sec(&self) -> Option<f64> {
+        self.predicted
+            .as_ref()
+            .map(|p| self.per_sec(p.bookkeeping_ps) / 1e6)
     }
 
     /// Context switches per second of trace.
@@ -211,6 +243,8 @@ impl Row {
             "kthreads": self.census.2,
             "lost_events": trace.stats.lost_events,
             "backwards_timestamps": trace.stats.backwards,
+            "machine": self.predicted.as_ref().map(|p| p.machine.clone()),
+            "predicted_bookkeeping_us_per_sec": self.predicted_bookkeeping_us_per_sec(),
         })
     }
 }
@@ -372,6 +406,7 @@ struct Host<'a, S: Scheme, A: Arch> {
     lines: HashMap<MmId, LineStat>,
     row: Row,
     tl: Option<TimelineSink>,
+    pricer: Option<Pricer<'a>>,
 }
 
 impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
@@ -464,8 +499,10 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 violations: Vec::new(),
                 first_violation_at: None,
                 timeline: None,
+                predicted: None,
             },
             tl: input.timeline.then(|| TimelineSink::new(n)),
+            pricer: input.machine.and_then(|m| Pricer::new(m, n).ok()),
         }
     }
 
@@ -492,6 +529,10 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         }
         self.row.measured = self.stats();
         self.row.hottest = self.hottest();
+        self.row.predicted = self.pricer.as_ref().map(|p| Predicted {
+            machine: p.machine().file.name.clone(),
+            bookkeeping_ps: p.total(),
+        });
         let end_ts = ops.last().map_or(0, Op::ts_ns);
         self.quiesce(end_ts);
         self.row.total = self.stats();
@@ -552,6 +593,9 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         for i in 0..self.serial.len() {
             self.log.clear();
             self.serial.cpu(i).acct.drain_into(&mut self.log);
+            if let Some(p) = &mut self.pricer {
+                p.charge(i, &self.log);
+            }
             let mut scanned: BTreeSet<usize> = BTreeSet::new();
             for a in &self.log {
                 match a.kind {

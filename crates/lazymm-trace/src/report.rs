@@ -135,6 +135,27 @@ pub fn table(rows: &[Row]) -> String {
             r.total.violations
         );
     }
+    if let Some(m) = rows
+        .iter()
+        .find_map(|r| r.predicted.as_ref().map(|p| p.machine.as_str()))
+    {
+        let _ = writeln!(
+            o,
+            "  PREDICTED bookkeeping on machine '{m}' (a coherence cost model, not a measurement), per second of trace:"
+        );
+        for r in rows {
+            if let Some(us) = r.predicted_bookkeeping_us_per_sec() {
+                let _ = writeln!(
+                    o,
+                    "    {:<26} {:<8} {:>12.1} us/s ({:.4} % of the traced CPUs' time)",
+                    scheme_name(r),
+                    r.arch,
+                    us,
+                    us / 1e4 / r.cpus.max(1) as f64
+                );
+            }
+        }
+    }
     for r in rows {
         if let Some(h) = &r.hottest {
             let _ = writeln!(
@@ -245,6 +266,18 @@ pub const COLUMNS: &[Column] = &[
         false,
     ),
     col("bytes", "size of a task", Cell::Text("task_bytes"), false),
+    col(
+        "machine",
+        "the machine description the bookkeeping was priced on (--machine)",
+        Cell::Text("machine"),
+        true,
+    ),
+    col(
+        "pred. us/s",
+        "PREDICTED microseconds of the scheme's bookkeeping (summed over CPUs) per second of trace on that machine, from the replay's recorded accesses through its coherence cost model: a prediction, not a measurement",
+        Cell::Fixed("predicted_bookkeeping_us_per_sec", 1),
+        false,
+    ),
     col(
         "viol",
         "violations of the safety properties (must be 0)",

@@ -1,15 +1,20 @@
 //! Timelines Perfetto (and `chrome://tracing`) opens: Chrome Trace Event JSON.
 //!
-//! Each CPU gets three tracks: `cpu N` with one slice per task it runs (or, for a checker
+//! Each CPU gets four tracks: `cpu N` with one slice per task it runs (or, for a checker
 //! replay, per operation); `cpu N lazy mm` with a slice while the CPU runs a kernel
 //! thread lazily on a user mm (for a checker replay, `cpu N page tables`: the mm its CR3
-//! holds, marked lazy); and `cpu N teardown and IPIs`, with short spans for teardown
+//! holds, marked lazy); `cpu N teardown and IPIs`, with short marks for teardown
 //! (`exit_mm`, `exec_mmap`, `__mmdrop` freeing an mm, allocations) and for each IPI that
-//! arrives, at the head of a flow arrow from the sender's slice. Violations are instant
-//! events named by the property they break.
+//! arrives, at the head of a flow arrow from the sender's slice; and `cpu N kernel`, the
+//! model's own tracepoints ([`lazymm::tracepoint`]) as nested spans of the time they
+//! took: `__mmput`, `__mmdrop`, `cleanup_lazy_tlbs` (a shootdown or a scan), the wait
+//! for IPI targets, and each IPI handler, with a flow arrow from the sender's IPI to the
+//! handler. Violations are instant events named by the property they break.
 
+use lazymm::tracepoint::{Span, Tracepoint};
 use lazymm::{MmId, Violation};
 use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
 
@@ -69,18 +74,26 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 const PID: u32 = 1;
 
+/// Tracks per CPU.
+const TRACKS: usize = 4;
+
 fn task_track(cpu: usize) -> usize {
-    3 * cpu
+    TRACKS * cpu
 }
 
 fn lazy_track(cpu: usize) -> usize {
-    3 * cpu + 1
+    TRACKS * cpu + 1
 }
 
 /// Teardown spans and IPI arrivals: short slices of their own, so they never overlap
 /// the task slices they happen in.
 fn event_track(cpu: usize) -> usize {
-    3 * cpu + 2
+    TRACKS * cpu + 2
+}
+
+/// The model's tracepoint spans, nested as the calls nest.
+fn kernel_track(cpu: usize) -> usize {
+    TRACKS * cpu + 3
 }
 
 /// How long a teardown span or IPI arrival is drawn (the model's work has no duration of
@@ -116,6 +129,7 @@ impl TimelineSink {
                 (task_track(c), format!("cpu {c}")),
                 (lazy_track(c), format!("cpu {c} {second}")),
                 (event_track(c), format!("cpu {c} teardown and IPIs")),
+                (kernel_track(c), format!("cpu {c} kernel")),
             ] {
                 events.push(json!({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid, "args": {"name": name}}));
                 events.push(json!({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid, "args": {"sort_index": tid}}));
@@ -233,6 +247,25 @@ impl TimelineSink {
         self.events.push(json!({"name": what, "cat": "ipi", "ph": "f", "bp": "e", "id": id, "pid": PID, "tid": event_track(to), "ts": us(ts)}));
     }
 
+    /// A span of model work on `cpu`'s kernel track from `start` to `end`.
+    pub fn kernel_span(&mut self, cpu: usize, start: u64, end: u64, name: String, mm: MmId) {
+        self.last_ns = self.last_ns.max(end);
+        self.events.push(
+            json!({"name": name, "cat": "kernel", "ph": "X", "pid": PID, "tid": kernel_track(cpu),
+            "ts": us(start), "dur": us(end.saturating_sub(start)), "args": {"mm": mm.to_string()}}),
+        );
+    }
+
+    /// An arrow from CPU `from`'s kernel track at `sent` to CPU `to`'s at `ran`: an IPI
+    /// and the handler that ran it.
+    pub fn ipi_flow(&mut self, from: usize, sent: u64, to: usize, ran: u64, what: &str) {
+        self.flow += 1;
+        let id = self.flow;
+        self.last_ns = self.last_ns.max(ran);
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "s", "id": id, "pid": PID, "tid": kernel_track(from), "ts": us(sent)}));
+        self.events.push(json!({"name": what, "cat": "ipi", "ph": "f", "bp": "e", "id": id, "pid": PID, "tid": kernel_track(to), "ts": us(ran.max(sent))}));
+    }
+
     /// A violation found on its CPU: an instant event named by the property.
     pub fn violation(&mut self, ts: u64, v: &Violation) {
         self.events.push(json!({"name": format!("violation ({}): {}", v.kind.property(), v), "cat": "violation",
@@ -264,6 +297,68 @@ impl TimelineSink {
         Timeline {
             events: self.events,
             other: self.other,
+        }
+    }
+}
+
+/// Turns each CPU's model tracepoints into nested spans on its kernel track and IPI
+/// arrows from the sending `on_each_cpu_mask` to the handler that ran the call.
+///
+/// # Invariants
+/// `open[c]` is CPU `c`'s stack of spans begun and not yet ended, innermost last;
+/// `sent[(s, t)]` holds, oldest first, when CPU `s` posted each call CPU `t` has not run.
+#[derive(Debug, Default)]
+struct KernelSpans {
+    open: HashMap<usize, Vec<(Span, u64, String, MmId)>>,
+    sent: HashMap<(usize, usize), VecDeque<u64>>,
+}
+
+impl KernelSpans {
+    fn add(&mut self, sink: &mut TimelineSink, cpu: usize, ts: u64, tp: Tracepoint, name: &str) {
+        match tp {
+            Tracepoint::IpiSend { to, .. } => {
+                self.sent.entry((cpu, to)).or_default().push_back(ts);
+            }
+            Tracepoint::IpiHandler { from, mm, .. } => {
+                let label = format!("{name}({mm})");
+                if from != cpu {
+                    let sent = self
+                        .sent
+                        .get_mut(&(from, cpu))
+                        .and_then(VecDeque::pop_front)
+                        .unwrap_or(ts);
+                    sink.ipi_flow(from, sent, cpu, ts, &format!("IPI {label}"));
+                }
+                let label = format!("{label} from cpu {from}");
+                self.open
+                    .entry(cpu)
+                    .or_default()
+                    .push((Span::IpiHandler, ts, label, mm));
+            }
+            Tracepoint::Begin(span, mm) => {
+                self.open
+                    .entry(cpu)
+                    .or_default()
+                    .push((span, ts, format!("{name}({mm})"), mm));
+            }
+            Tracepoint::End(span, _) => {
+                let stack = self.open.entry(cpu).or_default();
+                if let Some(i) = stack.iter().rposition(|(s, ..)| *s == span) {
+                    // Anything opened inside it and not ended ends with it.
+                    for (_, start, label, mm) in stack.drain(i..).rev() {
+                        sink.kernel_span(cpu, start, ts, label, mm);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends every span still open at `end` (a run cut short by a violation).
+    fn finish(self, sink: &mut TimelineSink, end: u64) {
+        for (cpu, stack) in self.open {
+            for (_, start, label, mm) in stack.into_iter().rev() {
+                sink.kernel_span(cpu, start, end, label, mm);
+            }
         }
     }
 }
@@ -306,9 +401,15 @@ pub fn from_check(
     let mut open = vec![false; n];
     // Whether each CPU runs a kernel task (its idle task at boot).
     let mut kernel = vec![true; n];
+    let mut spans = KernelSpans::default();
     for (i, e) in events.iter().enumerate() {
         let ts = (i as u64 + 1) * 1000;
         let me = e.cpu();
+        if let Event::Trace { cpu, tp, name } = e {
+            // Work inside an operation: it ends no operation's slice.
+            spans.add(&mut sink, *cpu, ts, *tp, name);
+            continue;
+        }
         for c in 0..n {
             if c != me && open[c] && !waits_for_end[c] {
                 sink.end_slice(c, ts);
@@ -338,6 +439,7 @@ pub fn from_check(
             Event::Freed { cpu, mm } => {
                 sink.span(*cpu, ts, format!("__mmdrop frees {mm}"), Some(*mm))
             }
+            Event::Trace { .. } => {}
             Event::Violation(v) => {
                 sink.violation(ts, v);
                 let victim = match v.kind {
@@ -351,6 +453,7 @@ pub fn from_check(
             }
         }
     }
+    spans.finish(&mut sink, (events.len() as u64 + 1) * 1000);
     sink.finish()
 }
 
@@ -380,10 +483,16 @@ pub fn from_run(
         .unwrap_or(0);
     let mut sink = TimelineSink::with_title(n, title, "lazy mm");
     let mut cut = Vec::new();
+    let mut spans = KernelSpans::default();
+    // The kernel spans pair events across CPUs (an IPI and its handler): in time order.
+    let mut trace: Vec<(u64, usize, Tracepoint, &str)> = Vec::new();
+    let mut end = 0;
     for log in logs {
         for e in log.events() {
             let ts = e.ts - t0;
+            end = end.max(ts);
             match e.kind {
+                EventKind::Trace(tp, name) => trace.push((ts, log.cpu, tp, name)),
                 EventKind::Switch { next, cr3, .. } => {
                     let (pid, mm) = match next {
                         Who::Idle => (0, None),
@@ -409,6 +518,11 @@ pub fn from_run(
             cut.push(json!({"cpu": log.cpu, "recorded": log.events().len(), "not_recorded": log.dropped()}));
         }
     }
+    trace.sort_by_key(|&(ts, ..)| ts);
+    for (ts, cpu, tp, name) in trace {
+        spans.add(&mut sink, cpu, ts, tp, name);
+    }
+    spans.finish(&mut sink, end);
     for v in violations {
         let ts = logs
             .iter()

@@ -1,5 +1,5 @@
 //! One fixture test per format, the odd lines each format has, bad input, gzip, and the
-//! two real traces of `../shared/traces` (skipped with a message when absent).
+//! two real traces kept gzipped in `tests/real/` (sources and licenses in its README).
 
 use lazymm_trace::tasks::{census, Kind, KthreadRules, Why};
 use lazymm_trace::{
@@ -275,23 +275,16 @@ fn gzipped_input_reads_as_is() {
     assert!(matches!(e, Error::Io { .. }), "{e:?}");
 }
 
-fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent", p.display());
-        None
-    }
+/// One of the two real traces kept gzipped in `tests/real/` (see its README).
+fn real(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/real")
+        .join(format!("{name}.gz"))
 }
 
 #[test]
-fn shared_trace_cmd_report_6cpu() {
-    let Some(p) = shared("trace_cmd_report_6cpu.txt") else {
-        return;
-    };
+fn real_trace_cmd_report_6cpu() {
+    let p = real("trace_cmd_report_6cpu.txt");
     let t = read_file(&p, &Options::default()).unwrap();
     assert_eq!(t.format, Some(Format::TraceCmd));
     assert_eq!(t.stats.count("sched_switch"), 1856);
@@ -300,10 +293,8 @@ fn shared_trace_cmd_report_6cpu() {
 }
 
 #[test]
-fn shared_android_systrace_2cpu() {
-    let Some(p) = shared("android_systrace_2cpu.txt") else {
-        return;
-    };
+fn real_android_systrace_2cpu() {
+    let p = real("android_systrace_2cpu.txt");
     let t = read_file(&p, &Options::default()).unwrap();
     assert_eq!(t.format, Some(Format::Ftrace));
     assert_eq!(t.stats.count("sched_switch"), 11074);

@@ -1,4 +1,4 @@
-//! The replay host on every fixture and the two shared traces: one row per scheme, each
+//! The replay host on every fixture and the two real traces of `tests/real/`: one row per scheme, each
 //! with exactly the trace's switches, no violation, and every mm freed.
 #![cfg(feature = "replay")]
 
@@ -22,6 +22,7 @@ fn run(path: &Path, archs: &[&str], timeline: bool) -> (Trace, Vec<Row>) {
         census: &c,
         schedule: &s,
         timeline,
+        machine: None,
     };
     let rows = replay_all(&all_schemes(), archs, &input).unwrap();
     for r in &rows {
@@ -177,9 +178,11 @@ fn timeline_has_a_track_per_cpu_and_task_slices() {
             "cpu 0",
             "cpu 0 lazy mm",
             "cpu 0 teardown and IPIs",
+            "cpu 0 kernel",
             "cpu 1",
             "cpu 1 lazy mm",
-            "cpu 1 teardown and IPIs"
+            "cpu 1 teardown and IPIs",
+            "cpu 1 kernel"
         ]
     );
     assert!(tl
@@ -193,25 +196,20 @@ fn timeline_has_a_track_per_cpu_and_task_slices() {
     assert!(j["traceEvents"].as_array().unwrap().len() > 10);
 }
 
-fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent", p.display());
-        None
-    }
+/// One of the two real traces kept gzipped in `tests/real/` (see its README).
+fn real(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/real")
+        .join(format!("{name}.gz"))
 }
 
 #[test]
-fn shared_traces_replay_with_every_switch_and_no_violation() {
+fn real_traces_replay_with_every_switch_and_no_violation() {
     for (name, switches) in [
         ("trace_cmd_report_6cpu.txt", 1856),
         ("android_systrace_2cpu.txt", 11074),
     ] {
-        let Some(p) = shared(name) else { continue };
+        let p = real(name);
         let (_, rows) = run(&p, &["generic"], false);
         assert_eq!(rows.len(), SCHEMES.len());
         for r in &rows {
@@ -275,11 +273,12 @@ fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
     let tl = lazymm_trace::timeline::from_check(&events, 3, "t");
     let ev = tl.events();
     let find = |pred: &dyn Fn(&serde_json::Value) -> bool| ev.iter().find(|e| pred(e)).cloned();
-    // Tracks: cpu N is 3N, its page tables 3N+1, its teardown and IPIs 3N+2.
-    let lazy = find(&|e| e["tid"] == 4 && e["name"] == format!("{mm} (lazy)"))
+    // Tracks: cpu N is 4N, its page tables 4N+1, its teardown and IPIs 4N+2, its
+    // kernel spans 4N+3.
+    let lazy = find(&|e| e["tid"] == 5 && e["name"] == format!("{mm} (lazy)"))
         .expect("cpu 1 lazy on the mm");
     let free = find(&|e| e["name"] == format!("__mmdrop frees {mm}")).expect("the free");
-    assert_eq!(free["tid"], 8, "on cpu 2's teardown track");
+    assert_eq!(free["tid"], 10, "on cpu 2's teardown track");
     let (ls, ld, fs) = (
         lazy["ts"].as_f64().unwrap(),
         lazy["dur"].as_f64().unwrap(),
@@ -296,10 +295,10 @@ fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
     let f = find(&|e| e["ph"] == "f").expect("its head");
     assert_eq!(
         (s["tid"].clone(), f["tid"].clone(), s["id"].clone()),
-        (6.into(), 5.into(), f["id"].clone())
+        (8.into(), 6.into(), f["id"].clone())
     );
     let offline =
-        find(&|e| e["tid"] == 3 && e["name"] == "goes offline (cpu_offline) and comes back online")
+        find(&|e| e["tid"] == 4 && e["name"] == "goes offline (cpu_offline) and comes back online")
             .unwrap();
     assert!(
         offline["ts"].as_f64().unwrap() + offline["dur"].as_f64().unwrap() >= fs,
@@ -392,6 +391,7 @@ fn messy_schedules_replay_without_panic_or_violation() {
             census: &c,
             schedule: &s,
             timeline: seed % 8 == 0,
+            machine: None,
         };
         for r in replay_all(&all_schemes(), &["generic", "x86"], &input).unwrap() {
             assert_eq!(
@@ -407,4 +407,54 @@ fn messy_schedules_replay_without_panic_or_violation() {
             );
         }
     }
+}
+
+/// `--machine`: every row prices its bookkeeping on the machine. The schedule is the same
+/// under every scheme, so the prices differ only by what each scheme does per switch:
+/// `none` does nothing shared, `refcount` an RMW pair on `mm_count` per lazy round trip.
+#[test]
+fn a_machine_prices_each_schemes_bookkeeping() {
+    let path = fixture("tracecmd_raw.txt");
+    let t = read_file(&path, &Options::default()).unwrap();
+    let c = census(&t, &KthreadRules::builtin());
+    let s = schedule(&t);
+    let m = lazymm_sim::machine::Machine::load("epyc-zen4-2s").unwrap();
+    let input = Input {
+        trace: &t,
+        census: &c,
+        schedule: &s,
+        timeline: false,
+        machine: Some(&m),
+    };
+    let rows = replay_all(&all_schemes(), &["generic"], &input).unwrap();
+    let us = |name: &str| {
+        let r = rows.iter().find(|r| r.scheme == name).unwrap();
+        let p = r.predicted.as_ref().unwrap();
+        assert_eq!(p.machine, "epyc-zen4-2s");
+        let v = r.to_json(&t);
+        assert_eq!(v["machine"], "epyc-zen4-2s");
+        assert_eq!(
+            v["predicted_bookkeeping_us_per_sec"].as_f64(),
+            r.predicted_bookkeeping_us_per_sec()
+        );
+        r.predicted_bookkeeping_us_per_sec().unwrap()
+    };
+    let (none, refcount) = (us("none"), us("refcount"));
+    assert!(
+        refcount > none,
+        "refcount {refcount} us/s, none {none} us/s"
+    );
+    // The same replay twice: the same price.
+    let again = replay_all(&all_schemes(), &["generic"], &input).unwrap();
+    for (a, b) in rows.iter().zip(&again) {
+        assert_eq!(a.predicted, b.predicted, "{}", a.scheme);
+    }
+    // Without a machine, nothing is priced.
+    let plain = Input {
+        machine: None,
+        ..input
+    };
+    let r = replay_all(&all_schemes(), &["generic"], &plain).unwrap();
+    assert!(r.iter().all(|r| r.predicted.is_none()));
+    assert!(r[0].to_json(&t)["predicted_bookkeeping_us_per_sec"].is_null());
 }

@@ -96,6 +96,10 @@ pub struct CpuShared<S: Scheme, A: Arch> {
     walk_cache: CachePadded<raw::AtomicU64>,
     /// The mm of `rq->curr` (0 for a kernel thread): what `membarrier()` reads.
     pub(crate) rq_curr_mm: CachePadded<SharedU64>,
+    /// `rq->__lock`, as far as the model needs it: the word whose `LOCK`-prefixed RMW is
+    /// x86's barrier before the `rq->curr` store (see [`Kernel::rq_lock`]). Only this
+    /// CPU takes it in the model (the hosts' wakeups do not go through it).
+    rq_lock: CachePadded<SharedU64>,
     /// The CPU's IPI mailbox (`call_single_queue`) and its outgoing call.
     pub(crate) ipi: Mailbox,
     /// The scheme's per-CPU state that other CPUs touch (hazard slots, `rq.lazy_mm`).
@@ -110,6 +114,7 @@ impl<S: Scheme, A: Arch> CpuShared<S, A> {
             cr3: CachePadded(raw::AtomicU64::new(MmId::INIT.encode())),
             walk_cache: CachePadded(raw::AtomicU64::new(0)),
             rq_curr_mm: CachePadded(SharedU64::new(0)),
+            rq_lock: CachePadded(SharedU64::new(0)),
             ipi: Mailbox::new(nr_cpus),
             scheme: S::new_cpu_shared(),
             arch: A::new_cpu_shared(),
@@ -196,8 +201,13 @@ pub struct Cpu<S: Scheme, A: Arch> {
     pub(crate) teardown_depth: u32,
     pub(crate) irqs_disabled: bool,
     pub(crate) online: bool,
-    /// The full fences counted when a kernel→user switch stored `rq->curr` (property f).
+    /// The full fences counted when a kernel→user switch stored `rq->curr` (property f,
+    /// kernel→user half: a fence must follow before user space runs).
     pub(crate) membarrier_mark: Option<u64>,
+    /// The full fences counted when a switch away from a user task entered
+    /// `__schedule` (property f, user→kernel half: a fence must come before the
+    /// `rq->curr` store).
+    pub(crate) membarrier_entry_mark: Option<u64>,
     /// `current->mm` as an NMI on this CPU reads it: the per-CPU `current` changes in
     /// `switch_to`, after `switch_mm`, so during a switch it is still `prev`'s.
     current_mm: Option<MmId>,
@@ -206,6 +216,8 @@ pub struct Cpu<S: Scheme, A: Arch> {
     rng: u64,
     pub(crate) walk_countdown: u32,
     pub(crate) walk_period: u32,
+    /// Tracepoints, while a host has turned them on (see [`crate::tracepoint`]).
+    tracing: Option<Box<crate::tracepoint::Tracing>>,
 }
 
 impl<S: Scheme, A: Arch> Cpu<S, A> {
@@ -225,12 +237,14 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
             irqs_disabled: false,
             online: true,
             membarrier_mark: None,
+            membarrier_entry_mark: None,
             current_mm: None,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             walk_countdown: cfg.speculative_walk_period,
             walk_period: cfg.speculative_walk_period,
             nmi_countdown: cfg.nmi_period,
             nmi_period: cfg.nmi_period,
+            tracing: None,
         }
     }
 
@@ -350,6 +364,43 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
         self.acct.set_recording(on);
     }
 
+    /// Turns this CPU's tracepoints on, stamped with `clock` (the host's), or off
+    /// (`None`, dropping what was not taken). See [`crate::tracepoint`].
+    pub fn set_tracing(&mut self, clock: Option<fn() -> u64>) {
+        self.tracing = clock.map(|clock| {
+            Box::new(crate::tracepoint::Tracing {
+                clock,
+                events: Vec::new(),
+            })
+        });
+    }
+
+    /// Takes the tracepoints recorded since the last call, oldest first (empty when
+    /// tracing is off).
+    pub fn take_trace(&mut self) -> Vec<crate::tracepoint::TraceEvent> {
+        self.tracing
+            .as_mut()
+            .map_or_else(Vec::new, |t| std::mem::take(&mut t.events))
+    }
+
+    /// Records `tp` if tracing is on (one branch when it is off).
+    #[inline]
+    pub(crate) fn trace(&mut self, tp: crate::tracepoint::Tracepoint) {
+        if self.tracing.is_some() {
+            self.trace_slow(tp);
+        }
+    }
+
+    #[cold]
+    fn trace_slow(&mut self, tp: crate::tracepoint::Tracepoint) {
+        let step = self.step;
+        if let Some(t) = self.tracing.as_mut() {
+            let ts = (t.clock)();
+            t.events
+                .push(crate::tracepoint::TraceEvent { ts, step, tp });
+        }
+    }
+
     /// `smp_mb()`: a full fence, counted.
     #[inline]
     pub fn smp_mb(&mut self) {
@@ -386,6 +437,94 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
         self.cpus[i].oracle_cr3()
     }
 
+    /// `raw_spin_rq_lock(rq)` in `__schedule`, followed by `smp_mb__after_spinlock()`:
+    /// a full barrier before the `rq->curr` store, for every scheme (the scheduler's,
+    /// not the scheme's).
+    ///
+    /// What each arch pays for it: on x86 the lock's `LOCK`-prefixed RMW is the barrier
+    /// (one RMW, counted with the two barriers of a fully ordered RMW; natively the
+    /// locked instruction alone), and `smp_mb__after_spinlock()` is empty; elsewhere the
+    /// barrier is `smp_mb__after_spinlock()`'s `smp_mb()`, and the lock's acquire RMW is
+    /// not modelled (a simplification: it orders nothing the model checks, and costs
+    /// every scheme the same).
+    #[inline]
+    pub(crate) fn rq_lock(&self, cpu: &mut Cpu<S, A>) {
+        if A::SPIN_LOCK_IS_FULL_BARRIER {
+            let lock = &self.cpus[cpu.id].rq_lock;
+            // ORDERING: fully ordered (the LOCK prefix): user accesses before
+            // __schedule happen before the rq->curr store; pairs with membarrier()'s
+            // full fence after it reads rq->curr. Only this CPU takes the lock in the
+            // model, so the swap always finds it free.
+            crate::sync::fully_ordered(&mut cpu.acct, |a| lock.swap(a, 1, Ordering::SeqCst));
+        }
+        A::smp_mb_after_spinlock(self, cpu);
+    }
+
+    /// `raw_spin_rq_unlock_irq(rq)` in `finish_lock_switch`: a release store on x86 (the
+    /// only arch whose lock word the model keeps).
+    #[inline]
+    pub(crate) fn rq_unlock(&self, cpu: &mut Cpu<S, A>) {
+        if A::SPIN_LOCK_IS_FULL_BARRIER {
+            // ORDERING: Release, as spin_unlock.
+            self.cpus[cpu.id]
+                .rq_lock
+                .store(&mut cpu.acct, 0, Ordering::Release);
+        }
+    }
+
+    /// Whether `mm` is registered for expedited membarrier
+    /// (`MEMBARRIER_STATE_PRIVATE_EXPEDITED` in `mm->membarrier_state`), as the oracle
+    /// sees it (never counted). `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` fails
+    /// with `-EPERM` for any other mm, so property f is owed only to registered mms.
+    pub fn oracle_membarrier_registered(&self, mm: MmId) -> bool {
+        !mm.is_init()
+            && self
+                .arena
+                .get(mm)
+                .is_ok_and(|m| m.membarrier_state.oracle_load(Ordering::Relaxed) != 0)
+    }
+
+    /// `atomic_read(&mm->membarrier_state)` on a switch to `mm` (what
+    /// `membarrier_switch_mm` copies into `rq->membarrier_state`; the model reads the mm
+    /// directly, a simplification: the two agree whenever nobody is registering at
+    /// that moment). The caller keeps `mm` alive (it is the mm being switched to).
+    #[inline]
+    pub(crate) fn membarrier_state(&self, cpu: &mut Cpu<S, A>, mm: MmId) -> u64 {
+        match self.arena.get(mm) {
+            // ORDERING: Relaxed, as atomic_read(): registration orders itself with
+            // the runqueues by its own barriers and IPIs.
+            Ok(m) => m.membarrier_state.load(&mut cpu.acct, Ordering::Relaxed),
+            Err(_) => 0,
+        }
+    }
+
+    /// `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0)` by a task of `mm`:
+    /// `atomic_or(MEMBARRIER_STATE_PRIVATE_EXPEDITED | ..._READY, &mm->membarrier_state)`
+    /// and the full barrier after it (`sync_runqueues_membarrier_state`'s single-user
+    /// path). The multi-user path (`synchronize_rcu()`, then IPIs to the CPUs running
+    /// `mm` so that their `rq->membarrier_state` catches up) is not modelled: the model
+    /// has no per-runqueue copy of the state to bring up to date.
+    pub fn membarrier_register_private_expedited(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
+        let Ok(m) = self.arena.get(mm) else {
+            self.report(
+                cpu,
+                mm,
+                crate::oracle::ViolationKind::UseAfterFree {
+                    via: "membarrier register",
+                },
+            );
+            return;
+        };
+        // ORDERING: Relaxed, as atomic_or(); the fence below publishes it.
+        m.membarrier_state.fetch_or(
+            &mut cpu.acct,
+            crate::mm::MEMBARRIER_STATE_PRIVATE_EXPEDITED,
+            Ordering::Relaxed,
+        );
+        // ORDERING: no memory access following registration is reordered before it.
+        cpu.smp_mb();
+    }
+
     /// `rq->curr = next`, as `membarrier()` sees it (the mm of the new current task).
     #[inline]
     pub(crate) fn rq_set_curr(
@@ -394,16 +533,41 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
         mm: Option<MmId>,
         to_user_from_kernel: bool,
     ) {
+        if let Some(mark) = cpu.membarrier_entry_mark.take() {
+            // Property f, user→kernel half: a full barrier since __schedule began.
+            if cpu.acct.fences() == mark {
+                let prev = cpu.current_mm.unwrap_or(MmId::INIT);
+                self.report(
+                    cpu,
+                    prev,
+                    crate::oracle::ViolationKind::NoMembarrierBarrierBeforeCurr,
+                );
+            }
+        }
         // ORDERING: Relaxed, like RCU_INIT_POINTER(rq->curr, next). Property f is that a
-        // full barrier follows this store before the next user access; `membarrier()`
-        // pairs its own full fence with that barrier.
+        // full barrier precedes this store (after the previous task's user accesses)
+        // and follows it before the next user access; `membarrier()` pairs its own
+        // full fences with those barriers.
         self.cpus[cpu.id].rq_curr_mm.store(
             &mut cpu.acct,
             mm.map_or(0, MmId::encode),
             Ordering::Relaxed,
         );
         if S::MEMBARRIER_SAFE {
-            cpu.membarrier_mark = to_user_from_kernel.then_some(cpu.acct.fences());
+            cpu.membarrier_mark = (to_user_from_kernel
+                && mm.is_some_and(|mm| self.oracle_membarrier_registered(mm)))
+            .then_some(cpu.acct.fences());
+        }
+    }
+
+    /// Property f, user→kernel half: called as `__schedule` begins switching away from
+    /// a user task of `prev_mm`, before the rq lock. Only registered mms are owed it.
+    #[inline]
+    pub(crate) fn membarrier_mark_entry(&self, cpu: &mut Cpu<S, A>, prev_mm: Option<MmId>) {
+        if S::MEMBARRIER_SAFE {
+            cpu.membarrier_entry_mark = prev_mm
+                .is_some_and(|mm| self.oracle_membarrier_registered(mm))
+                .then_some(cpu.acct.fences());
         }
     }
 
@@ -417,23 +581,30 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
         }
     }
 
-    /// The CPUs `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` would IPI for `mm`:
-    /// after a full fence, every other online CPU whose `rq->curr` runs `mm`.
+    /// `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` for `mm`, called by a task of `mm`
+    /// on `cpu`: a full fence, the CPUs to IPI (every other online CPU whose `rq->curr`
+    /// runs `mm`), and the full fence after the IPIs (the `mb` guard's two ends).
     ///
     /// The IPIs themselves are not sent: a CPU in the mask runs a full barrier in its
     /// handler, so it cannot break property f. Property f is about the CPUs left out,
     /// which must already have passed a full barrier between their `rq->curr` store and
-    /// their next user-space access; the membarrier litmus calls this.
-    pub fn membarrier_targets(&self, cpu: &mut Cpu<S, A>, mm: MmId) -> crate::CpuMask {
-        // ORDERING: pairs with the full barrier each CPU passes between its `rq->curr`
-        // store and its return to user space (property f): either the load below sees
+    /// their next user-space access (scenario A, kernel→user), and between their last
+    /// user access and the `rq->curr` store that made them look idle (scenarios B and
+    /// C, user→kernel); the membarrier litmus tests call this. The caller's accesses
+    /// after it returns come after its closing fence. An unregistered `mm` gets
+    /// `-EPERM` in the kernel; here `None`.
+    pub fn membarrier_targets(&self, cpu: &mut Cpu<S, A>, mm: MmId) -> Option<crate::CpuMask> {
+        if !self.oracle_membarrier_registered(mm) {
+            return None;
+        }
+        // ORDERING: (a) pairs with the full barrier each CPU passes between its
+        // `rq->curr` store and its return to user space: either the load below sees
         // that CPU's new `rq->curr`, or that CPU sees every store made here before.
         cpu.smp_mb();
         let online = self.cpu_online_mask(cpu);
         let mut mask = crate::CpuMask::new(self.nr_cpus());
         for i in online.iter().filter(|&i| i != cpu.id) {
-            // ORDERING: Relaxed, as membarrier's READ_ONCE(rq->curr): the fence above
-            // orders it.
+            // ORDERING: Relaxed, as membarrier's READ_ONCE(rq->curr): the fences order it.
             let curr = self.cpus[i]
                 .rq_curr_mm
                 .load(&mut cpu.acct, Ordering::Relaxed);
@@ -441,7 +612,11 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
                 mask.set(i);
             }
         }
-        mask
+        // ORDERING: (c) pairs with the full barrier each CPU passes between its last
+        // user access and its `rq->curr` store: if the load above saw the CPU gone
+        // from mm, the caller's later loads see that CPU's earlier user stores.
+        cpu.smp_mb();
+        Some(mask)
     }
 
     /// Now and then, a speculative page walk through whatever CR3 holds (property b):

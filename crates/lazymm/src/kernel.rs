@@ -49,6 +49,12 @@ pub struct Config {
     /// `VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev)))` in `switch_mm`).
     /// Off by default, as in production kernels.
     pub debug_vm: bool,
+    /// Every new mm registers for expedited membarrier as it is created, as if each
+    /// process called `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)` first
+    /// thing (on by default, so property f is checked everywhere; off, no mm is
+    /// registered and no scheme owes property f: what a process that never uses
+    /// membarrier sees, and what `hazptr-luto`'s conditional barrier saves).
+    pub membarrier_registered: bool,
     /// A lazy CPU makes a speculative page walk about once every this many interrupt
     /// points (0: never).
     pub speculative_walk_period: u32,
@@ -79,6 +85,7 @@ impl Config {
             force_init_mm_reread: false,
             activate_mm_irqs_on: false,
             debug_vm: false,
+            membarrier_registered: true,
             speculative_walk_period: 61,
             nmi_period: 0,
             clock: no_clock,

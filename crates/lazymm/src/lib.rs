@@ -18,7 +18,7 @@
 //! The model does no I/O and starts no threads: hosts (the native engine, the checker)
 //! drive it, one host thread or one scheduled actor per simulated CPU.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod arch;
 pub mod cpu;
@@ -33,6 +33,7 @@ pub mod scheme;
 pub mod smp;
 pub mod sync;
 pub mod task;
+pub mod tracepoint;
 
 pub use arch::Arch;
 pub use cpu::{Cpu, CpuShared, IrqGuard, LazyMm};

@@ -17,6 +17,7 @@ use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
 use crate::sync::{Ordering, SharedUsize};
 use crate::task::{Task, TaskMm};
+use crate::tracepoint::{Span, Tracepoint};
 
 impl<S: Scheme, A: Arch> Kernel<S, A> {
     // ---- references -----------------------------------------------------------------
@@ -154,11 +155,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// `__mmput(mm)`: the last real user is gone.
     fn __mmput(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
         cpu.step += 1;
+        cpu.trace(Tracepoint::Begin(Span::Mmput, mm));
         self.exit_mmap(cpu, mm);
         self.preempt_point();
         S::after_exit_mmap(self, cpu, mm);
         // The mm_count reference that mm_users held as a whole.
         self.mmdrop(cpu, MmCount(mm));
+        cpu.trace(Tracepoint::End(Span::Mmput, mm));
     }
 
     /// `exit_mmap(mm)`: unmaps everything and frees the page tables below the root
@@ -196,7 +199,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             self.arena.recycle(mm);
             return;
         }
+        cpu.trace(Tracepoint::Begin(Span::Mmdrop, mm));
+        cpu.trace(Tracepoint::Begin(Span::CleanupLazyTlbs, mm));
         S::cleanup_lazy_tlbs(self, cpu, mm);
+        cpu.trace(Tracepoint::End(Span::CleanupLazyTlbs, mm));
         self.preempt_point();
         // Property b: no CPU may still have this root loaded, even lazily.
         for (i, c) in self.cpus.iter().enumerate() {
@@ -209,6 +215,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             Ok(()) => cpu.stats.mm_freed += 1,
             Err(_) => self.report(cpu, mm, ViolationKind::DoubleFree),
         }
+        cpu.trace(Tracepoint::End(Span::Mmdrop, mm));
     }
 
     // ---- fork -----------------------------------------------------------------------
@@ -218,6 +225,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let mm = self.arena.alloc()?;
         cpu.step += 1;
         cpu.stats.mm_created += 1;
+        if self.cfg.membarrier_registered {
+            // The new process's first act (see `Config::membarrier_registered`).
+            self.membarrier_register_private_expedited(cpu, mm);
+        }
         Some(MmUsers(mm))
     }
 

@@ -20,7 +20,7 @@
 
 use crate::cpumask::{CpuMask, SharedCpuMask};
 use crate::sync::raw::{AtomicBool, AtomicU32, AtomicU64};
-use crate::sync::{CachePadded, Ordering, SharedUsize};
+use crate::sync::{CachePadded, Ordering, SharedU64, SharedUsize};
 use core::fmt;
 
 /// A handle to one mm: the arena slot and the generation the slot had when the handle
@@ -130,7 +130,15 @@ pub struct Mm {
     /// Whether the page tables below the root are still allocated: `exit_mmap` frees
     /// them (`free_pgtables`), long before `__mmdrop` frees the root. The oracle's.
     pub(crate) tables_live: CachePadded<AtomicBool>,
+    /// `mm->membarrier_state`: [`MEMBARRIER_STATE_PRIVATE_EXPEDITED`] once a task of
+    /// the mm registered for expedited membarrier (see
+    /// `Kernel::membarrier_register_private_expedited`).
+    pub(crate) membarrier_state: SharedU64,
 }
+
+/// `MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY | MEMBARRIER_STATE_PRIVATE_EXPEDITED`: the
+/// bits `MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED` sets in `mm->membarrier_state`.
+pub(crate) const MEMBARRIER_STATE_PRIVATE_EXPEDITED: u64 = (1 << 0) | (1 << 1);
 
 impl Mm {
     fn new(gen: u64, nr_cpus: usize) -> Mm {
@@ -140,6 +148,7 @@ impl Mm {
             mm_count: CachePadded(SharedUsize::new(0)),
             cpumask: CachePadded(SharedCpuMask::new(nr_cpus)),
             tables_live: CachePadded(AtomicBool::new(gen % 2 == 1)),
+            membarrier_state: SharedU64::new(0),
         }
     }
 
@@ -276,6 +285,7 @@ impl Arena {
         mm.mm_count.oracle_store(1, Ordering::Relaxed);
         mm.cpumask.oracle_clear_all();
         mm.tables_live.store(true, Ordering::Relaxed);
+        mm.membarrier_state.oracle_store(0, Ordering::Relaxed);
         let gen = mm.gen.load(Ordering::Relaxed);
         let gen = if gen % 2 == 1 {
             // A slot recycled in place by `recycle` keeps its generation.

@@ -22,7 +22,9 @@ pub enum Property {
     D,
     /// (e) no underflow, freed exactly once, nothing leaked.
     E,
-    /// (f) a full barrier between the `rq.curr` store and user access.
+    /// (f) for a membarrier-registered mm, a full barrier between user access and the
+    /// `rq.curr` store, both ways: after the store before returning to user space
+    /// (kernel→user), and after the last user access before the store (user→kernel).
     F,
     /// (g) `x86`: an NMI touches user memory only through `current.mm`.
     G,
@@ -95,6 +97,9 @@ pub enum ViolationKind {
     /// A kernel→user switch returned to user space with no full barrier after the
     /// `rq.curr` store.
     NoMembarrierBarrier,
+    /// A switch away from a user task stored `rq.curr` with no full barrier since it
+    /// left user space (`__schedule`'s `smp_mb__after_spinlock()` missing).
+    NoMembarrierBarrierBeforeCurr,
     /// An NMI accessed user memory while the hardware had a different mm loaded.
     NmiWrongMm {
         /// What CR3 held.
@@ -127,7 +132,9 @@ impl ViolationKind {
             | ViolationKind::LingeringDeferred
             | ViolationKind::IpiWithIrqsDisabled
             | ViolationKind::WaitsForever { .. } => Property::E,
-            ViolationKind::NoMembarrierBarrier => Property::F,
+            ViolationKind::NoMembarrierBarrier | ViolationKind::NoMembarrierBarrierBeforeCurr => {
+                Property::F
+            }
             ViolationKind::NmiWrongMm { .. } => Property::G,
         }
     }
@@ -190,6 +197,10 @@ impl fmt::Display for Violation {
             ViolationKind::NoMembarrierBarrier => write!(
                 f,
                 "kernel->user switch reached user space with no full barrier after the rq->curr store"
+            ),
+            ViolationKind::NoMembarrierBarrierBeforeCurr => write!(
+                f,
+                "switch from user space stored rq->curr with no full barrier after the user accesses"
             ),
             ViolationKind::NmiWrongMm { loaded } => {
                 write!(f, "NMI user access while CR3 held {loaded}")

@@ -25,8 +25,19 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// `context_switch(rq, prev, next)`: switches this CPU from `prev` to `next`.
     ///
     /// Runs with interrupts disabled (as under `__schedule`'s rq lock) until
-    /// `finish_task_switch` enables them; it includes `__schedule`'s store to
-    /// `rq->curr`, which `membarrier()` reads.
+    /// `finish_task_switch` enables them; it includes `__schedule`'s rq lock with
+    /// `smp_mb__after_spinlock()` and its store to `rq->curr`, which `membarrier()`
+    /// reads.
+    ///
+    /// # Membarrier
+    /// Both halves of property f meet here. Before the `rq->curr` store, the rq lock and
+    /// `smp_mb__after_spinlock()` order everything `prev` did in user space
+    /// ([`Kernel::rq_lock`]): the scheduler's barrier, in every scheme. After it, the
+    /// scheme's lazy-mm bookkeeping (or the arch's `switch_mm`) must provide the full
+    /// barrier before `next` runs in user space. `none` pays the scheduler's barrier
+    /// too: it is the lower bound of lazy-mm bookkeeping, not of the scheduler, and
+    /// leaving the barrier out of it would charge every scheme's ratio to `none` with
+    /// a cost the kernel pays whatever the scheme.
     #[inline]
     pub fn context_switch(
         &self,
@@ -38,7 +49,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         cpu.stats.context_switches += 1;
         // (The hardware may walk prev's page tables at any point: hosts call `irq_point`,
         // which makes the speculative walks, right before every switch.)
+        // Property f's user→kernel half: prev's user accesses came before this point.
+        self.membarrier_mark_entry(cpu, prev.mm_id());
         let irq = cpu.local_irq_disable();
+        // __schedule(): rq_lock(rq); smp_mb__after_spinlock(): the full barrier
+        // membarrier needs after user accesses, before the rq->curr store (scenarios B
+        // and C of kernel/sched/membarrier.c), paid by every scheme, `none` included.
+        self.rq_lock(cpu);
         // __schedule(): RCU_INIT_POINTER(rq->curr, next).
         self.rq_set_curr(cpu, next.mm_id(), !prev.is_user() && next.is_user());
         self.preempt_point();
@@ -88,6 +105,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     ) {
         let lazy = cpu.prev_lazy_mm.take();
         // finish_lock_switch(): raw_spin_rq_unlock_irq(rq).
+        self.rq_unlock(cpu);
         cpu.local_irq_enable(irq);
         if let Some(lazy) = lazy {
             self.preempt_point();

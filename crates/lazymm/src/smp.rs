@@ -28,6 +28,7 @@ use crate::mm::MmId;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
 use crate::sync::{spin_wait, Acct, CachePadded, Ordering, SharedU64};
+use crate::tracepoint::{Span, Tracepoint};
 
 /// Whom an IPI is for: the scheme's handler or the arch's, with an operation code each
 /// defines.
@@ -219,7 +220,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
                 let mm = MmId::decode(call.mm.load(&mut cpu.acct, Ordering::Relaxed))
                     .unwrap_or(MmId::INIT);
                 if let Some(ipi) = Ipi::decode(op) {
+                    cpu.trace(Tracepoint::IpiHandler {
+                        from: sender,
+                        ipi,
+                        mm,
+                    });
                     self.run_ipi(cpu, ipi, mm);
+                    cpu.trace(Tracepoint::End(Span::IpiHandler, mm));
                 }
                 // ORDERING: Release pairs with the sender's Acquire load of `remaining`:
                 // everything the handler did (a switch to init_mm, a cleared slot)
@@ -255,6 +262,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let (w, bit) = (cpu.id / 64, 1u64 << (cpu.id % 64));
         for t in targets.iter() {
             cpu.stats.ipis_sent += 1;
+            // Traced before it is posted: the handler may run at once.
+            cpu.trace(Tracepoint::IpiSend { to: t, ipi, mm });
             let mb = &self.cpus[t].ipi;
             // ORDERING: Release pairs with the target's Acquire swap in
             // `flush_smp_call_function_queue`: the call record above, and everything
@@ -315,6 +324,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             self.report(cpu, mm, ViolationKind::IpiWithIrqsDisabled);
             return;
         }
+        cpu.trace(Tracepoint::Begin(Span::OnEachCpuMask, mm));
         let mut targets = mask.clone();
         targets.and(&self.cpu_online_mask(cpu));
         targets.clear(cpu.id);
@@ -323,7 +333,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             self.post_ipis(cpu, &targets, ipi, mm);
         }
         if mask.test(cpu.id) {
+            cpu.trace(Tracepoint::IpiHandler {
+                from: cpu.id,
+                ipi,
+                mm,
+            });
             self.run_ipi(cpu, ipi, mm);
+            cpu.trace(Tracepoint::End(Span::IpiHandler, mm));
         }
         if remote {
             let me = cpu.id;
@@ -333,6 +349,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
                 k.cpus[me].ipi.call.remaining.load(a, Ordering::Acquire) == 0
             });
         }
+        cpu.trace(Tracepoint::End(Span::OnEachCpuMask, mm));
     }
 }
 
@@ -344,4 +361,15 @@ pub(crate) fn boot_online_mask(nr: usize) -> SharedCpuMask {
         m.set(&mut a, i, Ordering::Relaxed);
     }
     m
+}
+
+impl<S: Scheme, A: Arch> Kernel<S, A> {
+    /// The kernel's name for the handler of `ipi` (`do_shoot_lazy_tlb`, `flush_tlb_func`,
+    /// ...), for timelines.
+    pub fn ipi_name(ipi: Ipi) -> &'static str {
+        match ipi {
+            Ipi::Scheme(op) => S::ipi_name(op),
+            Ipi::Arch(op) => A::ipi_name(op),
+        }
+    }
 }

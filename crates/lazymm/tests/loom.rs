@@ -19,7 +19,10 @@
 #![cfg(loom)]
 
 use lazymm::arch::{Arm64, Generic, Powerpc, X86};
-use lazymm::scheme::{HazptrLuto, HazptrLutoCpumask, HazptrMathieu, Refcount, Shootdown};
+use lazymm::scheme::{
+    HazptrLuto, HazptrLutoCpumask, HazptrMathieu, NoRefs, NoRefsMb, Refcount, Shootdown,
+    ShootdownDebug,
+};
 use lazymm::sync::raw::AtomicUsize;
 use lazymm::sync::Ordering;
 use lazymm::{Arch, Config, Cpu, Kernel, Mutant, Property, Scheme, Task, Violation};
@@ -27,10 +30,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 fn config(mutant: Option<Mutant>) -> Config {
+    config_with(mutant, true)
+}
+
+/// `registered`: whether each new mm registers for expedited membarrier
+/// (`Config::membarrier_registered`).
+fn config_with(mutant: Option<Mutant>, registered: bool) -> Config {
     let mut cfg = Config::new(2);
     cfg.arena_capacity = 2;
     cfg.speculative_walk_period = 0;
     cfg.mutant = mutant;
+    cfg.membarrier_registered = registered;
     cfg
 }
 
@@ -98,8 +108,15 @@ fn done<S: Scheme, A: Arch>(
 /// `mmput` (`exit_mmap`, teardown) and the final `mmdrop` (`__mmdrop`: the scheme's
 /// cleanup, then the free) race with the other CPU's lazy switch and walk.
 fn exit_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    exit_race_with::<S, A>(mutant, true)
+}
+
+fn exit_race_with<S: Scheme, A: Arch>(
+    mutant: Option<Mutant>,
+    registered: bool,
+) -> Result<(), String> {
     model(move || {
-        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let (k, mut cpus) = Kernel::<S, A>::boot(config_with(mutant, registered));
         let mut c1 = cpus.pop().expect("two cpus");
         let mut c0 = cpus.pop().expect("two cpus");
         let mut idle0 = k.idle_task(&mut c0, 0);
@@ -135,8 +152,15 @@ fn exit_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
 /// A kernel worker adopts a process's mm (`kthread_use_mm`, io_uring-style, holding an
 /// `mm_count` reference the process gave it) while the process exits on the other CPU.
 fn kthread_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    kthread_race_with::<S, A>(mutant, true)
+}
+
+fn kthread_race_with<S: Scheme, A: Arch>(
+    mutant: Option<Mutant>,
+    registered: bool,
+) -> Result<(), String> {
     model(move || {
-        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let (k, mut cpus) = Kernel::<S, A>::boot(config_with(mutant, registered));
         let mut c1 = cpus.pop().expect("two cpus");
         let mut c0 = cpus.pop().expect("two cpus");
         let mut idle0 = k.idle_task(&mut c0, 0);
@@ -179,8 +203,15 @@ fn kthread_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String
 /// and the final `mmdrop` (with whatever the scheme's teardown does: IPIs to
 /// `mm_cpumask`, a hazard scan) race with CPU 0 leaving its lazy mm and the online mask.
 fn hotplug_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    hotplug_race_with::<S, A>(mutant, true)
+}
+
+fn hotplug_race_with<S: Scheme, A: Arch>(
+    mutant: Option<Mutant>,
+    registered: bool,
+) -> Result<(), String> {
     model(move || {
-        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let (k, mut cpus) = Kernel::<S, A>::boot(config_with(mutant, registered));
         let mut c1 = cpus.pop().expect("two cpus");
         let mut c0 = cpus.pop().expect("two cpus");
         let mut idle0 = k.idle_task(&mut c0, 0);
@@ -215,11 +246,13 @@ fn hotplug_race<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String
     })
 }
 
-/// The membarrier litmus of DESIGN.md §3 f. CPU 0 switches from its idle task to a
-/// thread of the process (kernel→user: the `rq->curr` store, the scheme's path), which
-/// then reads user memory. CPU 1, another thread of the process, writes user memory and
-/// calls `membarrier()`: a full fence, then a read of every `rq->curr`. Forbidden: CPU 0
-/// is not IPI'd (membarrier saw its old `rq->curr`) and read the stale value.
+/// The membarrier litmus of DESIGN.md §3 f, kernel→user half (membarrier.c's scenario
+/// A through a switch, the (a)/(e) pair of scenario C). CPU 0 switches from its idle
+/// task to a thread of the process (kernel→user: the `rq->curr` store, the scheme's
+/// path), which then reads user memory. CPU 1, another thread of the process, writes
+/// user memory and calls `membarrier()`: a full fence, then a read of every
+/// `rq->curr`. Forbidden: CPU 0 is not IPI'd (membarrier saw its old `rq->curr`) and
+/// read the stale value.
 fn membarrier_litmus<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
     model(move || {
         let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
@@ -240,11 +273,54 @@ fn membarrier_litmus<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), S
             })
         };
         data.store(1, Ordering::Relaxed);
-        let ipi = k.membarrier_targets(&mut c1, mm);
+        let ipi = k
+            .membarrier_targets(&mut c1, mm)
+            .expect("the process registered for membarrier");
         let seen = th.join().expect("cpu 0 finished");
         assert!(
             ipi.test(0) || seen == 1,
             "property f: membarrier() did not IPI cpu 0, and cpu 0 read user memory older than membarrier's store"
+        );
+    })
+}
+
+/// The reverse membarrier litmus, user→kernel half (membarrier.c's scenario B through a
+/// switch: the (c)/(d) pair of scenario C). CPU 0 runs a thread of the process, which
+/// writes user memory and then switches to its idle task (user→kernel: `__schedule`'s
+/// rq lock and `smp_mb__after_spinlock()`, then the `rq->curr` store). CPU 1, another
+/// thread of the process, calls `membarrier()` (a full fence, a read of every
+/// `rq->curr`, a full fence) and then reads user memory. Forbidden: CPU 0 is not IPI'd
+/// (membarrier saw its new `rq->curr`, a kernel thread) and CPU 1 read the value from
+/// before CPU 0's store. The barrier is the scheduler's, so every scheme must pass,
+/// `none` included.
+fn reverse_membarrier_litmus<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Result<(), String> {
+    model(move || {
+        let (k, mut cpus) = Kernel::<S, A>::boot(config(mutant));
+        let mut c1 = cpus.pop().expect("two cpus");
+        let mut c0 = cpus.pop().expect("two cpus");
+        let mut idle0 = k.idle_task(&mut c0, 0);
+        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
+        let mm = t0.mm_id().expect("a process has an mm");
+        k.context_switch(&mut c0, &mut idle0, &mut t0);
+        let k = Arc::new(k);
+        // One word of the process's memory.
+        let data = Arc::new(AtomicUsize::new(0));
+        let th = {
+            let (k, data) = (k.clone(), data.clone());
+            loom::thread::spawn(move || {
+                // The last user-space access before the switch.
+                data.store(1, Ordering::Relaxed);
+                k.context_switch(&mut c0, &mut t0, &mut idle0);
+            })
+        };
+        let ipi = k
+            .membarrier_targets(&mut c1, mm)
+            .expect("the process registered for membarrier");
+        let seen = data.load(Ordering::Relaxed);
+        th.join().expect("cpu 0 finished");
+        assert!(
+            ipi.test(0) || seen == 1,
+            "property f (user->kernel): membarrier() did not IPI cpu 0, and missed the user store cpu 0 made before switching away"
         );
     })
 }
@@ -265,6 +341,10 @@ fn clean<S: Scheme, A: Arch>() {
         if let Err(e) = membarrier_litmus::<S, A>(None) {
             panic!("{name}: membarrier litmus: {e}");
         }
+    }
+    // The scheduler's barrier: every scheme, whatever it promises.
+    if let Err(e) = reverse_membarrier_litmus::<S, A>(None) {
+        panic!("{name}: reverse membarrier litmus: {e}");
     }
 }
 
@@ -339,4 +419,78 @@ fn hazptr_mathieu_no_fence_fails_only_the_membarrier_litmus() {
     let e = membarrier_litmus::<HazptrMathieu, Generic>(m).expect_err("caught");
     assert!(e.contains("property f: membarrier() did not IPI"), "{e}");
     exit_race::<HazptrMathieu, Generic>(m).expect("lifetimes safe");
+}
+
+#[test]
+fn none_and_none_mb_pass_the_reverse_litmus_and_none_mb_the_forward_one() {
+    // none promises no property f, but the scheduler's barrier is there all the same.
+    for r in [
+        reverse_membarrier_litmus::<NoRefs, Generic>(None),
+        reverse_membarrier_litmus::<NoRefs, X86>(None),
+        reverse_membarrier_litmus::<NoRefsMb, Generic>(None),
+        membarrier_litmus::<NoRefsMb, Generic>(None),
+    ] {
+        r.expect("the scheduler's (and none-mb's) barriers");
+    }
+}
+
+#[test]
+fn every_scheme_passes_the_reverse_litmus_on_x86_and_powerpc() {
+    // The other archs' runs are in the survive-every-model tests above; x86's barrier
+    // is the rq lock's LOCK-prefixed RMW, powerpc's an smp_mb().
+    reverse_membarrier_litmus::<HazptrLuto, X86>(None).expect("hazptr-luto@x86");
+    reverse_membarrier_litmus::<HazptrMathieu, X86>(None).expect("hazptr-mathieu@x86");
+    reverse_membarrier_litmus::<HazptrLuto, Powerpc>(None).expect("hazptr-luto@powerpc");
+    reverse_membarrier_litmus::<HazptrMathieu, Powerpc>(None).expect("hazptr-mathieu@powerpc");
+    reverse_membarrier_litmus::<ShootdownDebug, Generic>(None).expect("shootdown-debug");
+    membarrier_litmus::<ShootdownDebug, Generic>(None).expect("shootdown-debug");
+}
+
+#[test]
+fn arm64_no_mb_after_spinlock_fails_only_the_reverse_litmus() {
+    let m = Some(lazymm::arch::arm64::NO_MB_AFTER_SPINLOCK);
+    let e = reverse_membarrier_litmus::<Refcount, Arm64>(m)
+        .expect_err("loom must find the user store missed");
+    assert!(e.contains("property f (user->kernel)"), "{e}");
+    // The other half and the lifetimes do not depend on it.
+    membarrier_litmus::<Refcount, Arm64>(m).expect("refcount's fully ordered drop");
+    exit_race::<Refcount, Arm64>(m).expect("lifetimes safe");
+}
+
+#[test]
+fn hazptr_mathieu_no_publish_fence_is_equivalent_without_mm_cid() {
+    // The fence before the slot store orders nothing this model has: both litmus
+    // tests and every lifetime race pass without it, on a weak arch and on x86.
+    let m = Some(lazymm::scheme::hazptr_mathieu::NO_PUBLISH_FENCE);
+    for (what, r) in [
+        (
+            "reverse litmus",
+            reverse_membarrier_litmus::<HazptrMathieu, Generic>(m),
+        ),
+        (
+            "forward litmus",
+            membarrier_litmus::<HazptrMathieu, Generic>(m),
+        ),
+        ("exit race", exit_race::<HazptrMathieu, Generic>(m)),
+        ("kthread race", kthread_race::<HazptrMathieu, Generic>(m)),
+        ("hotplug race", hotplug_race::<HazptrMathieu, Generic>(m)),
+        (
+            "reverse litmus, arm64",
+            reverse_membarrier_litmus::<HazptrMathieu, Arm64>(m),
+        ),
+        ("exit race, x86", exit_race::<HazptrMathieu, X86>(m)),
+    ] {
+        r.unwrap_or_else(|e| panic!("no-publish-fence {what}: {e}"));
+    }
+}
+
+#[test]
+fn hazptr_luto_without_membarrier_registration_keeps_lifetimes_safe() {
+    // No mm registered: membarrier_finish_switch_mm() skips its barrier (and membarrier
+    // itself would return -EPERM, so there is no litmus to pass); the races that
+    // decide lifetimes must still come out clean.
+    exit_race_with::<HazptrLuto, Generic>(None, false).expect("exit race");
+    kthread_race_with::<HazptrLuto, Generic>(None, false).expect("kthread race");
+    hotplug_race_with::<HazptrLuto, Generic>(None, false).expect("hotplug race");
+    exit_race_with::<HazptrLutoCpumask, Arm64>(None, false).expect("exit race, arm64");
 }

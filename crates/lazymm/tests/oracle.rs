@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use lazymm::scheme::refcount::ActiveMm;
 use lazymm::scheme::{NoRefs, Refcount};
-use lazymm::{MmId, Property, Scheme, Task, Violation, ViolationKind};
+use lazymm::{Kernel, MmId, Property, Scheme, Task, Violation, ViolationKind};
 
 /// The violations of `kind`'s shape on mm `mm`.
 fn find(v: &[Violation], mm: MmId, pred: impl Fn(&ViolationKind) -> bool) -> Vec<&Violation> {
@@ -212,8 +212,10 @@ fn property_f_is_reported_when_a_kernel_to_user_switch_passes_no_barrier() {
     assert!(matches!(idle.scheme.active_mm, ActiveMm::None));
     let mut t = k.fork(&mut cpus[0], 1).unwrap();
     let m = t.mm_id().unwrap();
+    let before = cpus[0].stats().full_fences;
     k.context_switch(&mut cpus[0], &mut idle, &mut t);
-    assert_eq!(cpus[0].stats().full_fences, 0);
+    // Only __schedule's barrier, before the rq->curr store.
+    assert_eq!(cpus[0].stats().full_fences - before, 1);
     let v = violations(&cpus);
     assert_eq!(v.len(), 1, "{v:#?}");
     assert_eq!(v[0].kind, ViolationKind::NoMembarrierBarrier);
@@ -228,6 +230,7 @@ fn none_never_reports_property_f() {
     let (k, mut cpus, mut idle) = boot::<NoRefs>(1, None);
     let mut bare: Task<NoRefs> = Task::kthread(50);
     let mut t = k.fork(&mut cpus[0], 1).unwrap();
+    let before = cpus[0].stats().full_fences;
     for _ in 0..3 {
         k.context_switch(&mut cpus[0], &mut idle[0], &mut t);
         k.context_switch(&mut cpus[0], &mut t, &mut idle[0]);
@@ -235,9 +238,74 @@ fn none_never_reports_property_f() {
     k.context_switch(&mut cpus[0], &mut idle[0], &mut bare);
     k.context_switch(&mut cpus[0], &mut bare, &mut t);
     assert_eq!(
-        cpus[0].stats().full_fences,
-        0,
-        "none passes no barrier on kernel->user"
+        cpus[0].stats().full_fences - before,
+        8,
+        "none passes no barrier on kernel->user: only __schedule's, one per switch"
     );
     assert_clean(&k, &cpus);
+}
+
+/// Property f's user→kernel half: on arm64 with `smp_mb__after_spinlock()` emptied
+/// (`arm64-no-mb-after-spinlock`), a switch away from a registered user task stores
+/// `rq->curr` with no full barrier after its user accesses; the oracle says so, once
+/// per such switch, naming the user task's mm. A switch away from a kernel thread owes
+/// nothing.
+#[test]
+fn property_f_is_reported_when_a_switch_from_user_passes_no_barrier_before_rq_curr() {
+    use lazymm::arch::Arm64;
+    let m = Some(lazymm::arch::arm64::NO_MB_AFTER_SPINLOCK);
+    let (k, mut cpus) = Kernel::<Refcount, Arm64>::boot(config(1, m));
+    let mut idle = k.idle_task(&mut cpus[0], 1000);
+    let mut t = k.fork(&mut cpus[0], 1).unwrap();
+    let mm = t.mm_id().unwrap();
+    k.context_switch(&mut cpus[0], &mut idle, &mut t);
+    assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
+    k.context_switch(&mut cpus[0], &mut t, &mut idle);
+    let v: Vec<_> = cpus[0]
+        .violations
+        .iter()
+        .map(|v| (v.mm, v.kind.clone()))
+        .collect();
+    assert_eq!(v, vec![(mm, ViolationKind::NoMembarrierBarrierBeforeCurr)]);
+    assert_eq!(cpus[0].violations[0].kind.property(), Property::F);
+    // The correct arm64 pays smp_mb__after_spinlock() and stays clean.
+    let (k, mut cpus) = Kernel::<Refcount, Arm64>::boot(config(1, None));
+    let mut idle = k.idle_task(&mut cpus[0], 1000);
+    let mut t = k.fork(&mut cpus[0], 1).unwrap();
+    k.context_switch(&mut cpus[0], &mut idle, &mut t);
+    k.context_switch(&mut cpus[0], &mut t, &mut idle);
+    assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
+}
+
+/// membarrier() fails with -EPERM for an mm that never registered, so property f is owed
+/// only to registered mms: with registration off, neither half is demanded, even of a
+/// switch that passes no barrier at all.
+#[test]
+fn property_f_is_owed_only_to_membarrier_registered_mms() {
+    let mut cfg = config(2, None);
+    cfg.membarrier_registered = false;
+    let (k, mut cpus) = RcKernel::boot(cfg);
+    // The bare idle task of the test above: no barrier after the rq->curr store.
+    let mut idle: RcTask = Task::kthread(0);
+    let mut t = k.fork(&mut cpus[0], 1).unwrap();
+    let mm = t.mm_id().unwrap();
+    assert!(!k.oracle_membarrier_registered(mm));
+    k.context_switch(&mut cpus[0], &mut idle, &mut t);
+    assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
+    assert!(k.membarrier_targets(&mut cpus[0], mm).is_none(), "-EPERM");
+    // Registering makes the same switch a violation: t leaves CPU 0 (its idle task
+    // takes the lazy reference), and CPU 1's bare idle task switches to it.
+    k.membarrier_register_private_expedited(&mut cpus[0], mm);
+    assert!(k.oracle_membarrier_registered(mm));
+    let mut lazy: RcTask = Task::kthread(1);
+    k.context_switch(&mut cpus[0], &mut t, &mut lazy);
+    assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
+    let mut bare1: RcTask = Task::kthread(2);
+    k.context_switch(&mut cpus[1], &mut bare1, &mut t);
+    let v: Vec<_> = cpus[1]
+        .violations
+        .iter()
+        .map(|v| (v.mm, v.kind.clone()))
+        .collect();
+    assert_eq!(v, vec![(mm, ViolationKind::NoMembarrierBarrier)]);
 }

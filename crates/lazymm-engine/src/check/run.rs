@@ -5,12 +5,14 @@
 use super::pct::{self, Observer, Policy, Sched};
 use super::program::Op;
 use super::Case;
+use crate::host::trace_name;
 use crate::host::{Barrier, Host, HostTask, Mailboxes, Runqueue};
 use crate::registry::{self, Unknown, WithKernel};
 use crate::workload::run_work_in_mm;
 use lazymm::task::TaskMm;
+use lazymm::tracepoint::Tracepoint;
 use lazymm::{Arch, Config, Cpu, Kernel, MmCount, MmId, Scheme, Task, Violation};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +60,16 @@ pub enum Event {
     },
     /// The oracle reported a violation.
     Violation(Violation),
+    /// A model tracepoint on this CPU (an IPI sent or handled, a teardown span's start
+    /// or end), with the kernel's name for it.
+    Trace {
+        /// The CPU.
+        cpu: usize,
+        /// What happened.
+        tp: Tracepoint,
+        /// The IPI handler's or the span's name.
+        name: &'static str,
+    },
 }
 
 impl Event {
@@ -67,7 +79,8 @@ impl Event {
             Event::Op { cpu, .. }
             | Event::OpEnd { cpu, .. }
             | Event::Alloc { cpu, .. }
-            | Event::Freed { cpu, .. } => *cpu,
+            | Event::Freed { cpu, .. }
+            | Event::Trace { cpu, .. } => *cpu,
             Event::Violation(v) => v.cpu,
         }
     }
@@ -78,6 +91,9 @@ impl Event {
             Event::Op { mms, .. } | Event::OpEnd { mms, .. } => mms.contains(&mm),
             Event::Alloc { mm: m, .. } | Event::Freed { mm: m, .. } => *m == mm,
             Event::Violation(v) => v.mm == mm,
+            // Of the tracepoints, only the IPIs sent about the mm: they say who was
+            // told to leave it, and when.
+            Event::Trace { tp, .. } => matches!(tp, Tracepoint::IpiSend { mm: m, .. } if *m == mm),
         }
     }
 }
@@ -90,6 +106,16 @@ impl std::fmt::Display for Event {
             Event::Alloc { cpu, mm } => write!(f, "cpu {cpu}:     allocates {mm}"),
             Event::Freed { cpu, mm } => write!(f, "cpu {cpu}:     frees {mm}"),
             Event::Violation(v) => write!(f, "VIOLATION {v}"),
+            Event::Trace { cpu, tp, name } => match tp {
+                Tracepoint::IpiSend { to, mm, .. } => {
+                    write!(f, "cpu {cpu}:     IPI {name}({mm}) to cpu {to}")
+                }
+                Tracepoint::IpiHandler { from, mm, .. } => {
+                    write!(f, "cpu {cpu}:     runs {name}({mm}) from cpu {from}")
+                }
+                Tracepoint::Begin(_, mm) => write!(f, "cpu {cpu}:     {name}({mm}) begins"),
+                Tracepoint::End(_, mm) => write!(f, "cpu {cpu}:     {name}({mm}) ends"),
+            },
         }
     }
 }
@@ -131,10 +157,21 @@ impl WithKernel for Exec<'_> {
     }
 }
 
-type Log = Arc<Mutex<Vec<Event>>>;
+/// Events with the checker's sequence number ([`seq`]), which orders them across CPUs.
+type Log = Arc<Mutex<Vec<(u64, Event)>>>;
+
+/// The next number of the checker's sequence: the clock of the log and of the model's
+/// tracepoints. Only one checker CPU runs at a time, so taking numbers in the order
+/// things happen orders them (concurrent checks share the counter, which keeps each
+/// run's order).
+fn seq() -> u64 {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
 
 fn push(log: &Log, e: Event) {
-    log.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+    let s = seq();
+    log.lock().unwrap_or_else(|e| e.into_inner()).push((s, e));
 }
 
 /// Watches the arena at every preemption point, so each allocation and free is logged
@@ -230,6 +267,7 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
         .into_iter()
         .map(|mut cpu| {
             cpu.seed(case.seed);
+            cpu.set_tracing(Some(seq));
             let id = cpu.id as u32;
             // Pids read as the CPU that made them: cpu 2 makes 300, 301, ...
             let base = (id + 1) * 100;
@@ -291,7 +329,10 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
             }
         }
     });
-    let events = std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut events = std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()));
+    // Tracepoints were logged when their CPU next collected: put them where they happened.
+    events.sort_by_key(|&(s, _)| s);
+    let events: Vec<Event> = events.into_iter().map(|(_, e)| e).collect();
     for e in &events {
         if let Event::Violation(v) = e {
             violations.push(v.clone());
@@ -417,18 +458,22 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
             self.k.nmi_point(&mut self.rq.cpu);
             let (text, mms) = self.text(op);
             let start = {
+                let s = seq();
                 let mut l = self.log.lock().unwrap_or_else(|e| e.into_inner());
-                l.push(Event::Op {
-                    cpu: me,
-                    text: text.clone(),
-                    mms: mms.clone(),
-                });
+                l.push((
+                    s,
+                    Event::Op {
+                        cpu: me,
+                        text: text.clone(),
+                        mms: mms.clone(),
+                    },
+                ));
                 l.len()
             };
             self.op(op);
             let interrupted = self.log.lock().unwrap_or_else(|e| e.into_inner())[start..]
                 .iter()
-                .any(|e| e.cpu() != me);
+                .any(|(_, e)| e.cpu() != me);
             if interrupted {
                 push(self.log, Event::OpEnd { cpu: me, text, mms });
             }
@@ -443,7 +488,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
 
     /// Logs the violations this CPU found since the last call.
     fn collect(&mut self) {
-        collect(self.log, &self.rq.cpu, &mut self.seen);
+        collect(self.log, &mut self.rq.cpu, &mut self.seen);
     }
 
     fn op(&mut self, op: Op) {
@@ -567,7 +612,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
             let (log, seen) = (self.log, &mut self.seen);
             self.rq.quiesce_tasks(k, |rq, i| {
                 let cr3 = k.oracle_cr3(me);
-                collect(log, &rq.cpu, seen);
+                collect(log, &mut rq.cpu, seen);
                 let task = rq.task(i);
                 let text = format!(
                     "[cr3 {}] quiesce: switch {} -> {}, which exits",
@@ -617,8 +662,17 @@ fn note(log: &Log, cpu: usize, text: String, mms: Vec<MmId>) {
     push(log, Event::Op { cpu, text, mms });
 }
 
-/// Logs the violations `cpu` found since `seen` of them were logged.
-fn collect<S: Scheme, A: Arch>(log: &Log, cpu: &Cpu<S, A>, seen: &mut usize) {
+/// Logs the violations `cpu` found since `seen` of them were logged, and its
+/// tracepoints (stamped with [`seq`] as they happened).
+fn collect<S: Scheme, A: Arch>(log: &Log, cpu: &mut Cpu<S, A>, seen: &mut usize) {
+    let trace = cpu.take_trace();
+    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+    for e in trace {
+        let name = trace_name::<S, A>(e.tp);
+        let (cpu, tp) = (cpu.id, e.tp);
+        l.push((e.ts, Event::Trace { cpu, tp, name }));
+    }
+    drop(l);
     while *seen < cpu.violations.len() {
         push(log, Event::Violation(cpu.violations[*seen].clone()));
         *seen += 1;

@@ -6,6 +6,7 @@
 //! [`now_ns`](super::now_ns), and holds at most its cap of events: later ones are counted
 //! in [`EventLog::dropped`], never stored.
 
+use lazymm::tracepoint::{TraceEvent, Tracepoint};
 use lazymm::MmId;
 
 /// Which task a CPU ran before or after a switch.
@@ -39,6 +40,9 @@ pub enum EventKind {
         /// Its mm.
         mm: MmId,
     },
+    /// A model tracepoint (an IPI sent or handled, a teardown span's start or end), with
+    /// the kernel's name for it (the IPI handler's, or the span's).
+    Trace(Tracepoint, &'static str),
 }
 
 /// One recorded event.
@@ -80,12 +84,32 @@ impl EventLog {
     /// Records `kind` at the CPU's step `step`, stamped now (counted as dropped when
     /// the log is full).
     pub fn record(&mut self, step: u64, kind: EventKind) {
-        if self.events.len() < self.cap {
-            self.events.push(Event {
-                ts: super::now_ns(),
-                step,
-                kind,
+        self.push(Event {
+            ts: super::now_ns(),
+            step,
+            kind,
+        });
+    }
+
+    /// Records the model's tracepoints `trace` (stamped by the model with
+    /// [`now_ns`](super::now_ns) as they happened), naming each with `name`.
+    pub fn record_trace(
+        &mut self,
+        trace: Vec<TraceEvent>,
+        name: impl Fn(Tracepoint) -> &'static str,
+    ) {
+        for e in trace {
+            self.push(Event {
+                ts: e.ts,
+                step: e.step,
+                kind: EventKind::Trace(e.tp, name(e.tp)),
             });
+        }
+    }
+
+    fn push(&mut self, e: Event) {
+        if self.events.len() < self.cap {
+            self.events.push(e);
         } else {
             self.dropped += 1;
         }

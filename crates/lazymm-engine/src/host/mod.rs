@@ -42,7 +42,7 @@ mod runqueue;
 pub use barrier::Barrier;
 pub use events::EventLog;
 pub use mailbox::Mailboxes;
-pub use runqueue::{Runqueue, Turn, MAX_TASKS};
+pub use runqueue::{trace_name, Runqueue, Turn, MAX_TASKS};
 
 use lazymm::{Arch, Cpu, Kernel, Scheme, Task};
 use std::sync::OnceLock;

@@ -4,6 +4,7 @@ use super::events::{EventKind, EventLog, Who};
 use super::{Host, HostTask, Step};
 use crate::hostcost::SwitchWork;
 use crate::workload::{pair_mut, Behavior};
+use lazymm::tracepoint::Tracepoint;
 use lazymm::{Arch, Cpu, Kernel, Scheme, Task};
 use std::time::Duration;
 
@@ -81,13 +82,26 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
 
     /// Starts recording this CPU's switches and exits in an [`EventLog`] that keeps the
     /// first `cap` events (for a timeline).
+    /// The model's tracepoints (IPIs, teardown spans) go into the log too.
     pub fn set_event_log(&mut self, cap: usize) {
         self.log = Some(Box::new(EventLog::new(self.cpu.id, cap)));
+        self.cpu.set_tracing(Some(super::now_ns));
     }
 
     /// Stops recording and returns the log, if one was set.
     pub fn take_event_log(&mut self) -> Option<EventLog> {
+        self.drain_trace();
+        self.cpu.set_tracing(None);
         self.log.take().map(|b| *b)
+    }
+
+    /// Moves the model's tracepoints recorded since the last call into the log (they
+    /// happened before whatever the host logs next).
+    fn drain_trace(&mut self) {
+        let trace = self.cpu.take_trace();
+        if let Some(log) = self.log.as_deref_mut() {
+            log.record_trace(trace, trace_name::<S, A>);
+        }
     }
 
     /// Who slot `slot` is (`None`: the idle task).
@@ -110,6 +124,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             next: self.who(next),
             cr3: k.oracle_cr3(self.cpu.id),
         };
+        self.drain_trace();
         let step = self.cpu.step;
         if let Some(log) = self.log.as_deref_mut() {
             log.record(step, kind);
@@ -120,6 +135,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     #[cold]
     #[inline(never)]
     fn log_exit(&mut self, i: usize) {
+        self.drain_trace();
         if let Who::User(pid, mm) = self.who(Some(i)) {
             let step = self.cpu.step;
             if let Some(log) = self.log.as_deref_mut() {
@@ -387,7 +403,11 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     /// switched to, runs `exit_mm` and is switched away from; a kernel thread is simply
     /// dropped (not running, it holds no lazy reference). `before_exit` is called with
     /// each slot about to exit (a checker logs it). Ends on the idle task.
-    pub fn quiesce_tasks(&mut self, k: &Kernel<S, A>, mut before_exit: impl FnMut(&Self, usize)) {
+    pub fn quiesce_tasks(
+        &mut self,
+        k: &Kernel<S, A>,
+        mut before_exit: impl FnMut(&mut Self, usize),
+    ) {
         let slots: Vec<usize> = self.slots().rev().collect();
         for i in slots {
             if self.task(i).is_some_and(|t| t.mm.is_some()) {
@@ -413,5 +433,15 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     /// `init_mm` and the scheme's deferred drops parked on this CPU run.
     pub fn quiesce_idle(&mut self, k: &Kernel<S, A>) {
         k.quiesce_cpu(&mut self.cpu, &mut self.idle);
+    }
+}
+
+/// The kernel's name for a tracepoint: its IPI handler's, or its span's.
+pub fn trace_name<S: Scheme, A: Arch>(tp: Tracepoint) -> &'static str {
+    match tp {
+        Tracepoint::IpiSend { ipi, .. } | Tracepoint::IpiHandler { ipi, .. } => {
+            Kernel::<S, A>::ipi_name(ipi)
+        }
+        Tracepoint::Begin(span, _) | Tracepoint::End(span, _) => span.name(),
     }
 }

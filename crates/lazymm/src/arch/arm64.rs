@@ -18,6 +18,16 @@
 //! The model does not allocate ASIDs (a simplification): their lifetime never depends
 //! on which CPU uses an mm lazily, which is all the model is about.
 //!
+//! # `smp_mb__after_spinlock()`
+//! arm64's spinlocks are acquire-only (`LDAXR`/`CASA`), so arm64 defines
+//! `smp_mb__after_spinlock()` as `smp_mb()` (`arch/arm64/include/asm/spinlock.h`): the
+//! barrier `__schedule` relies on between user accesses and the `rq->curr` store.
+//! `arm64-no-mb-after-spinlock` takes the generic no-op definition instead (correct
+//! only for archs whose lock is a full barrier): a switch from user space stores
+//! `rq->curr` with the user accesses before it still unordered, and a `membarrier()`
+//! that sees the new `rq->curr` skips the CPU and may miss them (property f, its
+//! user→kernel half: membarrier's scenario C).
+//!
 //! # Lazy mode
 //! `enter_lazy_tlb` points the task's saved TTBR0 at the reserved zero page
 //! (`update_saved_ttbr0(tsk, &init_mm)`, for software PAN), so that a kernel thread's
@@ -29,10 +39,27 @@ use super::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
+use crate::oracle::Property;
 use crate::scheme::Scheme;
 
+/// `arm64-no-mb-after-spinlock`: `smp_mb__after_spinlock()` as the generic no-op.
+pub const NO_MB_AFTER_SPINLOCK: Mutant = Mutant::declare(&MutantInfo {
+    name: "arm64-no-mb-after-spinlock",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("arm64"),
+    breaks: &[Property::F],
+    exercise: Exercise::Teardown,
+    description: "smp_mb__after_spinlock() is a no-op on arm64: user accesses before __schedule are unordered with the rq->curr store (f)",
+    configure: None,
+});
+
 /// The `arm64` arch.
-pub struct Arm64;
+pub struct Arm64 {
+    /// Mutant `arm64-no-mb-after-spinlock`.
+    no_mb_after_spinlock: bool,
+}
 
 /// What an arm64 CPU keeps for itself.
 #[derive(Debug, Default)]
@@ -45,11 +72,25 @@ pub struct Arm64Cpu {
 impl Arch for Arm64 {
     const NAME: &'static str = "arm64";
     const MAINTAINS_MM_CPUMASK: bool = false;
+    const MUTANTS: &'static [Mutant] = &[NO_MB_AFTER_SPINLOCK];
     type CpuLocal = Arm64Cpu;
     type CpuShared = ();
 
-    fn new(_: &Config) -> Self {
-        Arm64
+    fn new(cfg: &Config) -> Self {
+        Arm64 {
+            no_mb_after_spinlock: cfg.is(NO_MB_AFTER_SPINLOCK),
+        }
+    }
+
+    #[inline]
+    fn smp_mb_after_spinlock<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>) {
+        if k.arch.no_mb_after_spinlock {
+            // MUTANT arm64-no-mb-after-spinlock: the generic empty definition.
+            return;
+        }
+        // ORDERING: pairs with the full fence membarrier() issues after reading
+        // rq->curr (the lock itself is only an acquire).
+        cpu.smp_mb();
     }
 
     fn new_cpu_shared() {}

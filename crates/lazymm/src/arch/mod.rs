@@ -44,6 +44,11 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// flush on bare metal does (`flush_tlb_func` switches a lazy CPU to `init_mm`).
     /// A scheme with no `active_mm` can then skip its own shootdown (`lazy-percpu`).
     const FREEING_FLUSH_UNLAZIES: bool = false;
+    /// Whether taking a spinlock is itself a full barrier (x86: `raw_spin_lock` is a
+    /// `LOCK`-prefixed RMW, and `smp_mb__after_spinlock()` is empty). Where it is not
+    /// (arm64, powerpc: the lock is only an acquire), `smp_mb__after_spinlock()` is
+    /// `smp_mb()`.
+    const SPIN_LOCK_IS_FULL_BARRIER: bool = false;
     /// Per-CPU state only the CPU itself touches (x86's `cpu_tlbstate`).
     type CpuLocal: Default + Send;
     /// Per-CPU state other CPUs read.
@@ -53,6 +58,21 @@ pub trait Arch: Sized + Send + Sync + 'static {
     fn new(cfg: &Config) -> Self;
     /// One CPU's shared state.
     fn new_cpu_shared() -> Self::CpuShared;
+
+    /// `smp_mb__after_spinlock()` after `__schedule`'s `rq_lock`: together with the lock
+    /// a full barrier between what the CPU did before `__schedule` (user accesses
+    /// included) and the `rq->curr` store (membarrier's scenarios B and C). An arch
+    /// whose lock is a full barrier has nothing to add; the others pay `smp_mb()`
+    /// (arm64's and powerpc's `asm/spinlock.h`).
+    #[inline]
+    fn smp_mb_after_spinlock<S: Scheme>(_k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>) {
+        if !Self::SPIN_LOCK_IS_FULL_BARRIER {
+            // ORDERING: pairs with the full fence membarrier() issues after reading
+            // rq->curr: either it saw this CPU still on the user mm (and IPIs it), or
+            // it sees every user access made before the rq->curr store.
+            cpu.smp_mb();
+        }
+    }
 
     /// `enter_lazy_tlb(mm, next)`: the CPU keeps `mm` loaded for a kernel thread.
     #[inline]
@@ -74,6 +94,11 @@ pub trait Arch: Sized + Send + Sync + 'static {
 
     /// Handles an `Ipi::Arch(op)` sent by this arch.
     fn handle_ipi<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _op: u8, _mm: MmId) {}
+
+    /// The kernel's name for the handler of `Ipi::Arch(op)`, for timelines.
+    fn ipi_name(_op: u8) -> &'static str {
+        "arch IPI"
+    }
 
     /// `__cpu_disable()`: arch work as a CPU goes offline (after the scheduler has moved
     /// it to `init_mm`, unless the pre-fix order of `shootdown-hotplug-race` is on).

@@ -169,6 +169,10 @@ impl Arch for Powerpc {
         k.broadcast_flush(mm);
     }
 
+    fn ipi_name(_op: u8) -> &'static str {
+        "do_exit_flush_lazy_tlb"
+    }
+
     fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {
         if op != IPI_EXIT_FLUSH_LAZY_TLB {
             return;

@@ -118,6 +118,8 @@ pub fn nmi_uaccess_okay<S: Scheme>(cpu: &Cpu<S, X86>) -> bool {
 
 impl Arch for X86 {
     const NAME: &'static str = "x86";
+    // raw_spin_lock is a LOCK-prefixed cmpxchg: smp_mb__after_spinlock() is empty.
+    const SPIN_LOCK_IS_FULL_BARRIER: bool = true;
     const MUTANTS: &'static [Mutant] = &[NO_SWITCHING_SENTINEL, NO_FREED_TABLES_FLUSH];
     // arch/x86/Kconfig: select ARCH_WANT_IRQS_OFF_ACTIVATE_MM.
     const IRQS_OFF_ACTIVATE_MM: bool = true;
@@ -201,6 +203,10 @@ impl Arch for X86 {
             mask.set(me);
         }
         k.on_each_cpu_mask(cpu, &mask, Ipi::Arch(IPI_FLUSH_TLB_FUNC), mm);
+    }
+
+    fn ipi_name(_op: u8) -> &'static str {
+        "flush_tlb_func"
     }
 
     fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {

@@ -47,10 +47,21 @@
 //! # Membarrier (property f)
 //! A release store is not a full barrier, and this scheme has no fully ordered drop on
 //! the kernel→user path. Lutomirski's series made the barrier explicit ("membarrier:
-//! Make the post-switch-mm barrier explicit": `membarrier_finish_switch_mm`, an
-//! `smp_mb` in `finish_task_switch`); here it is one `smp_mb` in
-//! `mmdrop_lazy_tlb_sched`, which also orders the NULL store before the look at
-//! `rq.drop_mm`.
+//! Make the post-switch-mm barrier explicit", January 2022): `context_switch` calls
+//! `membarrier_finish_switch_mm(rq->membarrier_state)` after `switch_mm_irqs_off`, and
+//! so do `kthread_use_mm` and `exec_mmap`; its generic definition in
+//! `include/linux/sched/mm.h` is `smp_mb()` only if the state has
+//! `MEMBARRIER_STATE_GLOBAL_EXPEDITED` or `MEMBARRIER_STATE_PRIVATE_EXPEDITED`, so a
+//! process that never registered for membarrier pays nothing. Here it is
+//! [`membarrier_finish_switch_mm`](HazptrLuto::membarrier_finish_switch_mm), called
+//! from `mmdrop_lazy_tlb_sched` (the kernel→user switch: the one case property f
+//! checks, since a user→user switch passes `switch_mm`) and from `mmdrop_lazy_tlb`
+//! (`kthread_use_mm`, `exec_mmap`), reading the registration of the mm being switched
+//! to. With `Config::membarrier_registered` off no mm is registered and a lazy round
+//! trip costs no barrier beyond the scheduler's. When the barrier is skipped, the NULL
+//! store to `rq.lazy_mm` is no longer ordered before the look at `rq.drop_mm`: a
+//! reference a scanner parks meanwhile is then found at the next switch, which property
+//! e allows.
 //!
 //! # When the arch moves a lazy CPU
 //! x86 switches lazy CPUs to `init_mm` itself when `exit_mmap` frees page tables; the
@@ -367,22 +378,15 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     #[inline]
     fn mmdrop_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, _: LutoLazy) {
         Self::lazy_store(k, cpu, 0);
-        // Callers outside finish_task_switch (kthread_use_mm, exec_mmap) rely on
-        // mmdrop_lazy_tlb() being a full barrier, as it is in every other scheme.
-        // ORDERING: pairs with membarrier()'s full fence between its store and its reads
-        // of rq->curr (property f).
-        cpu.smp_mb();
+        // kthread_use_mm() and exec_mmap() call membarrier_finish_switch_mm() too.
+        Self::membarrier_finish_switch_mm(k, cpu);
         Self::drop_deferred(k, cpu);
     }
 
     #[inline]
     fn mmdrop_lazy_tlb_sched<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, _: LutoLazy) {
         Self::lazy_store(k, cpu, 0);
-        // membarrier_finish_switch_mm(): the full barrier after the rq->curr store.
-        // ORDERING: pairs with membarrier()'s full fence between its store and its reads
-        // of rq->curr (property f); it also orders the NULL store above before the look
-        // at rq.drop_mm in `finish_switch`, which comes next.
-        cpu.smp_mb();
+        Self::membarrier_finish_switch_mm(k, cpu);
     }
 
     #[inline]
@@ -444,6 +448,22 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
 }
 
 impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
+    /// `membarrier_finish_switch_mm(rq->membarrier_state)`: a full barrier after the
+    /// `rq->curr` store, only if the mm this CPU switched to (current's, set by now) is
+    /// registered for expedited membarrier.
+    #[inline]
+    fn membarrier_finish_switch_mm<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>) {
+        let Some(mm) = cpu.current_mm() else {
+            return;
+        };
+        if k.membarrier_state(cpu, mm) & crate::mm::MEMBARRIER_STATE_PRIVATE_EXPEDITED != 0 {
+            // ORDERING: pairs with membarrier()'s full fence between its store and its
+            // reads of rq->curr (property f); it also orders the NULL store to
+            // rq.lazy_mm before the look at rq.drop_mm in `finish_switch`.
+            cpu.smp_mb();
+        }
+    }
+
     /// The rest of `finish_switch`: retire a hazard pointer the arch made stale, drop a
     /// deferred reference, and check property e.
     #[cold]

@@ -16,11 +16,28 @@
 //! thread, `sched_force_init_mm`), `mmdrop_lazy_tlb` issues a full fence and clears the
 //! slot with a release store.
 //!
-//! *Teardown*: at `mm_count == 0`, `__mmdrop` calls `cleanup_lazy_tlbs`, which issues a
-//! full fence, scans every possible CPU's slot, and sends a synchronous IPI only to the
-//! CPUs whose slot holds the mm (this CPU included, by a direct call). Each one that
-//! still has the mm loaded switches to `init_mm`, and clears its slot. The scanner then
-//! waits until no slot holds the mm, and the mm is freed.
+//! *`active_mm`*: the patch keeps `current->active_mm`, not refcounted; for a lazy
+//! kernel thread it always names what the slot holds (`mmgrab_lazy_tlb` publishes
+//! `active_mm`, `do_shoot_lazy_tlb` and `mmdrop_lazy_tlb` retire both). The model keeps
+//! it per CPU (`MathieuCpu::active_mm`, the `active_mm` of the kernel thread running
+//! there, handed from one kernel thread to the next as the kernel does), because the
+//! IPI handler must change it and reaches no task. It matters when the arch moved the
+//! CPU off the mm behind the core's back (x86's freed-tables flush): `active_mm` and
+//! the slot still name the mm, so `sched_force_init_mm` still retires the slot.
+//!
+//! *Teardown*: at `mm_count == 0`, `__mmdrop` calls `cleanup_lazy_tlbs`, which is
+//! `hp_scan(&hp_domain_sched_lazy_mm, mm, retire_lazy_mm_hp)` (`kernel/hp.c`): a full
+//! fence, then for each possible CPU in turn an acquire load of its slot; if it holds
+//! the mm, `retire_lazy_mm_hp` sends two synchronous single-CPU IPIs one after the
+//! other, `do_shoot_lazy_tlb` (if `current->active_mm` is the mm: switch to `init_mm`
+//! and clear the slot) and `do_check_lazy_tlb` (warns if `active_mm` is still the mm);
+//! then, for every CPU, it busy-waits while the slot holds the mm. On this CPU the
+//! calls run directly. A call to an offline CPU is not delivered
+//! (`smp_call_function_single` returns `-ENXIO`), and nothing clears an offline CPU's
+//! slot on its behalf: the patch relies on `sched_force_init_mm` having retired it
+//! (its `mmdrop_lazy_tlb`) before the CPU left `cpu_online_mask`. If a slot ever
+//! outlived that, the scan would wait for ever; a host that plays every CPU reports it
+//! (`WaitsForever`, property e).
 //!
 //! # Why the lifetime is safe: causality, not the fences
 //! A CPU publishes its slot before the release of a real reference that the final drop
@@ -32,15 +49,24 @@
 //! empty (or holding a later mm) also sees the CPU's switch away from the page tables.
 //!
 //! # Membarrier (property f)
-//! The full fences are there for `membarrier()`: on kernel→user, the fence of
-//! `mmdrop_lazy_tlb` is the full barrier after the `rq->curr` store.
+//! On kernel→user, the fence of `mmdrop_lazy_tlb_sched` is the full barrier after the
+//! `rq->curr` store. The fence of `mmgrab_lazy_tlb` (the patch: "mmgrab_lazy_tlb must
+//! provide a full memory barrier, see the membarrier comment finish_task_switch") also
+//! replaces `switch_mm_cid`'s `smp_mb__after_mmgrab()` on user→kernel, which the patch
+//! deletes ("we can use the fact that mmgrab() has a full barrier"): that barrier
+//! orders the `rq->curr` store before the load of `mm->pcpu_cid[cpu]` for the mm_cid
+//! allocator, which the model does not have. Everything else it orders is already
+//! ordered: user accesses before the `rq->curr` store by `__schedule`'s
+//! `smp_mb__after_spinlock()`, and in `exit_mm` and `kthread_unuse_mm` by their own
+//! `smp_mb__after_spinlock()`; the slot store needs no fence for the lifetime argument
+//! above. So dropping it alone ([`NO_PUBLISH_FENCE`]) is equivalent in this model: the
+//! loom models show that it passes every litmus, and it is not listed in `MUTANTS`.
 //!
 //! # When the arch moves a lazy CPU
 //! x86 switches lazy CPUs to `init_mm` itself when `exit_mmap` frees page tables; the
-//! slot keeps naming the mm. The shootdown IPI then finds nothing loaded to switch away
-//! from and only clears the slot. An offline CPU runs nothing and takes no IPIs; a slot
-//! it still holds is such a leftover (it left its lazy mm in `sched_force_init_mm`), and
-//! the scanner clears it on its behalf.
+//! slot and `active_mm` keep naming the mm. The shootdown IPI then switches from what is
+//! no longer loaded (x86's `switch_mm` sees `init_mm` loaded and does nothing) and
+//! clears the slot.
 //!
 //! # Its mutants
 //! `hazptr-mathieu-no-clear` forgets to clear the slot in `mmdrop_lazy_tlb`: the next
@@ -77,6 +103,23 @@ pub const NO_FENCE: Mutant = Mutant::declare(&MutantInfo {
     configure: None,
 });
 
+/// `hazptr-mathieu-no-publish-fence`: no full fence before the slot store in
+/// `mmgrab_lazy_tlb` (the clear keeps its fence). Equivalent to the correct scheme in
+/// this model, which has no mm_cid (see the module doc), so deliberately not in
+/// [`Scheme::MUTANTS`]: `check --mutants` could never catch it. The loom models run it
+/// to show the equivalence.
+pub const NO_PUBLISH_FENCE: Mutant = Mutant::declare(&MutantInfo {
+    name: "hazptr-mathieu-no-publish-fence",
+    kind: Kind::Broken,
+    scheme: "hazptr-mathieu",
+    arch: None,
+    breaks: &[],
+    exercise: Exercise::Teardown,
+    description:
+        "no full fence before the hazard-slot store: equivalent without mm_cid (not listed)",
+    configure: None,
+});
+
 /// `hazptr-mathieu-no-clear`: `mmdrop_lazy_tlb` leaves the slot set.
 pub const NO_CLEAR: Mutant = Mutant::declare(&MutantInfo {
     name: "hazptr-mathieu-no-clear",
@@ -94,6 +137,8 @@ pub const NO_CLEAR: Mutant = Mutant::declare(&MutantInfo {
 pub struct HazptrMathieu {
     /// Mutant `hazptr-mathieu-no-fence`.
     no_fence: bool,
+    /// The unlisted `hazptr-mathieu-no-publish-fence`.
+    no_publish_fence: bool,
     /// Mutant `hazptr-mathieu-no-clear`.
     no_clear: bool,
 }
@@ -106,13 +151,40 @@ pub struct MathieuTask;
 #[derive(Debug)]
 pub struct MathieuLazy;
 
-/// `do_shoot_lazy_tlb`: leave the mm if it is still loaded, and clear the slot.
+/// What a CPU keeps for itself under `hazptr-mathieu`.
+///
+/// # Invariants
+/// `active_mm` is `MmId::INIT` or the mm this CPU's slot holds (only this CPU and its
+/// own IPI handler change either).
+#[derive(Debug)]
+pub struct MathieuCpu {
+    /// `current->active_mm` of the kernel thread running here when it uses an mm
+    /// lazily (`MmId::INIT` otherwise; a user task's `active_mm` is its own mm).
+    active_mm: MmId,
+}
+
+impl Default for MathieuCpu {
+    fn default() -> Self {
+        MathieuCpu {
+            active_mm: MmId::INIT,
+        }
+    }
+}
+
+/// `do_shoot_lazy_tlb`: if `current->active_mm` is the mm, switch to `init_mm` and
+/// clear the slot.
 const IPI_SHOOT_LAZY_TLB: u8 = 0;
+/// `do_check_lazy_tlb`: `WARN_ON_ONCE(current->active_mm == mm)`.
+const IPI_CHECK_LAZY_TLB: u8 = 1;
 
 impl HazptrMathieu {
-    /// `smp_mb()` around the slot store and clear, unless the mutant dropped it.
+    /// `smp_mb()` before the slot store (`publish`) or clear, unless a mutant dropped it.
     #[inline]
-    fn slot_fence<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>) {
+    fn slot_fence<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, publish: bool) {
+        if publish && k.scheme.no_publish_fence {
+            // MUTANT hazptr-mathieu-no-publish-fence: no fence before the slot store.
+            return;
+        }
         if k.scheme.no_fence {
             // MUTANT hazptr-mathieu-no-fence: no full fence.
             return;
@@ -133,19 +205,33 @@ impl HazptrMathieu {
             .scheme
             .store(&mut cpu.acct, 0, Ordering::Release);
     }
+
+    /// `smp_call_function_single(i, func, mm, 1)`: runs the call on CPU `i` (directly if
+    /// it is this CPU) and waits for it; nothing happens if `i` is offline (`-ENXIO`).
+    fn call_single<A: Arch>(
+        k: &Kernel<Self, A>,
+        cpu: &mut Cpu<Self, A>,
+        i: usize,
+        op: u8,
+        mm: MmId,
+    ) {
+        let one = CpuMask::of(k.nr_cpus(), i);
+        k.on_each_cpu_mask(cpu, &one, Ipi::Scheme(op), mm);
+    }
 }
 
 impl Scheme for HazptrMathieu {
     const NAME: &'static str = "hazptr-mathieu";
     const MUTANTS: &'static [Mutant] = &[NO_FENCE, NO_CLEAR];
     type TaskState = MathieuTask;
-    type CpuLocal = ();
+    type CpuLocal = MathieuCpu;
     type CpuShared = CachePadded<SharedU64>;
     type LazyRef = MathieuLazy;
 
     fn new(cfg: &Config) -> Self {
         HazptrMathieu {
             no_fence: cfg.is(NO_FENCE),
+            no_publish_fence: cfg.is(NO_PUBLISH_FENCE),
             no_clear: cfg.is(NO_CLEAR),
         }
     }
@@ -163,7 +249,14 @@ impl Scheme for HazptrMathieu {
         _: &MathieuTask,
         irq: &'g IrqGuard,
     ) -> LazyMm<'g> {
-        cpu.lazy_mm(irq)
+        if cpu.scheme.active_mm.is_init() {
+            // A user task's own mm, or init_mm: what the CPU has loaded.
+            cpu.lazy_mm(irq)
+        } else {
+            // current->active_mm of a lazy kernel thread, which the slot keeps alive
+            // while interrupts stay off (the shootdown IPI cannot run).
+            LazyMm::new(cpu.scheme.active_mm, irq)
+        }
     }
 
     fn mmgrab_lazy_tlb<A: Arch>(
@@ -181,7 +274,7 @@ impl Scheme for HazptrMathieu {
         if let Some(held) = MmId::decode(held) {
             k.report(cpu, mm, ViolationKind::HazardSlotOccupied { held });
         }
-        Self::slot_fence(k, cpu);
+        Self::slot_fence(k, cpu, true);
         // INVARIANT: the slot names the mm this CPU uses lazily. The caller holds, or
         // runs for a task that holds, a reference to mm whose fully ordered release
         // comes later (see the module doc), so mm_count is not zero and no scan of mm
@@ -190,11 +283,13 @@ impl Scheme for HazptrMathieu {
         // scanner that sees this later value also sees the clear of the slot's previous
         // value and what came before it.
         slot.store(&mut cpu.acct, mm.encode(), Ordering::Release);
+        cpu.scheme.active_mm = mm;
         MathieuLazy
     }
 
     fn mmdrop_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, _: MathieuLazy) {
-        Self::slot_fence(k, cpu);
+        Self::slot_fence(k, cpu, false);
+        cpu.scheme.active_mm = MmId::INIT;
         if k.scheme.no_clear {
             // MUTANT hazptr-mathieu-no-clear: the slot keeps naming the mm.
             return;
@@ -203,65 +298,74 @@ impl Scheme for HazptrMathieu {
     }
 
     #[inline]
-    fn lazy_install(_: &mut (), _: &mut MathieuTask, _: MathieuLazy) {}
+    fn lazy_install(_: &mut MathieuCpu, _: &mut MathieuTask, _: MathieuLazy) {}
 
     #[inline]
-    fn lazy_take(_: &mut (), _: &mut MathieuTask) -> Option<MathieuLazy> {
+    fn lazy_take(_: &mut MathieuCpu, _: &mut MathieuTask) -> Option<MathieuLazy> {
         // A kernel thread always runs on some lazy mm (init_mm at worst).
         Some(MathieuLazy)
     }
 
     #[inline]
-    fn lazy_hand_over(_: &mut (), _: &mut MathieuTask, _: &mut MathieuTask) {}
+    fn lazy_hand_over(_: &mut MathieuCpu, _: &mut MathieuTask, _: &mut MathieuTask) {
+        // next->active_mm = prev->active_mm: the per-CPU active_mm stays as it is.
+    }
 
     fn cleanup_lazy_tlbs<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) {
-        // ORDERING: the scan's full fence (hazptr_scan's smp_mb): pairs with the full
-        // fence before each slot store and clear.
+        // hp_scan(): "Memory ordering: Store A before Load B."
+        // ORDERING: the scan's full fence: pairs with the full fence before each slot
+        // store and clear.
         cpu.smp_mb();
         let want = mm.encode();
-        let mut holders = CpuMask::new(k.nr_cpus());
-        for (i, c) in k.cpus.iter().enumerate() {
-            // ORDERING: Acquire pairs with the Release store and clear of the slot.
-            if c.scheme.load(&mut cpu.acct, Ordering::Acquire) == want {
-                holders.set(i);
-            }
-        }
-        if holders.is_empty() {
-            return;
-        }
-        k.on_each_cpu_mask(cpu, &holders, Ipi::Scheme(IPI_SHOOT_LAZY_TLB), mm);
-        // Wait until no slot holds mm.
-        for i in holders.iter() {
+        // for_each_possible_cpu(cpu), one CPU at a time.
+        for i in 0..k.nr_cpus() {
             let slot = &k.cpus[i].scheme;
+            // ORDERING: Acquire (smp_load_acquire, "Load B") pairs with the Release
+            // store and clear of the slot.
+            if slot.load(&mut cpu.acct, Ordering::Acquire) == want {
+                // retire_lazy_mm_hp(): two synchronous single-CPU IPIs, one after the
+                // other.
+                Self::call_single(k, cpu, i, IPI_SHOOT_LAZY_TLB, mm);
+                Self::call_single(k, cpu, i, IPI_CHECK_LAZY_TLB, mm);
+            }
+            // Busy-wait while the slot holds mm (nobody clears it for an offline CPU).
             let one = CpuMask::of(k.nr_cpus(), i);
-            k.wait_until(cpu, &one, mm, |k, a| {
+            k.wait_until(cpu, &one, mm, |_, a| {
                 // ORDERING: Acquire pairs with the Release clear, as above.
-                if slot.load(a, Ordering::Acquire) != want {
-                    return true;
-                }
-                if !k.oracle_cpu_online(i) {
-                    // An offline CPU's leftover (see the module doc): clear it for it.
-                    // ORDERING: Release, as the owner's clear; Relaxed on failure.
-                    let _ = slot.compare_exchange(a, want, 0, Ordering::Release, Ordering::Relaxed);
-                }
-                false
+                slot.load(a, Ordering::Acquire) != want
             });
         }
     }
 
+    fn ipi_name(op: u8) -> &'static str {
+        match op {
+            IPI_CHECK_LAZY_TLB => "do_check_lazy_tlb",
+            _ => "do_shoot_lazy_tlb",
+        }
+    }
+
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {
-        if op != IPI_SHOOT_LAZY_TLB {
-            return;
+        match op {
+            IPI_SHOOT_LAZY_TLB => {
+                // do_shoot_lazy_tlb(): if (current->active_mm == mm).
+                if cpu.scheme.active_mm != mm {
+                    return;
+                }
+                if cpu.loaded_mm() == mm || cpu.cr3() == mm {
+                    // switch_mm(mm, &init_mm, current). (Where the arch already left
+                    // mm, x86's freed-tables flush, its switch_mm has nothing to do.)
+                    k.switch_to_init_mm_in_irq(cpu, mm);
+                }
+                // current->active_mm = &init_mm; WRITE_ONCE(slot->addr, NULL).
+                cpu.scheme.active_mm = MmId::INIT;
+                Self::slot_clear(k, cpu);
+            }
+            // do_check_lazy_tlb(): WARN_ON_ONCE(current->active_mm == mm): a lazy
+            // user the shootdown left on the mm about to be freed.
+            IPI_CHECK_LAZY_TLB if cpu.scheme.active_mm == mm => {
+                k.report(cpu, mm, ViolationKind::HazardSlotOccupied { held: mm });
+            }
+            _ => {}
         }
-        // do_shoot_lazy_tlb().
-        // ORDERING: Relaxed: this CPU's own slot.
-        if k.cpus[cpu.id].scheme.load(&mut cpu.acct, Ordering::Relaxed) != mm.encode() {
-            return;
-        }
-        if cpu.loaded_mm() == mm || cpu.cr3() == mm {
-            // A kernel thread still uses mm lazily: move it to init_mm.
-            k.switch_to_init_mm_in_irq(cpu, mm);
-        }
-        Self::slot_clear(k, cpu);
     }
 }

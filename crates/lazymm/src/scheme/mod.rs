@@ -170,4 +170,9 @@ pub trait Scheme: Sized + Send + Sync + 'static {
 
     /// Handles an `Ipi::Scheme(op)` sent by this scheme.
     fn handle_ipi<A: Arch>(_k: &Kernel<Self, A>, _cpu: &mut Cpu<Self, A>, _op: u8, _mm: MmId) {}
+
+    /// The kernel's name for the handler of `Ipi::Scheme(op)`, for timelines.
+    fn ipi_name(_op: u8) -> &'static str {
+        "scheme IPI"
+    }
 }

@@ -94,6 +94,16 @@ impl ActiveMm {
 }
 
 /// A task's state under `refcount`: it has an `active_mm`.
+///
+/// # Invariants
+/// - A task with an `mm` (a user task, or a kernel thread between `kthread_use_mm`
+///   and `kthread_unuse_mm`) has [`ActiveMm::Own`] of that mm (fork, exec and
+///   `kthread_use_mm` set it; it holds no reference of its own).
+/// - [`ActiveMm::Lazy`] is held only by the kernel thread (or idle task) a CPU is
+///   running lazily, from the user→kernel switch that grabbed it until the kernel→user
+///   switch that moves it to `rq->prev_lazy_mm`; a kernel→kernel switch hands it over, so
+///   at most one task per CPU holds one.
+/// - A kernel thread that is not running has [`ActiveMm::None`].
 #[derive(Debug, Default)]
 pub struct RefcountTask {
     /// `task->active_mm`.

@@ -294,6 +294,13 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
         }
     }
 
+    fn ipi_name(op: u8) -> &'static str {
+        match op {
+            IPI_SHOOT_LAZY_TLB => "do_shoot_lazy_tlb",
+            _ => "do_check_lazy_tlb",
+        }
+    }
+
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {
         match op {
             // do_shoot_lazy_tlb(): if (current->active_mm == mm) { current->active_mm =

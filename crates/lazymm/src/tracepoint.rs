@@ -1,0 +1,100 @@
+//! Tracepoints: what the model did inside a step, for timelines.
+//!
+//! A host's own log sees only the steps it drives (a context switch, an exit); the work
+//! inside them, an `__mmput` that shoots lazy CPUs down with IPIs or a hazard-pointer scan
+//! at `__mmdrop`, happens in model code. Like the kernel's tracepoints, these are off by
+//! default and cost one branch on a CPU-local field when off. A host turns them on per
+//! CPU with [`Cpu::set_tracing`](crate::cpu::Cpu::set_tracing), giving the clock to stamp
+//! them with (the model itself has none), and takes what was recorded with
+//! [`Cpu::take_trace`](crate::cpu::Cpu::take_trace).
+//!
+//! What is recorded:
+//! - every IPI a CPU sends, with its target ([`Tracepoint::IpiSend`]), and every handler it
+//!   runs, with its sender, as a span ([`Tracepoint::IpiHandler`]);
+//! - the teardown paths as spans: `__mmput` (`exit_mmap` and the arch's final flush),
+//!   `__mmdrop`, and inside it the scheme's `cleanup_lazy_tlbs` (a shootdown or a scan),
+//!   and each `on_each_cpu_mask` (the sender's side of a round of IPIs).
+
+use crate::mm::MmId;
+use crate::smp::Ipi;
+
+/// A stretch of model work that a timeline draws as a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Span {
+    /// `__mmput`: the last real user is gone (`exit_mmap`, the arch's final flush, and
+    /// the scheme's `after_exit_mmap`).
+    Mmput,
+    /// `__mmdrop`: the last reference is gone and the mm is freed.
+    Mmdrop,
+    /// The scheme's `cleanup_lazy_tlbs` inside `__mmdrop`: a shootdown, a hazard-pointer
+    /// scan, or nothing.
+    CleanupLazyTlbs,
+    /// `on_each_cpu_mask(.., wait = true)`: the sender posts its IPIs, runs its own
+    /// handler if it is in the mask, and waits for its targets' handlers.
+    OnEachCpuMask,
+    /// An IPI handler running on this CPU (see [`Tracepoint::IpiHandler`]).
+    IpiHandler,
+}
+
+impl Span {
+    /// The kernel's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Span::Mmput => "__mmput",
+            Span::Mmdrop => "__mmdrop",
+            Span::CleanupLazyTlbs => "cleanup_lazy_tlbs",
+            Span::OnEachCpuMask => "on_each_cpu_mask",
+            Span::IpiHandler => "IPI handler",
+        }
+    }
+}
+
+/// One thing the model did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracepoint {
+    /// This CPU posted `ipi` about `mm` to CPU `to`.
+    IpiSend {
+        /// The target CPU.
+        to: usize,
+        /// The call.
+        ipi: Ipi,
+        /// Its mm argument.
+        mm: MmId,
+    },
+    /// This CPU starts running the handler of `ipi` that CPU `from` sent about `mm`;
+    /// its [`Tracepoint::End`] of [`Span::IpiHandler`] follows.
+    IpiHandler {
+        /// The sender.
+        from: usize,
+        /// The call.
+        ipi: Ipi,
+        /// Its mm argument.
+        mm: MmId,
+    },
+    /// A span starts, about `mm`.
+    Begin(Span, MmId),
+    /// The innermost open span of that kind ends.
+    End(Span, MmId),
+}
+
+/// A recorded tracepoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// The host's clock when it was recorded.
+    pub ts: u64,
+    /// The CPU's step counter then (`Cpu::step`; violations carry the same counter).
+    pub step: u64,
+    /// What happened.
+    pub tp: Tracepoint,
+}
+
+/// A CPU's tracing state while tracing is on.
+///
+/// # Invariants
+/// `events` are in the order this CPU recorded them (`step` never decreases; `ts` never
+/// decreases as long as the host's clock does not).
+#[derive(Debug)]
+pub(crate) struct Tracing {
+    pub(crate) clock: fn() -> u64,
+    pub(crate) events: Vec<TraceEvent>,
+}
