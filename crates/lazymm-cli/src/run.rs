@@ -228,6 +228,7 @@ pub fn to_json(r: &RunReport) -> serde_json::Value {
         "mm_freed": r.total.mm_freed,
         "violations": r.total.violations,
         "task_bytes": r.task_bytes,
+        "task_state_bytes": r.task_state_bytes,
     })
 }
 
@@ -294,6 +295,7 @@ fn print_table(r: &RunReport, switch_work_ns: u64) {
         ("NMIs", r.total.nmis.to_string()),
         ("CPU offlines", r.total.offlines.to_string()),
         ("bytes per task", r.task_bytes.to_string()),
+        ("scheme bytes per task", r.task_state_bytes.to_string()),
         ("violations", r.total.violations.to_string()),
     ];
     for (k, v) in rows {

@@ -90,6 +90,7 @@ fn quick_bench_writes_a_whole_valid_report() {
             "ipis_per_exit",
             "teardown_us_per_exit",
             "task_bytes",
+            "task_state_bytes",
             "host_switch_ns",
             "host_fence_ns",
             "extra_ns_per_switch",

@@ -78,6 +78,7 @@ fn run_json_has_exactly_the_contract_fields() {
         "mm_freed",
         "violations",
         "task_bytes",
+        "task_state_bytes",
     ];
     let got: Vec<&str> = obj.keys().map(String::as_str).collect();
     assert_eq!(got, want);

@@ -409,6 +409,9 @@ pub struct Row {
     pub lazy_switches: u64,
     /// `size_of::<Task<S>>()`.
     pub task_bytes: usize,
+    /// Bytes of task state the scheme adds (`size_of::<S::TaskState>()`: its
+    /// `active_mm` where it keeps one).
+    pub task_state_bytes: usize,
     /// Safety violations found over the warm-up and all samples (must be 0).
     pub violations: u64,
     /// Each sample's switches per second, in round order (what the intervals come from).
@@ -498,6 +501,7 @@ struct Acc {
     teardowns: TeardownHist,
     violations: u64,
     task_bytes: usize,
+    task_state_bytes: usize,
 }
 
 impl Acc {
@@ -514,6 +518,7 @@ impl Acc {
             teardowns: TeardownHist::default(),
             violations: 0,
             task_bytes: 0,
+            task_state_bytes: 0,
         }
     }
 
@@ -535,6 +540,7 @@ impl Acc {
         self.teardowns.add(&r.measured.teardown_hist);
         self.violations += r.total.violations;
         self.task_bytes = r.task_bytes;
+        self.task_state_bytes = r.task_state_bytes;
     }
 }
 
@@ -726,6 +732,7 @@ pub fn run_bench(
                 exits: a.exits,
                 lazy_switches: a.lazy,
                 task_bytes: a.task_bytes,
+                task_state_bytes: a.task_state_bytes,
                 violations: a.violations,
                 sample_switches_per_sec: a.sps,
             });

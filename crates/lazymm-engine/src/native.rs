@@ -110,6 +110,8 @@ pub struct RunReport {
     pub total: Stats,
     /// `size_of::<Task<S>>()`.
     pub task_bytes: usize,
+    /// Bytes of that the scheme adds per task ([`Task::SCHEME_BYTES`]).
+    pub task_state_bytes: usize,
     /// The violations found (the first few per CPU), in CPU-step order.
     pub violations: Vec<Violation>,
 }
@@ -489,6 +491,7 @@ fn run_native<S: Scheme, A: Arch>(
         per_cpu,
         total,
         task_bytes: core::mem::size_of::<Task<S>>(),
+        task_state_bytes: Task::<S>::SCHEME_BYTES,
         violations,
     };
     (report, logs)

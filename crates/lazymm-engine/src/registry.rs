@@ -221,6 +221,7 @@ schemes! {
     "refcount" => lazymm::scheme::Refcount, "Linux's default: every lazy CPU holds an mm_count reference";
     "shootdown" => lazymm::scheme::Shootdown, "lazy users not counted; __mmdrop IPIs mm_cpumask and lazy CPUs switch to init_mm";
     "shootdown-debug" => lazymm::scheme::ShootdownDebug, "shootdown plus DEBUG_VM_SHOOT_LAZIES: also IPI every online CPU to check";
+    "lazy-percpu" => lazymm::scheme::LazyPercpu, "no active_mm: the lazy mm is per-CPU, reachable only with irqs off; __mmdrop shootdown, piggy-backed on x86's freeing flush";
     "hazptr-luto" => lazymm::scheme::HazptrLuto, "Lutomirski: rq.lazy_mm hazard pointer; at mm_users == 0 scan online CPUs, hand refs via rq.drop_mm";
     "hazptr-luto-cpumask" => lazymm::scheme::HazptrLutoCpumask, "hazptr-luto scanning only mm_cpumask(mm) at teardown";
     "hazptr-mathieu" => lazymm::scheme::HazptrMathieu, "Desnoyers: fenced per-CPU hazard slot; at mm_count == 0 scan all, IPI only holders";
@@ -297,7 +298,7 @@ pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
 /// The workload on which the native engine reaches the race a mutant opens.
 pub fn mutant_workload(m: Mutant) -> Workload {
     match m.exercise() {
-        Exercise::Teardown => Workload::ExitStorm,
+        Exercise::Teardown | Exercise::LazyExec => Workload::ExitStorm,
         Exercise::Hotplug => Workload::Hotplug,
     }
 }

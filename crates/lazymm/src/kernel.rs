@@ -40,6 +40,11 @@ pub struct Config {
     /// `sched_force_init_mm` reads the lazy mm again with interrupts off (the proposed
     /// fix; off by default: mainline reads it once, with interrupts on).
     pub force_init_mm_reread: bool,
+    /// `exec_mmap` re-enables interrupts before `activate_mm` even where the arch selects
+    /// `ARCH_WANT_IRQS_OFF_ACTIVATE_MM`: the order before d53c3dfb23c4 ("mm: fix exec
+    /// activate_mm vs TLB shootdown and lazy tlb switching race"). Off by default; the
+    /// mutant `exec-mmap-irqs-on-activate` turns it on.
+    pub activate_mm_irqs_on: bool,
     /// `CONFIG_DEBUG_VM`: debug checks that read kernel state (powerpc's
     /// `VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev)))` in `switch_mm`).
     /// Off by default, as in production kernels.
@@ -78,6 +83,7 @@ impl Config {
             mutant: None,
             offline_pre_fix_order: false,
             force_init_mm_reread: false,
+            activate_mm_irqs_on: false,
             debug_vm: false,
             membarrier_registered: true,
             speculative_walk_period: 61,

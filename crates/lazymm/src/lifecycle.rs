@@ -292,33 +292,76 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// `exec_mmap(mm)`: `task` (user task or kernel thread) replaces its address space
     /// with the new `mm`. A user task drops its old mm with `mmput`; a kernel thread
-    /// drops the lazy mm it was running on.
+    /// drops the lazy mm it was running on, and becomes a user task.
+    ///
+    /// In the order of `fs/exec.c`: `membarrier_exec_mmap`'s full barrier, then with
+    /// interrupts off `active_mm = tsk->active_mm; tsk->active_mm = mm; tsk->mm = mm`,
+    /// then `activate_mm(active_mm, mm)`, with interrupts still off only where the
+    /// arch selects `ARCH_WANT_IRQS_OFF_ACTIVATE_MM` ([`Kernel::irqs_off_activate_mm`]).
+    /// Elsewhere interrupts come back on first: an IPI in that window sees
+    /// `current->active_mm == mm` while the old mm is still loaded (the window of
+    /// d53c3dfb23c4), and `activate_mm` gets the old `active_mm` as the kernel kept it
+    /// ([`Scheme::active_mm_again`]). `activate_mm` is `switch_mm`, which disables
+    /// interrupts around `switch_mm_irqs_off` itself (a simplification: x86's does,
+    /// others need not).
     pub fn exec_mmap(&self, cpu: &mut Cpu<S, A>, task: &mut Task<S>, mm: MmUsers) {
         cpu.step += 1;
         let old_mm = task.take_user_mm();
+        let from_kernel = old_mm.is_none();
         let new = mm.id();
-        // membarrier_exec_mmap(mm).
-        self.rq_set_curr(cpu, Some(new), false);
+        // task_lock(tsk); membarrier_exec_mmap(mm): smp_mb() before the new mm's
+        // membarrier state is cleared, so no user access from before the exec is
+        // reordered after it (membarrier scenarios B/C).
+        // ORDERING: pairs with membarrier()'s full fence after its store.
+        cpu.smp_mb();
         let irq = cpu.local_irq_disable();
-        // active_mm = tsk->active_mm; tsk->active_mm = mm; tsk->mm = mm;
+        // active_mm = tsk->active_mm;
         let active = S::active_mm(cpu, &task.scheme, &irq);
-        let lazy = if old_mm.is_none() {
+        let active_id = active.id();
+        let lazy = if from_kernel {
             S::lazy_take(&mut cpu.scheme, &mut task.scheme)
         } else {
             None
         };
+        // tsk->active_mm = mm; tsk->mm = mm;
         S::set_user_active_mm(&mut task.scheme, new);
+        S::load_current(&mut cpu.scheme, &task.scheme);
         task.mm = Some(TaskMm::User(mm));
         cpu.set_current_mm(Some(new));
+        // rq->curr->mm as membarrier() reads it. A kernel thread becomes a user of the
+        // new mm here: as on a kernel→user switch, property f asks for a full barrier
+        // between this store and its first user access.
+        self.rq_set_curr(cpu, Some(new), from_kernel);
         task.set_kthread(false);
-        // activate_mm(active_mm, mm).
-        A::switch_mm_irqs_off(self, cpu, active, new, &irq);
-        cpu.local_irq_enable(irq);
+        self.preempt_point();
+        if self.irqs_off_activate_mm() {
+            // activate_mm(active_mm, mm), interrupts still off.
+            A::switch_mm_irqs_off(self, cpu, active, new, &irq);
+            cpu.local_irq_enable(irq);
+        } else {
+            // if (!IS_ENABLED(CONFIG_ARCH_WANT_IRQS_OFF_ACTIVATE_MM))
+            //         local_irq_enable();
+            // The borrow of the old mm ends with the guard.
+            cpu.local_irq_enable(irq);
+            self.preempt_point();
+            self.irq_point(cpu);
+            self.preempt_point();
+            // activate_mm(active_mm, mm) → switch_mm(), which disables interrupts.
+            let irq = cpu.local_irq_disable();
+            let prev = S::active_mm_again(cpu, active_id, &irq);
+            A::switch_mm_irqs_off(self, cpu, prev, new, &irq);
+            cpu.local_irq_enable(irq);
+        }
         self.preempt_point();
         if let Some(old) = old_mm {
             self.mmput(cpu, old);
         } else if let Some(lazy) = lazy {
+            // The full barrier membarrier needs after the tsk->mm store is implied by
+            // mmdrop_lazy_tlb().
             S::mmdrop_lazy_tlb(self, cpu, lazy);
+        }
+        if from_kernel {
+            self.membarrier_check(cpu, new);
         }
     }
 
@@ -339,6 +382,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let active = S::active_mm(cpu, &task.scheme, &irq);
         let lazy = S::lazy_take(&mut cpu.scheme, &mut task.scheme);
         S::set_user_active_mm(&mut task.scheme, mm);
+        S::load_current(&mut cpu.scheme, &task.scheme);
         task.mm = Some(TaskMm::Kthread(r));
         cpu.set_current_mm(Some(mm));
         // membarrier_update_current_mm(mm): like a kernel→user switch, property f asks

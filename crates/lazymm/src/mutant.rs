@@ -33,6 +33,9 @@ pub enum Exercise {
     Teardown,
     /// CPUs going offline and coming back while mms are torn down.
     Hotplug,
+    /// A kernel thread execs (a user helper) from the mm it runs on lazily while that
+    /// mm's last user exits on another CPU.
+    LazyExec,
 }
 
 /// What a declaration is.
@@ -142,4 +145,8 @@ pub enum FaultPoint {
     /// In `mmput`, before `mm_users` is decremented, while the caller still holds its
     /// real reference to the mm.
     MmputEntry(MmId),
+    /// At an interrupt point with interrupts enabled: the current task runs kernel code
+    /// here, and pending IPIs run next (the "somewhere" of code that keeps a copy of
+    /// `current->active_mm`).
+    IrqsOn,
 }

@@ -90,6 +90,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // switch_to(prev, next): this model has no stacks to switch, but `current`
         // becomes next only here, after switch_mm (an NMI in switch_mm sees prev).
         cpu.set_current_mm(next.mm_id());
+        S::load_current(&mut cpu.scheme, &next.scheme);
         self.finish_task_switch(cpu, irq, next.mm_id());
     }
 

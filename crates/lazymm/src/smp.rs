@@ -150,6 +150,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// kernel could take an interrupt.
     #[inline]
     pub fn irq_point(&self, cpu: &mut Cpu<S, A>) {
+        if !cpu.irqs_disabled {
+            self.fault_point(cpu, crate::mutant::FaultPoint::IrqsOn);
+        }
         if !cpu.irqs_disabled && self.cpus[cpu.id].ipi_pending() {
             self.flush_smp_call_function_queue(cpu);
         }

@@ -1,12 +1,13 @@
 //! Tasks: `mm` (a real user reference, `None` for kernel threads) and the scheme's own
 //! per-task state.
 //!
-//! There is no generic `active_mm` field. A scheme that refcounts lazy users keeps one
-//! in its [`Scheme::TaskState`] (`refcount` does);
-//! a scheme that opts out defines a task state without it, so under that scheme
+//! There is no generic `active_mm` field. A scheme that keeps one puts it in its
+//! [`Scheme::TaskState`]: `refcount` a counted one, `shootdown` (as merged) a plain
+//! pointer that nothing keeps alive. A scheme without one (`lazy-percpu`, and the
+//! hazard-pointer models) defines a task state without it, so under that scheme
 //! `task.scheme.active_mm` does not compile, and the lazily loaded mm is reachable only
 //! through [`Cpu::lazy_mm`](crate::cpu::Cpu::lazy_mm), a borrow tied to an
-//! interrupts-disabled guard.
+//! interrupts-disabled guard. [`Task::SCHEME_BYTES`] is what that choice costs per task.
 
 use crate::mm::{MmCount, MmId, MmUsers};
 use crate::scheme::Scheme;
@@ -41,11 +42,16 @@ pub struct Task<S: Scheme> {
     pub mm: Option<TaskMm>,
     /// `PF_KTHREAD`.
     kthread: bool,
-    /// The scheme's per-task state (under `refcount`, `active_mm`).
+    /// The scheme's per-task state (`active_mm` under `refcount` and `shootdown`).
     pub scheme: S::TaskState,
 }
 
 impl<S: Scheme> Task<S> {
+    /// Bytes of per-task state the scheme adds (`size_of::<S::TaskState>()`): its
+    /// `active_mm` where it keeps one. It adds nothing else per task; its per-CPU state
+    /// is counted per CPU.
+    pub const SCHEME_BYTES: usize = core::mem::size_of::<S::TaskState>();
+
     /// A kernel thread (or an idle task): no `mm`, running lazily on whatever it inherits.
     pub fn kthread(pid: u32) -> Task<S> {
         Task {

@@ -21,19 +21,24 @@ fn kinds<S: Scheme, A: Arch>(cpus: &[&Cpu<S, A>]) -> Vec<ViolationKind> {
 }
 
 #[test]
-fn only_refcount_tasks_carry_active_mm() {
+fn refcount_and_shootdown_tasks_carry_active_mm_lazy_percpu_tasks_do_not() {
     let (k, mut cpus) = Kernel::<Refcount, Generic>::boot(quiet(1));
     let t = k.fork(&mut cpus[0], 1).expect("room");
-    // The field exists under refcount (under shootdown, tests/ui proves it does not).
+    // The field exists under refcount (counted) and shootdown (uncounted, as merged);
+    // under lazy-percpu tests/ui proves it does not.
     assert_eq!(t.scheme.active_mm.id(), t.mm_id());
+    let (ks, mut cs) = Kernel::<Shootdown, Generic>::boot(quiet(1));
+    let mut u = ks.fork(&mut cs[0], 1).expect("room");
+    assert_eq!(u.scheme.active_mm, u.mm_id());
     assert!(
-        size_of::<Task<Shootdown>>() < size_of::<Task<Refcount>>(),
-        "shootdown {} bytes, refcount {} bytes",
-        size_of::<Task<Shootdown>>(),
-        size_of::<Task<Refcount>>()
+        size_of::<Task<lazymm::scheme::LazyPercpu>>() < size_of::<Task<Shootdown>>(),
+        "lazy-percpu {} bytes, shootdown {} bytes",
+        size_of::<Task<lazymm::scheme::LazyPercpu>>(),
+        size_of::<Task<Shootdown>>()
     );
     let mut t = t;
     k.exit_mm(&mut cpus[0], &mut t);
+    ks.exit_mm(&mut cs[0], &mut u);
 }
 
 /// One user→idle→user round trip on one CPU: (shared RMWs, full fences) it cost.

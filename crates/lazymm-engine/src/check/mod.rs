@@ -89,6 +89,9 @@ impl Case {
     /// The case and the scheduling policy of one seed.
     pub fn generate(target: Target, seed: u64) -> (Case, Policy) {
         let mut rng = Rng::new(seed);
+        if target.mutant.map(|m| m.exercise()) == Some(lazymm::Exercise::LazyExec) {
+            return Self::lazy_exec(target, seed, &mut rng);
+        }
         let cpus = 4 + rng.below(5) as usize;
         let arena = cpus + 2 + rng.below(2 * cpus as u64) as usize;
         let walk_period = 2 + rng.below(6) as u32;
@@ -125,6 +128,39 @@ impl Case {
             cpus,
             arena,
             walk_period,
+            programs,
+        };
+        (case, policy)
+    }
+
+    /// The operation mix of [`lazymm::Exercise::LazyExec`], every case of such a
+    /// mutant: CPU 0's process clones a thread onto CPU 1 and exits (CPU 0 stays lazy
+    /// on its mm), then CPU 0's kernel worker starts a user helper that execs from that
+    /// lazy mm while the thread on CPU 1, its last user, exits. Random programs rarely
+    /// line the three up; the scheduler still searches the interleavings.
+    fn lazy_exec(target: Target, seed: u64, rng: &mut Rng) -> (Case, Policy) {
+        let programs = vec![
+            vec![Op::Run(1), Op::Clone(1), Op::Touch, Op::Exit, Op::Exec],
+            vec![Op::Touch, Op::Touch, Op::Run(2), Op::Touch, Op::Exit],
+        ];
+        let policy = Policy::Pct {
+            seed: rng.next_u64(),
+            depth: 1 + rng.below(6) as u32,
+            horizon: 80,
+            random_switch: if rng.below(2) == 0 {
+                2 + rng.below(5) as u32
+            } else {
+                0
+            },
+        };
+        let case = Case {
+            scheme: target.scheme,
+            arch: target.arch,
+            mutant: target.mutant,
+            seed,
+            cpus: 2,
+            arena: 8,
+            walk_period: 0,
             programs,
         };
         (case, policy)

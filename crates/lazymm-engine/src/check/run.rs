@@ -526,12 +526,17 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 let _ = self.rq.exit(k, i);
             }
             Op::Exec => {
-                let Some(i) = rq.cur() else { return };
-                if i == WORKER {
+                let cur = rq.cur();
+                if cur.is_none() || cur == Some(WORKER) {
                     // The kernel worker starts a user helper (call_usermodehelper): a
-                    // new kernel thread that execs into a new process.
+                    // new kernel thread that execs into a new process. From idle, the
+                    // worker runs first, lazily on whatever mm the CPU has: the helper
+                    // execs from that lazy mm, which may be dying elsewhere.
                     if rq.is_full() {
                         return;
+                    }
+                    if cur.is_none() {
+                        rq.switch_to(k, Some(WORKER));
                     }
                     let pid = rq.pid();
                     let helper = HostTask {

@@ -70,6 +70,7 @@ pub const COLUMNS: &[Column] = &[
     col("td p99", "teardown latency, 99th percentile, microseconds", Cell::Fixed("teardown_us_p99", 2), false),
     col("td max", "teardown latency, longest, microseconds", Cell::Fixed("teardown_us_max", 2), false),
     col("bytes", "size of a task", Cell::Text("task_bytes"), false),
+    col("state B", "bytes of task state the scheme adds (its active_mm, if it keeps one)", Cell::Text("task_state_bytes"), false),
     col("viol", "violations of the safety properties (must be 0)", Cell::Text("violations"), false),
 ];
 

@@ -748,6 +748,7 @@ mod tests {
             exits: 10,
             lazy_switches: 100,
             task_bytes: 32,
+            task_state_bytes: 16,
             violations: 0,
             sample_switches_per_sec: samples,
         }

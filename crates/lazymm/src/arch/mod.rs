@@ -32,6 +32,18 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// mm loaded. An arch whose TLB invalidation is broadcast (arm64) never sets a bit,
     /// so whoever must find every CPU using an mm has to look at every online CPU.
     const MAINTAINS_MM_CPUMASK: bool = true;
+    /// `CONFIG_ARCH_WANT_IRQS_OFF_ACTIVATE_MM`: `exec_mmap` keeps interrupts off across
+    /// `activate_mm` (powerpc, x86 and s390 select it; arm64 and the asm-generic default
+    /// do not). Its Kconfig help: "Architectures that do IPI based TLB shootdowns should
+    /// enable this", so the model also keeps them off under a scheme with
+    /// `LAZY_TLB_SHOOTDOWN` ([`Kernel::irqs_off_activate_mm`]).
+    const IRQS_OFF_ACTIVATE_MM: bool = false;
+    /// Whether the TLB flush that ends `exit_mmap` (the one that frees the page tables)
+    /// reaches every CPU that may have the mm loaded and moves the lazy ones to
+    /// `init_mm`, so that afterwards no CPU uses the mm at all: x86's `freed_tables`
+    /// flush on bare metal does (`flush_tlb_func` switches a lazy CPU to `init_mm`).
+    /// A scheme with no `active_mm` can then skip its own shootdown (`lazy-percpu`).
+    const FREEING_FLUSH_UNLAZIES: bool = false;
     /// Whether taking a spinlock is itself a full barrier (x86: `raw_spin_lock` is a
     /// `LOCK`-prefixed RMW, and `smp_mb__after_spinlock()` is empty). Where it is not
     /// (arm64, powerpc: the lock is only an acquire), `smp_mb__after_spinlock()` is
@@ -133,6 +145,15 @@ pub fn cpumask_clear_cpu<S: Scheme, A: Arch>(k: &Kernel<S, A>, cpu: &mut Cpu<S, 
 }
 
 impl<S: Scheme, A: Arch> Kernel<S, A> {
+    /// Whether `exec_mmap` keeps interrupts off across `activate_mm`: the arch's
+    /// `ARCH_WANT_IRQS_OFF_ACTIVATE_MM`, which a shootdown scheme needs too (see
+    /// [`Arch::IRQS_OFF_ACTIVATE_MM`]), unless `Config::activate_mm_irqs_on` restores
+    /// the order before d53c3dfb23c4.
+    #[inline]
+    pub(crate) fn irqs_off_activate_mm(&self) -> bool {
+        (A::IRQS_OFF_ACTIVATE_MM || S::LAZY_TLB_SHOOTDOWN) && !self.cfg.activate_mm_irqs_on
+    }
+
     /// The CPUs that may have `mm` loaded, lazily or not, as a shootdown or a scan must
     /// find them: `mm_cpumask(mm)` where the arch maintains it, every online CPU where it
     /// does not (arm64).

@@ -17,6 +17,14 @@
 //! and the shootdown usually sends no IPI at all. Without shootdown, the final flush is
 //! a broadcast `tlbie` and sends nothing.
 //!
+//! # exec
+//! powerpc selects `ARCH_WANT_IRQS_OFF_ACTIVATE_MM`: `exec_mmap` keeps interrupts off
+//! from the `active_mm` swap through `activate_mm`. Before d53c3dfb23c4 it did not, and
+//! with shootdown the final flush's IPI could land in between: `exit_lazy_flush_tlb`
+//! found `current->active_mm` already the new mm, cleared this CPU's bit and left the
+//! old mm loaded, so `cleanup_lazy_tlbs` missed it and the mm was freed under the CPU.
+//! Mutant `exec-mmap-irqs-on-activate` restores that order.
+//!
 //! # Hotplug
 //! `__cpu_disable` clears the outgoing CPU from every live mm's `mm_cpumask`
 //! (`cleanup_cpu_mmu_context` → `clear_tasks_mm_cpumask`). That is safe only once the
@@ -63,6 +71,20 @@ pub const FORCE_INIT_MM_REREAD: Mutant = Mutant::declare(&MutantInfo {
     }),
 });
 
+/// `exec-mmap-irqs-on-activate`: `exec_mmap` re-enables interrupts before
+/// `activate_mm`, as before d53c3dfb23c4 ("mm: fix exec activate_mm vs TLB shootdown
+/// and lazy tlb switching race", with "powerpc: select ARCH_WANT_IRQS_OFF_ACTIVATE_MM").
+pub const EXEC_IRQS_ON_ACTIVATE: Mutant = Mutant::declare(&MutantInfo {
+    name: "exec-mmap-irqs-on-activate",
+    kind: Kind::Broken,
+    scheme: "shootdown",
+    arch: Some("powerpc"),
+    breaks: &[Property::B, Property::C],
+    exercise: Exercise::LazyExec,
+    description: "exec_mmap enables irqs before activate_mm: the exit flush IPI sees active_mm == the new mm, clears the bit and leaves the old mm loaded (b, c)",
+    configure: Some(|cfg| cfg.activate_mm_irqs_on = true),
+});
+
 /// The `powerpc` arch.
 pub struct Powerpc;
 
@@ -71,7 +93,10 @@ const IPI_EXIT_FLUSH_LAZY_TLB: u8 = 0;
 
 impl Arch for Powerpc {
     const NAME: &'static str = "powerpc";
+    const MUTANTS: &'static [Mutant] = &[EXEC_IRQS_ON_ACTIVATE];
     const FINDINGS: &'static [Mutant] = &[FORCE_INIT_MM_DEBUG_VM, FORCE_INIT_MM_REREAD];
+    // arch/powerpc/Kconfig: select ARCH_WANT_IRQS_OFF_ACTIVATE_MM.
+    const IRQS_OFF_ACTIVATE_MM: bool = true;
     type CpuLocal = ();
     type CpuShared = ();
 
@@ -152,12 +177,15 @@ impl Arch for Powerpc {
         if op != IPI_EXIT_FLUSH_LAZY_TLB {
             return;
         }
-        // do_exit_flush_lazy_tlb(). A kthread that adopted the mm keeps it and its bit.
+        // do_exit_flush_lazy_tlb() → exit_lazy_flush_tlb(). A kthread that adopted the
+        // mm keeps it and its bit.
         if cpu.current_mm() == Some(mm) {
             return;
         }
-        if cpu.loaded_mm() == mm {
-            // A kernel thread uses mm as its lazy mm: switch it to init_mm.
+        if S::irq_active_mm(cpu) == mm {
+            // A kernel thread uses mm as its lazy mm: current->active_mm = &init_mm,
+            // and switch it to init_mm.
+            S::irq_set_active_mm_init(&mut cpu.scheme);
             k.switch_to_init_mm_in_irq(cpu, mm);
         }
         cpumask_clear_cpu(k, cpu, mm);

@@ -24,8 +24,8 @@
 //! lower tables (Rik van Riel's 2018 bug; mutant `x86-no-freed-tables-flush` skips the
 //! lazy CPUs again, and property b's check of the lower tables catches it). A lazy CPU handles it by switching to `init_mm` (`flush_tlb_func`), which
 //! is the "no `active_mm`" proposal of 2024 falling out of the TLB flush: after
-//! `exit_mmap`, no CPU has the mm loaded, so `shootdown`'s `cleanup_lazy_tlbs` finds it
-//! nowhere. A flush that reaches a CPU no longer running the mm clears its bit (lazy
+//! `exit_mmap`, no CPU has the mm loaded, so `lazy-percpu` needs no shootdown of its
+//! own (`shootdown`, whose `current->active_mm` still names the mm, IPIs again). A flush that reaches a CPU no longer running the mm clears its bit (lazy
 //! `mm_cpumask` trimming), so the mask shrinks back to the CPUs that may cache the mm.
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
@@ -121,6 +121,11 @@ impl Arch for X86 {
     // raw_spin_lock is a LOCK-prefixed cmpxchg: smp_mb__after_spinlock() is empty.
     const SPIN_LOCK_IS_FULL_BARRIER: bool = true;
     const MUTANTS: &'static [Mutant] = &[NO_SWITCHING_SENTINEL, NO_FREED_TABLES_FLUSH];
+    // arch/x86/Kconfig: select ARCH_WANT_IRQS_OFF_ACTIVATE_MM.
+    const IRQS_OFF_ACTIVATE_MM: bool = true;
+    // The freed-tables flush below IPIs every CPU of mm_cpumask and un-lazies them (on
+    // bare metal: INVLPGB and paravirt flushes send no such IPI, not modelled).
+    const FREEING_FLUSH_UNLAZIES: bool = true;
     type CpuLocal = TlbState;
     type CpuShared = ();
 

@@ -4,7 +4,19 @@
 //! calls these hooks where `kernel/sched/core.c` and `kernel/fork.c` call
 //! `mmgrab_lazy_tlb`, `mmdrop_lazy_tlb` and `cleanup_lazy_tlbs`. A scheme also decides
 //! where a lazy reference lives between entering and leaving lazy mode: in the task's
-//! `active_mm` (`refcount`) or nowhere but the CPU itself (the opt-out schemes).
+//! `active_mm`, counted (`refcount`) or not (`shootdown`, as merged), or nowhere but the
+//! CPU itself (`lazy-percpu` and the hazard-pointer models).
+//!
+//! # `current->active_mm` in interrupt handlers
+//! The kernel's IPI handlers test `current->active_mm` (`do_shoot_lazy_tlb`, powerpc's
+//! `exit_lazy_flush_tlb`), and `current` is a per-CPU pointer to the running task. The
+//! model's handlers run on a [`Cpu`] and cannot reach the host's task table, so a scheme
+//! that keeps an `active_mm` also keeps a per-CPU view of current's, written wherever
+//! the kernel assigns `current->active_mm` ([`Scheme::lazy_install`],
+//! [`Scheme::lazy_take`], [`Scheme::lazy_hand_over`], [`Scheme::load_current`] at
+//! `switch_to` and after `exec_mmap` and `kthread_use_mm`, and
+//! [`Scheme::irq_set_active_mm_init`] in a handler). That two-word copy of one kernel
+//! word is a simplification: while the task runs, the per-CPU view is the truth.
 
 use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
@@ -15,12 +27,14 @@ use core::fmt::Debug;
 
 pub mod hazptr_luto;
 pub mod hazptr_mathieu;
+pub mod lazy_percpu;
 pub mod none;
 pub mod refcount;
 pub mod shootdown;
 
 pub use hazptr_luto::{HazptrLuto, HazptrLutoCpumask};
 pub use hazptr_mathieu::HazptrMathieu;
+pub use lazy_percpu::LazyPercpu;
 pub use none::{NoRefs, NoRefsMb};
 pub use refcount::Refcount;
 pub use shootdown::{Shootdown, ShootdownDebug};
@@ -42,8 +56,9 @@ pub trait Scheme: Sized + Send + Sync + 'static {
     /// the Kconfig symbol.
     const LAZY_TLB_SHOOTDOWN: bool = false;
 
-    /// Per-task state. `refcount` keeps `active_mm` here; schemes that opt out of
-    /// refcounting define a type without it.
+    /// Per-task state. `refcount` keeps a counted `active_mm` here and `shootdown` an
+    /// uncounted one; `lazy-percpu` (and the hazard-pointer models) define a type
+    /// without it.
     type TaskState: Default + Send + Debug;
     /// Per-CPU state only the CPU itself touches.
     type CpuLocal: Default + Send;
@@ -68,6 +83,41 @@ pub trait Scheme: Sized + Send + Sync + 'static {
         ts: &Self::TaskState,
         irq: &'g IrqGuard,
     ) -> LazyMm<'g>;
+
+    /// The `active_mm` that generic code read as `earlier` under a guard it has since
+    /// given back, used under `irq` (`exec_mmap` on an arch that re-enables interrupts
+    /// before `activate_mm`). Where the scheme keeps an `active_mm`, the kernel passes
+    /// its local copy on: under `refcount` the lazy reference the caller still holds
+    /// keeps it alive, under `shootdown` nothing does. Where it keeps none, the borrow
+    /// cannot survive the guard, so the only way to name the lazy mm again is to read
+    /// it again: the CPU's loaded mm, now.
+    #[inline]
+    fn active_mm_again<'g, A: Arch>(
+        cpu: &Cpu<Self, A>,
+        _earlier: MmId,
+        irq: &'g IrqGuard,
+    ) -> LazyMm<'g> {
+        cpu.lazy_mm(irq)
+    }
+
+    /// `current` is `ts` (`switch_to` made it current, or generic code just assigned
+    /// its `active_mm`: `exec_mmap`, `kthread_use_mm`): a scheme that keeps a per-CPU
+    /// view of current's `active_mm` for its handlers (see the module doc) reloads it.
+    #[inline]
+    fn load_current(_cpu: &mut Self::CpuLocal, _ts: &Self::TaskState) {}
+
+    /// `current->active_mm` as this CPU's interrupt handlers test it
+    /// (`do_shoot_lazy_tlb`, powerpc's `exit_lazy_flush_tlb`). A scheme without
+    /// `active_mm` answers with the mm the CPU has loaded (its per-CPU lazy mm).
+    #[inline]
+    fn irq_active_mm<A: Arch>(cpu: &Cpu<Self, A>) -> MmId {
+        cpu.loaded_mm()
+    }
+
+    /// `current->active_mm = &init_mm` in an interrupt handler, before it switches the
+    /// CPU to `init_mm` (`do_shoot_lazy_tlb`, powerpc's `exit_lazy_flush_tlb`).
+    #[inline]
+    fn irq_set_active_mm_init(_cpu: &mut Self::CpuLocal) {}
 
     /// `mmgrab_lazy_tlb(mm)`: this CPU starts using `mm` lazily.
     fn mmgrab_lazy_tlb<A: Arch>(

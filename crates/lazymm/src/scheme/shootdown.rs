@@ -2,26 +2,46 @@
 //! (`CONFIG_MMU_LAZY_TLB_SHOOTDOWN`, Nicholas Piggin, Linux 6.4, enabled on powerpc).
 //!
 //! # The protocol
-//! On the way into lazy mode a CPU does nothing: `mmgrab_lazy_tlb` takes no reference,
-//! and there is no `active_mm` to store one in. The CPU simply keeps the previous mm
-//! loaded. On the way out (`finish_task_switch` of the next kernel→user switch),
+//! On the way into lazy mode a CPU does nothing: `mmgrab_lazy_tlb` takes no reference.
+//! The CPU keeps the previous mm loaded, and the kernel thread's `active_mm` names it.
+//! On the way out (`finish_task_switch` of the next kernel→user switch),
 //! `mmdrop_lazy_tlb` is one full fence and no shared write: no `mm_count` line bounces,
 //! however many CPUs run the process's threads.
 //!
 //! Teardown pays instead. When `mm_count` reaches zero, `__mmdrop` calls
 //! `cleanup_lazy_tlbs`, which sends a synchronous IPI to every CPU in `mm_cpumask(mm)`
-//! (this one included, as a direct call). A CPU whose lazily loaded mm is the dying one
-//! switches to `init_mm` in the handler. When every handler has returned, no CPU has the
-//! mm loaded and it can be freed. The debug variant (`shootdown-debug`, the kernel's
+//! (this one included, as a direct call). A CPU whose `current->active_mm` is the dying
+//! one switches to `init_mm` in the handler. When every handler has returned, no CPU
+//! has the mm loaded and it can be freed. The debug variant (`shootdown-debug`, the kernel's
 //! `DEBUG_VM_SHOOT_LAZIES`) then IPIs every online CPU and reports any that still has it.
 //!
-//! # Why generic code may still name the lazy mm
-//! A lazy CPU holds nothing, so the mm it runs on may be freed at any moment, except
-//! while interrupts are disabled on that CPU: the shootdown is an IPI, and it cannot run
-//! there until interrupts come back on, and `__mmdrop` waits for it. So the only way to
-//! reach the lazy mm is [`Cpu::lazy_mm`], a borrow of the CPU tied to an
-//! [`IrqGuard`]: it cannot outlive the guard, cannot move to another CPU, and cannot be
-//! stored in the task, which under this scheme has no `active_mm` field at all.
+//! # `active_mm`, kept and not counted
+//! As merged, the shootdown kernel still has `current->active_mm`: `context_switch`
+//! hands it from task to task exactly as under refcounting (`next->active_mm =
+//! prev->active_mm`, `prev->active_mm = NULL`, `switch_mm_irqs_off(prev->active_mm,
+//! ..)`), only no reference goes with it. The model keeps it the same way:
+//! [`ShootdownTask::active_mm`] is a plain handle that nothing keeps alive, and the
+//! handler tests it as `do_shoot_lazy_tlb` does (`current->active_mm == mm`), through
+//! the per-CPU view of current's `active_mm` ([`ShootdownCpu`]; see the
+//! [`Scheme`](super::Scheme) module doc for that simplification).
+//!
+//! What keeps `current->active_mm` valid is the shootdown itself: `__mmdrop` resets
+//! it to `init_mm` on every CPU of `mm_cpumask` and waits before it frees, and the IPI
+//! cannot run while interrupts are off. So a read of `current->active_mm` with
+//! interrupts off names a live mm (generic code gets it as a [`LazyMm`] tied to the
+//! guard); a copy kept past the guard does not. Mainline has two such copies, each
+//! modelled as written: `sched_force_init_mm` (the finding in `arch/powerpc.rs`) and
+//! `exec_mmap` on an arch that re-enables interrupts before `activate_mm`
+//! (`Scheme::active_mm_again` passes the copy on unprotected; mutant
+//! `exec-mmap-irqs-on-activate` in `arch/powerpc.rs`). Andy Lutomirski's worry was any
+//! other code, "somewhere", that follows `->active_mm` believing it counted: mutant
+//! `shootdown-active-mm-reader` is such code, and the arena reports its use after free.
+//!
+//! On x86 `active_mm` and the loaded mm part: the freeing flush of `exit_mmap` moves a
+//! lazy CPU to `init_mm` without touching `current->active_mm`, which goes on naming
+//! the dying mm until `cleanup_lazy_tlbs` IPIs the CPU again (x86 keeps its bit set),
+//! so the shootdown still sends its IPIs there. `lazy-percpu` is the design without
+//! that second round.
 //!
 //! # The race it must survive
 //! The shootdown reaches only the CPUs in `mm_cpumask`, so the mask must be a superset
@@ -43,7 +63,7 @@ use crate::arch::Arch;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
-use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
+use crate::mutant::{Exercise, FaultPoint, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::smp::Ipi;
@@ -62,22 +82,65 @@ pub const HOTPLUG_RACE: Mutant = Mutant::declare(&MutantInfo {
     configure: Some(|cfg| cfg.offline_pre_fix_order = true),
 });
 
+/// `shootdown-active-mm-reader`: kernel code that copies `current->active_mm` and
+/// follows the copy after interrupts were on (Lutomirski: code "somewhere" that
+/// dereferences `->active_mm` when nothing keeps it alive).
+pub const ACTIVE_MM_READER: Mutant = Mutant::declare(&MutantInfo {
+    name: "shootdown-active-mm-reader",
+    kind: Kind::Broken,
+    scheme: "shootdown",
+    arch: None,
+    breaks: &[Property::A],
+    exercise: Exercise::Teardown,
+    description: "a kernel thread keeps a copy of current->active_mm across interrupts and follows it: the shootdown moved the CPU off and the mm was freed (a)",
+    configure: None,
+});
+
 /// The shootdown scheme; `DEBUG` adds the `DEBUG_VM_SHOOT_LAZIES` check.
-pub struct ShootdownScheme<const DEBUG: bool>;
+pub struct ShootdownScheme<const DEBUG: bool> {
+    /// Mutant `shootdown-active-mm-reader`.
+    active_mm_reader: bool,
+}
 
 /// `shootdown`.
 pub type Shootdown = ShootdownScheme<false>;
 /// `shootdown-debug`: `shootdown` with `DEBUG_VM_SHOOT_LAZIES`.
 pub type ShootdownDebug = ShootdownScheme<true>;
 
-/// A task's state under `shootdown`: nothing. There is no `active_mm`.
+/// A task's state under `shootdown`: `task->active_mm`, which holds no reference.
 #[derive(Debug, Default)]
-pub struct ShootdownTask;
+pub struct ShootdownTask {
+    /// `task->active_mm`: the mm the task runs on (its own `mm` for a user task, the
+    /// inherited lazy mm for a kernel thread, `None` (NULL) for a kernel thread that is
+    /// not running). Nothing keeps it alive: the shootdown resets it before the mm is
+    /// freed, but only on the CPU where the task is current.
+    pub active_mm: Option<MmId>,
+}
 
-/// A lazy use under `shootdown`: a token that costs nothing. What keeps the mm alive is
-/// the shootdown at teardown, not this.
+/// What only this CPU touches under `shootdown`.
+///
+/// # Invariants
+/// `active_mm` is current's `active_mm` (see the [`Scheme`](super::Scheme) module doc):
+/// every write of current's in the model writes it too.
 #[derive(Debug)]
-pub struct LazyTlb;
+pub struct ShootdownCpu {
+    /// `current->active_mm`, as this CPU's handlers read and write it.
+    active_mm: MmId,
+}
+
+impl Default for ShootdownCpu {
+    fn default() -> Self {
+        // A CPU boots running its idle task on init_mm.
+        ShootdownCpu {
+            active_mm: MmId::INIT,
+        }
+    }
+}
+
+/// A lazy use under `shootdown`: the lazy mm, as a plain pointer (`rq->prev_mm`) that
+/// holds nothing. What keeps the mm alive is the shootdown at teardown, not this.
+#[derive(Debug)]
+pub struct LazyTlb(MmId);
 
 /// `do_shoot_lazy_tlb`.
 const IPI_SHOOT_LAZY_TLB: u8 = 0;
@@ -91,20 +154,28 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
         "shootdown"
     };
     const LAZY_TLB_SHOOTDOWN: bool = true;
-    const MUTANTS: &'static [Mutant] = if DEBUG { &[] } else { &[HOTPLUG_RACE] };
+    const MUTANTS: &'static [Mutant] = if DEBUG {
+        &[]
+    } else {
+        &[HOTPLUG_RACE, ACTIVE_MM_READER]
+    };
     type TaskState = ShootdownTask;
-    type CpuLocal = ();
+    type CpuLocal = ShootdownCpu;
     type CpuShared = ();
     type LazyRef = LazyTlb;
 
-    fn new(_: &Config) -> Self {
-        ShootdownScheme
+    fn new(cfg: &Config) -> Self {
+        ShootdownScheme {
+            active_mm_reader: cfg.is(ACTIVE_MM_READER),
+        }
     }
 
     fn new_cpu_shared() {}
 
     #[inline]
-    fn set_user_active_mm(_: &mut ShootdownTask, _: MmId) {}
+    fn set_user_active_mm(ts: &mut ShootdownTask, mm: MmId) {
+        ts.active_mm = Some(mm);
+    }
 
     #[inline]
     fn active_mm<'g, A: Arch>(
@@ -112,12 +183,42 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
         _: &ShootdownTask,
         irq: &'g IrqGuard,
     ) -> LazyMm<'g> {
-        cpu.lazy_mm(irq)
+        // INVARIANT: current->active_mm, read with interrupts off: __mmdrop's
+        // shootdown resets it before any free, and cannot run here while `irq` lives.
+        LazyMm::new(cpu.scheme.active_mm, irq)
     }
 
     #[inline]
-    fn mmgrab_lazy_tlb<A: Arch>(_: &Kernel<Self, A>, _: &mut Cpu<Self, A>, _: MmId) -> LazyTlb {
-        LazyTlb
+    fn active_mm_again<'g, A: Arch>(
+        _: &Cpu<Self, A>,
+        earlier: MmId,
+        irq: &'g IrqGuard,
+    ) -> LazyMm<'g> {
+        // The local copy the kernel keeps: interrupts were on since it was read, and a
+        // shootdown may have run and the mm been freed meanwhile.
+        LazyMm::unprotected(earlier, irq)
+    }
+
+    #[inline]
+    fn load_current(cpu: &mut ShootdownCpu, ts: &ShootdownTask) {
+        if let Some(mm) = ts.active_mm {
+            cpu.active_mm = mm;
+        }
+    }
+
+    #[inline]
+    fn irq_active_mm<A: Arch>(cpu: &Cpu<Self, A>) -> MmId {
+        cpu.scheme.active_mm
+    }
+
+    #[inline]
+    fn irq_set_active_mm_init(cpu: &mut ShootdownCpu) {
+        cpu.active_mm = MmId::INIT;
+    }
+
+    #[inline]
+    fn mmgrab_lazy_tlb<A: Arch>(_: &Kernel<Self, A>, _: &mut Cpu<Self, A>, mm: MmId) -> LazyTlb {
+        LazyTlb(mm)
     }
 
     #[inline]
@@ -128,15 +229,48 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
     }
 
     #[inline]
-    fn lazy_install(_: &mut (), _: &mut ShootdownTask, _: LazyTlb) {}
-
-    #[inline]
-    fn lazy_take(_: &mut (), _: &mut ShootdownTask) -> Option<LazyTlb> {
-        Some(LazyTlb)
+    fn lazy_install(cpu: &mut ShootdownCpu, ts: &mut ShootdownTask, lazy: LazyTlb) {
+        // next->active_mm = prev->active_mm (or the exiting task's own mm, which it
+        // already is). In context_switch `ts` is next, current from switch_to on, with
+        // interrupts off all along, so no handler sees the view early.
+        ts.active_mm = Some(lazy.0);
+        cpu.active_mm = lazy.0;
     }
 
     #[inline]
-    fn lazy_hand_over(_: &mut (), _: &mut ShootdownTask, _: &mut ShootdownTask) {}
+    fn lazy_take(cpu: &mut ShootdownCpu, ts: &mut ShootdownTask) -> Option<LazyTlb> {
+        // rq->prev_mm = prev->active_mm; prev->active_mm = NULL.
+        ts.active_mm = None;
+        Some(LazyTlb(cpu.active_mm))
+    }
+
+    #[inline]
+    fn lazy_hand_over(cpu: &mut ShootdownCpu, prev: &mut ShootdownTask, next: &mut ShootdownTask) {
+        // next->active_mm = prev->active_mm; prev->active_mm = NULL.
+        next.active_mm = Some(cpu.active_mm);
+        prev.active_mm = None;
+    }
+
+    fn fault_point<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, at: FaultPoint) {
+        if !k.scheme.active_mm_reader || at != FaultPoint::IrqsOn || cpu.current_mm().is_some() {
+            return;
+        }
+        // MUTANT shootdown-active-mm-reader: a kernel thread, interrupts on, takes
+        // `mm = current->active_mm` as if it were counted, ...
+        let mm = cpu.scheme.active_mm;
+        if mm.is_init() {
+            return;
+        }
+        // ... takes interrupts (a shootdown may move this CPU to init_mm and let the
+        // mm be freed) ...
+        for _ in 0..2 {
+            k.preempt_point();
+            k.flush_smp_call_function_queue(cpu);
+        }
+        k.preempt_point();
+        // ... and follows its copy.
+        let _ = k.mm(cpu, mm, "a copy of current->active_mm");
+    }
 
     fn cleanup_lazy_tlbs<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) {
         if k.mm(cpu, mm, "cleanup_lazy_tlbs").is_none() {
@@ -169,13 +303,15 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
 
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {
         match op {
-            // do_shoot_lazy_tlb(): if current->active_mm == mm, leave it for init_mm.
-            IPI_SHOOT_LAZY_TLB if cpu.loaded_mm() == mm => {
+            // do_shoot_lazy_tlb(): if (current->active_mm == mm) { current->active_mm =
+            // &init_mm; switch_mm(mm, &init_mm, current); }
+            IPI_SHOOT_LAZY_TLB if Self::irq_active_mm(cpu) == mm => {
                 debug_assert_eq!(cpu.current_mm(), None, "a user of a dying mm");
+                Self::irq_set_active_mm_init(&mut cpu.scheme);
                 k.switch_to_init_mm_in_irq(cpu, mm);
             }
             // do_check_lazy_tlb(): WARN_ON_ONCE(current->active_mm == mm).
-            IPI_CHECK_LAZY_TLB if cpu.loaded_mm() == mm || cpu.cr3() == mm => {
+            IPI_CHECK_LAZY_TLB if Self::irq_active_mm(cpu) == mm => {
                 k.report(cpu, mm, ViolationKind::LazyCpuNotInCpumask { lazy: cpu.id });
             }
             _ => {}
