@@ -157,6 +157,7 @@ pub fn mutant_workload(m: Mutant) -> Workload {
     match m.exercise() {
         Exercise::Teardown => Workload::ExitStorm,
         Exercise::Hotplug => Workload::Hotplug,
+        Exercise::TlbFlush => Workload::ExitStorm,
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Exercise {
     Teardown,
     /// CPUs going offline and coming back while mms are torn down.
     Hotplug,
+    /// Threads of one process on several CPUs unmapping memory (TLB flushes that free no
+    /// page tables) while CPUs switch into and out of it.
+    TlbFlush,
 }
 
 /// What a declaration is.

@@ -192,6 +192,7 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
                 found.set(i);
             }
         }
+        cpu.stats.lazy_scan_hits += found.weight() as u64;
         found
     }
 
@@ -325,6 +326,7 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     } else {
         &[EARLY_SCAN, NO_DEFERRED_DROP, HOTPLUG]
     };
+    const UNLAZY_MM_IN_FLUSH: bool = true;
     type TaskState = LutoTask;
     type CpuLocal = LutoLocal;
     type CpuShared = CachePadded<LutoRq>;
