@@ -224,6 +224,8 @@ pub fn to_json(r: &RunReport) -> serde_json::Value {
         "shared_rmw": r.measured.shared_rmw,
         "full_fences": r.measured.full_fences,
         "ipis": r.total.ipis_sent,
+        "exits": r.total.exits,
+        "lazy_scan_hits": r.total.lazy_scan_hits,
         "mm_created": r.total.mm_created,
         "mm_freed": r.total.mm_freed,
         "violations": r.total.violations,

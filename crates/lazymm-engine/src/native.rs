@@ -401,6 +401,7 @@ fn run_native<S: Scheme, A: Arch>(
             let id = c.id as u32;
             let mut rq = Runqueue::new(&k, c, MAX_TASKS, id << 20, id << 20);
             rq.set_switch_work(work);
+            rq.set_balance(crate::host::BALANCE_ODDS, spec.seed);
             if let Some(cap) = log_cap {
                 rq.set_event_log(cap);
             }

@@ -300,6 +300,7 @@ pub fn mutant_workload(m: Mutant) -> Workload {
     match m.exercise() {
         Exercise::Teardown | Exercise::LazyExec => Workload::ExitStorm,
         Exercise::Hotplug => Workload::Hotplug,
+        Exercise::TlbFlush => Workload::ExitStorm,
     }
 }
 

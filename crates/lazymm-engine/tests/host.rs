@@ -164,3 +164,93 @@ fn a_turn_with_nothing_runnable_fires_the_timer() {
     assert_eq!(rq.cpu.stats().context_switches - before.context_switches, 7);
     assert_eq!(rq.cpu.stats().lazy_switches - before.lazy_switches, 3);
 }
+
+/// Runs `w` on `cpus` CPUs of arch `A` from one thread, checking after every turn that
+/// no task is in two runqueues and that every CPU with an mm loaded has its bit in that
+/// mm's `mm_cpumask`; returns (migrations, context switches, violations).
+fn migrations_on<A: Arch>(w: Workload, cpus: usize, rounds: usize, seed: u64) -> (u64, u64, usize) {
+    let mut cfg = Config::new(cpus);
+    cfg.speculative_walk_period = 0;
+    let (k, boot) = Kernel::<Refcount, A>::boot(cfg);
+    let host = OneThread {
+        mail: Mailboxes::new(cpus),
+        stopping: Cell::new(false),
+    };
+    let w = w.build(cpus, None);
+    let mut rqs: Vec<Runqueue<Refcount, A, Prog>> = boot
+        .into_iter()
+        .map(|c| {
+            let id = c.id as u32;
+            let mut rq = Runqueue::new(&k, c, 63, id << 20, id << 20);
+            rq.set_balance(lazymm_engine::host::BALANCE_ODDS, seed);
+            rq
+        })
+        .collect();
+    w.setup(&k, &mut rqs);
+    for _ in 0..rounds {
+        for i in 0..rqs.len() {
+            let rq = &mut rqs[i];
+            k.irq_point(&mut rq.cpu);
+            let _ = rq.turn(&k, &w, &host);
+            host.mail.deliver(&k, rq, true);
+            let mut pids: Vec<u32> = rqs
+                .iter()
+                .flat_map(|rq| {
+                    rq.slots()
+                        .filter_map(|s| rq.task(s).map(|t| t.pid))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let n = pids.len();
+            pids.sort_unstable();
+            pids.dedup();
+            assert_eq!(pids.len(), n, "a task is on two CPUs");
+            for c in 0..cpus {
+                let mm = k.oracle_cr3(c);
+                if !mm.is_init() {
+                    let m = k.arena.get(mm).expect("a loaded mm is live");
+                    assert!(
+                        m.cpumask().test(c),
+                        "cpu {c} runs {mm} outside its mm_cpumask"
+                    );
+                }
+            }
+        }
+    }
+    host.stopping.set(true);
+    for rq in rqs.iter_mut() {
+        host.mail.deliver(&k, rq, false);
+        rq.quiesce_tasks(&k, |_, _| {});
+        Behavior::<Refcount>::quiesce(&w, &k, rq);
+    }
+    for rq in rqs.iter_mut() {
+        rq.quiesce_idle(&k);
+    }
+    k.check_quiescent(&mut rqs[0].cpu);
+    let moved = rqs.iter().map(|rq| rq.migrations()).sum();
+    let switches = rqs.iter().map(|rq| rq.cpu.stats().context_switches).sum();
+    (moved, switches, k.violations())
+}
+
+#[test]
+fn tasks_migrate_keeping_every_invariant_and_deterministically() {
+    for w in [Workload::MigrateStorm, Workload::ExitStorm] {
+        let a = migrations_on::<Generic>(w, 4, 600, 7);
+        assert!(a.0 > 0, "{}: no task moved", w.name());
+        assert_eq!(a.2, 0, "{}: violations", w.name());
+        assert_eq!(
+            a,
+            migrations_on::<Generic>(w, 4, 600, 7),
+            "{}: same seed, same run",
+            w.name()
+        );
+    }
+    // Off, only the workload's own moves remain: exit-storm's members stay put.
+    let mut cfg_off = migrations_on::<Generic>(Workload::IdleStorm, 4, 500, 7);
+    cfg_off.1 = 0;
+    assert_eq!(
+        cfg_off,
+        (0, 0, 0),
+        "idle-storm never overloads a CPU, so nothing moves"
+    );
+}

@@ -36,6 +36,9 @@ pub enum Exercise {
     /// A kernel thread execs (a user helper) from the mm it runs on lazily while that
     /// mm's last user exits on another CPU.
     LazyExec,
+    /// Threads of one process on several CPUs unmapping memory (TLB flushes that free no
+    /// page tables) while CPUs switch into and out of it.
+    TlbFlush,
 }
 
 /// What a declaration is.

@@ -28,6 +28,9 @@ pub enum Property {
     F,
     /// (g) `x86`: an NMI touches user memory only through `current.mm`.
     G,
+    /// (h) `x86`: a CPU touches user memory only through translations that every
+    /// completed flush of the mm has reached (no stale TLB entry).
+    H,
 }
 
 impl fmt::Display for Property {
@@ -40,6 +43,7 @@ impl fmt::Display for Property {
             Property::E => 'e',
             Property::F => 'f',
             Property::G => 'g',
+            Property::H => 'h',
         };
         write!(f, "{c}")
     }
@@ -105,6 +109,15 @@ pub enum ViolationKind {
         /// What CR3 held.
         loaded: MmId,
     },
+    /// A CPU touched user memory of an mm through a PCID whose entries are older than a
+    /// flush of that mm that has already returned: a flush skipped it and it never
+    /// caught up.
+    StaleTlb {
+        /// The `tlb_gen` the CPU's entries are current with.
+        tlb_gen: u64,
+        /// The `tlb_gen` of the newest flush that has returned.
+        flushed: u64,
+    },
     /// A synchronous IPI was sent with interrupts disabled (it would deadlock).
     IpiWithIrqsDisabled,
     /// A CPU waits for something that never happens: a host that plays every CPU ran
@@ -136,6 +149,7 @@ impl ViolationKind {
                 Property::F
             }
             ViolationKind::NmiWrongMm { .. } => Property::G,
+            ViolationKind::StaleTlb { .. } => Property::H,
         }
     }
 }
@@ -205,6 +219,10 @@ impl fmt::Display for Violation {
             ViolationKind::NmiWrongMm { loaded } => {
                 write!(f, "NMI user access while CR3 held {loaded}")
             }
+            ViolationKind::StaleTlb { tlb_gen, flushed } => write!(
+                f,
+                "user access through TLB entries of tlb_gen {tlb_gen} after the flush of tlb_gen {flushed} returned"
+            ),
             ViolationKind::IpiWithIrqsDisabled => {
                 write!(f, "synchronous IPI sent with interrupts disabled")
             }
@@ -309,6 +327,9 @@ pub struct Stats {
     pub nmis: u64,
     /// Times this CPU went offline.
     pub offlines: u64,
+    /// CPUs a teardown scan of hazard pointers found still naming the dying mm
+    /// (`hazptr-luto`'s scan after `exit_mmap`), summed over the scans this CPU made.
+    pub lazy_scan_hits: u64,
     /// Violations this CPU found.
     pub violations: u64,
 }
@@ -330,6 +351,7 @@ impl Stats {
         self.speculative_walks += o.speculative_walks;
         self.nmis += o.nmis;
         self.offlines += o.offlines;
+        self.lazy_scan_hits += o.lazy_scan_hits;
         self.violations += o.violations;
     }
 }

@@ -32,7 +32,7 @@ pub mod run;
 use crate::registry::{self, Unknown, WithKernel};
 use lazymm::{Arch, Mutant, Scheme, Violation};
 use pct::{Policy, Rng};
-use program::{Op, Swarm};
+use program::{Mix, Op, Swarm};
 use run::{execute, Event, Outcome};
 use std::time::{Duration, Instant};
 
@@ -101,11 +101,36 @@ impl Case {
         } else {
             Swarm::random(&mut rng)
         };
+        // A mutant whose race needs TLB flushes beside switches gets programs weighted
+        // for them.
+        let mix = match target.mutant.map(|m| m.exercise()) {
+            Some(lazymm::Exercise::TlbFlush) => Mix::TlbFlush,
+            _ => Mix::Usual,
+        };
         let programs: Vec<Vec<Op>> = (0..cpus)
             .map(|c| {
                 let len = 6 + rng.below(20) as usize;
-                (0..len)
-                    .map(|_| Op::random(&mut rng, swarm, c, cpus))
+                // Under the flush mix, each CPU's process starts a thread on the next
+                // CPU, and each CPU then switches between its own process and the
+                // thread it got, unmapping in each: every mm is run, switched into and
+                // flushed by two CPUs from the start.
+                let next = (c as u8 + 1) % cpus as u8;
+                let share = match mix {
+                    Mix::TlbFlush => vec![
+                        Op::Run(1),
+                        Op::Clone(next),
+                        Op::Run(2),
+                        Op::Munmap,
+                        Op::Run(1),
+                        Op::Munmap,
+                        Op::Run(2),
+                        Op::Munmap,
+                    ],
+                    Mix::Usual => Vec::new(),
+                };
+                share
+                    .into_iter()
+                    .chain((0..len).map(|_| Op::random(&mut rng, swarm, mix, c, cpus)))
                     .collect()
             })
             .collect();

@@ -30,10 +30,16 @@ pub enum Op {
     Walk,
     /// The running user task touches its memory.
     Touch,
+    /// The running user task unmaps a page (`munmap`): a TLB flush of its mm that frees
+    /// no page tables.
+    Munmap,
+    /// The running user task moves to CPU `n` (modulo the CPUs): this CPU switches away
+    /// from it, and the target adopts it at its next step.
+    Migrate(u8),
 }
 
 /// Each kind of operation and its weight in a random program.
-const KINDS: [(Kind, u64); 11] = [
+const KINDS: [(Kind, u64); 13] = [
     (Kind::Run, 22),
     (Kind::Idle, 10),
     (Kind::Fork, 7),
@@ -45,7 +51,37 @@ const KINDS: [(Kind, u64); 11] = [
     (Kind::Hotplug, 4),
     (Kind::Walk, 10),
     (Kind::Touch, 10),
+    (Kind::Munmap, 8),
+    (Kind::Migrate, 6),
 ];
+
+/// The same kinds weighted for a race between TLB flushes and switches
+/// ([`Exercise::TlbFlush`](lazymm::Exercise::TlbFlush)): threads spread over the CPUs
+/// (clone, migrate), switches into them, and unmaps.
+const FLUSH_KINDS: [(Kind, u64); 13] = [
+    (Kind::Run, 26),
+    (Kind::Idle, 8),
+    (Kind::Fork, 4),
+    (Kind::Clone, 16),
+    (Kind::Exit, 3),
+    (Kind::Exec, 2),
+    (Kind::Submit, 2),
+    (Kind::Work, 2),
+    (Kind::Hotplug, 1),
+    (Kind::Walk, 2),
+    (Kind::Touch, 6),
+    (Kind::Munmap, 20),
+    (Kind::Migrate, 10),
+];
+
+/// Which weights a case's random operations follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    /// Every kind at its usual weight.
+    Usual,
+    /// Weighted for races between TLB flushes and switches.
+    TlbFlush,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -60,6 +96,8 @@ enum Kind {
     Hotplug,
     Walk,
     Touch,
+    Munmap,
+    Migrate,
 }
 
 /// Which kinds of operation one case's programs use (swarm testing, Groce et al.,
@@ -86,17 +124,22 @@ impl Swarm {
 }
 
 impl Op {
-    /// A random operation of the kinds in `swarm`, for CPU `cpu` of `nr_cpus`.
-    pub fn random(rng: &mut Rng, swarm: Swarm, cpu: usize, nr_cpus: usize) -> Op {
+    /// A random operation of the kinds in `swarm`, weighted by `mix`, for CPU `cpu` of
+    /// `nr_cpus`.
+    pub fn random(rng: &mut Rng, swarm: Swarm, mix: Mix, cpu: usize, nr_cpus: usize) -> Op {
         let allowed = |i: usize, k: Kind| swarm.has(i) && !(k == Kind::Hotplug && cpu == 0);
-        let total: u64 = KINDS
+        let kinds = match mix {
+            Mix::Usual => &KINDS,
+            Mix::TlbFlush => &FLUSH_KINDS,
+        };
+        let total: u64 = kinds
             .iter()
             .enumerate()
             .filter(|(i, (k, _))| allowed(*i, *k))
             .map(|(_, (_, w))| w)
             .sum();
         let mut pick = rng.below(total);
-        let kind = KINDS
+        let kind = kinds
             .iter()
             .enumerate()
             .filter(|(i, (k, _))| allowed(*i, *k))
@@ -121,6 +164,8 @@ impl Op {
             Kind::Hotplug => Op::Hotplug,
             Kind::Walk => Op::Walk,
             Kind::Touch => Op::Touch,
+            Kind::Munmap => Op::Munmap,
+            Kind::Migrate => Op::Migrate(rng.below(nr_cpus as u64) as u8),
         }
     }
 
@@ -142,6 +187,8 @@ impl Op {
             ("hotplug", None) => Op::Hotplug,
             ("walk", None) => Op::Walk,
             ("touch", None) => Op::Touch,
+            ("munmap", None) => Op::Munmap,
+            ("migrate", Some(n)) => Op::Migrate(n),
             _ => return None,
         })
     }
@@ -161,6 +208,8 @@ impl fmt::Display for Op {
             Op::Hotplug => write!(f, "hotplug"),
             Op::Walk => write!(f, "walk"),
             Op::Touch => write!(f, "touch"),
+            Op::Munmap => write!(f, "munmap"),
+            Op::Migrate(n) => write!(f, "migrate:{n}"),
         }
     }
 }

@@ -446,6 +446,8 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
             Op::Hotplug => "goes offline (cpu_offline) and comes back online".to_string(),
             Op::Walk => "speculative page walk".to_string(),
             Op::Touch => format!("{cur} touches user memory"),
+            Op::Munmap => format!("{cur} unmaps a page (a flush that frees no tables)"),
+            Op::Migrate(c) => format!("{cur} migrates to cpu {}", c as usize % self.k.nr_cpus()),
         };
         (format!("[cr3 {cr3}] {what}"), mms)
     }
@@ -502,6 +504,10 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 let next = self.nth(n);
                 if next.is_some() {
                     self.rq.switch_to(k, next);
+                    // Back in user space, the task runs and touches its memory.
+                    if let Some(mm) = self.rq.current().and_then(|t| t.mm_id()) {
+                        k.user_access(&mut self.rq.cpu, mm, "user access");
+                    }
                 }
             }
             Op::Idle => rq.switch_to(k, None),
@@ -588,9 +594,24 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                 rq.offline_cycle(k, self.host, Duration::ZERO, Duration::ZERO);
             }
             Op::Walk => k.speculative_walk(&mut rq.cpu),
+            Op::Munmap => {
+                if let Some(mm) = self.current_user_mm() {
+                    k.zap_page_range(&mut self.rq.cpu, mm);
+                }
+            }
+            Op::Migrate(c) => {
+                let target = c as usize % k.nr_cpus();
+                let Some(i) = rq.cur() else { return };
+                if i == WORKER || self.current_user_mm().is_none() || target == self.rq.cpu.id {
+                    return;
+                }
+                // The task leaves for the target CPU (set_task_cpu), which adopts it at
+                // its next step, as a remote wakeup's enqueue.
+                self.rq.migrate(k, i, self.host, target);
+            }
             Op::Touch => {
                 if let Some(mm) = rq.current().and_then(|t| t.mm_id()) {
-                    let _ = k.mm(&mut rq.cpu, mm, "user access");
+                    k.user_access(&mut rq.cpu, mm, "user access");
                 }
             }
         }

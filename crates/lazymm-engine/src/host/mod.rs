@@ -42,7 +42,7 @@ mod runqueue;
 pub use barrier::Barrier;
 pub use events::EventLog;
 pub use mailbox::Mailboxes;
-pub use runqueue::{trace_name, Runqueue, Turn, MAX_TASKS};
+pub use runqueue::{trace_name, Runqueue, Turn, BALANCE_ODDS, MAX_TASKS};
 
 use lazymm::{Arch, Cpu, Kernel, Scheme, Task};
 use std::sync::OnceLock;
@@ -65,6 +65,9 @@ pub enum Step {
     Sleep,
     /// Exits (`exit_mm`, then the last switch away).
     Exit,
+    /// Moves to CPU `n`, runnable (`sched_setaffinity`, or a load balancer's push):
+    /// this CPU switches away from it first, so it never runs on two CPUs at once.
+    Migrate(usize),
 }
 
 /// What a runqueue and its workload ask of the host that runs them: the operations that

@@ -27,14 +27,25 @@ pub enum Turn {
 /// One CPU's runqueue: its [`Cpu`], its idle task and a table of up to [`MAX_TASKS`]
 /// tasks, each with the workload's program state `P`.
 ///
-/// Tasks stay on the CPU they were placed on. A wakeup from another CPU arrives as a bit
-/// (see [`Host::wake`]), so switching never migrates, allocates or locks.
+/// A wakeup from another CPU arrives as a bit (see [`Host::wake`]), so switching never
+/// allocates or locks. Tasks move between CPUs in two ways, both outside
+/// `context_switch`: a task's step may ask to move ([`Step::Migrate`]; the `migrate-storm`
+/// workload walks its processes across the CPUs that way), and the timer wakeup
+/// balances load (see [`Runqueue::set_balance`]): when it leaves more than one task
+/// runnable here, each woken task that its workload lets move
+/// ([`Behavior::may_migrate`]) goes, with odds of one in `odds` drawn from this
+/// runqueue's own seeded generator, to another CPU picked by the same generator. That
+/// is `select_task_rq`'s search for a less loaded CPU reduced to a seeded coin and a
+/// random target; a moved task is placed there through the host ([`Host::place`]) and
+/// runs once that CPU adopts it. Tasks that others wake by their slot never move.
 ///
 /// # Invariants
 /// - `cur` is `None` (the idle task runs) or the index of an occupied slot, and the
 ///   model's view of this CPU's current task is that task.
 /// - `runnable` and `timers` have bits only for occupied slots, never the same bit in
 ///   both.
+/// - A task leaves this table only when it is not current (it exits, or moves after
+///   this CPU switched away from it), so a task runs on one CPU at a time.
 pub struct Runqueue<S: Scheme, A: Arch, P> {
     /// The CPU's own state, passed to every model call.
     pub cpu: Cpu<S, A>,
@@ -48,7 +59,18 @@ pub struct Runqueue<S: Scheme, A: Arch, P> {
     work: SwitchWork,
     /// The opt-in event log (`None`: off, one branch per switch and exit).
     log: Option<Box<EventLog>>,
+    /// Odds (one in this many) that a woken task moves away from an overloaded CPU;
+    /// 0: never.
+    balance_odds: u32,
+    /// The balancing rule's generator (xorshift64).
+    balance_rng: u64,
+    /// Tasks that left this CPU for another (both kinds of move).
+    migrations: u64,
 }
+
+/// The default odds of the balancing rule: one woken task in this many moves when its
+/// CPU has more than one runnable.
+pub const BALANCE_ODDS: u32 = 8;
 
 impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     /// A runqueue for `cpu` holding at most `capacity` tasks (clamped to
@@ -72,7 +94,28 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             next_pid: pid_base,
             work: SwitchWork::default(),
             log: None,
+            balance_odds: BALANCE_ODDS,
+            balance_rng: Self::balance_seed(0, idle_pid),
+            migrations: 0,
         }
+    }
+
+    fn balance_seed(seed: u64, salt: u32) -> u64 {
+        (seed ^ (u64::from(salt) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1
+    }
+
+    /// Sets the balancing rule of timer wakeups: one woken task in `odds` moves away
+    /// when more than one is runnable here (0: tasks never move on their own; a host
+    /// that follows a recorded placement, such as the trace replayer, turns it off), its
+    /// choices drawn from a generator seeded with `seed` and this CPU's number.
+    pub fn set_balance(&mut self, odds: u32, seed: u64) {
+        self.balance_odds = odds;
+        self.balance_rng = Self::balance_seed(seed, self.cpu.id as u32);
+    }
+
+    /// Tasks that left this CPU for another so far.
+    pub fn migrations(&self) -> u64 {
+        self.migrations
     }
 
     /// Sets the CPU-local work done after every context switch (realistic mode).
@@ -317,8 +360,12 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             self.switch_to(k, None);
             // The local timer fires while the CPU idles.
             k.irq_point(&mut self.cpu);
-            self.runnable |= self.timers;
+            let woken = self.timers;
+            self.runnable |= woken;
             self.timers = 0;
+            if self.balance_odds != 0 {
+                self.balance(k, w, host, woken);
+            }
             next = self.pick();
             ticked = true;
         }
@@ -327,8 +374,9 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             return Turn::Idle;
         };
         // A user task touches its own memory while it runs (property a on task->mm).
+        // (properties a and h on the mm it runs).
         if let Some(mm) = self.tasks[i].as_ref().and_then(|t| t.task.mm_id()) {
-            let _ = k.mm(&mut self.cpu, mm, "user access");
+            k.user_access(&mut self.cpu, mm, "user access");
         }
         let step = w.step(k, self, host, i);
         self.finish_step(k, w, host, i, step);
@@ -357,7 +405,73 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
                 let t = self.exit(k, i);
                 w.exited(k, self, host, t);
             }
+            Step::Migrate(cpu) => self.migrate(k, i, host, cpu),
         }
+    }
+
+    /// The balancing rule of a timer wakeup (see the type's doc): of the tasks in
+    /// `woken`, each one the workload lets move goes elsewhere with odds of one in
+    /// `balance_odds`, while more than one task is runnable here.
+    #[cold]
+    fn balance<W, H>(&mut self, k: &Kernel<S, A>, w: &W, host: &H, woken: u64)
+    where
+        W: Behavior<S, Prog = P>,
+        H: Host<S, P>,
+    {
+        let n = k.nr_cpus();
+        let mut bits = woken;
+        while bits != 0 && n > 1 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if self.runnable.count_ones() < 2 {
+                return;
+            }
+            if !self.tasks[i]
+                .as_ref()
+                .is_some_and(|t| w.may_migrate(&t.prog))
+            {
+                continue;
+            }
+            let mut x = self.balance_rng;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.balance_rng = x;
+            if x % u64::from(self.balance_odds) != 0 {
+                continue;
+            }
+            let target = (self.cpu.id + 1 + ((x >> 32) as usize % (n - 1))) % n;
+            // A wakeup never picks an offline CPU (the host's view of the online mask,
+            // not kernel traffic).
+            if k.oracle_online_mask().test(target) {
+                self.migrate(k, i, host, target);
+            }
+        }
+    }
+
+    /// Task `i` moves to CPU `cpu`, runnable there once that CPU adopts it
+    /// (`set_task_cpu`, then the enqueue on the target runqueue). If it is current,
+    /// this CPU first switches away from it (to the next runnable task, or idle, which
+    /// keeps its mm loaded lazily), so it never runs on two CPUs at once; its mm's
+    /// `mm_cpumask` bit for this CPU stays as the arch leaves it. A move to this CPU
+    /// itself only leaves it runnable.
+    pub fn migrate<H: Host<S, P>>(&mut self, k: &Kernel<S, A>, i: usize, host: &H, cpu: usize) {
+        let bit = 1u64 << i;
+        if cpu == self.cpu.id {
+            self.timers &= !bit;
+            self.runnable |= bit;
+            return;
+        }
+        self.runnable &= !bit;
+        self.timers &= !bit;
+        if self.cur == Some(i) {
+            let next = self.pick();
+            self.switch_to(k, next);
+        }
+        // INVARIANT: the task is not current here, so it leaves this CPU for good.
+        let t = self.tasks[i].take().expect("a migrating task exists");
+        self.migrations += 1;
+        host.place(cpu, t);
     }
 
     /// The current task `i` exits: `exit_mm`, then the last switch away (to the next

@@ -4,7 +4,9 @@
 //! Each CPU runs a spawner kernel thread that keeps [`LIVE_PER_CPU`] processes alive.
 //! A new process starts as a kernel thread that execs (as `call_usermodehelper` does),
 //! sometimes execs once more, and starts a second thread on the next CPU; both threads
-//! run [`QUANTA`] quanta and exit, the last one out tearing the mm down.
+//! run [`QUANTA`] quanta and exit, the last one out tearing the mm down; in quantum
+//! [`UNMAP_AT`] each unmaps a page (`munmap`), a TLB flush that frees no page tables.
+//! Members sleep on the timer, so the load balancer may move them between CPUs.
 
 use super::{Behavior, Prog};
 use crate::host::{Host, HostTask, Runqueue, Step};
@@ -15,6 +17,8 @@ use std::sync::Arc;
 
 /// Quanta an `exit-storm` thread runs before it exits.
 pub const QUANTA: u32 = 4;
+/// The quantum (counting down) in which a thread unmaps a page of its process.
+pub const UNMAP_AT: u32 = 2;
 /// Processes a spawner keeps alive at once.
 pub const LIVE_PER_CPU: usize = 2;
 
@@ -137,6 +141,14 @@ impl<S: Scheme> Behavior<S> for ExitStorm {
             Prog::Newborn => self.newborn(k, rq, host, i),
             Prog::Member { proc, quanta } => {
                 *quanta -= 1;
+                if *quanta == UNMAP_AT {
+                    // munmap() of a page: a flush that frees no page tables, while the
+                    // process's other thread may sleep on its CPU, which is lazy then.
+                    if let Some(mm) = rq.current().and_then(|t| t.mm_id()) {
+                        k.zap_page_range(&mut rq.cpu, mm);
+                    }
+                    return Step::Sleep;
+                }
                 if *quanta == 0 {
                     // ORDERING: AcqRel: the last thread out sees the others' exits.
                     if proc.threads.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -148,5 +160,11 @@ impl<S: Scheme> Behavior<S> for ExitStorm {
             _ => unreachable!("exit-storm runs only spawners and their processes"),
         }
         Step::Sleep
+    }
+
+    /// A process's threads sleep on the timer and are woken by nobody else: the load
+    /// balancer may move them. Spawners and newborns are per-CPU kernel threads.
+    fn may_migrate(&self, prog: &Prog) -> bool {
+        matches!(prog, Prog::Member { .. })
     }
 }

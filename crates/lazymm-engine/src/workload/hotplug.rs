@@ -70,4 +70,8 @@ impl<S: Scheme> Behavior<S> for Hotplug {
             _ => self.storm.step(k, rq, host, i),
         }
     }
+
+    fn may_migrate(&self, prog: &Prog) -> bool {
+        Behavior::<S>::may_migrate(&self.storm, prog)
+    }
 }

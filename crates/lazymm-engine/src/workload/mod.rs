@@ -18,6 +18,7 @@ mod exit_storm;
 mod hotplug;
 mod idle_storm;
 mod kthread;
+mod migrate_storm;
 mod processes;
 mod threads;
 
@@ -25,6 +26,7 @@ pub use exit_storm::{ExitStorm, Proc};
 pub use hotplug::Hotplug;
 pub use idle_storm::IdleStorm;
 pub use kthread::{Kthread, Work};
+pub use migrate_storm::MigrateStorm;
 pub use processes::processes;
 pub use threads::Pairs;
 
@@ -54,6 +56,8 @@ pub enum Workload {
     /// CPUs other than CPU 0 go offline and come back while `exit-storm` spawners and
     /// `threads` pairs run.
     Hotplug,
+    /// As many processes as CPUs, each walked across every CPU and then exiting.
+    MigrateStorm,
 }
 
 impl Workload {
@@ -65,6 +69,7 @@ impl Workload {
         Workload::ExitStorm,
         Workload::Kthread,
         Workload::Hotplug,
+        Workload::MigrateStorm,
     ];
 
     /// The name on the command line.
@@ -76,6 +81,7 @@ impl Workload {
             Workload::ExitStorm => "exit-storm",
             Workload::Kthread => "kthread",
             Workload::Hotplug => "hotplug",
+            Workload::MigrateStorm => "migrate-storm",
         }
     }
 
@@ -88,6 +94,7 @@ impl Workload {
             Workload::ExitStorm => "processes are born from kernel threads, run on two CPUs, exec, and exit",
             Workload::Kthread => "kernel workers adopt user mms with kthread_use_mm; submitters exit and respawn",
             Workload::Hotplug => "CPUs go offline and come back while exit-storm and threads tasks run",
+            Workload::MigrateStorm => "one process per CPU, each walked across every CPU, then exiting: mm_cpumask fills up",
         }
     }
 
@@ -112,6 +119,7 @@ impl Workload {
             Workload::ExitStorm => Any::ExitStorm(ExitStorm::new(cpus)),
             Workload::Kthread => Any::Kthread(Kthread::new(cpus)),
             Workload::Hotplug => Any::Hotplug(Hotplug::new(cpus)),
+            Workload::MigrateStorm => Any::MigrateStorm(MigrateStorm),
         }
     }
 }
@@ -151,6 +159,13 @@ pub trait Behavior<S: Scheme>: Sync {
     /// Drops what the workload still holds for `rq`'s CPU once its tasks have exited
     /// (work items holding references).
     fn quiesce<A: Arch>(&self, _k: &Kernel<S, A>, _rq: &mut Runqueue<S, A, Self::Prog>) {}
+
+    /// Whether the load balancer may move a task running `prog` to another CPU when it
+    /// wakes ([`Runqueue`]'s balancing rule). Tasks that other tasks wake by their slot,
+    /// and per-CPU kernel threads, must not move; by default none does.
+    fn may_migrate(&self, _prog: &Self::Prog) -> bool {
+        false
+    }
 }
 
 /// A task's program, for every workload of [`Workload`].
@@ -184,6 +199,13 @@ pub enum Prog {
     Worker,
     /// `hotplug`: the CPU's hotplug thread, which now and then takes the CPU offline.
     Cpuhp,
+    /// `migrate-storm`: a process's only thread, walking the CPUs.
+    Walker {
+        /// CPUs still to run on, this one included.
+        cpus_left: u32,
+        /// Quanta left on this CPU.
+        quanta: u32,
+    },
 }
 
 /// Every workload of [`Workload`], as one type the hosts are instantiated with (one
@@ -199,6 +221,8 @@ pub enum Any {
     Kthread(Kthread),
     /// `hotplug`.
     Hotplug(Hotplug),
+    /// `migrate-storm`.
+    MigrateStorm(MigrateStorm),
 }
 
 impl<S: Scheme> Behavior<S> for Any {
@@ -211,6 +235,7 @@ impl<S: Scheme> Behavior<S> for Any {
             Any::ExitStorm(w) => w.setup(k, rqs),
             Any::Kthread(w) => w.setup(k, rqs),
             Any::Hotplug(w) => w.setup(k, rqs),
+            Any::MigrateStorm(w) => w.setup(k, rqs),
         }
     }
 
@@ -228,6 +253,7 @@ impl<S: Scheme> Behavior<S> for Any {
             Any::ExitStorm(w) => w.step(k, rq, host, i),
             Any::Kthread(w) => w.step(k, rq, host, i),
             Any::Hotplug(w) => w.step(k, rq, host, i),
+            Any::MigrateStorm(w) => w.step(k, rq, host, i),
         }
     }
 
@@ -244,6 +270,7 @@ impl<S: Scheme> Behavior<S> for Any {
             Any::ExitStorm(w) => w.exited(k, rq, host, t),
             Any::Kthread(w) => w.exited(k, rq, host, t),
             Any::Hotplug(w) => w.exited(k, rq, host, t),
+            Any::MigrateStorm(w) => w.exited(k, rq, host, t),
         }
     }
 
@@ -254,6 +281,18 @@ impl<S: Scheme> Behavior<S> for Any {
             Any::ExitStorm(w) => w.quiesce(k, rq),
             Any::Kthread(w) => w.quiesce(k, rq),
             Any::Hotplug(w) => w.quiesce(k, rq),
+            Any::MigrateStorm(w) => w.quiesce(k, rq),
+        }
+    }
+
+    fn may_migrate(&self, prog: &Prog) -> bool {
+        match self {
+            Any::Pairs(w) => Behavior::<S>::may_migrate(w, prog),
+            Any::IdleStorm(w) => Behavior::<S>::may_migrate(w, prog),
+            Any::ExitStorm(w) => Behavior::<S>::may_migrate(w, prog),
+            Any::Kthread(w) => Behavior::<S>::may_migrate(w, prog),
+            Any::Hotplug(w) => Behavior::<S>::may_migrate(w, prog),
+            Any::MigrateStorm(w) => Behavior::<S>::may_migrate(w, prog),
         }
     }
 }
@@ -297,7 +336,7 @@ pub(crate) fn run_work_in_mm<S: Scheme, A: Arch>(
 ) {
     if let Some(users) = k.mmget_not_zero(cpu, &mm) {
         k.kthread_use_mm(cpu, worker, &users);
-        let _ = k.mm(cpu, users.id(), "kthread user access");
+        k.user_access(cpu, users.id(), "kthread user access");
         k.kthread_unuse_mm(cpu, worker);
         k.mmput(cpu, users);
     }

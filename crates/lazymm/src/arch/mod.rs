@@ -92,6 +92,17 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// root (`tlb_finish_mmu` with freed tables). Interrupts are enabled.
     fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId);
 
+    /// A TLB flush of `mm` that frees no page tables (`flush_tlb_mm_range` after
+    /// `munmap` or `madvise(MADV_DONTNEED)` of a page). Interrupts are enabled. Only x86
+    /// models one (`tlb_gen`, `should_flush_tlb`); on the other archs it does nothing the
+    /// model can observe, as their TLBs are not modelled.
+    fn flush_tlb_mm<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _mm: MmId) {}
+
+    /// `cpu` touches user memory of `mm`, the mm it runs (a user task, or a kernel
+    /// thread inside `kthread_use_mm`): the arch's check of the translations it uses
+    /// (x86: property h).
+    fn user_access<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _mm: MmId) {}
+
     /// Handles an `Ipi::Arch(op)` sent by this arch.
     fn handle_ipi<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _op: u8, _mm: MmId) {}
 
@@ -152,6 +163,25 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     #[inline]
     pub(crate) fn irqs_off_activate_mm(&self) -> bool {
         (A::IRQS_OFF_ACTIVATE_MM || S::LAZY_TLB_SHOOTDOWN) && !self.cfg.activate_mm_irqs_on
+    }
+
+    /// `current` on `cpu` touches its user memory, `mm`: the arena checks the mm is
+    /// alive (property a) and the arch checks the translations (property h on x86).
+    #[inline]
+    pub fn user_access(&self, cpu: &mut Cpu<S, A>, mm: MmId, via: &'static str) {
+        if self.mm(cpu, mm, via).is_some() {
+            A::user_access(self, cpu, mm);
+        }
+    }
+
+    /// `current` on `cpu` unmaps a page of its own mm, `mm` (`munmap`,
+    /// `madvise(MADV_DONTNEED)`): no page table is freed, and the arch flushes the TLBs
+    /// that may cache it (`tlb_finish_mmu` → `flush_tlb_mm_range`). Interrupts are on.
+    pub fn zap_page_range(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
+        cpu.step += 1;
+        if self.mm(cpu, mm, "zap_page_range").is_some() {
+            A::flush_tlb_mm(self, cpu, mm);
+        }
     }
 
     /// The CPUs that may have `mm` loaded, lazily or not, as a shootdown or a scan must

@@ -1,10 +1,14 @@
-//! Arch `x86`: `cpu_tlbstate` (`arch/x86/mm/tlb.c`).
+//! Arch `x86`: `cpu_tlbstate` and the TLB flushes of `arch/x86/mm/tlb.c`, as mainline
+//! has them since 2025.
 //!
 //! # What the CPU knows
-//! Each CPU keeps `loaded_mm`, the mm its CR3 belongs to, and `is_lazy`, whether it runs
-//! that mm only lazily. `switch_mm_irqs_off` ignores its `prev` argument and reads
-//! `loaded_mm` instead: the arch, not the task, knows what is loaded. This is what lets
-//! a scheme drop `active_mm` on x86.
+//! Each CPU keeps `loaded_mm`, the mm its CR3 belongs to, `loaded_mm_asid`, the PCID it
+//! runs it under, and `is_lazy`, whether it runs that mm only lazily; for each of its
+//! [`TLB_NR_DYN_ASIDS`] PCIDs it remembers which mm (`ctx_id`) the TLB entries tagged
+//! with it belong to, and up to which `tlb_gen` of that mm they are current.
+//! `switch_mm_irqs_off` ignores its `prev` argument and reads `loaded_mm` instead: the
+//! arch, not the task, knows what is loaded. This is what lets a scheme drop `active_mm`
+//! on x86.
 //!
 //! # The switch window, and NMIs
 //! An NMI can hit anywhere, inside `switch_mm_irqs_off` too, and perf's NMI handler walks
@@ -18,15 +22,55 @@
 //! `x86-no-switching-sentinel` skips the sentinel; the engine's NMIs inside the window
 //! catch it.
 //!
+//! # Flushes that free no page tables, and `tlb_gen`
+//! Every flush of an mm (`flush_tlb_mm_range`) first bumps `mm->context.tlb_gen` with a
+//! fully ordered `atomic64_inc_return`, then asks `should_flush_tlb()` of each CPU in
+//! `mm_cpumask`: a lazy CPU is skipped ("Lazy TLB will get flushed at the next context
+//! switch"), a CPU inside a switch (`LOADED_MM_SWITCHING`) or running the mm is flushed,
+//! a CPU that has moved on is flushed only now and then, to trim it from the mask. A
+//! flushed CPU catches its PCID up to the mm's `tlb_gen` (`flush_tlb_func`). A skipped
+//! one catches up by itself: leaving lazy mode on the same mm, `switch_mm_irqs_off`
+//! clears `is_lazy`, issues `smp_mb()` and reads `tlb_gen` (the store-buffering pair of
+//! the flusher's increment and its read of `is_lazy`); switching to another mm, it reads
+//! the mm's `tlb_gen` after it set its bit in `mm_cpumask`, and `choose_new_asid` flushes
+//! the PCID if it is behind.
+//!
+//! That second read is only right in one order, the one Dave Hansen's fea4e317f9e7
+//! ("x86/mm: Eliminate window where TLB flushes may be inadvertently skipped", May 2025)
+//! relies on when `should_flush_tlb()` answers yes for `LOADED_MM_SWITCHING`: the
+//! sentinel is published *before* the CPU sets its bit and reads `tlb_gen` (stable trees
+//! had the two blocks the other way round until Stephen Dolan's "x86/mm: Fix check/use
+//! ordering in switch_mm_irqs_off()", October 2025), with a full barrier between the bit
+//! and the read even when the bit was already set (83b0177a6c48, "x86/mm: Fix SMP
+//! ordering in switch_mm_irqs_off()"). The mutant `x86-cpumask-before-sentinel` is the
+//! older order: the CPU's bit is set and `tlb_gen` read while `loaded_mm` still names
+//! `prev`, so a flusher in that window skips it (`prev` is neither lazy, switching nor the
+//! flushed mm), the CPU saw the old `tlb_gen`, reuses a PCID whose entries predate the
+//! flush, and returns to user space through translations the flush removed. The oracle's
+//! property h catches it at the next user access.
+//!
 //! # Freeing page tables
 //! When `exit_mmap` frees page tables, the flush IPIs every CPU in `mm_cpumask`, lazy
 //! ones included: a lazy CPU's paging-structure caches could otherwise walk the freed
 //! lower tables (Rik van Riel's 2018 bug; mutant `x86-no-freed-tables-flush` skips the
-//! lazy CPUs again, and property b's check of the lower tables catches it). A lazy CPU handles it by switching to `init_mm` (`flush_tlb_func`), which
-//! is the "no `active_mm`" proposal of 2024 falling out of the TLB flush: after
-//! `exit_mmap`, no CPU has the mm loaded, so `lazy-percpu` needs no shootdown of its
-//! own (`shootdown`, whose `current->active_mm` still names the mm, IPIs again). A flush that reaches a CPU no longer running the mm clears its bit (lazy
-//! `mm_cpumask` trimming), so the mask shrinks back to the CPUs that may cache the mm.
+//! lazy CPUs again, and property b's check of the lower tables catches it). A lazy CPU
+//! handles it by switching to `init_mm` (`flush_tlb_func`), which is the "no `active_mm`"
+//! proposal of 2024 falling out of the TLB flush: after `exit_mmap`, no CPU has the mm
+//! loaded, so `lazy-percpu` needs no shootdown of its own (`shootdown`, whose
+//! `current->active_mm` still names the mm, IPIs again). Under a scheme that
+//! sets [`Scheme::UNLAZY_MM_IN_FLUSH`] (Lutomirski's series, "x86/mm: Use
+//! unlazy_mm_irqs_off() in TLB flush IPIs"), the switch also tells the scheduler: the
+//! CPU gives up its lazy reference there and then, so the hazard-pointer scan after
+//! `exit_mmap` finds almost nobody. A flush that reaches a CPU no longer running the mm
+//! clears its bit (lazy `mm_cpumask` trimming), so the mask shrinks back to the CPUs that
+//! may cache the mm.
+//!
+//! # What is left out
+//! Flushes are always full (Linux flushes a range when the CPU is exactly one
+//! generation behind); `should_trim_cpumask()`'s once a second is one flush in
+//! [`TRIM_PERIOD`] of each mm; no INVLPGB broadcast flushes, global ASIDs, LAM or
+//! KVM's paravirt flush. The model's TLB for a PCID holds exactly the translations as of
+//! the `tlb_gen` its context records (a real one holds a subset).
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
@@ -38,7 +82,7 @@ use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
 use crate::smp::Ipi;
-use crate::sync::Ordering;
+use crate::sync::{raw, CachePadded, Ordering, SharedU64};
 
 /// `x86-no-switching-sentinel`: no `LOADED_MM_SWITCHING` around the CR3 write.
 pub const NO_SWITCHING_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
@@ -65,10 +109,48 @@ pub const NO_FREED_TABLES_FLUSH: Mutant = Mutant::declare(&MutantInfo {
     configure: None,
 });
 
+/// `x86-cpumask-before-sentinel`: `switch_mm_irqs_off` sets the `mm_cpumask` bit and
+/// reads `tlb_gen` before it publishes `LOADED_MM_SWITCHING` (the order before 2025).
+pub const CPUMASK_BEFORE_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
+    name: "x86-cpumask-before-sentinel",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("x86"),
+    breaks: &[Property::H],
+    exercise: Exercise::TlbFlush,
+    description: "mm_cpumask bit and tlb_gen read before LOADED_MM_SWITCHING: a flush skips the switching CPU, which returns to user space on stale TLB entries (h)",
+    configure: None,
+});
+
+/// `TLB_NR_DYN_ASIDS`: the PCIDs each CPU hands out to the mms it runs.
+pub const TLB_NR_DYN_ASIDS: usize = 6;
+
+/// One flush in this many of each mm also flushes (and so trims from `mm_cpumask`) the
+/// CPUs that no longer run it: the model's stand-in for `should_trim_cpumask()`, which
+/// does it at most once a second.
+pub const TRIM_PERIOD: u64 = 8;
+
+/// `LOADED_MM_SWITCHING` as the shared `loaded_mm` word holds it.
+const SWITCHING_WORD: u64 = u64::MAX;
+
 /// The `x86` arch.
 pub struct X86 {
     no_sentinel: bool,
     no_freed_tables_flush: bool,
+    cpumask_before_sentinel: bool,
+    /// `mm->context` of every arena slot (slot 0 is `init_mm`). A slot's `tlb_gen` keeps
+    /// counting across the mms it holds; the PCID contexts tell them apart by `ctx_id`,
+    /// the generation-checked handle.
+    ctx: Box<[CachePadded<MmContext>]>,
+}
+
+/// `mm->context`, the part this model needs, and what the oracle keeps beside it.
+pub struct MmContext {
+    /// `mm->context.tlb_gen`: bumped by every flush of the mm.
+    tlb_gen: SharedU64,
+    /// The oracle's: the highest `tlb_gen` whose flush has returned, after which what it
+    /// unmapped may be freed. Never counted.
+    flushed_gen: raw::AtomicU64,
 }
 
 /// `cpu_tlbstate.loaded_mm`.
@@ -80,33 +162,79 @@ pub enum LoadedMm {
     Switching,
 }
 
-/// `cpu_tlbstate`, the part this model needs.
-///
-/// # Invariants
-/// Outside `switch_mm_irqs_off`, `loaded_mm` is `Mm(cr3)` and agrees with the generic
-/// the generic `Cpu::loaded_mm`; inside it, with the sentinel on, it is `Switching` from before
-/// the CR3 write until after it.
-#[derive(Debug)]
-pub struct TlbState {
-    /// `cpu_tlbstate.loaded_mm`.
-    pub loaded_mm: LoadedMm,
-    /// `cpu_tlbstate_shared.is_lazy`. Linux shares it so that ordinary flushes can skip
-    /// lazy CPUs; the only flush modelled here frees page tables, which skips no one,
-    /// so only this CPU reads it.
-    pub is_lazy: bool,
-}
-
-impl Default for TlbState {
-    fn default() -> Self {
-        TlbState {
-            loaded_mm: LoadedMm::Mm(MmId::INIT),
-            is_lazy: false,
+impl LoadedMm {
+    fn word(self) -> u64 {
+        match self {
+            LoadedMm::Mm(mm) => mm.encode(),
+            LoadedMm::Switching => SWITCHING_WORD,
         }
     }
 }
 
+/// `cpu_tlbstate.ctxs[asid]`: whose entries a PCID tags, and how current they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlbContext {
+    /// `ctx_id`: the mm the PCID's entries belong to (`None`: never used).
+    pub ctx_id: Option<MmId>,
+    /// `tlb_gen`: the mm's `tlb_gen` the entries are current with.
+    pub tlb_gen: u64,
+}
+
+/// `cpu_tlbstate`, the part this model needs: what only this CPU reads.
+///
+/// # Invariants
+/// Outside `switch_mm_irqs_off`, `loaded_mm` is `Mm(cr3)` and agrees with the generic
+/// `Cpu::loaded_mm`, `ctxs[loaded_mm_asid].ctx_id` names it, and the shared copies in
+/// [`TlbShared`] hold the same `loaded_mm` and `is_lazy`; inside it, with the sentinel
+/// on, `loaded_mm` is `Switching` from before the CR3 write until after it.
+#[derive(Debug)]
+pub struct TlbState {
+    /// `cpu_tlbstate.loaded_mm`.
+    pub loaded_mm: LoadedMm,
+    /// `cpu_tlbstate.loaded_mm_asid`.
+    pub loaded_mm_asid: usize,
+    /// `cpu_tlbstate_shared.is_lazy` (this CPU's own copy; flushers read the shared one).
+    pub is_lazy: bool,
+    /// `cpu_tlbstate.next_asid`.
+    next_asid: usize,
+    /// `cpu_tlbstate.ctxs`.
+    pub ctxs: [TlbContext; TLB_NR_DYN_ASIDS],
+}
+
+impl Default for TlbState {
+    fn default() -> Self {
+        let mut ctxs = [TlbContext {
+            ctx_id: None,
+            tlb_gen: 0,
+        }; TLB_NR_DYN_ASIDS];
+        ctxs[0].ctx_id = Some(MmId::INIT);
+        TlbState {
+            loaded_mm: LoadedMm::Mm(MmId::INIT),
+            loaded_mm_asid: 0,
+            is_lazy: false,
+            next_asid: 1,
+            ctxs,
+        }
+    }
+}
+
+/// What flushers on other CPUs read in `should_flush_tlb()`: `cpu_tlbstate.loaded_mm`
+/// and `cpu_tlbstate_shared.is_lazy`, written only by this CPU.
+pub struct TlbShared {
+    loaded_mm: SharedU64,
+    is_lazy: SharedU64,
+}
+
+/// The new PCID `choose_new_asid` picked, and whether it must be flushed.
+struct NewAsid {
+    asid: usize,
+    need_flush: bool,
+}
+
 /// `flush_tlb_func` for a flush that freed page tables.
-const IPI_FLUSH_TLB_FUNC: u8 = 0;
+const IPI_FLUSH_FREED_TABLES: u8 = 0;
+/// `flush_tlb_func` for a flush that freed none (`munmap`, `madvise(MADV_DONTNEED)`).
+const IPI_FLUSH_TLB_FUNC: u8 = 1;
 
 /// `nmi_uaccess_okay()`: may an NMI on this CPU touch current's user memory?
 pub fn nmi_uaccess_okay<S: Scheme>(cpu: &Cpu<S, X86>) -> bool {
@@ -116,34 +244,241 @@ pub fn nmi_uaccess_okay<S: Scheme>(cpu: &Cpu<S, X86>) -> bool {
     }
 }
 
+impl X86 {
+    /// `mm->context` of `mm`.
+    fn ctx(&self, mm: MmId) -> &MmContext {
+        &self.ctx[mm.slot() as usize]
+    }
+
+    /// `this_cpu_write(cpu_tlbstate.loaded_mm, v)`.
+    fn set_loaded_mm<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, v: LoadedMm) {
+        cpu.arch.loaded_mm = v;
+        // ORDERING: Release, as smp_store_release(&this_tlbstate->loaded_mm, ..): pairs
+        // with the Acquire load in `should_flush_tlb`, so a flusher that sees this value
+        // also sees the `is_lazy` store made before it.
+        k.cpus[cpu.id]
+            .arch
+            .loaded_mm
+            .store(&mut cpu.acct, v.word(), Ordering::Release);
+    }
+
+    /// `this_cpu_write(cpu_tlbstate_shared.is_lazy, lazy)`.
+    fn set_is_lazy<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, lazy: bool) {
+        cpu.arch.is_lazy = lazy;
+        // ORDERING: Relaxed, as this_cpu_write(): leaving lazy mode, the smp_mb() (or
+        // the locked bit set) before the `tlb_gen` read orders it against the flusher's
+        // fully ordered `tlb_gen` increment and its read of `is_lazy`; entering, a
+        // flusher that misses it sends one IPI too many.
+        k.cpus[cpu.id]
+            .arch
+            .is_lazy
+            .store(&mut cpu.acct, u64::from(lazy), Ordering::Relaxed);
+    }
+
+    /// `choose_new_asid(next, next_tlb_gen)`: the PCID whose entries already belong to
+    /// `next` (flushed if they are behind `next_tlb_gen`), or the next one round robin.
+    fn choose_new_asid<S: Scheme>(
+        cpu: &mut Cpu<S, Self>,
+        next: MmId,
+        next_tlb_gen: u64,
+    ) -> NewAsid {
+        let tlb = &mut cpu.arch;
+        if let Some(asid) = tlb.ctxs.iter().position(|c| c.ctx_id == Some(next)) {
+            return NewAsid {
+                asid,
+                need_flush: tlb.ctxs[asid].tlb_gen < next_tlb_gen,
+            };
+        }
+        let asid = tlb.next_asid;
+        tlb.next_asid = (asid + 1) % TLB_NR_DYN_ASIDS;
+        NewAsid {
+            asid,
+            need_flush: true,
+        }
+    }
+
+    /// `should_flush_tlb(cpu, info)`: does a flush of `mm` (that frees no page tables)
+    /// need to reach CPU `target`?
+    fn should_flush_tlb<S: Scheme>(
+        k: &Kernel<S, Self>,
+        cpu: &mut Cpu<S, Self>,
+        target: usize,
+        mm: MmId,
+        trim_cpumask: bool,
+    ) -> bool {
+        let t = &k.cpus[target].arch;
+        // ORDERING: Acquire, as the load followed by smp_rmb(): pairs with the Release
+        // stores of `loaded_mm`, so `is_lazy` is read at least as new as `loaded_mm`.
+        let loaded = t.loaded_mm.load(&mut cpu.acct, Ordering::Acquire);
+        // Lazy TLB will get flushed at the next context switch.
+        // ORDERING: Relaxed, ordered after the load above by its Acquire.
+        if t.is_lazy.load(&mut cpu.acct, Ordering::Relaxed) != 0 {
+            return false;
+        }
+        // While switching, the CPU may have state of either mm: flush (fea4e317f9e7).
+        if loaded == SWITCHING_WORD {
+            return true;
+        }
+        // The target mm is loaded, and the CPU is not lazy.
+        if loaded == mm.encode() {
+            return true;
+        }
+        // In the mask but not the loaded mm: now and then, flush it to trim it.
+        trim_cpumask
+    }
+
+    /// `flush_tlb_func(info)` on this CPU, interrupts off: leave a lazily used mm, or
+    /// bring the PCID up to the mm's `tlb_gen`.
+    fn flush_tlb_func<S: Scheme>(
+        k: &Kernel<S, Self>,
+        cpu: &mut Cpu<S, Self>,
+        mm: MmId,
+        freed_tables: bool,
+    ) {
+        let LoadedMm::Mm(loaded) = cpu.arch.loaded_mm else {
+            unreachable!("cpu {}: flush IPI inside switch_mm", cpu.id);
+        };
+        if loaded != mm {
+            // Can only happen on remote CPUs: the CPU was left in the mm_cpumask of the
+            // target mm. Clear it.
+            cpumask_clear_cpu(k, cpu, mm);
+            return;
+        }
+        if loaded.is_init() {
+            return;
+        }
+        if cpu.arch.is_lazy {
+            // Lazy mode: switching to init_mm is barely slower than a minimal flush and
+            // keeps speculation away from freed tables.
+            k.switch_to_init_mm_in_irq(cpu, mm);
+            if S::UNLAZY_MM_IN_FLUSH {
+                // unlazy_mm_irqs_off(): the scheduler is told, and the CPU's lazy
+                // reference goes (the scheme's end of a switch retires it).
+                S::finish_switch(k, cpu);
+            }
+            return;
+        }
+        let asid = cpu.arch.loaded_mm_asid;
+        let local_tlb_gen = cpu.arch.ctxs[asid].tlb_gen;
+        // ORDERING: Relaxed, as atomic64_read(&loaded_mm->context.tlb_gen): the IPI's
+        // Release/Acquire hand-off orders it after the flusher's increment.
+        let mm_tlb_gen = k
+            .arch
+            .ctx(mm)
+            .tlb_gen
+            .load(&mut cpu.acct, Ordering::Relaxed);
+        if local_tlb_gen < mm_tlb_gen || freed_tables {
+            // A full flush: the TLB and paging-structure caches of this PCID.
+            cpu.arch.ctxs[asid].tlb_gen = cpu.arch.ctxs[asid].tlb_gen.max(mm_tlb_gen);
+            k.cpus[cpu.id].flush_walk_cache(mm);
+        }
+    }
+
+    /// `flush_tlb_mm_range(mm, ..., freed_tables)`: bump `tlb_gen`, flush the CPUs that
+    /// need it, wait for them. Interrupts are enabled.
+    fn flush_tlb_mm_range<S: Scheme>(
+        k: &Kernel<S, Self>,
+        cpu: &mut Cpu<S, Self>,
+        mm: MmId,
+        freed_tables: bool,
+    ) {
+        let Some(m) = k.mm(cpu, mm, "flush_tlb_mm_range") else {
+            return;
+        };
+        let ctx = k.arch.ctx(mm);
+        // inc_mm_tlb_gen(): atomic64_inc_return, fully ordered.
+        // ORDERING: AcqRel inside a full barrier on each side: the page-table changes
+        // before it are visible to a CPU that reads the new value, and its read of
+        // `loaded_mm`/`is_lazy` below cannot pass it (the store-buffering pair of the
+        // switching CPU's bit set or smp_mb() and `tlb_gen` read).
+        let new_tlb_gen = crate::sync::fully_ordered(&mut cpu.acct, |a| {
+            ctx.tlb_gen.fetch_add(a, 1, Ordering::AcqRel)
+        }) + 1;
+        k.preempt_point();
+        // ORDERING: Relaxed, as the kernel's read of mm_cpumask: the fully ordered
+        // increment above orders it after every bit a switching CPU set before its own
+        // barrier and `tlb_gen` read.
+        let mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        let targets = if freed_tables {
+            if k.arch.no_freed_tables_flush {
+                // MUTANT x86-no-freed-tables-flush: the flush is not marked as freeing
+                // page tables, so it skips lazy CPUs (should_flush_tlb); at exit_mmap
+                // every other CPU that has the mm loaded is lazy, so only this one is
+                // flushed.
+                CpuMask::of(k.nr_cpus(), cpu.id)
+            } else {
+                // Freed tables: every CPU in mm_cpumask, lazy ones too.
+                mask
+            }
+        } else {
+            // on_each_cpu_cond_mask(should_flush_tlb, ...), this CPU included.
+            let trim = new_tlb_gen % TRIM_PERIOD == 0;
+            let mut t = CpuMask::new(k.nr_cpus());
+            for i in mask.iter() {
+                if Self::should_flush_tlb(k, cpu, i, mm, trim) {
+                    t.set(i);
+                }
+            }
+            t
+        };
+        let op = if freed_tables {
+            IPI_FLUSH_FREED_TABLES
+        } else {
+            IPI_FLUSH_TLB_FUNC
+        };
+        k.on_each_cpu_mask(cpu, &targets, Ipi::Arch(op), mm);
+        // The flush is done: what it unmapped may be freed now (the oracle's record).
+        ctx.flushed_gen.fetch_max(new_tlb_gen, Ordering::Relaxed);
+    }
+}
+
 impl Arch for X86 {
     const NAME: &'static str = "x86";
     // raw_spin_lock is a LOCK-prefixed cmpxchg: smp_mb__after_spinlock() is empty.
     const SPIN_LOCK_IS_FULL_BARRIER: bool = true;
-    const MUTANTS: &'static [Mutant] = &[NO_SWITCHING_SENTINEL, NO_FREED_TABLES_FLUSH];
+    const MUTANTS: &'static [Mutant] = &[
+        NO_SWITCHING_SENTINEL,
+        NO_FREED_TABLES_FLUSH,
+        CPUMASK_BEFORE_SENTINEL,
+    ];
     // arch/x86/Kconfig: select ARCH_WANT_IRQS_OFF_ACTIVATE_MM.
     const IRQS_OFF_ACTIVATE_MM: bool = true;
     // The freed-tables flush below IPIs every CPU of mm_cpumask and un-lazies them (on
     // bare metal: INVLPGB and paravirt flushes send no such IPI, not modelled).
     const FREEING_FLUSH_UNLAZIES: bool = true;
     type CpuLocal = TlbState;
-    type CpuShared = ();
+    type CpuShared = CachePadded<TlbShared>;
 
     fn new(cfg: &Config) -> Self {
+        let slots = cfg.arena_capacity.min(u32::MAX as usize - 2) + 1;
         X86 {
             no_sentinel: cfg.is(NO_SWITCHING_SENTINEL),
             no_freed_tables_flush: cfg.is(NO_FREED_TABLES_FLUSH),
+            cpumask_before_sentinel: cfg.is(CPUMASK_BEFORE_SENTINEL),
+            ctx: (0..slots)
+                .map(|_| {
+                    CachePadded(MmContext {
+                        tlb_gen: SharedU64::new(0),
+                        flushed_gen: raw::AtomicU64::new(0),
+                    })
+                })
+                .collect(),
         }
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared() -> CachePadded<TlbShared> {
+        CachePadded(TlbShared {
+            loaded_mm: SharedU64::new(MmId::INIT.encode()),
+            is_lazy: SharedU64::new(0),
+        })
+    }
 
     #[inline]
-    fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, _mm: &LazyMm<'_>) {
+    fn enter_lazy_tlb<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, _mm: &LazyMm<'_>) {
         if cpu.arch.loaded_mm == LoadedMm::Mm(MmId::INIT) {
             return;
         }
-        cpu.arch.is_lazy = true;
+        Self::set_is_lazy(k, cpu, true);
     }
 
     #[inline]
@@ -158,77 +493,152 @@ impl Arch for X86 {
         let LoadedMm::Mm(real_prev) = cpu.arch.loaded_mm else {
             unreachable!("cpu {}: switch_mm inside switch_mm", cpu.id);
         };
-        cpu.arch.is_lazy = false;
-        if real_prev == next {
-            // Not actually switching (leaving lazy mode on the same mm): no CR3 write.
-            // Even in lazy mode the CPU stayed in mm_cpumask (a flush trims only CPUs
-            // that left the mm), so this finds the bit set and writes nothing; Linux's
-            // CONFIG_DEBUG_VM check sets it if not.
+        let prev_asid = cpu.arch.loaded_mm_asid;
+        let was_lazy = cpu.arch.is_lazy;
+        if was_lazy {
+            Self::set_is_lazy(k, cpu, false);
+        }
+        let ns = if real_prev == next {
+            // Not actually switching. Even in lazy mode the CPU stayed in mm_cpumask (a
+            // flush trims only CPUs that left the mm), so this finds the bit set and
+            // writes nothing; Linux's CONFIG_DEBUG_VM check sets it if not.
             cpumask_set_cpu(k, cpu, next);
-            return;
-        }
-        // Start receiving flushes for next before loading it.
-        cpumask_set_cpu(k, cpu, next);
-        if k.arch.no_sentinel {
-            // MUTANT x86-no-switching-sentinel: loaded_mm keeps naming prev during the
-            // CR3 write.
+            if !was_lazy {
+                // Another thread of the same process: no TLB flush required.
+                return;
+            }
+            k.preempt_point();
+            // Read tlb_gen: did a flush skip this CPU while it was lazy?
+            // ORDERING: pairs with the full barrier of the flusher's tlb_gen increment,
+            // which comes before its read of is_lazy: either it saw is_lazy clear and
+            // flushes this CPU, or this read sees its tlb_gen.
+            cpu.smp_mb();
+            // ORDERING: Relaxed, as atomic64_read(): ordered by the smp_mb() above.
+            let next_tlb_gen = k
+                .arch
+                .ctx(next)
+                .tlb_gen
+                .load(&mut cpu.acct, Ordering::Relaxed);
+            if cpu.arch.ctxs[prev_asid].tlb_gen == next_tlb_gen {
+                return;
+            }
+            // TLB contents went out of date while this CPU was lazy: flush and reload.
+            cpu.arch.ctxs[prev_asid].tlb_gen = next_tlb_gen;
+            NewAsid {
+                asid: prev_asid,
+                need_flush: true,
+            }
         } else {
-            // INVARIANT: loaded_mm is the sentinel for the whole CR3 write.
-            cpu.arch.loaded_mm = LoadedMm::Switching;
-        }
+            if k.arch.no_sentinel || k.arch.cpumask_before_sentinel {
+                // MUTANT x86-no-switching-sentinel: loaded_mm keeps naming prev during
+                // the CR3 write. MUTANT x86-cpumask-before-sentinel: not yet; below.
+            } else {
+                // Indicate that CR3 is about to change: nmi_uaccess_okay() and
+                // should_flush_tlb() watch this window.
+                // INVARIANT: loaded_mm is the sentinel for the whole CR3 write.
+                Self::set_loaded_mm(k, cpu, LoadedMm::Switching);
+            }
+            k.preempt_point();
+            // Start receiving IPIs, then read tlb_gen: a locked bit set is a full
+            // barrier; when the bit is already set, an explicit one (83b0177a6c48).
+            let me = cpu.id;
+            let m = if next.is_init() {
+                None
+            } else {
+                k.mm(cpu, next, "mm_cpumask")
+            };
+            if let Some(m) = m {
+                if m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed) {
+                    // ORDERING: between the sentinel store and the tlb_gen read, as the
+                    // flusher's fully ordered increment is between its tlb_gen write and
+                    // its loaded_mm read: one of the two sees the other.
+                    cpu.smp_mb();
+                } else {
+                    // ORDERING: AcqRel inside a full barrier on each side, as the locked
+                    // `bts` of cpumask_set_cpu(): see the smp_mb() above.
+                    crate::sync::fully_ordered(&mut cpu.acct, |a| {
+                        m.cpumask.set(a, me, Ordering::AcqRel)
+                    });
+                }
+            } else {
+                cpu.smp_mb();
+            }
+            // ORDERING: Relaxed, as atomic64_read(): ordered by the barrier above.
+            let next_tlb_gen = k
+                .arch
+                .ctx(next)
+                .tlb_gen
+                .load(&mut cpu.acct, Ordering::Relaxed);
+            k.preempt_point();
+            let ns = Self::choose_new_asid(cpu, next, next_tlb_gen);
+            if ns.need_flush {
+                cpu.arch.ctxs[ns.asid] = TlbContext {
+                    ctx_id: Some(next),
+                    tlb_gen: next_tlb_gen,
+                };
+            }
+            k.preempt_point();
+            if k.arch.cpumask_before_sentinel {
+                // MUTANT x86-cpumask-before-sentinel: the sentinel only now, after the
+                // bit and the tlb_gen read (the order before 2025).
+                Self::set_loaded_mm(k, cpu, LoadedMm::Switching);
+            }
+            ns
+        };
         k.nmi_point(cpu);
-        // load_new_mm_cr3().
+        // load_new_mm_cr3(): a PCID flushed or reused as it is (the model's CR3 write
+        // empties the paging-structure caches either way).
+        debug_assert!(ns.need_flush || cpu.arch.ctxs[ns.asid].ctx_id == Some(next));
         k.load_cr3(cpu, next);
         k.nmi_point(cpu);
+        // Make sure CR3 is written before loaded_mm.
         // INVARIANT: loaded_mm names the mm whose CR3 is now loaded.
-        cpu.arch.loaded_mm = LoadedMm::Mm(next);
+        Self::set_loaded_mm(k, cpu, LoadedMm::Mm(next));
+        cpu.arch.loaded_mm_asid = ns.asid;
         cpu.set_loaded_mm(next);
     }
 
     fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
         // flush_tlb_mm_range() with freed_tables: every CPU in mm_cpumask, lazy ones too.
-        let Some(m) = k.mm(cpu, mm, "flush_tlb_mm_range") else {
-            return;
-        };
-        // ORDERING: Relaxed, as the kernel's read of mm_cpumask: the full barrier of the
-        // fully ordered mm_users decrement that started teardown orders it after every
-        // CPU's switch to the mm (each set its bit before loading it).
-        let mut mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
-        if k.arch.no_freed_tables_flush {
-            // MUTANT x86-no-freed-tables-flush: the flush is not marked as freeing page
-            // tables, so it skips lazy CPUs (should_flush_tlb); at exit_mmap every other
-            // CPU that has the mm loaded is lazy, so only this one is flushed.
-            let me = cpu.id;
-            mask = CpuMask::new(k.nr_cpus());
-            mask.set(me);
-        }
-        k.on_each_cpu_mask(cpu, &mask, Ipi::Arch(IPI_FLUSH_TLB_FUNC), mm);
+        Self::flush_tlb_mm_range(k, cpu, mm, true);
     }
 
-    fn ipi_name(_op: u8) -> &'static str {
-        "flush_tlb_func"
+    fn flush_tlb_mm<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
+        Self::flush_tlb_mm_range(k, cpu, mm, false);
+    }
+
+    fn ipi_name(op: u8) -> &'static str {
+        match op {
+            IPI_FLUSH_FREED_TABLES => "flush_tlb_func (freed tables)",
+            _ => "flush_tlb_func",
+        }
     }
 
     fn handle_ipi<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, op: u8, mm: MmId) {
-        if op != IPI_FLUSH_TLB_FUNC {
+        match op {
+            IPI_FLUSH_FREED_TABLES => Self::flush_tlb_func(k, cpu, mm, true),
+            IPI_FLUSH_TLB_FUNC => Self::flush_tlb_func(k, cpu, mm, false),
+            _ => {}
+        }
+    }
+
+    fn user_access<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
+        // Property h: the translations this CPU uses are as new as every flush of the
+        // mm that has returned (its caller may have freed what it unmapped).
+        if cpu.arch.loaded_mm != LoadedMm::Mm(mm) {
             return;
         }
-        // flush_tlb_func().
-        let LoadedMm::Mm(loaded) = cpu.arch.loaded_mm else {
-            unreachable!("cpu {}: flush IPI inside switch_mm", cpu.id);
-        };
-        if loaded != mm {
-            // The CPU was left in the mm_cpumask of the target mm. Clear it.
-            cpumask_clear_cpu(k, cpu, mm);
-            return;
-        }
-        if cpu.arch.is_lazy {
-            // Lazy mode: switching to init_mm is barely slower than a minimal flush and
-            // keeps speculation away from the freed tables.
-            k.switch_to_init_mm_in_irq(cpu, mm);
-        } else {
-            // The CPU runs the mm for real: it flushes its TLB and paging-structure caches.
-            k.cpus[cpu.id].flush_walk_cache(mm);
+        let have = cpu.arch.ctxs[cpu.arch.loaded_mm_asid].tlb_gen;
+        let flushed = k.arch.ctx(mm).flushed_gen.load(Ordering::Relaxed);
+        if have < flushed {
+            k.report(
+                cpu,
+                mm,
+                ViolationKind::StaleTlb {
+                    tlb_gen: have,
+                    flushed,
+                },
+            );
         }
     }
 

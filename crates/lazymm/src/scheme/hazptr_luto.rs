@@ -203,6 +203,7 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
                 found.set(i);
             }
         }
+        cpu.stats.lazy_scan_hits += found.weight() as u64;
         found
     }
 
@@ -336,6 +337,7 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     } else {
         &[EARLY_SCAN, NO_DEFERRED_DROP, HOTPLUG]
     };
+    const UNLAZY_MM_IN_FLUSH: bool = true;
     type TaskState = LutoTask;
     type CpuLocal = LutoLocal;
     type CpuShared = CachePadded<LutoRq>;

@@ -55,6 +55,11 @@ pub trait Scheme: Sized + Send + Sync + 'static {
     /// IPI it sends anyway (powerpc's final full-mm flush), as Linux's arch code tests
     /// the Kconfig symbol.
     const LAZY_TLB_SHOOTDOWN: bool = false;
+    /// Lutomirski's `unlazy_mm_irqs_off()`: when an arch's flush IPI moves a lazy CPU
+    /// to `init_mm` (x86's `flush_tlb_func`), the scheduler is told, and the CPU gives up
+    /// its lazy reference there and then by running [`Scheme::finish_switch`]. Only for
+    /// a scheme whose lazy reference is the CPU's own, not a task's.
+    const UNLAZY_MM_IN_FLUSH: bool = false;
 
     /// Per-task state. `refcount` keeps a counted `active_mm` here and `shootdown` an
     /// uncounted one; `lazy-percpu` (and the hazard-pointer models) define a type
