@@ -297,7 +297,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// In the order of `fs/exec.c`: `membarrier_exec_mmap`'s full barrier, then with
     /// interrupts off `active_mm = tsk->active_mm; tsk->active_mm = mm; tsk->mm = mm`,
     /// then `activate_mm(active_mm, mm)`, with interrupts still off only where the
-    /// arch selects `ARCH_WANT_IRQS_OFF_ACTIVATE_MM` ([`Kernel::irqs_off_activate_mm`]).
+    /// arch selects `ARCH_WANT_IRQS_OFF_ACTIVATE_MM` (`Kernel::irqs_off_activate_mm`).
     /// Elsewhere interrupts come back on first: an IPI in that window sees
     /// `current->active_mm == mm` while the old mm is still loaded (the window of
     /// d53c3dfb23c4), and `activate_mm` gets the old `active_mm` as the kernel kept it

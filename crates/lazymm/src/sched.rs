@@ -32,7 +32,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// # Membarrier
     /// Both halves of property f meet here. Before the `rq->curr` store, the rq lock and
     /// `smp_mb__after_spinlock()` order everything `prev` did in user space
-    /// ([`Kernel::rq_lock`]): the scheduler's barrier, in every scheme. After it, the
+    /// (`Kernel::rq_lock`): the scheduler's barrier, in every scheme. After it, the
     /// scheme's lazy-mm bookkeeping (or the arch's `switch_mm`) must provide the full
     /// barrier before `next` runs in user space. `none` pays the scheduler's barrier
     /// too: it is the lower bound of lazy-mm bookkeeping, not of the scheduler, and

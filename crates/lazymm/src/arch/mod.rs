@@ -36,7 +36,7 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// `activate_mm` (powerpc, x86 and s390 select it; arm64 and the asm-generic default
     /// do not). Its Kconfig help: "Architectures that do IPI based TLB shootdowns should
     /// enable this", so the model also keeps them off under a scheme with
-    /// `LAZY_TLB_SHOOTDOWN` ([`Kernel::irqs_off_activate_mm`]).
+    /// `LAZY_TLB_SHOOTDOWN` (`Kernel::irqs_off_activate_mm`).
     const IRQS_OFF_ACTIVATE_MM: bool = false;
     /// Whether the TLB flush that ends `exit_mmap` (the one that frees the page tables)
     /// reaches every CPU that may have the mm loaded and moves the lazy ones to

@@ -53,7 +53,7 @@
 //! `include/linux/sched/mm.h` is `smp_mb()` only if the state has
 //! `MEMBARRIER_STATE_GLOBAL_EXPEDITED` or `MEMBARRIER_STATE_PRIVATE_EXPEDITED`, so a
 //! process that never registered for membarrier pays nothing. Here it is
-//! [`membarrier_finish_switch_mm`](HazptrLuto::membarrier_finish_switch_mm), called
+//! `HazptrLuto::membarrier_finish_switch_mm`, called
 //! from `mmdrop_lazy_tlb_sched` (the kernel→user switch: the one case property f
 //! checks, since a user→user switch passes `switch_mm`) and from `mmdrop_lazy_tlb`
 //! (`kthread_use_mm`, `exec_mmap`), reading the registration of the mm being switched

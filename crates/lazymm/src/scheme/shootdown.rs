@@ -23,7 +23,7 @@
 //! [`ShootdownTask::active_mm`] is a plain handle that nothing keeps alive, and the
 //! handler tests it as `do_shoot_lazy_tlb` does (`current->active_mm == mm`), through
 //! the per-CPU view of current's `active_mm` ([`ShootdownCpu`]; see the
-//! [`Scheme`](super::Scheme) module doc for that simplification).
+//! [`scheme`](super) module doc for that simplification).
 //!
 //! What keeps `current->active_mm` valid is the shootdown itself: `__mmdrop` resets
 //! it to `init_mm` on every CPU of `mm_cpumask` and waits before it frees, and the IPI
@@ -120,7 +120,7 @@ pub struct ShootdownTask {
 /// What only this CPU touches under `shootdown`.
 ///
 /// # Invariants
-/// `active_mm` is current's `active_mm` (see the [`Scheme`](super::Scheme) module doc):
+/// `active_mm` is current's `active_mm` (see the [`scheme`](super) module doc):
 /// every write of current's in the model writes it too.
 #[derive(Debug)]
 pub struct ShootdownCpu {
