@@ -159,7 +159,12 @@ fn oversubscribed_pairs_switch_user_to_user() {
 
 #[test]
 fn every_mutant_is_caught_on_its_workload() {
-    for m in registry::mutants() {
+    // Mutants whose window a native run reaches only by chance are caught by the
+    // checker (tests/check.rs, `check --mutants`) and their directed tests.
+    let native = registry::mutants()
+        .into_iter()
+        .filter(|m| m.exercise().caught_natively());
+    for m in native {
         let w = registry::mutant_workload(m);
         let caught = (1..=5).any(|seed| {
             let mut s = spec(m.scheme(), m.arch().unwrap_or("generic"), w, 3, 3_000_000);

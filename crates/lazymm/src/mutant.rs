@@ -41,6 +41,16 @@ pub enum Exercise {
     TlbFlush,
 }
 
+impl Exercise {
+    /// Whether a bounded native run of the exercise's workload opens the window often
+    /// enough to catch the mutant. `LazyExec` and `TlbFlush` windows are a few
+    /// instructions wide: only the checker's weighted programs (and directed tests)
+    /// reach them reliably.
+    pub fn caught_natively(self) -> bool {
+        !matches!(self, Exercise::LazyExec | Exercise::TlbFlush)
+    }
+}
+
 /// What a declaration is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
