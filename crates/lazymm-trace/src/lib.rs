@@ -33,6 +33,7 @@ pub mod replay;
 pub mod report;
 #[cfg(feature = "replay")]
 pub mod svg;
+#[cfg(feature = "replay")]
 pub mod timeline;
 
 pub use event::{PrevState, Record, TaskRef, TraceEvent};
