@@ -374,3 +374,24 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         }
     }
 }
+
+impl<S: Scheme, A: Arch> Kernel<S, A> {
+    /// The shootdown of `cleanup_lazy_tlbs` (kernel/fork.c): `ipi` to every CPU of
+    /// `mm_cpumask(mm)` (every online CPU on an arch that does not maintain it), whose
+    /// handler moves a CPU still lazy on `mm` to `init_mm`, and a wait for them all.
+    ///
+    /// The full fences of the `mm_count` decrement that brought the caller here order
+    /// the mask's read after every CPU's last switch to the mm, each of which set its
+    /// bit before loading the mm and before releasing its own reference. The oracle
+    /// checks property c on the mask read: it must cover every CPU that still has the
+    /// mm loaded.
+    pub(crate) fn shoot_lazy_tlbs(&self, cpu: &mut Cpu<S, A>, mm: MmId, ipi: Ipi) {
+        let mask = self.mm_cpus(cpu, mm);
+        for (i, c) in self.cpus.iter().enumerate() {
+            if !mask.test(i) && c.oracle_cr3() == mm {
+                self.report(cpu, mm, ViolationKind::LazyCpuNotInCpumask { lazy: i });
+            }
+        }
+        self.on_each_cpu_mask(cpu, &mask, ipi, mm);
+    }
+}

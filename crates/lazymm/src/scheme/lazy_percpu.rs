@@ -60,7 +60,7 @@ use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::{Config, Kernel};
 use crate::mm::MmId;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
-use crate::oracle::{Property, ViolationKind};
+use crate::oracle::Property;
 use crate::smp::Ipi;
 
 /// `lazy-percpu-no-shootdown`: `cleanup_lazy_tlbs` trusts every arch's freeing
@@ -158,17 +158,8 @@ impl Scheme for LazyPercpu {
         if k.mm(cpu, mm, "cleanup_lazy_tlbs").is_none() {
             return;
         }
-        // mm_cpumask(mm), or every online CPU on an arch that keeps no mask, ordered
-        // after every CPU's last switch to the mm by the fully ordered decrement of
-        // mm_count that brought us here (as under `shootdown`).
-        let mask = k.mm_cpus(cpu, mm);
-        // Property c: the mask must cover every CPU that still has the mm loaded.
-        for (i, c) in k.cpus.iter().enumerate() {
-            if !mask.test(i) && c.oracle_cr3() == mm {
-                k.report(cpu, mm, ViolationKind::LazyCpuNotInCpumask { lazy: i });
-            }
-        }
-        k.on_each_cpu_mask(cpu, &mask, Ipi::Scheme(IPI_SHOOT_LAZY_TLB), mm);
+        // As under `shootdown`.
+        k.shoot_lazy_tlbs(cpu, mm, Ipi::Scheme(IPI_SHOOT_LAZY_TLB));
     }
 
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {

@@ -276,18 +276,7 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
         if k.mm(cpu, mm, "cleanup_lazy_tlbs").is_none() {
             return;
         }
-        // mm_cpumask(mm) (every online CPU on an arch that does not maintain it). The
-        // full fences of the mm_count decrement that brought us here order this read
-        // after every CPU's last switch to the mm, each of which set its bit before
-        // loading the mm and before releasing its own reference.
-        let mask = k.mm_cpus(cpu, mm);
-        // Property c: the mask must cover every CPU that still has the mm loaded.
-        for (i, c) in k.cpus.iter().enumerate() {
-            if !mask.test(i) && c.oracle_cr3() == mm {
-                k.report(cpu, mm, ViolationKind::LazyCpuNotInCpumask { lazy: i });
-            }
-        }
-        k.on_each_cpu_mask(cpu, &mask, Ipi::Scheme(IPI_SHOOT_LAZY_TLB), mm);
+        k.shoot_lazy_tlbs(cpu, mm, Ipi::Scheme(IPI_SHOOT_LAZY_TLB));
         if DEBUG {
             let online = k.cpu_online_mask(cpu);
             k.on_each_cpu_mask(cpu, &online, Ipi::Scheme(IPI_CHECK_LAZY_TLB), mm);
