@@ -13,7 +13,7 @@ use crate::replay::Row;
 use crate::schedule::Schedule;
 use crate::tasks::{Census, Kind};
 use crate::Trace;
-use lazymm_engine::report::columns::{Cell, Column};
+use lazymm_engine::report::columns::{col, Cell, Column};
 use lazymm_engine::report::svg::{lin_ticks, si_tick, xml_escape, Chart};
 use lazymm_engine::report::{write_dir, ReportError};
 use serde_json::Value;
@@ -171,15 +171,6 @@ pub fn table(rows: &[Row]) -> String {
         }
     }
     o
-}
-
-const fn col(head: &'static str, means: &'static str, cell: Cell, left: bool) -> Column {
-    Column {
-        head,
-        means,
-        cell,
-        left,
-    }
 }
 
 /// The columns of the HTML table, in order, over [`Row::to_json`]'s fields.

@@ -37,7 +37,8 @@ pub struct Column {
     pub left: bool,
 }
 
-const fn col(head: &'static str, means: &'static str, cell: Cell, left: bool) -> Column {
+/// A column named `head` (meaning `means`) showing `cell`, left-aligned if `left`.
+pub const fn col(head: &'static str, means: &'static str, cell: Cell, left: bool) -> Column {
     Column {
         head,
         means,
