@@ -46,7 +46,7 @@ const SELF_ONLY: Mutant = Mutant::declare(&MutantInfo {
     exercise: Exercise::Teardown,
     description:
         "the shootdown interrupts only the freeing CPU: others keep the freed tables loaded (b)",
-    configure: None,
+    configure: &[],
 });
 
 /// The `shootdown-all` scheme: whether its mutant is on (read once, at boot).

@@ -387,13 +387,13 @@ fn replay_main(file: &Path, timeline: Option<&Path>) -> Result<u8, Failure> {
     let out = check::rerun(c, &r.schedule).map_err(|e| Failure::Usage(e.to_string()))?;
     if let Some(t) = timeline {
         let title = format!("lazymm check --replay {}", file.display());
-        lazymm_trace::timeline::from_check(&out.events, c.cpus, &title)
+        lazymm_engine::report::timeline::from_check(&out.events, c.cpus, &title)
             .write(t)
             .map_err(|e| Failure::Io(format!("cannot write {}: {e}", t.display())))?;
         println!(
             "timeline: {} (open it in {})",
             t.display(),
-            lazymm_trace::svg::opener(t)
+            lazymm_engine::report::timeline::svg::opener(t)
         );
     }
     println!(

@@ -38,8 +38,10 @@ impl Registry {
     /// replayer).
     pub fn with_scheme<S: lazymm::Scheme>(mut self, description: &'static str) -> Registry {
         let mut r = lazymm_engine::registry::Registered::new::<S>(description);
+        lazymm_engine::native::register::<S>(&mut r);
+        lazymm_engine::check::register::<S>(&mut r);
         lazymm_sim::sim::register::<S>(&mut r);
-        lazymm_trace::replay::register::<S>(&mut r);
+        lazymm_replay::register::<S>(&mut r);
         self.added.push(r);
         self
     }

@@ -5,8 +5,8 @@
 use crate::args::{unexpected, Args};
 use crate::Failure;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lazymm_cost::machine::Machine;
 use lazymm_engine::registry;
-use lazymm_sim::machine::Machine;
 use lazymm_sim::predict::{predict, validate, PredictSpec, VALIDATE_ROUNDS};
 use lazymm_sim::report;
 use lexopt::Arg;
@@ -290,7 +290,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
 /// `--calibrate`: measures this host and writes the `host` machine file.
 fn write_calibration(out: Option<PathBuf>) -> Result<u8, Failure> {
     let path = out.unwrap_or_else(|| {
-        let tree = PathBuf::from("crates/lazymm-sim/machines");
+        let tree = PathBuf::from("crates/lazymm-cost/machines");
         if tree.is_dir() {
             tree.join("host.toml")
         } else {

@@ -5,7 +5,7 @@
 
 use crate::args::{unexpected, Args};
 use crate::Failure;
-use lazymm_trace::timeline::write_whole;
+use lazymm_engine::report::timeline::write_whole;
 use lexopt::Arg;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

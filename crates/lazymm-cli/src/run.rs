@@ -166,7 +166,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 r.workload.name(),
                 r.cpus
             );
-            let tl = lazymm_trace::timeline::from_run(
+            let tl = lazymm_engine::report::timeline::from_run(
                 &logs,
                 &r.violations,
                 r.cpus,
@@ -184,7 +184,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         eprintln!(
             "timeline: {} (open it in {})",
             path.display(),
-            lazymm_trace::svg::opener(path)
+            lazymm_engine::report::timeline::svg::opener(path)
         );
     }
     if as_json {

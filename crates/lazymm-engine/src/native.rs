@@ -225,13 +225,23 @@ pub(crate) struct Native<'a>(&'a RunSpec, Option<usize>);
 /// What a native run produces: its report and each CPU's event log.
 pub(crate) type NativeOut = (RunReport, Vec<EventLog>);
 
+/// A native run of a registered scheme on the arch named.
+type NativeJob = for<'a> fn(&str, Native<'a>) -> Option<NativeOut>;
+
+/// Instantiates the native host (runs and benches) for a scheme registered at run time
+/// (see [`registry`]).
+pub fn register<S: Scheme>(r: &mut registry::Registered) {
+    let job: NativeJob = |arch, v| registry::by_arch::<S, _>(arch, v);
+    r.add_job(job);
+}
+
 impl WithKernel for Native<'_> {
     type Out = NativeOut;
     fn with<S: Scheme, A: Arch>(self) -> NativeOut {
         run_native::<S, A>(self.0, self.1)
     }
     fn with_registered(self, s: &registry::Registered, arch: &str) -> Option<NativeOut> {
-        s.job::<registry::NativeJob>()?(arch, self)
+        s.job::<NativeJob>()?(arch, self)
     }
 }
 

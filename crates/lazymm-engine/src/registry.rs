@@ -17,7 +17,8 @@
 //! one is named only by the program that registers it, so [`Registered::new`] (and the
 //! simulator's and replayer's `register`) instantiate each host for it there, once per
 //! arch, and store the results as plain function pointers, which [`dispatch`] finds
-//! through [`WithKernel::with_registered`].
+//! through [`WithKernel::with_registered`]. The registry itself knows names and that job
+//! store, nothing of any host: every host registers from its own module.
 
 use crate::workload::Workload;
 use lazymm::{Arch, Exercise, Mutant, Scheme};
@@ -53,32 +54,21 @@ pub struct Registered {
     jobs: Vec<(TypeId, Box<dyn Any + Send + Sync>)>,
 }
 
-/// A native run of a registered scheme on the arch named (see [`crate::native`]).
-pub(crate) type NativeJob =
-    for<'a> fn(&str, crate::native::Native<'a>) -> Option<crate::native::NativeOut>;
-/// One checker run of a registered scheme on the arch named (see [`crate::check`]).
-pub(crate) type ExecJob =
-    for<'a> fn(&str, crate::check::run::Exec<'a>) -> Option<crate::check::run::Outcome>;
-
 impl Registered {
     /// The registration of `S`, described by `description` (one line, as `lazymm schemes`
-    /// prints it), with the engine's hosts (native and checker) instantiated for it. The
-    /// simulator and the trace replayer add theirs (`lazymm_sim::register`,
-    /// `lazymm_trace::register`).
+    /// prints it), with no host instantiated yet: each host adds its own instantiation
+    /// with its `register` function (`lazymm_engine::native::register`,
+    /// `lazymm_engine::check::register`, `lazymm_sim::sim::register`,
+    /// `lazymm_replay::register`; `lazymm_cli::Registry::with_scheme` calls them all).
     pub fn new<S: Scheme>(description: &'static str) -> Registered {
-        let mut r = Registered {
+        Registered {
             name: S::NAME,
             description,
             mutants: S::MUTANTS,
             frees_mms: S::FREES_MMS,
             membarrier_safe: S::MEMBARRIER_SAFE,
             jobs: Vec::new(),
-        };
-        let native: NativeJob = |arch, v| by_arch::<S, _>(arch, v);
-        let exec: ExecJob = |arch, v| by_arch::<S, _>(arch, v);
-        r.add_job(native);
-        r.add_job(exec);
-        r
+        }
     }
 
     /// Stores one instantiation: a function pointer, found again by its type.
@@ -161,15 +151,15 @@ impl Unknown {
 }
 
 macro_rules! schemes {
-    ($($name:literal => $ty:ty, $desc:literal;)*) => {
-        /// Every scheme: name and one-line description.
-        pub const SCHEMES: &[(&str, &str)] = &[$(($name, $desc)),*];
+    ($($ty:ty, $desc:literal;)*) => {
+        /// Every scheme: name (its `Scheme::NAME`) and one-line description.
+        pub const SCHEMES: &[(&str, &str)] = &[$((<$ty as Scheme>::NAME, $desc)),*];
 
         fn by_scheme<A: Arch, V: WithKernel>(scheme: &str, v: V) -> Option<V::Out> {
-            match scheme {
-                $($name => Some(v.with::<$ty, A>()),)*
-                _ => v.with_registered(registered_scheme(scheme)?, A::NAME),
-            }
+            $(if scheme == <$ty as Scheme>::NAME {
+                return Some(v.with::<$ty, A>());
+            })*
+            v.with_registered(registered_scheme(scheme)?, A::NAME)
         }
 
         /// Every scheme's declared mutants, in table order.
@@ -218,15 +208,15 @@ macro_rules! archs {
 }
 
 schemes! {
-    "refcount" => lazymm::scheme::Refcount, "Linux's default: every lazy CPU holds an mm_count reference";
-    "shootdown" => lazymm::scheme::Shootdown, "lazy users not counted; __mmdrop IPIs mm_cpumask and lazy CPUs switch to init_mm";
-    "shootdown-debug" => lazymm::scheme::ShootdownDebug, "shootdown plus DEBUG_VM_SHOOT_LAZIES: also IPI every online CPU to check";
-    "lazy-percpu" => lazymm::scheme::LazyPercpu, "no active_mm: the lazy mm is per-CPU, reachable only with irqs off; __mmdrop shootdown, piggy-backed on x86's freeing flush";
-    "hazptr-luto" => lazymm::scheme::HazptrLuto, "Lutomirski: rq.lazy_mm hazard pointer; at mm_users == 0 scan online CPUs, hand refs via rq.drop_mm";
-    "hazptr-luto-cpumask" => lazymm::scheme::HazptrLutoCpumask, "hazptr-luto scanning only mm_cpumask(mm) at teardown";
-    "hazptr-mathieu" => lazymm::scheme::HazptrMathieu, "Desnoyers: fenced per-CPU hazard slot; at mm_count == 0 scan all, IPI only holders";
-    "none" => lazymm::scheme::NoRefs, "no bookkeeping, mms never freed: the lower bound, for benchmarks only";
-    "none-mb" => lazymm::scheme::NoRefsMb, "none plus the one smp_mb membarrier requires per lazy round trip: the lower bound of a correct scheme";
+    lazymm::scheme::Refcount, "Linux's default: every lazy CPU holds an mm_count reference";
+    lazymm::scheme::Shootdown, "lazy users not counted; __mmdrop IPIs mm_cpumask and lazy CPUs switch to init_mm";
+    lazymm::scheme::ShootdownDebug, "shootdown plus DEBUG_VM_SHOOT_LAZIES: also IPI every online CPU to check";
+    lazymm::scheme::LazyPercpu, "no active_mm: the lazy mm is per-CPU, reachable only with irqs off; __mmdrop shootdown, piggy-backed on x86's freeing flush";
+    lazymm::scheme::HazptrLuto, "Lutomirski: rq.lazy_mm hazard pointer; at mm_users == 0 scan online CPUs, hand refs via rq.drop_mm";
+    lazymm::scheme::HazptrLutoCpumask, "hazptr-luto scanning only mm_cpumask(mm) at teardown";
+    lazymm::scheme::HazptrMathieu, "Desnoyers: fenced per-CPU hazard slot; at mm_count == 0 scan all, IPI only holders";
+    lazymm::scheme::NoRefs, "no bookkeeping, mms never freed: the lower bound, for benchmarks only";
+    lazymm::scheme::NoRefsMb, "none plus the one smp_mb membarrier requires per lazy round trip: the lower bound of a correct scheme";
 }
 
 archs! {

@@ -1,8 +1,8 @@
 //! `lazymm predict`: the sweep (schemes x archs x workloads x CPUs x pairs on one
 //! machine), its rows, and `--validate` beside the native engine.
 
-use crate::machine::{Machine, Ps};
 use crate::sim::{simulate, SimError, SimReport, SimSpec};
+use lazymm_cost::machine::{Machine, Ps};
 use lazymm_engine::bench::stats::{median, paired_slowdown, Interval};
 use lazymm_engine::registry::{ARCHS, SCHEMES};
 use lazymm_engine::Workload;

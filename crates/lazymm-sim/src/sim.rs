@@ -43,10 +43,10 @@
 //!   on an otherwise quiet machine (every other CPU idle or lazy), not behind every
 //!   CPU's simultaneous `mmput`.
 
-use crate::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
-use crate::machine::{Machine, Ps};
 use lazymm::sync::{Access, AccessKind};
 use lazymm::{Arch, Config, Cpu, Kernel, Scheme, Stats, Task};
+use lazymm_cost::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
+use lazymm_cost::machine::{Machine, Ps};
 use lazymm_engine::host::{Host, HostTask, Runqueue, Turn, MAX_TASKS};
 use lazymm_engine::registry::{self, WithKernel};
 use lazymm_engine::serial::Serial;

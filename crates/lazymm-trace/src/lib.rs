@@ -1,7 +1,8 @@
 //! Scheduler traces for lazymm: parsers for the text formats kernel developers record
 //! (ftrace, Android atrace and systrace, `trace-cmd report`, `perf script`, babeltrace2
-//! of LTTng), who-is-who (idle, kernel threads, processes), the schedule each CPU ran,
-//! and, with the `replay` feature, the host that drives the lazymm model with it.
+//! of LTTng), who-is-who (idle, kernel threads, processes) and the schedule each CPU ran.
+//! It depends on no other lazymm crate: the replay host that drives the model with a
+//! schedule is `lazymm-replay`.
 //!
 //! The parsers need nothing from the model: [`parse_str`] / [`read_file`] turn a trace
 //! into [`Record`]s (timestamp in ns, CPU, line, [`TraceEvent`]), every other line
@@ -10,8 +11,6 @@
 //! it is skipped and counted. Timestamps that go backwards on one CPU are counted and
 //! clamped (the CPU's order in the file is kept); lost-event markers are counted.
 #![forbid(unsafe_code)]
-// serde_json's json! macro of a replay row nests deeper than the default limit.
-#![recursion_limit = "256"]
 #![deny(missing_docs)]
 
 pub mod event;
@@ -26,15 +25,6 @@ mod lttng;
 mod perf;
 mod systrace;
 mod tracecmd;
-
-#[cfg(feature = "replay")]
-pub mod replay;
-#[cfg(feature = "replay")]
-pub mod report;
-#[cfg(feature = "replay")]
-pub mod svg;
-#[cfg(feature = "replay")]
-pub mod timeline;
 
 pub use event::{PrevState, Record, TaskRef, TraceEvent};
 pub use text::Line;

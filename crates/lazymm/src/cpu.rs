@@ -221,7 +221,7 @@ pub struct Cpu<S: Scheme, A: Arch> {
 }
 
 impl<S: Scheme, A: Arch> Cpu<S, A> {
-    pub(crate) fn new(id: usize, cfg: &crate::kernel::Config) -> Self {
+    pub(crate) fn new(id: usize, cfg: &crate::config::Config) -> Self {
         Cpu {
             id,
             step: 0,

@@ -8,10 +8,11 @@
 //! archs themselves, each telling its protocol in its module doc.
 
 use crate::arch::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, CpuShared};
 use crate::cpumask::SharedCpuMask;
 use crate::mm::{Arena, MmId};
-use crate::mutant::{FaultPoint, Mutant};
+use crate::mutant::FaultPoint;
 use crate::oracle::{Violation, ViolationKind};
 use crate::scheme::Scheme;
 use crate::smp::IpiHost;
@@ -22,83 +23,6 @@ use std::sync::Arc;
 /// distribution kernels). Masks and mailboxes are sized at boot for the CPUs a machine
 /// really has.
 pub const MAX_CPUS: usize = 4096;
-
-/// How a machine is set up.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Simulated CPUs (1 to [`MAX_CPUS`]).
-    pub nr_cpus: usize,
-    /// mm slots besides `init_mm`; forks fail (and the host retries) when all are live.
-    pub arena_capacity: usize,
-    /// The active mutant, if any.
-    pub mutant: Option<Mutant>,
-    /// CPU offline in the order before the 2024 hotplug fix: the outgoing CPU leaves
-    /// every `mm_cpumask` (powerpc's `__cpu_disable`) while still lazily on an mm, and
-    /// moves to `init_mm` only as it dies. Off by default; mutants that reproduce the
-    /// race turn it on.
-    pub offline_pre_fix_order: bool,
-    /// `sched_force_init_mm` reads the lazy mm again with interrupts off (the proposed
-    /// fix; off by default: mainline reads it once, with interrupts on).
-    pub force_init_mm_reread: bool,
-    /// `exec_mmap` re-enables interrupts before `activate_mm` even where the arch selects
-    /// `ARCH_WANT_IRQS_OFF_ACTIVATE_MM`: the order before d53c3dfb23c4 ("mm: fix exec
-    /// activate_mm vs TLB shootdown and lazy tlb switching race"). Off by default; the
-    /// mutant `exec-mmap-irqs-on-activate` turns it on.
-    pub activate_mm_irqs_on: bool,
-    /// `CONFIG_DEBUG_VM`: debug checks that read kernel state (powerpc's
-    /// `VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev)))` in `switch_mm`).
-    /// Off by default, as in production kernels.
-    pub debug_vm: bool,
-    /// Every new mm registers for expedited membarrier as it is created, as if each
-    /// process called `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)` first
-    /// thing (on by default, so property f is checked everywhere; off, no mm is
-    /// registered and no scheme owes property f: what a process that never uses
-    /// membarrier sees, and what `hazptr-luto`'s conditional barrier saves).
-    pub membarrier_registered: bool,
-    /// A lazy CPU makes a speculative page walk about once every this many interrupt
-    /// points (0: never).
-    pub speculative_walk_period: u32,
-    /// An NMI hits a CPU about once every this many NMI points (0: never). NMI points
-    /// are between the engine's steps and inside x86's CR3 switch window.
-    pub nmi_period: u32,
-    /// A monotonic clock in nanoseconds, for teardown timing (the model reads no clock of
-    /// its own).
-    pub clock: fn() -> u64,
-    /// Called at every [`Kernel::preempt_point`]: a deterministic scheduler (the checker)
-    /// switches to another simulated CPU there. `None` (the default) costs one
-    /// well-predicted branch per point.
-    pub preempt: Option<fn()>,
-}
-
-fn no_clock() -> u64 {
-    0
-}
-
-impl Config {
-    /// A machine of `nr_cpus` CPUs with default settings.
-    pub fn new(nr_cpus: usize) -> Config {
-        Config {
-            nr_cpus,
-            arena_capacity: 64 + 16 * nr_cpus,
-            mutant: None,
-            offline_pre_fix_order: false,
-            force_init_mm_reread: false,
-            activate_mm_irqs_on: false,
-            debug_vm: false,
-            membarrier_registered: true,
-            speculative_walk_period: 61,
-            nmi_period: 0,
-            clock: no_clock,
-            preempt: None,
-        }
-    }
-
-    /// Whether `m` is the active mutant.
-    #[inline]
-    pub fn is(&self, m: Mutant) -> bool {
-        self.mutant == Some(m)
-    }
-}
 
 /// One simulated machine running scheme `S` on arch `A`.
 pub struct Kernel<S: Scheme, A: Arch> {
@@ -126,9 +50,11 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// Returns the shared machine and each CPU's local state (hand one to each host
     /// thread).
     pub fn boot(mut cfg: Config) -> (Kernel<S, A>, Vec<Cpu<S, A>>) {
-        if let Some(configure) = cfg.mutant.and_then(|m| m.info().configure) {
-            // MUTANT: the fix the active mutant turns off.
-            configure(&mut cfg);
+        if let Some(m) = cfg.mutant {
+            // MUTANT: the fixes the active mutant turns off (or a finding's configuration).
+            for &setting in m.info().configure {
+                cfg.apply(setting);
+            }
         }
         let n = cfg.nr_cpus.clamp(1, MAX_CPUS);
         let k = Kernel {

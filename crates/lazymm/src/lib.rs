@@ -21,8 +21,10 @@
 #![deny(missing_docs)]
 
 pub mod arch;
+pub mod config;
 pub mod cpu;
 pub mod cpumask;
+pub mod ipi;
 pub mod kernel;
 pub mod lifecycle;
 pub mod mm;
@@ -36,12 +38,14 @@ pub mod task;
 pub mod tracepoint;
 
 pub use arch::Arch;
+pub use config::Config;
 pub use cpu::{Cpu, CpuShared, IrqGuard, LazyMm};
 pub use cpumask::CpuMask;
-pub use kernel::{Config, Kernel, MAX_CPUS};
+pub use ipi::Ipi;
+pub use kernel::{Kernel, MAX_CPUS};
 pub use mm::{MmCount, MmId, MmUsers};
-pub use mutant::{Exercise, Kind, Mutant, MutantInfo};
+pub use mutant::{Exercise, Kind, Mutant, MutantInfo, Setting};
 pub use oracle::{Property, Stats, TeardownHist, Violation, ViolationKind};
 pub use scheme::Scheme;
-pub use smp::{Ipi, IpiHost};
+pub use smp::IpiHost;
 pub use task::{Task, TaskMm};

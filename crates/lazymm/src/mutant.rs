@@ -6,7 +6,7 @@
 //! and switched on for one machine with [`Config::mutant`](crate::Config::mutant). It
 //! breaks the code in one of two ways, both greppable as `MUTANT` comments:
 //! - a flag the scheme or arch reads at boot (`refcount-no-grab` skips the grab);
-//! - a fix turned off in the [`Config`] ([`MutantInfo::configure`]):
+//! - a fix turned off in the configuration ([`MutantInfo::configure`]):
 //!   `shootdown-hotplug-race` restores the CPU-offline order from before the fix.
 //!
 //! Generic code names no mutant. Where a mutant must act at a point the correct code
@@ -20,7 +20,6 @@
 //! ([`Kind::Fixed`]). Schemes and archs list them in `FINDINGS`; nothing in them is
 //! broken on purpose.
 
-use crate::kernel::Config;
 use crate::mm::MmId;
 use crate::oracle::Property;
 use core::fmt;
@@ -49,6 +48,21 @@ impl Exercise {
     pub fn caught_natively(self) -> bool {
         !matches!(self, Exercise::LazyExec | Exercise::TlbFlush)
     }
+}
+
+/// A configuration switch a mutant or a finding turns on at boot
+/// (`lazymm::Config::apply`): each one a kernel configuration or the order before a fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Setting {
+    /// `Config::offline_pre_fix_order`: CPU offline in the order before the 2024 fix.
+    OfflinePreFixOrder,
+    /// `Config::force_init_mm_reread`: the proposed fix of the `sched_force_init_mm`
+    /// finding.
+    ForceInitMmReread,
+    /// `Config::activate_mm_irqs_on`: `exec_mmap` before d53c3dfb23c4.
+    ActivateMmIrqsOn,
+    /// `Config::debug_vm`: `CONFIG_DEBUG_VM`.
+    DebugVm,
 }
 
 /// What a declaration is.
@@ -80,8 +94,9 @@ pub struct MutantInfo {
     pub exercise: Exercise,
     /// What it breaks, in one line.
     pub description: &'static str,
-    /// The fix it turns off in the configuration, if it is one (applied at boot).
-    pub configure: Option<fn(&mut Config)>,
+    /// The configuration settings it turns on at boot: the fix it turns off, or the
+    /// configuration a finding needs (empty for most).
+    pub configure: &'static [Setting],
 }
 
 /// A handle to one declared mutant.

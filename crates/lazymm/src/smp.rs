@@ -23,39 +23,13 @@
 use crate::arch::Arch;
 use crate::cpu::Cpu;
 use crate::cpumask::{CpuMask, LineWords, SharedCpuMask};
+use crate::ipi::Ipi;
 use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
 use crate::sync::{spin_wait, Acct, CachePadded, Ordering, SharedU64};
 use crate::tracepoint::{Span, Tracepoint};
-
-/// Whom an IPI is for: the scheme's handler or the arch's, with an operation code each
-/// defines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ipi {
-    /// Handled by `Scheme::handle_ipi`.
-    Scheme(u8),
-    /// Handled by `Arch::handle_ipi`.
-    Arch(u8),
-}
-
-impl Ipi {
-    fn encode(self) -> u64 {
-        match self {
-            Ipi::Scheme(op) => 0x100 | op as u64,
-            Ipi::Arch(op) => 0x200 | op as u64,
-        }
-    }
-
-    fn decode(w: u64) -> Option<Ipi> {
-        match w >> 8 {
-            1 => Some(Ipi::Scheme(w as u8)),
-            2 => Some(Ipi::Arch(w as u8)),
-            _ => None,
-        }
-    }
-}
 
 /// A CPU's outgoing call (the kernel's `call_function_data`, one per CPU).
 struct Call {

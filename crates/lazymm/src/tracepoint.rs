@@ -15,8 +15,8 @@
 //!   `__mmdrop`, and inside it the scheme's `cleanup_lazy_tlbs` (a shootdown or a scan),
 //!   and each `on_each_cpu_mask` (the sender's side of a round of IPIs).
 
+use crate::ipi::Ipi;
 use crate::mm::MmId;
-use crate::smp::Ipi;
 
 /// A stretch of model work that a timeline draws as a span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

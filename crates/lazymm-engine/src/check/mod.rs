@@ -29,6 +29,8 @@ pub mod program;
 pub mod replay;
 pub mod run;
 
+pub use run::register;
+
 use crate::registry::{self, Unknown, WithKernel};
 use lazymm::{Arch, Mutant, Scheme, Violation};
 use pct::{Policy, Rng};

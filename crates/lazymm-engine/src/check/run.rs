@@ -150,13 +150,22 @@ pub(crate) struct Exec<'a> {
     policy: Policy,
 }
 
+/// One checker run of a registered scheme on the arch named.
+type ExecJob = for<'a> fn(&str, Exec<'a>) -> Option<Outcome>;
+
+/// Instantiates the checker for a scheme registered at run time (see [`registry`]).
+pub fn register<S: Scheme>(r: &mut registry::Registered) {
+    let job: ExecJob = |arch, v| registry::by_arch::<S, _>(arch, v);
+    r.add_job(job);
+}
+
 impl WithKernel for Exec<'_> {
     type Out = Outcome;
     fn with<S: Scheme, A: Arch>(self) -> Outcome {
         run::<S, A>(self.case, self.policy)
     }
     fn with_registered(self, s: &registry::Registered, arch: &str) -> Option<Outcome> {
-        s.job::<registry::ExecJob>()?(arch, self)
+        s.job::<ExecJob>()?(arch, self)
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod columns;
 pub mod svg;
+pub mod timeline;
 
 use crate::bench::stats::{CONFIDENCE, NOISE_THRESHOLD, RESAMPLES};
 use crate::bench::{has_pairs, Bench, Mode, Row, NONE, NONE_MB};

@@ -36,8 +36,9 @@
 //! as with hardware PAN, where the lazy CPU really does run on the old tables.
 
 use super::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
@@ -52,7 +53,7 @@ pub const NO_MB_AFTER_SPINLOCK: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::F],
     exercise: Exercise::Teardown,
     description: "smp_mb__after_spinlock() is a no-op on arm64: user accesses before __schedule are unordered with the rq->curr store (f)",
-    configure: None,
+    configure: &[],
 });
 
 /// The `arm64` arch.

@@ -8,8 +8,9 @@
 //! alive is the scheme's business.
 
 use super::{cpumask_set_cpu, Arch};
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::scheme::Scheme;
 

@@ -3,8 +3,9 @@
 //!
 //! Generic code only ever calls these hooks; it never names an architecture.
 
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::scheme::Scheme;
 use crate::sync::Ordering;

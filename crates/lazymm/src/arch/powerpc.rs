@@ -32,13 +32,14 @@
 //! mm dying in the window escaped the shootdown (mutant `shootdown-hotplug-race`).
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::ipi::Ipi;
+use crate::kernel::Kernel;
 use crate::mm::MmId;
-use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo, Setting};
 use crate::oracle::Property;
 use crate::scheme::Scheme;
-use crate::smp::Ipi;
 use crate::sync::Ordering;
 
 /// Finding: mainline `sched_force_init_mm` reads `current->active_mm` with interrupts
@@ -53,7 +54,7 @@ pub const FORCE_INIT_MM_DEBUG_VM: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::A],
     exercise: Exercise::Hotplug,
     description: "mainline sched_force_init_mm with CONFIG_DEBUG_VM: switch_mm reads mm_cpumask(prev) of an mm freed while irqs were on (a)",
-    configure: Some(|cfg| cfg.debug_vm = true),
+    configure: &[Setting::DebugVm],
 });
 
 /// The same configuration with the re-read under interrupts off: clean.
@@ -65,10 +66,7 @@ pub const FORCE_INIT_MM_REREAD: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[],
     exercise: Exercise::Hotplug,
     description: "the finding's configuration with sched_force_init_mm reading the lazy mm again with irqs off: clean",
-    configure: Some(|cfg| {
-        cfg.debug_vm = true;
-        cfg.force_init_mm_reread = true;
-    }),
+    configure: &[Setting::DebugVm, Setting::ForceInitMmReread],
 });
 
 /// `exec-mmap-irqs-on-activate`: `exec_mmap` re-enables interrupts before
@@ -82,7 +80,7 @@ pub const EXEC_IRQS_ON_ACTIVATE: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::B, Property::C],
     exercise: Exercise::LazyExec,
     description: "exec_mmap enables irqs before activate_mm: the exit flush IPI sees active_mm == the new mm, clears the bit and leaves the old mm loaded (b, c)",
-    configure: Some(|cfg| cfg.activate_mm_irqs_on = true),
+    configure: &[Setting::ActivateMmIrqsOn],
 });
 
 /// The `powerpc` arch.

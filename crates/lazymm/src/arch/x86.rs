@@ -73,15 +73,16 @@
 //! the `tlb_gen` its context records (a real one holds a subset).
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
-use crate::kernel::{Config, Kernel};
+use crate::ipi::Ipi;
+use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
-use crate::smp::Ipi;
 use crate::sync::{raw, CachePadded, Ordering, SharedU64};
 
 /// `x86-no-switching-sentinel`: no `LOADED_MM_SWITCHING` around the CR3 write.
@@ -93,7 +94,7 @@ pub const NO_SWITCHING_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::G],
     exercise: Exercise::Teardown,
     description: "no LOADED_MM_SWITCHING: an NMI in the CR3 switch window reads user memory of the wrong mm (g)",
-    configure: None,
+    configure: &[],
 });
 
 /// `x86-no-freed-tables-flush`: the exit flush skips lazy CPUs (Rik van Riel's 2018
@@ -106,7 +107,7 @@ pub const NO_FREED_TABLES_FLUSH: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::B],
     exercise: Exercise::Teardown,
     description: "exit_mmap's flush skips lazy CPUs: their paging-structure caches still walk the freed lower tables (b)",
-    configure: None,
+    configure: &[],
 });
 
 /// `x86-cpumask-before-sentinel`: `switch_mm_irqs_off` sets the `mm_cpumask` bit and
@@ -119,7 +120,7 @@ pub const CPUMASK_BEFORE_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::H],
     exercise: Exercise::TlbFlush,
     description: "mm_cpumask bit and tlb_gen read before LOADED_MM_SWITCHING: a flush skips the switching CPU, which returns to user space on stale TLB entries (h)",
-    configure: None,
+    configure: &[],
 });
 
 /// `TLB_NR_DYN_ASIDS`: the PCIDs each CPU hands out to the mms it runs.

@@ -89,11 +89,12 @@
 
 use super::Scheme;
 use crate::arch::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
-use crate::kernel::{Config, Kernel};
+use crate::kernel::Kernel;
 use crate::mm::{MmCount, MmId};
-use crate::mutant::{Exercise, FaultPoint, Kind, Mutant, MutantInfo};
+use crate::mutant::{Exercise, FaultPoint, Kind, Mutant, MutantInfo, Setting};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::sync::raw::Mutex;
@@ -108,7 +109,7 @@ pub const EARLY_SCAN: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::A, Property::B],
     exercise: Exercise::Teardown,
     description: "scans rq.lazy_mm at the first mmput, not at mm_users == 0: a CPU that goes lazy later is missed (a, b)",
-    configure: None,
+    configure: &[],
 });
 
 /// `hazptr-luto-no-deferred-drop`: `finish_task_switch` never drops `rq.drop_mm`.
@@ -120,7 +121,7 @@ pub const NO_DEFERRED_DROP: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::E],
     exercise: Exercise::Teardown,
     description: "finish_task_switch never drops the reference handed over in rq.drop_mm: it lingers and the mm leaks (e)",
-    configure: None,
+    configure: &[],
 });
 
 /// `hazptr-luto-hotplug`: the online-mask scan with the CPU-offline order from before
@@ -135,7 +136,7 @@ pub const HOTPLUG: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::A, Property::B],
     exercise: Exercise::Hotplug,
     description: "pre-fix offline order: the outgoing CPU leaves cpu_online_mask still lazy, so the online scan misses it (a, b)",
-    configure: Some(|cfg| cfg.offline_pre_fix_order = true),
+    configure: &[Setting::OfflinePreFixOrder],
 });
 
 /// The `hazptr-luto` scheme; `CPUMASK` chooses the candidates the teardown scans:

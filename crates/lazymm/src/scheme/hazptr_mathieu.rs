@@ -81,14 +81,15 @@
 
 use super::Scheme;
 use crate::arch::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::cpumask::CpuMask;
-use crate::kernel::{Config, Kernel};
+use crate::ipi::Ipi;
+use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
-use crate::smp::Ipi;
 use crate::sync::{CachePadded, Ordering, SharedU64};
 
 /// `hazptr-mathieu-no-fence`: no full fences around the slot store and clear.
@@ -100,7 +101,7 @@ pub const NO_FENCE: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::F],
     exercise: Exercise::Teardown,
     description: "no full fences around the hazard-slot store and clear: kernel->user passes no membarrier barrier (f)",
-    configure: None,
+    configure: &[],
 });
 
 /// `hazptr-mathieu-no-publish-fence`: no full fence before the slot store in
@@ -117,7 +118,7 @@ pub const NO_PUBLISH_FENCE: Mutant = Mutant::declare(&MutantInfo {
     exercise: Exercise::Teardown,
     description:
         "no full fence before the hazard-slot store: equivalent without mm_cid (not listed)",
-    configure: None,
+    configure: &[],
 });
 
 /// `hazptr-mathieu-no-clear`: `mmdrop_lazy_tlb` leaves the slot set.
@@ -130,7 +131,7 @@ pub const NO_CLEAR: Mutant = Mutant::declare(&MutantInfo {
     exercise: Exercise::Teardown,
     description:
         "mmdrop_lazy_tlb leaves the hazard slot set: the next publish finds it occupied (d)",
-    configure: None,
+    configure: &[],
 });
 
 /// The `hazptr-mathieu` scheme.

@@ -56,12 +56,13 @@
 
 use super::Scheme;
 use crate::arch::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::ipi::Ipi;
+use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
-use crate::smp::Ipi;
 
 /// `lazy-percpu-no-shootdown`: `cleanup_lazy_tlbs` trusts every arch's freeing
 /// flush to have moved the lazy CPUs off, as only x86's does.
@@ -73,7 +74,7 @@ pub const NO_SHOOTDOWN: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::B],
     exercise: Exercise::Teardown,
     description: "no shootdown at __mmdrop on an arch whose freeing flush is a broadcast TLBI: lazy CPUs keep the freed root loaded (b)",
-    configure: None,
+    configure: &[],
 });
 
 /// The `lazy-percpu` scheme.

@@ -19,8 +19,9 @@
 //! word is a simplification: while the task runs, the per-CPU view is the truth.
 
 use crate::arch::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::mutant::{FaultPoint, Mutant};
 use core::fmt::Debug;

@@ -21,8 +21,9 @@
 
 use super::Scheme;
 use crate::arch::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::kernel::Kernel;
 use crate::mm::MmId;
 
 /// The `none` baselines; `MB` adds membarrier's full barrier (`none-mb`).

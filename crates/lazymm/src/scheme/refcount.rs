@@ -33,8 +33,9 @@
 
 use super::Scheme;
 use crate::arch::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::kernel::Kernel;
 use crate::mm::{MmCount, MmId};
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
@@ -49,7 +50,7 @@ pub const NO_GRAB: Mutant = Mutant::declare(&MutantInfo {
     exercise: Exercise::Teardown,
     description:
         "skips mmgrab_lazy_tlb: a lazy CPU holds no mm_count, so the mm is freed under it (a, b)",
-    configure: None,
+    configure: &[],
 });
 
 /// `refcount-relaxed-drop`: the lazy drop is acquire-release, not fully ordered.
@@ -61,7 +62,7 @@ pub const RELAXED_DROP: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::F],
     exercise: Exercise::Teardown,
     description: "the lazy drop in finish_task_switch is acq_rel, not fully ordered: membarrier can miss the CPU (f)",
-    configure: None,
+    configure: &[],
 });
 
 /// The `refcount` scheme.

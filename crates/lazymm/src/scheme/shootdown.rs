@@ -60,13 +60,14 @@
 
 use super::Scheme;
 use crate::arch::Arch;
+use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
-use crate::kernel::{Config, Kernel};
+use crate::ipi::Ipi;
+use crate::kernel::Kernel;
 use crate::mm::MmId;
-use crate::mutant::{Exercise, FaultPoint, Kind, Mutant, MutantInfo};
+use crate::mutant::{Exercise, FaultPoint, Kind, Mutant, MutantInfo, Setting};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
-use crate::smp::Ipi;
 
 /// `shootdown-hotplug-race`: CPU offline in the order before the fix, on powerpc (whose
 /// `__cpu_disable` clears the outgoing CPU from every `mm_cpumask`).
@@ -79,7 +80,7 @@ pub const HOTPLUG_RACE: Mutant = Mutant::declare(&MutantInfo {
     exercise: Exercise::Hotplug,
     description:
         "pre-fix offline order: the outgoing CPU leaves every mm_cpumask while still lazy (b, c)",
-    configure: Some(|cfg| cfg.offline_pre_fix_order = true),
+    configure: &[Setting::OfflinePreFixOrder],
 });
 
 /// `shootdown-active-mm-reader`: kernel code that copies `current->active_mm` and
@@ -93,7 +94,7 @@ pub const ACTIVE_MM_READER: Mutant = Mutant::declare(&MutantInfo {
     breaks: &[Property::A],
     exercise: Exercise::Teardown,
     description: "a kernel thread keeps a copy of current->active_mm across interrupts and follows it: the shootdown moved the CPU off and the mm was freed (a)",
-    configure: None,
+    configure: &[],
 });
 
 /// The shootdown scheme; `DEBUG` adds the `DEBUG_VM_SHOOT_LAZIES` check.

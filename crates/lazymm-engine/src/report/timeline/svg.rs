@@ -1,8 +1,8 @@
 //! A timeline drawn as SVG, for documents (`--timeline FILE.svg`; any other name writes
-//! the Chrome Trace Event JSON of [`crate::timeline`]).
+//! the Chrome Trace Event JSON of [`super`]).
 //!
 //! It draws exactly what the timeline holds, from its events: one lane per CPU with four
-//! rows, one per track of [`crate::timeline`] (the CPU's task or checker operation
+//! rows, one per track of [`super`] (the CPU's task or checker operation
 //! slices; the mm its page tables hold, lazy uses in orange; teardown marks and IPI
 //! arrivals as ticks; the model's kernel spans, `__mmput`, `__mmdrop`,
 //! `cleanup_lazy_tlbs`, IPI handlers, nested spans stacked within the row), an arrow for
@@ -32,7 +32,7 @@ const LEVELS: usize = 5;
 /// The row of nested kernel spans.
 const KERNEL: usize = 3;
 /// Tracks per CPU in the timeline (`tid = TRACKS * cpu + row`).
-const TRACKS: usize = crate::timeline::TRACKS;
+const TRACKS: usize = super::TRACKS;
 /// The rows drawn as ticks with their labels to the right.
 const TICKS: usize = 2;
 /// Space between two CPUs' lanes.

@@ -1,9 +1,8 @@
 //! The replay host on every fixture and the two real traces of `tests/real/`: one row per scheme, each
 //! with exactly the trace's switches, no violation, and every mm freed.
-#![cfg(feature = "replay")]
 
 use lazymm_engine::registry::SCHEMES;
-use lazymm_trace::replay::{replay_all, Input, Row, Variant};
+use lazymm_replay::{replay_all, Input, Row, Variant};
 use lazymm_trace::schedule::{schedule, Op};
 use lazymm_trace::tasks::{census, KthreadRules};
 use lazymm_trace::{read_file, Options, Trace};
@@ -64,7 +63,7 @@ fn run(path: &Path, archs: &[&str], timeline: bool) -> (Trace, Vec<Row>) {
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../lazymm-trace/tests/fixtures")
         .join(name)
 }
 
@@ -196,10 +195,10 @@ fn timeline_has_a_track_per_cpu_and_task_slices() {
     assert!(j["traceEvents"].as_array().unwrap().len() > 10);
 }
 
-/// One of the two real traces kept gzipped in `tests/real/` (see its README).
+/// One of the two real traces kept gzipped in `crates/lazymm-trace/tests/real/` (see its README).
 fn real(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/real")
+        .join("../lazymm-trace/tests/real")
         .join(format!("{name}.gz"))
 }
 
@@ -270,7 +269,7 @@ fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
             mms: vec![],
         },
     ];
-    let tl = lazymm_trace::timeline::from_check(&events, 3, "t");
+    let tl = lazymm_engine::report::timeline::from_check(&events, 3, "t");
     let ev = tl.events();
     let find = |pred: &dyn Fn(&serde_json::Value) -> bool| ev.iter().find(|e| pred(e)).cloned();
     // Tracks: cpu N is 4N, its page tables 4N+1, its teardown and IPIs 4N+2, its
@@ -418,7 +417,7 @@ fn a_machine_prices_each_schemes_bookkeeping() {
     let t = read_file(&path, &Options::default()).unwrap();
     let c = census(&t, &KthreadRules::builtin());
     let s = schedule(&t);
-    let m = lazymm_sim::machine::Machine::load("epyc-zen4-2s").unwrap();
+    let m = lazymm_cost::machine::Machine::load("epyc-zen4-2s").unwrap();
     let input = Input {
         trace: &t,
         census: &c,

@@ -25,25 +25,25 @@
 //!
 //! # A machine's price (`--machine`)
 //! With a machine description ([`Input::machine`]), the same drained accesses are priced
-//! on that machine's coherence model (`lazymm_sim::price::Pricer`: each load, store and
+//! on that machine's coherence model (`lazymm_cost::price::Pricer`: each load, store and
 //! RMW a hit or a line transfer at the distance between the CPUs, fences, root writes,
 //! IPI sends and waits), each charged to the CPU that made it, in the trace's order: the
 //! scheme's predicted bookkeeping time, reported per second of trace. Quiescing at the
 //! end is not the trace's and is not charged.
 
-use crate::schedule::{Cause, Op, Schedule};
-use crate::tasks::{Census, Kind};
-use crate::timeline::{Timeline, TimelineSink};
+use lazymm_engine::report::timeline::{Timeline, TimelineSink};
+use lazymm_trace::schedule::{Cause, Op, Schedule};
+use lazymm_trace::tasks::{Census, Kind};
 
-use crate::Trace;
 use lazymm::mm::Mm;
 use lazymm::sync::{Access, AccessKind};
 use lazymm::task::TaskMm;
 use lazymm::{Arch, Config, Kernel, MmId, Mutant, Scheme, Stats, Task, Violation};
+use lazymm_cost::machine::Machine;
+use lazymm_cost::price::Pricer;
 use lazymm_engine::registry::{self, Unknown, WithKernel};
 use lazymm_engine::serial::Serial;
-use lazymm_sim::machine::Machine;
-use lazymm_sim::price::Pricer;
+use lazymm_trace::Trace;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 

@@ -11,6 +11,8 @@
 //! for IPI targets, and each IPI handler, with a flow arrow from the sender's IPI to the
 //! handler. Violations are instant events named by the property they break.
 
+pub mod svg;
+
 use lazymm::tracepoint::{Span, Tracepoint};
 use lazymm::{MmId, Violation};
 use serde_json::{json, Value};
@@ -44,13 +46,13 @@ impl Timeline {
     }
 
     /// Writes the JSON document to `path`, whole or not at all (temp file + rename); a
-    /// name ending in `.svg` gets the drawing of [`crate::svg`] instead.
+    /// name ending in `.svg` gets the drawing of [`svg`] instead.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
         {
-            return write_whole(path, crate::svg::render(&self.events).as_bytes());
+            return write_whole(path, svg::render(&self.events).as_bytes());
         }
         write_whole(path, self.to_json().as_bytes())
     }
@@ -379,13 +381,9 @@ impl KernelSpans {
 /// runs its idle task or a kernel thread; allocations and frees are spans; a violation
 /// is an instant event named by its property, with an arrow from the CPU that freed the
 /// mm to the CPU that still used it.
-pub fn from_check(
-    events: &[lazymm_engine::check::run::Event],
-    nr_cpus: usize,
-    title: &str,
-) -> Timeline {
+pub fn from_check(events: &[crate::check::run::Event], nr_cpus: usize, title: &str) -> Timeline {
+    use crate::check::run::Event;
     use lazymm::ViolationKind;
-    use lazymm_engine::check::run::Event;
     let n = nr_cpus.max(events.iter().map(|e| e.cpu() + 1).max().unwrap_or(1));
     let mut sink = TimelineSink::with_title(n, title, "page tables");
     // The checker logs an operation's end only when other CPUs' events came in between;
@@ -465,7 +463,7 @@ pub fn from_check(
 }
 
 /// A native run as a timeline, for `lazymm run --timeline T`: each CPU's event log
-/// ([`lazymm_engine::host::EventLog`], CPU order) on its own clock (nanoseconds since
+/// ([`crate::host::EventLog`], CPU order) on its own clock (nanoseconds since
 /// the earliest event of any CPU).
 ///
 /// A switch opens a task slice (`{comm} {pid} ({mm})`, `... (kthread)` or `idle`) and
@@ -475,13 +473,13 @@ pub fn from_check(
 /// filled up ends with a note on its track, and `otherData.cut` lists each such CPU with
 /// the number of events not recorded.
 pub fn from_run(
-    logs: &[lazymm_engine::host::EventLog],
+    logs: &[crate::host::EventLog],
     violations: &[Violation],
     nr_cpus: usize,
     comm: &str,
     title: &str,
 ) -> Timeline {
-    use lazymm_engine::host::events::{EventKind, Who};
+    use crate::host::events::{EventKind, Who};
     let n = nr_cpus.max(logs.iter().map(|l| l.cpu + 1).max().unwrap_or(0));
     let t0 = logs
         .iter()

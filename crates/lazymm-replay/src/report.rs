@@ -9,13 +9,13 @@
 //! charts, drawn here with the bench report's [`xml_escape`], go in as markup. The whole
 //! directory is written at once by the bench report's [`write_dir`].
 
-use crate::replay::Row;
-use crate::schedule::Schedule;
-use crate::tasks::{Census, Kind};
-use crate::Trace;
+use crate::host::Row;
 use lazymm_engine::report::columns::{col, Cell, Column};
 use lazymm_engine::report::svg::{lin_ticks, si_tick, xml_escape, Chart};
 use lazymm_engine::report::{write_dir, ReportError};
+use lazymm_trace::schedule::Schedule;
+use lazymm_trace::tasks::{Census, Kind};
+use lazymm_trace::Trace;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
