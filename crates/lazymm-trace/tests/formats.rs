@@ -480,3 +480,31 @@ fn raw_hex_and_bin_are_named_errors() {
         assert!(msg.contains(name) && msg.contains(words), "{msg}");
     }
 }
+
+/// No prefix of any fixture line panics any parser (the fuzz targets do more, with
+/// cargo-fuzz; this runs everywhere): every line cut at every character, parsed alone
+/// in every format, leniently and not.
+#[test]
+fn every_prefix_of_every_fixture_line_parses_or_errs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.lines().take(60) {
+            for (cut, _) in line.char_indices().chain([(line.len(), ' ')]) {
+                let piece = &line[..cut];
+                for &format in Format::ALL {
+                    for lenient in [false, true] {
+                        let opts = Options {
+                            format: Some(format),
+                            lenient,
+                        };
+                        let _ = parse_str("x", piece, &opts);
+                    }
+                }
+                let _ = parse_str("x", piece, &Options::default());
+            }
+        }
+    }
+}
