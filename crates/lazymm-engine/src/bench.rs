@@ -604,7 +604,11 @@ pub fn run_bench(
     }
     for &c in &spec.cpus {
         if c == 0 || c > lazymm::MAX_CPUS {
-            return Err(SpecError::Cpus(c).into());
+            return Err(SpecError::Workload(crate::workload::WorkloadError::Cpus {
+                cpus: c,
+                max: lazymm::MAX_CPUS,
+            })
+            .into());
         }
     }
     let load_start = HostLoad::now();

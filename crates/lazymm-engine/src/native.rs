@@ -28,10 +28,10 @@
 use crate::host::{Barrier, EventLog, Host, HostTask, Mailboxes, Runqueue, Turn, MAX_TASKS};
 use crate::hostcost::SwitchWork;
 use crate::registry::{self, Unknown, WithKernel};
-use crate::workload::{Any, Behavior, Pairs, Prog, Workload};
+use crate::workload::{Any, Behavior, Prog, Sizing, Workload, WorkloadError};
 use lazymm::sync::CachePadded;
 use lazymm::{Arch, Config, Cpu, Kernel, Mutant, Scheme, Stats, Task, Violation};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// What to run.
@@ -133,9 +133,6 @@ pub enum SpecError {
     /// A name not in the registry.
     #[error(transparent)]
     Unknown(#[from] Unknown),
-    /// A bad CPU count.
-    #[error("bad cpu count {0} (valid: 1 to {max})", max = lazymm::MAX_CPUS)]
-    Cpus(usize),
     /// The mutant needs another scheme.
     #[error("mutant '{mutant}' breaks scheme '{needs}', not '{given}' (valid: '{needs}', or the mutant alone)")]
     MutantScheme {
@@ -146,18 +143,18 @@ pub enum SpecError {
         /// The scheme given.
         given: String,
     },
-    /// A pair count for a workload without pairs.
-    #[error("workload '{0}' has no pairs (valid: --pairs with threads or processes)")]
-    PairsWorkload(&'static str),
-    /// More pairs than the CPUs' runqueues hold.
-    #[error("bad pair count {pairs} for {cpus} cpus (valid: 1 to {max})")]
-    Pairs {
-        /// The pairs asked for.
-        pairs: usize,
-        /// The CPUs.
+    /// The workload cannot run at this size (CPUs, pairs).
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    /// The host could not start a thread for a CPU (its thread limit, or memory).
+    #[error("cannot start a thread for cpu {cpu} of {cpus}: {message} (valid: fewer --cpus, or a higher thread limit)")]
+    Thread {
+        /// The CPU whose thread did not start.
+        cpu: usize,
+        /// The CPUs asked for.
         cpus: usize,
-        /// The most pairs that fit.
-        max: usize,
+        /// What the host said.
+        message: String,
     },
 }
 
@@ -191,39 +188,20 @@ fn run_inner(
     spec: &RunSpec,
     log_cap: Option<usize>,
 ) -> Result<(RunReport, Vec<EventLog>), SpecError> {
-    let n = spec.cpus;
-    if n == 0 || n > lazymm::MAX_CPUS {
-        return Err(SpecError::Cpus(n));
-    }
     if let Some(m) = spec.mutant {
         check_mutant_scheme(m, &spec.scheme)?;
     }
-    if let Some(pairs) = spec.pairs {
-        if !spec.workload.has_pairs() {
-            return Err(SpecError::PairsWorkload(spec.workload.name()));
-        }
-        let max = MAX_TASKS * n / 2;
-        if pairs == 0 || Pairs::threads_per_cpu(pairs, n) > MAX_TASKS {
-            return Err(SpecError::Pairs {
-                pairs,
-                cpus: n,
-                max,
-            });
-        }
-    }
+    let sizing = spec.workload.check(spec.cpus, spec.pairs)?;
     registry::scheme(&spec.scheme)?;
     registry::arch(&spec.arch)?;
-    Ok(registry::dispatch(
-        &spec.scheme,
-        &spec.arch,
-        Native(spec, log_cap),
-    )?)
+    registry::dispatch(&spec.scheme, &spec.arch, Native(spec, log_cap, sizing))?
 }
 
-pub(crate) struct Native<'a>(&'a RunSpec, Option<usize>);
+pub(crate) struct Native<'a>(&'a RunSpec, Option<usize>, Sizing);
 
-/// What a native run produces: its report and each CPU's event log.
-pub(crate) type NativeOut = (RunReport, Vec<EventLog>);
+/// What a native run produces: its report and each CPU's event log, or why the host
+/// could not run it.
+pub(crate) type NativeOut = Result<(RunReport, Vec<EventLog>), SpecError>;
 
 /// A native run of a registered scheme on the arch named.
 type NativeJob = for<'a> fn(&str, Native<'a>) -> Option<NativeOut>;
@@ -238,7 +216,7 @@ pub fn register<S: Scheme>(r: &mut registry::Registered) {
 impl WithKernel for Native<'_> {
     type Out = NativeOut;
     fn with<S: Scheme, A: Arch>(self) -> NativeOut {
-        run_native::<S, A>(self.0, self.1)
+        run_native::<S, A>(self.0, self.1, self.2)
     }
     fn with_registered(self, s: &registry::Registered, arch: &str) -> Option<NativeOut> {
         s.job::<NativeJob>()?(arch, self)
@@ -384,9 +362,11 @@ impl<S: Scheme> NativeHost<S> {
 fn run_native<S: Scheme, A: Arch>(
     spec: &RunSpec,
     log_cap: Option<usize>,
-) -> (RunReport, Vec<EventLog>) {
+    sizing: Sizing,
+) -> NativeOut {
     let n = spec.cpus;
     let mut cfg = Config::new(n);
+    cfg.arena_capacity = sizing.arena_capacity;
     cfg.mutant = spec.mutant;
     cfg.membarrier_registered = spec.membarrier_registered;
     cfg.clock = crate::host::now_ns;
@@ -427,35 +407,58 @@ fn run_native<S: Scheme, A: Arch>(
     };
     let deadline = spec.seconds.map(Duration::from_secs_f64);
     CPU_THREADS.fetch_add(n, Ordering::Relaxed);
-    let go = AtomicBool::new(false);
-    let (seconds, results) = std::thread::scope(|s| {
-        let handles: Vec<_> = rqs
-            .into_iter()
-            .map(|mut rq| {
-                let core = cores.as_ref().map(|c| c[rq.cpu.id]);
-                let (k, host, w, go) = (&k, &host, &w, &go);
-                std::thread::Builder::new()
-                    .name(format!("cpu{}", rq.cpu.id))
-                    .stack_size(CPU_STACK)
-                    .spawn_scoped(s, move || {
-                        if let Some(core) = core {
-                            core_affinity::set_for_current(core);
+    // The CPU threads wait for `start` to leave WAIT: GO once every thread has started,
+    // ABORT when one could not be (the others then return without running, since a run
+    // needs every CPU at its barriers).
+    const WAIT: u8 = 0;
+    const GO: u8 = 1;
+    const ABORT: u8 = 2;
+    let start = AtomicU8::new(WAIT);
+    let ran = std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(n);
+        for mut rq in rqs {
+            let core = cores.as_ref().map(|c| c[rq.cpu.id]);
+            let id = rq.cpu.id;
+            let (k, host, w, start) = (&k, &host, &w, &start);
+            let spawned = std::thread::Builder::new()
+                .name(format!("cpu{id}"))
+                .stack_size(CPU_STACK)
+                .spawn_scoped(s, move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    // ORDERING: Acquire pairs with the main thread's Release store of
+                    // `start`: setup is visible.
+                    let go = loop {
+                        match start.load(Ordering::Acquire) {
+                            WAIT => std::thread::yield_now(),
+                            state => break state == GO,
                         }
-                        // ORDERING: Acquire pairs with the main thread's Release store of
-                        // `go`: setup is visible.
-                        while !go.load(Ordering::Acquire) {
-                            std::thread::yield_now();
-                        }
-                        let measured = host.cpu_main(k, &mut rq, w);
-                        let log = rq.take_event_log();
-                        (measured, rq.cpu, log)
-                    })
-                    .expect("the host can start a CPU thread")
-            })
-            .collect();
+                    };
+                    if !go {
+                        return None;
+                    }
+                    let measured = host.cpu_main(k, &mut rq, w);
+                    let log = rq.take_event_log();
+                    Some((measured, rq.cpu, log))
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // ORDERING: Release pairs with the CPU threads' Acquire loads of
+                    // `start` (they return without touching the kernel).
+                    start.store(ABORT, Ordering::Release);
+                    return Err(SpecError::Thread {
+                        cpu: id,
+                        cpus: n,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
         let t0 = Instant::now();
-        // ORDERING: Release pairs with the CPU threads' Acquire loads of `go`.
-        go.store(true, Ordering::Release);
+        // ORDERING: Release pairs with the CPU threads' Acquire loads of `start`.
+        start.store(GO, Ordering::Release);
         loop {
             std::thread::sleep(Duration::from_millis(1));
             let elapsed = t0.elapsed();
@@ -472,11 +475,12 @@ fn run_native<S: Scheme, A: Arch>(
         let seconds = t0.elapsed().as_secs_f64();
         let results: Vec<(Stats, Cpu<S, A>, Option<EventLog>)> = handles
             .into_iter()
-            .map(|h| h.join().expect("a CPU thread panicked"))
+            .filter_map(|h| h.join().expect("a CPU thread panicked"))
             .collect();
-        (seconds, results)
+        Ok((seconds, results))
     });
     CPU_THREADS.fetch_sub(n, Ordering::Relaxed);
+    let (seconds, results) = ran?;
 
     let mut measured = Stats::default();
     let mut total = Stats::default();
@@ -505,5 +509,5 @@ fn run_native<S: Scheme, A: Arch>(
         task_state_bytes: Task::<S>::SCHEME_BYTES,
         violations,
     };
-    (report, logs)
+    Ok((report, logs))
 }

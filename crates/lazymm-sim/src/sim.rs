@@ -50,7 +50,7 @@ use lazymm_cost::machine::{Machine, Ps};
 use lazymm_engine::host::{Host, HostTask, Runqueue, Turn, MAX_TASKS};
 use lazymm_engine::registry::{self, WithKernel};
 use lazymm_engine::serial::Serial;
-use lazymm_engine::workload::{Any, Behavior, Pairs, Prog};
+use lazymm_engine::workload::{Any, Behavior, Prog, Sizing, WorkloadError};
 use lazymm_engine::Workload;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -131,7 +131,7 @@ pub enum SimError {
     /// A name not in the registry.
     #[error(transparent)]
     Unknown(#[from] registry::Unknown),
-    /// More CPUs than the machine or the model has.
+    /// More CPUs than the machine has.
     #[error("bad cpu count {cpus} (valid: 1 to {max} on this machine)")]
     Cpus {
         /// Asked.
@@ -139,19 +139,9 @@ pub enum SimError {
         /// The most.
         max: usize,
     },
-    /// A pair count the runqueues cannot hold.
-    #[error("bad pair count {pairs} on {cpus} CPUs (valid: 1 to {max})")]
-    Pairs {
-        /// Asked.
-        pairs: usize,
-        /// CPUs.
-        cpus: usize,
-        /// The most.
-        max: usize,
-    },
-    /// Pairs for a workload that has none.
-    #[error("--pairs does not apply to workload '{0}' (valid: threads, processes)")]
-    PairsWorkload(&'static str),
+    /// The workload cannot run at this size (CPUs, pairs).
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
 }
 
 /// Simulates one (scheme, arch, workload, CPUs) on machine `m`.
@@ -163,36 +153,26 @@ pub fn simulate(m: &Machine, spec: &SimSpec) -> Result<SimReport, SimError> {
             max,
         });
     }
-    if let Some(pairs) = spec.pairs {
-        if !spec.workload.has_pairs() {
-            return Err(SimError::PairsWorkload(spec.workload.name()));
-        }
-        if pairs == 0 || Pairs::threads_per_cpu(pairs, spec.cpus) > MAX_TASKS {
-            return Err(SimError::Pairs {
-                pairs,
-                cpus: spec.cpus,
-                max: MAX_TASKS * spec.cpus / 2,
-            });
-        }
-    }
+    let sizing = spec.workload.check(spec.cpus, spec.pairs)?;
     registry::scheme(&spec.scheme)?;
     registry::arch(&spec.arch)?;
     Ok(registry::dispatch(
         &spec.scheme,
         &spec.arch,
-        Job { m, spec },
+        Job { m, spec, sizing },
     )?)
 }
 
 struct Job<'a> {
     m: &'a Machine,
     spec: &'a SimSpec,
+    sizing: Sizing,
 }
 
 impl WithKernel for Job<'_> {
     type Out = SimReport;
     fn with<S: Scheme, A: Arch>(self) -> SimReport {
-        run::<S, A>(self.m, self.spec)
+        run::<S, A>(self.m, self.spec, self.sizing)
     }
     fn with_registered(self, s: &registry::Registered, arch: &str) -> Option<SimReport> {
         s.job::<SimJob>()?(arch, self)
@@ -582,9 +562,10 @@ fn diff(a: &Stats, b: &Stats) -> Stats {
 /// Ends when the heap is empty; a bound on simulated time keeps a bug from spinning.
 const FOREVER: Ps = Ps::MAX / 4;
 
-fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec) -> SimReport {
+fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimReport {
     let n = spec.cpus;
     let mut cfg = Config::new(n);
+    cfg.arena_capacity = sizing.arena_capacity;
     cfg.nmi_period = NMI_PERIOD;
     let w = spec.workload.build(n, spec.pairs);
     let (k, serial) = Serial::<S, A, Rq<S, A>>::boot_with(cfg, |k, cpus| {
@@ -799,7 +780,7 @@ mod tests {
         bad.pairs = Some(2);
         assert!(matches!(
             simulate(&m, &bad),
-            Err(SimError::PairsWorkload(_))
+            Err(SimError::Workload(WorkloadError::PairsWorkload(_)))
         ));
     }
 

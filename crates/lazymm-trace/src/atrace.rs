@@ -9,14 +9,32 @@
 
 use crate::fields::Expected;
 use crate::text::{ftrace_line, Line};
+use crate::{Sniff, TraceFormat};
 
-/// Parses one line.
-pub(crate) fn line(line: &str) -> Result<Line, Expected> {
-    let t = line.trim();
-    if t == "TRACE:" || t.starts_with("capturing trace") {
-        return Ok(Line::Meta);
+/// Android atrace text.
+pub(crate) struct Atrace;
+
+impl TraceFormat for Atrace {
+    const NAME: &'static str = "atrace";
+    type State = ();
+
+    /// atrace's own lines, or the TGID column.
+    fn sniff(line: &str) -> Sniff {
+        let t = line.trim();
+        if t == "TRACE:" || t.starts_with("capturing trace") || has_tgid_column(line) {
+            Sniff::Yes
+        } else {
+            Sniff::No
+        }
     }
-    ftrace_line(line)
+
+    fn line(_: &mut (), line: &str) -> Result<Line, Expected> {
+        let t = line.trim();
+        if t == "TRACE:" || t.starts_with("capturing trace") {
+            return Ok(Line::Meta);
+        }
+        ftrace_line(line)
+    }
 }
 
 /// Whether a line shows the TGID column (`TASK-PID (TGID) [CPU]`).

@@ -7,9 +7,37 @@
 //! ```
 
 use crate::fields::Expected;
-use crate::text::{ftrace_line, Line};
+use crate::text::{ftrace_header, ftrace_line, headerless, Line};
+use crate::{Sniff, TraceFormat};
 
-/// Parses one line.
-pub(crate) fn line(line: &str) -> Result<Line, Expected> {
-    ftrace_line(line)
+/// ftrace's `trace` text.
+pub(crate) struct Ftrace;
+
+impl TraceFormat for Ftrace {
+    const NAME: &'static str = "ftrace";
+    type State = ();
+
+    /// ftrace's first line (`# tracer: nop`) or an event line in any of its output
+    /// options could be ftrace (atrace, systrace and trace-cmd have them too); so could a
+    /// raw or hex line, which the parser then rejects by name.
+    fn sniff(line: &str) -> Sniff {
+        let t = line.trim_start();
+        if t.starts_with("# tracer: ") {
+            return Sniff::Maybe;
+        }
+        if t.starts_with('#') {
+            return Sniff::No;
+        }
+        match ftrace_header(line) {
+            Some(Ok(_)) => Sniff::Maybe,
+            _ => match headerless(line) {
+                Err(_) | Ok(Line::Event { .. }) => Sniff::Maybe,
+                Ok(_) => Sniff::No,
+            },
+        }
+    }
+
+    fn line(_: &mut (), line: &str) -> Result<Line, Expected> {
+        ftrace_line(line)
+    }
 }

@@ -6,9 +6,12 @@
 //!
 //! The parsers need nothing from the model: [`parse_str`] / [`read_file`] turn a trace
 //! into [`Record`]s (timestamp in ns, CPU, line, [`TraceEvent`]), every other line
-//! skipped and counted by kind in [`ParseStats`]. A malformed line is an [`Error`]
-//! naming the file, line and what was expected, unless [`Options::lenient`] is set, when
-//! it is skipped and counted. Timestamps that go backwards on one CPU are counted and
+//! skipped and counted by kind in [`ParseStats`]: events replay does not read, function
+//! and function_graph tracer lines, stack traces, payloads that span lines, whatever
+//! output option the tracer had set. Only a line that names an event replay reads and
+//! does not parse is an [`Error`] naming the file, line and what was expected (unless
+//! [`Options::lenient`] is set, when it too is skipped and counted); so is a file that
+//! is not text, or ftrace's raw and hex output, which carries no event fields. Timestamps that go backwards on one CPU are counted and
 //! clamped (the CPU's order in the file is kept); lost-event markers are counted.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -34,46 +37,96 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-/// A trace format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
+/// One trace format: its name, how to tell it from a line, and its line parser. Each
+/// format's file implements it once, and one line of `formats!` below lists it; from that
+/// table come [`Format`], [`Format::ALL`], the names, [`detect`] and the parser dispatch,
+/// so a format cannot be left out of any of them.
+pub(crate) trait TraceFormat {
+    /// The name on the command line (`--format`).
+    const NAME: &'static str;
+    /// What the line parser remembers from line to line.
+    type State: Default;
+    /// What one line says about whether a file is in this format.
+    fn sniff(line: &str) -> Sniff;
+    /// Parses one line.
+    fn line(state: &mut Self::State, line: &str) -> Result<Line, fields::Expected>;
+}
+
+/// What a line says about a format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sniff {
+    /// Nothing.
+    No,
+    /// It could be this format, if no format claims the line outright (ftrace's event
+    /// line, which atrace, systrace and trace-cmd lines also are).
+    Maybe,
+    /// Only this format has such a line.
+    Yes,
+}
+
+macro_rules! formats {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// A trace format.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Format {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Format {
+            /// Every format, in the order `--format` lists them.
+            pub const ALL: &'static [Format] = &[$(Format::$variant,)*];
+
+            /// The name on the command line.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Format::$variant => <$ty as TraceFormat>::NAME,)*
+                }
+            }
+
+            fn sniff(self, line: &str) -> Sniff {
+                match self {
+                    $(Format::$variant => <$ty as TraceFormat>::sniff(line),)*
+                }
+            }
+        }
+
+        /// One format's line parser, with whatever state it keeps.
+        enum LineParser {
+            $($variant(<$ty as TraceFormat>::State),)*
+        }
+
+        impl LineParser {
+            fn new(f: Format) -> LineParser {
+                match f {
+                    $(Format::$variant => LineParser::$variant(Default::default()),)*
+                }
+            }
+
+            fn line(&mut self, l: &str) -> Result<Line, fields::Expected> {
+                match self {
+                    $(LineParser::$variant(s) => <$ty as TraceFormat>::line(s, l),)*
+                }
+            }
+        }
+    };
+}
+
+formats! {
     /// ftrace `trace` text, with or without the irq-flags column.
-    Ftrace,
+    Ftrace(ftrace::Ftrace),
     /// Android atrace text (ftrace text with a TGID column).
-    Atrace,
+    Atrace(atrace::Atrace),
     /// Systrace HTML with the ftrace text embedded.
-    Systrace,
+    Systrace(systrace::Systrace),
     /// `trace-cmd report` text.
-    TraceCmd,
+    TraceCmd(tracecmd::TraceCmd),
     /// `perf script` text of scheduler tracepoints.
-    Perf,
+    Perf(perf::Perf),
     /// babeltrace2 text of an LTTng kernel trace.
-    Lttng,
+    Lttng(lttng::Lttng),
 }
 
 impl Format {
-    /// Every format, in the order `--format` lists them.
-    pub const ALL: &'static [Format] = &[
-        Format::Ftrace,
-        Format::Atrace,
-        Format::Systrace,
-        Format::TraceCmd,
-        Format::Perf,
-        Format::Lttng,
-    ];
-
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Ftrace => "ftrace",
-            Format::Atrace => "atrace",
-            Format::Systrace => "systrace",
-            Format::TraceCmd => "trace-cmd",
-            Format::Perf => "perf",
-            Format::Lttng => "lttng",
-        }
-    }
-
     /// Looks a format up by name.
     pub fn from_name(name: &str) -> Option<Format> {
         Format::ALL.iter().copied().find(|f| f.name() == name)
@@ -176,8 +229,10 @@ pub struct ParseStats {
     pub lines: u64,
     /// Events used, by kind.
     pub events: BTreeMap<&'static str, u64>,
-    /// Well-formed event lines skipped, by event name (at most [`MAX_KINDS`] names; the
-    /// rest under `(other)`).
+    /// Lines replay does not need, skipped: well-formed event lines by event name, and
+    /// lines of other kinds under a name in parentheses (`(function tracer)`,
+    /// `(stack trace)`, `(function_graph tracer)`, `(line with no event header)`); at most
+    /// [`MAX_KINDS`] names, the rest under `(other)`.
     pub skipped: BTreeMap<String, u64>,
     /// Malformed lines skipped (with [`Options::lenient`]).
     pub malformed: u64,
@@ -272,76 +327,24 @@ pub fn parse_bytes(name: &str, bytes: &[u8], opts: &Options) -> Result<Trace, Er
     parse_str(name, &String::from_utf8_lossy(bytes), opts)
 }
 
-/// Tells the format from the first lines of a trace.
+/// Tells the format from the first lines of a trace: the first line that some format
+/// claims outright ([`Sniff::Yes`]) decides, or else the first line that could be an
+/// ftrace-family event line ([`Sniff::Maybe`]).
 pub fn detect(text: &str) -> Option<Format> {
-    let mut atrace_hint = false;
     for line in text.lines().take(4000) {
-        let t = line.trim();
-        if systrace::is_page_line(line) {
-            return Some(Format::Systrace);
+        let mut maybe = None;
+        for &f in Format::ALL {
+            match f.sniff(line) {
+                Sniff::Yes => return Some(f),
+                Sniff::Maybe => maybe = maybe.or(Some(f)),
+                Sniff::No => {}
+            }
         }
-        if t.starts_with("version = ") || t.starts_with("cpus=") {
-            return Some(Format::TraceCmd);
-        }
-        if lttng::looks_like(line) {
-            return Some(Format::Lttng);
-        }
-        if perf::looks_like(line) {
-            return Some(Format::Perf);
-        }
-        if t == "TRACE:" || t.starts_with("capturing trace") {
-            atrace_hint = true;
-            continue;
-        }
-        if atrace::has_tgid_column(line) {
-            return Some(Format::Atrace);
-        }
-        if t.starts_with('#') || t.is_empty() {
-            continue;
-        }
-        if matches!(text::ftrace_header(line), Some(Ok(_))) {
-            return Some(if atrace_hint {
-                Format::Atrace
-            } else {
-                Format::Ftrace
-            });
+        if maybe.is_some() {
+            return maybe;
         }
     }
     None
-}
-
-/// One format's line parser, with whatever state it keeps.
-enum LineParser {
-    Ftrace,
-    Atrace,
-    Systrace(systrace::State),
-    TraceCmd,
-    Perf,
-    Lttng,
-}
-
-impl LineParser {
-    fn new(f: Format) -> LineParser {
-        match f {
-            Format::Ftrace => LineParser::Ftrace,
-            Format::Atrace => LineParser::Atrace,
-            Format::Systrace => LineParser::Systrace(systrace::State::default()),
-            Format::TraceCmd => LineParser::TraceCmd,
-            Format::Perf => LineParser::Perf,
-            Format::Lttng => LineParser::Lttng,
-        }
-    }
-
-    fn line(&mut self, l: &str) -> Result<Line, fields::Expected> {
-        match self {
-            LineParser::Ftrace => ftrace::line(l),
-            LineParser::Atrace => atrace::line(l),
-            LineParser::Systrace(s) => s.line(l),
-            LineParser::TraceCmd => tracecmd::line(l),
-            LineParser::Perf => perf::line(l),
-            LineParser::Lttng => lttng::line(l),
-        }
-    }
 }
 
 fn shorten(s: &str) -> String {
@@ -357,6 +360,16 @@ fn shorten(s: &str) -> String {
 
 /// Parses trace text.
 pub fn parse_str(name: &str, text: &str, opts: &Options) -> Result<Trace, Error> {
+    if let Some(at) = text.find('\0') {
+        let lineno = text[..at].matches('\n').count();
+        let found = text.split('\n').nth(lineno).unwrap_or_default();
+        return Err(Error::Malformed {
+            file: name.to_string(),
+            line: lineno as u64 + 1,
+            expected: text::BINARY.to_string(),
+            found: shorten(&found.replace('\0', "\\0")),
+        });
+    }
     let format = match opts.format.or_else(|| detect(text)) {
         Some(f) => f,
         None => {
@@ -397,6 +410,7 @@ pub fn parse_str(name: &str, text: &str, opts: &Options) -> Result<Trace, Error>
         t.stats.lines += 1;
         match p.line(l) {
             Ok(Line::Meta) => {}
+            Ok(Line::Other { kind }) => t.stats.skip(kind),
             Ok(Line::Lost { events, .. }) => {
                 t.stats.lost_markers += 1;
                 t.stats.lost_events = t.stats.lost_events.saturating_add(events.unwrap_or(0));

@@ -13,6 +13,7 @@
 use crate::event::{PrevState, TaskRef, TraceEvent};
 use crate::fields::{parse_u32, Expected};
 use crate::text::{parse_ts, Line};
+use crate::{Sniff, TraceFormat};
 
 /// A field value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,27 @@ impl Value {
 }
 
 type Group = Vec<(String, Value)>;
+
+/// babeltrace2 text of an LTTng kernel trace.
+pub(crate) struct Lttng;
+
+impl TraceFormat for Lttng {
+    const NAME: &'static str = "lttng";
+    type State = ();
+
+    /// babeltrace2's `[TIME] ... { cpu_id = N }`.
+    fn sniff(line: &str) -> Sniff {
+        if looks_like(line) {
+            Sniff::Yes
+        } else {
+            Sniff::No
+        }
+    }
+
+    fn line(_: &mut (), l: &str) -> Result<Line, Expected> {
+        line(l)
+    }
+}
 
 /// Parses one line.
 pub(crate) fn line(line: &str) -> Result<Line, Expected> {
@@ -412,7 +434,7 @@ fn skip_balanced(s: &str, i: &mut usize, open: u8, close: u8) -> Result<(), Expe
 }
 
 /// Whether a line looks like babeltrace2's.
-pub(crate) fn looks_like(line: &str) -> bool {
+fn looks_like(line: &str) -> bool {
     let t = line.trim_start();
     t.starts_with('[') && t.contains("{ cpu_id = ")
 }

@@ -12,10 +12,32 @@
 
 use crate::event::TaskRef;
 use crate::fields::{parse_u32, Expected};
-use crate::text::{cpu_bracket, event_line, ts_event_body, Line};
+use crate::text::{cpu_bracket, event_line, headerless, names_needed, ts_event_body, Line};
+use crate::{Sniff, TraceFormat};
+
+/// `perf script` text.
+pub(crate) struct Perf;
+
+impl TraceFormat for Perf {
+    const NAME: &'static str = "perf";
+    type State = ();
+
+    /// An event name with perf's subsystem prefix.
+    fn sniff(line: &str) -> Sniff {
+        if looks_like(line) {
+            Sniff::Yes
+        } else {
+            Sniff::No
+        }
+    }
+
+    fn line(_: &mut (), l: &str) -> Result<Line, Expected> {
+        line(l)
+    }
+}
 
 /// Parses one line.
-pub(crate) fn line(line: &str) -> Result<Line, Expected> {
+fn line(line: &str) -> Result<Line, Expected> {
     let t = line.trim();
     if t.is_empty() || t.starts_with('#') {
         return Ok(Line::Meta);
@@ -23,9 +45,14 @@ pub(crate) fn line(line: &str) -> Result<Line, Expected> {
     let mut from = 0;
     loop {
         let Some((open, cpu, after)) = cpu_bracket(line, from) else {
-            return Err(
-                "a perf script line 'COMM [PID/]TID [CPU] TIME: sched:EVENT: FIELDS'".into(),
-            );
+            // A call-chain line of `perf record -g` (`\tffffffff813b4dc5 func+0x175
+            // ([kernel.kallsyms])`), or another line replay does not need.
+            return match names_needed(line) {
+                Some(ev) => Err(format!(
+                    "{ev}: a perf script line 'COMM [PID/]TID [CPU] TIME: sched:{ev}: FIELDS'"
+                )),
+                None => headerless(line),
+            };
         };
         if let Some(current) = task(&line[..open]) {
             let (ts, ev, body) = ts_event_body(&line[after..], true)?;
@@ -60,6 +87,6 @@ fn task(prefix: &str) -> Option<Option<TaskRef>> {
 }
 
 /// Whether a line looks like perf script's (an event name with a subsystem prefix).
-pub(crate) fn looks_like(line: &str) -> bool {
+fn looks_like(line: &str) -> bool {
     line.contains(" sched:sched_") || line.contains(" sched:sched_switch:")
 }

@@ -5,6 +5,7 @@
 
 use crate::fields::Expected;
 use crate::text::{ftrace_line, Line};
+use crate::{Sniff, TraceFormat};
 
 /// Where the parser is in the page.
 #[derive(Debug, Default)]
@@ -59,8 +60,29 @@ impl State {
     }
 }
 
+/// Systrace HTML.
+pub(crate) struct Systrace;
+
+impl TraceFormat for Systrace {
+    const NAME: &'static str = "systrace";
+    type State = State;
+
+    /// A line of the page around the trace.
+    fn sniff(line: &str) -> Sniff {
+        if is_page_line(line) {
+            Sniff::Yes
+        } else {
+            Sniff::No
+        }
+    }
+
+    fn line(state: &mut State, line: &str) -> Result<Line, Expected> {
+        state.line(line)
+    }
+}
+
 /// Whether a line belongs to a systrace page.
-pub(crate) fn is_page_line(line: &str) -> bool {
+fn is_page_line(line: &str) -> bool {
     let t = line.trim_start();
     t.starts_with("<!DOCTYPE html")
         || t.starts_with("<html")

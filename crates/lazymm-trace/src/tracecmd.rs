@@ -6,8 +6,26 @@
 
 use crate::fields::Expected;
 use crate::text::{ftrace_line, Line};
+use crate::{Sniff, TraceFormat};
 
-/// Parses one line.
-pub(crate) fn line(line: &str) -> Result<Line, Expected> {
-    ftrace_line(line)
+/// `trace-cmd report` text.
+pub(crate) struct TraceCmd;
+
+impl TraceFormat for TraceCmd {
+    const NAME: &'static str = "trace-cmd";
+    type State = ();
+
+    /// trace-cmd's header (`version = 6`, `cpus=6`).
+    fn sniff(line: &str) -> Sniff {
+        let t = line.trim();
+        if t.starts_with("version = ") || t.starts_with("cpus=") {
+            Sniff::Yes
+        } else {
+            Sniff::No
+        }
+    }
+
+    fn line(_: &mut (), line: &str) -> Result<Line, Expected> {
+        ftrace_line(line)
+    }
 }

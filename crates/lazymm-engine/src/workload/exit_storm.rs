@@ -8,7 +8,7 @@
 //! [`UNMAP_AT`] each unmaps a page (`munmap`), a TLB flush that frees no page tables.
 //! Members sleep on the timer, so the load balancer may move them between CPUs.
 
-use super::{Behavior, Prog};
+use super::{Behavior, Prog, Size};
 use crate::host::{Host, HostTask, Runqueue, Step};
 use lazymm::sync::CachePadded;
 use lazymm::{Arch, Kernel, Scheme, Task};
@@ -112,6 +112,9 @@ impl ExitStorm {
         }
     }
 }
+
+/// Fits any CPU count: one task or a few per CPU, within the arena's default.
+impl Size for ExitStorm {}
 
 impl<S: Scheme> Behavior<S> for ExitStorm {
     type Prog = Prog;

@@ -5,7 +5,7 @@
 //! and, about once every [`HOTPLUG_PERIOD`] of its runs, takes its CPU offline for
 //! [`HOTPLUG_OFFLINE`] (from `__cpu_disable` to the CPU's death, [`HOTPLUG_DIE_WAIT`]).
 
-use super::{Behavior, ExitStorm, Pairs, Prog};
+use super::{Behavior, ExitStorm, Pairs, Prog, Size};
 use crate::host::{Host, HostTask, Runqueue, Step};
 use lazymm::{Arch, Kernel, Scheme, Task};
 use std::time::Duration;
@@ -33,6 +33,9 @@ impl Hotplug {
         }
     }
 }
+
+/// Fits any CPU count: one task or a few per CPU, within the arena's default.
+impl Size for Hotplug {}
 
 impl<S: Scheme> Behavior<S> for Hotplug {
     type Prog = Prog;

@@ -2,13 +2,16 @@
 //! CPU's timer, so each CPU goes user → idle → user over and over: the purest lazy
 //! round trip, with nothing shared between CPUs but the mm itself.
 
-use super::{Behavior, Prog};
+use super::{Behavior, Prog, Size};
 use crate::host::{Host, HostTask, Runqueue, Step};
 use lazymm::{Arch, Kernel, Scheme};
 
 /// `idle-storm`.
 #[derive(Debug, Clone, Copy)]
 pub struct IdleStorm;
+
+/// Fits any CPU count: one task or a few per CPU, within the arena's default.
+impl Size for IdleStorm {}
 
 impl<S: Scheme> Behavior<S> for IdleStorm {
     type Prog = Prog;

@@ -12,7 +12,7 @@
 //! has a user, touches it, gives it back, drops the reference and wakes the submitter.
 //! After [`SUBMIT_ROUNDS`] rounds a submitter exits, and a new process takes its place.
 
-use super::{run_work_in_mm, wake, Behavior, Prog};
+use super::{run_work_in_mm, wake, Behavior, Prog, Size};
 use crate::host::{Host, HostTask, Runqueue, Step};
 use lazymm::sync::CachePadded;
 use lazymm::{Arch, Kernel, MmCount, Scheme, Task};
@@ -51,6 +51,9 @@ impl Kthread {
         std::mem::take(&mut *self.queues[cpu].lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
+
+/// Fits any CPU count: one task or a few per CPU, within the arena's default.
+impl Size for Kthread {}
 
 impl<S: Scheme> Behavior<S> for Kthread {
     type Prog = Prog;

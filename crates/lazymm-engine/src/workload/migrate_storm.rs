@@ -11,7 +11,7 @@
 //! names the mm (the few that went idle on it since it left them). On x86 the mask is
 //! trimmed by flushes, and the freeing flush at `exit_mmap` does the shootdown's work.
 
-use super::{Behavior, Prog};
+use super::{Behavior, Prog, Size};
 use crate::host::{Host, HostTask, Runqueue, Step};
 use lazymm::{Arch, Kernel, Scheme};
 
@@ -37,6 +37,9 @@ impl MigrateStorm {
         rq.adopt(k, HostTask { task, prog }, true);
     }
 }
+
+/// Fits any CPU count: one task or a few per CPU, within the arena's default.
+impl Size for MigrateStorm {}
 
 impl<S: Scheme> Behavior<S> for MigrateStorm {
     type Prog = Prog;

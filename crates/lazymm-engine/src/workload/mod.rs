@@ -4,15 +4,17 @@
 //! A workload is a [`Behavior`]: `setup` places the initial tasks on the CPUs'
 //! runqueues, `step` runs one step of a task's program and says whether the task blocks,
 //! sleeps on the CPU's timer or exits. It reaches other CPUs only through the
-//! [`Host`] (a wakeup, a new task placed there), so every host runs
-//! it unchanged: the native engine, and the single-threaded hosts to come. Tasks stay on
-//! the CPU they were placed on (a wakeup from another CPU is a bit in the target CPU's
-//! doorbell, as a remote `try_to_wake_up` queues on the target runqueue), so the switch
-//! path never migrates, allocates or locks.
+//! [`Host`] (a wakeup, a new task placed there), so every host runs it unchanged: the
+//! native engine, the checker, the simulator and the replayer. A wakeup from another CPU
+//! is a bit in the target CPU's doorbell, as a remote `try_to_wake_up` queues on the
+//! target runqueue; a task moves to another CPU only through the runqueue's balancing
+//! rule, and only where [`Behavior::may_migrate`] allows it.
 //!
-//! One file per workload; [`Workload`] names them and [`Workload::build`] makes one.
-//! To add a workload: a file here with a type implementing [`Behavior`], its task
-//! programs as variants of [`Prog`], a variant of [`Workload`] and of [`Any`].
+//! One file per workload; the `workloads!` table below names them, and
+//! [`Workload::check`] / [`Workload::build`] check and make one. To add a workload: a file
+//! here with a type implementing [`Behavior`] and [`Size`], its task programs as variants
+//! of [`Prog`], and one entry in `workloads!` (which gives it its [`Workload`] and [`Any`]
+//! variants, its name and every dispatch arm).
 
 mod exit_storm;
 mod hotplug;
@@ -34,93 +36,260 @@ use crate::host::{Host, HostTask, Runqueue, Step};
 use lazymm::{Arch, Kernel, Scheme};
 use std::sync::Arc;
 
-/// A workload, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Workload {
+/// Declares every workload once: its [`Workload`] variant, command-line name, one-line
+/// description, the type behind it and how to build it. From that one table come
+/// [`Workload::ALL`], `name`, `description`, `has_pairs`, `build`, the [`Any`] variant and
+/// every dispatch arm of [`Any`]'s [`Behavior`] and [`Size`], so a workload left out of
+/// any of them is a compile error, not a silent absence.
+macro_rules! workloads {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident($ty:ty) {
+            name: $name:literal,
+            pairs: $pairs:literal,
+            description: $desc:literal,
+            build: |$cpus:pat_param, $np:pat_param| $build:expr $(,)?
+        }
+    )*) => {
+        /// A workload, by name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Workload {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Workload {
+            /// Every workload, in the order `lazymm schemes` lists them.
+            pub const ALL: &'static [Workload] = &[$(Workload::$variant,)*];
+
+            /// The name on the command line.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Workload::$variant => $name,)*
+                }
+            }
+
+            /// One line on what it does.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Workload::$variant => $desc,)*
+                }
+            }
+
+            /// Whether the workload runs will-it-scale pairs, whose number `--pairs` sets.
+            pub fn has_pairs(self) -> bool {
+                match self {
+                    $(Workload::$variant => $pairs,)*
+                }
+            }
+
+            /// The workload for a machine of `cpus` CPUs; `pairs` is the number of pairs of
+            /// `threads` and `processes` (`None`: `cpus.div_ceil(2)`, one thread per CPU).
+            /// Check the two with [`Workload::check`] first: a workload built past its
+            /// limits may not fit the runqueues or the arena.
+            pub fn build(self, cpus: usize, pairs: Option<usize>) -> Any {
+                let pairs = pairs.unwrap_or(cpus.div_ceil(2));
+                match self {
+                    $(Workload::$variant => {
+                        let $cpus = cpus;
+                        let $np = pairs;
+                        Any::$variant($build)
+                    })*
+                }
+            }
+        }
+
+        /// Every workload of [`Workload`], as one type the hosts are instantiated with (one
+        /// monomorphised engine per scheme and arch, not per workload too).
+        pub enum Any {
+            $(#[doc = concat!("`", $name, "`.")] $variant($ty),)*
+        }
+
+        impl Size for Any {
+            fn check(&self, cpus: usize) -> Result<usize, WorkloadError> {
+                match self {
+                    $(Any::$variant(w) => w.check(cpus),)*
+                }
+            }
+        }
+
+        impl<S: Scheme> Behavior<S> for Any {
+            type Prog = Prog;
+
+            fn setup<A: Arch>(&self, k: &Kernel<S, A>, rqs: &mut [Runqueue<S, A, Prog>]) {
+                match self {
+                    $(Any::$variant(w) => w.setup(k, rqs),)*
+                }
+            }
+
+            #[inline]
+            fn step<A: Arch, H: Host<S, Prog>>(
+                &self,
+                k: &Kernel<S, A>,
+                rq: &mut Runqueue<S, A, Prog>,
+                host: &H,
+                i: usize,
+            ) -> Step {
+                match self {
+                    $(Any::$variant(w) => w.step(k, rq, host, i),)*
+                }
+            }
+
+            fn exited<A: Arch, H: Host<S, Prog>>(
+                &self,
+                k: &Kernel<S, A>,
+                rq: &mut Runqueue<S, A, Prog>,
+                host: &H,
+                t: HostTask<S, Prog>,
+            ) {
+                match self {
+                    $(Any::$variant(w) => w.exited(k, rq, host, t),)*
+                }
+            }
+
+            fn quiesce<A: Arch>(&self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, Prog>) {
+                match self {
+                    $(Any::$variant(w) => w.quiesce(k, rq),)*
+                }
+            }
+
+            fn may_migrate(&self, prog: &Prog) -> bool {
+                match self {
+                    $(Any::$variant(w) => Behavior::<S>::may_migrate(w, prog),)*
+                }
+            }
+        }
+    };
+}
+
+workloads! {
     /// will-it-scale `context_switch1_threads`: pairs of threads of ONE process, the two
     /// of a pair on different CPUs, ping-ponging through a blocking wakeup.
-    Threads,
+    Threads(Pairs) {
+        name: "threads",
+        pairs: true,
+        description: "pairs of threads of one process ping-pong across CPUs (context_switch1_threads)",
+        build: |_, pairs| Pairs::threads(pairs),
+    }
     /// The same with one process per pair: refcounting is uncontended.
-    Processes,
+    Processes(Pairs) {
+        name: "processes",
+        pairs: true,
+        description: "the same with one process per pair: uncontended refcounts",
+        build: |_, pairs| processes(pairs),
+    }
     /// Every CPU runs a thread of one shared process that blocks and is woken on the
     /// same CPU: the purest lazy round trip.
-    IdleStorm,
+    IdleStorm(IdleStorm) {
+        name: "idle-storm",
+        pairs: false,
+        description: "one thread per CPU of one process blocks and wakes on its CPU: pure lazy round trips",
+        build: |_, _| IdleStorm,
+    }
     /// Processes are born (a kernel thread execs, as `call_usermodehelper` does), run
     /// briefly on two CPUs, sometimes exec again, and exit: teardown under churn.
-    ExitStorm,
+    ExitStorm(ExitStorm) {
+        name: "exit-storm",
+        pairs: false,
+        description: "processes are born from kernel threads, run on two CPUs, exec, and exit",
+        build: |cpus, _| ExitStorm::new(cpus),
+    }
     /// Kernel workers adopt user mms with `kthread_use_mm` to complete work submitted
     /// from user space (as the USB gadget FunctionFS AIO worker and VFIO's DMA
     /// read/write path do), on the submitter's CPU and on the next one; submitters exit
     /// and are reborn.
-    Kthread,
+    Kthread(Kthread) {
+        name: "kthread",
+        pairs: false,
+        description: "kernel workers adopt user mms with kthread_use_mm; submitters exit and respawn",
+        build: |cpus, _| Kthread::new(cpus),
+    }
     /// CPUs other than CPU 0 go offline and come back while `exit-storm` spawners and
     /// `threads` pairs run.
-    Hotplug,
+    Hotplug(Hotplug) {
+        name: "hotplug",
+        pairs: false,
+        description: "CPUs go offline and come back while exit-storm and threads tasks run",
+        build: |cpus, _| Hotplug::new(cpus),
+    }
     /// As many processes as CPUs, each walked across every CPU and then exiting.
-    MigrateStorm,
+    MigrateStorm(MigrateStorm) {
+        name: "migrate-storm",
+        pairs: false,
+        description: "one process per CPU, each walked across every CPU, then exiting: mm_cpumask fills up",
+        build: |_, _| MigrateStorm,
+    }
 }
 
 impl Workload {
-    /// Every workload, in the order `lazymm schemes` lists them.
-    pub const ALL: &'static [Workload] = &[
-        Workload::Threads,
-        Workload::Processes,
-        Workload::IdleStorm,
-        Workload::ExitStorm,
-        Workload::Kthread,
-        Workload::Hotplug,
-        Workload::MigrateStorm,
-    ];
-
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Workload::Threads => "threads",
-            Workload::Processes => "processes",
-            Workload::IdleStorm => "idle-storm",
-            Workload::ExitStorm => "exit-storm",
-            Workload::Kthread => "kthread",
-            Workload::Hotplug => "hotplug",
-            Workload::MigrateStorm => "migrate-storm",
-        }
-    }
-
-    /// One line on what it does.
-    pub fn description(self) -> &'static str {
-        match self {
-            Workload::Threads => "pairs of threads of one process ping-pong across CPUs (context_switch1_threads)",
-            Workload::Processes => "the same with one process per pair: uncontended refcounts",
-            Workload::IdleStorm => "one thread per CPU of one process blocks and wakes on its CPU: pure lazy round trips",
-            Workload::ExitStorm => "processes are born from kernel threads, run on two CPUs, exec, and exit",
-            Workload::Kthread => "kernel workers adopt user mms with kthread_use_mm; submitters exit and respawn",
-            Workload::Hotplug => "CPUs go offline and come back while exit-storm and threads tasks run",
-            Workload::MigrateStorm => "one process per CPU, each walked across every CPU, then exiting: mm_cpumask fills up",
-        }
-    }
-
     /// Looks a workload up by name.
     pub fn from_name(name: &str) -> Option<Workload> {
         Workload::ALL.iter().copied().find(|w| w.name() == name)
     }
 
-    /// Whether the workload runs will-it-scale pairs, whose number `--pairs` sets.
-    pub fn has_pairs(self) -> bool {
-        matches!(self, Workload::Threads | Workload::Processes)
-    }
-
-    /// The workload for a machine of `cpus` CPUs; `pairs` is the number of pairs of
-    /// `threads` and `processes` (`None`: `cpus.div_ceil(2)`, one thread per CPU).
-    pub fn build(self, cpus: usize, pairs: Option<usize>) -> Any {
-        let pairs = pairs.unwrap_or(cpus.div_ceil(2));
-        match self {
-            Workload::Threads => Any::Pairs(Pairs::threads(pairs)),
-            Workload::Processes => Any::Pairs(processes(pairs)),
-            Workload::IdleStorm => Any::IdleStorm(IdleStorm),
-            Workload::ExitStorm => Any::ExitStorm(ExitStorm::new(cpus)),
-            Workload::Kthread => Any::Kthread(Kthread::new(cpus)),
-            Workload::Hotplug => Any::Hotplug(Hotplug::new(cpus)),
-            Workload::MigrateStorm => Any::MigrateStorm(MigrateStorm),
+    /// Checks that this workload can run on `cpus` CPUs with `pairs` pairs (`None`: the
+    /// default), the one check every host makes before it builds the workload: the CPU
+    /// count, `--pairs` only where the workload has pairs, and the workload's own limits
+    /// ([`Size::check`]: its tasks fit the runqueues). The [`Sizing`] it returns says how
+    /// big the arena must be for the mms the workload holds at once.
+    pub fn check(self, cpus: usize, pairs: Option<usize>) -> Result<Sizing, WorkloadError> {
+        if cpus == 0 || cpus > lazymm::MAX_CPUS {
+            return Err(WorkloadError::Cpus {
+                cpus,
+                max: lazymm::MAX_CPUS,
+            });
         }
+        if pairs.is_some() && !self.has_pairs() {
+            return Err(WorkloadError::PairsWorkload(self.name()));
+        }
+        let extra = self.build(cpus, pairs).check(cpus)?;
+        Ok(Sizing {
+            arena_capacity: lazymm::Config::new(cpus).arena_capacity + extra,
+        })
+    }
+}
+
+/// What [`Workload::check`] found a workload needs of a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizing {
+    /// The arena's capacity (`Config::arena_capacity`): the default for the CPU count
+    /// plus the mms the workload holds beyond it.
+    pub arena_capacity: usize,
+}
+
+/// A workload a host cannot run at the size asked for (every host reports these the same
+/// way: the native engine's `SpecError`, the simulator's `SimError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkloadError {
+    /// A CPU count outside what the model holds.
+    #[error("bad cpu count {cpus} (valid: 1 to {max})")]
+    Cpus {
+        /// Asked.
+        cpus: usize,
+        /// The most.
+        max: usize,
+    },
+    /// A pair count for a workload without pairs.
+    #[error("workload '{0}' has no pairs (valid: --pairs with threads or processes)")]
+    PairsWorkload(&'static str),
+    /// More pairs than the CPUs' runqueues hold.
+    #[error("bad pair count {pairs} for {cpus} cpus (valid: 1 to {max})")]
+    Pairs {
+        /// The pairs asked for.
+        pairs: usize,
+        /// The CPUs.
+        cpus: usize,
+        /// The most pairs that fit.
+        max: usize,
+    },
+}
+
+/// A workload's limits, checked before any host builds a machine for it.
+pub trait Size {
+    /// Checks that the workload fits `cpus` CPUs (its tasks fit the runqueues'
+    /// [`MAX_TASKS`](crate::host::MAX_TASKS)) and returns how many mms it holds at once
+    /// beyond the arena's default capacity for `cpus` CPUs (`Config::new`).
+    fn check(&self, _cpus: usize) -> Result<usize, WorkloadError> {
+        Ok(0)
     }
 }
 
@@ -206,95 +375,6 @@ pub enum Prog {
         /// Quanta left on this CPU.
         quanta: u32,
     },
-}
-
-/// Every workload of [`Workload`], as one type the hosts are instantiated with (one
-/// monomorphised engine per scheme and arch, not per workload too).
-pub enum Any {
-    /// `threads` or `processes`.
-    Pairs(Pairs),
-    /// `idle-storm`.
-    IdleStorm(IdleStorm),
-    /// `exit-storm`.
-    ExitStorm(ExitStorm),
-    /// `kthread`.
-    Kthread(Kthread),
-    /// `hotplug`.
-    Hotplug(Hotplug),
-    /// `migrate-storm`.
-    MigrateStorm(MigrateStorm),
-}
-
-impl<S: Scheme> Behavior<S> for Any {
-    type Prog = Prog;
-
-    fn setup<A: Arch>(&self, k: &Kernel<S, A>, rqs: &mut [Runqueue<S, A, Prog>]) {
-        match self {
-            Any::Pairs(w) => w.setup(k, rqs),
-            Any::IdleStorm(w) => w.setup(k, rqs),
-            Any::ExitStorm(w) => w.setup(k, rqs),
-            Any::Kthread(w) => w.setup(k, rqs),
-            Any::Hotplug(w) => w.setup(k, rqs),
-            Any::MigrateStorm(w) => w.setup(k, rqs),
-        }
-    }
-
-    #[inline]
-    fn step<A: Arch, H: Host<S, Prog>>(
-        &self,
-        k: &Kernel<S, A>,
-        rq: &mut Runqueue<S, A, Prog>,
-        host: &H,
-        i: usize,
-    ) -> Step {
-        match self {
-            Any::Pairs(w) => w.step(k, rq, host, i),
-            Any::IdleStorm(w) => w.step(k, rq, host, i),
-            Any::ExitStorm(w) => w.step(k, rq, host, i),
-            Any::Kthread(w) => w.step(k, rq, host, i),
-            Any::Hotplug(w) => w.step(k, rq, host, i),
-            Any::MigrateStorm(w) => w.step(k, rq, host, i),
-        }
-    }
-
-    fn exited<A: Arch, H: Host<S, Prog>>(
-        &self,
-        k: &Kernel<S, A>,
-        rq: &mut Runqueue<S, A, Prog>,
-        host: &H,
-        t: HostTask<S, Prog>,
-    ) {
-        match self {
-            Any::Pairs(w) => w.exited(k, rq, host, t),
-            Any::IdleStorm(w) => w.exited(k, rq, host, t),
-            Any::ExitStorm(w) => w.exited(k, rq, host, t),
-            Any::Kthread(w) => w.exited(k, rq, host, t),
-            Any::Hotplug(w) => w.exited(k, rq, host, t),
-            Any::MigrateStorm(w) => w.exited(k, rq, host, t),
-        }
-    }
-
-    fn quiesce<A: Arch>(&self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, Prog>) {
-        match self {
-            Any::Pairs(w) => w.quiesce(k, rq),
-            Any::IdleStorm(w) => w.quiesce(k, rq),
-            Any::ExitStorm(w) => w.quiesce(k, rq),
-            Any::Kthread(w) => w.quiesce(k, rq),
-            Any::Hotplug(w) => w.quiesce(k, rq),
-            Any::MigrateStorm(w) => w.quiesce(k, rq),
-        }
-    }
-
-    fn may_migrate(&self, prog: &Prog) -> bool {
-        match self {
-            Any::Pairs(w) => Behavior::<S>::may_migrate(w, prog),
-            Any::IdleStorm(w) => Behavior::<S>::may_migrate(w, prog),
-            Any::ExitStorm(w) => Behavior::<S>::may_migrate(w, prog),
-            Any::Kthread(w) => Behavior::<S>::may_migrate(w, prog),
-            Any::Hotplug(w) => Behavior::<S>::may_migrate(w, prog),
-            Any::MigrateStorm(w) => Behavior::<S>::may_migrate(w, prog),
-        }
-    }
 }
 
 /// Wakes task `task` of CPU `cpu`: straight into `rq` when that is this CPU, through

@@ -7,8 +7,8 @@
 //! (user → idle → user: a lazy round trip); with more pairs than that (oversubscribed,
 //! `2N > P`) a CPU holds several runnable threads and mostly switches user → user.
 
-use super::{wake, Behavior, Prog};
-use crate::host::{Host, HostTask, Runqueue, Step};
+use super::{wake, Behavior, Prog, Size, WorkloadError};
+use crate::host::{Host, HostTask, Runqueue, Step, MAX_TASKS};
 use lazymm::{Arch, Kernel, Scheme};
 
 /// will-it-scale's pairs: `pairs` pairs, each two threads of one process (`threads`)
@@ -38,6 +38,21 @@ impl Pairs {
     /// The most threads any one CPU holds with `pairs` pairs on `cpus` CPUs.
     pub fn threads_per_cpu(pairs: usize, cpus: usize) -> usize {
         (2 * pairs).div_ceil(cpus)
+    }
+}
+
+impl Size for Pairs {
+    /// At least one pair, and no CPU holding more than [`MAX_TASKS`] threads; `processes`
+    /// holds one mm per pair beyond the arena's default.
+    fn check(&self, cpus: usize) -> Result<usize, WorkloadError> {
+        if self.pairs == 0 || Pairs::threads_per_cpu(self.pairs, cpus) > MAX_TASKS {
+            return Err(WorkloadError::Pairs {
+                pairs: self.pairs,
+                cpus,
+                max: MAX_TASKS * cpus / 2,
+            });
+        }
+        Ok(if self.one_process { 1 } else { self.pairs })
     }
 }
 
