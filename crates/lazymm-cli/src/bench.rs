@@ -2,14 +2,13 @@
 //! (JSON, CSV, SVG charts, HTML) in `--out`.
 
 use crate::args::{unexpected, Args};
+use crate::progress::Progress;
 use crate::Failure;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lazymm_engine::bench::{run_bench, BenchError, BenchSpec};
 use lazymm_engine::registry;
 use lazymm_engine::report::{self, ReportError};
 use lexopt::Arg;
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 const OPTIONS: &str =
@@ -108,16 +107,12 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     // Refuse a bad --out before spending minutes on the bench.
     report::check_out(&out).map_err(report_failure)?;
 
-    let bar = progress_bar(spec.total_runs());
+    let bar = Progress::new(spec.total_runs() as u64, "runs");
     let result = run_bench(&spec, &mut |done, _, what| {
-        if let Some(bar) = &bar {
-            bar.set_position(done as u64);
-            bar.set_message(what.to_string());
-        }
+        bar.set(done as u64);
+        bar.label(what.to_string());
     });
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    bar.clear();
     let mut bench = result.map_err(|e| match e {
         BenchError::Spec(e) => Failure::Usage(e.to_string()),
         BenchError::Empty(_) | BenchError::Pairs => Failure::Usage(e.to_string()),
@@ -157,18 +152,4 @@ pub(crate) fn report_failure(e: ReportError) -> Failure {
         ReportError::NotAReport(_) => Failure::Usage(e.to_string()),
         ReportError::Io { .. } | ReportError::Render { .. } => Failure::Io(e.to_string()),
     }
-}
-
-/// A progress bar on stderr when it is a terminal and `CI` is not set; none otherwise.
-fn progress_bar(total: usize) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{elapsed_precise} [{bar:32}] {pos}/{len} runs  {msg}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
 }

@@ -2,6 +2,7 @@
 //! a counterexample.
 
 use crate::args::{unexpected, Args};
+use crate::progress::Progress;
 use crate::Failure;
 use lazymm::Mutant;
 use lazymm_engine::check::{self, replay, Finding, Report, Target};
@@ -9,9 +10,8 @@ use lazymm_engine::registry::{self, ARCHS};
 use lexopt::Arg;
 use serde_json::json;
 use std::ffi::OsString;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const OPTIONS: &str = "--scheme, --all, --mutant, --mutants, --arch, --iterations, --budget, \
 --seed, --json, --replay, --replay-dir, --timeline";
@@ -150,69 +150,6 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     run_checks(&opts)
 }
 
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-struct Progress {
-    on: bool,
-    total: u64,
-    done: u64,
-    label: String,
-    drawn: Instant,
-}
-
-impl Progress {
-    fn new(total: u64) -> Progress {
-        Progress {
-            on: std::io::stderr().is_terminal(),
-            total: total.max(1),
-            done: 0,
-            label: String::new(),
-            drawn: Instant::now(),
-        }
-    }
-
-    fn label(&mut self, l: String) {
-        self.label = l;
-        self.draw();
-    }
-
-    fn tick(&mut self) {
-        self.done += 1;
-        if self.drawn.elapsed() > Duration::from_millis(80) {
-            self.draw();
-        }
-    }
-
-    /// Counts iterations a mutant hunt did not need (it stopped early).
-    fn skip(&mut self, n: u64) {
-        self.done += n;
-        self.draw();
-    }
-
-    fn draw(&mut self) {
-        if !self.on {
-            return;
-        }
-        self.drawn = Instant::now();
-        let width = 30;
-        let filled = (self.done.min(self.total) * width / self.total) as usize;
-        eprint!(
-            "\r\x1b[2K[{}{}] {:>3}% {}",
-            "#".repeat(filled),
-            ".".repeat(width as usize - filled),
-            self.done.min(self.total) * 100 / self.total,
-            self.label
-        );
-        let _ = std::io::stderr().flush();
-    }
-
-    fn clear(&self) {
-        if self.on {
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
-        }
-    }
-}
-
 fn run_checks(o: &Opts) -> Result<u8, Failure> {
     let mut targets: Vec<Target> = Vec::new();
     for &scheme in &o.schemes {
@@ -232,7 +169,10 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         });
     }
     let scheme_runs = targets.len() as u64 * o.iterations;
-    let mut bar = Progress::new(scheme_runs + o.mutants.len() as u64 * o.budget);
+    let bar = Progress::new(
+        scheme_runs + o.mutants.len() as u64 * o.budget,
+        "iterations",
+    );
     let mut ok = true;
     let mut scheme_json = Vec::new();
     let mut mutant_json = Vec::new();
@@ -251,7 +191,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         {
             let (scheme, arch) = (t.mutant.map_or(t.scheme, |m| m.name()), t.arch);
             bar.label(t.name());
-            let r = check::check(t, o.seed, o.iterations, false, &mut || bar.tick())
+            let r = check::check(t, o.seed, o.iterations, false, &mut || bar.inc(1))
                 .map_err(|e| Failure::Usage(e.to_string()))?;
             decisions += r.decisions;
             runs += r.iterations;
@@ -276,8 +216,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
             }
             lines.push(line);
             if let Some(f) = &r.first {
-                bar.clear();
-                let (path, small) = save(o, &t.name(), f)?;
+                let (path, small) = bar.suspend(|| save(o, &t.name(), f))?;
                 lines.push(format!(
                     "    first violation (iteration {}): {}",
                     f.iteration + 1,
@@ -299,9 +238,9 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
     }
     for &m in &o.mutants {
         bar.label(m.name().to_string());
-        let r: Report = check::hunt(m, o.seed, o.budget, &mut || bar.tick())
+        let r: Report = check::hunt(m, o.seed, o.budget, &mut || bar.inc(1))
             .map_err(|e| Failure::Usage(e.to_string()))?;
-        bar.skip(o.budget - r.iterations);
+        bar.inc(o.budget - r.iterations);
         decisions += r.decisions;
         runs += r.iterations;
         busy += r.elapsed;

@@ -13,6 +13,7 @@ mod args;
 mod bench;
 mod check;
 mod predict;
+mod progress;
 mod record;
 mod replay;
 mod run;

@@ -3,15 +3,14 @@
 //! it, `--calibrate` writes the `host` machine file.
 
 use crate::args::{unexpected, Args};
+use crate::progress::Progress;
 use crate::Failure;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lazymm_cost::machine::Machine;
 use lazymm_engine::registry;
 use lazymm_sim::predict::{predict, validate, PredictSpec, VALIDATE_ROUNDS};
 use lazymm_sim::report;
 use lexopt::Arg;
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 const OPTIONS: &str = "--machine, --schemes, --archs, --workloads, --cpus, --pairs, --seed, --out, --json, --quick, --vary, --validate, --calibrate";
@@ -186,27 +185,20 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             * spec.cpus.len()
             * spec.schemes.len()
             * spec.pairs.len().max(1);
-        let bar = progress_bar(total);
-        let result = predict(&m, &spec, |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done as u64);
-            }
-        });
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
+        let bar = Progress::new(total as u64, "rows");
+        let result = predict(&m, &spec, |done, _| bar.set(done as u64));
+        bar.clear();
         let mut p = result.map_err(|e| Failure::Usage(e.to_string()))?;
         p.command = command.clone();
         p.varied = varied;
         if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report::to_json(&p)).unwrap_or_default()
-            );
+            let text = serde_json::to_string_pretty(&report::to_json(&p))
+                .map_err(|e| Failure::Io(format!("cannot serialise the prediction: {e}")))?;
+            println!("{text}");
         } else {
             print!("{}", report::table(&p));
         }
-        let files = report::write(&p, &dir).map_err(|e| Failure::Io(e.to_string()))?;
+        let files = report::write(&p, &dir).map_err(crate::bench::report_failure)?;
         eprintln!(
             "simulator: {:.1} s host time, {} simulated accesses ({}/s), {} events ({}/s)",
             p.host_seconds,
@@ -227,17 +219,13 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                 VALIDATE_ROUNDS.0
             };
             let (sample_s, _) = lazymm_sim::predict::VALIDATE_SAMPLE_S;
-            let bar = progress_bar(0);
+            let bar = Progress::new(0, "samples");
             let v = validate(&p, rounds, &mut |done, total| {
-                if let Some(b) = &bar {
-                    b.set_length(total as u64);
-                    b.set_position(done as u64);
-                }
+                bar.total(total as u64);
+                bar.set(done as u64);
             })
             .map_err(|e| Failure::Usage(e.to_string()))?;
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
+            bar.clear();
             if v.is_empty() {
                 eprintln!(
                     "--validate: no row fits this host ({} CPUs) with 'none' beside it",
@@ -308,10 +296,7 @@ fn write_calibration(out: Option<PathBuf>) -> Result<u8, Failure> {
     let text = c.to_toml(&format!("unix time {now}"));
     // The file must parse as a machine before it replaces anything.
     Machine::from_toml(&text, "calibration", &[]).map_err(|e| Failure::Io(e.to_string()))?;
-    let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, &text)
-        .map_err(|e| Failure::Io(format!("cannot write '{}': {e}", tmp.display())))?;
-    std::fs::rename(&tmp, &path)
+    lazymm_engine::report::write_file(&path, text.as_bytes())
         .map_err(|e| Failure::Io(format!("cannot write '{}': {e}", path.display())))?;
     println!(
         "rmw {:.2} ns, transfer {} ns, fence {:.2} ns, context switch {:.0} ns{}",
@@ -326,15 +311,4 @@ fn write_calibration(out: Option<PathBuf>) -> Result<u8, Failure> {
         path.display()
     );
     Ok(0)
-}
-
-fn progress_bar(total: usize) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("predict {bar:40} {pos}/{len} rows") {
-        bar.set_style(style);
-    }
-    Some(bar)
 }

@@ -5,7 +5,7 @@
 
 use crate::args::{unexpected, Args};
 use crate::Failure;
-use lazymm_engine::report::timeline::write_whole;
+use lazymm_engine::report::write_file;
 use lexopt::Arg;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     };
     let _ = std::fs::remove_file(&tmp);
     let (text, tool) = result?;
-    write_whole(&out, &text)
+    write_file(&out, &text)
         .map_err(|e| Failure::Io(format!("cannot write {}: {e}", out.display())))?;
     let lines = text.iter().filter(|&&b| b == b'\n').count();
     println!(

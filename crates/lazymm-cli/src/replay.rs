@@ -121,7 +121,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         }
         for r in &rows {
             if as_json {
-                println!("{}", r.to_json(&trace));
+                let line = serde_json::to_string(&r.record(&trace))
+                    .map_err(|e| Failure::Io(format!("cannot serialise a replay row: {e}")))?;
+                println!("{line}");
             }
             if r.total.violations > 0 {
                 violated = true;

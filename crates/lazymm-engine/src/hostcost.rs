@@ -1,4 +1,5 @@
-//! What a real context switch costs on this host, and CPU-local work of a chosen length.
+//! What a real context switch costs on this host, and CPU-local work of a chosen length;
+//! the host a bench ran on ([`HostInfo`]) and how busy it was ([`LoadReport`]).
 //!
 //! The model's own context switch costs nanoseconds; a real kernel's costs about a
 //! microsecond (saving registers, the scheduler's pick, the CR3 write and the TLB misses
@@ -263,6 +264,110 @@ impl HostLoad {
         let total = later.total_ticks.checked_sub(self.total_ticks)?;
         let steal = later.steal_ticks.checked_sub(self.steal_ticks)?;
         (total > 0).then(|| 100.0 * steal as f64 / total as f64)
+    }
+}
+
+/// The machine that produced a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostInfo {
+    /// The host name.
+    pub hostname: String,
+    /// `available_parallelism`.
+    pub cpus: usize,
+    /// Operating system and architecture (`linux x86_64`).
+    pub os: String,
+    /// The CPU model from `/proc/cpuinfo`, if there is one.
+    pub cpu_model: Option<String>,
+}
+
+impl HostInfo {
+    /// Describes this host.
+    pub fn this() -> HostInfo {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown".into());
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name") || l.starts_with("cpu\t"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        });
+        HostInfo {
+            hostname,
+            cpus: crate::bench::host_cpus(),
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            cpu_model,
+        }
+    }
+}
+
+/// How busy the host was while the bench ran, and whether that makes the numbers
+/// suspect.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// Before the first run.
+    pub start: Option<HostLoad>,
+    /// After the last run.
+    pub end: Option<HostLoad>,
+    /// CPU time stolen by the hypervisor during the bench, in percent of all CPU time.
+    pub steal_percent: Option<f64>,
+    /// Why the host counts as busy (empty: it was not).
+    pub busy: Vec<String>,
+}
+
+/// Above this 1-minute load average per host CPU at the start, other work was running.
+pub const BUSY_LOAD_PER_CPU: f64 = 0.5;
+/// Above this share of stolen CPU time, in percent, the hypervisor was busy elsewhere.
+pub const BUSY_STEAL_PERCENT: f64 = 2.0;
+
+impl LoadReport {
+    /// Judges the figures: `own_threads` is how many threads the bench kept busy at
+    /// most (its largest CPU count), which the end's load average includes.
+    pub fn judge(
+        start: Option<HostLoad>,
+        end: Option<HostLoad>,
+        host_cpus: usize,
+        own_threads: usize,
+    ) -> LoadReport {
+        let steal_percent = match (&start, &end) {
+            (Some(a), Some(b)) => a.steal_percent_until(b),
+            _ => None,
+        };
+        let mut busy = Vec::new();
+        let cpus = host_cpus.max(1) as f64;
+        if let Some(s) = &start {
+            if s.loadavg_1 > BUSY_LOAD_PER_CPU * cpus {
+                busy.push(format!(
+                    "load average {:.2} on {host_cpus} CPUs before the bench started",
+                    s.loadavg_1
+                ));
+            }
+        }
+        if let Some(e) = &end {
+            let others = e.loadavg_1 - own_threads.min(host_cpus) as f64;
+            if others > BUSY_LOAD_PER_CPU * cpus {
+                busy.push(format!(
+                    "load average {:.2} at the end, {others:.2} more than the bench's own {} thread(s)",
+                    e.loadavg_1,
+                    own_threads.min(host_cpus)
+                ));
+            }
+        }
+        if let Some(p) = steal_percent {
+            if p > BUSY_STEAL_PERCENT {
+                busy.push(format!("{p:.1} % of CPU time stolen by the hypervisor"));
+            }
+        }
+        LoadReport {
+            start,
+            end,
+            steal_percent,
+            busy,
+        }
     }
 }
 

@@ -31,20 +31,20 @@
 //! scheme's predicted bookkeeping time, reported per second of trace. Quiescing at the
 //! end is not the trace's and is not charged.
 
-use lazymm_engine::report::timeline::{Timeline, TimelineSink};
+use crate::accounting::Accounting;
+use crate::row::Row;
+use lazymm_engine::report::timeline::TimelineSink;
 use lazymm_trace::schedule::{Cause, Op, Schedule};
 use lazymm_trace::tasks::{Census, Kind};
 
-use lazymm::mm::Mm;
-use lazymm::sync::{Access, AccessKind};
+use lazymm::sync::Access;
 use lazymm::task::TaskMm;
-use lazymm::{Arch, Config, Kernel, MmId, Mutant, Scheme, Stats, Task, Violation};
+use lazymm::{Arch, Config, Kernel, MmId, Mutant, Scheme, Stats, Task};
 use lazymm_cost::machine::Machine;
-use lazymm_cost::price::Pricer;
 use lazymm_engine::registry::{self, Unknown, WithKernel};
 use lazymm_engine::serial::Serial;
 use lazymm_trace::Trace;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What to replay.
@@ -60,193 +60,6 @@ pub struct Input<'a> {
     /// The machine to price the bookkeeping on (`--machine`); it must have at least the
     /// schedule's CPUs (check with `Pricer::new`), else no row is priced.
     pub machine: Option<&'a Machine>,
-}
-
-/// A scheme's bookkeeping priced on a machine (`--machine`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Predicted {
-    /// The machine's name.
-    pub machine: String,
-    /// Predicted picoseconds of bookkeeping over the replayed schedule, summed over CPUs.
-    pub bookkeeping_ps: u64,
-}
-
-/// The hottest `mm_count` line of a replay.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HotLine {
-    /// The mm (`mm#slot.gen`).
-    pub mm: String,
-    /// The process it belongs to (`comm (tgid N)`).
-    pub process: String,
-    /// RMWs counted on its `mm_count`.
-    pub rmw: u64,
-    /// How many CPUs made them.
-    pub cpus: usize,
-}
-
-/// One replay's result.
-#[derive(Debug, Clone)]
-pub struct Row {
-    /// Scheme.
-    pub scheme: &'static str,
-    /// The mutant, if any.
-    pub mutant: Option<Mutant>,
-    /// Arch.
-    pub arch: &'static str,
-    /// CPUs of the traced machine.
-    pub cpus: usize,
-    /// Seconds from the trace's first event to its last.
-    pub trace_seconds: f64,
-    /// Counters of the replayed schedule (trace, initial and resync switches; not the
-    /// final quiescing), summed over CPUs.
-    pub measured: Stats,
-    /// Counters of the whole replay, quiescing included.
-    pub total: Stats,
-    /// `context_switch` calls made for the trace's own `sched_switch` events.
-    pub context_switches: u64,
-    /// Switches added to put each CPU's first task in place.
-    pub initial_switches: u64,
-    /// Switches added to re-synchronise after lost events (and to retire stale tasks).
-    pub resync_switches: u64,
-    /// Switches made while quiescing.
-    pub quiesce_switches: u64,
-    /// Lazy round trips: kernel→user switches of a CPU that went lazy when it left a
-    /// user task (user → kernel … → user, or an exit), from the trace's switches. A
-    /// property of the schedule: the same under every scheme.
-    pub lazy_round_trips: u64,
-    /// kernel→kernel switches (the lazy mm handed over), from the trace's switches.
-    pub kernel_handovers: u64,
-    /// The hottest `mm_count` line.
-    pub hottest: Option<HotLine>,
-    /// Hazard-pointer scans: operations in which a CPU read other CPUs' per-CPU scheme
-    /// state (`rq.lazy_mm`, a hazard slot), from the recorded accesses.
-    pub hazptr_scans: u64,
-    /// CPUs those scans read (distinct CPUs per scan, summed).
-    pub hazptr_cpus_scanned: u64,
-    /// Tasks whose process was guessed.
-    pub guessed_tasks: usize,
-    /// User tasks, processes and kernel threads the census found.
-    pub census: (usize, usize, usize),
-    /// `size_of::<Task<S>>()`.
-    pub task_bytes: usize,
-    /// Whether the scheme frees mms at all (`false` for the `none` baselines).
-    pub frees_mms: bool,
-    /// The violations (the first few per CPU).
-    pub violations: Vec<Violation>,
-    /// The schedule operation during which the first violation was found, and the
-    /// trace time of it.
-    pub first_violation_at: Option<(usize, Op)>,
-    /// The timeline, when asked for.
-    pub timeline: Option<Timeline>,
-    /// The bookkeeping priced on [`Input::machine`], when one was given.
-    pub predicted: Option<Predicted>,
-}
-
-impl Row {
-    fn per_sec(&self, x: u64) -> f64 {
-        if self.trace_seconds > 0.0 {
-            x as f64 / self.trace_seconds
-        } else {
-            0.0
-        }
-    }
-
-    /// Lazy round trips per second of trace.
-    pub fn lazy_round_trips_per_sec(&self) -> f64 {
-        self.per_sec(self.lazy_round_trips)
-    }
-
-    /// kernel→kernel hand-overs per second of trace.
-    pub fn kernel_handovers_per_sec(&self) -> f64 {
-        self.per_sec(self.kernel_handovers)
-    }
-
-    /// Shared RMWs per second of trace.
-    pub fn shared_rmw_per_sec(&self) -> f64 {
-        self.per_sec(self.measured.shared_rmw)
-    }
-
-    /// RMWs per second of trace on the hottest `mm_count` line.
-    pub fn hottest_line_rmw_per_sec(&self) -> f64 {
-        self.per_sec(self.hottest.as_ref().map_or(0, |h| h.rmw))
-    }
-
-    /// IPIs sent per second of trace.
-    pub fn ipis_per_sec(&self) -> f64 {
-        self.per_sec(self.measured.ipis_sent)
-    }
-
-    /// IPIs sent per exit (`__mmput`), over the whole replay; `None` with no exit.
-    pub fn ipis_per_exit(&self) -> Option<f64> {
-        (self.total.exits > 0).then(|| self.total.ipis_sent as f64 / self.total.exits as f64)
-    }
-
-    /// Predicted microseconds of bookkeeping (summed over CPUs) per second of trace on
-    /// [`Input::machine`]; `None` without one.
-    pub fn predicted_bookkeeping_us_per_sec(&self) -> Option<f64> {
-        self.predicted
-            .as_ref()
-            .map(|p| self.per_sec(p.bookkeeping_ps) / 1e6)
-    }
-
-    /// Context switches per second of trace.
-    pub fn switches_per_sec(&self) -> f64 {
-        self.per_sec(self.context_switches)
-    }
-
-    /// The row as JSON (the bench's field names, plus the replay's own).
-    pub fn to_json(&self, trace: &Trace) -> serde_json::Value {
-        let h = self.hottest.as_ref();
-        serde_json::json!({
-            "trace": trace.file,
-            "format": trace.format.map(|f| f.name()),
-            "scheme": self.scheme,
-            "mutant": self.mutant.map(|m| m.name()),
-            "arch": self.arch,
-            "workload": "replay",
-            "cpus": self.cpus,
-            "seconds": self.trace_seconds,
-            "trace_seconds": self.trace_seconds,
-            "context_switches": self.context_switches,
-            "sched_switch_events": trace.stats.count("sched_switch"),
-            "initial_switches": self.initial_switches,
-            "resync_switches": self.resync_switches,
-            "lazy_switches": self.measured.lazy_switches,
-            "switches_per_sec": self.switches_per_sec(),
-            "lazy_round_trips": self.lazy_round_trips,
-            "lazy_round_trips_per_sec": self.lazy_round_trips_per_sec(),
-            "kernel_handovers": self.kernel_handovers,
-            "kernel_handovers_per_sec": self.kernel_handovers_per_sec(),
-            "shared_rmw": self.measured.shared_rmw,
-            "shared_rmw_per_sec": self.shared_rmw_per_sec(),
-            "hottest_line_mm": h.map(|h| h.mm.clone()),
-            "hottest_line_process": h.map(|h| h.process.clone()),
-            "hottest_line_cpus": h.map(|h| h.cpus),
-            "hottest_line_rmw": h.map_or(0, |h| h.rmw),
-            "hottest_line_rmw_per_sec": self.hottest_line_rmw_per_sec(),
-            "hazptr_scans": self.hazptr_scans,
-            "hazptr_cpus_scanned": self.hazptr_cpus_scanned,
-            "full_fences": self.measured.full_fences,
-            "ipis": self.total.ipis_sent,
-            "ipis_per_sec": self.ipis_per_sec(),
-            "exits": self.total.exits,
-            "ipis_per_exit": self.ipis_per_exit(),
-            "mm_created": self.total.mm_created,
-            "mm_freed": self.total.mm_freed,
-            "speculative_walks": self.total.speculative_walks,
-            "nmis": self.total.nmis,
-            "violations": self.total.violations,
-            "task_bytes": self.task_bytes,
-            "guessed_tasks": self.guessed_tasks,
-            "user_tasks": self.census.0,
-            "processes": self.census.1,
-            "kthreads": self.census.2,
-            "lost_events": trace.stats.lost_events,
-            "backwards_timestamps": trace.stats.backwards,
-            "machine": self.predicted.as_ref().map(|p| p.machine.clone()),
-            "predicted_bookkeeping_us_per_sec": self.predicted_bookkeeping_us_per_sec(),
-        })
-    }
 }
 
 /// What to run a trace on: a scheme, or a mutant of one (accepted wherever a scheme is).
@@ -328,72 +141,6 @@ struct Snapshot {
     live: Vec<MmId>,
 }
 
-/// Where the `mm_count` lines of an arena are.
-struct CountLines {
-    /// Address of slot 0.
-    base: u64,
-    /// Bytes per slot.
-    stride: u64,
-    /// The line of `mm_count` within a slot (offset / line size).
-    line: u64,
-    /// Slots.
-    slots: u64,
-}
-
-/// The model pads every shared word to its own 128-byte line.
-const LINE: u64 = 128;
-
-impl CountLines {
-    /// Learns where `mm_count` sits in a slot of `S`/`A`'s arena from one `mmgrab` on a
-    /// scratch machine, and where `k`'s arena (of `slots` slots) is.
-    fn learn<S: Scheme, A: Arch>(k: &Kernel<S, A>, slots: usize) -> Option<CountLines> {
-        let mut cfg = Config::new(1);
-        cfg.speculative_walk_period = 0;
-        let (scratch, mut cpus) = Kernel::<S, A>::boot(cfg);
-        let cpu = &mut cpus[0];
-        let u = scratch.mm_alloc(cpu)?;
-        let base = addr(scratch.arena.get(u.id()).ok()?);
-        cpu.set_recording(true);
-        let c = scratch.mmgrab(cpu, u.id());
-        let mut log = Vec::new();
-        cpu.acct.drain_into(&mut log);
-        let rmw: Vec<&Access> = log.iter().filter(|a| a.kind == AccessKind::Rmw).collect();
-        let [one] = rmw.as_slice() else { return None };
-        let off = one.addr.checked_sub(base)?;
-        let stride = core::mem::size_of::<Mm>() as u64;
-        if off >= stride {
-            return None;
-        }
-        scratch.mmdrop(cpu, c);
-        scratch.mmput(cpu, u);
-        Some(CountLines {
-            base: addr(k.arena.get(MmId::INIT).ok()?),
-            stride,
-            line: off / LINE,
-            slots: slots as u64,
-        })
-    }
-
-    /// The arena slot whose `mm_count` line holds `a`, if any.
-    fn slot(&self, a: u64) -> Option<u32> {
-        let off = a.checked_sub(self.base)?;
-        let slot = off / self.stride;
-        (slot < self.slots && (off % self.stride) / LINE == self.line).then_some(slot as u32)
-    }
-}
-
-/// The address of a slot, to tell which slot a recorded access touched (identity only:
-/// nothing is ordered by it).
-fn addr(m: &Mm) -> u64 {
-    m as *const Mm as usize as u64
-}
-
-#[derive(Default)]
-struct LineStat {
-    rmw: u64,
-    cpus: BTreeSet<usize>,
-}
-
 struct Host<'a, S: Scheme, A: Arch> {
     input: &'a Input<'a>,
     k: Kernel<S, A>,
@@ -407,19 +154,10 @@ struct Host<'a, S: Scheme, A: Arch> {
     tgid: HashMap<u32, u32>,
     /// process → the task new threads clone from.
     leader: HashMap<u32, u32>,
-    /// mm → its process, for reports.
-    mm_label: HashMap<MmId, String>,
-    /// Arena slot → the mm made in it last.
-    slot_mm: HashMap<u32, MmId>,
-    count_lines: Option<CountLines>,
-    /// Each CPU's per-CPU scheme state (other CPUs read it only when they scan), as
-    /// (start address, end address, cpu), sorted; empty when the scheme keeps none.
-    scheme_state: Vec<(u64, u64, usize)>,
     log: Vec<Access>,
-    lines: HashMap<MmId, LineStat>,
+    acct: Accounting<'a>,
     row: Row,
     tl: Option<TimelineSink>,
-    pricer: Option<Pricer<'a>>,
 }
 
 impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
@@ -455,19 +193,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 k.idle_task(&mut cpu, 0)
             })
             .collect();
-        let count_lines = CountLines::learn(&k, slots);
-        let size = core::mem::size_of::<S::CpuShared>() as u64;
-        let mut scheme_state: Vec<(u64, u64, usize)> = if size == 0 {
-            Vec::new()
-        } else {
-            (0..n)
-                .map(|i| {
-                    let a = &k.cpus[i].scheme as *const S::CpuShared as usize as u64;
-                    (a, a + size, i)
-                })
-                .collect()
-        };
-        scheme_state.sort_unstable();
+        let acct = Accounting::new(&k, n, slots, input.machine);
         Host {
             input,
             k,
@@ -478,12 +204,8 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             lazy_from_user: vec![false; n],
             tgid: HashMap::new(),
             leader: HashMap::new(),
-            mm_label: HashMap::new(),
-            slot_mm: HashMap::new(),
-            count_lines,
-            scheme_state,
             log: Vec::new(),
-            lines: HashMap::new(),
+            acct,
             row: Row {
                 scheme: S::NAME,
                 mutant,
@@ -515,7 +237,6 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 predicted: None,
             },
             tl: input.timeline.then(|| TimelineSink::new(n)),
-            pricer: input.machine.and_then(|m| Pricer::new(m, n).ok()),
         }
     }
 
@@ -541,11 +262,10 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             }
         }
         self.row.measured = self.stats();
-        self.row.hottest = self.hottest();
-        self.row.predicted = self.pricer.as_ref().map(|p| Predicted {
-            machine: p.machine().file.name.clone(),
-            bookkeeping_ps: p.total(),
-        });
+        self.row.hottest = self.acct.hottest();
+        self.row.predicted = self.acct.predicted();
+        self.row.hazptr_scans = self.acct.hazptr_scans;
+        self.row.hazptr_cpus_scanned = self.acct.hazptr_cpus_scanned;
         let end_ts = ops.last().map_or(0, Op::ts_ns);
         self.quiesce(end_ts);
         self.row.total = self.stats();
@@ -600,73 +320,19 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         s
     }
 
-    /// Drains every CPU's access log after an operation: each RMW on an `mm_count` line
-    /// is charged to its mm and CPU; each IPI sent becomes a flow on the timeline.
+    /// Drains every CPU's access log after an operation into the accounting; each IPI
+    /// sent becomes a flow on the timeline.
     fn drain(&mut self, ts_ns: u64) {
         for i in 0..self.serial.len() {
             self.log.clear();
             self.serial.cpu(i).acct.drain_into(&mut self.log);
-            if let Some(p) = &mut self.pricer {
-                p.charge(i, &self.log);
-            }
-            let mut scanned: BTreeSet<usize> = BTreeSet::new();
-            for a in &self.log {
-                match a.kind {
-                    AccessKind::Load => {
-                        if let Some(owner) = self.scheme_state_owner(a.addr) {
-                            if owner != i {
-                                scanned.insert(owner);
-                            }
-                        }
-                    }
-                    AccessKind::Rmw => {
-                        let Some(slot) = self.count_lines.as_ref().and_then(|l| l.slot(a.addr))
-                        else {
-                            continue;
-                        };
-                        // The mm made last in that slot (this very operation may have
-                        // freed it: that RMW was its last drop).
-                        if let Some(&id) = self.slot_mm.get(&slot) {
-                            let l = self.lines.entry(id).or_default();
-                            l.rmw += 1;
-                            l.cpus.insert(i);
-                        }
-                    }
-                    AccessKind::IpiSend => {
-                        if let Some(tl) = &mut self.tl {
-                            tl.ipi(i, a.addr as usize, ts_ns, "IPI");
-                        }
-                    }
-                    _ => {}
+            let tl = &mut self.tl;
+            self.acct.charge(i, &self.log, |target| {
+                if let Some(tl) = tl {
+                    tl.ipi(i, target, ts_ns, "IPI");
                 }
-            }
-            if !scanned.is_empty() {
-                self.row.hazptr_scans += 1;
-                self.row.hazptr_cpus_scanned += scanned.len() as u64;
-            }
+            });
         }
-    }
-
-    /// The CPU whose per-CPU scheme state holds address `a`.
-    fn scheme_state_owner(&self, a: u64) -> Option<usize> {
-        let i = self
-            .scheme_state
-            .partition_point(|&(start, _, _)| start <= a);
-        let &(start, end, cpu) = self.scheme_state.get(i.checked_sub(1)?)?;
-        (start <= a && a < end).then_some(cpu)
-    }
-
-    fn hottest(&self) -> Option<HotLine> {
-        let (id, l) = self
-            .lines
-            .iter()
-            .max_by_key(|(id, l)| (l.rmw, std::cmp::Reverse((id.slot(), id.gen()))))?;
-        Some(HotLine {
-            mm: id.to_string(),
-            process: self.mm_label.get(id).cloned().unwrap_or_default(),
-            rmw: l.rmw,
-            cpus: l.cpus.len(),
-        })
     }
 
     fn op(&mut self, op: Op) {
@@ -781,8 +447,8 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                             .expect("the arena has room for every process of the trace");
                         drop(cpu);
                         if let Some(mm) = t.mm_id() {
-                            self.mm_label.insert(mm, self.label(pid));
-                            self.slot_mm.insert(mm.slot(), mm);
+                            let label = self.label(pid);
+                            self.acct.made(mm, label);
                         }
                         self.leader.insert(tgid, pid);
                         t
@@ -925,8 +591,8 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         self.k.exec_mmap(&mut cpu, t, mm);
         drop(cpu);
         self.leader.insert(tgid, pid);
-        self.mm_label.insert(id, self.label(pid));
-        self.slot_mm.insert(id.slot(), id);
+        let label = self.label(pid);
+        self.acct.made(id, label);
         if let Some(tl) = &mut self.tl {
             tl.exec(c, ts_ns, pid, id);
         }

@@ -2,16 +2,17 @@
 //! (what the terminal shows), `results.json`, `results.csv`, SVG bar charts and an
 //! `index.html` that shows them all with no network.
 //!
-//! The rows' fields are [`Row::to_json`]'s: `results.json` and `results.csv` are those
-//! objects, and the HTML table draws its cells from them through [`COLUMNS`] (the bench
-//! report's [`Column`] type). The page is a minijinja template (`report/index.html`) with
-//! HTML autoescape: every text put on it is escaped by the template engine; only the SVG
-//! charts, drawn here with the bench report's [`xml_escape`], go in as markup. The whole
-//! directory is written at once by the bench report's [`write_dir`].
+//! The rows' fields are [`Record`]'s serde derive: `results.json` and `results.csv` (the
+//! report layer's [`columns::to_csv`]) are its serialization, and the HTML table draws
+//! its cells from it through [`COLUMNS`] (the report layer's [`Column`] type). The page
+//! is `report/replay.html` over the report layer's base template ([`page`]), with HTML
+//! autoescape: only the SVG charts, drawn by the report layer's [`bar_chart`], go in as
+//! markup. The whole directory is written at once by the report layer's [`write_dir`].
 
-use crate::host::Row;
-use lazymm_engine::report::columns::{col, Cell, Column};
-use lazymm_engine::report::svg::{lin_ticks, si_tick, xml_escape, Chart};
+use crate::row::{Record, Row};
+use lazymm_engine::report::columns::{self, col, Cell, Column};
+use lazymm_engine::report::page::{self, Kind as PageKind, Page};
+use lazymm_engine::report::svg::{bar_chart, Chart};
 use lazymm_engine::report::{write_dir, ReportError};
 use lazymm_trace::schedule::Schedule;
 use lazymm_trace::tasks::{Census, Kind};
@@ -20,7 +21,22 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
 
-const INDEX_HTML: &str = include_str!("report/index.html");
+/// The page template: the base's look, this report's content.
+const REPLAY_HTML: &str = include_str!("report/replay.html");
+
+/// The page: its template, its kind and its sections.
+const PAGE: Page<'static> = Page {
+    name: "replay.html",
+    source: REPLAY_HTML,
+    subcommand: "replay",
+    kind: PageKind::Replay,
+    nav: &[
+        ("summary", "Traces"),
+        ("charts", "Charts"),
+        ("table", "Table"),
+        ("terminal", "Terminal table"),
+    ],
+};
 
 /// The sentence that says what the numbers are.
 pub const REPLAY_SENTENCE: &str = "These are replays of a recorded schedule: every scheme ran the same context switches, forks, execs and exits, in the trace's timestamp order, on the model; the numbers are what each scheme's bookkeeping did on it, counted by the model, not timed.";
@@ -173,7 +189,7 @@ pub fn table(rows: &[Row]) -> String {
     o
 }
 
-/// The columns of the HTML table, in order, over [`Row::to_json`]'s fields.
+/// The columns of the HTML table, in order, over [`Record`]'s fields.
 pub const COLUMNS: &[Column] = &[
     col("trace", "the trace file", Cell::Text("trace"), true),
     col("scheme", "the scheme", Cell::Text("scheme"), true),
@@ -297,7 +313,7 @@ pub struct TraceInfo {
 struct Section {
     info: TraceInfo,
     text: String,
-    rows: Vec<Value>,
+    rows: Vec<Record>,
     labels: Vec<String>,
 }
 
@@ -329,7 +345,7 @@ impl Report {
                 guessed_tasks: c.guessed(),
             },
             text: text.clone(),
-            rows: rows.iter().map(|r| r.to_json(t)).collect(),
+            rows: rows.iter().map(|r| r.record(t)).collect(),
             labels: rows
                 .iter()
                 .map(|r| format!("{}/{}", scheme_name(r), r.arch))
@@ -338,12 +354,14 @@ impl Report {
         text
     }
 
-    /// Every row's fields, trace by trace.
-    pub fn rows(&self) -> Vec<Value> {
-        self.sections
-            .iter()
-            .flat_map(|s| s.rows.iter().cloned())
-            .collect()
+    /// Every row, trace by trace.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.sections.iter().flat_map(|s| s.rows.iter())
+    }
+
+    /// Every row's fields as JSON values, trace by trace (for the tables' cells).
+    pub fn rows(&self) -> Result<Vec<Value>, serde_json::Error> {
+        self.records().map(serde_json::to_value).collect()
     }
 
     /// What the terminal showed: every trace's header and table.
@@ -351,33 +369,10 @@ impl Report {
         self.sections.iter().map(|s| s.text.as_str()).collect()
     }
 
-    /// `results.csv`: a header line of the fields, then one line per row.
-    pub fn csv(&self) -> String {
-        let rows = self.rows();
-        let mut csv = String::new();
-        let Some(Value::Object(first)) = rows.first() else {
-            return csv;
-        };
-        let keys: Vec<&String> = first.keys().collect();
-        let names: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
-        csv.push_str(&names.join(","));
-        csv.push('\n');
-        for r in &rows {
-            let cells: Vec<String> = keys
-                .iter()
-                .map(|k| match &r[k.as_str()] {
-                    Value::Null => String::new(),
-                    Value::String(s) if s.contains([',', '"', '\n']) => {
-                        format!("\"{}\"", s.replace('"', "\"\""))
-                    }
-                    Value::String(s) => s.clone(),
-                    v => v.to_string(),
-                })
-                .collect();
-            csv.push_str(&cells.join(","));
-            csv.push('\n');
-        }
-        csv
+    /// `results.csv`: a header line of [`Record`]'s fields, then one line per row,
+    /// through the `csv` crate.
+    pub fn csv(&self) -> Result<String, csv::Error> {
+        columns::to_csv(self.records())
     }
 
     /// One bar per row of every trace: `(label, value of field)`; the label names the
@@ -396,7 +391,8 @@ impl Report {
                     } else {
                         l.clone()
                     };
-                    (label, r.get(field).and_then(Value::as_f64))
+                    let v = serde_json::to_value(r).ok();
+                    (label, v.and_then(|v| v.get(field).and_then(Value::as_f64)))
                 })
             })
             .collect()
@@ -448,10 +444,7 @@ impl Report {
     /// `index.html`: the traces, the table and the charts, rendered from the template
     /// with HTML autoescape.
     pub fn html(&self, figures: &[Figure]) -> Result<String, minijinja::Error> {
-        use minijinja::{context, Environment, Value as J};
-        let mut env = Environment::new();
-        // The name ends in .html: minijinja escapes every value for HTML.
-        env.add_template("index.html", INDEX_HTML)?;
+        use minijinja::{context, Value as J};
         let traces: Vec<J> = self
             .sections
             .iter()
@@ -465,8 +458,10 @@ impl Report {
                 }
             })
             .collect();
-        let rows: Vec<J> = self
-            .rows()
+        let values = self.rows().map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+        })?;
+        let rows: Vec<J> = values
             .iter()
             .map(|v| {
                 let bad = v.get("violations").and_then(Value::as_u64).unwrap_or(0) > 0;
@@ -497,33 +492,33 @@ impl Report {
                 }
             })
             .collect();
-        env.get_template("index.html")?.render(context! {
-            traces => traces,
-            sentence => REPLAY_SENTENCE,
-            charts => charts,
-            columns => columns,
-            rows => rows,
-            table => self.text(),
-        })
+        page::render(
+            &PAGE,
+            context! {
+                traces => traces,
+                sentence => REPLAY_SENTENCE,
+                charts => charts,
+                columns => columns,
+                rows => rows,
+                table => self.text(),
+            },
+        )
     }
 
     /// Writes the whole report into `out` (`table.txt`, `results.json`, `results.csv`,
     /// the charts, `index.html`), all or nothing; returns the files written.
     pub fn write(&self, out: &Path) -> Result<Vec<String>, ReportError> {
-        let render = |file: &'static str| {
-            move |e: &dyn std::fmt::Display| ReportError::Render {
-                file,
-                err: e.to_string(),
-            }
-        };
-        let json = serde_json::to_string_pretty(&Value::Array(self.rows()))
-            .map_err(|e| render("results.json")(&e))?;
+        let render = ReportError::render;
+        let records: Vec<&Record> = self.records().collect();
+        let json =
+            serde_json::to_string_pretty(&records).map_err(|e| render("results.json")(&e))?;
+        let csv = self.csv().map_err(|e| render("results.csv")(&e))?;
         let figures = self.charts();
         let page = self.html(&figures).map_err(|e| render("index.html")(&e))?;
         let mut files: Vec<(String, String)> = vec![
             ("table.txt".into(), self.text()),
             ("results.json".into(), json + "\n"),
-            ("results.csv".into(), self.csv()),
+            ("results.csv".into(), csv),
         ];
         files.extend(
             figures
@@ -532,147 +527,5 @@ impl Report {
         );
         files.push(("index.html".into(), page));
         write_dir(out, &files)
-    }
-}
-
-const PALETTE: &[&str] = &["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
-
-/// A horizontal bar chart, one `<g class="bar">` per `(label, value)` (with a
-/// `<rect>` when the value is known), on a linear axis from 0.
-pub fn bar_chart(
-    file: &str,
-    title: &str,
-    x_label: &str,
-    bars: &[(String, Option<f64>)],
-    color: usize,
-) -> Chart {
-    const W: f64 = 760.0;
-    const ROW: f64 = 22.0;
-    let longest = bars
-        .iter()
-        .map(|(l, _)| l.chars().count())
-        .max()
-        .unwrap_or(0);
-    let ml = (longest as f64 * 6.8 + 16.0).clamp(120.0, 380.0);
-    let (mr, mt, mb) = (70.0, 48.0, 56.0);
-    let pw = W - ml - mr;
-    let ph = ROW * bars.len().max(1) as f64;
-    let h = mt + ph + mb;
-    let max = bars
-        .iter()
-        .filter_map(|(_, v)| *v)
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max);
-    let (x0, x1, ticks) = lin_ticks(0.0, if max > 0.0 { max } else { 1.0 });
-    let x_of = |v: f64| ml + pw * (v - x0) / (x1 - x0);
-    let fill = PALETTE[color % PALETTE.len()];
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, "<title>{}</title>", xml_escape(title));
-    let _ = writeln!(s, r##"<rect width="{W}" height="{h}" fill="#ffffff"/>"##);
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="26" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
-        W / 2.0,
-        xml_escape(title)
-    );
-    for t in &ticks {
-        let x = x_of(*t);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eeeeee"/>"##,
-            mt + ph
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            mt + ph + 16.0,
-            si_tick(*t)
-        );
-    }
-    let _ = writeln!(
-        s,
-        r##"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#333333"/>"##
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        ml + pw / 2.0,
-        h - 16.0,
-        xml_escape(x_label)
-    );
-    for (i, (label, v)) in bars.iter().enumerate() {
-        let y = mt + ROW * i as f64;
-        let _ = writeln!(s, r#"<g class="bar" data-row="{}">"#, xml_escape(label));
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            ml - 6.0,
-            y + ROW / 2.0 + 4.0,
-            xml_escape(label)
-        );
-        match v.filter(|v| v.is_finite()) {
-            Some(v) => {
-                let _ = writeln!(
-                    s,
-                    r#"<rect x="{ml}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{fill}" data-value="{v}"/>"#,
-                    y + 3.0,
-                    (x_of(v) - ml).max(0.0),
-                    ROW - 6.0
-                );
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-                    x_of(v) + 4.0,
-                    y + ROW / 2.0 + 4.0,
-                    si_tick(v)
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    s,
-                    r##"<text x="{:.1}" y="{:.1}" fill="#888888">no value</text>"##,
-                    ml + 4.0,
-                    y + ROW / 2.0 + 4.0
-                );
-            }
-        }
-        let _ = writeln!(s, "</g>");
-    }
-    let _ = writeln!(s, "</svg>");
-    Chart {
-        file: file.into(),
-        title: title.into(),
-        svg: s,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bar_chart_has_a_bar_per_row_and_escapes_its_labels() {
-        let bars = vec![
-            ("a<b/generic".to_string(), Some(3.0)),
-            ("c&d/x86".to_string(), None),
-            ("e/generic".to_string(), Some(0.0)),
-        ];
-        let c = bar_chart("x.svg", "t <1>", "x & y", &bars, 0);
-        assert_eq!(c.svg.matches(r#"<g class="bar""#).count(), 3);
-        assert_eq!(c.svg.matches("data-value=").count(), 2);
-        assert!(c.svg.contains("a&lt;b/generic") && !c.svg.contains("a<b"));
-        assert!(c.svg.contains("c&amp;d/x86"));
-        // A zero is a bar of no width; the largest value (3, the last tick) spans the plot
-        // (760 wide, less the 120 of the labels and the 70 of the right margin).
-        assert!(c
-            .svg
-            .contains(r##"width="0.0" height="16.0" fill="#1f77b4" data-value="0""##));
-        assert!(c
-            .svg
-            .contains(r##"width="570.0" height="16.0" fill="#1f77b4" data-value="3""##));
     }
 }

@@ -430,7 +430,7 @@ fn a_machine_prices_each_schemes_bookkeeping() {
         let r = rows.iter().find(|r| r.scheme == name).unwrap();
         let p = r.predicted.as_ref().unwrap();
         assert_eq!(p.machine, "epyc-zen4-2s");
-        let v = r.to_json(&t);
+        let v = serde_json::to_value(r.record(&t)).unwrap();
         assert_eq!(v["machine"], "epyc-zen4-2s");
         assert_eq!(
             v["predicted_bookkeeping_us_per_sec"].as_f64(),
@@ -455,5 +455,5 @@ fn a_machine_prices_each_schemes_bookkeeping() {
     };
     let r = replay_all(&all_schemes(), &["generic"], &plain).unwrap();
     assert!(r.iter().all(|r| r.predicted.is_none()));
-    assert!(r[0].to_json(&t)["predicted_bookkeeping_us_per_sec"].is_null());
+    assert!(r[0].record(&t).predicted_bookkeeping_us_per_sec.is_none());
 }

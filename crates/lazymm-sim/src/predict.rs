@@ -359,8 +359,8 @@ mod tests {
         let a = predict(&m, &small(&m), |_, _| {}).unwrap();
         let b = predict(&m, &small(&m), |_, _| {}).unwrap();
         let (ja, jb) = (
-            report::to_json(&a).to_string(),
-            report::to_json(&b).to_string(),
+            serde_json::to_string(&report::to_json(&a)).unwrap(),
+            serde_json::to_string(&report::to_json(&b)).unwrap(),
         );
         assert_eq!(ja, jb);
         let mut other = small(&m);
@@ -368,7 +368,7 @@ mod tests {
         let c = predict(&m, &other, |_, _| {}).unwrap();
         assert_ne!(
             ja,
-            report::to_json(&c).to_string(),
+            serde_json::to_string(&report::to_json(&c)).unwrap(),
             "the seed changes nothing"
         );
     }
@@ -379,10 +379,12 @@ mod tests {
         let p = predict(&m, &small(&m), |_, _| {}).unwrap();
         // 2 workloads: threads with 2 pair counts, idle-storm; 2 CPU counts; 3 schemes.
         assert_eq!(p.rows.len(), (2 + 1) * 2 * 3);
+        let csv = report::to_csv(&p).unwrap();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
         for r in &p.rows {
-            let v = report::row_json(&p, r);
+            let v = serde_json::to_value(report::row(&p, r)).unwrap();
             let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-            assert_eq!(keys, report::COLUMNS);
+            assert_eq!(keys, header, "results.json and results.csv disagree");
             assert_eq!(v["predicted"], true);
             assert_eq!(v["machine"], "spr-2s");
             assert_eq!(v["violations"], 0);
@@ -390,9 +392,34 @@ mod tests {
         let none = p.rows.iter().find(|r| r.r.scheme == "none").unwrap();
         assert_eq!(none.slowdown_vs_none, Some(1.0));
         assert!(report::table(&p).starts_with("PREDICTIONS of a coherence cost model"));
-        let csv = report::to_csv(&p);
         assert_eq!(csv.lines().count(), p.rows.len() + 1);
         assert!(!report::charts(&p).is_empty());
+    }
+
+    #[test]
+    fn a_field_with_a_comma_or_a_quote_stays_one_csv_field() {
+        let m = Machine::load("spr-2s").unwrap();
+        let mut s = small(&m);
+        s.schemes = vec!["refcount", "none"];
+        s.cpus = vec![2];
+        s.pairs = vec![];
+        let mut p = predict(&m, &s, |_, _| {}).unwrap();
+        let odd = "my box, \"rev 2\"\nsecond line";
+        p.machine.file.name = odd.into();
+        let csv = report::to_csv(&p).unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let at = header.iter().position(|h| h == "machine").unwrap();
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(records.len(), p.rows.len());
+        for r in &records {
+            assert_eq!(r.len(), header.len(), "a field was split: {r:?}");
+            assert_eq!(&r[at], odd);
+            assert_eq!(
+                &r[header.iter().position(|h| h == "predicted").unwrap()],
+                "true"
+            );
+        }
     }
 
     #[test]

@@ -91,14 +91,8 @@ pub fn to_json(f: &Finding) -> Value {
 pub fn write(dir: &Path, name: &str, f: &Finding) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{name}-seed{}.replay.json", f.case.seed));
-    let tmp = dir.join(format!(
-        ".{name}-seed{}.replay.json.tmp-{}",
-        f.case.seed,
-        std::process::id()
-    ));
     let text = serde_json::to_string_pretty(&to_json(f)).map_err(std::io::Error::other)? + "\n";
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &path)?;
+    crate::report::write_file(&path, text.as_bytes())?;
     Ok(path)
 }
 

@@ -5,6 +5,11 @@
 //! HTML table show a selection of those fields, each through one [`Column`] here: its
 //! header, what it means, and how its cell is formatted from the serialized fields. Both
 //! tables are drawn from [`COLUMNS`], so they cannot disagree on a column or a digit.
+//!
+//! The same mechanism serves every table the tool prints: a report declares its own
+//! `&[Column]` over its own row type, draws its terminal table with [`text_table`] and
+//! its HTML table from [`Column::cell`], and writes its CSV with [`to_csv`], the one CSV
+//! writer (the `csv` crate, so a field with a comma or a quote stays one field).
 
 use super::si;
 use serde_json::Value;
@@ -108,7 +113,72 @@ impl Cell {
     }
 }
 
-/// The cells of one serialized row, one per column.
+/// The cells of one serialized row, one per column of the bench's [`COLUMNS`].
 pub fn cells(row: &Value) -> Vec<String> {
-    COLUMNS.iter().map(|c| c.cell.format(row)).collect()
+    cells_of(COLUMNS, row)
+}
+
+/// The cells of one serialized row, one per column of `columns`.
+pub fn cells_of(columns: &[Column], row: &Value) -> Vec<String> {
+    columns.iter().map(|c| c.cell.format(row)).collect()
+}
+
+/// A terminal table of serialized `rows` under `columns`: a header, a rule, and a line
+/// per row, each column as wide as its widest cell, text left and numbers right. A blank
+/// line goes before row `i` when `gap_before(i)`.
+pub fn text_table(
+    columns: &[Column],
+    rows: &[Value],
+    gap_before: impl Fn(usize) -> bool,
+) -> String {
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| cells_of(columns, r)).collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.head.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |texts: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = texts
+            .zip(columns.iter().zip(&widths))
+            .map(|(t, (c, &w))| {
+                if c.left {
+                    format!("{t:<w$}")
+                } else {
+                    format!("{t:>w$}")
+                }
+            })
+            .collect();
+        parts.join(" ").trim_end().to_string()
+    };
+    let header = line(&mut columns.iter().map(|c| c.head));
+    let mut s = format!("{header}\n{}\n", "-".repeat(header.chars().count()));
+    for (i, row) in cells.iter().enumerate() {
+        if i > 0 && gap_before(i) {
+            s.push('\n');
+        }
+        s += &line(&mut row.iter().map(String::as_str));
+        s.push('\n');
+    }
+    s
+}
+
+/// The CSV of `rows`: a header of the fields' names, then one record per row, through
+/// the `csv` crate (quoting as RFC 4180 asks).
+pub fn to_csv<T: serde::Serialize>(
+    rows: impl IntoIterator<Item = T>,
+) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    // The writer was given only UTF-8 text.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

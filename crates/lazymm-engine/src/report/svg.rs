@@ -1,5 +1,7 @@
-//! The report's SVG line charts, drawn by hand: every point with its interval as an
-//! error bar, an x axis of any quantity (CPUs, pairs), a log or linear y axis.
+//! The one chart module of every report: SVG drawn by hand, in one palette and one
+//! look. [`line_chart`] (bench, predict): every point with its interval as an error bar,
+//! an x axis of any quantity (CPUs, pairs), a log or linear y axis. [`bar_chart`]
+//! (replay): one horizontal bar per row, each a `<g class="bar" data-row=…>`.
 //!
 //! A point that is within noise is drawn hollow and grey, its line segment faint, so the
 //! eye does not read a difference into it. Tests read the charts back: each series is a
@@ -473,4 +475,144 @@ pub fn point(
             None
         },
     })
+}
+
+/// A horizontal bar chart, one `<g class="bar">` per `(label, value)` (with a
+/// `<rect>` when the value is known), on a linear axis from 0.
+pub fn bar_chart(
+    file: &str,
+    title: &str,
+    x_label: &str,
+    bars: &[(String, Option<f64>)],
+    color: usize,
+) -> Chart {
+    const W: f64 = 760.0;
+    const ROW: f64 = 22.0;
+    let longest = bars
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    let ml = (longest as f64 * 6.8 + 16.0).clamp(120.0, 380.0);
+    let (mr, mt, mb) = (70.0, 48.0, 56.0);
+    let pw = W - ml - mr;
+    let ph = ROW * bars.len().max(1) as f64;
+    let h = mt + ph + mb;
+    let max = bars
+        .iter()
+        .filter_map(|(_, v)| *v)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let (x0, x1, ticks) = lin_ticks(0.0, if max > 0.0 { max } else { 1.0 });
+    let x_of = |v: f64| ml + pw * (v - x0) / (x1 - x0);
+    let fill = PALETTE[color % PALETTE.len()];
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", xml_escape(title));
+    let _ = writeln!(s, r##"<rect width="{W}" height="{h}" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="26" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
+        W / 2.0,
+        xml_escape(title)
+    );
+    for t in &ticks {
+        let x = x_of(*t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eeeeee"/>"##,
+            mt + ph
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            mt + ph + 16.0,
+            si_tick(*t)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#333333"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        ml + pw / 2.0,
+        h - 16.0,
+        xml_escape(x_label)
+    );
+    for (i, (label, v)) in bars.iter().enumerate() {
+        let y = mt + ROW * i as f64;
+        let _ = writeln!(s, r#"<g class="bar" data-row="{}">"#, xml_escape(label));
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            ml - 6.0,
+            y + ROW / 2.0 + 4.0,
+            xml_escape(label)
+        );
+        match v.filter(|v| v.is_finite()) {
+            Some(v) => {
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{ml}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{fill}" data-value="{v}"/>"#,
+                    y + 3.0,
+                    (x_of(v) - ml).max(0.0),
+                    ROW - 6.0
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+                    x_of(v) + 4.0,
+                    y + ROW / 2.0 + 4.0,
+                    si_tick(v)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{:.1}" y="{:.1}" fill="#888888">no value</text>"##,
+                    ml + 4.0,
+                    y + ROW / 2.0 + 4.0
+                );
+            }
+        }
+        let _ = writeln!(s, "</g>");
+    }
+    let _ = writeln!(s, "</svg>");
+    Chart {
+        file: file.into(),
+        title: title.into(),
+        svg: s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bar_chart_has_a_bar_per_row_and_escapes_its_labels() {
+        let bars = vec![
+            ("a<b/generic".to_string(), Some(3.0)),
+            ("c&d/x86".to_string(), None),
+            ("e/generic".to_string(), Some(0.0)),
+        ];
+        let c = bar_chart("x.svg", "t <1>", "x & y", &bars, 1);
+        assert_eq!(c.svg.matches(r#"<g class="bar""#).count(), 3);
+        assert_eq!(c.svg.matches("data-value=").count(), 2);
+        assert!(c.svg.contains("a&lt;b/generic") && !c.svg.contains("a<b"));
+        assert!(c.svg.contains("c&amp;d/x86"));
+        // A zero is a bar of no width; the largest value (3, the last tick) spans the plot
+        // (760 wide, less the 120 of the labels and the 70 of the right margin).
+        assert!(c
+            .svg
+            .contains(r##"width="0.0" height="16.0" fill="#1f77b4" data-value="0""##));
+        assert!(c
+            .svg
+            .contains(r##"width="570.0" height="16.0" fill="#1f77b4" data-value="3""##));
+    }
 }

@@ -17,7 +17,6 @@ use lazymm::tracepoint::{Span, Tracepoint};
 use lazymm::{MmId, Violation};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
-use std::io::Write;
 use std::path::Path;
 
 /// A finished timeline.
@@ -52,33 +51,10 @@ impl Timeline {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
         {
-            return write_whole(path, svg::render(&self.events).as_bytes());
+            return crate::report::write::write_file(path, svg::render(&self.events).as_bytes());
         }
-        write_whole(path, self.to_json().as_bytes())
+        crate::report::write::write_file(path, self.to_json().as_bytes())
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = match dir {
-        Some(d) => d.join(format!(".{name}.tmp{}", std::process::id())),
-        None => std::path::PathBuf::from(format!(".{name}.tmp{}", std::process::id())),
-    };
-    let r = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
 }
 
 const PID: u32 = 1;
