@@ -1,0 +1,636 @@
+//! The kernel's own evidence, read from the guest's trace text: IPIs by callback, remote
+//! function calls, TLB flushes by reason, the flush IPIs of each mm teardown, and where
+//! the scheduler put things (the placement table). Nothing here comes from the model.
+//!
+//! Which events say what, on the 6.12 kernels (seen in their traces):
+//! - `csd:csd_queue_cpu cpu=C callsite=S func=F`: F queued to run on remote CPU C (an
+//!   IPI unless C's queue was already non-empty). One per target CPU: this is what the
+//!   model counts as an IPI sent.
+//! - `csd:csd_function_entry func=F, csd=P`: F runs; on a remote CPU P is non-zero (the
+//!   sender's own local call shows `csd=0000000000000000`).
+//! - `ipi:ipi_send_cpu` / `ipi:ipi_send_cpumask`: the IPIs themselves, with callsite and
+//!   callback; a function-call IPI's callback is `generic_smp_call_function_*`, a
+//!   reschedule IPI's is `0x0`.
+//! - `tlb:tlb_flush pages:P reason:R (N)`: x86's flushes by reason.
+//! - `sched:sched_waking` is logged on the waker's CPU; `sched:sched_wakeup`'s
+//!   `target_cpu` is where the task was put.
+
+use std::collections::BTreeMap;
+
+/// One parsed line of trace text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line<'a> {
+    /// The pid the header names (the task running on the CPU).
+    pub pid: u32,
+    /// Its thread group, when the TGID column is there (`options/record-tgid`).
+    pub tgid: Option<u32>,
+    /// The CPU.
+    pub cpu: u32,
+    /// Timestamp, ns.
+    pub ts_ns: u64,
+    /// The event's name.
+    pub event: &'a str,
+    /// The event's body.
+    pub body: &'a str,
+}
+
+/// Parses `COMM-PID [(TGID)] [CPU] FLAGS TS: EVENT: BODY`; `None` for comments and any
+/// line that is not an event line.
+pub fn parse_line(line: &str) -> Option<Line<'_>> {
+    if line.trim_start().starts_with('#') {
+        return None;
+    }
+    // The CPU bracket: "[" digits "]" followed by a space.
+    let b = line.as_bytes();
+    let mut i = 0;
+    let (open, cpu, after) = loop {
+        let o = i + line.get(i..)?.find('[')?;
+        let mut j = o + 1;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j > o + 1 && b.get(j) == Some(&b']') && b.get(j + 1) == Some(&b' ') {
+            break (o, line[o + 1..j].parse::<u32>().ok()?, j + 1);
+        }
+        i = o + 1;
+    };
+    let mut head = line[..open].trim_end();
+    let mut tgid = None;
+    // The TGID column "(  123)" or "(-------)".
+    if head.ends_with(')') {
+        let o = head.rfind('(')?;
+        tgid = head[o + 1..head.len() - 1].trim().parse::<u32>().ok();
+        head = head[..o].trim_end();
+    }
+    let pid = head.rsplit_once('-')?.1.trim().parse::<u32>().ok()?;
+    let mut rest = line[after..].trim_start();
+    let mut tok = rest.split_whitespace().next()?;
+    if !tok.ends_with(':') {
+        rest = rest[tok.len()..].trim_start();
+        tok = rest.split_whitespace().next()?;
+    }
+    let ts = crate::evidence::ts_ns(tok.strip_suffix(':')?)?;
+    rest = rest[tok.len()..].trim_start();
+    let (event, body) = rest
+        .split_once(": ")
+        .unwrap_or((rest.trim_end_matches(':'), ""));
+    if event.is_empty() || event.contains(' ') {
+        return None;
+    }
+    Some(Line {
+        pid,
+        tgid,
+        cpu,
+        ts_ns: ts,
+        event,
+        body: body.trim(),
+    })
+}
+
+/// `SECONDS.FRACTION` in ns.
+pub fn ts_ns(s: &str) -> Option<u64> {
+    let (a, f) = s.split_once('.').unwrap_or((s, ""));
+    let secs: u64 = a.parse().ok()?;
+    let mut ns: u64 = 0;
+    for k in 0..9 {
+        let d = f
+            .as_bytes()
+            .get(k)
+            .map_or(Some(0), |c| c.is_ascii_digit().then(|| (c - b'0') as u64))?;
+        ns = ns * 10 + d;
+    }
+    secs.checked_mul(1_000_000_000)?.checked_add(ns)
+}
+
+/// The value of `key=` in an event body (up to the next space or comma).
+pub fn field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(off) = body[from..].find(key) {
+        let at = from + off;
+        let before_ok = at == 0 || matches!(body.as_bytes()[at - 1], b' ' | b',');
+        let v = &body[at + key.len()..];
+        if before_ok {
+            if let Some(v) = v.strip_prefix('=').or_else(|| v.strip_prefix(':')) {
+                let end = v.find([' ', ',']).unwrap_or(v.len());
+                return Some(&v[..end]);
+            }
+        }
+        from = at + key.len();
+    }
+    None
+}
+
+/// A function name without its `+0x../0x..` offset.
+pub fn symbol(s: &str) -> &str {
+    s.split('+').next().unwrap_or(s)
+}
+
+/// The number of CPUs in a cpulist (`0-3,8`).
+pub fn cpulist_len(s: &str) -> Option<usize> {
+    let mut n = 0;
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
+                n += b.checked_sub(a)? + 1;
+            }
+            None => {
+                part.parse::<usize>().ok()?;
+                n += 1;
+            }
+        }
+    }
+    Some(n)
+}
+
+/// The CPUs of a cpulist.
+pub fn cpulist(s: &str) -> Vec<u32> {
+    let mut v = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    v.extend(a..=b);
+                }
+            }
+            None => v.extend(part.parse::<u32>().ok()),
+        }
+    }
+    v
+}
+
+/// Why a remote flush was sent: what its sender did next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlushCause {
+    /// The sender's next lifecycle event is its exit: `exit_mmap`'s flush.
+    Exit,
+    /// Its next lifecycle event is an exec: the old mm's teardown in `exec_mmap`.
+    Exec,
+    /// Its next lifecycle event is a fork: `dup_mmap` write-protecting the parent.
+    Fork,
+    /// Anything else: munmap, a COW fault, mprotect, a cpumask trim.
+    Other,
+}
+
+impl FlushCause {
+    /// The label in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            FlushCause::Exit => "exit (exit_mmap)",
+            FlushCause::Exec => "exec (old mm torn down)",
+            FlushCause::Fork => "fork (dup_mmap)",
+            FlushCause::Other => "other (munmap, COW, trim)",
+        }
+    }
+}
+
+/// The remote functions that flush TLBs or end lazy use of an mm, by arch.
+pub const FLUSH_FUNCS: &[&str] = &[
+    "flush_tlb_func",
+    "do_exit_flush_lazy_tlb",
+    "do_shoot_lazy_tlb",
+    "do_check_lazy_tlb",
+    "do_flush_tlb_mm",
+    "tlbiel_all_lpid",
+    "do_tlbiel_pid",
+    "do_tlbiel_va",
+    "do_tlbiel_va_range",
+];
+
+/// What the kernel's trace says (one phase).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Evidence {
+    /// Guest seconds from the first event to the last.
+    pub seconds: f64,
+    /// Event lines, by event name.
+    pub events: BTreeMap<String, u64>,
+    /// `entries-in-buffer/entries-written` from the trace's header: events the ring
+    /// buffer dropped are `written - in_buffer`.
+    pub ring_lost: Option<u64>,
+    /// `sched_switch` events.
+    pub switches: u64,
+    /// Switches into a user task.
+    pub user_switch_ins: u64,
+    /// Of those, the ones whose previous task was the idle task.
+    pub user_from_idle: u64,
+    /// user → idle or kernel thread: entries into lazy TLB mode.
+    pub lazy_entries: u64,
+    /// `sched_process_fork` of user tasks.
+    pub forks: u64,
+    /// `sched_process_exit` of user tasks.
+    pub exits: u64,
+    /// Of those, the last live thread of its process (the mm is torn down).
+    pub last_thread_exits: u64,
+    /// `sched_process_exec`.
+    pub execs: u64,
+    /// Remote function calls queued (`csd_queue_cpu`), by function.
+    pub remote_calls: BTreeMap<String, u64>,
+    /// Remote function calls run (`csd_function_entry` with a non-zero csd), by function.
+    pub remote_runs: BTreeMap<String, u64>,
+    /// IPIs sent (`ipi_send_cpu`, each CPU of `ipi_send_cpumask`), by callback.
+    pub ipis_by_callback: BTreeMap<String, u64>,
+    /// IPIs sent, by callsite.
+    pub ipis_by_callsite: BTreeMap<String, u64>,
+    /// TLB flushes (`tlb_flush`), by reason.
+    pub tlb_flush_by_reason: BTreeMap<String, u64>,
+    /// Remote flush calls (of [`FLUSH_FUNCS`]), by function and cause.
+    pub flush_calls: BTreeMap<String, BTreeMap<FlushCause, u64>>,
+    /// Remote CPUs each teardown flush (exit or exec) went to, as a histogram
+    /// (targets → flushes), from the batches of `csd_queue_cpu` one sender queued.
+    pub teardown_fanout: BTreeMap<u64, u64>,
+    /// The placement of wakeups and pairs.
+    pub placement: Placement,
+}
+
+/// Where the scheduler put things, from its own events.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Placement {
+    /// User-task wakeups (`sched_wakeup`, not `_new`) matched to their `sched_waking`.
+    pub wakeups: u64,
+    /// Placed on the waker's CPU.
+    pub on_waker: u64,
+    /// On the CPU the task last ran on (not the waker's).
+    pub on_prev: u64,
+    /// On another CPU that was idle, sharing the last-level cache with the waker or the
+    /// previous CPU.
+    pub idle_same_llc: u64,
+    /// Anywhere else (a busy CPU, another LLC).
+    pub elsewhere: u64,
+    /// `sched_migrate_task` of user tasks.
+    pub migrations: u64,
+    /// Switch-ins of a pair's end.
+    pub pair_switch_ins: u64,
+    /// Of those, with its partner's last CPU the same CPU.
+    pub pair_colocated: u64,
+}
+
+impl Placement {
+    fn frac(&self, x: u64) -> Option<f64> {
+        (self.wakeups > 0).then(|| x as f64 / self.wakeups as f64)
+    }
+    /// Fraction on the waker's CPU.
+    pub fn on_waker_frac(&self) -> Option<f64> {
+        self.frac(self.on_waker)
+    }
+    /// Fraction on the previous CPU.
+    pub fn on_prev_frac(&self) -> Option<f64> {
+        self.frac(self.on_prev)
+    }
+    /// Fraction on an idle CPU in the same LLC.
+    pub fn idle_same_llc_frac(&self) -> Option<f64> {
+        self.frac(self.idle_same_llc)
+    }
+    /// Fraction elsewhere.
+    pub fn elsewhere_frac(&self) -> Option<f64> {
+        self.frac(self.elsewhere)
+    }
+    /// Fraction of pair switch-ins co-located with the partner.
+    pub fn colocated_frac(&self) -> Option<f64> {
+        (self.pair_switch_ins > 0).then(|| self.pair_colocated as f64 / self.pair_switch_ins as f64)
+    }
+}
+
+impl Evidence {
+    /// Fraction of switches into a user task that came from idle.
+    pub fn through_idle_frac(&self) -> Option<f64> {
+        (self.user_switch_ins > 0).then(|| self.user_from_idle as f64 / self.user_switch_ins as f64)
+    }
+    /// Mm teardowns: last-thread exits plus execs.
+    pub fn teardowns(&self) -> u64 {
+        self.last_thread_exits + self.execs
+    }
+    /// Remote flush calls of `func` whose cause is a teardown (exit or exec).
+    pub fn teardown_flushes(&self, func: &str) -> u64 {
+        self.flush_calls.get(func).map_or(0, |m| {
+            m.get(&FlushCause::Exit).copied().unwrap_or(0)
+                + m.get(&FlushCause::Exec).copied().unwrap_or(0)
+        })
+    }
+    /// Remote flush calls of `func`, any cause.
+    pub fn flushes(&self, func: &str) -> u64 {
+        self.flush_calls.get(func).map_or(0, |m| m.values().sum())
+    }
+}
+
+/// The guest's view of its machine: each CPU's last-level cache group.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GuestTopology {
+    /// CPU → an id of its LLC (the first CPU of its shared list, or its package).
+    pub llc: BTreeMap<u32, u32>,
+}
+
+impl GuestTopology {
+    /// From the console's `lab: cpu N llc LIST package P` lines.
+    pub fn from_console(console: &str) -> GuestTopology {
+        let mut llc = BTreeMap::new();
+        for l in console.lines() {
+            let Some(rest) = l.strip_prefix("lab: cpu ") else {
+                continue;
+            };
+            let w: Vec<&str> = rest.split_whitespace().collect();
+            if w.len() >= 5 && w[1] == "llc" && w[3] == "package" {
+                let Ok(cpu) = w[0].parse::<u32>() else {
+                    continue;
+                };
+                let id = match cpulist(w[2]).first() {
+                    Some(first) => *first,
+                    None => 100_000 + w[4].parse::<u32>().unwrap_or(0),
+                };
+                llc.insert(cpu, id);
+            }
+        }
+        GuestTopology { llc }
+    }
+
+    fn same(&self, a: u32, b: u32) -> bool {
+        match (self.llc.get(&a), self.llc.get(&b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
+/// Reads the evidence from one phase's trace text. `is_user(pid)` says whether a pid is
+/// a user task (from the replay's census, so kernel and model agree on who is who);
+/// `pairs` are the ping-pong pairs' tids.
+pub fn read(
+    text: &str,
+    is_user: &dyn Fn(u32) -> bool,
+    topo: &GuestTopology,
+    pairs: &[(u32, u32)],
+) -> Evidence {
+    let mut ev = Evidence::default();
+    let lines: Vec<Line<'_>> = text.lines().filter_map(parse_line).collect();
+    for l in text.lines().take(20) {
+        if let Some(r) = l.split("entries-in-buffer/entries-written:").nth(1) {
+            let nums: Vec<u64> = r
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            if nums.len() >= 2 {
+                ev.ring_lost = Some(nums[1].saturating_sub(nums[0]));
+            }
+        }
+    }
+    if let (Some(a), Some(b)) = (
+        lines.iter().map(|l| l.ts_ns).min(),
+        lines.iter().map(|l| l.ts_ns).max(),
+    ) {
+        ev.seconds = (b - a) as f64 / 1e9;
+    }
+    // Each pid's lifecycle events (ts, cause), for the causes of flushes.
+    let mut life: BTreeMap<u32, Vec<(u64, FlushCause)>> = BTreeMap::new();
+    for l in &lines {
+        let (pid, cause) = match l.event {
+            "sched_process_exit" => (
+                field(l.body, "pid").and_then(|p| p.parse().ok()),
+                FlushCause::Exit,
+            ),
+            "sched_process_exec" => (
+                field(l.body, "old_pid").and_then(|p| p.parse().ok()),
+                FlushCause::Exec,
+            ),
+            "sched_process_fork" => (
+                field(l.body, "pid").and_then(|p| p.parse().ok()),
+                FlushCause::Fork,
+            ),
+            _ => continue,
+        };
+        if let Some(pid) = pid {
+            life.entry(pid).or_default().push((l.ts_ns, cause));
+        }
+    }
+    let cause_of = |pid: u32, ts: u64| -> FlushCause {
+        life.get(&pid)
+            .and_then(|v| v.iter().find(|(t, _)| *t >= ts))
+            .map_or(FlushCause::Other, |(_, c)| *c)
+    };
+    let mut cur: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut last_cpu: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut waking: BTreeMap<u32, (u32, Option<u32>)> = BTreeMap::new();
+    let partner: BTreeMap<u32, u32> = pairs.iter().flat_map(|&(a, b)| [(a, b), (b, a)]).collect();
+    // The open batch of remote calls per sending CPU: (func, cause, targets).
+    let mut batch: BTreeMap<u32, (String, FlushCause, u64)> = BTreeMap::new();
+    let close =
+        |batch: &mut BTreeMap<u32, (String, FlushCause, u64)>, cpu: u32, ev: &mut Evidence| {
+            if let Some((_, cause, n)) = batch.remove(&cpu) {
+                if matches!(cause, FlushCause::Exit | FlushCause::Exec) {
+                    *ev.teardown_fanout.entry(n).or_default() += 1;
+                }
+            }
+        };
+    for l in &lines {
+        *ev.events.entry(l.event.to_string()).or_default() += 1;
+        if l.event != "csd_queue_cpu" {
+            close(&mut batch, l.cpu, &mut ev);
+        }
+        match l.event {
+            "sched_switch" => {
+                ev.switches += 1;
+                let prev = field(l.body, "prev_pid").and_then(|p| p.parse::<u32>().ok());
+                let next = field(l.body, "next_pid").and_then(|p| p.parse::<u32>().ok());
+                if let (Some(prev), Some(next)) = (prev, next) {
+                    if is_user(next) {
+                        ev.user_switch_ins += 1;
+                        if prev == 0 {
+                            ev.user_from_idle += 1;
+                        }
+                    }
+                    if is_user(prev) && !is_user(next) {
+                        ev.lazy_entries += 1;
+                    }
+                    if let Some(&p) = partner.get(&next) {
+                        ev.placement.pair_switch_ins += 1;
+                        if last_cpu.get(&p) == Some(&l.cpu) {
+                            ev.placement.pair_colocated += 1;
+                        }
+                    }
+                    cur.insert(l.cpu, next);
+                    if next != 0 {
+                        last_cpu.insert(next, l.cpu);
+                    }
+                }
+            }
+            "sched_waking" => {
+                if let Some(pid) = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok()) {
+                    waking.insert(pid, (l.cpu, last_cpu.get(&pid).copied()));
+                }
+            }
+            "sched_wakeup" => {
+                let pid = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok());
+                let target = field(l.body, "target_cpu").and_then(|p| p.parse::<u32>().ok());
+                if let (Some(pid), Some(t)) = (pid, target) {
+                    if let Some((w, prev)) = waking.remove(&pid) {
+                        if is_user(pid) {
+                            let p = &mut ev.placement;
+                            p.wakeups += 1;
+                            let idle = cur.get(&t).is_none_or(|&c| c == 0);
+                            if t == w {
+                                p.on_waker += 1;
+                            } else if Some(t) == prev {
+                                p.on_prev += 1;
+                            } else if idle
+                                && (topo.same(t, w) || prev.is_some_and(|pc| topo.same(t, pc)))
+                            {
+                                p.idle_same_llc += 1;
+                            } else {
+                                p.elsewhere += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            "sched_migrate_task" => {
+                if field(l.body, "pid")
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(is_user)
+                {
+                    ev.placement.migrations += 1;
+                }
+            }
+            "sched_process_fork" => {
+                let parent = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok());
+                let child = field(l.body, "child_pid").and_then(|p| p.parse::<u32>().ok());
+                if let (Some(parent), Some(child)) = (parent, child) {
+                    if is_user(parent) || is_user(child) {
+                        ev.forks += 1;
+                    }
+                }
+            }
+            "sched_process_exec" => {
+                if is_user(l.pid) {
+                    ev.execs += 1;
+                }
+            }
+            "sched_process_exit" => {
+                if let Some(pid) = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok()) {
+                    if is_user(pid) {
+                        ev.exits += 1;
+                    }
+                }
+            }
+            "csd_queue_cpu" => {
+                let func = field(l.body, "func").map(symbol).unwrap_or("?").to_string();
+                *ev.remote_calls.entry(func.clone()).or_default() += 1;
+                if FLUSH_FUNCS.contains(&func.as_str()) {
+                    let cause = cause_of(l.pid, l.ts_ns);
+                    *ev.flush_calls
+                        .entry(func.clone())
+                        .or_default()
+                        .entry(cause)
+                        .or_default() += 1;
+                    match batch.get_mut(&l.cpu) {
+                        Some(b) if b.0 == func => b.2 += 1,
+                        _ => {
+                            close(&mut batch, l.cpu, &mut ev);
+                            batch.insert(l.cpu, (func, cause, 1));
+                        }
+                    }
+                }
+            }
+            "csd_function_entry" => {
+                let func = field(l.body, "func").map(symbol).unwrap_or("?");
+                let csd = field(l.body, "csd").unwrap_or("0");
+                if csd.bytes().any(|c| c != b'0' && c != b'x') {
+                    *ev.remote_runs.entry(func.to_string()).or_default() += 1;
+                }
+            }
+            "ipi_send_cpu" | "ipi_send_cpumask" => {
+                let n = if l.event == "ipi_send_cpu" {
+                    1
+                } else {
+                    field(l.body, "cpumask").and_then(cpulist_len).unwrap_or(1) as u64
+                };
+                let cb = field(l.body, "callback").map(symbol).unwrap_or("?");
+                let cb = if cb == "0x0" {
+                    "(none: reschedule)"
+                } else {
+                    cb
+                };
+                *ev.ipis_by_callback.entry(cb.to_string()).or_default() += n;
+                let site = field(l.body, "callsite").map(symbol).unwrap_or("?");
+                *ev.ipis_by_callsite.entry(site.to_string()).or_default() += n;
+            }
+            "tlb_flush" => {
+                let reason = l
+                    .body
+                    .split_once("reason:")
+                    .map(|(_, r)| r.trim().to_string())
+                    .unwrap_or_else(|| "?".into());
+                *ev.tlb_flush_by_reason.entry(reason).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    let cpus: Vec<u32> = batch.keys().copied().collect();
+    for c in cpus {
+        close(&mut batch, c, &mut ev);
+    }
+    ev.last_thread_exits = last_thread_exits(&lines, is_user);
+    ev
+}
+
+/// Exits that tear down an mm: per process (the TGID column of its members' own lines;
+/// a line without it counts the pid as its own process), the exit of its last member,
+/// when every member the trace shows has exited (a process still alive when tracing
+/// stopped tore nothing down).
+fn last_thread_exits(lines: &[Line<'_>], is_user: &dyn Fn(u32) -> bool) -> u64 {
+    let mut members: BTreeMap<u32, std::collections::BTreeSet<u32>> = BTreeMap::new();
+    let mut exited: std::collections::BTreeSet<u32> = std::collections::BTreeSet::new();
+    for l in lines {
+        if l.pid != 0 && is_user(l.pid) {
+            members
+                .entry(l.tgid.unwrap_or(l.pid))
+                .or_default()
+                .insert(l.pid);
+        }
+        if l.event == "sched_process_exit" {
+            if let Some(pid) = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok()) {
+                exited.insert(pid);
+            }
+        }
+    }
+    members
+        .values()
+        .filter(|m| m.iter().all(|p| exited.contains(p)))
+        .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_with_and_without_tgid_and_flags() {
+        let l = parse_line("          <idle>-0       [001] dNs4.     3.818138: sched_wakeup: comm=rcu_preempt pid=18 prio=120 target_cpu=001").unwrap();
+        assert_eq!(
+            (l.pid, l.cpu, l.ts_ns, l.event),
+            (0, 1, 3_818_138_000, "sched_wakeup")
+        );
+        assert_eq!(field(l.body, "target_cpu"), Some("001"));
+        let l = parse_line("            init-152     (    152) [002] d..2.     4.000001: csd_queue_cpu: cpu=2 callsite=on_each_cpu_cond_mask+0x24/0x40 func=flush_tlb_func csd=0000000081fbb2b2").unwrap();
+        assert_eq!((l.pid, l.cpu), (152, 2));
+        assert_eq!(field(l.body, "func").map(symbol), Some("flush_tlb_func"));
+        assert_eq!(
+            field(l.body, "callsite").map(symbol),
+            Some("on_each_cpu_cond_mask")
+        );
+        let l = parse_line(
+            "   kworker/u8:1-54 [000] 12.5: tlb_flush: pages:-1 reason:remote shootdown (1)",
+        )
+        .unwrap();
+        assert_eq!(field(l.body, "pages"), Some("-1"));
+        assert!(parse_line("# tracer: nop").is_none());
+        assert!(parse_line("").is_none());
+        assert!(parse_line("CPU 3 is empty").is_none());
+    }
+
+    #[test]
+    fn cpulists() {
+        assert_eq!(cpulist_len("0-3,8"), Some(5));
+        assert_eq!(cpulist("0-1,4"), vec![0, 1, 4]);
+        assert_eq!(cpulist_len("3-1"), None);
+    }
+}
