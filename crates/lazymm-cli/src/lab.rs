@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-const OPTIONS: &str = "--arch, --cpus, --topology, --workload, --seconds, --pairs, --pin, --pin-both, --kernel, --config, --accel, --timeout, --buffer-kb, --cache, --out, --json";
+const OPTIONS: &str = "--from, --arch, --cpus, --topology, --workload, --seconds, --pairs, --pin, --pin-both, --kernel, --config, --accel, --timeout, --buffer-kb, --cache, --out, --json";
 
 fn lab_failure(e: LabError) -> Failure {
     match e.exit_code() {
@@ -42,6 +42,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     let mut cache: Option<PathBuf> = None;
     let mut out = PathBuf::from("lazymm-lab");
     let mut as_json = false;
+    let mut from: Option<PathBuf> = None;
     while let Some(arg) = a.next()? {
         match arg {
             Arg::Long("arch") => {
@@ -74,6 +75,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             Arg::Long("cache") => cache = Some(PathBuf::from(a.string("--cache")?)),
             Arg::Long("out") => out = PathBuf::from(a.string("--out")?),
             Arg::Long("json") => as_json = true,
+            Arg::Long("from") => from = Some(PathBuf::from(a.string("--from")?)),
             other => return Err(unexpected(other, OPTIONS)),
         }
     }
@@ -124,7 +126,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             b.tick();
         }
     };
-    let result = lazymm_lab::run(&spec, &command, &mut progress);
+    let result = match &from {
+        Some(dir) => lazymm_lab::reanalyse(dir, &command, &mut progress),
+        None => lazymm_lab::run(&spec, &command, &mut progress),
+    };
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

@@ -241,6 +241,15 @@ pub struct Evidence {
     pub teardown_fanout: BTreeMap<u64, u64>,
     /// The placement of wakeups and pairs.
     pub placement: Placement,
+    /// Remote CPUs the teardowns' flushes would reach under 6.12's rule, replayed on the
+    /// trace's own switches: a CPU leaves an mm's `mm_cpumask` when it switches to
+    /// another mm (or a flush IPI moves it off it while lazy); it stays while it runs
+    /// idle or kernel threads lazily on it.
+    pub rule_cleared_at_switch: u64,
+    /// The same under 6.14+'s rule (209954cbc7d0, "Update mm_cpumask lazily"), which the
+    /// model's x86 follows: every CPU the mm ran on stays in the mask (until a trim);
+    /// summed over the teardowns.
+    pub rule_kept_until_trim: u64,
 }
 
 /// Where the scheduler put things, from its own events.
@@ -411,6 +420,43 @@ pub fn read(
     let mut last_cpu: BTreeMap<u32, u32> = BTreeMap::new();
     let mut waking: BTreeMap<u32, (u32, Option<u32>)> = BTreeMap::new();
     let partner: BTreeMap<u32, u32> = pairs.iter().flat_map(|&(a, b)| [(a, b), (b, a)]).collect();
+    // Each pid's process, from the TGID column of its own lines.
+    let mut tgid_of: BTreeMap<u32, u32> = BTreeMap::new();
+    for l in &lines {
+        if let Some(t) = l.tgid.filter(|t| *t != 0) {
+            tgid_of.entry(l.pid).or_insert(t);
+        }
+    }
+    let tgid = |p: u32| tgid_of.get(&p).copied().unwrap_or(p);
+    let teardown_exits = teardown_exit_pids(&lines, is_user);
+    // mm = (process, execs so far); the mm each CPU has loaded (lazily or not); the CPUs
+    // each mm ran on.
+    let mut gen: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut loaded = Loaded::default();
+    // The first full remote flush of its own mm (`tlb_flush pages:-1 reason:remote ipi
+    // send`) each task logged since its last exec: the moment of its teardown flush,
+    // which the rules are read at (its exit or exec event comes after exit_mmap's work,
+    // and the task may be preempted in between). A teardown that sent no IPI logs none;
+    // it is read at its exit or exec event, which can only count fewer CPUs.
+    let mut last_full_flush: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut ever: BTreeMap<(u32, u32), std::collections::BTreeSet<u32>> = BTreeMap::new();
+    let predict = |mm: (u32, u32),
+                   cpu: u32,
+                   at: u64,
+                   loaded: &Loaded,
+                   ever: &BTreeMap<(u32, u32), std::collections::BTreeSet<u32>>| {
+        let cleared = loaded
+            .hist
+            .keys()
+            .filter(|c| **c != cpu && loaded.at(**c, at) == Some(mm))
+            .count() as u64;
+        let kept = ever
+            .get(&mm)
+            .map_or(0, |s| s.iter().filter(|c| **c != cpu).count()) as u64;
+        (cleared, kept)
+    };
+    // The cause of the flush queued to each CPU, until it runs there.
+    let mut pending: BTreeMap<u32, FlushCause> = BTreeMap::new();
     // The open batch of remote calls per sending CPU: (func, cause, targets).
     let mut batch: BTreeMap<u32, (String, FlushCause, u64)> = BTreeMap::new();
     let close =
@@ -438,8 +484,19 @@ pub fn read(
                             ev.user_from_idle += 1;
                         }
                     }
-                    if is_user(prev) && !is_user(next) {
+                    // A dead task has left its mm (exit_mm): switching away from it hands
+                    // the lazy mm over like a kernel thread does, it does not enter lazy
+                    // mode.
+                    let dead =
+                        field(l.body, "prev_state").is_some_and(|st| st.contains(['X', 'Z', 'x']));
+                    if is_user(prev) && !is_user(next) && !dead {
                         ev.lazy_entries += 1;
+                    }
+                    if is_user(next) {
+                        let t = tgid(next);
+                        let mm = (t, *gen.get(&t).unwrap_or(&0));
+                        loaded.set(l.cpu, l.ts_ns, Some(mm));
+                        ever.entry(mm).or_default().insert(l.cpu);
                     }
                     if let Some(&p) = partner.get(&next) {
                         ev.placement.pair_switch_ins += 1;
@@ -502,10 +559,32 @@ pub fn read(
             "sched_process_exec" => {
                 if is_user(l.pid) {
                     ev.execs += 1;
+                    let t = tgid(l.pid);
+                    let g = gen.entry(t).or_insert(0);
+                    let old = (t, *g);
+                    *g += 1;
+                    let at = last_full_flush.remove(&l.pid).unwrap_or(l.ts_ns);
+                    let (a, b) = predict(old, l.cpu, at, &loaded, &ever);
+                    ev.rule_cleared_at_switch += a;
+                    ev.rule_kept_until_trim += b;
+                    loaded.drop_mm(old, l.ts_ns);
+                    let new = (t, *g);
+                    loaded.set(l.cpu, l.ts_ns, Some(new));
+                    ever.entry(new).or_default().insert(l.cpu);
                 }
             }
             "sched_process_exit" => {
                 if let Some(pid) = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok()) {
+                    if teardown_exits.contains(&(pid, l.ts_ns)) {
+                        let t = tgid(pid);
+                        let mm = (t, *gen.get(&t).unwrap_or(&0));
+                        let at = last_full_flush.remove(&pid).unwrap_or(l.ts_ns);
+                        let (a, b) = predict(mm, l.cpu, at, &loaded, &ever);
+                        ev.rule_cleared_at_switch += a;
+                        ev.rule_kept_until_trim += b;
+                        // The mm is gone: no CPU keeps it.
+                        loaded.drop_mm(mm, l.ts_ns);
+                    }
                     if is_user(pid) {
                         ev.exits += 1;
                     }
@@ -516,6 +595,9 @@ pub fn read(
                 *ev.remote_calls.entry(func.clone()).or_default() += 1;
                 if FLUSH_FUNCS.contains(&func.as_str()) {
                     let cause = cause_of(l.pid, l.ts_ns);
+                    if let Some(target) = field(l.body, "cpu").and_then(|c| c.parse::<u32>().ok()) {
+                        pending.insert(target, cause);
+                    }
                     *ev.flush_calls
                         .entry(func.clone())
                         .or_default()
@@ -535,6 +617,17 @@ pub fn read(
                 let csd = field(l.body, "csd").unwrap_or("0");
                 if csd.bytes().any(|c| c != b'0' && c != b'x') {
                     *ev.remote_runs.entry(func.to_string()).or_default() += 1;
+                    // x86's flush_tlb_func on a lazy CPU switches it to init_mm, which
+                    // takes it out of the mm's mask.
+                    // A teardown's own flush is left out: that mm dies anyway, and its
+                    // teardown event (which the rules are read at) comes after the IPIs.
+                    let cause = pending.remove(&l.cpu);
+                    if func == "flush_tlb_func"
+                        && !matches!(cause, Some(FlushCause::Exit | FlushCause::Exec))
+                        && !cur.get(&l.cpu).is_some_and(|c| is_user(*c))
+                    {
+                        loaded.set(l.cpu, l.ts_ns, None);
+                    }
                 }
             }
             "ipi_send_cpu" | "ipi_send_cpumask" => {
@@ -554,6 +647,14 @@ pub fn read(
                 *ev.ipis_by_callsite.entry(site.to_string()).or_default() += n;
             }
             "tlb_flush" => {
+                // The sender's side of a full flush of its mm (not the "flush on task
+                // switch" a lazy CPU logs when it leaves the mm).
+                if field(l.body, "pages") == Some("-1")
+                    && l.pid != 0
+                    && l.body.contains("remote ipi send")
+                {
+                    last_full_flush.entry(l.pid).or_insert(l.ts_ns);
+                }
                 let reason = l
                     .body
                     .split_once("reason:")
@@ -570,6 +671,72 @@ pub fn read(
     }
     ev.last_thread_exits = last_thread_exits(&lines, is_user);
     ev
+}
+
+/// The mm each CPU has loaded (running it or lazily), with its history.
+#[derive(Default)]
+struct Loaded {
+    hist: BTreeMap<u32, Vec<(u64, Option<(u32, u32)>)>>,
+}
+
+impl Loaded {
+    fn set(&mut self, cpu: u32, ts: u64, mm: Option<(u32, u32)>) {
+        let h = self.hist.entry(cpu).or_default();
+        if h.last().map(|x| x.1) != Some(mm) {
+            h.push((ts, mm));
+        }
+    }
+
+    /// What `cpu` had loaded at `ts`.
+    fn at(&self, cpu: u32, ts: u64) -> Option<(u32, u32)> {
+        let h = self.hist.get(&cpu)?;
+        let i = h.partition_point(|x| x.0 <= ts);
+        if i == 0 {
+            None
+        } else {
+            h[i - 1].1
+        }
+    }
+
+    /// The mm is freed: no CPU has it loaded from `ts` on.
+    fn drop_mm(&mut self, mm: (u32, u32), ts: u64) {
+        let cpus: Vec<u32> = self
+            .hist
+            .iter()
+            .filter(|(_, h)| h.last().and_then(|x| x.1) == Some(mm))
+            .map(|(c, _)| *c)
+            .collect();
+        for c in cpus {
+            self.set(c, ts, None);
+        }
+    }
+}
+
+/// The exits (pid, timestamp) that tear an mm down: see [`last_thread_exits`].
+fn teardown_exit_pids(
+    lines: &[Line<'_>],
+    is_user: &dyn Fn(u32) -> bool,
+) -> std::collections::BTreeSet<(u32, u64)> {
+    let mut members: BTreeMap<u32, std::collections::BTreeSet<u32>> = BTreeMap::new();
+    let mut exit_at: BTreeMap<u32, u64> = BTreeMap::new();
+    for l in lines {
+        if l.pid != 0 && is_user(l.pid) {
+            members
+                .entry(l.tgid.unwrap_or(l.pid))
+                .or_default()
+                .insert(l.pid);
+        }
+        if l.event == "sched_process_exit" {
+            if let Some(pid) = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok()) {
+                exit_at.insert(pid, l.ts_ns);
+            }
+        }
+    }
+    members
+        .values()
+        .filter(|m| m.iter().all(|p| exit_at.contains_key(p)))
+        .filter_map(|m| m.iter().map(|p| (*p, exit_at[p])).max_by_key(|x| x.1))
+        .collect()
 }
 
 /// Exits that tear down an mm: per process (the TGID column of its members' own lines;

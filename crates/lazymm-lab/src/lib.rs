@@ -297,41 +297,14 @@ pub fn run(spec: &Spec, command: &str, progress: &mut dyn FnMut(&str)) -> Result
         .to_string();
     let implied = kernel::implied(&k.config, spec.arch, &release);
     let texts = split_phases(&boot.trace, spec.phases.len())?;
-    let pairs = pairs_by_phase(&console, spec.phases.len());
-    let topo = GuestTopology::from_console(&console);
-    let mut phases = Vec::new();
-    for (i, (text, phase)) in texts.into_iter().zip(&spec.phases).enumerate() {
-        progress(&format!(
-            "replaying phase {} of {} through the model",
-            i + 1,
-            spec.phases.len()
-        ));
-        let name = format!("trace-phase{i}.txt");
-        let replayed: Replayed = model::replay(&name, &text, spec.arch.name())?;
-        let users = replayed.user_pids.clone();
-        let is_user = |p: u32| users.contains(&p);
-        let ev = evidence::read(&text, &is_user, &topo, &pairs[i]);
-        let row = replayed
-            .rows
-            .iter()
-            .find(|r| r.scheme == implied.scheme)
-            .ok_or_else(|| {
-                LabError::Usage(format!("the model has no scheme '{}'", implied.scheme))
-            })?;
-        let comparison = compare::compare(spec.arch, &ev, row, TOLERANCE_PCT);
-        phases.push(PhaseResult {
-            phase: *phase,
-            trace_file: name,
-            kernel: ev,
-            model: replayed.rows.clone(),
-            comparison,
-            pairs: pairs[i].clone(),
-            skipped_by_parser: replayed.skipped.clone(),
-            malformed: replayed.malformed.clone(),
-            guessed_tasks: replayed.guessed_tasks,
-            trace_text: text,
-        });
-    }
+    let phases = analyse(
+        spec.arch,
+        &spec.phases,
+        &console,
+        texts,
+        implied.scheme,
+        progress,
+    )?;
     let config_text = std::fs::read_to_string(&k.config_path).unwrap_or_default();
     Ok(LabRun {
         command: command.to_string(),
@@ -357,6 +330,176 @@ pub fn run(spec: &Spec, command: &str, progress: &mut dyn FnMut(&str)) -> Result
         events_enabled,
         events_missing,
         phases,
+        console,
+        config_text,
+    })
+}
+
+/// Replays each phase's trace through the model and reads the kernel's evidence from
+/// it: the part of a run after the guest has powered off.
+pub fn analyse(
+    arch: spec::GuestArch,
+    phases: &[Phase],
+    console: &str,
+    texts: Vec<String>,
+    scheme: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<PhaseResult>, LabError> {
+    let pairs = pairs_by_phase(console, phases.len());
+    let topo = GuestTopology::from_console(console);
+    let mut out = Vec::new();
+    for (i, (text, phase)) in texts.into_iter().zip(phases).enumerate() {
+        progress(&format!(
+            "replaying phase {} of {} through the model",
+            i + 1,
+            phases.len()
+        ));
+        let name = format!("trace-phase{i}.txt");
+        let replayed: Replayed = model::replay(&name, &text, arch.name())?;
+        let users = replayed.user_pids.clone();
+        let is_user = |p: u32| users.contains(&p);
+        let ev = evidence::read(&text, &is_user, &topo, &pairs[i]);
+        let row = replayed
+            .rows
+            .iter()
+            .find(|r| r.scheme == scheme)
+            .ok_or_else(|| LabError::Usage(format!("the model has no scheme '{scheme}'")))?;
+        let comparison = compare::compare(arch, &ev, row, TOLERANCE_PCT);
+        out.push(PhaseResult {
+            phase: *phase,
+            trace_file: name,
+            kernel: ev,
+            model: replayed.rows.clone(),
+            comparison,
+            pairs: pairs[i].clone(),
+            skipped_by_parser: replayed.skipped.clone(),
+            malformed: replayed.malformed.clone(),
+            guessed_tasks: replayed.guessed_tasks,
+            trace_text: text,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads a lab report written before (`results.json`, `console.log`, `kernel.config`,
+/// the phases' traces) and analyses its traces again with this build's model and
+/// evidence readers: no guest is booted. The kernel, QEMU and timing records are kept
+/// as they were.
+pub fn reanalyse(
+    dir: &std::path::Path,
+    command: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<LabRun, LabError> {
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f)).map_err(|e| {
+            LabError::Usage(format!(
+                "--from {}: cannot read {f} ({e}); give a directory `lazymm lab` wrote",
+                dir.display()
+            ))
+        })
+    };
+    let json: serde_json::Value = serde_json::from_str(&read("results.json")?)
+        .map_err(|e| LabError::Usage(format!("--from {}: results.json: {e}", dir.display())))?;
+    let bad = |what: &str| {
+        LabError::Usage(format!(
+            "--from {}: results.json has no {what}",
+            dir.display()
+        ))
+    };
+    let s = |k: &str| json.get(k).and_then(|v| v.as_str()).map(|v| v.to_string());
+    let arch = spec::GuestArch::from_name(&s("arch").ok_or_else(|| bad("arch"))?)?;
+    let mut phases = Vec::new();
+    let mut texts = Vec::new();
+    for (i, p) in json
+        .get("phases")
+        .and_then(|p| p.as_array())
+        .ok_or_else(|| bad("phases"))?
+        .iter()
+        .enumerate()
+    {
+        let ph = p.get("phase").ok_or_else(|| bad("phase"))?;
+        phases.push(Phase {
+            pairs: ph
+                .get("pairs")
+                .and_then(|v| v.as_u64())
+                .ok_or_else(|| bad("pairs"))? as usize,
+            pin: ph
+                .get("pin")
+                .and_then(|v| v.as_bool())
+                .ok_or_else(|| bad("pin"))?,
+        });
+        texts.push(read(&format!("trace-phase{i}.txt"))?);
+    }
+    let console = read("console.log")?;
+    let config_text = read("kernel.config")?;
+    let config = kernel::KernelConfig::parse(&config_text)
+        .map_err(|e| LabError::Usage(format!("--from {}: kernel.config: {e}", dir.display())))?;
+    let k = json.get("kernel").ok_or_else(|| bad("kernel"))?;
+    let ks = |key: &str| k.get(key).and_then(|v| v.as_str()).map(|v| v.to_string());
+    let uname = ks("uname");
+    let release = ks("release").unwrap_or_default();
+    let implied = kernel::implied(
+        &config,
+        arch,
+        uname
+            .as_deref()
+            .and_then(|u| u.split_whitespace().next())
+            .unwrap_or(&release),
+    );
+    let results = analyse(arch, &phases, &console, texts, implied.scheme, progress)?;
+    let accel = json.get("accel");
+    let accel_name = match accel.and_then(|a| a.get("name")).and_then(|v| v.as_str()) {
+        Some("kvm") => "kvm",
+        _ => "tcg",
+    };
+    let strs = |k: &str| -> Vec<String> {
+        json.get(k)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(|x| x.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let f = |k: &str| json.get(k).and_then(|v| v.as_f64());
+    Ok(LabRun {
+        command: command.to_string(),
+        arch: arch.name(),
+        cpus: json
+            .get("cpus")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| bad("cpus"))? as usize,
+        topology: s("topology").ok_or_else(|| bad("topology"))?,
+        workload: s("workload").ok_or_else(|| bad("workload"))?,
+        seconds: json.get("seconds").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
+        kernel: KernelRecord {
+            release,
+            uname,
+            origin: ks("origin").unwrap_or_default(),
+            config_file: ks("config_file").unwrap_or_default(),
+            implied,
+        },
+        accel: qemu::AccelUsed {
+            name: accel_name,
+            why: accel
+                .and_then(|a| a.get("why"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string(),
+        },
+        qemu_command: s("qemu_command").unwrap_or_default(),
+        qemu_wall_seconds: f("qemu_wall_seconds").unwrap_or(0.0),
+        boot_seconds: f("boot_seconds"),
+        wall_seconds: f("wall_seconds").unwrap_or(0.0),
+        timeout_seconds: json
+            .get("timeout_seconds")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
+        events_enabled: strs("events_enabled"),
+        events_missing: strs("events_missing"),
+        phases: results,
+        time_note: time_note(accel_name),
         console,
         config_text,
     })

@@ -193,8 +193,14 @@ pub fn boot(
     if try_kvm {
         match run_once(spec, true, image, initrd, dir, progress) {
             Ok(b) => return Ok(b),
-            Err(RunError::NoBoot(why)) if spec.accel == Accel::Auto => kvm_failure = Some(why),
-            Err(RunError::NoBoot(why)) => return Err(LabError::Guest(why)),
+            Err(RunError::NoBoot(why)) | Err(RunError::EarlyOops(why))
+                if spec.accel == Accel::Auto =>
+            {
+                kvm_failure = Some(why.lines().next().unwrap_or("").to_string())
+            }
+            Err(RunError::NoBoot(why)) | Err(RunError::EarlyOops(why)) => {
+                return Err(LabError::Guest(why))
+            }
             Err(RunError::Lab(e)) => return Err(e),
         }
     }
@@ -208,19 +214,42 @@ pub fn boot(
         ),
         (None, true, _) => "/dev/kvm cannot be opened: TCG (software emulation)".into(),
     };
-    match run_once(spec, false, image, initrd, dir, progress) {
-        Ok(mut b) => {
-            b.accel.why = why;
-            Ok(b)
+    // An x86 kernel patches its own text with int3 breakpoints while booting
+    // (text_poke_bp); under multi-threaded TCG another vCPU can execute the breakpoint
+    // before the patch lands and the boot dies with "Oops: int3". That is an artefact of
+    // the emulator, not of the kernel: such a boot (an oops before /init ran) is
+    // retried, at most twice, and the report says so.
+    let mut retries: Vec<String> = Vec::new();
+    loop {
+        match run_once(spec, false, image, initrd, dir, progress) {
+            Ok(mut b) => {
+                b.accel.why = if retries.is_empty() {
+                    why
+                } else {
+                    format!(
+                        "{why}; {} boot(s) before this one died before /init ran and were retried: {}",
+                        retries.len(),
+                        retries.join("; ")
+                    )
+                };
+                return Ok(b);
+            }
+            Err(RunError::EarlyOops(w)) if retries.len() < 2 => {
+                retries.push(w.lines().next().unwrap_or("").to_string())
+            }
+            Err(RunError::NoBoot(w)) | Err(RunError::EarlyOops(w)) => {
+                return Err(LabError::Guest(w))
+            }
+            Err(RunError::Lab(e)) => return Err(e),
         }
-        Err(RunError::NoBoot(w)) => Err(LabError::Guest(w)),
-        Err(RunError::Lab(e)) => Err(e),
     }
 }
 
 enum RunError {
     /// The guest did not reach its init or did not finish; the message has the console.
     NoBoot(String),
+    /// The kernel oopsed or panicked before the guest's /init ran.
+    EarlyOops(String),
     Lab(LabError),
 }
 
@@ -238,6 +267,13 @@ fn run_once(
         "console.log"
     });
     let trace = dir.join(if kvm { "trace-kvm.raw" } else { "trace.raw" });
+    let errfile = dir.join(if kvm { "qemu-kvm.err" } else { "qemu.err" });
+    let err_out = std::fs::File::create(&errfile).map_err(|e| {
+        RunError::Lab(LabError::Io(format!(
+            "cannot create {}: {e}",
+            errfile.display()
+        )))
+    })?;
     let a = args(spec, kvm, image, initrd, &console, &trace);
     let command = format!("{} {}", spec.arch.qemu(), a.join(" "));
     let start = Instant::now();
@@ -245,7 +281,7 @@ fn run_once(
         .args(&a)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(err_out))
         .spawn()
         .map_err(|e| {
             RunError::Lab(LabError::Missing(format!(
@@ -255,6 +291,9 @@ fn run_once(
             )))
         })?;
     let limit = Duration::from_secs(spec.timeout());
+    // With KVM a guest reaches its init in seconds; one that has not after this long is
+    // a KVM that does not work here (in a nested VM it stops with an internal error).
+    let kvm_boot_limit = Duration::from_secs(30 + spec.cpus() as u64 / 2);
     let mut booted = None;
     let mut last_line = String::new();
     let status = loop {
@@ -288,6 +327,24 @@ fn run_once(
             start.elapsed().as_secs_f64(),
             limit.as_secs()
         ));
+        let kvm_error = kvm
+            && std::fs::read_to_string(&errfile)
+                .is_ok_and(|e| e.contains("KVM internal error") || e.contains("kvm run failed"));
+        if kvm && booted.is_none() && (kvm_error || start.elapsed() > kvm_boot_limit) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = std::fs::read_to_string(&errfile).unwrap_or_default();
+            let reason = err
+                .lines()
+                .find(|l| l.contains("KVM internal error") || l.contains("kvm run failed"))
+                .or_else(|| err.lines().find(|l| !l.trim().is_empty()))
+                .unwrap_or("no output from QEMU")
+                .to_string();
+            return Err(RunError::NoBoot(format!(
+                "with KVM the guest did not reach its init ({reason}; after {:.0} s)",
+                start.elapsed().as_secs_f64()
+            )));
+        }
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
@@ -300,11 +357,7 @@ fn run_once(
         std::thread::sleep(Duration::from_millis(250));
     };
     let wall = start.elapsed().as_secs_f64();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let stderr = std::fs::read_to_string(&errfile).unwrap_or_default();
     let console_text =
         String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).into_owned();
     let trace_bytes = std::fs::read(&trace).unwrap_or_default();
@@ -323,6 +376,20 @@ fn run_once(
                     .map(|l| l.to_string())
             })
             .unwrap_or_else(|| format!("QEMU exited with {status} before the guest finished"));
+        let oops = booted.is_none()
+            && (console_text.contains("Oops") || console_text.contains("Kernel panic"));
+        let first_oops = console_text
+            .lines()
+            .find(|l| l.contains("Oops") || l.contains("Kernel panic"))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        if oops {
+            return Err(RunError::EarlyOops(format!(
+                "the kernel died before /init ran ({first_oops}). Console log:\n{}",
+                tail(&console)
+            )));
+        }
         return Err(RunError::NoBoot(format!(
             "{why} (qemu {}). Console log:\n{}",
             if kvm { "with KVM" } else { "with TCG" },
@@ -346,8 +413,23 @@ fn run_once(
     })
 }
 
-/// The last 40 lines of a console log.
+/// The last 40 lines of a console log, and where the whole log was kept (the work
+/// directory goes away with the failed run).
 fn tail(path: &Path) -> String {
+    let kept = std::env::temp_dir().join(format!(
+        "lazymm-lab-failed-{}-{}",
+        std::process::id(),
+        path.file_name()
+            .map_or("console.log".into(), |n| n.to_string_lossy().into_owned())
+    ));
+    let note = match std::fs::copy(path, &kept) {
+        Ok(_) => format!("[the whole console log: {}]\n", kept.display()),
+        Err(_) => String::new(),
+    };
+    format!("{note}{}", tail_lines(path))
+}
+
+fn tail_lines(path: &Path) -> String {
     let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     let from = lines.len().saturating_sub(40);

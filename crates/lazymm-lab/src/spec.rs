@@ -292,9 +292,10 @@ impl Spec {
         })
     }
 
-    /// Guest memory, MiB: 512 plus twice the trace buffers.
+    /// Guest memory, MiB: 512 plus twice the trace buffers, rounded up to 256 MiB
+    /// (pseries wants that alignment).
     pub fn memory_mb(&self) -> usize {
-        512 + 2 * self.cpus() * self.buffer_kb() / 1024
+        (512 + 2 * self.cpus() * self.buffer_kb() / 1024).div_ceil(256) * 256
     }
 
     /// The stated limit: 120 s, plus 3 s a CPU for booting under TCG (85 s measured for
@@ -394,10 +395,10 @@ mod tests {
         assert_eq!(t.label(), "2x16x2");
         let mut s = spec();
         assert_eq!(s.buffer_kb(), 8192);
-        assert_eq!(s.memory_mb(), 512 + 64);
+        assert_eq!(s.memory_mb(), 768);
         s.topology = t;
         assert_eq!(s.buffer_kb(), 2048);
-        assert_eq!(s.memory_mb(), 512 + 256);
+        assert_eq!(s.memory_mb(), 768);
         s.phases = vec![
             Phase {
                 pairs: 8,
