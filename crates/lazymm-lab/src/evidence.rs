@@ -102,6 +102,11 @@ pub fn ts_ns(s: &str) -> Option<u64> {
     secs.checked_mul(1_000_000_000)?.checked_add(ns)
 }
 
+/// Whether a `prev_state` says the task blocked (not runnable, not dead).
+pub fn prev_state_blocked(s: &str) -> Option<bool> {
+    lazymm_trace::PrevState::parse(s).map(|p| p == lazymm_trace::PrevState::Blocked)
+}
+
 /// The value of `key=` in an event body (up to the next space or comma).
 pub fn field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
     let mut from = 0;
@@ -169,18 +174,35 @@ pub enum FlushCause {
     Exec,
     /// Its next lifecycle event is a fork: `dup_mmap` write-protecting the parent.
     Fork,
-    /// Anything else: munmap, a COW fault, mprotect, a cpumask trim.
+    /// `__mmdrop`'s `cleanup_lazy_tlbs` (`do_shoot_lazy_tlb`, `do_check_lazy_tlb`), from
+    /// whichever task drops the last reference.
+    Mmdrop,
+    /// powerpc's `flush_type_needed` trimming a single-threaded mm's `mm_cpumask` with
+    /// `exit_flush_lazy_tlbs` on an ordinary flush.
+    Trim,
+    /// Anything else: munmap, madvise, a COW fault, mprotect, and flushes before the exit
+    /// of a thread that is not its process's last.
     Other,
 }
 
 impl FlushCause {
+    /// Whether the flush belongs to an mm's teardown.
+    pub fn is_teardown(self) -> bool {
+        matches!(
+            self,
+            FlushCause::Exit | FlushCause::Exec | FlushCause::Mmdrop
+        )
+    }
+
     /// The label in the report.
     pub fn label(self) -> &'static str {
         match self {
             FlushCause::Exit => "exit (exit_mmap)",
             FlushCause::Exec => "exec (old mm torn down)",
             FlushCause::Fork => "fork (dup_mmap)",
-            FlushCause::Other => "other (munmap, COW, trim)",
+            FlushCause::Mmdrop => "mmdrop (cleanup_lazy_tlbs)",
+            FlushCause::Trim => "trim (flush_type_needed)",
+            FlushCause::Other => "other (munmap, madvise, COW)",
         }
     }
 }
@@ -246,9 +268,12 @@ pub struct Evidence {
     /// another mm (or a flush IPI moves it off it while lazy); it stays while it runs
     /// idle or kernel threads lazily on it.
     pub rule_cleared_at_switch: u64,
-    /// The same under 6.14+'s rule (209954cbc7d0, "Update mm_cpumask lazily"), which the
-    /// model's x86 follows: every CPU the mm ran on stays in the mask (until a trim);
-    /// summed over the teardowns.
+    /// The same when every CPU the mm ran on stays in the mask: x86 6.14+'s rule
+    /// (209954cbc7d0, "Update mm_cpumask lazily"), which the model's x86 follows, and
+    /// the model's powerpc (which has no trim); summed over the teardowns.
+    pub rule_ran_on: u64,
+    /// The same less the CPUs a trim IPI the trace shows took out of the mask (powerpc's
+    /// `flush_type_needed`) and that did not run the mm again.
     pub rule_kept_until_trim: u64,
 }
 
@@ -389,14 +414,27 @@ pub fn read(
     ) {
         ev.seconds = (b - a) as f64 / 1e9;
     }
-    // Each pid's lifecycle events (ts, cause), for the causes of flushes.
+    // Each pid's lifecycle events (ts, cause), for the causes of flushes: a flush's cause
+    // is the sender's next fork, exec or exit, unless it blocked first (then Other).
+    // Only the exit of a process's last thread runs exit_mmap; another thread's exit
+    // tears nothing down (a flush before it is its own: glibc's madvise of a finished
+    // thread's stack, say).
+    let teardown_exits = teardown_exit_pids(&lines, is_user);
     let mut life: BTreeMap<u32, Vec<(u64, FlushCause)>> = BTreeMap::new();
     for l in &lines {
         let (pid, cause) = match l.event {
-            "sched_process_exit" => (
-                field(l.body, "pid").and_then(|p| p.parse().ok()),
-                FlushCause::Exit,
-            ),
+            "sched_process_exit" => {
+                let pid: Option<u32> = field(l.body, "pid").and_then(|p| p.parse().ok());
+                let last = pid.is_some_and(|p| teardown_exits.contains(&(p, l.ts_ns)));
+                (
+                    pid,
+                    if last {
+                        FlushCause::Exit
+                    } else {
+                        FlushCause::Other
+                    },
+                )
+            }
             "sched_process_exec" => (
                 field(l.body, "old_pid").and_then(|p| p.parse().ok()),
                 FlushCause::Exec,
@@ -405,6 +443,18 @@ pub fn read(
                 field(l.body, "pid").and_then(|p| p.parse().ok()),
                 FlushCause::Fork,
             ),
+            // A task that blocks (sleeps, waits) is not inside exit_mmap or dup_mmap:
+            // a flush it sent before that belongs to what it was doing then.
+            "sched_switch"
+                if field(l.body, "prev_state")
+                    .and_then(crate::evidence::prev_state_blocked)
+                    .unwrap_or(false) =>
+            {
+                (
+                    field(l.body, "prev_pid").and_then(|p| p.parse().ok()),
+                    FlushCause::Other,
+                )
+            }
             _ => continue,
         };
         if let Some(pid) = pid {
@@ -428,7 +478,6 @@ pub fn read(
         }
     }
     let tgid = |p: u32| tgid_of.get(&p).copied().unwrap_or(p);
-    let teardown_exits = teardown_exit_pids(&lines, is_user);
     // mm = (process, execs so far); the mm each CPU has loaded (lazily or not); the CPUs
     // each mm ran on.
     let mut gen: BTreeMap<u32, u32> = BTreeMap::new();
@@ -440,21 +489,23 @@ pub fn read(
     // it is read at its exit or exec event, which can only count fewer CPUs.
     let mut last_full_flush: BTreeMap<u32, u64> = BTreeMap::new();
     let mut ever: BTreeMap<(u32, u32), std::collections::BTreeSet<u32>> = BTreeMap::new();
-    let predict = |mm: (u32, u32),
-                   cpu: u32,
-                   at: u64,
-                   loaded: &Loaded,
-                   ever: &BTreeMap<(u32, u32), std::collections::BTreeSet<u32>>| {
-        let cleared = loaded
-            .hist
-            .keys()
-            .filter(|c| **c != cpu && loaded.at(**c, at) == Some(mm))
-            .count() as u64;
-        let kept = ever
-            .get(&mm)
-            .map_or(0, |s| s.iter().filter(|c| **c != cpu).count()) as u64;
-        (cleared, kept)
-    };
+    type Cpus = BTreeMap<(u32, u32), std::collections::BTreeSet<u32>>;
+    let mut trimmed: Cpus = BTreeMap::new();
+    // (6.12's rule, every CPU it ran on, that less the trimmed ones) at a teardown.
+    let predict =
+        |mm: (u32, u32), cpu: u32, at: u64, loaded: &Loaded, ever: &Cpus, trimmed: &Cpus| {
+            let cleared = loaded
+                .hist
+                .keys()
+                .filter(|c| **c != cpu && loaded.at(**c, at) == Some(mm))
+                .count() as u64;
+            let others = |m: &Cpus| {
+                m.get(&mm)
+                    .map_or(0, |s| s.iter().filter(|c| **c != cpu).count()) as u64
+            };
+            let ran = others(ever);
+            (cleared, ran, ran - others(trimmed).min(ran))
+        };
     // The cause of the flush queued to each CPU, until it runs there.
     let mut pending: BTreeMap<u32, FlushCause> = BTreeMap::new();
     // The open batch of remote calls per sending CPU: (func, cause, targets).
@@ -497,6 +548,9 @@ pub fn read(
                         let mm = (t, *gen.get(&t).unwrap_or(&0));
                         loaded.set(l.cpu, l.ts_ns, Some(mm));
                         ever.entry(mm).or_default().insert(l.cpu);
+                        if let Some(t) = trimmed.get_mut(&mm) {
+                            t.remove(&l.cpu);
+                        }
                     }
                     if let Some(&p) = partner.get(&next) {
                         ev.placement.pair_switch_ins += 1;
@@ -564,9 +618,10 @@ pub fn read(
                     let old = (t, *g);
                     *g += 1;
                     let at = last_full_flush.remove(&l.pid).unwrap_or(l.ts_ns);
-                    let (a, b) = predict(old, l.cpu, at, &loaded, &ever);
+                    let (a, b, c) = predict(old, l.cpu, at, &loaded, &ever, &trimmed);
                     ev.rule_cleared_at_switch += a;
-                    ev.rule_kept_until_trim += b;
+                    ev.rule_ran_on += b;
+                    ev.rule_kept_until_trim += c;
                     loaded.drop_mm(old, l.ts_ns);
                     let new = (t, *g);
                     loaded.set(l.cpu, l.ts_ns, Some(new));
@@ -579,9 +634,10 @@ pub fn read(
                         let t = tgid(pid);
                         let mm = (t, *gen.get(&t).unwrap_or(&0));
                         let at = last_full_flush.remove(&pid).unwrap_or(l.ts_ns);
-                        let (a, b) = predict(mm, l.cpu, at, &loaded, &ever);
+                        let (a, b, c) = predict(mm, l.cpu, at, &loaded, &ever, &trimmed);
                         ev.rule_cleared_at_switch += a;
-                        ev.rule_kept_until_trim += b;
+                        ev.rule_ran_on += b;
+                        ev.rule_kept_until_trim += c;
                         // The mm is gone: no CPU keeps it.
                         loaded.drop_mm(mm, l.ts_ns);
                     }
@@ -594,7 +650,23 @@ pub fn read(
                 let func = field(l.body, "func").map(symbol).unwrap_or("?").to_string();
                 *ev.remote_calls.entry(func.clone()).or_default() += 1;
                 if FLUSH_FUNCS.contains(&func.as_str()) {
-                    let cause = cause_of(l.pid, l.ts_ns);
+                    let site = field(l.body, "callsite").map(symbol).unwrap_or("");
+                    let mut cause = cause_of(l.pid, l.ts_ns);
+                    if func == "do_shoot_lazy_tlb" || func == "do_check_lazy_tlb" {
+                        cause = FlushCause::Mmdrop;
+                    } else if site == "flush_type_needed" {
+                        cause = FlushCause::Trim;
+                        let t = tgid(l.pid);
+                        let mm = (t, *gen.get(&t).unwrap_or(&0));
+                        if let Some(target) =
+                            field(l.body, "cpu").and_then(|c| c.parse::<u32>().ok())
+                        {
+                            trimmed.entry(mm).or_default().insert(target);
+                        }
+                    } else if site == "radix__tlb_flush" && !cause.is_teardown() {
+                        // exit_mmap's fullmm flush, whatever the task did next.
+                        cause = FlushCause::Exit;
+                    }
                     if let Some(target) = field(l.body, "cpu").and_then(|c| c.parse::<u32>().ok()) {
                         pending.insert(target, cause);
                     }
@@ -623,7 +695,7 @@ pub fn read(
                     // teardown event (which the rules are read at) comes after the IPIs.
                     let cause = pending.remove(&l.cpu);
                     if func == "flush_tlb_func"
-                        && !matches!(cause, Some(FlushCause::Exit | FlushCause::Exec))
+                        && !cause.is_some_and(|c| c.is_teardown())
                         && !cur.get(&l.cpu).is_some_and(|c| is_user(*c))
                     {
                         loaded.set(l.cpu, l.ts_ns, None);

@@ -212,20 +212,21 @@ pub fn sections(run: &LabRun) -> Vec<Section> {
             k.ring_lost.map_or("?".into(), |n| n.to_string()),
         ]));
         out.push(fc);
-        let (note, rule_a, rule_b) = if run.arch == "x86" {
+        let (note, rule_a, rule_b, rule_c) = if run.arch == "x86" {
             ("Both rules replayed on the trace's own switches: x86 6.12 clears a CPU's bit when it switches to another mm (and when a flush IPI takes a lazy CPU off the mm); 6.14+ (209954cbc7d0, the model's x86) keeps every CPU the mm ran on until a trim. The kernel's count is its csd_queue_cpu at teardown.",
-             "x86 6.12 rule on the schedule (bit cleared at switch)", "6.14+ rule on the schedule (bit kept)")
+             "x86 6.12 rule on the schedule (bit cleared at switch)", "6.14+ rule on the schedule (bit kept)", "6.14+ less trims seen")
         } else {
-            ("powerpc never clears a CPU's bit at a switch: the mask keeps every CPU the mm ran on until exit_flush_lazy_tlbs (at exit_mmap, or a trim) clears it. The first rule column is x86's, shown for contrast.",
-             "x86 6.12 rule on the schedule (for contrast)", "every CPU the mm ran on")
+            ("powerpc never clears a CPU's bit at a switch: the mask keeps every CPU the mm ran on (the model's powerpc) until exit_flush_lazy_tlbs clears it, at exit_mmap or in a trim by flush_type_needed on an ordinary flush (review V1: the model has no trim). The first rule column is x86's, shown for contrast.",
+             "x86 6.12 rule on the schedule (for contrast)", "every CPU the mm ran on (no trim)", "less the CPUs trimmed before (flush_type_needed)")
         };
         let vc = Section {
             title: format!("Phase {i}: which mm_cpumask rule the kernel follows (remote CPUs at the teardowns' flushes)"),
             note: note.into(),
-            head: ["kernel (measured)", rule_a, rule_b, &format!("model {scheme}@{}", run.arch)].iter().map(|s| s.to_string()).collect(),
+            head: ["kernel (measured)", rule_a, rule_b, rule_c, &format!("model {scheme}@{}", run.arch)].iter().map(|s| s.to_string()).collect(),
             rows: vec![row(vec![
                 ph.comparison.iter().find(|r| r.headline_tolerance_pct.is_none() && r.quantity.contains("at mm teardown") && r.kind == Kind::Count).and_then(|r| r.kernel).map_or("-".into(), |v| format!("{v:.0}")),
                 k.rule_cleared_at_switch.to_string(),
+                k.rule_ran_on.to_string(),
                 k.rule_kept_until_trim.to_string(),
                 ph.model.iter().find(|m| m.scheme == scheme).map_or("-".into(), |m| m.ipis_sent.to_string()),
             ])],
