@@ -60,7 +60,7 @@ impl CompareRow {
     pub fn agrees(&self) -> Option<bool> {
         let tol = self.headline_tolerance_pct?;
         Some(match (self.kernel, self.model) {
-            (Some(k), Some(m)) if k == 0.0 => m == 0.0,
+            (Some(0.0), Some(m)) => m == 0.0,
             (Some(_), Some(_)) => self.diff_pct.is_some_and(|d| d.abs() <= tol),
             _ => false,
         })

@@ -593,13 +593,12 @@ pub fn read(
                     }
                 }
             }
-            "sched_migrate_task" => {
+            "sched_migrate_task"
                 if field(l.body, "pid")
                     .and_then(|p| p.parse::<u32>().ok())
-                    .is_some_and(is_user)
-                {
-                    ev.placement.migrations += 1;
-                }
+                    .is_some_and(is_user) =>
+            {
+                ev.placement.migrations += 1;
             }
             "sched_process_fork" => {
                 let parent = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok());
@@ -610,23 +609,21 @@ pub fn read(
                     }
                 }
             }
-            "sched_process_exec" => {
-                if is_user(l.pid) {
-                    ev.execs += 1;
-                    let t = tgid(l.pid);
-                    let g = gen.entry(t).or_insert(0);
-                    let old = (t, *g);
-                    *g += 1;
-                    let at = last_full_flush.remove(&l.pid).unwrap_or(l.ts_ns);
-                    let (a, b, c) = predict(old, l.cpu, at, &loaded, &ever, &trimmed);
-                    ev.rule_cleared_at_switch += a;
-                    ev.rule_ran_on += b;
-                    ev.rule_kept_until_trim += c;
-                    loaded.drop_mm(old, l.ts_ns);
-                    let new = (t, *g);
-                    loaded.set(l.cpu, l.ts_ns, Some(new));
-                    ever.entry(new).or_default().insert(l.cpu);
-                }
+            "sched_process_exec" if is_user(l.pid) => {
+                ev.execs += 1;
+                let t = tgid(l.pid);
+                let g = gen.entry(t).or_insert(0);
+                let old = (t, *g);
+                *g += 1;
+                let at = last_full_flush.remove(&l.pid).unwrap_or(l.ts_ns);
+                let (a, b, c) = predict(old, l.cpu, at, &loaded, &ever, &trimmed);
+                ev.rule_cleared_at_switch += a;
+                ev.rule_ran_on += b;
+                ev.rule_kept_until_trim += c;
+                loaded.drop_mm(old, l.ts_ns);
+                let new = (t, *g);
+                loaded.set(l.cpu, l.ts_ns, Some(new));
+                ever.entry(new).or_default().insert(l.cpu);
             }
             "sched_process_exit" => {
                 if let Some(pid) = field(l.body, "pid").and_then(|p| p.parse::<u32>().ok()) {
@@ -748,8 +745,12 @@ pub fn read(
 /// The mm each CPU has loaded (running it or lazily), with its history.
 #[derive(Default)]
 struct Loaded {
-    hist: BTreeMap<u32, Vec<(u64, Option<(u32, u32)>)>>,
+    /// Per CPU: (from when, the mm loaded), in time order.
+    hist: BTreeMap<u32, Vec<(u64, Option<MmId>)>>,
 }
+
+/// An mm: (process, execs it made before).
+type MmId = (u32, u32);
 
 impl Loaded {
     fn set(&mut self, cpu: u32, ts: u64, mm: Option<(u32, u32)>) {
@@ -864,6 +865,82 @@ mod tests {
         assert!(parse_line("# tracer: nop").is_none());
         assert!(parse_line("").is_none());
         assert!(parse_line("CPU 3 is empty").is_none());
+    }
+
+    /// A two-CPU trace: task 10 runs on CPU 1, goes lazy there, runs on CPU 0 and exits
+    /// there, its exit_mmap flush IPI reaching CPU 1; then a wakeup lands on an idle
+    /// CPU of the same LLC.
+    const TRACE: &str = "\
+# tracer: nop
+# entries-in-buffer/entries-written: 10/12   #P:2
+          <idle>-0       (-------) [001] d..2.     1.000000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=a next_pid=10 next_prio=120
+               a-10      (     10) [001] d..2.     1.000100: sched_switch: prev_comm=a prev_pid=10 prev_prio=120 prev_state=R+ ==> next_comm=swapper/1 next_pid=0 next_prio=120
+          <idle>-0       (-------) [000] d..2.     1.000200: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=a next_pid=10 next_prio=120
+               a-10      (     10) [000] ...1.     1.000300: tlb_flush: pages:-1 reason:remote ipi send (4)
+               a-10      (     10) [000] ...2.     1.000310: csd_queue_cpu: cpu=1 callsite=on_each_cpu_cond_mask+0x24/0x40 func=flush_tlb_func csd=00000000deadbeef
+          <idle>-0       (-------) [001] d.h1.     1.000320: csd_function_entry: func=flush_tlb_func, csd=00000000deadbeef
+               a-10      (     10) [000] ...2.     1.000330: ipi_send_cpu: cpu=1 callsite=on_each_cpu_cond_mask+0x24/0x40 callback=generic_smp_call_function_single_interrupt+0x0/0x20
+               a-10      (     10) [000] .....     1.000400: sched_process_exit: comm=a pid=10 prio=120
+               a-10      (     10) [000] d..2.     1.000500: sched_switch: prev_comm=a prev_pid=10 prev_prio=120 prev_state=X ==> next_comm=swapper/0 next_pid=0 next_prio=120
+          <idle>-0       (-------) [000] d..2.     1.000600: sched_waking: comm=c pid=30 prio=120 target_cpu=001
+          <idle>-0       (-------) [001] d..2.     1.000700: sched_wakeup: comm=c pid=30 prio=120 target_cpu=001
+";
+
+    #[test]
+    fn evidence_of_a_small_trace() {
+        let topo = GuestTopology::from_console(
+            "lab: cpu 0 llc 0-1 package 0\nlab: cpu 1 llc 0-1 package 0\n",
+        );
+        let is_user = |p: u32| p == 10 || p == 30;
+        let e = read(TRACE, &is_user, &topo, &[]);
+        assert_eq!(e.ring_lost, Some(2));
+        assert_eq!(e.switches, 4);
+        assert_eq!((e.user_switch_ins, e.user_from_idle), (2, 2));
+        assert_eq!(e.through_idle_frac(), Some(1.0));
+        // The dead task's last switch hands the mm over; it does not enter lazy mode.
+        assert_eq!(e.lazy_entries, 1);
+        assert_eq!(
+            (e.exits, e.last_thread_exits, e.execs, e.teardowns()),
+            (1, 1, 0, 1)
+        );
+        assert_eq!(e.teardown_flushes("flush_tlb_func"), 1);
+        assert_eq!(e.remote_runs.get("flush_tlb_func"), Some(&1));
+        assert_eq!(
+            e.ipis_by_callback
+                .get("generic_smp_call_function_single_interrupt"),
+            Some(&1)
+        );
+        assert_eq!(e.tlb_flush_by_reason.get("remote ipi send (4)"), Some(&1));
+        assert_eq!(e.teardown_fanout.get(&1), Some(&1));
+        // CPU 1 was lazy on the mm when the flush went out: both rules count it.
+        assert_eq!(
+            (
+                e.rule_cleared_at_switch,
+                e.rule_ran_on,
+                e.rule_kept_until_trim
+            ),
+            (1, 1, 1)
+        );
+        let p = &e.placement;
+        assert_eq!(
+            (
+                p.wakeups,
+                p.on_waker,
+                p.on_prev,
+                p.idle_same_llc,
+                p.elsewhere
+            ),
+            (1, 0, 0, 1, 0)
+        );
+        // Without the exit, the flush is not a teardown's.
+        let no_exit: String = TRACE
+            .lines()
+            .filter(|l| !l.contains("sched_process_exit"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let e = read(&no_exit, &is_user, &topo, &[]);
+        assert_eq!(e.teardown_flushes("flush_tlb_func"), 0);
+        assert_eq!(e.flushes("flush_tlb_func"), 1);
     }
 
     #[test]

@@ -274,8 +274,8 @@ fn cached(arch: GuestArch, dir: &Path) -> Option<Kernel> {
                 GuestArch::X86 => "vmlinuz-",
                 GuestArch::Powerpc => "vmlinux-",
             };
-            if n.starts_with(want) {
-                image = Some((f.path(), n[want.len()..].to_string()));
+            if let Some(release) = n.strip_prefix(want) {
+                image = Some((f.path(), release.to_string()));
             } else if n.starts_with("config-") {
                 config = Some(f.path());
             }
@@ -310,8 +310,8 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, LabError> {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err
             .lines()
-            .filter(|l| l.starts_with("E:") || l.contains("rror"))
-            .last()
+            .rev()
+            .find(|l| l.starts_with("E:") || l.contains("rror"))
             .or_else(|| err.lines().last())
             .unwrap_or("")
             .to_string();
@@ -391,7 +391,7 @@ fn debian_kernel(
             Some((patch.parse::<u32>().ok()?, n.to_string()))
         })
         .collect();
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     if candidates.is_empty() {
         return Err(LabError::Fetch(format!(
             "no linux-image-6.12.*{suffix} package in Debian {SUITE} for {}",
