@@ -214,11 +214,12 @@ pub fn boot(
         ),
         (None, true, _) => "/dev/kvm cannot be opened: TCG (software emulation)".into(),
     };
-    // An x86 kernel patches its own text with int3 breakpoints while booting
-    // (text_poke_bp); under multi-threaded TCG another vCPU can execute the breakpoint
-    // before the patch lands and the boot dies with "Oops: int3". That is an artefact of
-    // the emulator, not of the kernel: such a boot (an oops before /init ran) is
-    // retried, at most twice, and the report says so.
+    // An x86 kernel patches its own text with int3 breakpoints while booting and when a
+    // trace event is enabled (text_poke_bp); under multi-threaded TCG another vCPU can
+    // execute the breakpoint before the patch lands and the kernel dies with "Oops:
+    // int3". That is an artefact of the emulator, not of the kernel: a boot that dies so
+    // before its first phase's trace is out is retried, at most twice, and the report
+    // says so.
     let mut retries: Vec<String> = Vec::new();
     loop {
         match run_once(spec, false, image, initrd, dir, progress) {
@@ -227,7 +228,7 @@ pub fn boot(
                     why
                 } else {
                     format!(
-                        "{why}; {} boot(s) before this one died before /init ran and were retried: {}",
+                        "{why}; {} boot(s) before this one died before the first phase's trace was out and were retried: {}",
                         retries.len(),
                         retries.join("; ")
                     )
@@ -376,7 +377,9 @@ fn run_once(
                     .map(|l| l.to_string())
             })
             .unwrap_or_else(|| format!("QEMU exited with {status} before the guest finished"));
-        let oops = booted.is_none()
+        // Before the first phase's trace is out: while booting, or while the guest
+        // enables its events (which patches kernel text the same way).
+        let oops = !console_text.contains("lab: trace of phase 0 written")
             && (console_text.contains("Oops") || console_text.contains("Kernel panic"));
         let first_oops = console_text
             .lines()
@@ -386,7 +389,7 @@ fn run_once(
             .to_string();
         if oops {
             return Err(RunError::EarlyOops(format!(
-                "the kernel died before /init ran ({first_oops}). Console log:\n{}",
+                "the kernel died before the first phase's trace was out ({first_oops}). Console log:\n{}",
                 tail(&console)
             )));
         }
