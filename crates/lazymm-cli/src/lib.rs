@@ -12,6 +12,7 @@
 mod args;
 mod bench;
 mod check;
+mod lab;
 mod predict;
 mod progress;
 mod record;
@@ -109,6 +110,14 @@ commands:
                                  host is not (presets: host, power8-192, epyc-zen4-2s,
                                  spr-2s, big-1024; default big-1024); report in DIR
                                  (default lazymm-predict/)
+  lab [--arch x86|powerpc] [--cpus N] [--topology SxCxT] [--workload W] [--seconds T]
+      [--pairs N,..] [--pin | --pin-both] [--kernel IMAGE [--config FILE]]
+      [--accel auto|kvm|tcg] [--timeout S] [--out DIR] [--json]
+                                 boot the real kernel under QEMU (Debian 13's 6.12 by
+                                 default, fetched with apt and cached), run W in the
+                                 guest, replay its trace through the model and put the
+                                 kernel's counts beside the model's; report in DIR
+                                 (default lazymm-lab/)
 
 exit status: 0 success, 2 bad usage or input, 3 a safety property was violated
 (check: 3 also when a mutant escaped)";
@@ -128,12 +137,13 @@ fn run_command() -> ExitCode {
         Some("replay") => replay::main(rest),
         Some("record") => record::main(rest),
         Some("predict") => predict::main(rest),
+        Some("lab") => lab::main(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(0)
         }
         Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run, bench, check, predict, replay, record)"
+            "unknown command '{other}' (valid: schemes, run, bench, check, predict, replay, record, lab)"
         ))),
         None => Err(Failure::Usage("the command is not valid UTF-8".into())),
     };

@@ -411,3 +411,46 @@ fn check_bad_input_is_one_line() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `lazymm lab`'s bad input: one line naming the value and the choices, status 2, and
+/// nothing booted or written.
+#[test]
+fn lab_bad_input_is_one_line_and_status_2() {
+    let dir = std::env::temp_dir().join(format!("lazymm-lab-bad-{}", std::process::id()));
+    let out = dir.to_string_lossy().into_owned();
+    for (args, says) in [
+        (vec!["lab", "--arch", "sparc"], "'sparc'"),
+        (vec!["lab", "--workload", "nope"], "exit-storm"),
+        (
+            vec!["lab", "--cpus", "8", "--topology", "2x2x1"],
+            "--topology 2x2x1 has 4 CPUs",
+        ),
+        (vec!["lab", "--topology", "2x16"], "SOCKETSxCORESxTHREADS"),
+        (
+            vec!["lab", "--arch", "powerpc", "--topology", "1x2x2"],
+            "threads = 1",
+        ),
+        (vec!["lab", "--pairs", "8,x"], "'8,x'"),
+        (vec!["lab", "--accel", "hvf"], "auto, kvm, tcg"),
+        (
+            vec!["lab", "--config", "x.config"],
+            "--config goes with --kernel",
+        ),
+        (vec!["lab", "--seconds", "0"], "--seconds"),
+        (vec!["lab", "--bogus"], "unknown option '--bogus'"),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--out", &out]);
+        let o = lazymm(&a);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!dir.exists(), "{args:?} wrote {out}");
+    }
+    // A user kernel that is not there: status 2 (or QEMU missing on this machine: 2 too).
+    let o = lazymm(&["lab", "--kernel", "/nonexistent/vmlinuz", "--out", &out]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(!dir.exists());
+}
