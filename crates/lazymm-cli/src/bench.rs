@@ -3,10 +3,8 @@
 
 use crate::cli::BenchArgs;
 use crate::Failure;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lazymm_engine::bench::{run_bench, BenchError, BenchSpec};
 use lazymm_engine::report::{self, ReportError};
-use std::io::IsTerminal;
 
 /// The command line as typed, for the report ("lazymm bench --quick ...").
 pub(crate) fn command_line() -> String {
@@ -52,16 +50,12 @@ pub fn main(a: BenchArgs) -> Result<u8, Failure> {
     // Refuse a bad --out before spending minutes on the bench.
     report::check_out(&out).map_err(report_failure)?;
 
-    let bar = progress_bar(spec.total_runs());
+    let bar = crate::progress::bar(spec.total_runs() as u64, "runs");
     let result = run_bench(&spec, &mut |done, _, what| {
-        if let Some(bar) = &bar {
-            bar.set_position(done as u64);
-            bar.set_message(what.to_string());
-        }
+        bar.set_position(done as u64);
+        bar.set_message(what.to_string());
     });
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    bar.finish_and_clear();
     let mut bench = result.map_err(|e| match e {
         BenchError::Spec(e) => Failure::Usage(e.to_string()),
         BenchError::Empty(_) | BenchError::Pairs => Failure::Usage(e.to_string()),
@@ -101,18 +95,4 @@ pub(crate) fn report_failure(e: ReportError) -> Failure {
         ReportError::NotAReport(_) => Failure::Usage(e.to_string()),
         ReportError::Io { .. } | ReportError::Render { .. } => Failure::Io(e.to_string()),
     }
-}
-
-/// A progress bar on stderr when it is a terminal and `CI` is not set; none otherwise.
-fn progress_bar(total: usize) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{elapsed_precise} [{bar:32}] {pos}/{len} runs  {msg}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
 }

@@ -7,9 +7,8 @@ use crate::Failure;
 use lazymm::Mutant;
 use lazymm_engine::check::{self, replay, Finding, Report, Target};
 use lazymm_engine::registry::{self, ARCHS};
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How many reruns shrinking a failing run may take before it is written: a count, not
 /// a time, so the counterexample written is the same on every machine.
@@ -108,69 +107,6 @@ pub fn main(a: CheckArgs) -> Result<u8, Failure> {
     run_checks(&opts)
 }
 
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-struct Progress {
-    on: bool,
-    total: u64,
-    done: u64,
-    label: String,
-    drawn: Instant,
-}
-
-impl Progress {
-    fn new(total: u64) -> Progress {
-        Progress {
-            on: std::io::stderr().is_terminal(),
-            total: total.max(1),
-            done: 0,
-            label: String::new(),
-            drawn: Instant::now(),
-        }
-    }
-
-    fn label(&mut self, l: String) {
-        self.label = l;
-        self.draw();
-    }
-
-    fn tick(&mut self) {
-        self.done += 1;
-        if self.drawn.elapsed() > Duration::from_millis(80) {
-            self.draw();
-        }
-    }
-
-    /// Counts iterations a mutant hunt did not need (it stopped early).
-    fn skip(&mut self, n: u64) {
-        self.done += n;
-        self.draw();
-    }
-
-    fn draw(&mut self) {
-        if !self.on {
-            return;
-        }
-        self.drawn = Instant::now();
-        let width = 30;
-        let filled = (self.done.min(self.total) * width / self.total) as usize;
-        eprint!(
-            "\r\x1b[2K[{}{}] {:>3}% {}",
-            "#".repeat(filled),
-            ".".repeat(width as usize - filled),
-            self.done.min(self.total) * 100 / self.total,
-            self.label
-        );
-        let _ = std::io::stderr().flush();
-    }
-
-    fn clear(&self) {
-        if self.on {
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
-        }
-    }
-}
-
 fn run_checks(o: &Opts) -> Result<u8, Failure> {
     let mut targets: Vec<Target> = Vec::new();
     for &scheme in &o.schemes {
@@ -190,7 +126,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         });
     }
     let scheme_runs = targets.len() as u64 * o.iterations;
-    let mut bar = Progress::new(scheme_runs + o.mutants.len() as u64 * o.budget);
+    let bar = crate::progress::bar(scheme_runs + o.mutants.len() as u64 * o.budget, "schedules");
     let mut ok = true;
     let mut rows: Vec<CheckRow> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
@@ -207,8 +143,8 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
     for &t in &targets {
         {
             let (scheme, arch) = (t.mutant.map_or(t.scheme, |m| m.name()), t.arch);
-            bar.label(t.name());
-            let r = check::check(t, o.seed, o.iterations, false, &mut || bar.tick())
+            bar.set_message(t.name());
+            let r = check::check(t, o.seed, o.iterations, false, &mut || bar.inc(1))
                 .map_err(|e| Failure::Usage(e.to_string()))?;
             decisions += r.decisions;
             runs += r.iterations;
@@ -228,7 +164,6 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
             lines.push(line);
             let mut replay = None;
             if let Some(f) = &r.first {
-                bar.clear();
                 let (path, small) = save(o, &t.name(), f)?;
                 replay = Some(path.display().to_string());
                 lines.push(format!(
@@ -258,10 +193,10 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         ));
     }
     for &m in &o.mutants {
-        bar.label(m.name().to_string());
-        let r: Report = check::hunt(m, o.seed, o.budget, &mut || bar.tick())
+        bar.set_message(m.name());
+        let r: Report = check::hunt(m, o.seed, o.budget, &mut || bar.inc(1))
             .map_err(|e| Failure::Usage(e.to_string()))?;
-        bar.skip(o.budget - r.iterations);
+        bar.inc(o.budget - r.iterations);
         decisions += r.decisions;
         runs += r.iterations;
         busy += r.elapsed;
@@ -301,7 +236,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
             }
         }
     }
-    bar.clear();
+    bar.finish_and_clear();
     lines.push(format!(
         "{runs} schedules explored in {:.2} s ({:.0} schedules/s, {:.0} scheduling decisions/s)",
         busy.as_secs_f64(),

@@ -96,10 +96,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "K", value_parser = whole(1, u64::MAX / 2))]
     pub switches: Option<u64>,
     /// The seed.
-    #[arg(long, value_name = "X", default_value_t = 1, value_parser = whole(0, u64::MAX))]
+    #[arg(long, value_name = "X", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = whole(0, u64::MAX))]
     pub seed: u64,
     /// Nanoseconds of work per switch.
     #[arg(long = "switch-work", value_name = "NS", default_value_t = 0,
+          allow_negative_numbers = true,
           value_parser = whole(0u64, 1_000_000))]
     pub switch_work: u64,
     /// Whether the processes registered for membarrier.
@@ -148,10 +150,12 @@ pub struct BenchArgs {
     pub archs: Vec<&'static str>,
     /// Work per switch in realistic mode, in ns (0: bookkeeping mode only) [default: this
     /// host's measured switch cost].
-    #[arg(long = "switch-work", value_name = "NS", value_parser = whole(0u64, 1_000_000))]
+    #[arg(long = "switch-work", value_name = "NS", allow_negative_numbers = true,
+          value_parser = whole(0u64, 1_000_000))]
     pub switch_work: Option<u64>,
     /// The seed of the first round (round i uses seed + i).
-    #[arg(long, value_name = "X", default_value_t = 1, value_parser = whole(0, u64::MAX))]
+    #[arg(long, value_name = "X", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = whole(0, u64::MAX))]
     pub seed: u64,
 }
 
@@ -183,7 +187,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N", default_value_t = 2000, value_parser = whole(1u64, 1 << 32))]
     pub budget: u64,
     /// The seed.
-    #[arg(long, value_name = "X", default_value_t = 1, value_parser = whole(0, u64::MAX))]
+    #[arg(long, value_name = "X", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = whole(0, u64::MAX))]
     pub seed: u64,
     /// JSON rows on stdout, one a line (docs/schema/check.json); the table goes to stderr.
     #[arg(long)]
@@ -223,7 +228,8 @@ pub struct PredictArgs {
     #[arg(long, value_name = "N,..", value_delimiter = ',', value_parser = whole(1usize, 1 << 16))]
     pub pairs: Vec<usize>,
     /// The seed.
-    #[arg(long, value_name = "X", default_value_t = 1, value_parser = whole(0, u64::MAX))]
+    #[arg(long, value_name = "X", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = whole(0, u64::MAX))]
     pub seed: u64,
     /// The report's directory [default: lazymm-predict]; with --calibrate, the machine file
     /// to write.

@@ -16,6 +16,7 @@ mod check;
 pub mod cli;
 mod json;
 mod predict;
+mod progress;
 mod record;
 mod replay;
 mod run;

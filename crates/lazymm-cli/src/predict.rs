@@ -4,13 +4,11 @@
 
 use crate::bench::{command_line, dedup};
 use crate::cli::PredictArgs;
-use crate::json::print_row;
+use crate::json::{print_row, typed, PredictRow};
 use crate::Failure;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lazymm_cost::machine::Machine;
 use lazymm_sim::predict::{predict, validate, PredictSpec, VALIDATE_ROUNDS};
 use lazymm_sim::report;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub fn main(a: PredictArgs) -> Result<u8, Failure> {
@@ -83,21 +81,15 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
             * spec.cpus.len()
             * spec.schemes.len()
             * spec.pairs.len().max(1);
-        let bar = progress_bar(total);
-        let result = predict(&m, &spec, |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done as u64);
-            }
-        });
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
+        let bar = crate::progress::bar(total as u64, "rows");
+        let result = predict(&m, &spec, |done, _| bar.set_position(done as u64));
+        bar.finish_and_clear();
         let mut p = result.map_err(|e| Failure::Usage(e.to_string()))?;
         p.command = command.clone();
         p.varied = varied;
         if json {
             for r in &p.rows {
-                print_row(&report::row_json(&p, r))?;
+                print_row(&typed::<PredictRow>(report::row_json(&p, r))?)?;
             }
         } else {
             out!("{}", report::table(&p));
@@ -123,17 +115,13 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
                 VALIDATE_ROUNDS.0
             };
             let (sample_s, _) = lazymm_sim::predict::VALIDATE_SAMPLE_S;
-            let bar = progress_bar(0);
+            let bar = crate::progress::bar(0, "rounds");
             let v = validate(&p, rounds, &mut |done, total| {
-                if let Some(b) = &bar {
-                    b.set_length(total as u64);
-                    b.set_position(done as u64);
-                }
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
             })
             .map_err(|e| Failure::Usage(e.to_string()))?;
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
+            bar.finish_and_clear();
             if v.is_empty() {
                 eprintln!(
                     "--validate: no row fits this host ({} CPUs) with 'none' beside it",
@@ -222,15 +210,4 @@ fn write_calibration(out: Option<PathBuf>) -> Result<u8, Failure> {
         path.display()
     );
     Ok(0)
-}
-
-fn progress_bar(total: usize) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("predict {bar:40} {pos}/{len} rows") {
-        bar.set_style(style);
-    }
-    Some(bar)
 }

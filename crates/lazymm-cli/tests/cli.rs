@@ -390,7 +390,17 @@ fn check_mutants_catches_each_and_the_replay_reproduces_it() {
 fn check_bad_input_is_one_line() {
     let dir = scratch("bad");
     let bad_json = dir.join("bad.replay.json");
-    std::fs::write(&bad_json, "{\"lazymm_replay\": 2, \"scheme\": \"nosuch\"}").unwrap();
+    std::fs::write(
+        &bad_json,
+        r#"{"lazymm_replay": 2, "scheme": "nosuch", "arch": "generic", "mutant": null,
+            "seed": 1, "cpus": 1, "arena": 4, "walk_period": 3, "programs": [["exit"]],
+            "schedule": [[0, 1]], "violation": null}"#,
+    )
+    .unwrap();
+    let old_json = dir.join("old.replay.json");
+    std::fs::write(&old_json, r#"{"lazymm_replay": 1, "scheme": "refcount"}"#).unwrap();
+    let short_json = dir.join("short.replay.json");
+    std::fs::write(&short_json, r#"{"lazymm_replay": 2, "scheme": "refcount"}"#).unwrap();
     let not_json = dir.join("not.replay.json");
     std::fs::write(&not_json, "hello").unwrap();
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
@@ -408,6 +418,16 @@ fn check_bad_input_is_one_line() {
             vec!["check", "--replay", bad_json.to_str().unwrap()],
             "nosuch",
             "refcount",
+        ),
+        (
+            vec!["check", "--replay", old_json.to_str().unwrap()],
+            "format version 1",
+            "reads version 2",
+        ),
+        (
+            vec!["check", "--replay", short_json.to_str().unwrap()],
+            "missing field",
+            "bad replay file",
         ),
         (
             vec!["check", "--replay", not_json.to_str().unwrap()],
