@@ -8,6 +8,7 @@
 //! valid choices); 3 a run, bench or check found a violation of a safety property, or a
 //! check left a mutant uncaught.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 #[macro_use]
 mod out;
@@ -85,12 +86,11 @@ pub fn command() -> clap::Command {
 
 fn run_command() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let result = match <cli::Cli as clap::FromArgMatches>::from_arg_matches(&mut match command()
-        .try_get_matches_from(&argv)
-    {
+    let matches = match command().try_get_matches_from(&argv) {
         Ok(m) => m,
         Err(e) => return clap_exit(&e, &argv),
-    }) {
+    };
+    let result = match <cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(parsed) => dispatch(parsed),
         Err(e) => return clap_exit(&e, &argv),
     };

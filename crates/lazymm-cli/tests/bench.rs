@@ -287,7 +287,7 @@ fn bad_bench_input_is_one_line_naming_the_value_and_choices() {
         (vec!["--archs", "vax"], "vax", "generic"),
         (vec!["--cpus", "1,0"], "'0'", "4096"),
         (vec!["--cpus", "1,,2"], "''", "whole numbers"),
-        (vec!["--switch-work", "-5"], "-5", "nanoseconds"),
+        (vec!["--switch-work", "-5"], "-5", "0 to 1000000"),
         (vec!["--pairs", "1,0"], "'0'", "whole numbers"),
         (vec!["--pairs", "two"], "'two'", "whole numbers"),
         (vec!["--seed", "x"], "'x'", "whole number"),

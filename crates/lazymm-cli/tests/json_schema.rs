@@ -171,8 +171,8 @@ fn the_validator_can_fail() {
     let bad = [
         serde_json::json!({"kind": "mutant", "name": "m", "arch": "x86", "caught": "no",
             "iterations_to_catch": null, "replay": null}),
-        serde_json::json!({"kind": "mutant", "name": "m", "arch": "x86", "caught": false,
-            "replay": null}),
+        serde_json::json!({"kind": "mutant", "name": "m", "caught": false,
+            "iterations_to_catch": null, "replay": null}),
         serde_json::json!({"kind": "mutant", "name": "m", "arch": "x86", "caught": false,
             "iterations_to_catch": -1, "replay": null}),
         serde_json::json!({"kind": "other", "name": "m"}),

@@ -30,6 +30,12 @@ fn subcommands() -> Vec<String> {
 }
 
 #[test]
+fn the_definition_is_consistent() {
+    // clap's own checks of the definition: names, groups, conflicts, defaults.
+    lazymm_cli::command().debug_assert();
+}
+
+#[test]
 fn every_command_has_help_and_the_binary_a_version() {
     let names = subcommands();
     for want in [
@@ -163,7 +169,7 @@ fn completions_and_man_page_come_from_the_same_definition() {
         let o = lazymm(&["completions", shell]);
         assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
         let out = stdout(&o);
-        for word in ["predict", "--workload", "idle-storm", "hazptr-luto"] {
+        for word in ["predict", "workload", "idle-storm", "hazptr-luto"] {
             assert!(out.contains(word), "{shell} completions omit {word}");
         }
     }
