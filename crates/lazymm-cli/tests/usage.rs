@@ -169,7 +169,14 @@ fn completions_and_man_page_come_from_the_same_definition() {
         let o = lazymm(&["completions", shell]);
         assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
         let out = stdout(&o);
-        for word in ["predict", "workload", "idle-storm", "hazptr-luto"] {
+        // elvish's and powershell's generators complete options, not their values.
+        let values = ["bash", "zsh", "fish"].contains(&shell);
+        let words: &[&str] = if values {
+            &["predict", "workload", "idle-storm", "hazptr-luto"]
+        } else {
+            &["predict", "workload"]
+        };
+        for word in words {
             assert!(out.contains(word), "{shell} completions omit {word}");
         }
     }
