@@ -1,20 +1,14 @@
 //! `lazymm check`: try to break every scheme, prove every mutant is caught, and replay
 //! a counterexample.
 
-use crate::args::{unexpected, Args};
-use crate::progress::Progress;
+use crate::cli::CheckArgs;
+use crate::json::{print_row, CheckRow};
 use crate::Failure;
 use lazymm::Mutant;
 use lazymm_engine::check::{self, replay, Finding, Report, Target};
 use lazymm_engine::registry::{self, ARCHS};
-use lexopt::Arg;
-use serde_json::json;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const OPTIONS: &str = "--scheme, --all, --mutant, --mutants, --arch, --iterations, --budget, \
---seed, --json, --replay, --replay-dir, --timeline";
 
 /// How many reruns shrinking a failing run may take before it is written: a count, not
 /// a time, so the counterexample written is the same on every machine.
@@ -33,50 +27,21 @@ struct Opts {
     replay_dir: PathBuf,
 }
 
-pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
-    let mut a = Args::new(args);
-    let mut scheme: Option<&'static str> = None;
-    let mut all = false;
-    let mut mutant: Option<Mutant> = None;
-    let mut all_mutants = false;
-    let mut arch: Option<&'static str> = None;
-    let mut iterations = 300u64;
-    let mut budget = 2000u64;
-    let mut seed = 1u64;
-    let mut json_out = false;
-    let mut replay_file: Option<PathBuf> = None;
-    let mut replay_dir = PathBuf::from("lazymm-replays");
-    let mut timeline: Option<PathBuf> = None;
-    while let Some(arg) = a.next()? {
-        match arg {
-            Arg::Long("scheme") => {
-                let s = a.string("--scheme")?;
-                scheme = Some(registry::scheme(&s).map_err(|e| Failure::Usage(e.to_string()))?);
-            }
-            Arg::Long("all") => all = true,
-            Arg::Long("mutant") => {
-                let s = a.string("--mutant")?;
-                mutant = Some(registry::mutant(&s).map_err(|e| Failure::Usage(e.to_string()))?);
-            }
-            Arg::Long("mutants") => all_mutants = true,
-            Arg::Long("arch") => {
-                let s = a.string("--arch")?;
-                arch = Some(registry::arch(&s).map_err(|e| Failure::Usage(e.to_string()))?);
-            }
-            Arg::Long("iterations") => {
-                iterations = a.number("--iterations", 1u64, 1 << 32, "a whole number")?;
-            }
-            Arg::Long("budget") => {
-                budget = a.number("--budget", 1u64, 1 << 32, "a whole number")?;
-            }
-            Arg::Long("seed") => seed = a.number("--seed", 0u64, u64::MAX, "a whole number")?,
-            Arg::Long("json") => json_out = true,
-            Arg::Long("replay") => replay_file = Some(PathBuf::from(a.string("--replay")?)),
-            Arg::Long("replay-dir") => replay_dir = PathBuf::from(a.string("--replay-dir")?),
-            Arg::Long("timeline") => timeline = Some(PathBuf::from(a.string("--timeline")?)),
-            other => return Err(unexpected(other, OPTIONS)),
-        }
-    }
+pub fn main(a: CheckArgs) -> Result<u8, Failure> {
+    let CheckArgs {
+        scheme,
+        mut all,
+        mutant,
+        mutants: mut all_mutants,
+        arch,
+        iterations,
+        budget,
+        seed,
+        json: json_out,
+        replay: replay_file,
+        replay_dir,
+        timeline,
+    } = a;
     if let Some(file) = replay_file {
         if scheme.is_some() || all || mutant.is_some() || all_mutants {
             return Err(Failure::Usage(
@@ -88,14 +53,6 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     if timeline.is_some() {
         return Err(Failure::Usage(
             "--timeline writes the timeline of a replay (give it with --replay FILE)".into(),
-        ));
-    }
-    if scheme.is_some() && all {
-        return Err(Failure::Usage("give --scheme S or --all, not both".into()));
-    }
-    if mutant.is_some() && all_mutants {
-        return Err(Failure::Usage(
-            "give --mutant M or --mutants, not both".into(),
         ));
     }
     // Nothing chosen: check everything.
@@ -169,13 +126,9 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         });
     }
     let scheme_runs = targets.len() as u64 * o.iterations;
-    let bar = Progress::new(
-        scheme_runs + o.mutants.len() as u64 * o.budget,
-        "iterations",
-    );
+    let bar = crate::progress::bar(scheme_runs + o.mutants.len() as u64 * o.budget, "schedules");
     let mut ok = true;
-    let mut scheme_json = Vec::new();
-    let mut mutant_json = Vec::new();
+    let mut rows: Vec<CheckRow> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
     let mut decisions = 0u64;
     let mut runs = 0u64;
@@ -190,7 +143,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
     for &t in &targets {
         {
             let (scheme, arch) = (t.mutant.map_or(t.scheme, |m| m.name()), t.arch);
-            bar.label(t.name());
+            bar.set_message(t.name());
             let r = check::check(t, o.seed, o.iterations, false, &mut || bar.inc(1))
                 .map_err(|e| Failure::Usage(e.to_string()))?;
             decisions += r.decisions;
@@ -198,12 +151,6 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
             busy += r.elapsed;
             let failed = r.violating + r.stalled;
             ok &= failed == 0;
-            scheme_json.push(json!({
-                "name": scheme,
-                "arch": arch,
-                "iterations": r.iterations,
-                "violations": r.violating,
-            }));
             let mut line = format!(
                 "  {:<28} {:>6} iterations {:>5} violating {:>8.0} schedules/s",
                 t.name(),
@@ -215,8 +162,10 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
                 line += &format!("  ({} stalled: livelock under the scheduler)", r.stalled);
             }
             lines.push(line);
+            let mut replay = None;
             if let Some(f) = &r.first {
-                let (path, small) = bar.suspend(|| save(o, &t.name(), f))?;
+                let (path, small) = save(o, &t.name(), f)?;
+                replay = Some(path.display().to_string());
                 lines.push(format!(
                     "    first violation (iteration {}): {}",
                     f.iteration + 1,
@@ -227,6 +176,13 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
                     lines.push(format!("      {l}"));
                 }
             }
+            rows.push(CheckRow::Scheme {
+                name: scheme.to_string(),
+                arch: arch.to_string(),
+                iterations: r.iterations,
+                violations: r.violating,
+                replay,
+            });
         }
     }
 
@@ -237,7 +193,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         ));
     }
     for &m in &o.mutants {
-        bar.label(m.name().to_string());
+        bar.set_message(m.name());
         let r: Report = check::hunt(m, o.seed, o.budget, &mut || bar.inc(1))
             .map_err(|e| Failure::Usage(e.to_string()))?;
         bar.inc(o.budget - r.iterations);
@@ -255,12 +211,13 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
                     first_line(&small)
                 ));
                 lines.push(format!("    replay: {}", path.display()));
-                mutant_json.push(json!({
-                    "name": m.name(),
-                    "caught": true,
-                    "iterations_to_catch": f.iteration + 1,
-                    "replay": path.display().to_string(),
-                }));
+                rows.push(CheckRow::Mutant {
+                    name: m.name().to_string(),
+                    arch: r.target.arch.to_string(),
+                    caught: true,
+                    iterations_to_catch: Some(f.iteration + 1),
+                    replay: Some(path.display().to_string()),
+                });
             }
             None => {
                 ok = false;
@@ -269,16 +226,17 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
                     m.name(),
                     r.iterations
                 ));
-                mutant_json.push(json!({
-                    "name": m.name(),
-                    "caught": false,
-                    "iterations_to_catch": null,
-                    "replay": null,
-                }));
+                rows.push(CheckRow::Mutant {
+                    name: m.name().to_string(),
+                    arch: r.target.arch.to_string(),
+                    caught: false,
+                    iterations_to_catch: None,
+                    replay: None,
+                });
             }
         }
     }
-    bar.clear();
+    bar.finish_and_clear();
     lines.push(format!(
         "{runs} schedules explored in {:.2} s ({:.0} schedules/s, {:.0} scheduling decisions/s)",
         busy.as_secs_f64(),
@@ -286,17 +244,16 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         decisions as f64 / busy.as_secs_f64().max(1e-9)
     ));
     if o.json {
-        println!(
-            "{}",
-            json!({ "schemes": scheme_json, "mutants": mutant_json })
-        );
         for l in &lines {
             eprintln!("{l}");
         }
+        for row in &rows {
+            print_row(row)?;
+        }
     } else {
-        println!("lazymm check");
+        outln!("lazymm check");
         for l in &lines {
-            println!("{l}");
+            outln!("{l}");
         }
     }
     Ok(if ok { 0 } else { 3 })
@@ -329,13 +286,13 @@ fn replay_main(file: &Path, timeline: Option<&Path>) -> Result<u8, Failure> {
         lazymm_engine::report::timeline::from_check(&out.events, c.cpus, &title)
             .write(t)
             .map_err(|e| Failure::Io(format!("cannot write {}: {e}", t.display())))?;
-        println!(
+        outln!(
             "timeline: {} (open it in {})",
             t.display(),
             lazymm_engine::report::timeline::svg::opener(t)
         );
     }
-    println!(
+    outln!(
         "lazymm check --replay {}: {} on {}, {} cpus, {} operations, {} scheduling decisions",
         file.display(),
         c.mutant.map_or(c.scheme, |m| m.name()),
@@ -345,21 +302,21 @@ fn replay_main(file: &Path, timeline: Option<&Path>) -> Result<u8, Failure> {
         r.schedule.len()
     );
     let Some(v) = out.first() else {
-        println!("no violation: the replay does not reproduce");
+        outln!("no violation: the replay does not reproduce");
         if !r.violation.is_empty() {
-            println!("the file records: {}", r.violation);
+            outln!("the file records: {}", r.violation);
         }
         return Ok(0);
     };
-    println!("timeline (the events that matter, in order):");
+    outln!("timeline (the events that matter, in order):");
     for l in check::timeline(&out) {
-        println!("  {l}");
+        outln!("  {l}");
     }
     if v.to_string() == r.violation {
-        println!("reproduced exactly: {v}");
+        outln!("reproduced exactly: {v}");
     } else {
-        println!("found: {v}");
-        println!("the file records a different one: {}", r.violation);
+        outln!("found: {v}");
+        outln!("the file records a different one: {}", r.violation);
     }
     Ok(3)
 }

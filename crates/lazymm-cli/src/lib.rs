@@ -8,17 +8,22 @@
 //! valid choices); 3 a run, bench or check found a violation of a safety property, or a
 //! check left a mutant uncaught.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
-mod args;
+#[macro_use]
+mod out;
 mod bench;
 mod check;
-mod lab;
+pub mod cli;
+mod json;
 mod predict;
 mod progress;
 mod record;
 mod replay;
 mod run;
 mod schemes;
+
+pub use json::schemas;
 
 use std::process::ExitCode;
 
@@ -68,87 +73,30 @@ pub(crate) enum Failure {
     Usage(String),
     /// The command could not do its work (status 1).
     Io(String),
+    /// Standard output was closed by its reader: stop quietly (status 0).
+    Closed,
 }
 
-const USAGE: &str = "\
-usage: lazymm <command> [options]
-
-commands:
-  schemes                        list schemes, archs, workloads and mutants
-  run (--scheme S | --mutant M) [--arch A] --workload W [--cpus N] [--pairs N]
-      [--seconds T | --switches K] [--seed X] [--switch-work NS]
-      [--membarrier registered|unregistered] [--json] [--timeline FILE]
-                                 one run: a table, or one JSON object with --json
-                                 (--timeline: each CPU's switches as Chrome trace
-                                 JSON for Perfetto, or drawn as SVG for FILE.svg)
-  bench [--quick] [--out DIR] [--schemes S,..] [--workloads W,..] [--cpus N,..]
-        [--pairs N,..] [--archs A,..] [--switch-work NS] [--seed X]
-                                 every scheme side by side: a table, and a report
-                                 (JSON, CSV, SVG charts, index.html) in DIR
-                                 (default lazymm-report/)
-  check [--scheme S | --all] [--mutant M | --mutants] [--arch A] [--iterations K]
-        [--budget N] [--seed X] [--json] [--replay-dir DIR]
-                                 try to break schemes (K seeded runs each) and catch
-                                 mutants (at most N runs each); failures are shrunk
-                                 and written as replay files (default lazymm-replays/)
-  check --replay FILE [--timeline T]
-                                 rerun a replay file exactly and print its timeline
-                                 (--timeline: also as Chrome trace JSON for Perfetto,
-                                 or drawn as SVG for T.svg)
-  replay TRACE... [--format F] [--schemes S,..] [--archs A,..] [--json] [--out DIR]
-         [--lenient] [--kthreads FILE] [--timeline FILE]
-                                 every scheme on a real machine's schedule (ftrace,
-                                 atrace, systrace, trace-cmd, perf script, LTTng text)
-  record [--out FILE] [--seconds N] [--tool perf|trace-cmd] -- CMD ARGS
-                                 record the scheduler events replay needs while CMD
-                                 runs (perf, or trace-cmd), as text (default
-                                 lazymm-trace.txt)
-  predict [--machine NAME|FILE] [--schemes S,..] [--archs A,..] [--workloads W,..]
-          [--cpus N,..] [--pairs N,..] [--seed X] [--out DIR] [--json] [--quick]
-          [--vary KEY=V1,V2,..] [--validate] [--calibrate]
-                                 predictions of a coherence cost model for machines this
-                                 host is not (presets: host, power8-192, epyc-zen4-2s,
-                                 spr-2s, big-1024; default big-1024); report in DIR
-                                 (default lazymm-predict/)
-  lab [--arch x86|powerpc] [--cpus N] [--topology SxCxT] [--workload W] [--seconds T]
-      [--pairs N,..] [--pin | --pin-both] [--kernel IMAGE [--config FILE]]
-      [--accel auto|kvm|tcg] [--timeout S] [--out DIR] [--json]
-                                 boot the real kernel under QEMU (Debian 13's 6.12 by
-                                 default, fetched with apt and cached), run W in the
-                                 guest, replay its trace through the model and put the
-                                 kernel's counts beside the model's; report in DIR
-                                 (default lazymm-lab/)
-
-exit status: 0 success, 2 bad usage or input, 3 a safety property was violated
-(check: 3 also when a mutant escaped)";
+/// The command line as clap sees it: parsing, help, completions and the man page. Build
+/// it after the program's schemes are registered ([`main_with`] does), so that their
+/// names are among the valid values.
+pub fn command() -> clap::Command {
+    <cli::Cli as clap::CommandFactory>::command()
+}
 
 fn run_command() -> ExitCode {
-    let mut argv = std::env::args_os().skip(1);
-    let Some(cmd) = argv.next() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = match command().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => return clap_exit(&e, &argv),
     };
-    let rest: Vec<_> = argv.collect();
-    let result = match cmd.to_str() {
-        Some("schemes") => schemes::main(rest),
-        Some("run") => run::main(rest),
-        Some("bench") => bench::main(rest),
-        Some("check") => check::main(rest),
-        Some("replay") => replay::main(rest),
-        Some("record") => record::main(rest),
-        Some("predict") => predict::main(rest),
-        Some("lab") => lab::main(rest),
-        Some("-h") | Some("--help") | Some("help") => {
-            println!("{USAGE}");
-            Ok(0)
-        }
-        Some(other) => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: schemes, run, bench, check, predict, replay, record, lab)"
-        ))),
-        None => Err(Failure::Usage("the command is not valid UTF-8".into())),
+    let result = match <cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(parsed) => dispatch(parsed),
+        Err(e) => return clap_exit(&e, &argv),
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(Failure::Closed) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
             eprintln!("lazymm: {msg}");
             ExitCode::from(2)
@@ -158,4 +106,136 @@ fn run_command() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn dispatch(parsed: cli::Cli) -> Result<u8, Failure> {
+    use cli::Command as C;
+    match parsed.command {
+        None => Err(Failure::Usage(format!(
+            "no command given (valid: {}; see lazymm --help)",
+            subcommands(&command())
+        ))),
+        Some(C::Schemes) => schemes::main(),
+        Some(C::Run(a)) => run::main(a),
+        Some(C::Bench(a)) => bench::main(a),
+        Some(C::Check(a)) => check::main(a),
+        Some(C::Predict(a)) => predict::main(a),
+        Some(C::Replay(a)) => replay::main(a),
+        Some(C::Record(a)) => record::main(a),
+        Some(C::Completions { shell }) => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut command(), "lazymm", &mut buf);
+            out::bytes(&buf)?;
+            Ok(0)
+        }
+        Some(C::Man { out: None }) => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(command())
+                .render(&mut buf)
+                .map_err(|e| Failure::Io(format!("cannot render the man page: {e}")))?;
+            out::bytes(&buf)?;
+            Ok(0)
+        }
+        Some(C::Man { out: Some(dir) }) => {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(command(), &dir))
+                .map_err(|e| {
+                    Failure::Io(format!(
+                        "cannot write man pages into {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            outln!("man pages: {}", dir.display());
+            Ok(0)
+        }
+    }
+}
+
+/// The visible subcommands of `cmd`, comma-separated.
+fn subcommands(cmd: &clap::Command) -> String {
+    cmd.get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name())
+        .chain(std::iter::once("help"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Ends the process for a clap outcome: help and version on stdout (status 0), an error
+/// as one line naming the bad value and the valid choices (status 2).
+fn clap_exit(e: &clap::Error, argv: &[std::ffi::OsString]) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            match out::write(format_args!("{}", e.render())) {
+                Ok(()) | Err(Failure::Closed) => ExitCode::SUCCESS,
+                Err(Failure::Io(msg) | Failure::Usage(msg)) => {
+                    eprintln!("lazymm: {msg}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        _ => {
+            eprintln!("lazymm: {}", one_line(e, argv));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A clap error as one line: what is wrong, naming the value, and the valid choices.
+fn one_line(e: &clap::Error, argv: &[std::ffi::OsString]) -> String {
+    use clap::error::{ContextKind as K, ContextValue as V, ErrorKind};
+    let text = |k| match e.get(k) {
+        Some(V::String(s)) => Some(s.clone()),
+        Some(V::Strings(v)) => Some(v.join(", ")),
+        _ => None,
+    };
+    let root = command();
+    // The subcommand the user typed, if any: its options are the valid choices.
+    let sub = argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| !a.starts_with('-'))
+        .and_then(|name| root.find_subcommand(name));
+    let rendered = e.render().to_string();
+    let mut lines = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l));
+    let mut msg = lines.next().unwrap_or("bad usage").to_string();
+    match e.kind() {
+        ErrorKind::ValueValidation => {
+            if let (Some(value), Some(arg)) = (text(K::InvalidValue), text(K::InvalidArg)) {
+                let why = std::error::Error::source(e).map_or_else(String::new, |s| s.to_string());
+                msg = format!("invalid value '{value}' for '{arg}' ({why})");
+            }
+        }
+        ErrorKind::InvalidValue => {
+            if let Some(valid) = text(K::ValidValue).filter(|v| !v.is_empty()) {
+                msg = format!("{msg} (valid: {valid})");
+            }
+        }
+        ErrorKind::InvalidSubcommand => {
+            msg = format!("{msg} (valid: {})", subcommands(&root));
+        }
+        ErrorKind::UnknownArgument => {
+            let options: Vec<String> = sub
+                .map(|c| {
+                    c.get_arguments()
+                        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+                        .collect()
+                })
+                .unwrap_or_else(|| vec!["--help".into(), "--version".into()]);
+            msg = format!("{msg} (valid: {})", options.join(", "));
+        }
+        // "the following required arguments were not provided:" and the list below it.
+        _ => {
+            for l in lines.filter(|l| !l.starts_with("Usage:") && !l.starts_with("tip:")) {
+                msg = format!("{msg} {l}");
+            }
+        }
+    }
+    msg
 }

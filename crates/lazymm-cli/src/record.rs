@@ -3,18 +3,12 @@
 //! with `perf` or, when perf is missing (or `--tool` says so), `trace-cmd`, and writes
 //! them as text `replay` reads.
 
-use crate::args::{unexpected, Args};
+use crate::cli::{RecordArgs, TOOLS};
 use crate::Failure;
 use lazymm_engine::report::write_file;
-use lexopt::Arg;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-const OPTIONS: &str = "--out, --seconds, --tool, -- CMD ARGS";
-
-/// The recorders, in the order they are tried.
-const TOOLS: &[&str] = &["perf", "trace-cmd"];
 
 /// The events replay uses.
 const EVENTS: &[&str] = &[
@@ -26,28 +20,16 @@ const EVENTS: &[&str] = &[
     "sched:sched_wakeup",
 ];
 
-pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
-    let mut a = Args::new(args);
-    let mut out = PathBuf::from("lazymm-trace.txt");
-    let mut seconds: Option<f64> = None;
-    let mut cmd: Vec<OsString> = Vec::new();
-    let mut tool: Option<&'static str> = None;
-    while let Some(arg) = a.next()? {
-        match arg {
-            Arg::Long("tool") => {
-                let t = a.string("--tool")?;
-                tool = Some(TOOLS.iter().copied().find(|x| *x == t).ok_or_else(|| {
-                    Failure::Usage(format!("unknown tool '{t}' (valid: {})", TOOLS.join(", ")))
-                })?);
-            }
-            Arg::Long("out") => out = PathBuf::from(a.string("--out")?),
-            Arg::Long("seconds") => {
-                seconds = Some(a.number("--seconds", 0.01f64, 86_400.0, "a number of seconds")?)
-            }
-            // After `--` every argument is a value: CMD and its arguments.
-            Arg::Value(v) => cmd.push(v),
-            other => return Err(unexpected(other, OPTIONS)),
-        }
+pub fn main(a: RecordArgs) -> Result<u8, Failure> {
+    let RecordArgs {
+        out,
+        seconds,
+        tool,
+        mut cmd,
+    } = a;
+    // `--` before CMD is optional; clap keeps it when it comes first.
+    if cmd.first().is_some_and(|c| c == "--") {
+        cmd.remove(0);
     }
     // With CMD and --seconds, the recorder itself is stopped after N seconds (SIGINT,
     // as a user would), so it writes what it has; without CMD it records N seconds.
@@ -81,7 +63,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     write_file(&out, &text)
         .map_err(|e| Failure::Io(format!("cannot write {}: {e}", out.display())))?;
     let lines = text.iter().filter(|&&b| b == b'\n').count();
-    println!(
+    outln!(
         "lazymm record: {} lines of {tool} text in {} (replay it: lazymm replay {})",
         lines,
         out.display(),

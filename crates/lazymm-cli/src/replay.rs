@@ -1,75 +1,52 @@
 //! `lazymm replay TRACE...`: every scheme on a real machine's schedule.
 
-use crate::args::{unexpected, Args};
-use crate::bench::list;
 use crate::bench::report_failure;
+use crate::cli::ReplayArgs;
+use crate::json::{print_row, typed, ReplayRow};
 use crate::Failure;
 use lazymm_cost::machine::Machine;
 use lazymm_cost::price::Pricer;
-use lazymm_engine::registry;
 use lazymm_engine::report::check_out;
 use lazymm_replay::report::Report;
 use lazymm_replay::{counterexample, replay_all, Input, Row, Variant};
 use lazymm_trace::schedule::schedule;
 use lazymm_trace::tasks::{census, KthreadRules};
 use lazymm_trace::{read_file, Format, Options};
-use lexopt::Arg;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-const OPTIONS: &str =
-    "TRACE..., --format, --schemes, --archs, --json, --out, --lenient, --kthreads, --timeline, --machine";
-
-pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
-    let mut a = Args::new(args);
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut opts = Options::default();
-    let mut schemes = Variant::every_scheme();
-    let mut archs: Vec<&'static str> = vec!["generic"];
-    let mut as_json = false;
-    let mut out: Option<PathBuf> = None;
-    let mut rules = KthreadRules::builtin();
-    let mut timeline: Option<PathBuf> = None;
-    let mut machine: Option<Machine> = None;
-    while let Some(arg) = a.next()? {
-        match arg {
-            Arg::Long("machine") => {
-                let name = a.string("--machine")?;
-                machine = Some(Machine::load(&name).map_err(|e| Failure::Usage(e.to_string()))?);
-            }
-            Arg::Value(v) => files.push(PathBuf::from(v)),
-            Arg::Long("format") => {
-                let s = a.string("--format")?;
-                opts.format = Some(Format::from_name(&s).ok_or_else(|| {
-                    Failure::Usage(format!("unknown format '{s}' (valid: {})", Format::names()))
-                })?);
-            }
-            Arg::Long("schemes") => {
-                // A mutant is accepted wherever a scheme is.
-                schemes = list(&mut a, "--schemes", |s| {
-                    Variant::by_name(s)
-                        .map_err(|e| format!("{e} (or a mutant; see lazymm schemes)"))
-                })?;
-            }
-            Arg::Long("archs") => {
-                archs = list(&mut a, "--archs", |s| {
-                    registry::arch(s).map_err(|e| e.to_string())
-                })?;
-            }
-            Arg::Long("json") => as_json = true,
-            Arg::Long("lenient") => opts.lenient = true,
-            Arg::Long("out") => out = Some(PathBuf::from(a.string("--out")?)),
-            Arg::Long("timeline") => timeline = Some(PathBuf::from(a.string("--timeline")?)),
-            Arg::Long("kthreads") => {
-                let f = a.string("--kthreads")?;
-                let text = std::fs::read_to_string(&f).map_err(|e| {
-                    Failure::Usage(format!("cannot read --kthreads file '{f}': {e}"))
-                })?;
-                rules = KthreadRules::parse(&text);
-            }
-            other => return Err(unexpected(other, OPTIONS)),
+pub fn main(a: ReplayArgs) -> Result<u8, Failure> {
+    let files = a.traces;
+    let opts = Options {
+        format: a.format,
+        lenient: a.lenient,
+    };
+    let schemes = if a.schemes.is_empty() {
+        Variant::every_scheme()
+    } else {
+        a.schemes
+    };
+    let archs = if a.archs.is_empty() {
+        vec!["generic"]
+    } else {
+        a.archs
+    };
+    let (as_json, out, timeline) = (a.json, a.out, a.timeline);
+    let machine = match &a.machine {
+        Some(name) => Some(Machine::load(name).map_err(|e| Failure::Usage(e.to_string()))?),
+        None => None,
+    };
+    let rules = match &a.kthreads {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                Failure::Usage(format!(
+                    "cannot read --kthreads file '{}': {e}",
+                    f.display()
+                ))
+            })?;
+            KthreadRules::parse(&text)
         }
-    }
+        None => KthreadRules::builtin(),
+    };
     if files.is_empty() {
         return Err(Failure::Usage(format!(
             "replay needs at least one trace file (formats: {})",
@@ -117,13 +94,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             replay_all(&schemes, &archs, &input).map_err(|e| Failure::Usage(e.to_string()))?;
         let text = report.add(&trace, &c, &s, &rows);
         if !as_json {
-            print!("{text}");
+            out!("{text}");
         }
         for r in &rows {
             if as_json {
-                let line = serde_json::to_string(&r.record(&trace))
-                    .map_err(|e| Failure::Io(format!("cannot serialise a replay row: {e}")))?;
-                println!("{line}");
+                print_row(&typed::<ReplayRow>(r.record(&trace))?)?;
             }
             if r.total.violations > 0 {
                 violated = true;
@@ -147,7 +122,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
                         Failure::Io(format!("cannot write {}: {e}", path.display()))
                     })?;
                     if !as_json {
-                        println!("timeline: {}", path.display());
+                        outln!("timeline: {}", path.display());
                     }
                 }
             }
@@ -156,7 +131,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
     if let Some(dir) = out {
         let files = report.write(&dir).map_err(report_failure)?;
         if !as_json {
-            println!(
+            outln!(
                 "report: {} ({})",
                 dir.join("index.html").display(),
                 files.join(", ")

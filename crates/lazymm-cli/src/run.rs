@@ -1,95 +1,41 @@
-//! `lazymm run`: one workload, one scheme, one arch; a table or one JSON object.
+//! `lazymm run`: one workload, one scheme, one arch; a table or one JSON row.
 
-use crate::args::{unexpected, Args};
+use crate::cli::{Membarrier, RunArgs};
+use crate::json::{print_row, RunRow};
 use crate::Failure;
 use lazymm_engine::{registry, RunReport, RunSpec, Workload};
-use lexopt::Arg;
-use serde_json::json;
-use std::ffi::OsString;
-use std::path::PathBuf;
+use lazymm_replay::Variant;
 
 /// Events each CPU records for `--timeline` (later ones are counted, not kept).
 const TIMELINE_EVENTS_PER_CPU: usize = 100_000;
 
-const OPTIONS: &str =
-    "--scheme, --mutant, --arch, --workload, --cpus, --pairs, --seconds, --switches, \
---seed, --switch-work, --membarrier, --json, --timeline";
-
-pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
-    let mut a = Args::new(args);
-    let mut scheme: Option<String> = None;
-    let mut mutant = None;
-    let mut arch = "generic".to_string();
-    let mut workload: Option<Workload> = None;
-    let mut cpus = 2usize;
-    let mut seconds = None;
-    let mut switches = None;
-    let mut seed = 1u64;
-    let mut as_json = false;
-    let mut switch_work_ns = 0u64;
-    let mut membarrier_registered = true;
-    let mut arch_given = false;
-    let mut pairs = None;
-    let mut timeline: Option<PathBuf> = None;
-    while let Some(arg) = a.next()? {
-        match arg {
-            Arg::Long("scheme") => {
-                let s = a.string("--scheme")?;
-                // A mutant is accepted wherever a scheme is (its scheme is implied).
-                match (registry::scheme(&s), registry::mutant(&s)) {
-                    (Ok(name), _) => scheme = Some(name.into()),
-                    (Err(_), Ok(m)) => mutant = Some(m),
-                    (Err(e), Err(_)) => return Err(Failure::Usage(e.to_string())),
-                }
-            }
-            Arg::Long("mutant") => {
-                let s = a.string("--mutant")?;
-                mutant = Some(registry::mutant(&s).map_err(|e| Failure::Usage(e.to_string()))?);
-            }
-            Arg::Long("arch") => {
-                let s = a.string("--arch")?;
-                arch_given = true;
-                arch = registry::arch(&s)
-                    .map_err(|e| Failure::Usage(e.to_string()))?
-                    .into();
-            }
-            Arg::Long("workload") => {
-                let s = a.string("--workload")?;
-                workload = Some(registry::workload(&s).map_err(|e| Failure::Usage(e.to_string()))?);
-            }
-            Arg::Long("cpus") => {
-                cpus = a.number("--cpus", 1, lazymm::MAX_CPUS, "a whole number")?;
-            }
-            Arg::Long("pairs") => {
-                pairs = Some(a.number("--pairs", 1usize, usize::MAX / 2, "a whole number")?);
-            }
-            Arg::Long("seconds") => {
-                seconds = Some(a.number("--seconds", 0.001f64, 86_400.0, "a number of seconds")?);
-            }
-            Arg::Long("switches") => {
-                switches = Some(a.number("--switches", 1u64, u64::MAX / 2, "a whole number")?);
-            }
-            Arg::Long("seed") => seed = a.number("--seed", 0u64, u64::MAX, "a whole number")?,
-            Arg::Long("switch-work") => {
-                switch_work_ns =
-                    a.number("--switch-work", 0u64, 1_000_000, "nanoseconds per switch")?;
-            }
-            Arg::Long("membarrier") => {
-                membarrier_registered = match a.string("--membarrier")?.as_str() {
-                    "registered" => true,
-                    "unregistered" => false,
-                    other => {
-                        return Err(Failure::Usage(format!(
-                        "--membarrier: unknown value {other:?} (valid: registered, unregistered)"
-                    )))
-                    }
-                }
-            }
-            Arg::Long("json") => as_json = true,
-            Arg::Long("timeline") => timeline = Some(PathBuf::from(a.string("--timeline")?)),
-            other => return Err(unexpected(other, OPTIONS)),
-        }
-    }
+pub fn main(a: RunArgs) -> Result<u8, Failure> {
+    let RunArgs {
+        scheme,
+        mutant,
+        arch,
+        workload,
+        cpus,
+        pairs,
+        seconds,
+        switches,
+        seed,
+        switch_work: switch_work_ns,
+        membarrier,
+        json: as_json,
+        timeline,
+    } = a;
+    // A mutant is accepted wherever a scheme is (its scheme is implied).
+    let (scheme, mutant) = match scheme {
+        Some(Variant {
+            scheme,
+            mutant: Some(m),
+        }) if mutant.is_none() => (Some(scheme.to_string()), Some(m)),
+        Some(v) => (Some(v.scheme.to_string()), mutant),
+        None => (None, mutant),
+    };
+    let arch_given = arch.is_some();
+    let mut arch = arch.unwrap_or("generic").to_string();
     // A scheme given beside a mutant must be the mutant's: `lazymm_engine::run` checks.
     let scheme = match (scheme, mutant) {
         (Some(s), _) => s,
@@ -111,11 +57,6 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
             }
             arch = arch_needed.to_string();
         }
-    }
-    if seconds.is_some() && switches.is_some() {
-        return Err(Failure::Usage(
-            "give --seconds or --switches, not both (valid: one of them)".into(),
-        ));
     }
     let Some(workload) = workload else {
         let valid: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
@@ -140,7 +81,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         pin: true,
         switch_work_ns,
         pairs,
-        membarrier_registered,
+        membarrier_registered: membarrier == Membarrier::Registered,
     };
     // A directory that does not exist fails before the run, not after it.
     if let Some(dir) = timeline
@@ -188,9 +129,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8, Failure> {
         );
     }
     if as_json {
-        println!("{}", to_json(&report));
+        print_row(&RunRow::from(&report))?;
     } else {
-        print_table(&report, switch_work_ns);
+        print_table(&report, switch_work_ns)?;
     }
     if report.total.violations > 0 {
         eprintln!(
@@ -209,32 +150,7 @@ fn names(list: &[(&str, &str)]) -> String {
     list.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
-/// The one JSON object of `run --json`, with exactly the field names of DESIGN.md §6.
-pub fn to_json(r: &RunReport) -> serde_json::Value {
-    json!({
-        "scheme": r.scheme,
-        "mutant": r.mutant.map(|m| m.name()),
-        "arch": r.arch,
-        "workload": r.workload.name(),
-        "cpus": r.cpus,
-        "seconds": r.seconds,
-        "context_switches": r.measured.context_switches,
-        "lazy_switches": r.measured.lazy_switches,
-        "switches_per_sec": r.switches_per_sec(),
-        "shared_rmw": r.measured.shared_rmw,
-        "full_fences": r.measured.full_fences,
-        "ipis": r.total.ipis_sent,
-        "exits": r.total.exits,
-        "lazy_scan_hits": r.total.lazy_scan_hits,
-        "mm_created": r.total.mm_created,
-        "mm_freed": r.total.mm_freed,
-        "violations": r.total.violations,
-        "task_bytes": r.task_bytes,
-        "task_state_bytes": r.task_state_bytes,
-    })
-}
-
-fn print_table(r: &RunReport, switch_work_ns: u64) {
+fn print_table(r: &RunReport, switch_work_ns: u64) -> Result<(), Failure> {
     let m = &r.measured;
     let per = |x: u64| {
         if m.lazy_switches > 0 {
@@ -243,7 +159,7 @@ fn print_table(r: &RunReport, switch_work_ns: u64) {
             "-".into()
         }
     };
-    println!(
+    outln!(
         "lazymm run: scheme {}{} arch {} workload {} on {} cpus for {:.2} s{}",
         r.scheme,
         r.mutant
@@ -301,13 +217,14 @@ fn print_table(r: &RunReport, switch_work_ns: u64) {
         ("violations", r.total.violations.to_string()),
     ];
     for (k, v) in rows {
-        println!("  {k:<30} {v:>14}");
+        outln!("  {k:<30} {v:>14}");
     }
-    println!("  {:<30} {:>14}", "per cpu: switches/s", "");
+    outln!("  {:<30} {:>14}", "per cpu: switches/s", "");
     for (i, c) in r.per_cpu.iter().enumerate() {
-        println!(
+        outln!(
             "    cpu {i:<24} {:>14.0}",
             c.context_switches as f64 / r.seconds.max(1e-9)
         );
     }
+    Ok(())
 }

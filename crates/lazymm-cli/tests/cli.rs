@@ -45,7 +45,7 @@ fn schemes_lists_every_axis() {
 }
 
 #[test]
-fn run_json_has_exactly_the_contract_fields() {
+fn run_json_is_one_row_with_exactly_the_contract_fields() {
     let o = lazymm(&[
         "run",
         "--scheme",
@@ -59,6 +59,8 @@ fn run_json_has_exactly_the_contract_fields() {
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().count(), 1, "one JSON row: {text}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
     let obj = v.as_object().expect("an object");
     let want = [
@@ -320,16 +322,27 @@ fn check_all_is_clean() {
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
-    let schemes = v["schemes"].as_array().unwrap();
-    assert!(!schemes.is_empty());
-    for s in schemes {
+    let rows = json_rows(&o);
+    assert!(!rows.is_empty());
+    for s in &rows {
         let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["name", "arch", "iterations", "violations"]);
+        assert_eq!(
+            keys,
+            ["kind", "name", "arch", "iterations", "violations", "replay"]
+        );
+        assert_eq!(s["kind"], "scheme");
         assert_eq!(s["iterations"], 40);
         assert_eq!(s["violations"], 0, "{s}");
+        assert!(s["replay"].is_null(), "{s}");
     }
-    assert_eq!(v["mutants"].as_array().unwrap().len(), 0);
+}
+
+/// `--json` output: JSON Lines, one object a line.
+fn json_rows(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect()
 }
 
 #[test]
@@ -345,12 +358,22 @@ fn check_mutants_catches_each_and_the_replay_reproduces_it() {
         dir.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
-    let mutants = v["mutants"].as_array().unwrap();
+    let mutants = json_rows(&o);
     assert_eq!(mutants.len(), lazymm_engine::registry::mutants().len());
-    for m in mutants {
+    for m in &mutants {
         let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["name", "caught", "iterations_to_catch", "replay"]);
+        assert_eq!(
+            keys,
+            [
+                "kind",
+                "name",
+                "arch",
+                "caught",
+                "iterations_to_catch",
+                "replay"
+            ]
+        );
+        assert_eq!(m["kind"], "mutant");
         assert_eq!(m["caught"], true, "{m}");
         assert!(m["iterations_to_catch"].as_u64().unwrap() >= 1);
         let file = m["replay"].as_str().unwrap();
@@ -367,7 +390,17 @@ fn check_mutants_catches_each_and_the_replay_reproduces_it() {
 fn check_bad_input_is_one_line() {
     let dir = scratch("bad");
     let bad_json = dir.join("bad.replay.json");
-    std::fs::write(&bad_json, "{\"lazymm_replay\": 2, \"scheme\": \"nosuch\"}").unwrap();
+    std::fs::write(
+        &bad_json,
+        r#"{"lazymm_replay": 2, "scheme": "nosuch", "arch": "generic", "mutant": null,
+            "seed": 1, "cpus": 1, "arena": 4, "walk_period": 3, "programs": [["exit"]],
+            "schedule": [[0, 1]], "violation": null}"#,
+    )
+    .unwrap();
+    let old_json = dir.join("old.replay.json");
+    std::fs::write(&old_json, r#"{"lazymm_replay": 1, "scheme": "refcount"}"#).unwrap();
+    let short_json = dir.join("short.replay.json");
+    std::fs::write(&short_json, r#"{"lazymm_replay": 2, "scheme": "refcount"}"#).unwrap();
     let not_json = dir.join("not.replay.json");
     std::fs::write(&not_json, "hello").unwrap();
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
@@ -385,6 +418,16 @@ fn check_bad_input_is_one_line() {
             vec!["check", "--replay", bad_json.to_str().unwrap()],
             "nosuch",
             "refcount",
+        ),
+        (
+            vec!["check", "--replay", old_json.to_str().unwrap()],
+            "format version 1",
+            "reads version 2",
+        ),
+        (
+            vec!["check", "--replay", short_json.to_str().unwrap()],
+            "missing field",
+            "bad replay file",
         ),
         (
             vec!["check", "--replay", not_json.to_str().unwrap()],

@@ -34,6 +34,15 @@ fn the_example_scheme_is_checked_clean_and_its_twin_is_caught() {
         "{text}"
     );
 
+    // Its help lists it among the valid values, with its mutant, and the completions too.
+    let (code, text) = run(&exe, &["run", "--help"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("shootdown-all:"), "{text}");
+    assert!(text.contains("shootdown-all-self-only:"), "{text}");
+    let (code, text) = run(&exe, &["completions", "bash"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("shootdown-all"), "{text}");
+
     // Clean on every arch.
     let (code, text) = run(
         &exe,

@@ -87,17 +87,20 @@ fn bad_input_is_one_line_and_status_2() {
         ),
         (
             vec!["predict", "--workloads", "nope"],
-            "unknown workload 'nope'",
+            "invalid value 'nope' for '--workloads",
         ),
         (
             vec!["predict", "--schemes", "nope"],
-            "unknown scheme 'nope'",
+            "invalid value 'nope' for '--schemes",
         ),
         (
             vec!["predict", "--vary", "cost.nope=1,2"],
             "bad --vary key 'cost.nope'",
         ),
-        (vec!["predict", "--pairs", "0"], "bad pair count '0'"),
+        (
+            vec!["predict", "--pairs", "0"],
+            "invalid value '0' for '--pairs",
+        ),
     ] {
         let o = lazymm(&args);
         let err = String::from_utf8_lossy(&o.stderr);

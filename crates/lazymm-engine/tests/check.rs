@@ -62,7 +62,7 @@ fn every_mutant_is_caught_and_replays() {
         for line in check::timeline(&small.outcome) {
             eprintln!("    {line}");
         }
-        let text = serde_json::to_string(&replay::to_json(&small)).unwrap();
+        let text = serde_json::to_string(&replay::to_file(&small)).unwrap();
         let back = replay::parse(&text).unwrap();
         assert_eq!(back.case, small.case);
         assert_eq!(back.schedule, small.schedule);

@@ -15,7 +15,7 @@
 use super::program::Op;
 use super::{Case, Finding};
 use crate::registry;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The format version this code writes and reads. Version 2: `run:n` switches to the
@@ -55,35 +55,72 @@ pub enum ReplayError {
     },
 }
 
-fn rle(s: &[u8]) -> Vec<Value> {
-    let mut out: Vec<(u8, u64)> = Vec::new();
-    for &c in s {
-        match out.last_mut() {
-            Some((last, n)) if *last == c => *n += 1,
-            _ => out.push((c, 1)),
-        }
-    }
-    out.into_iter().map(|(c, n)| json!([c, n])).collect()
+/// A replay file as it is stored: the serde form of [`Replay`], in the order of the
+/// fields in the file. Names are checked against the registry by [`parse`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplayFile {
+    /// The format version ([`VERSION`]).
+    pub lazymm_replay: u64,
+    /// The scheme.
+    pub scheme: String,
+    /// The arch.
+    pub arch: String,
+    /// The mutant, if any (`null` in the file).
+    pub mutant: Option<String>,
+    /// The seed of the run.
+    pub seed: u64,
+    /// CPUs.
+    pub cpus: u64,
+    /// The arena's size.
+    pub arena: u64,
+    /// The walk period.
+    pub walk_period: u64,
+    /// Each CPU's program, an operation per string (`run:1`, `exit`, ...).
+    pub programs: Vec<Vec<String>>,
+    /// The decision script, run-length encoded: `[cpu, count]` pairs.
+    pub schedule: Vec<(u64, u64)>,
+    /// The first violation the run found, as printed (`null`: none).
+    pub violation: Option<String>,
 }
 
-/// The JSON of a finding.
-pub fn to_json(f: &Finding) -> Value {
+/// Only the version, read first, so that a file of another version says so rather than
+/// naming a field this version lacks.
+#[derive(Deserialize)]
+struct Version {
+    lazymm_replay: u64,
+}
+
+fn rle(s: &[u8]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &c in s {
+        match out.last_mut() {
+            Some((last, n)) if *last == u64::from(c) => *n += 1,
+            _ => out.push((u64::from(c), 1)),
+        }
+    }
+    out
+}
+
+/// The stored form of a finding.
+pub fn to_file(f: &Finding) -> ReplayFile {
     let c = &f.case;
-    json!({
-        "lazymm_replay": VERSION,
-        "scheme": c.scheme,
-        "arch": c.arch,
-        "mutant": c.mutant.map(|m| m.name()),
-        "seed": c.seed,
-        "cpus": c.cpus,
-        "arena": c.arena,
-        "walk_period": c.walk_period,
-        "programs": c.programs.iter()
-            .map(|p| p.iter().map(|op| op.to_string()).collect::<Vec<_>>())
-            .collect::<Vec<_>>(),
-        "schedule": rle(&f.schedule),
-        "violation": f.outcome.first().map(|v| v.to_string()),
-    })
+    ReplayFile {
+        lazymm_replay: VERSION,
+        scheme: c.scheme.to_string(),
+        arch: c.arch.to_string(),
+        mutant: c.mutant.map(|m| m.name().to_string()),
+        seed: c.seed,
+        cpus: c.cpus as u64,
+        arena: c.arena as u64,
+        walk_period: u64::from(c.walk_period),
+        programs: c
+            .programs
+            .iter()
+            .map(|p| p.iter().map(|op| op.to_string()).collect())
+            .collect(),
+        schedule: rle(&f.schedule),
+        violation: f.outcome.first().map(|v| v.to_string()),
+    }
 }
 
 /// Writes a finding into `dir` (created if needed) as `<name>-seed<seed>.replay.json`,
@@ -91,7 +128,7 @@ pub fn to_json(f: &Finding) -> Value {
 pub fn write(dir: &Path, name: &str, f: &Finding) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{name}-seed{}.replay.json", f.case.seed));
-    let text = serde_json::to_string_pretty(&to_json(f)).map_err(std::io::Error::other)? + "\n";
+    let text = serde_json::to_string_pretty(&to_file(f)).map_err(std::io::Error::other)? + "\n";
     crate::report::write_file(&path, text.as_bytes())?;
     Ok(path)
 }
@@ -108,100 +145,74 @@ pub fn read(path: &Path) -> Result<Replay, ReplayError> {
     })
 }
 
-fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, String> {
-    v.get(name).ok_or_else(|| format!("missing field '{name}'"))
-}
-
-fn uint(v: &Value, name: &str, max: u64) -> Result<u64, String> {
-    match field(v, name)?.as_u64() {
-        Some(n) if n <= max => Ok(n),
-        _ => Err(format!("field '{name}' is not a whole number up to {max}")),
+fn at_most(name: &str, n: u64, max: u64) -> Result<u64, String> {
+    if n <= max {
+        Ok(n)
+    } else {
+        Err(format!("field '{name}' is not a whole number up to {max}"))
     }
-}
-
-fn string<'a>(v: &'a Value, name: &str) -> Result<&'a str, String> {
-    field(v, name)?
-        .as_str()
-        .ok_or_else(|| format!("field '{name}' is not a string"))
 }
 
 /// Parses the text of a replay file.
 pub fn parse(text: &str) -> Result<Replay, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let version = uint(&v, "lazymm_replay", u64::MAX)?;
+    let Version {
+        lazymm_replay: version,
+    } = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     if version != VERSION {
         return Err(format!(
             "format version {version} (this lazymm reads version {VERSION})"
         ));
     }
-    let scheme = registry::scheme(string(&v, "scheme")?).map_err(|e| e.to_string())?;
-    let arch = registry::arch(string(&v, "arch")?).map_err(|e| e.to_string())?;
-    let mutant = match field(&v, "mutant")? {
-        Value::Null => None,
-        Value::String(s) => Some(registry::mutant(s).map_err(|e| e.to_string())?),
-        _ => return Err("field 'mutant' is neither a string nor null".into()),
+    let f: ReplayFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let scheme = registry::scheme(&f.scheme).map_err(|e| e.to_string())?;
+    let arch = registry::arch(&f.arch).map_err(|e| e.to_string())?;
+    let mutant = match &f.mutant {
+        None => None,
+        Some(s) => Some(registry::mutant(s).map_err(|e| e.to_string())?),
     };
     if let Some(m) = mutant {
         crate::native::check_mutant_scheme(m, scheme).map_err(|e| e.to_string())?;
     }
-    let cpus = uint(&v, "cpus", lazymm::MAX_CPUS as u64)? as usize;
+    let cpus = at_most("cpus", f.cpus, lazymm::MAX_CPUS as u64)? as usize;
     if cpus == 0 {
         return Err("field 'cpus' is 0".into());
     }
-    let arena = uint(&v, "arena", 1 << 20)? as usize;
-    let walk_period = uint(&v, "walk_period", u32::MAX as u64)? as u32;
-    let seed = uint(&v, "seed", u64::MAX)?;
-    let programs = field(&v, "programs")?
-        .as_array()
-        .ok_or("field 'programs' is not a list")?;
-    if programs.len() != cpus {
-        return Err(format!("{} programs for {cpus} cpus", programs.len()));
+    let arena = at_most("arena", f.arena, 1 << 20)? as usize;
+    let walk_period = at_most("walk_period", f.walk_period, u32::MAX as u64)? as u32;
+    if f.programs.len() != cpus {
+        return Err(format!("{} programs for {cpus} cpus", f.programs.len()));
     }
-    let programs = programs
+    let programs = f
+        .programs
         .iter()
         .map(|p| {
-            p.as_array()
-                .ok_or_else(|| "a program is not a list".to_string())?
-                .iter()
-                .map(|op| {
-                    let s = op.as_str().unwrap_or("");
-                    Op::parse(s).ok_or_else(|| format!("unknown operation {op}"))
-                })
+            p.iter()
+                .map(|op| Op::parse(op).ok_or_else(|| format!("unknown operation {op:?}")))
                 .collect::<Result<Vec<Op>, String>>()
         })
         .collect::<Result<Vec<_>, String>>()?;
     let mut schedule = Vec::new();
-    for run in field(&v, "schedule")?
-        .as_array()
-        .ok_or("field 'schedule' is not a list")?
-    {
-        let pair = run.as_array().filter(|p| p.len() == 2);
-        let (c, n) = match pair.map(|p| (p[0].as_u64(), p[1].as_u64())) {
-            Some((Some(c), Some(n))) if (c as usize) < cpus && n <= 1 << 24 => (c as u8, n),
-            _ => return Err(format!("bad schedule entry {run} (want [cpu, count])")),
-        };
-        schedule.extend(std::iter::repeat_n(c, n as usize));
+    for &(c, n) in &f.schedule {
+        if c as usize >= cpus || n > 1 << 24 {
+            return Err(format!("bad schedule entry [{c}, {n}] (want [cpu, count])"));
+        }
+        schedule.extend(std::iter::repeat_n(c as u8, n as usize));
         if schedule.len() > 1 << 24 {
             return Err("schedule too long".into());
         }
     }
-    let violation = match field(&v, "violation")? {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        _ => return Err("field 'violation' is not a string".into()),
-    };
     Ok(Replay {
         case: Case {
             scheme,
             arch,
             mutant,
-            seed,
+            seed: f.seed,
             cpus,
             arena,
             walk_period,
             programs,
         },
         schedule,
-        violation,
+        violation: f.violation.unwrap_or_default(),
     })
 }

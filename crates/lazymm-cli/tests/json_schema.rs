@@ -1,0 +1,270 @@
+//! Every `--json` output against its JSON Schema: the schemas under `docs/schema/` are
+//! the ones the row types generate (set `LAZYMM_BLESS=1` to rewrite them after changing a
+//! row), and each command's real output, one row a line, validates against its schema.
+//!
+//! The validator is a small one, below, for the part of JSON Schema that schemars emits
+//! (`type`, `properties`, `required`, `additionalProperties`, `items`, `enum`, `const`,
+//! `oneOf`, `anyOf`, `$ref` into `$defs`, `minimum`): the `jsonschema` crate would bring
+//! some forty crates (regex engines, URL and e-mail parsers) into the build for it.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn schema_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema")
+}
+
+#[test]
+fn the_checked_in_schemas_are_the_generated_ones() {
+    let bless = std::env::var_os("LAZYMM_BLESS").is_some();
+    let schemas = lazymm_cli::schemas();
+    assert_eq!(
+        schemas.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        ["run", "check", "predict", "replay"]
+    );
+    for (name, text) in schemas {
+        let path = schema_dir().join(format!("{name}.json"));
+        if bless {
+            std::fs::create_dir_all(schema_dir()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (LAZYMM_BLESS=1 writes it)", path.display()));
+        assert!(
+            on_disk == text,
+            "{} differs from the schema the rows generate (LAZYMM_BLESS=1 rewrites it)",
+            path.display()
+        );
+    }
+}
+
+/// The rows `lazymm ARGS` prints, each checked against `docs/schema/SCHEMA.json`.
+fn validate_output(schema: &str, args: &[&str]) -> usize {
+    let o = Command::new(env!("CARGO_BIN_EXE_lazymm"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(schema_dir().join(format!("{schema}.json"))).unwrap();
+    let s: Value = serde_json::from_str(&text).unwrap();
+    let out = String::from_utf8(o.stdout).expect("UTF-8");
+    let mut n = 0;
+    for line in out.lines() {
+        let row: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{args:?}: not one JSON object a line ({e}): {line}"));
+        if let Err(e) = validate(&s, &s, &row, "") {
+            panic!("{args:?}: {e}\n{line}");
+        }
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn every_json_output_validates_against_its_schema() {
+    let tmp = std::env::temp_dir().join(format!("lazymm-schema-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let dir = |n: &str| tmp.join(n).display().to_string();
+    let run = validate_output(
+        "run",
+        &[
+            "run",
+            "--scheme",
+            "refcount",
+            "--workload",
+            "exit-storm",
+            "--cpus",
+            "2",
+            "--switches",
+            "5000",
+            "--json",
+        ],
+    );
+    assert_eq!(run, 1);
+    let mutant = validate_output(
+        "run",
+        &[
+            "run",
+            "--mutant",
+            "refcount-no-grab",
+            "--workload",
+            "exit-storm",
+            "--cpus",
+            "2",
+            "--switches",
+            "5000",
+            "--json",
+        ],
+    );
+    assert_eq!(mutant, 1);
+    let check = validate_output(
+        "check",
+        &[
+            "check",
+            "--scheme",
+            "refcount",
+            "--arch",
+            "generic",
+            "--mutant",
+            "refcount-no-grab",
+            "--iterations",
+            "5",
+            "--seed",
+            "7",
+            "--json",
+            "--replay-dir",
+            &dir("replays"),
+        ],
+    );
+    assert_eq!(check, 2);
+    let predict = validate_output(
+        "predict",
+        &[
+            "predict",
+            "--quick",
+            "--machine",
+            "epyc-zen4-2s",
+            "--schemes",
+            "none,refcount",
+            "--workloads",
+            "threads,exit-storm",
+            "--cpus",
+            "2",
+            "--out",
+            &dir("p"),
+            "--json",
+        ],
+    );
+    assert_eq!(predict, 4);
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../lazymm-trace/tests/fixtures/tracecmd_raw.txt")
+        .display()
+        .to_string();
+    let replay = validate_output(
+        "replay",
+        &[
+            "replay",
+            &trace,
+            "--schemes",
+            "refcount,hazptr-luto",
+            "--machine",
+            "epyc-zen4-2s",
+            "--json",
+        ],
+    );
+    assert_eq!(replay, 2);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn the_validator_can_fail() {
+    let text = std::fs::read_to_string(schema_dir().join("check.json")).unwrap();
+    let s: Value = serde_json::from_str(&text).unwrap();
+    let good = serde_json::json!({"kind": "mutant", "name": "m", "arch": "x86", "caught": false,
+        "iterations_to_catch": null, "replay": null});
+    validate(&s, &s, &good, "").unwrap();
+    let bad = [
+        serde_json::json!({"kind": "mutant", "name": "m", "arch": "x86", "caught": "no",
+            "iterations_to_catch": null, "replay": null}),
+        serde_json::json!({"kind": "mutant", "name": "m", "caught": false,
+            "iterations_to_catch": null, "replay": null}),
+        serde_json::json!({"kind": "mutant", "name": "m", "arch": "x86", "caught": false,
+            "iterations_to_catch": -1, "replay": null}),
+        serde_json::json!({"kind": "other", "name": "m"}),
+        serde_json::json!({"kind": "scheme", "name": "s", "arch": "x86", "iterations": 1,
+            "violations": 0, "replay": null, "extra": 1}),
+    ];
+    for b in bad {
+        assert!(validate(&s, &s, &b, "").is_err(), "accepted {b}");
+    }
+}
+
+/// Checks `v` against `s` (a schema within `root`); the error names the path.
+fn validate(root: &Value, s: &Value, v: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        let name = r
+            .strip_prefix("#/$defs/")
+            .ok_or(format!("{at}: unsupported $ref {r}"))?;
+        return validate(root, &root["$defs"][name], v, at);
+    }
+    if let Some(t) = s.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => return Err(format!("{at}: bad type {t}")),
+        };
+        let ok = types.iter().any(|t| match *t {
+            "null" => v.is_null(),
+            "boolean" => v.is_boolean(),
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            _ => false,
+        });
+        if !ok {
+            return Err(format!("{at}: {v} is not of type {t}"));
+        }
+    }
+    if let (Some(min), Some(x)) = (s.get("minimum").and_then(Value::as_f64), v.as_f64()) {
+        if x < min {
+            return Err(format!("{at}: {x} is below the minimum {min}"));
+        }
+    }
+    if let Some(c) = s.get("const") {
+        if c != v {
+            return Err(format!("{at}: {v} is not {c}"));
+        }
+    }
+    if let Some(e) = s.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            return Err(format!("{at}: {v} is not one of {e:?}"));
+        }
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(alts) = s.get(key).and_then(Value::as_array) {
+            let matching = alts
+                .iter()
+                .filter(|a| validate(root, a, v, at).is_ok())
+                .count();
+            if matching == 0 || (key == "oneOf" && matching > 1) {
+                return Err(format!("{at}: {v} matches {matching} of the {key} schemas"));
+            }
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        let props = s.get("properties").and_then(Value::as_object);
+        for r in s
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let r = r.as_str().unwrap_or_default();
+            if !obj.contains_key(r) {
+                return Err(format!("{at}: no key {r}"));
+            }
+        }
+        for (k, x) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => validate(root, ps, x, &format!("{at}.{k}"))?,
+                None if s.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    return Err(format!("{at}: key {k} is not in the schema"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (s.get("items"), v.as_array()) {
+        for (i, x) in arr.iter().enumerate() {
+            validate(root, items, x, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
