@@ -53,6 +53,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Record the scheduler events replay needs while CMD runs (perf, or trace-cmd), as text.
     Record(RecordArgs),
+    /// Boot the real Linux kernel under QEMU, run a workload in it, and put its own counts
+    /// (IPIs by callback, TLB flushes, placement) beside the model's on the same schedule.
+    Lab(LabArgs),
     /// Print a shell completion script for SHELL (see README: "Shell completions").
     Completions {
         /// The shell.
@@ -312,6 +315,75 @@ pub struct RecordArgs {
         allow_hyphen_values = true
     )]
     pub cmd: Vec<OsString>,
+}
+
+/// `lazymm lab`.
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    /// The guest's arch.
+    #[arg(long, value_name = "ARCH", default_value = "x86",
+          value_parser = lab_parser(lazymm_lab::spec::GuestArch::from_name))]
+    pub arch: lazymm_lab::spec::GuestArch,
+    /// vCPUs [default: 4, or the --topology's].
+    #[arg(long, value_name = "N", value_parser = whole(1usize, lazymm_lab::model::MAX_CPUS))]
+    pub cpus: Option<usize>,
+    /// sockets x cores x threads, e.g. 2x16x2.
+    #[arg(long, value_name = "SxCxT", value_parser = lab_parser(lazymm_lab::spec::Topology::parse))]
+    pub topology: Option<lazymm_lab::spec::Topology>,
+    /// The workload the guest runs.
+    #[arg(long, value_name = "WORKLOAD", default_value = "exit-storm",
+          value_parser = PossibleValuesParser::new(lazymm_lab::spec::WORKLOADS.iter().map(|(n, _)| *n)))]
+    pub workload: String,
+    /// Guest seconds per phase.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = whole(1u32, 600))]
+    pub seconds: u32,
+    /// Pair counts for threads and processes, comma-separated (one phase each).
+    #[arg(long, value_name = "N,N,..", value_parser = lab_parser(lazymm_lab::spec::parse_pairs))]
+    pub pairs: Option<Vec<usize>>,
+    /// Pin each pair's two tasks to one CPU (will-it-scale's pinned mode).
+    #[arg(long, conflicts_with = "pin_both")]
+    pub pin: bool,
+    /// Run every phase unpinned, then pinned.
+    #[arg(long)]
+    pub pin_both: bool,
+    /// A kernel image to boot instead of Debian's 6.12.
+    #[arg(long, value_name = "IMAGE", value_parser = non_empty_path())]
+    pub kernel: Option<PathBuf>,
+    /// The image's .config (the scheme and version behaviour are read from it).
+    #[arg(long, value_name = "FILE", requires = "kernel", value_parser = non_empty_path())]
+    pub config: Option<PathBuf>,
+    /// kvm, tcg, or auto (KVM where it works).
+    #[arg(long, value_name = "ACCEL", default_value = "auto",
+          value_parser = lab_parser(lazymm_lab::spec::Accel::from_name))]
+    pub accel: lazymm_lab::spec::Accel,
+    /// Kill a guest that has not finished after this many host seconds.
+    #[arg(long, value_name = "S", value_parser = whole(10u64, 86_400))]
+    pub timeout: Option<u64>,
+    /// The trace buffer per CPU, in KiB.
+    #[arg(long, value_name = "KIB", value_parser = whole(64usize, 1 << 20))]
+    pub buffer_kb: Option<usize>,
+    /// Where fetched kernels are kept [default: ~/.cache/lazymm].
+    #[arg(long, value_name = "DIR", value_parser = non_empty_path())]
+    pub cache: Option<PathBuf>,
+    /// The report directory.
+    #[arg(long, value_name = "DIR", default_value = "lazymm-lab", value_parser = non_empty_path())]
+    pub out: PathBuf,
+    /// Print the run as one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Analyse a saved report's trace again, without booting.
+    #[arg(long, value_name = "DIR", value_parser = non_empty_path())]
+    pub from: Option<PathBuf>,
+}
+
+/// A value parser from one of the lab's own parsers (its error names the valid choices).
+fn lab_parser<T, E: std::fmt::Display + 'static>(
+    f: fn(&str) -> Result<T, E>,
+) -> impl TypedValueParser<Value = T>
+where
+    T: Clone + Send + Sync + 'static,
+{
+    move |s: &str| f(s).map_err(|e| e.to_string())
 }
 
 /// The recorders `record` knows, in the order it tries them.

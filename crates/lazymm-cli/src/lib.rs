@@ -16,6 +16,7 @@ mod bench;
 mod check;
 pub mod cli;
 mod json;
+mod lab;
 mod predict;
 mod progress;
 mod record;
@@ -122,6 +123,7 @@ fn dispatch(parsed: cli::Cli) -> Result<u8, Failure> {
         Some(C::Predict(a)) => predict::main(a),
         Some(C::Replay(a)) => replay::main(a),
         Some(C::Record(a)) => record::main(a),
+        Some(C::Lab(a)) => lab::main(a),
         Some(C::Completions { shell }) => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut command(), "lazymm", &mut buf);

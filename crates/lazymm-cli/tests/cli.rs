@@ -475,12 +475,9 @@ fn lab_bad_input_is_one_line_and_status_2() {
         ),
         (vec!["lab", "--pairs", "8,x"], "'8,x'"),
         (vec!["lab", "--accel", "hvf"], "auto, kvm, tcg"),
-        (
-            vec!["lab", "--config", "x.config"],
-            "--config goes with --kernel",
-        ),
+        (vec!["lab", "--config", "x.config"], "--kernel <IMAGE>"),
         (vec!["lab", "--seconds", "0"], "--seconds"),
-        (vec!["lab", "--bogus"], "unknown option '--bogus'"),
+        (vec!["lab", "--bogus"], "unexpected argument '--bogus'"),
     ] {
         let mut a = args.clone();
         a.extend(["--out", &out]);
