@@ -325,9 +325,36 @@ fn check_all_is_clean() {
     assert!(!schemes.is_empty());
     for s in schemes {
         let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["name", "arch", "iterations", "violations"]);
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "arch",
+                "iterations",
+                "violations",
+                "stalled",
+                "decisions",
+                "first_iteration",
+                "replay",
+                "mixes",
+                "coverage"
+            ]
+        );
         assert_eq!(s["iterations"], 40);
         assert_eq!(s["violations"], 0, "{s}");
+        // Every mix in turn: 40 iterations are 14 + 13 + 13.
+        let mixes = s["mixes"].as_object().unwrap();
+        assert_eq!(mixes.len(), 3, "{s}");
+        let per: u64 = mixes
+            .values()
+            .map(|m| m["iterations"].as_u64().unwrap())
+            .sum();
+        assert_eq!(per, 40);
+        assert!(mixes.values().all(|m| m["iterations"].as_u64() >= Some(13)));
+        assert!(
+            s["coverage"]["paths"]["__mmput"].as_u64().unwrap() > 0,
+            "{s}"
+        );
     }
     assert_eq!(v["mutants"].as_array().unwrap().len(), 0);
 }
@@ -350,7 +377,23 @@ fn check_mutants_catches_each_and_the_replay_reproduces_it() {
     assert_eq!(mutants.len(), lazymm_engine::registry::mutants().len());
     for m in mutants {
         let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["name", "caught", "iterations_to_catch", "replay"]);
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "caught",
+                "iterations_to_catch",
+                "arch",
+                "iterations",
+                "violations",
+                "stalled",
+                "decisions",
+                "first_iteration",
+                "replay",
+                "mixes",
+                "coverage"
+            ]
+        );
         assert_eq!(m["caught"], true, "{m}");
         assert!(m["iterations_to_catch"].as_u64().unwrap() >= 1);
         let file = m["replay"].as_str().unwrap();
