@@ -207,6 +207,20 @@ pub struct CheckArgs {
     /// FILE.svg.
     #[arg(long, value_name = "FILE", value_parser = non_empty_path())]
     pub timeline: Option<PathBuf>,
+    /// Run shard K of N: the iterations i with i % N == K - 1, each exactly as the whole
+    /// run makes it [default: from SLURM_ARRAY_TASK_* or JOB_COMPLETION_INDEX with
+    /// LAZYMM_SHARD_COUNT when set; else the whole run].
+    #[arg(long, value_name = "K/N", value_parser = shard())]
+    pub shard: Option<lazymm_engine::check::Shard>,
+    /// Add up the --json outputs of every shard of one check (and nothing else).
+    #[arg(long, value_name = "FILE", num_args = 1.., value_parser = non_empty_path(),
+          conflicts_with_all = ["scheme", "all", "mutant", "mutants", "replay", "shard"])]
+    pub merge: Vec<PathBuf>,
+}
+
+/// `check --shard K/N`.
+fn shard() -> impl TypedValueParser<Value = lazymm_engine::check::Shard> {
+    |s: &str| lazymm_engine::check::Shard::parse(s)
 }
 
 /// `lazymm predict`.

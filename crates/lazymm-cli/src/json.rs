@@ -81,36 +81,38 @@ impl From<&RunReport> for RunRow {
     }
 }
 
-/// A row of `check --json`: a scheme checked on one arch, or a mutant hunted.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum CheckRow {
+/// What a `check --json` row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
     /// A scheme (or a finding's fix) checked on one arch: it must stay clean.
-    Scheme {
-        /// The scheme, or the fix's name.
-        name: String,
-        /// The arch.
-        arch: String,
-        /// Seeded runs explored.
-        iterations: u64,
-        /// Runs that violated a safety property.
-        violations: u64,
-        /// The shrunk counterexample of the first violation, if any.
-        replay: Option<String>,
-    },
+    Scheme,
     /// A mutant hunted until caught, or until the budget ran out.
-    Mutant {
-        /// The mutant.
-        name: String,
-        /// The arch it was caught on (its own, or the first that caught it).
-        arch: String,
-        /// Whether a run violated a safety property.
-        caught: bool,
-        /// Runs until the first violation, if caught.
-        iterations_to_catch: Option<u64>,
-        /// The shrunk counterexample, if caught.
-        replay: Option<String>,
-    },
+    Mutant,
+}
+
+/// A row of `check --json` (and of `check --merge --json`): one scheme on one arch, or
+/// one mutant, with the part of the check it covers, so that `check --merge` can tell
+/// the shards of one check from anything else.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CheckRow {
+    /// A scheme checked, or a mutant hunted.
+    pub kind: CheckKind,
+    /// The shard, `K/N` (`1/1` for a whole run).
+    pub shard: String,
+    /// The base seed.
+    pub seed: u64,
+    /// The iterations asked for: `--iterations` for a scheme, `--budget` for a mutant.
+    pub planned: u64,
+    /// What the iterations found and reached.
+    #[serde(flatten)]
+    pub summary: lazymm_engine::check::Summary,
+    /// A mutant's: whether a run violated a safety property.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught: Option<bool>,
+    /// A mutant's: runs until the first violation, if caught.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations_to_catch: Option<u64>,
 }
 
 /// A row of `predict --json`: one prediction (the keys of `results.csv`).

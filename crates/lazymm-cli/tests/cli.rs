@@ -328,12 +328,42 @@ fn check_all_is_clean() {
         let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["kind", "name", "arch", "iterations", "violations", "replay"]
+            [
+                "kind",
+                "shard",
+                "seed",
+                "planned",
+                "name",
+                "arch",
+                "iterations",
+                "violations",
+                "stalled",
+                "decisions",
+                "first_iteration",
+                "replay",
+                "mixes",
+                "coverage"
+            ]
         );
         assert_eq!(s["kind"], "scheme");
+        assert_eq!(s["shard"], "1/1");
+        assert_eq!(s["planned"], 40);
         assert_eq!(s["iterations"], 40);
         assert_eq!(s["violations"], 0, "{s}");
         assert!(s["replay"].is_null(), "{s}");
+        // Every mix in turn: 40 iterations are 14 + 13 + 13.
+        let mixes = s["mixes"].as_object().unwrap();
+        assert_eq!(mixes.len(), 3, "{s}");
+        let per: u64 = mixes
+            .values()
+            .map(|m| m["iterations"].as_u64().unwrap())
+            .sum();
+        assert_eq!(per, 40);
+        assert!(mixes.values().all(|m| m["iterations"].as_u64() >= Some(13)));
+        assert!(
+            s["coverage"]["paths"]["__mmput"].as_u64().unwrap() > 0,
+            "{s}"
+        );
     }
 }
 
@@ -366,11 +396,21 @@ fn check_mutants_catches_each_and_the_replay_reproduces_it() {
             keys,
             [
                 "kind",
+                "shard",
+                "seed",
+                "planned",
                 "name",
                 "arch",
+                "iterations",
+                "violations",
+                "stalled",
+                "decisions",
+                "first_iteration",
+                "replay",
+                "mixes",
+                "coverage",
                 "caught",
-                "iterations_to_catch",
-                "replay"
+                "iterations_to_catch"
             ]
         );
         assert_eq!(m["kind"], "mutant");

@@ -68,9 +68,17 @@ fn policy(seed: u64) -> Policy {
 
 /// The first interleaving of the search that breaks a property, if any.
 fn search(m: Mutant) -> Option<(u64, Outcome)> {
+    search_for(m, |_| true)
+}
+
+/// The first interleaving of the search whose first violation breaks a property `want`
+/// accepts.
+fn search_for(m: Mutant, want: impl Fn(Property) -> bool) -> Option<(u64, Outcome)> {
     (0..SEARCH).find_map(|seed| {
         let out = execute(&case(m), policy(seed)).expect("registered");
-        (!out.violations.is_empty()).then_some((seed, out))
+        out.first()
+            .is_some_and(|v| want(v.kind.property()))
+            .then_some((seed, out))
     })
 }
 
@@ -101,10 +109,36 @@ fn the_committed_replay_reproduces_the_finding_and_the_fix_closes_it() {
     assert!(out.violations.is_empty(), "{:?}", out.violations);
 }
 
+/// The spurious-warning form: the IPI clears the outgoing CPU's bit of a live mm in the
+/// window, and `switch_mm_irqs_off` warns (`VM_WARN_ON_ONCE`, property w).
+fn assert_is_the_warning(out: &Outcome) {
+    let v = out.first().expect("a violation");
+    assert_eq!(v.kind.property(), Property::W, "{v}");
+    assert!(v.to_string().contains("mm_cpumask(prev)"), "{v}");
+}
+
+#[test]
+fn the_committed_warning_replay_reproduces_and_the_fix_closes_it() {
+    let path = replay_path().join(WARN_REPLAY);
+    let r = replay::read(&path).expect("the committed replay parses");
+    assert_eq!(r.case.mutant, Some(finding()));
+    let out = rerun(&r.case, &r.schedule).expect("registered");
+    assert_is_the_warning(&out);
+    let mut fixed_case = r.case.clone();
+    fixed_case.mutant = Some(fixed());
+    let out = rerun(&fixed_case, &r.schedule).expect("registered");
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+}
+
 #[test]
 fn the_directed_search_finds_it_as_written_and_nothing_with_the_fix() {
-    let (seed, out) = search(finding()).expect("the search reaches the window");
+    let (seed, out) =
+        search_for(finding(), |p| p == Property::A).expect("the search reaches the window");
     assert_is_the_finding(&out);
+    let (wseed, wout) =
+        search_for(finding(), |p| p == Property::W).expect("the search reaches the warning");
+    assert_is_the_warning(&wout);
+    eprintln!("the warning at seed {wseed} of {SEARCH}");
     assert!(
         search(fixed()).is_none(),
         "the fix leaves no violating interleaving"
@@ -112,11 +146,33 @@ fn the_directed_search_finds_it_as_written_and_nothing_with_the_fix() {
     eprintln!("found at seed {seed} of {SEARCH}");
 }
 
+/// The committed replay of the spurious-warning form.
+const WARN_REPLAY: &str = "force-init-mm-debug-vm-warn-seed1.replay.json";
+
+/// Writes the shrunk replay of the warning form into `findings/` (run by hand).
+#[test]
+#[ignore]
+fn regenerate_warning_replay() {
+    let (seed, out) =
+        search_for(finding(), |p| p == Property::W).expect("the search reaches the warning");
+    let f = Finding {
+        case: case(finding()),
+        schedule: out.schedule.clone(),
+        outcome: out,
+        iteration: seed,
+    };
+    let small = shrink(&f, 2000).expect("registered");
+    let written =
+        replay::write(&replay_path(), "force-init-mm-debug-vm-warn", &small).expect("written");
+    eprintln!("wrote {}", written.display());
+}
+
 /// Writes the shrunk replay of the finding into `findings/` (run by hand).
 #[test]
 #[ignore]
 fn regenerate_finding_replay() {
-    let (seed, out) = search(finding()).expect("the search reaches the window");
+    let (seed, out) =
+        search_for(finding(), |p| p == Property::A).expect("the search reaches the window");
     let f = Finding {
         case: case(finding()),
         schedule: out.schedule.clone(),

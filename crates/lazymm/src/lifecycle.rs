@@ -343,9 +343,11 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             //         local_irq_enable();
             // The borrow of the old mm ends with the guard.
             cpu.local_irq_enable(irq);
+            cpu.trace(Tracepoint::Begin(Span::ExecMmapIrqsOn, active_id));
             self.preempt_point();
             self.irq_point(cpu);
             self.preempt_point();
+            cpu.trace(Tracepoint::End(Span::ExecMmapIrqsOn, active_id));
             // activate_mm(active_mm, mm) → switch_mm(), which disables interrupts.
             let irq = cpu.local_irq_disable();
             let prev = S::active_mm_again(cpu, active_id, &irq);
@@ -445,9 +447,11 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             return;
         }
         // Interrupts are on: other CPUs run, and IPIs they send may run here.
+        cpu.trace(Tracepoint::Begin(Span::ForceInitMmIrqsOn, mm));
         self.preempt_point();
         self.irq_point(cpu);
         self.preempt_point();
+        cpu.trace(Tracepoint::End(Span::ForceInitMmIrqsOn, mm));
         let init_lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
         let irq = cpu.local_irq_disable();
         let prev = if self.cfg.force_init_mm_reread {

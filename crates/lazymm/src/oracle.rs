@@ -31,6 +31,10 @@ pub enum Property {
     /// (h) `x86`: a CPU touches user memory only through translations that every
     /// completed flush of the mm has reached (no stale TLB entry).
     H,
+    /// (w) no debug check of the kernel fires (`VM_WARN_ON_ONCE` under
+    /// `CONFIG_DEBUG_VM`): not a safety property, but the kernel prints a splat, so a
+    /// configuration that reaches one is a finding.
+    W,
 }
 
 impl fmt::Display for Property {
@@ -44,6 +48,7 @@ impl fmt::Display for Property {
             Property::F => 'f',
             Property::G => 'g',
             Property::H => 'h',
+            Property::W => 'w',
         };
         write!(f, "{c}")
     }
@@ -118,6 +123,11 @@ pub enum ViolationKind {
         /// The `tlb_gen` of the newest flush that has returned.
         flushed: u64,
     },
+    /// A kernel debug check (`VM_WARN_ON_ONCE`) fired on a live mm.
+    DebugWarn {
+        /// The check, as the kernel writes it.
+        check: &'static str,
+    },
     /// A synchronous IPI was sent with interrupts disabled (it would deadlock).
     IpiWithIrqsDisabled,
     /// A CPU waits for something that never happens: a host that plays every CPU ran
@@ -150,6 +160,7 @@ impl ViolationKind {
             }
             ViolationKind::NmiWrongMm { .. } => Property::G,
             ViolationKind::StaleTlb { .. } => Property::H,
+            ViolationKind::DebugWarn { .. } => Property::W,
         }
     }
 }
@@ -223,6 +234,7 @@ impl fmt::Display for Violation {
                 f,
                 "user access through TLB entries of tlb_gen {tlb_gen} after the flush of tlb_gen {flushed} returned"
             ),
+            ViolationKind::DebugWarn { check } => write!(f, "WARNING: {check} fired"),
             ViolationKind::IpiWithIrqsDisabled => {
                 write!(f, "synchronous IPI sent with interrupts disabled")
             }

@@ -13,7 +13,13 @@
 //!   runs, with its sender, as a span ([`Tracepoint::IpiHandler`]);
 //! - the teardown paths as spans: `__mmput` (`exit_mmap` and the arch's final flush),
 //!   `__mmdrop`, and inside it the scheme's `cleanup_lazy_tlbs` (a shootdown or a scan),
-//!   and each `on_each_cpu_mask` (the sender's side of a round of IPIs).
+//!   and each `on_each_cpu_mask` (the sender's side of a round of IPIs);
+//! - the flush of an unmap (`flush_tlb_mm_range`, from `zap_page_range`) as a span;
+//! - the two windows where model code enables interrupts in the middle of an mm switch
+//!   (`exec_mmap` before `activate_mm` on an arch without
+//!   `ARCH_WANT_IRQS_OFF_ACTIVATE_MM`, and `sched_force_init_mm` between its read of
+//!   `current->active_mm` and the switch), as spans around their interrupt point, so a
+//!   checker can count how often an IPI landed inside one.
 
 use crate::ipi::Ipi;
 use crate::mm::MmId;
@@ -34,9 +40,23 @@ pub enum Span {
     OnEachCpuMask,
     /// An IPI handler running on this CPU (see [`Tracepoint::IpiHandler`]).
     IpiHandler,
+    /// The flush of an unmap: `flush_tlb_mm_range` (the arch's ordinary flush, which
+    /// frees no page tables).
+    FlushTlbMmRange,
+    /// `exec_mmap`'s interrupt point between `local_irq_enable()` and `activate_mm`
+    /// (archs without `ARCH_WANT_IRQS_OFF_ACTIVATE_MM`).
+    ExecMmapIrqsOn,
+    /// `sched_force_init_mm`'s interrupt point between its read of
+    /// `current->active_mm` and `local_irq_disable()`.
+    ForceInitMmIrqsOn,
 }
 
 impl Span {
+    /// The interrupt windows: spans around one interrupt point inside a switch.
+    pub fn is_irq_window(self) -> bool {
+        matches!(self, Span::ExecMmapIrqsOn | Span::ForceInitMmIrqsOn)
+    }
+
     /// The kernel's name for it.
     pub fn name(self) -> &'static str {
         match self {
@@ -45,6 +65,9 @@ impl Span {
             Span::CleanupLazyTlbs => "cleanup_lazy_tlbs",
             Span::OnEachCpuMask => "on_each_cpu_mask",
             Span::IpiHandler => "IPI handler",
+            Span::FlushTlbMmRange => "flush_tlb_mm_range",
+            Span::ExecMmapIrqsOn => "exec_mmap irqs-on window",
+            Span::ForceInitMmIrqsOn => "sched_force_init_mm irqs-on window",
         }
     }
 }

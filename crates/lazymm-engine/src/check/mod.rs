@@ -28,14 +28,18 @@ pub mod pct;
 pub mod program;
 pub mod replay;
 pub mod run;
+pub mod shard;
 
 pub use run::register;
 
 use crate::registry::{self, Unknown, WithKernel};
+use lazymm::tracepoint::{Span, Tracepoint};
 use lazymm::{Arch, Mutant, Scheme, Violation};
 use pct::{Policy, Rng};
 use program::{Mix, Op, Swarm};
 use run::{execute, Event, Outcome};
+pub use shard::{Shard, Summary};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// One thing to check: a scheme on an arch, maybe with a mutant.
@@ -88,10 +92,10 @@ pub fn iteration_seed(base: u64, iteration: u64) -> u64 {
 }
 
 impl Case {
-    /// The case and the scheduling policy of one seed.
-    pub fn generate(target: Target, seed: u64) -> (Case, Policy) {
+    /// The case and the scheduling policy of one seed, under operation mix `mix`.
+    pub fn generate(target: Target, seed: u64, mix: Mix) -> (Case, Policy) {
         let mut rng = Rng::new(seed);
-        if target.mutant.map(|m| m.exercise()) == Some(lazymm::Exercise::LazyExec) {
+        if mix == Mix::LazyExec {
             return Self::lazy_exec(target, seed, &mut rng);
         }
         let cpus = 4 + rng.below(5) as usize;
@@ -102,12 +106,6 @@ impl Case {
             Swarm::all()
         } else {
             Swarm::random(&mut rng)
-        };
-        // A mutant whose race needs TLB flushes beside switches gets programs weighted
-        // for them.
-        let mix = match target.mutant.map(|m| m.exercise()) {
-            Some(lazymm::Exercise::TlbFlush) => Mix::TlbFlush,
-            _ => Mix::Usual,
         };
         let programs: Vec<Vec<Op>> = (0..cpus)
             .map(|c| {
@@ -128,7 +126,7 @@ impl Case {
                         Op::Run(2),
                         Op::Munmap,
                     ],
-                    Mix::Usual => Vec::new(),
+                    Mix::Usual | Mix::LazyExec => Vec::new(),
                 };
                 share
                     .into_iter()
@@ -160,8 +158,9 @@ impl Case {
         (case, policy)
     }
 
-    /// The operation mix of [`lazymm::Exercise::LazyExec`], every case of such a
-    /// mutant: CPU 0's process clones a thread onto CPU 1 and exits (CPU 0 stays lazy
+    /// The operation mix [`Mix::LazyExec`] (every case of a
+    /// [`lazymm::Exercise::LazyExec`] mutant's hunt, every third of a correct-scheme
+    /// check): CPU 0's process clones a thread onto CPU 1 and exits (CPU 0 stays lazy
     /// on its mm), then CPU 0's kernel worker starts a user helper that execs from that
     /// lazy mm while the thread on CPU 1, its last user, exits. Random programs rarely
     /// line the three up; the scheduler still searches the interleavings.
@@ -221,6 +220,116 @@ pub struct Finding {
     pub iteration: u64,
 }
 
+/// Which operation mixes a run's iterations use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mixes {
+    /// Iteration `i` uses [`Mix::rotation`]`(i)`: every mix in turn (correct-scheme
+    /// checks, and the generalisation test of every mutant).
+    Rotate,
+    /// Every iteration uses the mix the target's mutant declares
+    /// ([`Mix::for_exercise`]; the usual mix without a mutant): a mutant hunt.
+    Hint,
+}
+
+impl Mixes {
+    fn of(self, target: Target, i: u64) -> Mix {
+        match self {
+            Mixes::Rotate => Mix::rotation(i),
+            Mixes::Hint => target
+                .mutant
+                .map_or(Mix::Usual, |m| Mix::for_exercise(m.exercise())),
+        }
+    }
+}
+
+/// Iterations run and violating, under one mix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MixCount {
+    /// Iterations run under the mix.
+    pub iterations: u64,
+    /// Of those, iterations that found a violation.
+    pub violating: u64,
+}
+
+/// What a run reached, counted from the model's own tracepoints
+/// ([`lazymm::tracepoint`]) as the checker logged them: so a clean verdict says what
+/// it covers.
+///
+/// # Invariants
+/// Every count is of events that happened (no estimate): `ipis_in_windows[w]` counts
+/// IPI handlers that ran on a CPU between the `Begin` and `End` of window `w` there.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct Coverage {
+    /// IPI handlers run, by the kernel's name (`flush_tlb_func`, `do_shoot_lazy_tlb`, …).
+    pub ipi_handlers: BTreeMap<String, u64>,
+    /// Paths entered, by the kernel's name: the teardown spans (`__mmput`, `__mmdrop`,
+    /// `cleanup_lazy_tlbs`), each round of IPIs (`on_each_cpu_mask`) and the unmap flush
+    /// (`flush_tlb_mm_range`).
+    pub paths: BTreeMap<String, u64>,
+    /// The interrupt points inside a switch, by name: times reached with interrupts on.
+    pub irq_windows: BTreeMap<String, u64>,
+    /// IPI handlers that ran inside each of those windows.
+    pub ipis_in_windows: BTreeMap<String, u64>,
+}
+
+fn bump(m: &mut BTreeMap<String, u64>, k: &str, n: u64) {
+    match m.get_mut(k) {
+        Some(v) => *v += n,
+        None => {
+            m.insert(k.to_string(), n);
+        }
+    }
+}
+
+impl Coverage {
+    /// Counts what one run's log shows.
+    pub fn count(&mut self, events: &[Event]) {
+        // The window each CPU is in, if any.
+        let mut open: Vec<Option<&'static str>> = Vec::new();
+        for e in events {
+            let Event::Trace { cpu, tp, name } = e else {
+                continue;
+            };
+            if open.len() <= *cpu {
+                open.resize(cpu + 1, None);
+            }
+            match tp {
+                Tracepoint::IpiHandler { .. } => {
+                    bump(&mut self.ipi_handlers, name, 1);
+                    if let Some(w) = open[*cpu] {
+                        bump(&mut self.ipis_in_windows, w, 1);
+                    }
+                }
+                Tracepoint::Begin(span, _) if span.is_irq_window() => {
+                    bump(&mut self.irq_windows, name, 1);
+                    open[*cpu] = Some(span.name());
+                }
+                Tracepoint::End(span, _) if span.is_irq_window() => open[*cpu] = None,
+                Tracepoint::Begin(span, _) if *span != Span::IpiHandler => {
+                    bump(&mut self.paths, name, 1)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Adds another run's counts.
+    pub fn add(&mut self, o: &Coverage) {
+        for (mine, theirs) in [
+            (&mut self.ipi_handlers, &o.ipi_handlers),
+            (&mut self.paths, &o.paths),
+            (&mut self.irq_windows, &o.irq_windows),
+            (&mut self.ipis_in_windows, &o.ipis_in_windows),
+        ] {
+            for (k, v) in theirs {
+                bump(mine, k, *v);
+            }
+        }
+    }
+}
+
 /// What checking one target found.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -238,6 +347,12 @@ pub struct Report {
     pub decisions: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Iterations per operation mix.
+    pub per_mix: BTreeMap<Mix, MixCount>,
+    /// What the iterations reached.
+    pub coverage: Coverage,
+    /// The part of the iteration space this report covers.
+    pub shard: Shard,
 }
 
 /// Whether a scheme promises anything the oracle can check (the `none` baseline frees
@@ -257,13 +372,34 @@ pub fn promises_safety(scheme: &str) -> Result<bool, Unknown> {
     registry::dispatch(scheme, arch, Promises)
 }
 
-/// Runs `iterations` iterations of `target` from `base_seed`; with `stop_at_first`,
-/// stops at the first violating one (a mutant hunt). `tick` is called after each.
+/// Runs `iterations` iterations of `target` from `base_seed`, rotating through every
+/// operation mix ([`Mixes::Rotate`]); with `stop_at_first`, stops at the first violating
+/// one. `tick` is called after each.
 pub fn check(
     target: Target,
     base_seed: u64,
     iterations: u64,
     stop_at_first: bool,
+    tick: &mut dyn FnMut(),
+) -> Result<Report, Unknown> {
+    check_shard(
+        target,
+        base_seed,
+        iterations,
+        stop_at_first,
+        Shard::WHOLE,
+        tick,
+    )
+}
+
+/// [`check`] of one shard: the iterations `i < iterations` that `shard` owns, each
+/// exactly as the whole run makes it.
+pub fn check_shard(
+    target: Target,
+    base_seed: u64,
+    iterations: u64,
+    stop_at_first: bool,
+    shard: Shard,
     tick: &mut dyn FnMut(),
 ) -> Result<Report, Unknown> {
     registry::dispatch(target.scheme, target.arch, Nothing)?;
@@ -273,17 +409,33 @@ pub fn check(
         base_seed,
         iterations,
         stop_at_first,
+        Mixes::Rotate,
+        shard,
         tick,
     )
 }
 
-/// Hunts a mutant: up to `budget` iterations from `base_seed`, until one catches it.
+/// Hunts a mutant: up to `budget` iterations from `base_seed`, until one catches it,
+/// every iteration under the mix its declaration asks for ([`Mixes::Hint`]).
 /// A mutant that names its arch runs there; one that breaks its scheme on every arch
 /// runs on each registered arch in turn. `tick` is called after each iteration.
 pub fn hunt(
     mutant: Mutant,
     base_seed: u64,
     budget: u64,
+    tick: &mut dyn FnMut(),
+) -> Result<Report, Unknown> {
+    hunt_with(mutant, base_seed, budget, Mixes::Hint, Shard::WHOLE, tick)
+}
+
+/// [`hunt`] with the mixes and the shard given: with [`Mixes::Rotate`] the mutant runs
+/// under exactly what a correct-scheme check runs (the generalisation test).
+pub fn hunt_with(
+    mutant: Mutant,
+    base_seed: u64,
+    budget: u64,
+    mixes: Mixes,
+    shard: Shard,
     tick: &mut dyn FnMut(),
 ) -> Result<Report, Unknown> {
     let archs: Vec<&'static str> = match mutant.arch() {
@@ -295,17 +447,21 @@ pub fn hunt(
         arch: archs[0],
         mutant: Some(mutant),
     };
-    iterate(target, &archs, base_seed, budget, true, tick)
+    iterate(target, &archs, base_seed, budget, true, mixes, shard, tick)
 }
 
-/// Iteration `i` of `target` runs on `archs[i % archs.len()]`; the report's target is the
-/// arch of the first violating iteration (the first arch when none violates).
+/// Iteration `i` of `target` runs on `archs[i % archs.len()]` under `mixes.of(i)`, for
+/// every `i < iterations` that `shard` owns; the report's target is the arch of the
+/// first violating iteration (the first arch when none violates).
+#[allow(clippy::too_many_arguments)]
 fn iterate(
     target: Target,
     archs: &[&'static str],
     base_seed: u64,
     iterations: u64,
     stop_at_first: bool,
+    mixes: Mixes,
+    shard: Shard,
     tick: &mut dyn FnMut(),
 ) -> Result<Report, Unknown> {
     let t0 = Instant::now();
@@ -317,17 +473,25 @@ fn iterate(
         first: None,
         decisions: 0,
         elapsed: Duration::ZERO,
+        per_mix: BTreeMap::new(),
+        coverage: Coverage::default(),
+        shard,
     };
-    for i in 0..iterations {
+    for i in shard.iterations(iterations) {
         let t = Target {
             arch: archs[i as usize % archs.len()],
             ..target
         };
-        let (case, policy) = Case::generate(t, iteration_seed(base_seed, i));
+        let mix = mixes.of(target, i);
+        let (case, policy) = Case::generate(t, iteration_seed(base_seed, i), mix);
         let out = execute(&case, policy)?;
         rep.iterations += 1;
         rep.decisions += out.schedule.len() as u64;
         rep.stalled += out.stalled as u64;
+        rep.coverage.count(&out.events);
+        let per = rep.per_mix.entry(mix).or_default();
+        per.iterations += 1;
+        per.violating += !out.violations.is_empty() as u64;
         tick();
         if !out.violations.is_empty() {
             rep.violating += 1;

@@ -74,13 +74,51 @@ const FLUSH_KINDS: [(Kind, u64); 13] = [
     (Kind::Migrate, 10),
 ];
 
-/// Which weights a case's random operations follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The operation mix a case is generated from: the usual weights, or one shaped for a
+/// kind of race ([`lazymm::Exercise`]).
+///
+/// A mutant hunt uses the mix its declaration asks for ([`Mix::for_exercise`]); a
+/// correct-scheme check rotates through [`Mix::ALL`], iteration `i` using
+/// `Mix::ALL[i % Mix::ALL.len()]`, so a mix added for a new mutant's race guards every
+/// correct scheme against the same kind of regression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mix {
-    /// Every kind at its usual weight.
+    /// Every kind at its usual weight (with the swarm's random subsets).
     Usual,
-    /// Weighted for races between TLB flushes and switches.
+    /// Weighted for races between TLB flushes and switches: threads spread over the
+    /// CPUs, switches into them, and unmaps.
     TlbFlush,
+    /// A kernel thread execs from the mm it runs on lazily while that mm's last user
+    /// exits on another CPU (two CPUs, a fixed program; the scheduler searches).
+    LazyExec,
+}
+
+impl Mix {
+    /// Every mix, in the order a correct-scheme check rotates through them.
+    pub const ALL: [Mix; 3] = [Mix::Usual, Mix::TlbFlush, Mix::LazyExec];
+
+    /// The name used in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mix::Usual => "usual",
+            Mix::TlbFlush => "tlb-flush",
+            Mix::LazyExec => "lazy-exec",
+        }
+    }
+
+    /// The mix that opens the race of a mutant declared with `e`.
+    pub fn for_exercise(e: lazymm::Exercise) -> Mix {
+        match e {
+            lazymm::Exercise::Teardown | lazymm::Exercise::Hotplug => Mix::Usual,
+            lazymm::Exercise::TlbFlush => Mix::TlbFlush,
+            lazymm::Exercise::LazyExec => Mix::LazyExec,
+        }
+    }
+
+    /// The mix of iteration `i` of a correct-scheme check.
+    pub fn rotation(i: u64) -> Mix {
+        Mix::ALL[(i % Mix::ALL.len() as u64) as usize]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +167,9 @@ impl Op {
     pub fn random(rng: &mut Rng, swarm: Swarm, mix: Mix, cpu: usize, nr_cpus: usize) -> Op {
         let allowed = |i: usize, k: Kind| swarm.has(i) && !(k == Kind::Hotplug && cpu == 0);
         let kinds = match mix {
-            Mix::Usual => &KINDS,
+            // The lazy-exec mix's programs are fixed; its random ops (none today) would
+            // follow the usual weights.
+            Mix::Usual | Mix::LazyExec => &KINDS,
             Mix::TlbFlush => &FLUSH_KINDS,
         };
         let total: u64 = kinds

@@ -9,6 +9,7 @@ use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::scheme::Scheme;
 use crate::sync::Ordering;
+use crate::tracepoint::{Span, Tracepoint};
 
 pub mod arm64;
 pub mod generic;
@@ -181,7 +182,9 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     pub fn zap_page_range(&self, cpu: &mut Cpu<S, A>, mm: MmId) {
         cpu.step += 1;
         if self.mm(cpu, mm, "zap_page_range").is_some() {
+            cpu.trace(Tracepoint::Begin(Span::FlushTlbMmRange, mm));
             A::flush_tlb_mm(self, cpu, mm);
+            cpu.trace(Tracepoint::End(Span::FlushTlbMmRange, mm));
         }
     }
 

@@ -38,7 +38,7 @@ use crate::ipi::Ipi;
 use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo, Setting};
-use crate::oracle::Property;
+use crate::oracle::{Property, ViolationKind};
 use crate::scheme::Scheme;
 use crate::sync::Ordering;
 
@@ -51,9 +51,9 @@ pub const FORCE_INIT_MM_DEBUG_VM: Mutant = Mutant::declare(&MutantInfo {
     kind: Kind::Finding,
     scheme: "shootdown",
     arch: Some("powerpc"),
-    breaks: &[Property::A],
+    breaks: &[Property::A, Property::W],
     exercise: Exercise::Hotplug,
-    description: "mainline sched_force_init_mm with CONFIG_DEBUG_VM: switch_mm reads mm_cpumask(prev) of an mm freed while irqs were on (a)",
+    description: "mainline sched_force_init_mm with CONFIG_DEBUG_VM: switch_mm reads mm_cpumask(prev) of an mm freed while irqs were on (a), or warns on a live one whose bit an IPI cleared (w)",
     configure: &[Setting::DebugVm],
 });
 
@@ -134,10 +134,28 @@ impl Arch for Powerpc {
         k.load_cr3(cpu, next);
         if k.cfg.debug_vm {
             // VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev))): prev is
-            // followed, so a stale prev is a use after free.
+            // followed, so a stale prev is a use after free; a live prev whose bit this
+            // CPU no longer has (an exit_lazy_flush_tlb IPI cleared it) fires the
+            // warning (linuxppc/issues#469). init_mm's mask is not modelled: the kernel
+            // sets each CPU in it as the CPU comes up (start_secondary) and no hotplug
+            // or flush clears it, so the check always passes for it.
             let me = cpu.id;
-            if let Some(m) = k.mm(cpu, prev.id(), "switch_mm prev (CONFIG_DEBUG_VM)") {
-                let _ = m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed);
+            let prev_mm = if prev.id().is_init() {
+                None
+            } else {
+                k.mm(cpu, prev.id(), "switch_mm prev (CONFIG_DEBUG_VM)")
+            };
+            if let Some(m) = prev_mm {
+                // ORDERING: Relaxed, as the kernel's cpumask_test_cpu.
+                if !m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed) {
+                    k.report(
+                        cpu,
+                        prev.id(),
+                        ViolationKind::DebugWarn {
+                            check: "VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev))) in switch_mm_irqs_off",
+                        },
+                    );
+                }
             }
         }
         cpu.set_loaded_mm(next);

@@ -111,7 +111,9 @@ pub const NO_FREED_TABLES_FLUSH: Mutant = Mutant::declare(&MutantInfo {
 });
 
 /// `x86-cpumask-before-sentinel`: `switch_mm_irqs_off` sets the `mm_cpumask` bit and
-/// reads `tlb_gen` before it publishes `LOADED_MM_SWITCHING` (the order before 2025).
+/// reads `tlb_gen` before it publishes `LOADED_MM_SWITCHING`: the order of the stable
+/// trees (6.1.y, 6.6.y, 6.12.y, from a bad backport of fea4e317f9e7), fixed there in
+/// October 2025. The name is kept.
 pub const CPUMASK_BEFORE_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     name: "x86-cpumask-before-sentinel",
     kind: Kind::Broken,
@@ -119,7 +121,7 @@ pub const CPUMASK_BEFORE_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     arch: Some("x86"),
     breaks: &[Property::H],
     exercise: Exercise::TlbFlush,
-    description: "mm_cpumask bit and tlb_gen read before LOADED_MM_SWITCHING: a flush skips the switching CPU, which returns to user space on stale TLB entries (h)",
+    description: "the stable trees' order until October 2025: mm_cpumask bit and tlb_gen read before LOADED_MM_SWITCHING, so a flush skips the switching CPU, which returns to user space on stale TLB entries (h)",
     configure: &[],
 });
 
@@ -581,7 +583,7 @@ impl Arch for X86 {
             k.preempt_point();
             if k.arch.cpumask_before_sentinel {
                 // MUTANT x86-cpumask-before-sentinel: the sentinel only now, after the
-                // bit and the tlb_gen read (the order before 2025).
+                // bit and the tlb_gen read (the stable trees' order until October 2025).
                 Self::set_loaded_mm(k, cpu, LoadedMm::Switching);
             }
             ns
