@@ -361,13 +361,11 @@ fn shorten(s: &str) -> String {
 /// Parses trace text.
 pub fn parse_str(name: &str, text: &str, opts: &Options) -> Result<Trace, Error> {
     if let Some(at) = text.find('\0') {
-        let lineno = text[..at].matches('\n').count();
-        let found = text.split('\n').nth(lineno).unwrap_or_default();
-        return Err(Error::Malformed {
+        // Not a trace at all, so not a line --lenient could skip.
+        let line = text[..at].matches('\n').count() + 1;
+        return Err(Error::Io {
             file: name.to_string(),
-            line: lineno as u64 + 1,
-            expected: text::BINARY.to_string(),
-            found: shorten(&found.replace('\0', "\\0")),
+            message: format!("line {line}: expected {}", text::BINARY),
         });
     }
     let format = match opts.format.or_else(|| detect(text)) {
