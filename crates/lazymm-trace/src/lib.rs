@@ -328,8 +328,8 @@ pub fn parse_bytes(name: &str, bytes: &[u8], opts: &Options) -> Result<Trace, Er
 }
 
 /// Tells the format from the first lines of a trace: the first line that some format
-/// claims outright ([`Sniff::Yes`]) decides, or else the first line that could be an
-/// ftrace-family event line ([`Sniff::Maybe`]).
+/// claims outright decides (a systrace page line, trace-cmd's header, an atrace or perf
+/// or babeltrace2 line), or else the first line that could be an ftrace-family event line.
 pub fn detect(text: &str) -> Option<Format> {
     for line in text.lines().take(4000) {
         let mut maybe = None;
