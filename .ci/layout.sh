@@ -24,5 +24,12 @@ expect lazymm-replay "lazymm lazymm-cost lazymm-engine lazymm-trace"
 # The parsers build on their own (what the fuzz targets link).
 cargo check -q -p lazymm-trace --lib
 
+# No crate has cargo features, so the builds above and in .ci/test are every combination
+# there is (a feature once broke the parsers-only build, f8883a5). A crate that adds one
+# must add a build per combination here (`cargo hack check --feature-powerset`) and
+# drop it from this list.
+featured="$(grep -l '^\[features\]' crates/*/Cargo.toml || true)"
+[ -z "$featured" ] || { echo "layout: cargo features in $featured: add a build per feature combination to .ci/layout.sh" >&2; exit 1; }
+
 python3 .ci/cycles.py --allow lazymm:arch,cpu,kernel,scheme,smp
 echo "layout: one direction, trace and cost are leaves, no cycle outside the model's core"

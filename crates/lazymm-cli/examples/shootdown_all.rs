@@ -87,7 +87,11 @@ impl Scheme for ShootdownAll {
         cpu.lazy_mm(irq)
     }
 
-    fn mmgrab_lazy_tlb<A: Arch>(_: &Kernel<Self, A>, _: &mut Cpu<Self, A>, _: MmId) -> Uncounted {
+    fn mmgrab_lazy_tlb<A: Arch>(
+        _: &Kernel<Self, A>,
+        _: &mut Cpu<Self, A>,
+        _: &LazyMm<'_>,
+    ) -> Uncounted {
         Uncounted
     }
 

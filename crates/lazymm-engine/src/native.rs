@@ -30,7 +30,7 @@ use crate::hostcost::SwitchWork;
 use crate::registry::{self, Unknown, WithKernel};
 use crate::workload::{Any, Behavior, Prog, Sizing, Workload, WorkloadError};
 use lazymm::sync::CachePadded;
-use lazymm::{Arch, Config, Cpu, Kernel, Mutant, Scheme, Stats, Task, Violation};
+use lazymm::{Arch, Config, Cpu, Kernel, Mutant, Scheme, Stats, Task, TeardownHist, Violation};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,8 @@ pub struct RunReport {
     pub seconds: f64,
     /// Counters of the measured phase, summed over CPUs (taken when the CPUs stopped).
     pub measured: Stats,
+    /// Teardown times of the measured phase, merged over CPUs.
+    pub teardowns: TeardownHist,
     /// Counters of the measured phase, per CPU.
     pub per_cpu: Vec<Stats>,
     /// Counters of the whole run, quiescing included (mm counts, violations).
@@ -223,6 +225,9 @@ impl WithKernel for Native<'_> {
     }
 }
 
+/// What one CPU measured: its counters and its teardown times, taken when it stopped.
+type Measured = (Stats, TeardownHist);
+
 /// An NMI hits a CPU about once every this many NMI points (between steps, and inside
 /// x86's CR3 switch window). A power of two: the engine draws its gaps with a mask.
 const NMI_PERIOD: u32 = 8;
@@ -281,8 +286,13 @@ impl<S: Scheme> NativeHost<S> {
     }
 
     /// One CPU's thread: the scheduler loop until the main thread says stop, then
-    /// quiescing. Returns the counters of the measured phase.
-    fn cpu_main<A: Arch>(&self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, Prog>, w: &Any) -> Stats {
+    /// quiescing. Returns the counters and teardown times of the measured phase.
+    fn cpu_main<A: Arch>(
+        &self,
+        k: &Kernel<S, A>,
+        rq: &mut Runqueue<S, A, Prog>,
+        w: &Any,
+    ) -> Measured {
         let mut turns: u32 = 0;
         let mut idle_turns: u32 = 0;
         let mut reached = false;
@@ -336,7 +346,7 @@ impl<S: Scheme> NativeHost<S> {
                 }
             }
         }
-        let measured = rq.cpu.stats();
+        let measured = (rq.cpu.stats(), rq.cpu.teardowns().clone());
         self.quiesce(k, rq, w);
         measured
     }
@@ -473,7 +483,7 @@ fn run_native<S: Scheme, A: Arch>(
         // ORDERING: Release pairs with the Acquire load of `stop` in `cpu_main`.
         host.stop.store(true, Ordering::Release);
         let seconds = t0.elapsed().as_secs_f64();
-        let results: Vec<(Stats, Cpu<S, A>, Option<EventLog>)> = handles
+        let results: Vec<(Measured, Cpu<S, A>, Option<EventLog>)> = handles
             .into_iter()
             .filter_map(|h| h.join().expect("a CPU thread panicked"))
             .collect();
@@ -483,13 +493,15 @@ fn run_native<S: Scheme, A: Arch>(
     let (seconds, results) = ran?;
 
     let mut measured = Stats::default();
+    let mut teardowns = TeardownHist::default();
     let mut total = Stats::default();
     let mut per_cpu = Vec::with_capacity(n);
     let mut violations = Vec::new();
     let mut logs = Vec::new();
-    for (m, cpu, log) in results {
+    for ((m, hist), cpu, log) in results {
         logs.extend(log);
         measured.add(&m);
+        teardowns.add(&hist);
         total.add(&cpu.stats());
         per_cpu.push(m);
         violations.extend(cpu.violations);
@@ -503,6 +515,7 @@ fn run_native<S: Scheme, A: Arch>(
         cpus: n,
         seconds,
         measured,
+        teardowns,
         per_cpu,
         total,
         task_bytes: core::mem::size_of::<Task<S>>(),

@@ -543,22 +543,6 @@ fn sum_stats<S: Scheme, A: Arch>(serial: &Serial<S, A, Rq<S, A>>) -> Stats {
     s
 }
 
-fn diff(a: &Stats, b: &Stats) -> Stats {
-    Stats {
-        context_switches: a.context_switches - b.context_switches,
-        lazy_switches: a.lazy_switches - b.lazy_switches,
-        shared_rmw: a.shared_rmw - b.shared_rmw,
-        full_fences: a.full_fences - b.full_fences,
-        ipis_sent: a.ipis_sent - b.ipis_sent,
-        ipis_received: a.ipis_received - b.ipis_received,
-        mm_created: a.mm_created - b.mm_created,
-        mm_freed: a.mm_freed - b.mm_freed,
-        exits: a.exits - b.exits,
-        teardown_ns: a.teardown_ns - b.teardown_ns,
-        ..Stats::default()
-    }
-}
-
 /// Ends when the heap is empty; a bound on simulated time keeps a bug from spinning.
 const FOREVER: Ps = Ps::MAX / 4;
 
@@ -612,7 +596,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
     let before = sum_stats(&serial);
     let t_end = spec.warmup + spec.window;
     e.run(&mut Drive { h: &mut sim }, t_end);
-    let measured = diff(&sum_stats(&serial), &before);
+    let measured = sum_stats(&serial).since(&before);
     // The run ends: workloads start no new work, every CPU finishes the ops it has (the
     // wakeups and tasks they send arrive), then each CPU in turn exits its tasks.
     sim.out.stopping.set(true);

@@ -328,8 +328,8 @@ pub fn parse_bytes(name: &str, bytes: &[u8], opts: &Options) -> Result<Trace, Er
 }
 
 /// Tells the format from the first lines of a trace: the first line that some format
-/// claims outright ([`Sniff::Yes`]) decides, or else the first line that could be an
-/// ftrace-family event line ([`Sniff::Maybe`]).
+/// claims outright decides (a systrace page line, trace-cmd's header, an atrace or perf
+/// or babeltrace2 line), or else the first line that could be an ftrace-family event line.
 pub fn detect(text: &str) -> Option<Format> {
     for line in text.lines().take(4000) {
         let mut maybe = None;
@@ -361,13 +361,11 @@ fn shorten(s: &str) -> String {
 /// Parses trace text.
 pub fn parse_str(name: &str, text: &str, opts: &Options) -> Result<Trace, Error> {
     if let Some(at) = text.find('\0') {
-        let lineno = text[..at].matches('\n').count();
-        let found = text.split('\n').nth(lineno).unwrap_or_default();
-        return Err(Error::Malformed {
+        // Not a trace at all, so not a line --lenient could skip.
+        let line = text[..at].matches('\n').count() + 1;
+        return Err(Error::Io {
             file: name.to_string(),
-            line: lineno as u64 + 1,
-            expected: text::BINARY.to_string(),
-            found: shorten(&found.replace('\0', "\\0")),
+            message: format!("line {line}: expected {}", text::BINARY),
         });
     }
     let format = match opts.format.or_else(|| detect(text)) {

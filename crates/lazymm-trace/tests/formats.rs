@@ -469,7 +469,6 @@ fn raw_hex_and_bin_are_named_errors() {
     for (name, words) in [
         ("ftrace_raw.txt", "options/raw"),
         ("ftrace_hex.txt", "options/hex"),
-        ("ftrace_bin.txt", "options/bin"),
     ] {
         let e = read_file(&fixture(name), &Options::default()).unwrap_err();
         let Error::Malformed { line, .. } = &e else {
@@ -478,6 +477,24 @@ fn raw_hex_and_bin_are_named_errors() {
         assert!(*line > 1, "{name}: {e}");
         let msg = e.to_string();
         assert!(msg.contains(name) && msg.contains(words), "{msg}");
+    }
+    // Binary is not a trace: --lenient does not make it one.
+    for lenient in [false, true] {
+        let opts = Options {
+            lenient,
+            ..Options::default()
+        };
+        let e = read_file(&fixture("ftrace_bin.txt"), &opts).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Io { .. }), "{msg}");
+        assert!(
+            msg.contains("ftrace_bin.txt: line 13: expected text"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("options/bin") && !msg.contains("--lenient"),
+            "{msg}"
+        );
     }
 }
 

@@ -10,8 +10,8 @@
 //!   `rq->curr` for membarrier, the IPI mailbox, hazard slots): each part on its own line.
 
 use crate::arch::Arch;
-use crate::mm::MmId;
-use crate::oracle::{Stats, Violation};
+use crate::mm::{MmId, MmUsers};
+use crate::oracle::{Stats, TeardownHist, Violation};
 use crate::scheme::Scheme;
 use crate::smp::Mailbox;
 use crate::sync::{raw, Acct, CachePadded, Ordering, SharedU64};
@@ -56,6 +56,25 @@ impl<'g> LazyMm<'g> {
         }
     }
 
+    /// `init_mm`, which is never freed: a borrow that needs no guard.
+    pub(crate) fn init() -> LazyMm<'static> {
+        // INVARIANT: init_mm lives for the whole run (its slot is never freed).
+        LazyMm {
+            id: MmId::INIT,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The mm of a real user reference, alive while `users` is borrowed (`mm_users`
+    /// above zero keeps `mm_count` above zero).
+    pub fn of_user(users: &'g MmUsers) -> LazyMm<'g> {
+        // INVARIANT: `users` holds mm_users, so the mm is not freed while it is borrowed.
+        LazyMm {
+            id: users.id(),
+            _borrow: PhantomData,
+        }
+    }
+
     /// A borrow that does not have the invariant: `id` was read before `_irq` was taken,
     /// and nothing may have kept it alive since. Only for modelling kernel code that
     /// does exactly this (mainline's `sched_force_init_mm`); the arena reports every use
@@ -68,8 +87,8 @@ impl<'g> LazyMm<'g> {
     }
 
     /// The mm, for model code that must name it (to compare it, to follow it through the
-    /// arena while the borrow keeps it alive).
-    pub(crate) fn id(&self) -> MmId {
+    /// arena while the borrow keeps it alive, to record it in a scheme's own words).
+    pub fn id(&self) -> MmId {
         self.id
     }
 
@@ -181,6 +200,9 @@ pub struct Cpu<S: Scheme, A: Arch> {
     /// What this CPU counted (`shared_rmw` and `full_fences` live in `acct`, see
     /// [`Cpu::stats`]).
     pub(crate) stats: Stats,
+    /// The time of each teardown this CPU timed (kept beside `stats`, not in it: see
+    /// [`TeardownHist`]).
+    pub(crate) teardowns: TeardownHist,
     /// The accounting of this CPU's protocol accesses (counts, and the access log while
     /// recording).
     pub acct: Acct,
@@ -226,6 +248,7 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
             id,
             step: 0,
             stats: Stats::default(),
+            teardowns: TeardownHist::default(),
             acct: Acct::default(),
             violations: Vec::new(),
             prev_lazy_mm: None,
@@ -358,6 +381,12 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
             full_fences: self.acct.fences(),
             ..self.stats
         }
+    }
+
+    /// The time of each teardown this CPU timed (`__mmput` and `__mmdrop`, when the host
+    /// gave a clock).
+    pub fn teardowns(&self) -> &TeardownHist {
+        &self.teardowns
     }
 
     /// Turns the recording of this CPU's protocol accesses on or off (see

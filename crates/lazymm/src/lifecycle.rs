@@ -148,7 +148,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         f(self, cpu);
         let ns = (self.cfg.clock)().saturating_sub(t0);
         cpu.stats.teardown_ns += ns;
-        cpu.stats.teardown_hist.record(ns);
+        cpu.teardowns.record(ns);
         cpu.teardown_depth -= 1;
     }
 
@@ -252,7 +252,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// thread whose `active_mm` is `init_mm`, with the lazy reference that goes with it.
     pub fn idle_task(&self, cpu: &mut Cpu<S, A>, pid: u32) -> Task<S> {
         let mut idle = Task::kthread(pid);
-        let lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
+        let lazy = S::mmgrab_lazy_tlb(self, cpu, &LazyMm::init());
         let irq = cpu.local_irq_disable();
         A::enter_lazy_tlb(self, cpu, &LazyMm::new(MmId::INIT, &irq));
         cpu.local_irq_enable(irq);
@@ -271,7 +271,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             return;
         };
         let id = mm.id();
-        let lazy = S::mmgrab_lazy_tlb(self, cpu, id);
+        let lazy = S::mmgrab_lazy_tlb(self, cpu, &LazyMm::of_user(&mm));
         // smp_mb__after_spinlock() under task_lock: user accesses happen before
         // current->mm is cleared.
         // ORDERING: pairs with membarrier()'s full fence before it reads rq->curr.
@@ -416,9 +416,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let irq = cpu.local_irq_disable();
         cpu.set_current_mm(None);
         self.rq_set_curr(cpu, None, false);
-        let lazy = S::mmgrab_lazy_tlb(self, cpu, mm);
         // active_mm is still mm, kept alive by the mm_count reference `r` still held.
-        A::enter_lazy_tlb(self, cpu, &LazyMm::new(mm, &irq));
+        let active = LazyMm::new(mm, &irq);
+        let lazy = S::mmgrab_lazy_tlb(self, cpu, &active);
+        A::enter_lazy_tlb(self, cpu, &active);
         S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
         cpu.local_irq_enable(irq);
         self.preempt_point();
@@ -452,7 +453,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.irq_point(cpu);
         self.preempt_point();
         cpu.trace(Tracepoint::End(Span::ForceInitMmIrqsOn, mm));
-        let init_lazy = S::mmgrab_lazy_tlb(self, cpu, MmId::INIT);
+        let init_lazy = S::mmgrab_lazy_tlb(self, cpu, &LazyMm::init());
         let irq = cpu.local_irq_disable();
         let prev = if self.cfg.force_init_mm_reread {
             // The fix: what this CPU runs on now, borrowed under this guard.

@@ -217,6 +217,8 @@ impl FreeList {
                 .head
                 .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
             {
+                // INVARIANT: `slot` is the new top, `next[slot]` names the old top (the
+                // head we replaced), and the tag grew.
                 Ok(_) => return,
                 Err(now) => head = now,
             }
@@ -239,6 +241,9 @@ impl FreeList {
                 .head
                 .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
             {
+                // INVARIANT: the head is the slot below the popped one, read from its
+                // `next` while the tag was unchanged (so nothing pushed or popped in
+                // between), and the tag grew; the popped slot is off the stack.
                 Ok(_) => return Some(top - 1),
                 Err(now) => head = now,
             }

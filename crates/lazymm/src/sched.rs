@@ -68,7 +68,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
                 if prev.is_user() {
                     // from user
                     cpu.stats.lazy_switches += 1;
-                    let lazy = S::mmgrab_lazy_tlb(self, cpu, active.id());
+                    let lazy = S::mmgrab_lazy_tlb(self, cpu, &active);
                     S::lazy_install(&mut cpu.scheme, &mut next.scheme, lazy);
                 } else {
                     // from kernel

@@ -179,6 +179,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let me = &self.cpus[cpu.id].ipi;
         // ORDERING: Acquire pairs with the Release `fetch_or` of the summary in
         // `post_ipis`: the sender's word bits are visible.
+        // INVARIANT: the summary is cleared before the words it covers are, so a bit a
+        // sender sets in a word from now on sets the summary bit again.
         let mut summary = me.summary.swap(&mut cpu.acct, 0, Ordering::Acquire);
         let mut ran = false;
         while summary != 0 {
@@ -186,6 +188,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             summary &= summary - 1;
             // ORDERING: Acquire pairs with the Release `fetch_or` in `post_ipis`: the
             // sender's call record is visible.
+            // INVARIANT: the senders taken out here have their calls run below; a sender
+            // bit is cleared only by the run of its call.
             let mut bits = me.senders.get(w).swap(&mut cpu.acct, 0, Ordering::Acquire);
             while bits != 0 {
                 let sender = w * 64 + bits.trailing_zeros() as usize;
@@ -247,6 +251,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             mb.senders
                 .get(w)
                 .fetch_or(&mut cpu.acct, bit, Ordering::Release);
+            // INVARIANT: the word's bit is set before the summary's, so a summary bit is
+            // set whenever its word may be non-zero.
             // ORDERING: Release, as above, for the summary the target swaps first.
             mb.summary
                 .fetch_or(&mut cpu.acct, 1 << w, Ordering::Release);

@@ -5,7 +5,7 @@
 use lazymm::arch::Generic;
 use lazymm::scheme::{HazptrLuto, HazptrMathieu};
 use lazymm::sync::Ordering;
-use lazymm::{Config, Cpu, Kernel, MmId, Scheme, Task, ViolationKind};
+use lazymm::{Config, Cpu, Kernel, LazyMm, MmId, Scheme, Task, TaskMm, ViolationKind};
 use std::sync::atomic::AtomicBool;
 
 /// Two CPUs, each running its idle task, and one process with a thread on each CPU.
@@ -137,14 +137,15 @@ fn mathieu_shoots_down_only_the_cpus_whose_slot_holds_the_mm() {
 #[test]
 fn mathieu_reports_a_second_lazy_mm_on_one_cpu() {
     let mut m = machine::<HazptrMathieu>();
-    let (a, b) = (m.threads[0].mm_id().unwrap(), {
-        let t = m.k.fork(&mut m.cpus[0], 9).expect("room");
-        t.mm_id().unwrap()
-    });
+    let other = m.k.fork(&mut m.cpus[0], 9).expect("room");
+    let (Some(TaskMm::User(ua)), Some(TaskMm::User(ub))) = (&m.threads[0].mm, &other.mm) else {
+        panic!("two user tasks")
+    };
+    let a = ua.id();
     // Publishing while the slot is held breaks property d, and the oracle says so.
-    let _first = HazptrMathieu::mmgrab_lazy_tlb(&m.k, &mut m.cpus[0], a);
+    let _first = HazptrMathieu::mmgrab_lazy_tlb(&m.k, &mut m.cpus[0], &LazyMm::of_user(ua));
     assert!(m.cpus[0].violations.is_empty());
-    let _second = HazptrMathieu::mmgrab_lazy_tlb(&m.k, &mut m.cpus[0], b);
+    let _second = HazptrMathieu::mmgrab_lazy_tlb(&m.k, &mut m.cpus[0], &LazyMm::of_user(ub));
     let kinds: Vec<_> = m.cpus[0]
         .violations
         .iter()

@@ -123,7 +123,7 @@ impl Acc {
         self.teardown_ns += r.total.teardown_ns;
         // The distribution is the measured phase's: the teardowns of quiescing, where
         // the other CPUs wait at a barrier, are an artefact of stopping.
-        self.teardowns.add(&r.measured.teardown_hist);
+        self.teardowns.add(&r.teardowns);
         self.violations += r.total.violations;
         self.task_bytes = r.task_bytes;
         self.task_state_bytes = r.task_state_bytes;

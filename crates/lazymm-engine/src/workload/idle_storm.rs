@@ -18,7 +18,9 @@ impl<S: Scheme> Behavior<S> for IdleStorm {
 
     fn setup<A: Arch>(&self, k: &Kernel<S, A>, rqs: &mut [Runqueue<S, A, Prog>]) {
         let pid = rqs[0].pid();
-        let mut parent = k.fork(&mut rqs[0].cpu, pid).expect("arena has room");
+        let mut parent = k
+            .fork(&mut rqs[0].cpu, pid)
+            .expect("the arena has room (sized by Workload::check)");
         for rq in rqs.iter_mut() {
             let pid = rq.pid();
             let t = k

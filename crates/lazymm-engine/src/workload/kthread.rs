@@ -70,7 +70,9 @@ impl<S: Scheme> Behavior<S> for Kthread {
             );
             assert_eq!(w.ok(), Some(WORKER), "the worker is the first task");
             let pid = rq.pid();
-            let t = k.fork(&mut rq.cpu, pid).expect("arena has room");
+            let t = k
+                .fork(&mut rq.cpu, pid)
+                .expect("the arena has room (sized by Workload::check)");
             let _ = rq.place(
                 HostTask {
                     task: t,

@@ -63,7 +63,8 @@ impl<S: Scheme> Behavior<S> for Pairs {
         let n = rqs.len();
         let mut parent = self.one_process.then(|| {
             let pid = rqs[0].pid();
-            k.fork(&mut rqs[0].cpu, pid).expect("arena has room")
+            k.fork(&mut rqs[0].cpu, pid)
+                .expect("the arena has room (sized by Workload::check)")
         });
         for p in 0..self.pairs {
             let (ca, cb) = Pairs::cpus_of(p, n);
@@ -72,7 +73,7 @@ impl<S: Scheme> Behavior<S> for Pairs {
                 Some(parent) => k.clone_thread(&mut rqs[ca].cpu, parent, pid),
                 None => k.fork(&mut rqs[ca].cpu, pid),
             }
-            .expect("arena has room for the initial tasks");
+            .expect("the arena has room for the initial tasks (sized by Workload::check)");
             let pid = rqs[cb].pid();
             let b = k
                 .clone_thread(&mut rqs[cb].cpu, &a, pid)
@@ -88,7 +89,7 @@ impl<S: Scheme> Behavior<S> for Pairs {
                     true,
                 )
                 .ok()
-                .expect("room for the initial tasks (checked by the spec)");
+                .expect("the runqueue has room for the initial tasks (checked by Workload::check)");
             let ib = rqs[cb]
                 .place(
                     HostTask {
@@ -98,7 +99,7 @@ impl<S: Scheme> Behavior<S> for Pairs {
                     false,
                 )
                 .ok()
-                .expect("room for the initial tasks (checked by the spec)");
+                .expect("the runqueue has room for the initial tasks (checked by Workload::check)");
             rqs[ca].parts(ia).1.prog = Prog::Pair { cpu: cb, task: ib };
             rqs[cb].parts(ib).1.prog = Prog::Pair { cpu: ca, task: ia };
         }

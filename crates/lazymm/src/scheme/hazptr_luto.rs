@@ -160,6 +160,15 @@ pub struct LutoTask;
 pub struct LutoLazy;
 
 /// The runqueue fields this scheme adds, on the runqueue's own line.
+///
+/// # Invariants
+/// - `lazy_mm` is 0 or the encoding of the mm this CPU uses lazily right now; while it
+///   names an mm, that mm's page tables are not freed (a teardown scan that finds it
+///   hands this CPU a reference instead).
+/// - `drop_mm` is 0 or the encoding of an mm for which exactly one `mm_count` reference
+///   is parked here, counted in that mm's `mm_count`: whoever takes a non-zero value out
+///   (this CPU in `drop_deferred`, a scanner in `hand_over`) owns that reference and
+///   drops it.
 pub struct LutoRq {
     /// `rq->lazy_mm`: the hazard pointer (an encoded [`MmId`], 0 for none). Only this
     /// CPU writes it; scanners read it.
@@ -252,6 +261,8 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
                     Ordering::Acquire,
                 ) {
                     Ok(old) => {
+                        // INVARIANT: `drop_mm` now holds one of the `n` references taken
+                        // above, and the reference it held (if any) is ours to drop.
                         used += 1;
                         if let Some(old) = MmId::decode(old) {
                             // A stale deferred reference: drop it on the owner's behalf.
@@ -316,6 +327,7 @@ impl<const CPUMASK: bool> HazptrLuto<CPUMASK> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
+                    // INVARIANT: `drop_mm` is 0 again, and the reference it held is ours.
                     if let Some(mm) = MmId::decode(d) {
                         k.mmdrop(cpu, MmCount(mm));
                     }
@@ -367,7 +379,12 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
     }
 
     #[inline]
-    fn mmgrab_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) -> LutoLazy {
+    fn mmgrab_lazy_tlb<A: Arch>(
+        k: &Kernel<Self, A>,
+        cpu: &mut Cpu<Self, A>,
+        mm: &LazyMm<'_>,
+    ) -> LutoLazy {
+        let mm = mm.id();
         if !mm.is_init() {
             // INVARIANT: whoever calls this holds, or runs for a task that holds, a real
             // user of mm (prev's mm_users on user→kernel, the exiting task's in exit_mm,

@@ -263,8 +263,9 @@ impl Scheme for HazptrMathieu {
     fn mmgrab_lazy_tlb<A: Arch>(
         k: &Kernel<Self, A>,
         cpu: &mut Cpu<Self, A>,
-        mm: MmId,
+        mm: &LazyMm<'_>,
     ) -> MathieuLazy {
+        let mm = mm.id();
         if mm.is_init() {
             // init_mm is never freed: there is nothing to protect.
             return MathieuLazy;

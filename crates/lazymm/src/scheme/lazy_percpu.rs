@@ -126,7 +126,11 @@ impl Scheme for LazyPercpu {
     }
 
     #[inline]
-    fn mmgrab_lazy_tlb<A: Arch>(_: &Kernel<Self, A>, _: &mut Cpu<Self, A>, _: MmId) -> PercpuLazy {
+    fn mmgrab_lazy_tlb<A: Arch>(
+        _: &Kernel<Self, A>,
+        _: &mut Cpu<Self, A>,
+        _: &LazyMm<'_>,
+    ) -> PercpuLazy {
         PercpuLazy
     }
 

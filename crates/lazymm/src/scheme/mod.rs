@@ -125,11 +125,14 @@ pub trait Scheme: Sized + Send + Sync + 'static {
     #[inline]
     fn irq_set_active_mm_init(_cpu: &mut Self::CpuLocal) {}
 
-    /// `mmgrab_lazy_tlb(mm)`: this CPU starts using `mm` lazily.
+    /// `mmgrab_lazy_tlb(mm)`: this CPU starts using `mm` lazily. `mm` is a borrow that
+    /// something else keeps alive while the hook runs (the irqs-off section of the
+    /// switch, the exiting task's real reference, `init_mm`'s immortality), so the
+    /// reference the scheme takes is never taken on a freed mm.
     fn mmgrab_lazy_tlb<A: Arch>(
         k: &Kernel<Self, A>,
         cpu: &mut Cpu<Self, A>,
-        mm: MmId,
+        mm: &LazyMm<'_>,
     ) -> Self::LazyRef;
 
     /// `mmdrop_lazy_tlb(mm)`: this CPU no longer uses the mm lazily (it has switched away).

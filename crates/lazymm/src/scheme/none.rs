@@ -66,7 +66,11 @@ impl<const MB: bool> Scheme for NoRefsScheme<MB> {
     }
 
     #[inline]
-    fn mmgrab_lazy_tlb<A: Arch>(_: &Kernel<Self, A>, _: &mut Cpu<Self, A>, _: MmId) -> NoneLazy {
+    fn mmgrab_lazy_tlb<A: Arch>(
+        _: &Kernel<Self, A>,
+        _: &mut Cpu<Self, A>,
+        _: &LazyMm<'_>,
+    ) -> NoneLazy {
         NoneLazy
     }
 

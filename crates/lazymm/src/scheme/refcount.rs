@@ -144,7 +144,12 @@ impl Scheme for Refcount {
         }
     }
 
-    fn mmgrab_lazy_tlb<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) -> MmCount {
+    fn mmgrab_lazy_tlb<A: Arch>(
+        k: &Kernel<Self, A>,
+        cpu: &mut Cpu<Self, A>,
+        mm: &LazyMm<'_>,
+    ) -> MmCount {
+        let mm = mm.id();
         if k.scheme.no_grab && !mm.is_init() {
             // MUTANT refcount-no-grab: pretend a reference was taken on a user mm.
             return MmCount(mm);

@@ -218,7 +218,12 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
     }
 
     #[inline]
-    fn mmgrab_lazy_tlb<A: Arch>(_: &Kernel<Self, A>, _: &mut Cpu<Self, A>, mm: MmId) -> LazyTlb {
+    fn mmgrab_lazy_tlb<A: Arch>(
+        _: &Kernel<Self, A>,
+        _: &mut Cpu<Self, A>,
+        mm: &LazyMm<'_>,
+    ) -> LazyTlb {
+        let mm = mm.id();
         LazyTlb(mm)
     }
 
