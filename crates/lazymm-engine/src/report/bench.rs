@@ -490,9 +490,6 @@ pub fn write_report(b: &Bench, out: &Path) -> Result<Vec<String>, ReportError> {
     write_dir(out, &files)
 }
 
-/// Writes `files` (name inside `out`, text) as the whole content of the directory `out`,
-/// all or nothing. Returns the names written.
-
 #[cfg(test)]
 mod tests {
     use super::*;
