@@ -3,7 +3,7 @@
 //! `results.csv`; the tables show them through [`super::columns`].
 
 use crate::bench::stats::Verdict;
-use crate::bench::Mode;
+use crate::bench::plan::Mode;
 use crate::workload::Workload;
 use serde::{Serialize, Serializer};
 
