@@ -29,7 +29,7 @@
 //! `bookkeeping` runs the model as it is: a switch costs what the scheme's bookkeeping
 //! costs, nanoseconds. `realistic` adds, after every simulated context switch, CPU-local
 //! work as long as a real context switch on this host (measured once per bench by
-//! [`hostcost::host_switch_ns`], or given), so a shared cache line costs what it would
+//! [`crate::hostcost::host_switch_ns`], or given), so a shared cache line costs what it would
 //! cost a real kernel in proportion.
 //!
 //! The parts: [`plan`] (what to run), [`run`] (running it), [`stats`] (the intervals

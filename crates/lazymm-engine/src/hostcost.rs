@@ -298,7 +298,7 @@ impl HostInfo {
         });
         HostInfo {
             hostname,
-            cpus: crate::bench::host_cpus(),
+            cpus: crate::bench::plan::host_cpus(),
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             cpu_model,
         }

@@ -4,8 +4,8 @@
 //! `lazymm_cost::price::Pricer`).
 //!
 //! The host drains each CPU's access log after every operation and hands it to
-//! [`Accounting::charge`]; it tells the accounting which mm each arena slot holds with
-//! [`Accounting::made`].
+//! `Accounting::charge`; it tells the accounting which mm each arena slot holds with
+//! `Accounting::made`.
 
 use crate::row::{HotLine, Predicted};
 use lazymm::mm::Mm;

@@ -5,7 +5,7 @@
 //! - [`host`]: the replay host, a single-threaded host over the engine's `Serial` IPI
 //!   host, like the simulator's; with a machine file it prices the recorded accesses on
 //!   the cost model (`lazymm_cost::price`);
-//!   ([`accounting`] charges its recorded accesses);
+//!   (`accounting.rs` charges its recorded accesses);
 //! - [`row`]: a replay's result and its serialization;
 //! - [`report`]: the table, JSON, CSV, charts and page.
 //!
@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod accounting;
+mod accounting;
 pub mod host;
 pub mod report;
 pub mod row;

@@ -30,12 +30,7 @@ const PAGE: Page<'static> = Page {
     source: REPLAY_HTML,
     subcommand: "replay",
     kind: PageKind::Replay,
-    nav: &[
-        ("summary", "Traces"),
-        ("charts", "Charts"),
-        ("table", "Table"),
-        ("terminal", "Terminal table"),
-    ],
+    nav: page::REPORT_NAV,
 };
 
 /// The sentence that says what the numbers are.
@@ -461,44 +456,21 @@ impl Report {
         let values = self.rows().map_err(|e| {
             minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
         })?;
-        let rows: Vec<J> = values
-            .iter()
-            .map(|v| {
-                let bad = v.get("violations").and_then(Value::as_u64).unwrap_or(0) > 0;
-                let cells: Vec<J> = COLUMNS
-                    .iter()
-                    .map(|c| {
-                        context! {
-                            text => c.cell.format(v),
-                            class => if c.left { "l" } else { "" },
-                        }
-                    })
-                    .collect();
-                context! { cells => cells, class => if bad { "bad" } else { "" } }
-            })
-            .collect();
-        let columns: Vec<J> = COLUMNS
-            .iter()
-            .map(|c| context! { head => c.head, means => c.means })
-            .collect();
-        let charts: Vec<J> = figures
-            .iter()
-            .map(|f| {
-                context! {
-                    // The one markup put on the page: the charts, drawn by this module.
-                    svg => J::from_safe_string(f.chart.svg.clone()),
-                    caption => f.caption,
-                    file => f.chart.file,
-                }
-            })
-            .collect();
+        let records: Vec<&Record> = self.records().collect();
+        let rows = page::rows(
+            COLUMNS,
+            &values,
+            |i| if records[i].violations > 0 { "bad" } else { "" },
+            |_, _| "",
+        );
+        let charts = page::charts(figures.iter().map(|f| (&f.chart, f.caption)));
         page::render(
             &PAGE,
             context! {
                 traces => traces,
                 sentence => REPLAY_SENTENCE,
                 charts => charts,
-                columns => columns,
+                columns => page::columns(COLUMNS),
                 rows => rows,
                 table => self.text(),
             },

@@ -476,49 +476,34 @@ const PAGE: Page<'static> = Page {
     source: PREDICT_HTML,
     subcommand: "predict",
     kind: Kind::Prediction,
-    nav: &[
-        ("summary", "Summary"),
-        ("charts", "Charts"),
-        ("table", "Table"),
-        ("terminal", "Terminal table"),
-    ],
+    nav: page::REPORT_NAV,
 };
 
 /// `index.html`: the header, the charts inline and the tables, rendered from the
 /// template with HTML autoescape.
 pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error> {
-    use minijinja::{context, Value as J};
+    use minijinja::context;
     let values: Vec<serde_json::Value> = p
         .rows
         .iter()
-        .map(|r| serde_json::to_value(row(p, r)).unwrap_or(serde_json::Value::Null))
-        .collect();
-    let rows: Vec<J> = values
-        .iter()
-        .map(|v| {
-            let bad = v.get("violations").and_then(serde_json::Value::as_u64).unwrap_or(0) > 0;
-            let cells: Vec<J> = COLUMNS
-                .iter()
-                .map(|c| context! { text => c.cell.format(v), class => if c.left { "l" } else { "" } })
-                .collect();
-            context! { cells => cells, class => if bad { "bad" } else { "" } }
-        })
-        .collect();
-    let columns: Vec<J> = COLUMNS
-        .iter()
-        .map(|c| context! { head => c.head, means => c.means })
-        .collect();
-    let charts: Vec<J> = charts
-        .iter()
-        .map(|c| {
-            context! {
-                // The one markup put on the page: the charts, drawn by the report layer.
-                svg => J::from_safe_string(c.svg.clone()),
-                title => c.title,
-                file => c.file,
+        .map(|r| serde_json::to_value(row(p, r)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+        })?;
+    let rows = page::rows(
+        COLUMNS,
+        &values,
+        |i| {
+            if p.rows[i].r.violations.is_empty() {
+                ""
+            } else {
+                "bad"
             }
-        })
-        .collect();
+        },
+        |_, _| "",
+    );
+    let charts = page::charts(charts.iter().map(|c| (c, c.title.as_str())));
     let (warmup, window) = p.spec.window();
     page::render(
         &PAGE,
@@ -530,7 +515,7 @@ pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error
             window => format!("{:.0} us simulated after {:.0} us of warm-up", window as f64 / 1e6, warmup as f64 / 1e6),
             violation_count => p.rows.iter().map(|r| r.r.violations.len()).sum::<usize>(),
             charts => charts,
-            columns => columns,
+            columns => page::columns(COLUMNS),
             rows => rows,
             table => table(p),
         },

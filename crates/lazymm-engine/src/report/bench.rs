@@ -13,10 +13,10 @@
 
 use super::columns::{self, COLUMNS};
 use super::format::{secs, utc};
-use super::page::{render, Kind, Page};
+use super::page::{self, render, Kind, Page};
 use super::svg::{self, line_chart, Chart, ChartSpec, Point, Scale, Series, XAxis};
 use super::write::{write_dir, ReportError};
-use crate::bench::stats::{CONFIDENCE, NOISE_THRESHOLD, RESAMPLES};
+use crate::bench::stats::{Verdict, CONFIDENCE, NOISE_THRESHOLD, RESAMPLES};
 use crate::bench::{has_pairs, Bench, Mode, Row, NONE, NONE_MB};
 use crate::workload::Workload;
 use serde_json::{json, Value};
@@ -407,68 +407,33 @@ const PAGE: Page<'static> = Page {
     source: BENCH_HTML,
     subcommand: "bench",
     kind: Kind::Measurement,
-    nav: &[
-        ("summary", "Summary"),
-        ("charts", "Charts"),
-        ("table", "Table"),
-        ("terminal", "Terminal table"),
-    ],
+    nav: page::REPORT_NAV,
 };
 
 /// `index.html`: the charts inline, the table, the machine, its load and the command,
 /// rendered from the template with HTML autoescape.
 pub fn html(b: &Bench, charts: &[Chart]) -> Result<String, minijinja::Error> {
-    use minijinja::{context, Value as J};
-    let values = row_values(b);
-    let mut last = None;
-    let rows: Vec<J> = b
-        .rows
-        .iter()
-        .zip(&values)
-        .map(|(r, v)| {
-            let first = last.is_some_and(|g| g != r.group());
-            last = Some(r.group());
-            let cells: Vec<J> = COLUMNS
-                .iter()
-                .map(|c| {
-                    let verdict = match c.cell {
-                        columns::Cell::Text("verdict") => match r.verdict {
-                            Some(crate::bench::stats::Verdict::Slower) => " v-slower",
-                            Some(crate::bench::stats::Verdict::Faster) => " v-faster",
-                            Some(crate::bench::stats::Verdict::WithinNoise) => " v-noise",
-                            None => "",
-                        },
-                        _ => "",
-                    };
-                    context! {
-                        text => c.cell.format(v),
-                        class => format!("{}{verdict}", if c.left { "l" } else { "" }),
-                    }
-                })
-                .collect();
-            let class = match (r.violations > 0, first) {
-                (true, _) => "bad",
-                (false, true) => "first",
-                _ => "",
-            };
-            context! { cells => cells, class => class }
-        })
-        .collect();
-    let columns: Vec<J> = COLUMNS
-        .iter()
-        .map(|c| context! { head => c.head, means => c.means })
-        .collect();
-    let charts: Vec<J> = charts
-        .iter()
-        .map(|c| {
-            context! {
-                // The one markup put on the page: the charts, drawn by this crate.
-                svg => J::from_safe_string(c.svg.clone()),
-                title => c.title,
-                file => c.file,
-            }
-        })
-        .collect();
+    use minijinja::context;
+    let groups: Vec<_> = b.rows.iter().map(Row::group).collect();
+    let rows = page::rows(
+        COLUMNS,
+        &row_values(b),
+        |i| match (
+            b.rows[i].violations > 0,
+            i > 0 && groups[i] != groups[i - 1],
+        ) {
+            (true, _) => "bad",
+            (false, true) => "first",
+            _ => "",
+        },
+        |i, c| match (c.cell, b.rows[i].verdict) {
+            (columns::Cell::Text("verdict"), Some(Verdict::Slower)) => "v-slower",
+            (columns::Cell::Text("verdict"), Some(Verdict::Faster)) => "v-faster",
+            (columns::Cell::Text("verdict"), Some(Verdict::WithinNoise)) => "v-noise",
+            _ => "",
+        },
+    );
+    let charts = page::charts(charts.iter().map(|c| (c, c.title.as_str())));
     let machine = format!(
         "{} ({} CPUs available, {}{})",
         b.host.hostname,
@@ -494,7 +459,7 @@ pub fn html(b: &Bench, charts: &[Chart]) -> Result<String, minijinja::Error> {
         none_mb_sentence => NONE_MB_SENTENCE,
         method => method(b),
         charts => charts,
-        columns => columns,
+        columns => page::columns(COLUMNS),
         rows => rows,
         violations => b.violations,
         table => table(b),
@@ -524,9 +489,6 @@ pub fn write_report(b: &Bench, out: &Path) -> Result<Vec<String>, ReportError> {
     files.push(("index.html".into(), page));
     write_dir(out, &files)
 }
-
-/// Writes `files` (name inside `out`, text) as the whole content of the directory `out`,
-/// all or nothing. Returns the names written.
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,12 @@
 //! The report layer: every page, table, chart and timeline the tool writes.
 //!
-//! - [`format`]: numbers and dates as the reports print them;
-//! - [`write`]: the one atomic writer (a whole file or a whole directory, or nothing);
+//! - [`mod@format`]: numbers and dates as the reports print them;
+//! - [`mod@write`]: the one atomic writer (a whole file or a whole directory, or nothing);
 //! - [`page`]: the one base template every HTML page extends;
 //! - [`row`]: the bench's row, the fields of its `results.json` and `results.csv`;
 //! - [`columns`]: the one column-list mechanism of every table;
 //! - [`svg`]: the charts;
-//! - [`bench`]: the report of `lazymm bench`;
+//! - [`mod@bench`]: the report of `lazymm bench`;
 //! - [`timeline`]: timelines of a run, a checker replay or a recorded trace.
 
 pub mod bench;

@@ -8,10 +8,74 @@
 //! so minijinja escapes every value for HTML; markup goes in only through
 //! `Value::from_safe_string` (the charts this crate draws).
 
+use super::columns::Column;
+use super::svg::Chart;
 use minijinja::{context, Environment, Value};
 
 /// The base template every page extends.
 pub const BASE_HTML: &str = include_str!("templates/base.html");
+
+/// The parts every report page shows the same way (`{% import "parts.html" as parts %}`):
+/// `parts.charts(charts)` and `parts.table(columns, rows)`.
+pub const PARTS_HTML: &str = include_str!("templates/parts.html");
+
+/// The sections of a report page, for its navigation.
+pub const REPORT_NAV: &[(&str, &str)] = &[
+    ("summary", "Summary"),
+    ("charts", "Charts"),
+    ("table", "Table"),
+    ("terminal", "Terminal table"),
+];
+
+/// The charts as the page's `charts`: each SVG inline (the one markup put on a page,
+/// drawn by this crate), its caption and its file.
+pub fn charts<'c>(charts: impl IntoIterator<Item = (&'c Chart, &'c str)>) -> Vec<Value> {
+    charts
+        .into_iter()
+        .map(|(c, caption)| {
+            context! {
+                svg => Value::from_safe_string(c.svg.clone()),
+                caption => caption,
+                file => c.file,
+            }
+        })
+        .collect()
+}
+
+/// The table's head as the page's `columns`.
+pub fn columns(columns: &[Column]) -> Vec<Value> {
+    columns
+        .iter()
+        .map(|c| context! { head => c.head, means => c.means })
+        .collect()
+}
+
+/// The table's rows as the page's `rows`: each serialized row's cells under `columns`;
+/// `row_class(i)` is row `i`'s class, `cell_class(i, column)` what a cell adds to its
+/// alignment's class.
+pub fn rows(
+    columns: &[Column],
+    rows: &[serde_json::Value],
+    row_class: impl Fn(usize) -> &'static str,
+    cell_class: impl Fn(usize, &Column) -> &'static str,
+) -> Vec<Value> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let cells: Vec<Value> = columns
+                .iter()
+                .map(|c| {
+                    let align = if c.left { "l" } else { "" };
+                    context! {
+                        text => c.cell.format(v),
+                        class => format!("{align} {}", cell_class(i, c)).trim().to_string(),
+                    }
+                })
+                .collect();
+            context! { cells => cells, class => row_class(i) }
+        })
+        .collect()
+}
 
 /// What the numbers on a page are: the marking in its header and its first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +136,7 @@ pub struct Page<'a> {
 pub fn render(page: &Page<'_>, ctx: Value) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
     env.add_template("base.html", BASE_HTML)?;
+    env.add_template("parts.html", PARTS_HTML)?;
     env.add_template(page.name, page.source)?;
     let nav: Vec<Value> = page
         .nav

@@ -2,8 +2,8 @@
 //! Its serde derive is the one definition of the fields of `results.json` and
 //! `results.csv`; the tables show them through [`super::columns`].
 
+use crate::bench::plan::Mode;
 use crate::bench::stats::Verdict;
-use crate::bench::Mode;
 use crate::workload::Workload;
 use serde::{Serialize, Serializer};
 
