@@ -115,176 +115,11 @@ pub struct CheckRow {
     pub iterations_to_catch: Option<u64>,
 }
 
-/// A row of `predict --json`: one prediction (the keys of `results.csv`).
-///
-/// `lazymm_sim::report::row` builds it; the row is read back into this type (with
-/// unknown keys refused) before it is printed, so the output and its schema cannot drift.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PredictRow {
-    /// The scheme.
-    pub scheme: String,
-    /// The arch.
-    pub arch: String,
-    /// The workload.
-    pub workload: String,
-    /// Simulated CPUs.
-    pub cpus: usize,
-    /// Pairs of tasks (threads and processes), if the workload has pairs.
-    pub pairs: Option<usize>,
-    /// The machine (preset or file name).
-    pub machine: String,
-    /// Always true: a prediction, not a measurement.
-    pub predicted: bool,
-    /// The mode (`realistic`).
-    pub mode: String,
-    /// Work per switch, in ns (the machine's context switch cost).
-    pub switch_work_ns: f64,
-    /// The machine's full fence cost, in ns.
-    pub host_fence_ns: f64,
-    /// Predicted context switches per second.
-    pub switches_per_sec: f64,
-    /// The same (one sample).
-    pub min: f64,
-    /// The same (one sample).
-    pub max: f64,
-    /// Samples (1).
-    pub samples: u64,
-    /// `none`'s switches per second over this scheme's, if `none` was predicted too.
-    pub slowdown_vs_none: Option<f64>,
-    /// Nanoseconds per switch over `none`'s, if `none` was predicted too.
-    pub extra_ns_per_switch: Option<f64>,
-    /// Shared RMWs per lazy switch (none without lazy switches).
-    pub shared_rmw_per_lazy_switch: Option<f64>,
-    /// Full fences per lazy switch.
-    pub full_fences_per_lazy_switch: Option<f64>,
-    /// IPIs per exit (none without exits).
-    pub ipis_per_exit: Option<f64>,
-    /// Teardown microseconds per exit.
-    pub teardown_us_per_exit: Option<f64>,
-    /// Cache-line transfers per switch.
-    pub transfers_per_switch: Option<f64>,
-    /// Last mmputs.
-    pub exits: u64,
-    /// Lazy switches.
-    pub lazy_switches: u64,
-    /// Bytes per task.
-    pub task_bytes: usize,
-    /// Violations of the safety properties.
-    pub violations: usize,
-}
+/// A row of `predict --json`: the report's own row (the keys of `results.csv`).
+pub use lazymm_sim::report::PredictRow;
 
-/// A row of `replay --json`: one scheme on one trace (the bench's field names, plus the
-/// replay's own). Read back from `lazymm_replay::Row::to_json` like [`PredictRow`].
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayRow {
-    /// The trace file.
-    pub trace: String,
-    /// Its format.
-    pub format: Option<String>,
-    /// The scheme (a mutant's own scheme).
-    pub scheme: String,
-    /// The mutant, if any.
-    pub mutant: Option<String>,
-    /// The arch.
-    pub arch: String,
-    /// Always `replay`.
-    pub workload: String,
-    /// CPUs in the trace.
-    pub cpus: usize,
-    /// The trace's length in seconds (as `seconds` in the bench's rows).
-    pub seconds: f64,
-    /// The trace's length in seconds.
-    pub trace_seconds: f64,
-    /// Context switches replayed.
-    pub context_switches: u64,
-    /// `sched_switch` events in the trace.
-    pub sched_switch_events: u64,
-    /// Switches that put each CPU's first task in place.
-    pub initial_switches: u64,
-    /// Switches added where the trace lost events.
-    pub resync_switches: u64,
-    /// Switches into lazy mode.
-    pub lazy_switches: u64,
-    /// Context switches per second of trace.
-    pub switches_per_sec: f64,
-    /// User → kernel thread → the same user mm.
-    pub lazy_round_trips: u64,
-    /// Per second of trace.
-    pub lazy_round_trips_per_sec: f64,
-    /// Kernel thread → kernel thread hand-overs of a lazy mm.
-    pub kernel_handovers: u64,
-    /// Per second of trace.
-    pub kernel_handovers_per_sec: f64,
-    /// Shared RMWs.
-    pub shared_rmw: u64,
-    /// Per second of trace.
-    pub shared_rmw_per_sec: f64,
-    /// The mm whose line took the most RMWs.
-    pub hottest_line_mm: Option<String>,
-    /// Its process.
-    pub hottest_line_process: Option<String>,
-    /// CPUs that wrote it.
-    pub hottest_line_cpus: Option<usize>,
-    /// RMWs on it.
-    pub hottest_line_rmw: u64,
-    /// Per second of trace.
-    pub hottest_line_rmw_per_sec: f64,
-    /// Hazard-pointer scans.
-    pub hazptr_scans: u64,
-    /// CPUs those scans read.
-    pub hazptr_cpus_scanned: u64,
-    /// Full fences.
-    pub full_fences: u64,
-    /// IPIs sent.
-    pub ipis: u64,
-    /// Per second of trace.
-    pub ipis_per_sec: f64,
-    /// Last mmputs.
-    pub exits: u64,
-    /// IPIs per exit (none without exits).
-    pub ipis_per_exit: Option<f64>,
-    /// Address spaces created.
-    pub mm_created: u64,
-    /// Address spaces freed.
-    pub mm_freed: u64,
-    /// Speculative page-table walks.
-    pub speculative_walks: u64,
-    /// NMIs.
-    pub nmis: u64,
-    /// Violations of the safety properties.
-    pub violations: u64,
-    /// Bytes per task.
-    pub task_bytes: usize,
-    /// Tasks whose kind (user or kernel thread) was guessed.
-    pub guessed_tasks: usize,
-    /// User tasks.
-    pub user_tasks: usize,
-    /// Processes.
-    pub processes: usize,
-    /// Kernel threads.
-    pub kthreads: usize,
-    /// Events the tracer reported lost.
-    pub lost_events: u64,
-    /// Timestamps that went backwards.
-    pub backwards_timestamps: u64,
-    /// The machine the bookkeeping was priced on (`--machine`), if any.
-    pub machine: Option<String>,
-    /// Predicted bookkeeping microseconds per second on that machine.
-    pub predicted_bookkeeping_us_per_sec: Option<f64>,
-}
-
-/// Reads a row (the report's own serde row) back into its `--json` type `T`, refusing a key `T` does not
-/// have: a row and its schema that drift apart are an error, not a silent mismatch.
-pub(crate) fn typed<T: serde::de::DeserializeOwned>(
-    row: impl Serialize,
-) -> Result<T, crate::Failure> {
-    let v = serde_json::to_value(row)
-        .map_err(|e| crate::Failure::Io(format!("cannot serialise a JSON row: {e}")))?;
-    serde_json::from_value(v)
-        .map_err(|e| crate::Failure::Io(format!("a JSON row does not match its schema: {e}")))
-}
+/// A row of `replay --json`: the report's own row (the keys of `results.csv`).
+pub use lazymm_replay::row::Record as ReplayRow;
 
 /// Prints `row` as one line of JSON on stdout.
 pub(crate) fn print_row<T: Serialize>(row: &T) -> Result<(), crate::Failure> {
@@ -303,7 +138,10 @@ pub fn schemas() -> Vec<(&'static str, String)> {
     vec![
         ("run", pretty(schemars::schema_for!(RunRow))),
         ("check", pretty(schemars::schema_for!(CheckRow))),
-        ("predict", pretty(schemars::schema_for!(PredictRow))),
+        (
+            "predict",
+            pretty(schemars::schema_for!(PredictRow<'static>)),
+        ),
         ("replay", pretty(schemars::schema_for!(ReplayRow))),
     ]
 }

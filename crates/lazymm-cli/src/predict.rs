@@ -4,7 +4,7 @@
 
 use crate::bench::{command_line, dedup};
 use crate::cli::PredictArgs;
-use crate::json::{print_row, typed, PredictRow};
+use crate::json::print_row;
 use crate::Failure;
 use lazymm_cost::machine::Machine;
 use lazymm_sim::predict::{predict, validate, PredictSpec, VALIDATE_ROUNDS};
@@ -89,7 +89,7 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
         p.varied = varied;
         if json {
             for r in &p.rows {
-                print_row(&typed::<PredictRow>(report::row(&p, r))?)?;
+                print_row(&report::row(&p, r))?;
             }
         } else {
             out!("{}", report::table(&p));

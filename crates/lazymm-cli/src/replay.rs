@@ -2,7 +2,7 @@
 
 use crate::bench::report_failure;
 use crate::cli::ReplayArgs;
-use crate::json::{print_row, typed, ReplayRow};
+use crate::json::print_row;
 use crate::Failure;
 use lazymm_cost::machine::Machine;
 use lazymm_cost::price::Pricer;
@@ -98,7 +98,7 @@ pub fn main(a: ReplayArgs) -> Result<u8, Failure> {
         }
         for r in &rows {
             if as_json {
-                print_row(&typed::<ReplayRow>(r.record(&trace))?)?;
+                print_row(&r.record(&trace))?;
             }
             if r.total.violations > 0 {
                 violated = true;

@@ -198,7 +198,7 @@ impl Row {
 /// One replay as `results.json`, `results.csv` and `replay --json` hold it: the bench's
 /// field names, plus the replay's own. Its serde derive is the one definition of those
 /// fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Record {
     /// The trace file, as given.
     pub trace: String,

@@ -34,7 +34,7 @@ pub fn header(p: &Prediction) -> String {
 
 /// One row of `results.json` and `results.csv`: the bench's fields, plus the machine,
 /// the pairs and `predicted`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PredictRow<'a> {
     /// The scheme.
     pub scheme: &'static str,

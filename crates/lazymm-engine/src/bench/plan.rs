@@ -19,7 +19,9 @@ pub const NONE: &str = "none";
 pub const NONE_MB: &str = "none-mb";
 
 /// How a row's switches were charged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The model's bookkeeping only.
