@@ -342,8 +342,13 @@ pub struct LabArgs {
     #[arg(long, value_name = "N", value_parser = whole(1usize, lazymm_lab::model::MAX_CPUS))]
     pub cpus: Option<usize>,
     /// sockets x cores x threads, e.g. 2x16x2.
-    #[arg(long, value_name = "SxCxT", value_parser = lab_parser(lazymm_lab::spec::Topology::parse))]
+    #[arg(long, value_name = "SxCxT", conflicts_with = "machine",
+          value_parser = lab_parser(lazymm_lab::spec::Topology::parse))]
     pub topology: Option<lazymm_lab::spec::Topology>,
+    /// The shape of a `predict` machine (a preset or a file): its sockets x cores x threads
+    /// (a level between core and socket, such as a CCX, folds into the socket).
+    #[arg(long, value_name = "NAME|FILE", help = machine_help())]
+    pub machine: Option<String>,
     /// The workload the guest runs.
     #[arg(long, value_name = "WORKLOAD", default_value = "exit-storm",
           value_parser = PossibleValuesParser::new(lazymm_lab::spec::WORKLOADS.iter().map(|(n, _)| *n)))]

@@ -23,6 +23,7 @@ pub fn main(a: LabArgs) -> Result<u8, Failure> {
         arch,
         cpus,
         topology,
+        machine,
         workload,
         seconds,
         pairs,
@@ -43,6 +44,20 @@ pub fn main(a: LabArgs) -> Result<u8, Failure> {
         vec![false, true]
     } else {
         vec![pin]
+    };
+    let topology = match machine {
+        Some(name) => {
+            let m = lazymm_cost::machine::Machine::load(&name)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            let levels: Vec<(&str, usize)> = m
+                .file
+                .level
+                .iter()
+                .map(|l| (l.name.as_str(), l.size))
+                .collect();
+            Some(Topology::from_levels(&name, &levels).map_err(lab_failure)?)
+        }
+        None => topology,
     };
     let topology = match (cpus, topology) {
         (None, None) => Topology::flat(4),

@@ -471,37 +471,97 @@ pub fn to_csv(run: &LabRun) -> Result<String, csv::Error> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-const INDEX_HTML: &str = include_str!("report/index.html");
+/// The page: extends the report layer's base template (one look with bench, predict and
+/// replay).
+const LAB_HTML: &str = include_str!("report/lab.html");
+
+/// The page's sections, for the base template's navigation.
+const NAV: &[(&str, &str)] = &[
+    ("summary", "Summary"),
+    ("charts", "Charts"),
+    ("table", "Tables"),
+    ("qemu", "QEMU command"),
+];
+
+/// One bar chart per phase: each ratio the comparison has on both sides (per teardown,
+/// per switch, ...), the kernel's bar beside the model's.
+pub fn charts(run: &LabRun) -> Vec<lazymm_engine::report::svg::Chart> {
+    run.phases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ph)| {
+            let bars: Vec<(String, Option<f64>)> = ph
+                .comparison
+                .iter()
+                .filter(|c| c.kind == crate::compare::Kind::Ratio)
+                .filter(|c| c.kernel.is_some() && c.model.is_some())
+                .flat_map(|c| {
+                    [
+                        (format!("{} (kernel)", c.quantity), c.kernel),
+                        (format!("{} (model)", c.quantity), c.model),
+                    ]
+                })
+                .collect();
+            (!bars.is_empty()).then(|| {
+                lazymm_engine::report::svg::bar_chart(
+                    &format!("phase{i}-kernel-vs-model.svg"),
+                    &format!(
+                        "Phase {i} ({}): the kernel beside the model's {}@{}",
+                        phase_label(run, &ph.phase),
+                        run.kernel.implied.scheme,
+                        run.arch
+                    ),
+                    "per teardown / per switch (counts, valid under TCG)",
+                    &bars,
+                    i,
+                )
+            })
+        })
+        .collect()
+}
 
 /// `index.html`, rendered with HTML autoescape.
-pub fn html(run: &LabRun) -> Result<String, minijinja::Error> {
-    use minijinja::{context, Environment};
-    let mut env = Environment::new();
-    env.add_template("index.html", INDEX_HTML)?;
+pub fn html(
+    run: &LabRun,
+    charts: &[lazymm_engine::report::svg::Chart],
+) -> Result<String, minijinja::Error> {
+    use lazymm_engine::report::page::{self, Kind, Page};
+    use minijinja::context;
     let traces: Vec<&str> = run.phases.iter().map(|p| p.trace_file.as_str()).collect();
-    env.get_template("index.html")?.render(context! {
-        arch => run.arch,
-        cpus => run.cpus,
-        topology => run.topology,
-        workload => run.workload,
-        time_note => run.time_note,
-        kernel => format!("{} ({}; uname: {})", run.kernel.release, run.kernel.origin, run.kernel.uname.as_deref().unwrap_or("?")),
-        scheme => run.kernel.implied.scheme,
-        evidence => run.kernel.implied.evidence.join(", "),
-        notes => run.kernel.implied.notes,
-        accel => run.accel.name,
-        accel_why => run.accel.why,
-        boot => run.boot_seconds.map_or("?".into(), |b| format!("{b:.1}")),
-        qemu_wall => format!("{:.1}", run.qemu_wall_seconds),
-        wall => format!("{:.1}", run.wall_seconds),
-        timeout => run.timeout_seconds,
-        enabled => run.events_enabled.join(", "),
-        missing => if run.events_missing.is_empty() { "none".to_string() } else { run.events_missing.join(", ") },
-        command => run.command,
-        traces => traces,
-        sections => sections(run),
-        qemu => run.qemu_command,
-    })
+    let lab = Page {
+        name: "lab.html",
+        source: LAB_HTML,
+        subcommand: "lab",
+        kind: Kind::Lab,
+        nav: NAV,
+    };
+    page::render(
+        &lab,
+        context! {
+            charts => page::charts(charts.iter().map(|c| (c, c.title.as_str()))),
+            arch => run.arch,
+            cpus => run.cpus,
+            topology => run.topology,
+            workload => run.workload,
+            time_note => run.time_note,
+            kernel => format!("{} ({}; uname: {})", run.kernel.release, run.kernel.origin, run.kernel.uname.as_deref().unwrap_or("?")),
+            scheme => run.kernel.implied.scheme,
+            evidence => run.kernel.implied.evidence.join(", "),
+            notes => run.kernel.implied.notes,
+            accel => run.accel.name,
+            accel_why => run.accel.why,
+            boot => run.boot_seconds.map_or("?".into(), |b| format!("{b:.1}")),
+            qemu_wall => format!("{:.1}", run.qemu_wall_seconds),
+            wall => format!("{:.1}", run.wall_seconds),
+            timeout => run.timeout_seconds,
+            enabled => run.events_enabled.join(", "),
+            missing => if run.events_missing.is_empty() { "none".to_string() } else { run.events_missing.join(", ") },
+            command => run.command,
+            traces => traces,
+            sections => sections(run),
+            qemu => run.qemu_command,
+        },
+    )
 }
 
 /// Writes the whole report into `out`. Returns the files written.
@@ -514,7 +574,8 @@ pub fn write(run: &LabRun, out: &Path) -> Result<Vec<String>, ReportError> {
     };
     let json = serde_json::to_string_pretty(run).map_err(|e| render("results.json")(&e))?;
     let csv = to_csv(run).map_err(|e| render("results.csv")(&e))?;
-    let page = html(run).map_err(|e| render("index.html")(&e))?;
+    let charts = charts(run);
+    let page = html(run, &charts).map_err(|e| render("index.html")(&e))?;
     let mut files: Vec<(String, String)> = vec![
         ("table.txt".into(), table(run)),
         ("results.json".into(), json + "\n"),
@@ -525,6 +586,9 @@ pub fn write(run: &LabRun, out: &Path) -> Result<Vec<String>, ReportError> {
     ];
     for p in &run.phases {
         files.push((p.trace_file.clone(), p.trace_text.clone()));
+    }
+    for c in charts {
+        files.push((c.file, c.svg));
     }
     write_dir(out, &files)
 }

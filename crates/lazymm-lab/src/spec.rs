@@ -122,6 +122,29 @@ impl Topology {
         }
     }
 
+    /// The shape of a `predict` machine file, from its levels (innermost first, as
+    /// `(name, size)`): level 0 is the hardware threads of one core; the levels up to and
+    /// including the one named `socket` are the cores of one socket; the levels above it
+    /// are sockets. A file with no `socket` level is one socket. QEMU's `-smp` has no
+    /// level between the core and the socket, so a CCX or tile level is folded into the
+    /// socket (the guest sees one LLC per socket).
+    pub fn from_levels(machine: &str, levels: &[(&str, usize)]) -> Result<Topology, LabError> {
+        let (threads, rest) = levels.split_first().ok_or_else(|| {
+            LabError::Usage(format!("machine '{machine}' has no topology levels"))
+        })?;
+        let socket = rest.iter().position(|(n, _)| *n == "socket");
+        let (inside, above) = match socket {
+            Some(i) => rest.split_at(i + 1),
+            None => (rest, &[][..]),
+        };
+        let product = |ls: &[(&str, usize)]| ls.iter().map(|(_, s)| *s).product::<usize>();
+        Ok(Topology {
+            sockets: product(above).max(1),
+            cores: product(inside).max(1),
+            threads: threads.1.max(1),
+        })
+    }
+
     /// One socket of `cpus` single-threaded cores.
     pub fn flat(cpus: usize) -> Topology {
         Topology {
@@ -363,6 +386,22 @@ mod tests {
     fn bad_values_name_the_value_and_the_choices() {
         let e = GuestArch::from_name("sparc").unwrap_err().to_string();
         assert!(e.contains("'sparc'") && e.contains("x86, powerpc"), "{e}");
+        // The presets' shapes: SPR x2 is 2x56x2; Zen 4 x2 folds its CCX into the socket.
+        let spr = [("core", 2), ("socket", 56), ("machine", 2)];
+        let t = Topology::from_levels("spr-2s", &spr).unwrap();
+        assert_eq!((t.sockets, t.cores, t.threads), (2, 56, 2));
+        let zen = [("core", 2), ("ccx", 8), ("socket", 12), ("machine", 2)];
+        let t = Topology::from_levels("epyc-zen4-2s", &zen).unwrap();
+        assert_eq!((t.sockets, t.cores, t.threads), (2, 96, 2));
+        let p8 = [("core", 8), ("socket", 12), ("node", 4), ("machine", 4)];
+        let t = Topology::from_levels("power8-192", &p8).unwrap();
+        assert_eq!(
+            (t.sockets, t.cores, t.threads, t.cpus()),
+            (16, 12, 8, 1536)
+        );
+        let host = [("core", 1), ("machine", 2)];
+        let t = Topology::from_levels("host", &host).unwrap();
+        assert_eq!((t.sockets, t.cores, t.threads), (1, 2, 1));
         let e = Topology::parse("2x16").unwrap_err().to_string();
         assert!(e.contains("'2x16'") && e.contains("2x16x2"), "{e}");
         assert!(Topology::parse("0x1x1").is_err());

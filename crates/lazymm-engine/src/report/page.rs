@@ -86,6 +86,8 @@ pub enum Kind {
     Prediction,
     /// Counted by the model on a recorded schedule (`lazymm replay`).
     Replay,
+    /// A real kernel's own counts beside the model's on the same schedule (`lazymm lab`).
+    Lab,
 }
 
 impl Kind {
@@ -95,6 +97,7 @@ impl Kind {
             Kind::Measurement => "measurement",
             Kind::Prediction => "prediction",
             Kind::Replay => "replay",
+            Kind::Lab => "lab",
         }
     }
 
@@ -104,6 +107,7 @@ impl Kind {
             Kind::Measurement => "Measurement",
             Kind::Prediction => "Prediction",
             Kind::Replay => "Replay",
+            Kind::Lab => "Real kernel",
         }
     }
 
@@ -113,6 +117,7 @@ impl Kind {
             Kind::Measurement => "Every number below was timed on the machine named below, running the model natively, one thread per simulated CPU.",
             Kind::Prediction => "Every number below is computed by the simulator from the model's own recorded accesses, priced by a coherence cost model of the machine named below: a prediction, not a measurement.",
             Kind::Replay => "Every number below is counted by the model while it replays a recorded schedule, once per scheme and arch: what each scheme's bookkeeping did on that schedule, not a timing.",
+            Kind::Lab => "The kernel's numbers are counted from its own trace events, recorded in a guest under QEMU; the model's are counted while it replays that same schedule. Counts and decisions are valid; rates are per guest second (see Time), not a measurement of any machine.",
         }
     }
 }
@@ -163,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_page_gets_the_base_look_and_its_kind_and_escapes_its_values() {
-        for kind in [Kind::Measurement, Kind::Prediction, Kind::Replay] {
+        for kind in [Kind::Measurement, Kind::Prediction, Kind::Replay, Kind::Lab] {
             let page = Page {
                 name: "child.html",
                 source: CHILD,
