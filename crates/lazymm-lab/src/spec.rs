@@ -395,10 +395,7 @@ mod tests {
         assert_eq!((t.sockets, t.cores, t.threads), (2, 96, 2));
         let p8 = [("core", 8), ("socket", 12), ("node", 4), ("machine", 4)];
         let t = Topology::from_levels("power8-192", &p8).unwrap();
-        assert_eq!(
-            (t.sockets, t.cores, t.threads, t.cpus()),
-            (16, 12, 8, 1536)
-        );
+        assert_eq!((t.sockets, t.cores, t.threads, t.cpus()), (16, 12, 8, 1536));
         let host = [("core", 1), ("machine", 2)];
         let t = Topology::from_levels("host", &host).unwrap();
         assert_eq!((t.sockets, t.cores, t.threads), (1, 2, 1));
