@@ -21,11 +21,7 @@ impl TraceFormat for Atrace {
     /// atrace's own lines, or the TGID column.
     fn sniff(line: &str) -> Sniff {
         let t = line.trim();
-        if t == "TRACE:" || t.starts_with("capturing trace") || has_tgid_column(line) {
-            Sniff::Yes
-        } else {
-            Sniff::No
-        }
+        Sniff::only_if(t == "TRACE:" || t.starts_with("capturing trace") || has_tgid_column(line))
     }
 
     fn line(_: &mut (), line: &str) -> Result<Line, Expected> {

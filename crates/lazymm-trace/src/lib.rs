@@ -64,6 +64,17 @@ pub(crate) enum Sniff {
     Yes,
 }
 
+impl Sniff {
+    /// [`Sniff::Yes`] when the line is one only this format has, else [`Sniff::No`].
+    fn only_if(claims: bool) -> Sniff {
+        if claims {
+            Sniff::Yes
+        } else {
+            Sniff::No
+        }
+    }
+}
+
 macro_rules! formats {
     ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
         /// A trace format.

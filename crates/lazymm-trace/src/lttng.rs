@@ -48,11 +48,7 @@ impl TraceFormat for Lttng {
 
     /// babeltrace2's `[TIME] ... { cpu_id = N }`.
     fn sniff(line: &str) -> Sniff {
-        if looks_like(line) {
-            Sniff::Yes
-        } else {
-            Sniff::No
-        }
+        Sniff::only_if(looks_like(line))
     }
 
     fn line(_: &mut (), l: &str) -> Result<Line, Expected> {

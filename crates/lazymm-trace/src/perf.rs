@@ -24,11 +24,7 @@ impl TraceFormat for Perf {
 
     /// An event name with perf's subsystem prefix.
     fn sniff(line: &str) -> Sniff {
-        if looks_like(line) {
-            Sniff::Yes
-        } else {
-            Sniff::No
-        }
+        Sniff::only_if(looks_like(line))
     }
 
     fn line(_: &mut (), l: &str) -> Result<Line, Expected> {

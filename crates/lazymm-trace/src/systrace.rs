@@ -69,11 +69,7 @@ impl TraceFormat for Systrace {
 
     /// A line of the page around the trace.
     fn sniff(line: &str) -> Sniff {
-        if is_page_line(line) {
-            Sniff::Yes
-        } else {
-            Sniff::No
-        }
+        Sniff::only_if(is_page_line(line))
     }
 
     fn line(state: &mut State, line: &str) -> Result<Line, Expected> {

@@ -18,11 +18,7 @@ impl TraceFormat for TraceCmd {
     /// trace-cmd's header (`version = 6`, `cpus=6`).
     fn sniff(line: &str) -> Sniff {
         let t = line.trim();
-        if t.starts_with("version = ") || t.starts_with("cpus=") {
-            Sniff::Yes
-        } else {
-            Sniff::No
-        }
+        Sniff::only_if(t.starts_with("version = ") || t.starts_with("cpus="))
     }
 
     fn line(_: &mut (), line: &str) -> Result<Line, Expected> {
