@@ -319,8 +319,7 @@ fn scheme_totals(schemes: &[Summary]) -> Vec<String> {
         return Vec::new();
     };
     for s in &schemes[1..] {
-        all.name = s.name.clone();
-        let _ = all.merge(s);
+        all.add_counts(s);
     }
     let mut lines = vec![format!(
         "  schedules per mix: {}",

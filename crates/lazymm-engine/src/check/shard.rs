@@ -188,12 +188,9 @@ impl Summary {
         }
     }
 
-    /// Adds another shard's result for the same target: counts add up, and the first
-    /// violation (with its arch and replay) is the earlier of the two.
-    pub fn merge(&mut self, o: &Summary) -> Result<(), String> {
-        if o.name != self.name {
-            return Err(format!("cannot merge {} with {}", self.name, o.name));
-        }
+    /// Adds another result's counts, per-mix counts and coverage to these (of any
+    /// target: what a total over targets needs; [`Summary::merge`] is the same target's).
+    pub fn add_counts(&mut self, o: &Summary) {
         self.iterations += o.iterations;
         self.violations += o.violations;
         self.stalled += o.stalled;
@@ -204,6 +201,15 @@ impl Summary {
             e.violations += c.violations;
         }
         self.coverage.add(&o.coverage);
+    }
+
+    /// Adds another shard's result for the same target: counts add up, and the first
+    /// violation (with its arch and replay) is the earlier of the two.
+    pub fn merge(&mut self, o: &Summary) -> Result<(), String> {
+        if o.name != self.name {
+            return Err(format!("cannot merge {} with {}", self.name, o.name));
+        }
+        self.add_counts(o);
         let earlier = match (self.first_iteration, o.first_iteration) {
             (None, Some(_)) => true,
             (Some(a), Some(b)) => b < a,
