@@ -158,6 +158,18 @@ pub enum SpecError {
         /// What the host said.
         message: String,
     },
+    /// The CPU threads' stacks do not fit the process's address-space limit.
+    #[error("{cpus} cpus need {need_mib} MiB of address space for their thread stacks but the limit (ulimit -v) leaves {room_mib} MiB (valid: --cpus 1 to {fit}, or a higher limit)")]
+    Stacks {
+        /// The CPUs asked for.
+        cpus: usize,
+        /// The stacks' address space.
+        need_mib: u64,
+        /// The limit less what the process maps already.
+        room_mib: u64,
+        /// The CPUs whose stacks fit.
+        fit: u64,
+    },
 }
 
 /// Checks that `mutant` breaks `scheme` (a mutant's scheme is implied wherever it is
@@ -369,12 +381,66 @@ impl<S: Scheme> NativeHost<S> {
     }
 }
 
+/// Address space one CPU thread takes: its stack, a guard page and the thread's own
+/// descriptor and TLS (a generous bound).
+const THREAD_SPAN: u64 = CPU_STACK as u64 + (64 << 10);
+
+/// Fails when `cpus` CPU threads' stacks cannot fit under `RLIMIT_AS`. Checked before any
+/// thread starts: once the address space runs out, whether the next stack or the next heap
+/// allocation fails first is a race, and a failed allocation aborts the process.
+fn check_stack_room(cpus: usize) -> Result<(), SpecError> {
+    let Some(limit) = address_space_limit() else {
+        return Ok(());
+    };
+    let mapped = mapped_bytes().unwrap_or(0);
+    let room = limit.saturating_sub(mapped);
+    let need = cpus as u64 * THREAD_SPAN;
+    if need <= room {
+        return Ok(());
+    }
+    Err(SpecError::Stacks {
+        cpus,
+        need_mib: need >> 20,
+        room_mib: room >> 20,
+        fit: room / THREAD_SPAN,
+    })
+}
+
+/// The soft `RLIMIT_AS` in bytes from `/proc/self/limits`; `None` when unlimited or
+/// unreadable (not Linux).
+fn address_space_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    line["Max address space".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The process's mapped address space (`VmSize`) in bytes.
+fn mapped_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib << 10)
+}
+
 fn run_native<S: Scheme, A: Arch>(
     spec: &RunSpec,
     log_cap: Option<usize>,
     sizing: Sizing,
 ) -> NativeOut {
     let n = spec.cpus;
+    check_stack_room(n)?;
     let mut cfg = Config::new(n);
     cfg.arena_capacity = sizing.arena_capacity;
     cfg.mutant = spec.mutant;
