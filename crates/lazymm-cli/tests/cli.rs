@@ -102,8 +102,9 @@ fn a_caught_mutant_exits_3() {
         .filter(|m| m.exercise().caught_natively());
     for m in native {
         // A native run catches a mutant when the race it opens happens, which a switch
-        // budget makes likely but not certain: a few seeds, each a bounded run.
-        let o = (1..=5)
+        // budget makes likely but not certain: seeds until one catches it, each a bounded
+        // run (the first seed nearly always does; a loaded host once needed more than 5).
+        let o = (1..=12)
             .map(|seed| {
                 lazymm(&[
                     "run",
@@ -121,7 +122,7 @@ fn a_caught_mutant_exits_3() {
                 ])
             })
             .find(|o| o.status.code() != Some(0))
-            .unwrap_or_else(|| panic!("{} was not caught with 5 seeds", m.name()));
+            .unwrap_or_else(|| panic!("{} was not caught with 12 seeds", m.name()));
         assert_eq!(o.status.code(), Some(3), "{}: {}", m.name(), stderr(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert!(v["violations"].as_u64().unwrap() > 0);
