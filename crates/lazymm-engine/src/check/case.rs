@@ -98,16 +98,7 @@ impl Case {
             })
             .collect();
         let ops: usize = programs.iter().map(Vec::len).sum();
-        let policy = Policy::Pct {
-            seed: rng.next_u64(),
-            depth: 1 + rng.below(6) as u32,
-            horizon: 5 * ops as u64,
-            random_switch: if rng.below(3) == 0 {
-                4 + rng.below(28) as u32
-            } else {
-                0
-            },
-        };
+        let policy = pct_policy(&mut rng, 5 * ops as u64, 3, (4, 28));
         let case = Case {
             scheme: target.scheme,
             arch: target.arch,
@@ -132,16 +123,7 @@ impl Case {
             vec![Op::Run(1), Op::Clone(1), Op::Touch, Op::Exit, Op::Exec],
             vec![Op::Touch, Op::Touch, Op::Run(2), Op::Touch, Op::Exit],
         ];
-        let policy = Policy::Pct {
-            seed: rng.next_u64(),
-            depth: 1 + rng.below(6) as u32,
-            horizon: 80,
-            random_switch: if rng.below(2) == 0 {
-                2 + rng.below(5) as u32
-            } else {
-                0
-            },
-        };
+        let policy = pct_policy(rng, 80, 2, (2, 5));
         let case = Case {
             scheme: target.scheme,
             arch: target.arch,
@@ -167,5 +149,24 @@ impl Case {
     /// Operations in all programs.
     pub fn ops(&self) -> usize {
         self.programs.iter().map(Vec::len).sum()
+    }
+}
+
+/// A PCT policy drawn from `rng` (its seed, then its depth, 1 to 6, then whether and how
+/// often it also switches at random), for a run of about `horizon` decisions: with one
+/// chance in `odds`, one decision in `min + below(span)` also switches to a random CPU.
+fn pct_policy(rng: &mut Rng, horizon: u64, odds: u64, (min, span): (u32, u64)) -> Policy {
+    let seed = rng.next_u64();
+    let depth = 1 + rng.below(6) as u32;
+    let random_switch = if rng.below(odds) == 0 {
+        min + rng.below(span) as u32
+    } else {
+        0
+    };
+    Policy::Pct {
+        seed,
+        depth,
+        horizon,
+        random_switch,
     }
 }
