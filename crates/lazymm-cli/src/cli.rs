@@ -387,7 +387,8 @@ pub struct LabArgs {
     /// The report directory.
     #[arg(long, value_name = "DIR", default_value = "lazymm-lab", value_parser = non_empty_path())]
     pub out: PathBuf,
-    /// Print the run as one JSON document instead of the table.
+    /// Print the rows of results.csv as JSON Lines instead of the table (schema:
+    /// docs/schema/lab.json).
     #[arg(long)]
     pub json: bool,
     /// Analyse a saved report's trace again, without booting.

@@ -2,8 +2,8 @@
 //!
 //! One convention for every command: `--json` prints JSON Lines, one row (one JSON
 //! object) per line, on stdout, and nothing else there. `run` prints one row, `check` a
-//! row per scheme checked and per mutant hunted, `predict` and `replay` a row per row of
-//! their tables. The schema of each command's rows is generated from the row type
+//! row per scheme checked and per mutant hunted, `predict`, `replay` and `lab` a row per row
+//! of their tables. The schema of each command's rows is generated from the row type
 //! ([`schemas`]) and checked in as `docs/schema/COMMAND.json`; a test regenerates and
 //! compares them, and validates each command's real output against its schema.
 
@@ -121,6 +121,9 @@ pub use lazymm_sim::report::PredictRow;
 /// A row of `replay --json`: the report's own row (the keys of `results.csv`).
 pub use lazymm_replay::row::Record as ReplayRow;
 
+/// A row of `lab --json`: the report's own row (the keys of `results.csv`).
+pub use lazymm_lab::report::LabRow;
+
 /// Prints `row` as one line of JSON on stdout.
 pub(crate) fn print_row<T: Serialize>(row: &T) -> Result<(), crate::Failure> {
     let line = serde_json::to_string(row)
@@ -143,5 +146,6 @@ pub fn schemas() -> Vec<(&'static str, String)> {
             pretty(schemars::schema_for!(PredictRow<'static>)),
         ),
         ("replay", pretty(schemars::schema_for!(ReplayRow))),
+        ("lab", pretty(schemars::schema_for!(LabRow))),
     ]
 }

@@ -107,9 +107,9 @@ pub fn main(a: LabArgs) -> Result<u8, Failure> {
     let run = result.map_err(lab_failure)?;
     let files = lazymm_lab::report::write(&run, &out).map_err(report_failure)?;
     if as_json {
-        let text = serde_json::to_string(&run)
-            .map_err(|e| Failure::Io(format!("cannot serialise the lab run: {e}")))?;
-        outln!("{text}");
+        for row in lazymm_lab::report::rows(&run) {
+            crate::json::print_row(&row)?;
+        }
     } else {
         out!("{}", lazymm_lab::report::table(&run));
         outln!(

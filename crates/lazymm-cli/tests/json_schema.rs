@@ -21,7 +21,7 @@ fn the_checked_in_schemas_are_the_generated_ones() {
     let schemas = lazymm_cli::schemas();
     assert_eq!(
         schemas.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-        ["run", "check", "predict", "replay"]
+        ["run", "check", "predict", "replay", "lab"]
     );
     for (name, text) in schemas {
         let path = schema_dir().join(format!("{name}.json"));
@@ -159,6 +159,70 @@ fn every_json_output_validates_against_its_schema() {
     );
     assert_eq!(replay, 2);
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// `lab --json` without booting a guest: the rows of a recorded two-CPU trace (the lab's
+/// evidence fixture) analysed as a lab run analyses a phase, checked against
+/// `docs/schema/lab.json` as the command prints them.
+#[test]
+fn lab_rows_validate_against_their_schema() {
+    use lazymm_lab::spec::{GuestArch, Phase};
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../lazymm-lab/tests/fixtures/two-cpus.trace.txt");
+    let text = std::fs::read_to_string(&trace).expect("the fixture");
+    let console = "lab: cpu 0 llc 0-1 package 0\nlab: cpu 1 llc 0-1 package 0\n";
+    let phase = Phase {
+        pairs: 0,
+        pin: false,
+    };
+    let phases = lazymm_lab::analyse(
+        GuestArch::X86,
+        &[phase],
+        console,
+        vec![text],
+        "refcount",
+        &mut |_| {},
+    )
+    .expect("the fixture analyses");
+    let rows = lazymm_lab::report::rows_of("x86", 2, "exit-storm", "tcg", &phases);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(schema_dir().join("lab.json")).expect("lab.json"),
+    )
+    .unwrap();
+    for row in &rows {
+        let v = serde_json::to_value(row).unwrap();
+        if let Err(e) = validate(&schema, &schema, &v, "") {
+            panic!("{e}\n{v}");
+        }
+        let back: lazymm_lab::report::LabRow = serde_json::from_value(v).expect("reads back");
+        assert_eq!(&back, row);
+    }
+    // Every kind of row the report has: the comparison, placement (a rate invalid
+    // under TCG), the kernel's remote calls and flushes, and each scheme's IPIs.
+    let tables: std::collections::BTreeSet<String> = rows
+        .iter()
+        .map(|r| {
+            serde_json::to_value(r.table)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        tables.into_iter().collect::<Vec<_>>(),
+        [
+            "compare",
+            "kernel remote calls",
+            "kernel tlb_flush",
+            "model ipis_sent",
+            "placement"
+        ]
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.valid == "no: guest time under TCG"
+            && r.quantity == "migrations per guest second"));
 }
 
 #[test]

@@ -228,7 +228,7 @@ fn a_full_event_log_is_cut_and_the_timeline_says_so() {
             .all(|w| w[0].ts <= w[1].ts && w[0].step <= w[1].step));
     }
     let tl = lazymm_engine::report::timeline::from_run(&logs, &r.violations, 2, "idle-storm", "t");
-    let doc: Value = serde_json::from_str(&tl.to_json()).unwrap();
+    let doc: Value = serde_json::from_str(&tl.to_json().unwrap()).unwrap();
     let cut = doc["otherData"]["cut"].as_array().unwrap();
     assert_eq!(cut.len(), 2);
     for (i, c) in cut.iter().enumerate() {

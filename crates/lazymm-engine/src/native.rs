@@ -25,6 +25,7 @@
 //! A run ends by quiescing ([`crate::host`]), the phases separated by a [`Barrier`]
 //! (CPUs keep taking IPIs while they wait).
 
+use crate::host::quiesce::{self, Phase, Quiescer};
 use crate::host::{Barrier, EventLog, Host, HostTask, Mailboxes, Runqueue, Turn, MAX_TASKS};
 use crate::hostcost::SwitchWork;
 use crate::registry::{self, Unknown, WithKernel};
@@ -363,21 +364,36 @@ impl<S: Scheme> NativeHost<S> {
         measured
     }
 
-    /// Ends the run on this CPU: the three phases of [`crate::host`], with barriers.
+    /// Ends the run on this CPU: the three phases of [`crate::host::quiesce`], with
+    /// barriers.
     fn quiesce<A: Arch>(&self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, Prog>, w: &Any) {
+        quiesce::quiesce_cpu(&mut NativeQuiesce { host: self, w }, k, rq);
+    }
+}
+
+/// The native host's part in quiescing one CPU: its barrier (the thread yields while it
+/// waits), its mailboxes, the workload.
+struct NativeQuiesce<'a, S: Scheme> {
+    host: &'a NativeHost<S>,
+    w: &'a Any,
+}
+
+impl<S: Scheme, A: Arch> Quiescer<S, A, Prog> for NativeQuiesce<'_, S> {
+    fn begin(&mut self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, Prog>, phase: Phase) -> bool {
         let relax = std::thread::yield_now;
-        self.barrier.wait(k, &mut rq.cpu, 1, relax);
-        // Every CPU has stopped running programs: no new tasks, work or wakeups. Adopt
-        // the tasks placed here before that, so they exit too.
-        self.mail.deliver(k, rq, false);
-        rq.quiesce_tasks(k, |_, _| {});
-        Behavior::<S>::quiesce(w, k, rq);
-        self.barrier.wait(k, &mut rq.cpu, 2, relax);
-        rq.quiesce_idle(k);
-        self.barrier.wait(k, &mut rq.cpu, 3, relax);
-        if rq.cpu.id == 0 {
-            k.check_quiescent(&mut rq.cpu);
-        }
+        self.host
+            .barrier
+            .wait(k, &mut rq.cpu, phase.number(), relax);
+        true
+    }
+
+    fn deliver(&mut self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, Prog>) {
+        // Every CPU has stopped running programs: no new tasks, work or wakeups.
+        self.host.mail.deliver(k, rq, false);
+    }
+
+    fn release(&mut self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, Prog>) {
+        Behavior::<S>::quiesce(self.w, k, rq);
     }
 }
 

@@ -6,7 +6,9 @@ use crate::spec::GuestArch;
 
 /// What kind of figure a row is: counts and decisions are valid under TCG; rates per
 /// guest second are not a measurement of any machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A count of events or operations.

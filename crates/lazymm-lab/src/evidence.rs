@@ -870,21 +870,8 @@ mod tests {
     /// A two-CPU trace: task 10 runs on CPU 1, goes lazy there, runs on CPU 0 and exits
     /// there, its exit_mmap flush IPI reaching CPU 1; then a wakeup lands on an idle
     /// CPU of the same LLC.
-    const TRACE: &str = "\
-# tracer: nop
-# entries-in-buffer/entries-written: 10/12   #P:2
-          <idle>-0       (-------) [001] d..2.     1.000000: sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=a next_pid=10 next_prio=120
-               a-10      (     10) [001] d..2.     1.000100: sched_switch: prev_comm=a prev_pid=10 prev_prio=120 prev_state=R+ ==> next_comm=swapper/1 next_pid=0 next_prio=120
-          <idle>-0       (-------) [000] d..2.     1.000200: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=a next_pid=10 next_prio=120
-               a-10      (     10) [000] ...1.     1.000300: tlb_flush: pages:-1 reason:remote ipi send (4)
-               a-10      (     10) [000] ...2.     1.000310: csd_queue_cpu: cpu=1 callsite=on_each_cpu_cond_mask+0x24/0x40 func=flush_tlb_func csd=00000000deadbeef
-          <idle>-0       (-------) [001] d.h1.     1.000320: csd_function_entry: func=flush_tlb_func, csd=00000000deadbeef
-               a-10      (     10) [000] ...2.     1.000330: ipi_send_cpu: cpu=1 callsite=on_each_cpu_cond_mask+0x24/0x40 callback=generic_smp_call_function_single_interrupt+0x0/0x20
-               a-10      (     10) [000] .....     1.000400: sched_process_exit: comm=a pid=10 prio=120
-               a-10      (     10) [000] d..2.     1.000500: sched_switch: prev_comm=a prev_pid=10 prev_prio=120 prev_state=X ==> next_comm=swapper/0 next_pid=0 next_prio=120
-          <idle>-0       (-------) [000] d..2.     1.000600: sched_waking: comm=c pid=30 prio=120 target_cpu=001
-          <idle>-0       (-------) [001] d..2.     1.000700: sched_wakeup: comm=c pid=30 prio=120 target_cpu=001
-";
+    /// (The file is also the row test's input: `lazymm-cli/tests/json_schema.rs`.)
+    const TRACE: &str = include_str!("../tests/fixtures/two-cpus.trace.txt");
 
     #[test]
     fn evidence_of_a_small_trace() {

@@ -358,61 +358,119 @@ pub fn table(run: &LabRun) -> String {
     format!("{}{}", header(run), draw(&sections(run)))
 }
 
-/// One CSV row.
-#[derive(Debug, serde::Serialize)]
-struct CsvRow<'a> {
-    arch: &'a str,
-    cpus: usize,
-    workload: &'a str,
-    phase: usize,
-    pairs: usize,
-    pin: bool,
-    table: &'a str,
-    quantity: String,
-    kind: &'a str,
-    kernel: Option<f64>,
-    model: Option<f64>,
-    diff_pct: Option<f64>,
-    agrees: Option<bool>,
-    valid: &'a str,
+/// Which table of the report a [`LabRow`] belongs to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub enum LabTable {
+    /// The kernel beside the implied scheme's model row, quantity by quantity.
+    #[serde(rename = "compare")]
+    Compare,
+    /// Where the kernel placed wakeups and tasks (kernel only).
+    #[serde(rename = "placement")]
+    Placement,
+    /// The kernel's remote calls by callback (kernel only).
+    #[serde(rename = "kernel remote calls")]
+    KernelRemoteCalls,
+    /// The kernel's `tlb_flush` events by reason (kernel only).
+    #[serde(rename = "kernel tlb_flush")]
+    KernelTlbFlush,
+    /// Every scheme's IPIs on the same schedule (model only).
+    #[serde(rename = "model ipis_sent")]
+    ModelIpisSent,
 }
 
-/// `results.csv`: every comparison row and every placement figure, one per line.
-pub fn to_csv(run: &LabRun) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for (i, ph) in run.phases.iter().enumerate() {
-        let base = |table: &'static str,
+/// One row of `results.csv` and of `lab --json`: a quantity of one phase, the kernel's
+/// value beside the model's where both have one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabRow {
+    /// The guest's arch (`x86`, `powerpc`).
+    pub arch: String,
+    /// vCPUs.
+    pub cpus: usize,
+    /// The workload the guest ran.
+    pub workload: String,
+    /// The phase, from 0.
+    pub phase: usize,
+    /// The phase's pair count (threads, processes; 0 for the other workloads).
+    pub pairs: usize,
+    /// Whether the phase pinned each pair to one CPU.
+    pub pin: bool,
+    /// The table the row belongs to.
+    pub table: LabTable,
+    /// What is counted.
+    pub quantity: String,
+    /// A count, a ratio, or a rate per guest second.
+    pub kind: Kind,
+    /// The kernel's value, from its trace.
+    pub kernel: Option<f64>,
+    /// The model's value, from replaying the same trace.
+    pub model: Option<f64>,
+    /// (model - kernel) / kernel, in percent.
+    pub diff_pct: Option<f64>,
+    /// Whether a headline quantity agrees within its tolerance (other rows: none).
+    pub agrees: Option<bool>,
+    /// Whether the value measures anything (`yes`, or why not: a rate under TCG).
+    pub valid: String,
+}
+
+/// Every comparison row and every placement and count figure of `run`, phase by phase.
+pub fn rows(run: &LabRun) -> Vec<LabRow> {
+    rows_of(
+        run.arch,
+        run.cpus,
+        &run.workload,
+        run.accel.name,
+        &run.phases,
+    )
+}
+
+/// The rows of `phases`, run by a guest of `arch` with `cpus` vCPUs running `workload`
+/// under accelerator `accel` (`kvm` or `tcg`).
+pub fn rows_of(
+    arch: &str,
+    cpus: usize,
+    workload: &str,
+    accel: &str,
+    phases: &[crate::PhaseResult],
+) -> Vec<LabRow> {
+    let mut out = Vec::new();
+    for (i, ph) in phases.iter().enumerate() {
+        let base = |table: LabTable,
                     quantity: String,
                     kind: Kind,
                     kernel: Option<f64>,
-                    model: Option<f64>| CsvRow {
-            arch: run.arch,
-            cpus: run.cpus,
-            workload: &run.workload,
+                    model: Option<f64>| LabRow {
+            arch: arch.to_string(),
+            cpus,
+            workload: workload.to_string(),
             phase: i,
             pairs: ph.phase.pairs,
             pin: ph.phase.pin,
             table,
             quantity,
-            kind: match kind {
-                Kind::Count => "count",
-                Kind::Ratio => "ratio",
-                Kind::Rate => "rate",
-            },
+            kind,
             kernel,
             model,
             diff_pct: crate::compare::diff_pct(kernel, model),
             agrees: None,
-            valid: if kind == Kind::Rate && run.accel.name == "tcg" {
-                "no: guest time under TCG"
+            valid: if kind == Kind::Rate && accel == "tcg" {
+                "no: guest time under TCG".to_string()
             } else {
-                "yes"
+                "yes".to_string()
             },
         };
         for r in &ph.comparison {
-            let mut c = base("compare", r.quantity.clone(), r.kind, r.kernel, r.model);
+            let mut c = base(
+                LabTable::Compare,
+                r.quantity.clone(),
+                r.kind,
+                r.kernel,
+                r.model,
+            );
             c.agrees = r.agrees();
-            w.serialize(c)?;
+            out.push(c);
         }
         let p = &ph.kernel.placement;
         let pl = [
@@ -427,43 +485,52 @@ pub fn to_csv(run: &LabRun) -> Result<String, csv::Error> {
             ("pair co-location", p.colocated_frac()),
         ];
         for (q, v) in pl {
-            w.serialize(base("placement", q.into(), Kind::Ratio, v, None))?;
+            out.push(base(LabTable::Placement, q.into(), Kind::Ratio, v, None));
         }
         let mig = (ph.kernel.seconds > 0.0).then(|| p.migrations as f64 / ph.kernel.seconds);
-        w.serialize(base(
-            "placement",
+        out.push(base(
+            LabTable::Placement,
             "migrations per guest second".into(),
             Kind::Rate,
             mig,
             None,
-        ))?;
+        ));
         for (f, n) in &ph.kernel.remote_calls {
-            w.serialize(base(
-                "kernel remote calls",
+            out.push(base(
+                LabTable::KernelRemoteCalls,
                 f.clone(),
                 Kind::Count,
                 Some(*n as f64),
                 None,
-            ))?;
+            ));
         }
         for (r, n) in &ph.kernel.tlb_flush_by_reason {
-            w.serialize(base(
-                "kernel tlb_flush",
+            out.push(base(
+                LabTable::KernelTlbFlush,
                 r.clone(),
                 Kind::Count,
                 Some(*n as f64),
                 None,
-            ))?;
+            ));
         }
         for m in &ph.model {
-            w.serialize(base(
-                "model ipis_sent",
+            out.push(base(
+                LabTable::ModelIpisSent,
                 m.scheme.into(),
                 Kind::Count,
                 None,
                 Some(m.ipis_sent as f64),
-            ))?;
+            ));
         }
+    }
+    out
+}
+
+/// `results.csv`: [`rows`], one per line.
+pub fn to_csv(run: &LabRun) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in rows(run) {
+        w.serialize(row)?;
     }
     let bytes = w
         .into_inner()

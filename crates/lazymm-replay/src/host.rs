@@ -41,6 +41,7 @@ use lazymm::sync::Access;
 use lazymm::task::TaskMm;
 use lazymm::{Arch, Config, Kernel, MmId, Mutant, Scheme, Stats, Task};
 use lazymm_cost::machine::Machine;
+use lazymm_engine::host::quiesce::{self, Phase};
 use lazymm_engine::registry::{self, Unknown, WithKernel};
 use lazymm_engine::serial::Serial;
 use lazymm_trace::Trace;
@@ -612,13 +613,44 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         self.create(c, child);
     }
 
+    /// Ends the replay: the phases of [`lazymm_engine::host::quiesce`], each on every CPU
+    /// in turn. This host keeps the trace's task table, not runqueues, so phase one is
+    /// its own: each CPU switches to its idle task, then, once every CPU has, every task
+    /// left with a user mm is switched to on CPU 0 and exits there.
     fn quiesce(&mut self, ts_ns: u64) {
         let switches_before = self.sum(|s| s.context_switches);
-        for c in 0..self.running.len() {
-            if self.running[c] != 0 {
-                self.switch(c, 0, Cause::Quiesce, ts_ns);
+        quiesce::quiesce_each(self.running.len(), &Phase::ALL, |phase, c| {
+            match (phase, c) {
+                (Phase::Tasks, Some(c)) => {
+                    if self.running[c] != 0 {
+                        self.switch(c, 0, Cause::Quiesce, ts_ns);
+                    }
+                }
+                (Phase::Tasks, None) => self.exit_left(ts_ns),
+                (Phase::Idle, Some(c)) => {
+                    let mut cpu = self.serial.cpu(c);
+                    self.k.quiesce_cpu(&mut cpu, &mut self.idle[c]);
+                }
+                (Phase::Idle, None) => {
+                    // What quiescing did is not the trace's: its accesses are dropped.
+                    for i in 0..self.serial.len() {
+                        self.log.clear();
+                        self.serial.cpu(i).acct.drain_into(&mut self.log);
+                    }
+                    self.row.quiesce_switches = self.sum(|s| s.context_switches) - switches_before;
+                }
+                (Phase::Oracle, Some(0)) => {
+                    let mut cpu0 = self.serial.cpu(0);
+                    self.k.check_quiescent(&mut cpu0);
+                }
+                (Phase::Oracle, _) => {}
             }
-        }
+        });
+    }
+
+    /// Quiescing, phase one, once no CPU runs a task: every task left with a user mm is
+    /// switched to on CPU 0 and exits; the others are dropped.
+    fn exit_left(&mut self, ts_ns: u64) {
         let mut left: Vec<u32> = self.tasks.keys().copied().collect();
         left.sort_unstable();
         for pid in left {
@@ -632,18 +664,6 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             }
             self.tasks.remove(&pid);
         }
-        for (c, idle) in self.idle.iter_mut().enumerate() {
-            let mut cpu = self.serial.cpu(c);
-            self.k.quiesce_cpu(&mut cpu, idle);
-        }
-        // What quiescing did is not the trace's: its accesses are dropped.
-        for i in 0..self.serial.len() {
-            self.log.clear();
-            self.serial.cpu(i).acct.drain_into(&mut self.log);
-        }
-        self.row.quiesce_switches = self.sum(|s| s.context_switches) - switches_before;
-        let mut cpu0 = self.serial.cpu(0);
-        self.k.check_quiescent(&mut cpu0);
     }
 }
 

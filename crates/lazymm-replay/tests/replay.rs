@@ -165,8 +165,9 @@ fn threads_share_one_mm_and_its_line() {
 fn timeline_has_a_track_per_cpu_and_task_slices() {
     let (_, rows) = run(&fixture("ftrace_flags.txt"), &["generic"], true);
     let tl = rows[0].timeline.as_ref().expect("asked for a timeline");
+    // Read as written: the JSON document's events.
+    let tl = written_events(tl);
     let names: Vec<String> = tl
-        .events()
         .iter()
         .filter(|e| e["name"] == "thread_name")
         .map(|e| e["args"]["name"].as_str().unwrap().to_string())
@@ -184,15 +185,17 @@ fn timeline_has_a_track_per_cpu_and_task_slices() {
             "cpu 1 kernel"
         ]
     );
-    assert!(tl
-        .events()
-        .iter()
-        .any(|e| e["cat"] == "task" && e["ph"] == "X"));
-    assert!(tl.events().iter().any(|e| e["cat"] == "lazy"));
+    assert!(tl.iter().any(|e| e["cat"] == "task" && e["ph"] == "X"));
+    assert!(tl.iter().any(|e| e["cat"] == "lazy"));
     let shoot = rows.iter().find(|r| r.scheme == "shootdown").unwrap();
-    let j: serde_json::Value =
-        serde_json::from_str(&shoot.timeline.as_ref().unwrap().to_json()).unwrap();
-    assert!(j["traceEvents"].as_array().unwrap().len() > 10);
+    assert!(written_events(shoot.timeline.as_ref().unwrap()).len() > 10);
+}
+
+/// The `traceEvents` of `tl`'s JSON document, as a reader of the file sees them.
+fn written_events(tl: &lazymm_engine::report::timeline::Timeline) -> Vec<serde_json::Value> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&tl.to_json().expect("serialises")).expect("valid JSON");
+    doc["traceEvents"].as_array().expect("traceEvents").clone()
 }
 
 /// One of the two real traces kept gzipped in `crates/lazymm-trace/tests/real/` (see its README).
@@ -270,7 +273,7 @@ fn checker_timeline_shows_the_lazy_cpu_and_the_free_under_it() {
         },
     ];
     let tl = lazymm_engine::report::timeline::from_check(&events, 3, "t");
-    let ev = tl.events();
+    let ev = written_events(&tl);
     let find = |pred: &dyn Fn(&serde_json::Value) -> bool| ev.iter().find(|e| pred(e)).cloned();
     // Tracks: cpu N is 4N, its page tables 4N+1, its teardown and IPIs 4N+2, its
     // kernel spans 4N+3.

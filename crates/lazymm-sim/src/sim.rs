@@ -47,6 +47,7 @@ use lazymm::sync::{Access, AccessKind};
 use lazymm::{Arch, Config, Cpu, Kernel, Scheme, Stats, Task};
 use lazymm_cost::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
 use lazymm_cost::machine::{Machine, Ps};
+use lazymm_engine::host::quiesce::{self, Quiescer};
 use lazymm_engine::host::{Host, HostTask, Runqueue, Turn, MAX_TASKS};
 use lazymm_engine::registry::{self, WithKernel};
 use lazymm_engine::serial::Serial;
@@ -465,15 +466,12 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             let mut guard = self.serial.cpu(c);
             let rq = &mut *guard;
             let before = rq.cpu.stats();
-            Self::deliver(
-                &self.k,
-                &mut self.doorbell[c],
-                &mut self.inbox[c],
-                rq,
-                false,
-            );
-            rq.quiesce_tasks(&self.k, |_, _| {});
-            Behavior::<S>::quiesce(&self.w, &self.k, rq);
+            let mut q = SimQuiesce {
+                doorbell: &mut self.doorbell[c],
+                inbox: &mut self.inbox[c],
+                w: &self.w,
+            };
+            quiesce::quiesce_phase(&mut q, &self.k, rq, quiesce::Phase::Tasks);
             let after = rq.cpu.stats();
             (
                 after.context_switches - before.context_switches,
@@ -484,6 +482,25 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
         ops.push(Op::Notify(token::QUIESCED));
         self.phase = Phase::Quiesce { turn: usize::MAX };
         Next::Run
+    }
+}
+
+/// The simulator's part in quiescing CPU `c`: its own doorbell and inbox (filled when a
+/// sent wakeup or task arrives in simulated time), the workload. No barrier: each phase
+/// runs on every CPU in turn.
+struct SimQuiesce<'a, S: Scheme> {
+    doorbell: &'a mut u64,
+    inbox: &'a mut Vec<HostTask<S, Prog>>,
+    w: &'a Any,
+}
+
+impl<S: Scheme, A: Arch> Quiescer<S, A, Prog> for SimQuiesce<'_, S> {
+    fn deliver(&mut self, k: &Kernel<S, A>, rq: &mut Rq<S, A>) {
+        Sim::deliver(k, self.doorbell, self.inbox, rq, false);
+    }
+
+    fn release(&mut self, k: &Kernel<S, A>, rq: &mut Rq<S, A>) {
+        Behavior::<S>::quiesce(self.w, k, rq);
     }
 }
 
@@ -606,11 +623,20 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
     e.wake_cpu(0, drained.max(t_end));
     e.run(&mut Drive { h: &mut sim }, FOREVER);
     // Phases two and three (no time of theirs is charged).
-    for i in 0..n {
-        let mut g = serial.cpu(i);
-        g.quiesce_idle(&sim.k);
-    }
-    sim.k.check_quiescent(&mut serial.cpu(0).cpu);
+    quiesce::quiesce_each(
+        n,
+        &[quiesce::Phase::Idle, quiesce::Phase::Oracle],
+        |phase, c| {
+            if let Some(c) = c {
+                let mut q = SimQuiesce {
+                    doorbell: &mut sim.doorbell[c],
+                    inbox: &mut sim.inbox[c],
+                    w: &sim.w,
+                };
+                quiesce::quiesce_phase(&mut q, &sim.k, &mut serial.cpu(c), phase);
+            }
+        },
+    );
     let total = sum_stats(&serial);
     let mut violations = Vec::new();
     for i in 0..n {

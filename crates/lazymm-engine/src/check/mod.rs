@@ -24,188 +24,25 @@
 //! decision list is cut short while the same kind of violation still occurs; the result is
 //! written as a replay file ([`replay`]) that `lazymm check --replay` reruns exactly.
 
+pub mod case;
 pub mod pct;
 pub mod program;
 pub mod replay;
 pub mod run;
 pub mod shard;
 
+pub use case::{iteration_seed, Case, Target};
 pub use run::register;
 
 use crate::registry::{self, Unknown, WithKernel};
 use lazymm::tracepoint::{Span, Tracepoint};
 use lazymm::{Arch, Mutant, Scheme, Violation};
-use pct::{Policy, Rng};
-use program::{Mix, Op, Swarm};
+use pct::Policy;
+use program::Mix;
 use run::{execute, Event, Outcome};
 pub use shard::{Shard, Summary};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// One thing to check: a scheme on an arch, maybe with a mutant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
-    /// Scheme name.
-    pub scheme: &'static str,
-    /// Arch name.
-    pub arch: &'static str,
-    /// The mutant, if any.
-    pub mutant: Option<Mutant>,
-}
-
-impl Target {
-    /// The name used in reports and replay file names.
-    pub fn name(&self) -> String {
-        match self.mutant {
-            Some(m) => format!("{}@{}", m.name(), self.arch),
-            None => format!("{}@{}", self.scheme, self.arch),
-        }
-    }
-}
-
-/// One run's machine and programs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Case {
-    /// Scheme name.
-    pub scheme: &'static str,
-    /// Arch name.
-    pub arch: &'static str,
-    /// The mutant, if any.
-    pub mutant: Option<Mutant>,
-    /// The seed the case was generated from (it also seeds the CPUs' own choices:
-    /// speculative walks).
-    pub seed: u64,
-    /// Simulated CPUs.
-    pub cpus: usize,
-    /// mm slots besides `init_mm`.
-    pub arena: usize,
-    /// Speculative walk period of `Config`.
-    pub walk_period: u32,
-    /// Each CPU's program.
-    pub programs: Vec<Vec<Op>>,
-}
-
-/// Mixes a run seed out of a base seed and an iteration number.
-pub fn iteration_seed(base: u64, iteration: u64) -> u64 {
-    let mut r = Rng::new(base ^ iteration.wrapping_mul(0xA076_1D64_78BD_642F));
-    r.next_u64()
-}
-
-impl Case {
-    /// The case and the scheduling policy of one seed, under operation mix `mix`.
-    pub fn generate(target: Target, seed: u64, mix: Mix) -> (Case, Policy) {
-        let mut rng = Rng::new(seed);
-        if mix == Mix::LazyExec {
-            return Self::lazy_exec(target, seed, &mut rng);
-        }
-        let cpus = 4 + rng.below(5) as usize;
-        let arena = cpus + 2 + rng.below(2 * cpus as u64) as usize;
-        let walk_period = 2 + rng.below(6) as u32;
-        // Half the cases use every kind of operation, half a random subset.
-        let swarm = if rng.below(2) == 0 {
-            Swarm::all()
-        } else {
-            Swarm::random(&mut rng)
-        };
-        let programs: Vec<Vec<Op>> = (0..cpus)
-            .map(|c| {
-                let len = 6 + rng.below(20) as usize;
-                // Under the flush mix, each CPU's process starts a thread on the next
-                // CPU, and each CPU then switches between its own process and the
-                // thread it got, unmapping in each: every mm is run, switched into and
-                // flushed by two CPUs from the start.
-                let next = (c as u8 + 1) % cpus as u8;
-                let share = match mix {
-                    Mix::TlbFlush => vec![
-                        Op::Run(1),
-                        Op::Clone(next),
-                        Op::Run(2),
-                        Op::Munmap,
-                        Op::Run(1),
-                        Op::Munmap,
-                        Op::Run(2),
-                        Op::Munmap,
-                    ],
-                    Mix::Usual | Mix::LazyExec => Vec::new(),
-                };
-                share
-                    .into_iter()
-                    .chain((0..len).map(|_| Op::random(&mut rng, swarm, mix, c, cpus)))
-                    .collect()
-            })
-            .collect();
-        let ops: usize = programs.iter().map(Vec::len).sum();
-        let policy = Policy::Pct {
-            seed: rng.next_u64(),
-            depth: 1 + rng.below(6) as u32,
-            horizon: 5 * ops as u64,
-            random_switch: if rng.below(3) == 0 {
-                4 + rng.below(28) as u32
-            } else {
-                0
-            },
-        };
-        let case = Case {
-            scheme: target.scheme,
-            arch: target.arch,
-            mutant: target.mutant,
-            seed,
-            cpus,
-            arena,
-            walk_period,
-            programs,
-        };
-        (case, policy)
-    }
-
-    /// The operation mix [`Mix::LazyExec`] (every case of a
-    /// [`lazymm::Exercise::LazyExec`] mutant's hunt, every third of a correct-scheme
-    /// check): CPU 0's process clones a thread onto CPU 1 and exits (CPU 0 stays lazy
-    /// on its mm), then CPU 0's kernel worker starts a user helper that execs from that
-    /// lazy mm while the thread on CPU 1, its last user, exits. Random programs rarely
-    /// line the three up; the scheduler still searches the interleavings.
-    fn lazy_exec(target: Target, seed: u64, rng: &mut Rng) -> (Case, Policy) {
-        let programs = vec![
-            vec![Op::Run(1), Op::Clone(1), Op::Touch, Op::Exit, Op::Exec],
-            vec![Op::Touch, Op::Touch, Op::Run(2), Op::Touch, Op::Exit],
-        ];
-        let policy = Policy::Pct {
-            seed: rng.next_u64(),
-            depth: 1 + rng.below(6) as u32,
-            horizon: 80,
-            random_switch: if rng.below(2) == 0 {
-                2 + rng.below(5) as u32
-            } else {
-                0
-            },
-        };
-        let case = Case {
-            scheme: target.scheme,
-            arch: target.arch,
-            mutant: target.mutant,
-            seed,
-            cpus: 2,
-            arena: 8,
-            walk_period: 0,
-            programs,
-        };
-        (case, policy)
-    }
-
-    /// The target this case runs.
-    pub fn target(&self) -> Target {
-        Target {
-            scheme: self.scheme,
-            arch: self.arch,
-            mutant: self.mutant,
-        }
-    }
-
-    /// Operations in all programs.
-    pub fn ops(&self) -> usize {
-        self.programs.iter().map(Vec::len).sum()
-    }
-}
 
 /// A violating run: its case, the decisions that replay it, and what it found.
 #[derive(Debug, Clone)]

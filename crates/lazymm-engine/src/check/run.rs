@@ -2,9 +2,10 @@
 //! let the deterministic scheduler interleave them at the model's preemption points,
 //! log what happens, and quiesce so the oracle can check for leaks.
 
+use super::case::Case;
 use super::pct::{self, Observer, Policy, Sched};
 use super::program::Op;
-use super::Case;
+use crate::host::quiesce::{self, Phase, Quiescer};
 use crate::host::trace_name;
 use crate::host::{Barrier, Host, HostTask, Mailboxes, Runqueue};
 use crate::registry::{self, Unknown, WithKernel};
@@ -626,67 +627,105 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
         }
     }
 
-    /// Waits (answering IPIs, yielding the turn) until every CPU has arrived.
-    fn barrier(&mut self, phase: usize) {
+    /// Ends the run: every task exits, every CPU leaves its lazy mm, and CPU 0 asks the
+    /// oracle whether anything leaked (the phases of [`crate::host::quiesce`]). After a
+    /// violation only the barriers run.
+    fn quiesce(&mut self) {
+        let Runner {
+            k,
+            host,
+            log,
+            rq,
+            seen,
+        } = self;
+        let mut q = CheckQuiesce {
+            k,
+            host,
+            log,
+            seen,
+            clean: false,
+        };
+        quiesce::quiesce_cpu(&mut q, k, rq);
+        self.collect();
+    }
+}
+
+/// The checker's part in quiescing one CPU: its barrier (which yields the turn), its
+/// mailboxes, CPU 0's deferred work, and a log of each step for the timeline.
+struct CheckQuiesce<'a, 'h, S: Scheme, A: Arch> {
+    k: &'h Kernel<S, A>,
+    host: &'h CheckHost<S>,
+    log: &'h Log,
+    seen: &'a mut usize,
+    /// No violation was found before quiescing (read once, after the first barrier).
+    clean: bool,
+}
+
+impl<S: Scheme, A: Arch> Quiescer<S, A, ()> for CheckQuiesce<'_, '_, S, A> {
+    fn begin(&mut self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, ()>, phase: Phase) -> bool {
+        let me = rq.cpu.id;
         self.host
             .barrier
-            .wait(self.k, &mut self.rq.cpu, phase, pct::spin_hook);
-    }
-
-    /// Ends the run: every task exits, every CPU leaves its lazy mm, and CPU 0 asks the
-    /// oracle whether anything leaked. After a violation only the barriers run.
-    fn quiesce(&mut self) {
-        let k = self.k;
-        let me = self.rq.cpu.id;
-        self.barrier(1);
-        let clean = !self.host.abort.load(Ordering::Relaxed);
-        if clean {
-            self.adopt();
-            let (log, seen) = (self.log, &mut self.seen);
-            self.rq.quiesce_tasks(k, |rq, i| {
+            .wait(k, &mut rq.cpu, phase.number(), pct::spin_hook);
+        match phase {
+            Phase::Tasks => self.clean = !self.host.abort.load(Ordering::Relaxed),
+            Phase::Idle if self.clean => {
                 let cr3 = k.oracle_cr3(me);
-                collect(log, &mut rq.cpu, seen);
-                let task = rq.task(i);
-                let text = format!(
-                    "[cr3 {}] quiesce: switch {} -> {}, which exits",
-                    cr3,
-                    describe(rq.current()),
-                    describe(task)
+                note(
+                    self.log,
+                    me,
+                    format!("[cr3 {cr3}] quiesce: idle leaves its lazy mm for init_mm"),
+                    vec![cr3],
                 );
-                let mms = std::iter::once(cr3)
-                    .chain(task.and_then(|t| t.mm_id()))
-                    .collect();
-                note(log, me, text, mms);
-            });
-            self.collect();
-            if me == 0 {
-                let works =
-                    std::mem::take(&mut *self.host.work.lock().unwrap_or_else(|e| e.into_inner()));
-                for w in works {
-                    k.mmdrop(&mut self.rq.cpu, w);
-                }
-                self.collect();
             }
-        }
-        self.barrier(2);
-        if clean {
-            let cr3 = self.cr3();
-            self.note(
-                format!("[cr3 {cr3}] quiesce: idle leaves its lazy mm for init_mm"),
-                vec![cr3],
-            );
-            self.rq.quiesce_idle(k);
-            self.collect();
-        }
-        self.barrier(3);
-        if clean && me == 0 {
-            self.note(
+            Phase::Oracle if self.clean && me == 0 => note(
+                self.log,
+                me,
                 "quiesce: the oracle checks that every mm was freed".into(),
                 vec![],
-            );
-            k.check_quiescent(&mut self.rq.cpu);
+            ),
+            Phase::Idle | Phase::Oracle => {}
         }
-        self.collect();
+        self.clean
+    }
+
+    fn deliver(&mut self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, ()>) {
+        self.host.mail.deliver(k, rq, false);
+    }
+
+    fn exiting(&mut self, rq: &mut Runqueue<S, A, ()>, i: usize) {
+        let me = rq.cpu.id;
+        let cr3 = self.k.oracle_cr3(me);
+        collect(self.log, &mut rq.cpu, self.seen);
+        let task = rq.task(i);
+        let text = format!(
+            "[cr3 {}] quiesce: switch {} -> {}, which exits",
+            cr3,
+            describe(rq.current()),
+            describe(task)
+        );
+        let mms = std::iter::once(cr3)
+            .chain(task.and_then(|t| t.mm_id()))
+            .collect();
+        note(self.log, me, text, mms);
+    }
+
+    fn release(&mut self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, ()>) {
+        collect(self.log, &mut rq.cpu, self.seen);
+        if rq.cpu.id == 0 {
+            let works =
+                std::mem::take(&mut *self.host.work.lock().unwrap_or_else(|e| e.into_inner()));
+            for w in works {
+                k.mmdrop(&mut rq.cpu, w);
+            }
+            collect(self.log, &mut rq.cpu, self.seen);
+        }
+    }
+
+    fn end(&mut self, _k: &Kernel<S, A>, rq: &mut Runqueue<S, A, ()>, phase: Phase) {
+        if phase == Phase::Idle {
+            collect(self.log, &mut rq.cpu, self.seen);
+        }
     }
 }
 

@@ -33,10 +33,12 @@
 //! each phase on every CPU in turn): [`Runqueue::quiesce_tasks`] (every task exits),
 //! [`Runqueue::quiesce_idle`] (the idle task leaves its lazy mm, deferred drops run),
 //! then one CPU asks the oracle ([`Kernel::check_quiescent`](lazymm::Kernel::check_quiescent)).
+//! [`quiesce`] writes the sequence once; every host runs it with its own part.
 
 mod barrier;
 pub mod events;
 mod mailbox;
+pub mod quiesce;
 mod runqueue;
 
 pub use barrier::Barrier;

@@ -11,74 +11,59 @@
 //! for IPI targets, and each IPI handler, with a flow arrow from the sender's IPI to the
 //! handler. Violations are instant events named by the property they break.
 
+pub mod event;
 pub mod svg;
 
+use event::{
+    Args, Binding, Category, CutLog, Document, OtherData, Phase, Scope, TraceEvent, Track,
+};
 use lazymm::tracepoint::{Span, Tracepoint};
 use lazymm::{MmId, Violation};
-use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 /// A finished timeline.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
-    events: Vec<Value>,
+    events: Vec<TraceEvent>,
     /// The document's `otherData` (what the run was, whether a log was cut); left out
     /// of the document when empty.
-    other: serde_json::Map<String, Value>,
+    other: OtherData,
 }
 
 impl Timeline {
-    /// The events (for tests).
-    pub fn events(&self) -> &[Value] {
+    /// The events, in the order they were recorded.
+    pub fn events(&self) -> &[TraceEvent] {
         &self.events
     }
 
+    /// The document's `otherData`.
+    pub fn other_data(&self) -> &OtherData {
+        &self.other
+    }
+
     /// The JSON document.
-    pub fn to_json(&self) -> String {
-        if self.other.is_empty() {
-            json!({ "traceEvents": self.events, "displayTimeUnit": "ns" }).to_string()
-        } else {
-            json!({ "traceEvents": self.events, "displayTimeUnit": "ns", "otherData": self.other })
-                .to_string()
-        }
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&Document {
+            trace_events: self.events.clone(),
+            display_time_unit: "ns".to_string(),
+            other_data: self.other.clone(),
+        })
     }
 
     /// Writes the JSON document to `path`, whole or not at all (temp file + rename); a
     /// name ending in `.svg` gets the drawing of [`svg`] instead.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        if path
+        let text = if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
         {
-            return crate::report::write::write_file(path, svg::render(&self.events).as_bytes());
-        }
-        crate::report::write::write_file(path, self.to_json().as_bytes())
+            svg::render(&self.events)
+        } else {
+            self.to_json().map_err(std::io::Error::other)?
+        };
+        crate::report::write::write_file(path, text.as_bytes())
     }
-}
-
-const PID: u32 = 1;
-
-/// Tracks per CPU.
-pub(crate) const TRACKS: usize = 4;
-
-fn task_track(cpu: usize) -> usize {
-    TRACKS * cpu
-}
-
-fn lazy_track(cpu: usize) -> usize {
-    TRACKS * cpu + 1
-}
-
-/// Teardown spans and IPI arrivals: short slices of their own, so they never overlap
-/// the task slices they happen in.
-fn event_track(cpu: usize) -> usize {
-    TRACKS * cpu + 2
-}
-
-/// The model's tracepoint spans, nested as the calls nest.
-fn kernel_track(cpu: usize) -> usize {
-    TRACKS * cpu + 3
 }
 
 /// How long a teardown span or IPI arrival is drawn (the model's work has no duration of
@@ -89,35 +74,80 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
 
+/// A complete slice (`X`) of category `cat` on track `tid` from `start` for `dur` us.
+fn complete(name: String, cat: Category, tid: usize, start: f64, dur: f64) -> TraceEvent {
+    TraceEvent {
+        cat: Some(cat),
+        ts: Some(start),
+        dur: Some(dur),
+        ..TraceEvent::new(Phase::Complete, name, tid)
+    }
+}
+
+/// The tail (`s`) or head (`f`, bound to the enclosing slice) of IPI flow `id`.
+fn flow(ph: Phase, id: u64, what: &str, tid: usize, ts: f64) -> TraceEvent {
+    TraceEvent {
+        cat: Some(Category::Ipi),
+        bp: (ph == Phase::FlowEnd).then_some(Binding::Enclosing),
+        id: Some(id),
+        ts: Some(ts),
+        ..TraceEvent::new(ph, what, tid)
+    }
+}
+
 /// Builds a timeline as a host runs.
 #[derive(Debug)]
 pub struct TimelineSink {
-    events: Vec<Value>,
+    events: Vec<TraceEvent>,
     /// Per CPU: the open task slice (name, start ns).
     task: Vec<Option<(String, u64)>>,
     /// Per CPU: the open slice of the second track (name, start ns).
     lazy: Vec<Option<(String, u64)>>,
     flow: u64,
     last_ns: u64,
-    other: serde_json::Map<String, Value>,
+    other: OtherData,
 }
 
 impl TimelineSink {
     /// A timeline of `n` CPUs named `title`, each CPU's second track named
     /// `cpu N {second}`.
     pub fn with_title(n: usize, title: &str, second: &str) -> TimelineSink {
-        let mut events = vec![
-            json!({"name": "process_name", "ph": "M", "pid": PID, "tid": 0, "args": {"name": title}}),
-        ];
+        let meta = |what: &str, tid: usize, args: Args| TraceEvent {
+            args: Some(args),
+            ..TraceEvent::new(Phase::Metadata, what, tid)
+        };
+        let mut events = vec![meta(
+            "process_name",
+            0,
+            Args {
+                name: Some(title.to_string()),
+                ..Args::default()
+            },
+        )];
         for c in 0..n {
-            for (tid, name) in [
-                (task_track(c), format!("cpu {c}")),
-                (lazy_track(c), format!("cpu {c} {second}")),
-                (event_track(c), format!("cpu {c} teardown and IPIs")),
-                (kernel_track(c), format!("cpu {c} kernel")),
+            for (track, name) in [
+                (Track::Task, format!("cpu {c}")),
+                (Track::Second, format!("cpu {c} {second}")),
+                (Track::Events, format!("cpu {c} teardown and IPIs")),
+                (Track::Kernel, format!("cpu {c} kernel")),
             ] {
-                events.push(json!({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid, "args": {"name": name}}));
-                events.push(json!({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid, "args": {"sort_index": tid}}));
+                let tid = track.tid(c);
+                events.push(meta(
+                    "thread_name",
+                    tid,
+                    Args {
+                        name: Some(name),
+                        ..Args::default()
+                    },
+                ));
+                events.push(meta(
+                    "thread_sort_index",
+                    tid,
+                    Args {
+                        sort_index: Some(tid),
+                        ..Args::default()
+                    },
+                ));
             }
         }
         TimelineSink {
@@ -126,7 +156,7 @@ impl TimelineSink {
             lazy: vec![None; n],
             flow: 0,
             last_ns: 0,
-            other: serde_json::Map::new(),
+            other: OtherData::default(),
         }
     }
 
@@ -137,18 +167,25 @@ impl TimelineSink {
 
     fn close_task(&mut self, cpu: usize, ts: u64) {
         if let Some((name, start)) = self.task[cpu].take() {
-            self.events.push(
-                json!({"name": name, "cat": "task", "ph": "X", "pid": PID, "tid": task_track(cpu),
-                "ts": us(start), "dur": us(ts.saturating_sub(start))}),
-            );
+            self.events.push(complete(
+                name,
+                Category::Task,
+                Track::Task.tid(cpu),
+                us(start),
+                us(ts.saturating_sub(start)),
+            ));
         }
     }
 
     fn close_lazy(&mut self, cpu: usize, ts: u64) {
         if let Some((name, start)) = self.lazy[cpu].take() {
-            self.events
-                .push(json!({"name": name, "cat": "lazy", "ph": "X", "pid": PID,
-                "tid": lazy_track(cpu), "ts": us(start), "dur": us(ts.saturating_sub(start))}));
+            self.events.push(complete(
+                name,
+                Category::Lazy,
+                Track::Second.tid(cpu),
+                us(start),
+                us(ts.saturating_sub(start)),
+            ));
         }
     }
 
@@ -206,10 +243,19 @@ impl TimelineSink {
     /// A short span of teardown or lifecycle work on `cpu`.
     pub fn span(&mut self, cpu: usize, ts: u64, name: String, mm: Option<MmId>) {
         self.last_ns = self.last_ns.max(ts + 1000);
-        self.events.push(
-            json!({"name": name, "cat": "teardown", "ph": "X", "pid": PID, "tid": event_track(cpu),
-            "ts": us(ts), "dur": MARK_US, "args": {"mm": mm.map(|m| m.to_string())}}),
-        );
+        self.events.push(TraceEvent {
+            args: Some(Args {
+                mm: mm.map(|m| m.to_string()),
+                ..Args::default()
+            }),
+            ..complete(
+                name,
+                Category::Teardown,
+                Track::Events.tid(cpu),
+                us(ts),
+                MARK_US,
+            )
+        });
     }
 
     /// `exit_mm` of `pid` on `cpu`.
@@ -227,18 +273,36 @@ impl TimelineSink {
     pub fn ipi(&mut self, from: usize, to: usize, ts: u64, what: &str) {
         self.flow += 1;
         let id = self.flow;
-        self.events.push(json!({"name": what, "cat": "ipi", "ph": "s", "id": id, "pid": PID, "tid": task_track(from), "ts": us(ts)}));
-        self.events.push(json!({"name": what, "cat": "ipi", "ph": "X", "pid": PID, "tid": event_track(to), "ts": us(ts), "dur": MARK_US}));
-        self.events.push(json!({"name": what, "cat": "ipi", "ph": "f", "bp": "e", "id": id, "pid": PID, "tid": event_track(to), "ts": us(ts)}));
+        let (tail, head) = (Track::Task.tid(from), Track::Events.tid(to));
+        self.events
+            .push(flow(Phase::FlowStart, id, what, tail, us(ts)));
+        self.events.push(complete(
+            what.to_string(),
+            Category::Ipi,
+            head,
+            us(ts),
+            MARK_US,
+        ));
+        self.events
+            .push(flow(Phase::FlowEnd, id, what, head, us(ts)));
     }
 
     /// A span of model work on `cpu`'s kernel track from `start` to `end`.
     pub fn kernel_span(&mut self, cpu: usize, start: u64, end: u64, name: String, mm: MmId) {
         self.last_ns = self.last_ns.max(end);
-        self.events.push(
-            json!({"name": name, "cat": "kernel", "ph": "X", "pid": PID, "tid": kernel_track(cpu),
-            "ts": us(start), "dur": us(end.saturating_sub(start)), "args": {"mm": mm.to_string()}}),
-        );
+        self.events.push(TraceEvent {
+            args: Some(Args {
+                mm: Some(mm.to_string()),
+                ..Args::default()
+            }),
+            ..complete(
+                name,
+                Category::Kernel,
+                Track::Kernel.tid(cpu),
+                us(start),
+                us(end.saturating_sub(start)),
+            )
+        });
     }
 
     /// An arrow from CPU `from`'s kernel track at `sent` to CPU `to`'s at `ran`: an IPI
@@ -247,29 +311,43 @@ impl TimelineSink {
         self.flow += 1;
         let id = self.flow;
         self.last_ns = self.last_ns.max(ran);
-        self.events.push(json!({"name": what, "cat": "ipi", "ph": "s", "id": id, "pid": PID, "tid": kernel_track(from), "ts": us(sent)}));
-        self.events.push(json!({"name": what, "cat": "ipi", "ph": "f", "bp": "e", "id": id, "pid": PID, "tid": kernel_track(to), "ts": us(ran.max(sent))}));
+        let (tail, head) = (Track::Kernel.tid(from), Track::Kernel.tid(to));
+        self.events
+            .push(flow(Phase::FlowStart, id, what, tail, us(sent)));
+        self.events
+            .push(flow(Phase::FlowEnd, id, what, head, us(ran.max(sent))));
     }
 
     /// A violation found on its CPU: an instant event named by the property.
     pub fn violation(&mut self, ts: u64, v: &Violation) {
-        self.events.push(json!({"name": format!("violation ({}): {}", v.kind.property(), v), "cat": "violation",
-            "ph": "i", "s": "g", "pid": PID, "tid": task_track(v.cpu), "ts": us(ts),
-            "args": {"property": v.kind.property().to_string(), "cpu": v.cpu, "mm": v.mm.to_string()}}));
-    }
-
-    /// Sets `key` of the document's `otherData` (metadata about the whole timeline).
-    pub fn other_data(&mut self, key: &str, value: Value) {
-        self.other.insert(key.to_string(), value);
+        let property = v.kind.property();
+        self.events.push(TraceEvent {
+            cat: Some(Category::Violation),
+            s: Some(Scope::Global),
+            ts: Some(us(ts)),
+            args: Some(Args {
+                property: Some(property.to_string()),
+                cpu: Some(v.cpu),
+                mm: Some(v.mm.to_string()),
+                ..Args::default()
+            }),
+            ..TraceEvent::new(
+                Phase::Instant,
+                format!("violation ({property}): {v}"),
+                Track::Task.tid(v.cpu),
+            )
+        });
     }
 
     /// An instant event on `cpu`'s task track named `name` (a note for the reader).
     pub fn mark(&mut self, cpu: usize, ts: u64, name: String) {
         self.last_ns = self.last_ns.max(ts);
-        self.events.push(
-            json!({"name": name, "cat": "note", "ph": "i", "s": "t", "pid": PID,
-            "tid": task_track(cpu), "ts": us(ts)}),
-        );
+        self.events.push(TraceEvent {
+            cat: Some(Category::Note),
+            s: Some(Scope::Thread),
+            ts: Some(us(ts)),
+            ..TraceEvent::new(Phase::Instant, name, Track::Task.tid(cpu))
+        });
     }
 
     /// Closes every open slice and returns the timeline.
@@ -496,7 +574,11 @@ pub fn from_run(
                     log.dropped()
                 ),
             );
-            cut.push(json!({"cpu": log.cpu, "recorded": log.events().len(), "not_recorded": log.dropped()}));
+            cut.push(CutLog {
+                cpu: log.cpu,
+                recorded: log.events().len(),
+                not_recorded: log.dropped(),
+            });
         }
     }
     trace.sort_by_key(|&(ts, ..)| ts);
@@ -513,8 +595,10 @@ pub fn from_run(
         sink.violation(ts, v);
     }
     let cap = logs.first().map_or(0, |l| l.cap());
-    sink.other_data("events_per_cpu_cap", json!(cap));
-    sink.other_data("cut", Value::Array(cut));
+    sink.other = OtherData {
+        events_per_cpu_cap: Some(cap),
+        cut: Some(cut),
+    };
     sink.finish()
 }
 

@@ -1,8 +1,8 @@
 //! A timeline drawn as SVG, for documents (`--timeline FILE.svg`; any other name writes
 //! the Chrome Trace Event JSON of [`super`]).
 //!
-//! It draws exactly what the timeline holds, from its events: one lane per CPU with four
-//! rows, one per track of [`super`] (the CPU's task or checker operation
+//! It draws exactly what the timeline holds, from its typed events ([`super::event`]):
+//! one lane per CPU with four rows, one per [`Track`] (the CPU's task or checker operation
 //! slices; the mm its page tables hold, lazy uses in orange; teardown marks and IPI
 //! arrivals as ticks; the model's kernel spans, `__mmput`, `__mmdrop`,
 //! `cleanup_lazy_tlbs`, IPI handlers, nested spans stacked within the row), an arrow for
@@ -11,7 +11,7 @@
 //! the lanes. The drawing is a pure function of the events, so the same run draws the same
 //! bytes (`docs/img/` is regenerated and compared by the command test).
 
-use serde_json::Value;
+use super::event::{Category, Phase, TraceEvent, Track, TRACKS};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -30,11 +30,9 @@ const LEVEL: f64 = 11.0;
 /// Levels drawn; deeper spans share the last one.
 const LEVELS: usize = 5;
 /// The row of nested kernel spans.
-const KERNEL: usize = 3;
-/// Tracks per CPU in the timeline (`tid = TRACKS * cpu + row`).
-const TRACKS: usize = super::TRACKS;
+const KERNEL: usize = Track::Kernel as usize;
 /// The rows drawn as ticks with their labels to the right.
-const TICKS: usize = 2;
+const TICKS: usize = Track::Events as usize;
 /// Space between two CPUs' lanes.
 const LANE_GAP: f64 = 14.0;
 /// Height of one line of the legend or of the violations list.
@@ -70,11 +68,11 @@ struct Slice<'a> {
     ts: f64,
     dur: f64,
     name: &'a str,
-    cat: &'a str,
+    cat: Option<Category>,
 }
 
 /// The timeline's events as SVG (see the module doc).
-pub fn render(events: &[Value]) -> String {
+pub fn render(events: &[TraceEvent]) -> String {
     let mut title = String::from("lazymm timeline");
     let mut slices = Vec::new();
     let mut flows_from: BTreeMap<u64, (f64, Row, &str)> = BTreeMap::new();
@@ -83,35 +81,35 @@ pub fn render(events: &[Value]) -> String {
     let mut cpus = 0usize;
     let (mut t0, mut t1) = (f64::INFINITY, f64::NEG_INFINITY);
     for e in events {
-        let ph = e["ph"].as_str().unwrap_or("");
-        let tid = e["tid"].as_u64().unwrap_or(0) as usize;
-        let row = (tid / TRACKS, tid % TRACKS);
-        let name = e["name"].as_str().unwrap_or("");
-        let ts = e["ts"].as_f64().unwrap_or(0.0);
-        if ph != "M" {
+        let row = (e.cpu(), e.row());
+        let name = e.name.as_str();
+        let ts = e.ts.unwrap_or(0.0);
+        let dur = e.dur.unwrap_or(0.0);
+        if e.ph != Phase::Metadata {
             cpus = cpus.max(row.0 + 1);
             t0 = t0.min(ts);
-            t1 = t1.max(ts + e["dur"].as_f64().unwrap_or(0.0));
+            t1 = t1.max(ts + dur);
         }
-        match ph {
-            "M" if name == "process_name" => {
-                if let Some(t) = e["args"]["name"].as_str() {
-                    title = t.to_string();
+        match e.ph {
+            Phase::Metadata if name == "process_name" => {
+                if let Some(t) = e.args.as_ref().and_then(|a| a.name.as_ref()) {
+                    title = t.clone();
                 }
             }
-            "M" if name == "thread_name" => cpus = cpus.max(row.0 + 1),
-            "X" => slices.push(Slice {
+            Phase::Metadata if name == "thread_name" => cpus = cpus.max(row.0 + 1),
+            Phase::Metadata => {}
+            Phase::Complete => slices.push(Slice {
                 row,
                 ts,
-                dur: e["dur"].as_f64().unwrap_or(0.0),
+                dur,
                 name,
-                cat: e["cat"].as_str().unwrap_or(""),
+                cat: e.cat,
             }),
-            "s" => {
-                flows_from.insert(e["id"].as_u64().unwrap_or(0), (ts, row, name));
+            Phase::FlowStart => {
+                flows_from.insert(e.id.unwrap_or(0), (ts, row, name));
             }
-            "f" => {
-                if let Some((fts, from, what)) = flows_from.remove(&e["id"].as_u64().unwrap_or(0)) {
+            Phase::FlowEnd => {
+                if let Some((fts, from, what)) = flows_from.remove(&e.id.unwrap_or(0)) {
                     flows.push(Flow {
                         from: (fts, from),
                         to: (ts, row),
@@ -119,8 +117,7 @@ pub fn render(events: &[Value]) -> String {
                     });
                 }
             }
-            "i" => instants.push((ts, row, name, e["cat"].as_str().unwrap_or(""))),
-            _ => {}
+            Phase::Instant => instants.push((ts, row, name, e.cat)),
         }
     }
     if !t0.is_finite() {
@@ -134,7 +131,7 @@ pub fn render(events: &[Value]) -> String {
     };
     let violations: Vec<&str> = instants
         .iter()
-        .filter(|i| i.3 == "violation")
+        .filter(|i| i.3 == Some(Category::Violation))
         .map(|i| i.2)
         .collect();
     let lanes_end = TOP + cpus as f64 * lane_h;
@@ -282,7 +279,7 @@ pub fn render(events: &[Value]) -> String {
     }
     for (i, (ts, row, name, cat)) in instants.iter().enumerate() {
         let (cx, cy) = (x(*ts), y(*row) + ROWS[0] / 2.0);
-        if *cat == "violation" {
+        if *cat == Some(Category::Violation) {
             let n = violations.iter().position(|v| v == name).unwrap_or(i) + 1;
             let _ = writeln!(
                 s,
@@ -355,9 +352,14 @@ fn fill(sl: &Slice<'_>) -> &'static str {
         1 if sl.name.contains("lazy") => "#f28e2b",
         1 if sl.name.contains("init_mm") => "#d9d9d9",
         1 => "#8fc98f",
-        3 if sl.cat == "ipi" || sl.name.starts_with("do_") || sl.name.contains("IPI") => "#c9a0ec",
+        3 if sl.cat == Some(Category::Ipi)
+            || sl.name.starts_with("do_")
+            || sl.name.contains("IPI") =>
+        {
+            "#c9a0ec"
+        }
         3 => "#e6c88c",
-        _ if sl.cat == "ipi" => "#7b2cbf",
+        _ if sl.cat == Some(Category::Ipi) => "#7b2cbf",
         _ => "#b5403a",
     }
 }
@@ -392,20 +394,21 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn draws_lanes_slices_arrows_and_violations() {
-        let events = vec![
-            json!({"name": "process_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "t & <x>"}}),
-            json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": 4, "args": {"name": "cpu 1"}}),
-            json!({"name": "pid 101 (mm#1.1)", "cat": "task", "ph": "X", "pid": 1, "tid": 0, "ts": 1.0, "dur": 2.0}),
-            json!({"name": "lazy on mm#1.1", "cat": "lazy", "ph": "X", "pid": 1, "tid": 5, "ts": 2.0, "dur": 1.0}),
-            json!({"name": "__mmdrop", "cat": "kernel", "ph": "X", "pid": 1, "tid": 3, "ts": 2.4, "dur": 0.5}),
-            json!({"name": "shoot", "cat": "ipi", "ph": "s", "id": 1, "pid": 1, "tid": 0, "ts": 2.5}),
-            json!({"name": "shoot", "cat": "ipi", "ph": "f", "id": 1, "pid": 1, "tid": 6, "ts": 2.5}),
-            json!({"name": "violation (b): x", "cat": "violation", "ph": "i", "pid": 1, "tid": 4, "ts": 3.0}),
-        ];
+        // The events as a document on disk reads back: the reader's types are the writer's.
+        let doc = r#"[
+            {"name": "process_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "t & <x>"}},
+            {"name": "thread_name", "ph": "M", "pid": 1, "tid": 4, "args": {"name": "cpu 1"}},
+            {"name": "pid 101 (mm#1.1)", "cat": "task", "ph": "X", "pid": 1, "tid": 0, "ts": 1.0, "dur": 2.0},
+            {"name": "lazy on mm#1.1", "cat": "lazy", "ph": "X", "pid": 1, "tid": 5, "ts": 2.0, "dur": 1.0},
+            {"name": "__mmdrop", "cat": "kernel", "ph": "X", "pid": 1, "tid": 3, "ts": 2.4, "dur": 0.5},
+            {"name": "shoot", "cat": "ipi", "ph": "s", "id": 1, "pid": 1, "tid": 0, "ts": 2.5},
+            {"name": "shoot", "cat": "ipi", "ph": "f", "id": 1, "pid": 1, "tid": 6, "ts": 2.5},
+            {"name": "violation (b): x", "cat": "violation", "ph": "i", "pid": 1, "tid": 4, "ts": 3.0}
+        ]"#;
+        let events: Vec<TraceEvent> = serde_json::from_str(doc).expect("typed events");
         let svg = render(&events);
         assert!(svg.starts_with("<svg "), "{svg}");
         assert!(svg.contains("t &amp; &lt;x&gt;"), "the title, escaped");
