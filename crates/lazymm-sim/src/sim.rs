@@ -279,13 +279,12 @@ struct Sim<'m, S: Scheme, A: Arch> {
 }
 
 impl<S: Scheme, A: Arch> Sim<'_, S, A> {
-    /// A dense id for the 128-byte line of the word at `addr`, in first-seen order
-    /// (addresses never order anything, so the same seed gives the same numbers). The
-    /// model keeps every shared word on a line whose grouping does not depend on the
-    /// allocator (padded fields, and whole-line chunks for masks and mailboxes).
-    fn line(&mut self, addr: u64) -> u64 {
+    /// A dense id for the cache line `a` touched under the kernel profile's layout
+    /// ([`Access::line`]: field group, object, line of the object), in first-seen
+    /// order, so the same seed gives the same numbers.
+    fn line(&mut self, a: &Access) -> u64 {
         let n = self.lines.len() as u64;
-        *self.lines.entry(addr / 128).or_insert(n)
+        *self.lines.entry(a.line()).or_insert(n)
     }
 
     fn kind(k: AccessKind) -> Kind {
@@ -315,21 +314,17 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                         ops.push(Op::Work(m.ipi_send));
                     }
                     ops.push(Op::Work(m.ipi_per_target));
-                    batch.push(a.addr as usize);
-                    // The batch ends at the first access that is not part of posting
-                    // (each target's posting is two RMWs, then the send).
-                    let more = log[i..]
-                        .iter()
-                        .take(3)
-                        .any(|x| x.kind == AccessKind::IpiSend);
-                    if !more {
-                        let wait = self.handlers(&batch, dir);
-                        ops.push(Op::Work(wait));
-                        batch.clear();
-                    }
+                    batch.push(a.ipi_target());
+                }
+                // The sender starts waiting for the batch it posted (logged where the
+                // model waits, not inferred).
+                AccessKind::IpiWait => {
+                    let wait = self.handlers(&batch, dir);
+                    ops.push(Op::Work(wait));
+                    batch.clear();
                 }
                 k => {
-                    let line = self.line(a.addr);
+                    let line = self.line(&a);
                     ops.push(Op::Access {
                         line,
                         kind: Self::kind(k),
@@ -358,8 +353,9 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                     AccessKind::Fence => cost += m.fence,
                     AccessKind::RootWrite => cost += m.cr3_write,
                     AccessKind::IpiSend => cost += m.ipi_per_target,
+                    AccessKind::IpiWait => {}
                     k => {
-                        let line = self.line(a.addr);
+                        let line = self.line(a);
                         cost += dir.access_direct(t, line, Self::kind(k));
                     }
                 }
