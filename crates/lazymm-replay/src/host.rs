@@ -60,6 +60,8 @@ pub struct Input<'a> {
     /// The machine to price the bookkeeping on (`--machine`); it must have at least the
     /// schedule's CPUs (check with `Pricer::new`), else no row is priced.
     pub machine: Option<&'a Machine>,
+    /// The kernel profile the model runs.
+    pub profile: lazymm::Profile,
 }
 
 /// What to run a trace on: a scheme, or a mutant of one (accepted wherever a scheme is).
@@ -165,6 +167,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         let n = input.schedule.nr_cpus.max(1);
         let mut cfg = Config::new(n);
         cfg.mutant = mutant;
+        cfg.profile = input.profile;
         // NMIs as often as speculative walks (x86's nmi_uaccess_okay, property g).
         cfg.nmi_period = cfg.speculative_walk_period;
         // Room for every mm the trace can make: one per life of each user task (a pid

@@ -76,6 +76,8 @@ pub struct SimSpec {
     pub warmup: Ps,
     /// The measured window of simulated time.
     pub window: Ps,
+    /// The kernel profile the model runs.
+    pub profile: lazymm::Profile,
 }
 
 impl SimSpec {
@@ -545,6 +547,7 @@ const FOREVER: Ps = Ps::MAX / 4;
 fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimReport {
     let n = spec.cpus;
     let mut cfg = Config::new(n);
+    cfg.profile = spec.profile;
     cfg.arena_capacity = sizing.arena_capacity;
     cfg.nmi_period = NMI_PERIOD;
     let w = spec.workload.build(n, spec.pairs);
@@ -643,6 +646,7 @@ mod tests {
             seed: 7,
             warmup: 20_000_000,
             window: 100_000_000,
+            profile: lazymm::Profile::BARE,
         }
     }
 

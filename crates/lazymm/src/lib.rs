@@ -51,7 +51,7 @@ pub use kernel::{Kernel, MAX_CPUS};
 pub use mm::{MmCount, MmId, MmUsers};
 pub use mutant::{Exercise, Kind, Mutant, MutantInfo, Setting};
 pub use oracle::{Property, Stats, TeardownHist, Violation, ViolationKind};
-pub use profile::{Item, Profile};
+pub use profile::{Item, Profile, ProfileError};
 pub use scheme::Scheme;
 pub use smp::IpiHost;
 pub use task::{Task, TaskMm};

@@ -426,6 +426,71 @@ impl Profile {
         self.set(item, on)
     }
 
+    /// The `ITEM=on|off` switches that make this profile from its preset, in item
+    /// order (empty for a preset).
+    pub fn switches(&self) -> Vec<String> {
+        let base = Profile::by_name(self.name).unwrap_or(Profile::BARE);
+        Item::ALL
+            .into_iter()
+            .filter(|i| base.has(*i) != self.has(*i))
+            .map(|i| format!("{}={}", i.name(), if self.has(i) { "on" } else { "off" }))
+            .collect()
+    }
+
+    /// The preset `name` with `switches` (`ITEM=on|off`) applied, as the command line's
+    /// `--kernel NAME --profile-item ITEM=on|off ...` builds it.
+    pub fn build(name: &str, switches: &[String]) -> Result<Profile, ProfileError> {
+        let mut p =
+            Profile::by_name(name).ok_or_else(|| ProfileError::Unknown(name.to_string()))?;
+        for s in switches {
+            p.apply(s).map_err(ProfileError::Item)?;
+        }
+        Ok(p)
+    }
+
+    /// The profile of a real kernel: the preset nearest release `major.minor` for the
+    /// items it has, then its configuration: `CONFIG_DEBUG_VM` keeps x86's `mm_cpumask`
+    /// test after 7e33001b8b, no `CONFIG_SCHED_MM_CID` means no `mm_cid`, no
+    /// `CONFIG_NO_HZ_COMMON` no nohz idle accounting.
+    pub fn for_kernel(
+        (major, minor): (u32, u32),
+        debug_vm: bool,
+        sched_mm_cid: bool,
+        no_hz_common: bool,
+    ) -> Profile {
+        let v = (major, minor);
+        let name = if v < (6, 3) {
+            "6.1"
+        } else if v < (6, 4) {
+            "af7f588d8f"
+        } else if v < (6, 7) {
+            "6.6"
+        } else if v < (6, 14) {
+            "6.12"
+        } else if v < (6, 19) {
+            "7e33001b8b"
+        } else {
+            "mainline-2026"
+        };
+        let mut p = Profile::by_name(name).unwrap_or(Profile::BARE);
+        let mut set = |i: Item, on: bool| {
+            // INVARIANT: only switchable items are set here.
+            let _ = p.set(i, on);
+        };
+        if debug_vm {
+            set(SwitchMmCpumaskTest, true);
+        }
+        if !sched_mm_cid {
+            for i in Item::MM_CID {
+                set(i, false);
+            }
+        }
+        if !no_hz_common {
+            set(NohzIdle, false);
+        }
+        p
+    }
+
     /// The line group of every field under this profile (indexed by [`Field`]): equal
     /// groups share a line of one object.
     pub fn layout(&self) -> [Field; Field::COUNT] {
@@ -496,6 +561,30 @@ impl fmt::Display for ItemError {
 }
 
 impl std::error::Error for ItemError {}
+
+/// A profile that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileError {
+    /// No preset of that name.
+    Unknown(String),
+    /// A bad switch.
+    Item(ItemError),
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProfileError::Unknown(s) => write!(
+                f,
+                "unknown kernel profile '{s}' (valid: {})",
+                Profile::names()
+            ),
+            ProfileError::Item(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
 
 /// Per-CPU state of the profile's accesses that is the model's bookkeeping, not the
 /// kernel's memory: whether the CPU's wake list holds wakeups (the kernel reads the
@@ -694,6 +783,19 @@ mod tests {
             p.apply("tlb-gen-lazy-return=off"),
             Err(ItemError::Fixed(TlbGenLazyReturn))
         );
+        assert_eq!(
+            p.switches(),
+            vec![
+                "mm-count-own-line=off",
+                "mm-cid-lock=on",
+                "mm-cid-percpu=off"
+            ]
+        );
+        assert_eq!(Profile::build("6.6", &p.switches()), Ok(p));
+        assert_eq!(
+            Profile::build("6.7", &[]),
+            Err(ProfileError::Unknown("6.7".into()))
+        );
         let mut q = Profile::BARE;
         q.apply("mm-count-own-line=on").unwrap();
         assert_eq!(
@@ -701,6 +803,25 @@ mod tests {
             "bare",
             "a switch that changes nothing keeps the name"
         );
+    }
+
+    #[test]
+    fn a_kernel_release_picks_its_preset_and_its_config_adjusts_it() {
+        let p = |v, dbg| Profile::for_kernel(v, dbg, true, true);
+        assert_eq!(p((6, 1), false).name(), "6.1");
+        assert_eq!(p((6, 12), false).name(), "6.12");
+        assert_eq!(p((6, 16), false).name(), "7e33001b8b");
+        assert_eq!(p((6, 19), false).name(), "mainline-2026");
+        let dbg = p((6, 16), true);
+        assert!(dbg.has(SwitchMmCpumaskTest));
+        assert_eq!(dbg.name(), "7e33001b8b+");
+        assert_eq!(
+            p((6, 12), true).name(),
+            "6.12",
+            "6.12 tests the mask anyway"
+        );
+        let no_cid = Profile::for_kernel((6, 6), false, false, false);
+        assert!(!no_cid.has(MmCidPercpu) && !no_cid.has(NohzIdle));
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct Target {
     pub arch: &'static str,
     /// The mutant, if any.
     pub mutant: Option<Mutant>,
+    /// The kernel profile.
+    pub profile: lazymm::Profile,
 }
 
 impl Target {
@@ -83,6 +85,8 @@ pub struct Case {
     pub walk_period: u32,
     /// Each CPU's program.
     pub programs: Vec<Vec<Op>>,
+    /// The kernel profile the model runs.
+    pub profile: lazymm::Profile,
 }
 
 /// Mixes a run seed out of a base seed and an iteration number.
@@ -154,6 +158,7 @@ impl Case {
             arena,
             walk_period,
             programs,
+            profile: target.profile,
         };
         (case, policy)
     }
@@ -188,6 +193,7 @@ impl Case {
             arena: 8,
             walk_period: 0,
             programs,
+            profile: target.profile,
         };
         (case, policy)
     }
@@ -198,6 +204,7 @@ impl Case {
             scheme: self.scheme,
             arch: self.arch,
             mutant: self.mutant,
+            profile: self.profile,
         }
     }
 
@@ -425,13 +432,23 @@ pub fn hunt(
     budget: u64,
     tick: &mut dyn FnMut(),
 ) -> Result<Report, Unknown> {
-    hunt_with(mutant, base_seed, budget, Mixes::Hint, Shard::WHOLE, tick)
+    hunt_with(
+        mutant,
+        lazymm::Profile::BARE,
+        base_seed,
+        budget,
+        Mixes::Hint,
+        Shard::WHOLE,
+        tick,
+    )
 }
 
 /// [`hunt`] with the mixes and the shard given: with [`Mixes::Rotate`] the mutant runs
-/// under exactly what a correct-scheme check runs (the generalisation test).
+/// under exactly what a correct-scheme check runs (the generalisation test), on kernel
+/// profile `profile`.
 pub fn hunt_with(
     mutant: Mutant,
+    profile: lazymm::Profile,
     base_seed: u64,
     budget: u64,
     mixes: Mixes,
@@ -446,6 +463,7 @@ pub fn hunt_with(
         scheme: registry::scheme(mutant.scheme())?,
         arch: archs[0],
         mutant: Some(mutant),
+        profile,
     };
     iterate(target, &archs, base_seed, budget, true, mixes, shard, tick)
 }
