@@ -24,6 +24,7 @@ pub fn main(a: BenchArgs) -> Result<u8, Failure> {
     let out = a.out;
     spec.quick = a.quick;
     spec.seed = a.seed;
+    spec.profile = a.profile.profile();
     spec.switch_work_ns = a.switch_work;
     if !a.schemes.is_empty() {
         spec.schemes = a.schemes;

@@ -26,6 +26,7 @@ struct Opts {
     json: bool,
     replay_dir: PathBuf,
     shard: Shard,
+    profile: lazymm::Profile,
 }
 
 pub fn main(a: CheckArgs) -> Result<u8, Failure> {
@@ -44,7 +45,9 @@ pub fn main(a: CheckArgs) -> Result<u8, Failure> {
         timeline,
         shard,
         merge,
+        profile,
     } = a;
+    let profile = profile.profile();
     if !merge.is_empty() {
         return merge_main(&merge, json_out);
     }
@@ -121,6 +124,7 @@ pub fn main(a: CheckArgs) -> Result<u8, Failure> {
         json: json_out,
         replay_dir,
         shard,
+        profile,
     };
     run_checks(&opts)
 }
@@ -133,6 +137,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
                 scheme,
                 arch,
                 mutant: None,
+                profile: o.profile,
             });
         }
     }
@@ -141,6 +146,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
             scheme: m.scheme(),
             arch: m.arch().unwrap_or("generic"),
             mutant: Some(m),
+            profile: o.profile,
         });
     }
     let per_shard = |n: u64| o.shard.iterations(n).count() as u64;
@@ -214,6 +220,7 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         bar.set_message(m.name());
         let r: Report = check::hunt_with(
             m,
+            o.profile,
             o.seed,
             o.budget,
             check::Mixes::Hint,

@@ -116,6 +116,52 @@ pub struct RunArgs {
     /// Each CPU's switches as Chrome trace JSON for Perfetto, or drawn as SVG for FILE.svg.
     #[arg(long, value_name = "FILE", value_parser = non_empty_path())]
     pub timeline: Option<PathBuf>,
+    /// The kernel profile.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `--kernel` and `--profile-item`: the kernel profile the model runs (docs/profiles.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProfileArgs {
+    /// The kernel profile: the scheme-independent shared accesses of a kernel version
+    /// (docs/profiles.md) [default: bare].
+    #[arg(long = "kernel", value_name = "NAME", value_parser = kernel())]
+    pub kernel: Option<&'static str>,
+    /// Switch one item of the profile on or off (repeatable).
+    #[arg(long = "profile-item", value_name = "ITEM=on|off", value_parser = profile_item())]
+    pub profile_items: Vec<String>,
+}
+
+impl ProfileArgs {
+    /// The profile these arguments name (each switch was checked when it was parsed).
+    pub fn profile(&self) -> lazymm::Profile {
+        let name = self.kernel.unwrap_or(lazymm::Profile::BARE.preset_name());
+        lazymm::Profile::build(name, &self.profile_items)
+            .expect("--kernel and --profile-item were checked by their parsers")
+    }
+}
+
+/// A kernel profile preset, listed with what it stands for.
+fn kernel() -> impl TypedValueParser<Value = &'static str> {
+    let values = lazymm::Profile::PRESETS
+        .iter()
+        .map(|(p, d)| PossibleValue::new(p.preset_name()).help(*d));
+    PossibleValuesParser::new(values).try_map(|s| {
+        lazymm::Profile::by_name(&s)
+            .map(|p| p.preset_name())
+            .ok_or_else(|| format!("unknown kernel profile '{s}'"))
+    })
+}
+
+/// One `ITEM=on|off` switch (its error lists the valid items).
+fn profile_item() -> impl TypedValueParser<Value = String> {
+    |s: &str| {
+        let mut p = lazymm::Profile::BARE;
+        p.apply(s)
+            .map(|()| s.to_string())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// `run --membarrier`.
@@ -160,6 +206,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "X", default_value_t = 1, allow_negative_numbers = true,
           value_parser = whole(0, u64::MAX))]
     pub seed: u64,
+    /// The kernel profile.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 /// The most pairs `bench --pairs` takes.
@@ -216,6 +265,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", num_args = 1.., value_parser = non_empty_path(),
           conflicts_with_all = ["scheme", "all", "mutant", "mutants", "replay", "shard"])]
     pub merge: Vec<PathBuf>,
+    /// The kernel profile.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 /// `check --shard K/N`.
@@ -268,6 +320,9 @@ pub struct PredictArgs {
     /// Measure this host and write the `host` machine file.
     #[arg(long)]
     pub calibrate: bool,
+    /// The kernel profile.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 /// The machine `predict` uses without `--machine`: the preset that reaches 1024 CPUs.
@@ -306,6 +361,9 @@ pub struct ReplayArgs {
     /// Price the bookkeeping on a machine preset or machine file (TOML).
     #[arg(long, value_name = "NAME|FILE", help = machine_help())]
     pub machine: Option<String>,
+    /// The kernel profile.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 /// `lazymm record`.

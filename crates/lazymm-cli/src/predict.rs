@@ -27,6 +27,7 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
         vary,
         validate: do_validate,
         calibrate,
+        profile,
     } = a;
     if calibrate {
         return write_calibration(out);
@@ -38,6 +39,7 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
     let mut spec = PredictSpec::new(&base);
     spec.seed = seed;
     spec.quick = quick;
+    spec.profile = profile.profile();
     if !schemes.is_empty() {
         spec.schemes = schemes;
     }

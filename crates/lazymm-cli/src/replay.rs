@@ -89,6 +89,7 @@ pub fn main(a: ReplayArgs) -> Result<u8, Failure> {
             schedule: &s,
             timeline: timeline.is_some(),
             machine: machine.as_ref(),
+            profile: a.profile.profile(),
         };
         let rows =
             replay_all(&schemes, &archs, &input).map_err(|e| Failure::Usage(e.to_string()))?;

@@ -24,7 +24,9 @@ pub fn main(a: RunArgs) -> Result<u8, Failure> {
         membarrier,
         json: as_json,
         timeline,
+        profile,
     } = a;
+    let profile = profile.profile();
     // A mutant is accepted wherever a scheme is (its scheme is implied).
     let (scheme, mutant) = match scheme {
         Some(Variant {
@@ -82,6 +84,7 @@ pub fn main(a: RunArgs) -> Result<u8, Failure> {
         switch_work_ns,
         pairs,
         membarrier_registered: membarrier == Membarrier::Registered,
+        profile,
     };
     // A directory that does not exist fails before the run, not after it.
     if let Some(dir) = timeline

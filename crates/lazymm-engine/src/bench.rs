@@ -214,6 +214,7 @@ mod tests {
             quick: true,
             switch_work_ns: Some(200),
             seed: 3,
+            profile: lazymm::Profile::BARE,
         };
         let mut calls = 0;
         let b = run_bench(&spec, &mut |done, total, _| {

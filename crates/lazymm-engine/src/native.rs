@@ -66,6 +66,8 @@ pub struct RunSpec {
     /// (`Config::membarrier_registered`; default true). Off, no scheme owes property f,
     /// and `hazptr-luto` skips its membarrier barrier.
     pub membarrier_registered: bool,
+    /// The kernel profile (`Config::profile`; default `bare`).
+    pub profile: lazymm::Profile,
 }
 
 impl RunSpec {
@@ -84,6 +86,7 @@ impl RunSpec {
             switch_work_ns: 0,
             pairs: None,
             membarrier_registered: true,
+            profile: lazymm::Profile::BARE,
         }
     }
 }
@@ -461,6 +464,7 @@ fn run_native<S: Scheme, A: Arch>(
     cfg.arena_capacity = sizing.arena_capacity;
     cfg.mutant = spec.mutant;
     cfg.membarrier_registered = spec.membarrier_registered;
+    cfg.profile = spec.profile;
     cfg.clock = crate::host::now_ns;
     cfg.nmi_period = NMI_PERIOD;
     let (k, cpus) = Kernel::<S, A>::boot(cfg);

@@ -15,6 +15,7 @@ fn correct_schemes_are_clean() {
                 scheme,
                 arch,
                 mutant: None,
+                profile: lazymm::Profile::BARE,
             };
             let t0 = std::time::Instant::now();
             let r = check::check(t, 7, 60, false, &mut || {}).unwrap();

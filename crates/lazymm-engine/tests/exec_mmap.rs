@@ -28,6 +28,7 @@ fn case(scheme: &'static str, m: Option<Mutant>) -> Case {
         cpus: 2,
         arena: 8,
         walk_period: 0,
+        profile: lazymm::Profile::BARE,
         programs: vec![
             vec![Op::Run(1), Op::Clone(1), Op::Touch, Op::Exit, Op::Exec],
             vec![Op::Touch, Op::Touch, Op::Run(2), Op::Touch, Op::Exit],

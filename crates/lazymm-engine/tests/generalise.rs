@@ -20,7 +20,16 @@ fn every_mutant_is_caught_by_the_correct_scheme_rotation() {
     let mut missed = Vec::new();
     for m in lazymm_engine::registry::mutants() {
         let t = Instant::now();
-        let r = check::hunt_with(m, 7, BOUND, Mixes::Rotate, Shard::WHOLE, &mut || {}).unwrap();
+        let r = check::hunt_with(
+            m,
+            lazymm::Profile::BARE,
+            7,
+            BOUND,
+            Mixes::Rotate,
+            Shard::WHOLE,
+            &mut || {},
+        )
+        .unwrap();
         match &r.first {
             Some(f) => eprintln!(
                 "{:<32} caught at iteration {:>5} on {} under mix {:?} in {:?}: {}",

@@ -31,6 +31,7 @@ fn switch_back_case(mutant: Option<Mutant>, scheme: &'static str) -> Case {
         cpus: 2,
         arena: 8,
         walk_period: 0,
+        profile: lazymm::Profile::BARE,
         programs: vec![
             vec![
                 Op::Run(1),
@@ -68,6 +69,7 @@ fn lazy_return_case(scheme: &'static str) -> Case {
         cpus: 2,
         arena: 8,
         walk_period: 0,
+        profile: lazymm::Profile::BARE,
         programs: vec![
             vec![
                 Op::Run(1),

@@ -106,6 +106,11 @@ pub struct Implied {
     /// Notes on version-dependent behaviour: what the kernel does, and whether the model
     /// mirrors it.
     pub notes: Vec<String>,
+    /// The kernel profile the model side runs, with its items (docs/profiles.md).
+    pub profile: String,
+    /// That profile ([`lazymm::Profile::for_kernel`] of the release and config).
+    #[serde(skip)]
+    pub model_profile: lazymm::Profile,
 }
 
 /// Reads [`Implied`] from the config, the arch and the release.
@@ -167,10 +172,18 @@ pub fn implied(config: &KernelConfig, arch: GuestArch, release: &str) -> Implied
             );
         }
     }
+    let model_profile = lazymm::Profile::for_kernel(
+        v.map_or((6, 1), |v| (v.0, v.1)),
+        config.enabled("DEBUG_VM"),
+        config.enabled("SCHED_MM_CID"),
+        config.enabled("NO_HZ_COMMON"),
+    );
     Implied {
         scheme,
         evidence,
         notes,
+        profile: model_profile.describe(),
+        model_profile,
     }
 }
 

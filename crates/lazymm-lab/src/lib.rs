@@ -297,14 +297,7 @@ pub fn run(spec: &Spec, command: &str, progress: &mut dyn FnMut(&str)) -> Result
         .to_string();
     let implied = kernel::implied(&k.config, spec.arch, &release);
     let texts = split_phases(&boot.trace, spec.phases.len())?;
-    let phases = analyse(
-        spec.arch,
-        &spec.phases,
-        &console,
-        texts,
-        implied.scheme,
-        progress,
-    )?;
+    let phases = analyse(spec.arch, &spec.phases, &console, texts, &implied, progress)?;
     let config_text = std::fs::read_to_string(&k.config_path).unwrap_or_default();
     Ok(LabRun {
         command: command.to_string(),
@@ -342,9 +335,10 @@ pub fn analyse(
     phases: &[Phase],
     console: &str,
     texts: Vec<String>,
-    scheme: &str,
+    implied: &kernel::Implied,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<PhaseResult>, LabError> {
+    let scheme = implied.scheme;
     let pairs = pairs_by_phase(console, phases.len());
     let topo = GuestTopology::from_console(console);
     let mut out = Vec::new();
@@ -355,7 +349,7 @@ pub fn analyse(
             phases.len()
         ));
         let name = format!("trace-phase{i}.txt");
-        let replayed: Replayed = model::replay(&name, &text, arch.name())?;
+        let replayed: Replayed = model::replay(&name, &text, arch.name(), implied.model_profile)?;
         let users = replayed.user_pids.clone();
         let is_user = |p: u32| users.contains(&p);
         let ev = evidence::read(&text, &is_user, &topo, &pairs[i]);
@@ -446,7 +440,7 @@ pub fn reanalyse(
             .and_then(|u| u.split_whitespace().next())
             .unwrap_or(&release),
     );
-    let results = analyse(arch, &phases, &console, texts, implied.scheme, progress)?;
+    let results = analyse(arch, &phases, &console, texts, &implied, progress)?;
     let accel = json.get("accel");
     let accel_name = match accel.and_then(|a| a.get("name")).and_then(|v| v.as_str()) {
         Some("kvm") => "kvm",

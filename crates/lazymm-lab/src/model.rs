@@ -66,8 +66,14 @@ pub struct Replayed {
     pub guessed_tasks: usize,
 }
 
-/// Parses the trace text as ftrace and replays it on `arch` with every scheme.
-pub fn replay(name: &str, text: &str, arch: &str) -> Result<Replayed, LabError> {
+/// Parses the trace text as ftrace and replays it on `arch` with every scheme, the
+/// model running kernel profile `profile` (the booted kernel's).
+pub fn replay(
+    name: &str,
+    text: &str,
+    arch: &str,
+    profile: lazymm::Profile,
+) -> Result<Replayed, LabError> {
     let opts = Options {
         format: Some(Format::Ftrace),
         lenient: true,
@@ -87,6 +93,7 @@ pub fn replay(name: &str, text: &str, arch: &str) -> Result<Replayed, LabError> 
         schedule: &s,
         timeline: false,
         machine: None,
+        profile,
     };
     let rows = replay_all(&Variant::every_scheme(), &[arch], &input)
         .map_err(|e| LabError::Usage(e.to_string()))?;

@@ -329,6 +329,11 @@ pub fn header(run: &LabRun) -> String {
         run.kernel.implied.scheme,
         run.kernel.implied.evidence.join(", ")
     );
+    let _ = writeln!(
+        s,
+        "  kernel profile of the model side: {}",
+        run.kernel.implied.profile
+    );
     for n in &run.kernel.implied.notes {
         let _ = writeln!(s, "  version note: {n}");
     }
@@ -614,6 +619,7 @@ pub fn html(
             kernel => format!("{} ({}; uname: {})", run.kernel.release, run.kernel.origin, run.kernel.uname.as_deref().unwrap_or("?")),
             scheme => run.kernel.implied.scheme,
             evidence => run.kernel.implied.evidence.join(", "),
+            profile => run.kernel.implied.profile,
             notes => run.kernel.implied.notes,
             accel => run.accel.name,
             accel_why => run.accel.why,

@@ -61,6 +61,8 @@ pub struct Input<'a> {
     /// The machine to price the bookkeeping on (`--machine`); it must have at least the
     /// schedule's CPUs (check with `Pricer::new`), else no row is priced.
     pub machine: Option<&'a Machine>,
+    /// The kernel profile the model runs.
+    pub profile: lazymm::Profile,
 }
 
 /// What to run a trace on: a scheme, or a mutant of one (accepted wherever a scheme is).
@@ -166,6 +168,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         let n = input.schedule.nr_cpus.max(1);
         let mut cfg = Config::new(n);
         cfg.mutant = mutant;
+        cfg.profile = input.profile;
         // NMIs as often as speculative walks (x86's nmi_uaccess_okay, property g).
         cfg.nmi_period = cfg.speculative_walk_period;
         // Room for every mm the trace can make: one per life of each user task (a pid
@@ -185,7 +188,6 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             })
             .count();
         cfg.arena_capacity = users + lives_and_makers + 2 * n + 16;
-        let slots = cfg.arena_capacity + 1;
         let (k, serial) = Serial::<S, A>::boot(cfg);
         let idle = (0..n)
             .map(|i| {
@@ -194,7 +196,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 k.idle_task(&mut cpu, 0)
             })
             .collect();
-        let acct = Accounting::new(&k, n, slots, input.machine);
+        let acct = Accounting::new(n, input.machine);
         Host {
             input,
             k,

@@ -22,6 +22,7 @@ fn run(path: &Path, archs: &[&str], timeline: bool) -> (Trace, Vec<Row>) {
         schedule: &s,
         timeline,
         machine: None,
+        profile: lazymm::Profile::BARE,
     };
     let rows = replay_all(&all_schemes(), archs, &input).unwrap();
     for r in &rows {
@@ -394,6 +395,7 @@ fn messy_schedules_replay_without_panic_or_violation() {
             schedule: &s,
             timeline: seed % 8 == 0,
             machine: None,
+            profile: lazymm::Profile::BARE,
         };
         for r in replay_all(&all_schemes(), &["generic", "x86"], &input).unwrap() {
             assert_eq!(
@@ -427,6 +429,7 @@ fn a_machine_prices_each_schemes_bookkeeping() {
         schedule: &s,
         timeline: false,
         machine: Some(&m),
+        profile: lazymm::Profile::BARE,
     };
     let rows = replay_all(&all_schemes(), &["generic"], &input).unwrap();
     let us = |name: &str| {

@@ -25,6 +25,8 @@ pub struct PredictSpec {
     pub seed: u64,
     /// Shorter simulated windows.
     pub quick: bool,
+    /// The kernel profile every row runs.
+    pub profile: lazymm::Profile,
 }
 
 /// The workloads of the default sweep (`--workloads` takes any of the registry's).
@@ -46,6 +48,7 @@ impl PredictSpec {
             pairs: Vec::new(),
             seed: 1,
             quick: false,
+            profile: lazymm::Profile::BARE,
         }
     }
 
@@ -172,6 +175,7 @@ pub fn predict(
                     seed: spec.seed,
                     warmup,
                     window,
+                    profile: spec.profile,
                 },
             )?;
             accesses += r.counts.accesses();
@@ -298,6 +302,7 @@ pub fn validate(
             spec.seconds = Some(seconds);
             spec.seed = seed;
             spec.switch_work_ns = work;
+            spec.profile = p.spec.profile;
             lazymm_engine::run(&spec).map(|r| r.switches_per_sec())
         };
         for row in &g {

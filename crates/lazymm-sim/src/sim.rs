@@ -77,6 +77,8 @@ pub struct SimSpec {
     pub warmup: Ps,
     /// The measured window of simulated time.
     pub window: Ps,
+    /// The kernel profile the model runs.
+    pub profile: lazymm::Profile,
 }
 
 impl SimSpec {
@@ -280,13 +282,12 @@ struct Sim<'m, S: Scheme, A: Arch> {
 }
 
 impl<S: Scheme, A: Arch> Sim<'_, S, A> {
-    /// A dense id for the 128-byte line of the word at `addr`, in first-seen order
-    /// (addresses never order anything, so the same seed gives the same numbers). The
-    /// model keeps every shared word on a line whose grouping does not depend on the
-    /// allocator (padded fields, and whole-line chunks for masks and mailboxes).
-    fn line(&mut self, addr: u64) -> u64 {
+    /// A dense id for the cache line `a` touched under the kernel profile's layout
+    /// ([`Access::line`]: field group, object, line of the object), in first-seen
+    /// order, so the same seed gives the same numbers.
+    fn line(&mut self, a: &Access) -> u64 {
         let n = self.lines.len() as u64;
-        *self.lines.entry(addr / 128).or_insert(n)
+        *self.lines.entry(a.line()).or_insert(n)
     }
 
     fn kind(k: AccessKind) -> Kind {
@@ -316,21 +317,17 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                         ops.push(Op::Work(m.ipi_send));
                     }
                     ops.push(Op::Work(m.ipi_per_target));
-                    batch.push(a.addr as usize);
-                    // The batch ends at the first access that is not part of posting
-                    // (each target's posting is two RMWs, then the send).
-                    let more = log[i..]
-                        .iter()
-                        .take(3)
-                        .any(|x| x.kind == AccessKind::IpiSend);
-                    if !more {
-                        let wait = self.handlers(&batch, dir);
-                        ops.push(Op::Work(wait));
-                        batch.clear();
-                    }
+                    batch.push(a.ipi_target());
+                }
+                // The sender starts waiting for the batch it posted (logged where the
+                // model waits, not inferred).
+                AccessKind::IpiWait => {
+                    let wait = self.handlers(&batch, dir);
+                    ops.push(Op::Work(wait));
+                    batch.clear();
                 }
                 k => {
-                    let line = self.line(a.addr);
+                    let line = self.line(&a);
                     ops.push(Op::Access {
                         line,
                         kind: Self::kind(k),
@@ -359,8 +356,9 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                     AccessKind::Fence => cost += m.fence,
                     AccessKind::RootWrite => cost += m.cr3_write,
                     AccessKind::IpiSend => cost += m.ipi_per_target,
+                    AccessKind::IpiWait => {}
                     k => {
-                        let line = self.line(a.addr);
+                        let line = self.line(a);
                         cost += dir.access_direct(t, line, Self::kind(k));
                     }
                 }
@@ -566,6 +564,7 @@ const FOREVER: Ps = Ps::MAX / 4;
 fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimReport {
     let n = spec.cpus;
     let mut cfg = Config::new(n);
+    cfg.profile = spec.profile;
     cfg.arena_capacity = sizing.arena_capacity;
     cfg.nmi_period = NMI_PERIOD;
     let w = spec.workload.build(n, spec.pairs);
@@ -673,6 +672,7 @@ mod tests {
             seed: 7,
             warmup: 20_000_000,
             window: 100_000_000,
+            profile: lazymm::Profile::BARE,
         }
     }
 

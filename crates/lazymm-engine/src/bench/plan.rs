@@ -61,6 +61,8 @@ pub struct BenchSpec {
     pub switch_work_ns: Option<u64>,
     /// The seed of the first round (round `i` uses `seed + i`).
     pub seed: u64,
+    /// The kernel profile every run uses.
+    pub profile: lazymm::Profile,
 }
 
 impl BenchSpec {
@@ -80,6 +82,7 @@ impl BenchSpec {
             quick: false,
             switch_work_ns: None,
             seed: 1,
+            profile: lazymm::Profile::BARE,
         }
     }
 

@@ -280,6 +280,7 @@ impl Runner<'_> {
             seed,
             switch_work_ns: self.mode_ns(mode),
             pairs,
+            profile: self.spec.profile,
             ..RunSpec::new(scheme, workload, cpus)
         })?;
         let label = Self::label(g, scheme);

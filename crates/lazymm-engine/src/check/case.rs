@@ -14,6 +14,8 @@ pub struct Target {
     pub arch: &'static str,
     /// The mutant, if any.
     pub mutant: Option<Mutant>,
+    /// The kernel profile.
+    pub profile: lazymm::Profile,
 }
 
 impl Target {
@@ -46,6 +48,8 @@ pub struct Case {
     pub walk_period: u32,
     /// Each CPU's program.
     pub programs: Vec<Vec<Op>>,
+    /// The kernel profile the model runs.
+    pub profile: lazymm::Profile,
 }
 
 /// Mixes a run seed out of a base seed and an iteration number.
@@ -108,6 +112,7 @@ impl Case {
             arena,
             walk_period,
             programs,
+            profile: target.profile,
         };
         (case, policy)
     }
@@ -133,6 +138,7 @@ impl Case {
             arena: 8,
             walk_period: 0,
             programs,
+            profile: target.profile,
         };
         (case, policy)
     }
@@ -143,6 +149,7 @@ impl Case {
             scheme: self.scheme,
             arch: self.arch,
             mutant: self.mutant,
+            profile: self.profile,
         }
     }
 

@@ -262,13 +262,23 @@ pub fn hunt(
     budget: u64,
     tick: &mut dyn FnMut(),
 ) -> Result<Report, Unknown> {
-    hunt_with(mutant, base_seed, budget, Mixes::Hint, Shard::WHOLE, tick)
+    hunt_with(
+        mutant,
+        lazymm::Profile::BARE,
+        base_seed,
+        budget,
+        Mixes::Hint,
+        Shard::WHOLE,
+        tick,
+    )
 }
 
 /// [`hunt`] with the mixes and the shard given: with [`Mixes::Rotate`] the mutant runs
-/// under exactly what a correct-scheme check runs (the generalisation test).
+/// under exactly what a correct-scheme check runs (the generalisation test), on kernel
+/// profile `profile`.
 pub fn hunt_with(
     mutant: Mutant,
+    profile: lazymm::Profile,
     base_seed: u64,
     budget: u64,
     mixes: Mixes,
@@ -283,6 +293,7 @@ pub fn hunt_with(
         scheme: registry::scheme(mutant.scheme())?,
         arch: archs[0],
         mutant: Some(mutant),
+        profile,
     };
     iterate(target, &archs, base_seed, budget, true, mixes, shard, tick)
 }

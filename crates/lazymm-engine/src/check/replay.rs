@@ -81,6 +81,16 @@ pub struct ReplayFile {
     pub schedule: Vec<(u64, u64)>,
     /// The first violation the run found, as printed (`null`: none).
     pub violation: Option<String>,
+    /// The kernel profile's preset (absent in files written before profiles: `bare`).
+    #[serde(default = "bare")]
+    pub profile: String,
+    /// The `ITEM=on|off` switches applied to it.
+    #[serde(default)]
+    pub profile_items: Vec<String>,
+}
+
+fn bare() -> String {
+    lazymm::Profile::BARE.preset_name().to_string()
 }
 
 /// Only the version, read first, so that a file of another version says so rather than
@@ -120,6 +130,8 @@ pub fn to_file(f: &Finding) -> ReplayFile {
             .collect(),
         schedule: rle(&f.schedule),
         violation: f.outcome.first().map(|v| v.to_string()),
+        profile: c.profile.preset_name().to_string(),
+        profile_items: c.profile.switches(),
     }
 }
 
@@ -173,6 +185,8 @@ pub fn parse(text: &str) -> Result<Replay, String> {
     if let Some(m) = mutant {
         crate::native::check_mutant_scheme(m, scheme).map_err(|e| e.to_string())?;
     }
+    let profile =
+        lazymm::Profile::build(&f.profile, &f.profile_items).map_err(|e| e.to_string())?;
     let cpus = at_most("cpus", f.cpus, lazymm::MAX_CPUS as u64)? as usize;
     if cpus == 0 {
         return Err("field 'cpus' is 0".into());
@@ -211,6 +225,7 @@ pub fn parse(text: &str) -> Result<Replay, String> {
             arena,
             walk_period,
             programs,
+            profile,
         },
         schedule,
         violation: f.violation.unwrap_or_default(),

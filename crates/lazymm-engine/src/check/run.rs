@@ -261,6 +261,7 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
     let n = case.cpus;
     let mut cfg = Config::new(n);
     cfg.mutant = case.mutant;
+    cfg.profile = case.profile;
     cfg.arena_capacity = case.arena;
     cfg.speculative_walk_period = case.walk_period;
     cfg.nmi_period = case.walk_period;

@@ -557,6 +557,7 @@ mod tests {
             quick: true,
             switch_work_ns: None,
             seed: 1,
+            profile: lazymm::Profile::BARE,
         };
         let drift = [1.0, 0.7, 1.2, 0.9, 1.1];
         let mut noisy = drift;
