@@ -272,3 +272,102 @@ fn x86_sentinel_keeps_nmis_out_of_the_switch_window() {
     let (_, g) = nmis_in_the_switch_window(Some(lazymm::arch::x86::NO_SWITCHING_SENTINEL));
     assert!(g > 0, "the mutant went unseen");
 }
+
+/// Runs `f` while `responder` answers IPIs on its own thread; the thread stops when `f`
+/// returns or panics.
+fn with_responder<S: Scheme, A: Arch, R>(
+    k: &Kernel<S, A>,
+    responder: &mut Cpu<S, A>,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let done = &done;
+        s.spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                k.irq_point(responder);
+                std::thread::yield_now();
+            }
+        });
+        let _stop = Stop(done);
+        f()
+    })
+}
+
+/// CPU 1 idles lazily on a process's mm while CPU 0 runs the process and unmaps a page
+/// of it `flushes` times (powerpc, shootdown). With `t1_exits`, the process's other
+/// thread exits before (the process is single-threaded); otherwise it only sleeps.
+/// Returns the IPIs the flushes sent, CPU 1's CR3 and the mask after them, then the
+/// IPIs CPU 0's exit sent.
+fn unmap_beside_a_lazy_cpu(t1_exits: bool, flushes: u32) -> (u64, MmId, Vec<usize>, u64) {
+    let (k, mut cpus) = Kernel::<Shootdown, Powerpc>::boot(quiet(2));
+    let (c0, c1) = cpus.split_at_mut(1);
+    let (c0, c1) = (&mut c0[0], &mut c1[0]);
+    let mut idle0 = k.idle_task(c0, 100);
+    let mut idle1 = k.idle_task(c1, 200);
+    let mut t0 = k.fork(c0, 1).expect("room");
+    let mut t1 = k.clone_thread(c1, &t0, 2).expect("t0 has an mm");
+    let mm = t0.mm_id().expect("user task");
+    k.context_switch(c0, &mut idle0, &mut t0);
+    k.context_switch(c1, &mut idle1, &mut t1);
+    if t1_exits {
+        k.exit_mm(c1, &mut t1);
+    }
+    k.context_switch(c1, &mut t1, &mut idle1);
+    assert_eq!(k.oracle_cr3(1), mm);
+    let out = with_responder(&k, c1, || {
+        let before = c0.stats().ipis_sent;
+        for _ in 0..flushes {
+            k.zap_page_range(c0, mm);
+        }
+        let flush_ipis = c0.stats().ipis_sent - before;
+        let cr3 = k.oracle_cr3(1);
+        let mask: Vec<usize> = k.arena.get(mm).expect("live").cpumask().iter().collect();
+        let before = c0.stats().ipis_sent;
+        k.exit_mm(c0, &mut t0);
+        let exit_ipis = c0.stats().ipis_sent - before;
+        k.context_switch(c0, &mut t0, &mut idle0);
+        (flush_ipis, cr3, mask, exit_ipis)
+    });
+    if !t1_exits {
+        with_responder(&k, c0, || {
+            k.context_switch(c1, &mut idle1, &mut t1);
+            k.exit_mm(c1, &mut t1);
+            k.context_switch(c1, &mut t1, &mut idle1);
+        });
+    }
+    k.quiesce_cpu(c0, &mut idle0);
+    k.quiesce_cpu(c1, &mut idle1);
+    k.check_quiescent(c0);
+    assert_eq!(kinds(&[c0, c1]), vec![]);
+    out
+}
+#[test]
+fn powerpc_single_threaded_unmap_trims_the_lazy_cpu_from_mm_cpumask() {
+    // review 3, V1: flush_type_needed → exit_flush_lazy_tlbs for the only thread of a
+    // process. The trim IPI moves CPU 1 to init_mm and clears its bit, so the exit
+    // flush later has nobody to IPI: the lab's "less the trimmed ones" rule.
+    let (flush_ipis, cr3, mask, exit_ipis) = unmap_beside_a_lazy_cpu(true, 1);
+    assert_eq!(flush_ipis, 1, "one trim IPI to CPU 1");
+    assert_eq!(cr3, MmId::INIT, "CPU 1 left the mm for init_mm");
+    assert_eq!(mask, vec![0], "only the flusher is left in mm_cpumask");
+    assert_eq!(exit_ipis, 0, "the exit flush finds nobody else");
+}
+
+#[test]
+fn powerpc_multi_threaded_unmap_trims_once_per_trim_timer() {
+    // Two threads: no single-threaded trim; CPU 0's tick_and_test_trim_clock fires on
+    // its tlb_mm_cpumask_trim_timer'th flush, and only then.
+    use lazymm::arch::powerpc::TLB_MM_CPUMASK_TRIM_TIMER;
+    let (ipis, cr3, mask, _) = unmap_beside_a_lazy_cpu(false, TLB_MM_CPUMASK_TRIM_TIMER - 1);
+    assert_eq!((ipis, mask), (0, vec![0, 1]));
+    assert_ne!(cr3, MmId::INIT);
+    let (ipis, cr3, mask, _) = unmap_beside_a_lazy_cpu(false, TLB_MM_CPUMASK_TRIM_TIMER);
+    assert_eq!((ipis, cr3, mask), (1, MmId::INIT, vec![0]));
+}

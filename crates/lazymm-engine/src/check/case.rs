@@ -62,8 +62,13 @@ impl Case {
     /// The case and the scheduling policy of one seed, under operation mix `mix`.
     pub fn generate(target: Target, seed: u64, mix: Mix) -> (Case, Policy) {
         let mut rng = Rng::new(seed);
-        if mix == Mix::LazyExec {
-            return Self::lazy_exec(target, seed, &mut rng);
+        match mix {
+            Mix::LazyExec => return Self::lazy_exec(target, seed, &mut rng),
+            // Half the flush mix's cases race a trimming flush against a kernel worker.
+            Mix::TlbFlush if rng.below(2) == 0 => {
+                return Self::kthread_trim(target, seed, &mut rng);
+            }
+            Mix::Usual | Mix::TlbFlush => {}
         }
         let cpus = 4 + rng.below(5) as usize;
         let arena = cpus + 2 + rng.below(2 * cpus as u64) as usize;
@@ -135,6 +140,55 @@ impl Case {
             mutant: target.mutant,
             seed,
             cpus: 2,
+            arena: 8,
+            walk_period: 0,
+            programs,
+            profile: target.profile,
+        };
+        (case, policy)
+    }
+
+    /// Half the cases of the operation mix [`Mix::TlbFlush`]: CPU 0's process clones a
+    /// thread onto CPU 1 and hands its mm to the kernel workers; the thread exits on CPU 1 (which stays lazy on the mm, in its
+    /// `mm_cpumask`), CPU 0's process unmaps a page (single-threaded now: on powerpc the
+    /// flush trims the mask) and exits, while CPU 2's worker adopts the mm with
+    /// `mmget_not_zero` and `kthread_use_mm` (the io_uring shape of a665eec0a22e). The
+    /// switches to idle and back between the unmaps are where the scheduler can let the
+    /// other CPUs in; each unmap is preceded by a new work item.
+    fn kthread_trim(target: Target, seed: u64, rng: &mut Rng) -> (Case, Policy) {
+        let programs = vec![
+            vec![
+                Op::Run(1),
+                Op::Clone(1),
+                Op::Submit,
+                Op::Idle,
+                Op::Run(1),
+                Op::Munmap,
+                Op::Submit,
+                Op::Idle,
+                Op::Run(1),
+                Op::Munmap,
+                Op::Submit,
+                Op::Idle,
+                Op::Run(1),
+                Op::Munmap,
+                Op::Exit,
+            ],
+            vec![Op::Run(2), Op::Run(2), Op::Run(2), Op::Run(2), Op::Exit],
+            vec![Op::Work; 6],
+        ];
+        let policy = Policy::Pct {
+            seed: rng.next_u64(),
+            depth: 1 + rng.below(6) as u32,
+            horizon: 150,
+            random_switch: 2 + rng.below(5) as u32,
+        };
+        let case = Case {
+            scheme: target.scheme,
+            arch: target.arch,
+            mutant: target.mutant,
+            seed,
+            cpus: 3,
             arena: 8,
             walk_period: 0,
             programs,

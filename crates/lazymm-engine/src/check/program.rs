@@ -86,7 +86,9 @@ pub enum Mix {
     /// Every kind at its usual weight (with the swarm's random subsets).
     Usual,
     /// Weighted for races between TLB flushes and switches: threads spread over the
-    /// CPUs, switches into them, and unmaps.
+    /// CPUs, switches into them, and unmaps; in half its cases, a fixed program in which
+    /// a single-threaded process's unmaps race a kernel worker's `kthread_use_mm` of its
+    /// mm (three CPUs; the scheduler searches).
     TlbFlush,
     /// A kernel thread execs from the mm it runs on lazily while that mm's last user
     /// exits on another CPU (two CPUs, a fixed program; the scheduler searches).

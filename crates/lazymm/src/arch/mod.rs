@@ -95,9 +95,10 @@ pub trait Arch: Sized + Send + Sync + 'static {
     fn exit_mmap_flush<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId);
 
     /// A TLB flush of `mm` that frees no page tables (`flush_tlb_mm_range` after
-    /// `munmap` or `madvise(MADV_DONTNEED)` of a page). Interrupts are enabled. Only x86
-    /// models one (`tlb_gen`, `should_flush_tlb`); on the other archs it does nothing the
-    /// model can observe, as their TLBs are not modelled.
+    /// `munmap` or `madvise(MADV_DONTNEED)` of a page). Interrupts are enabled. x86
+    /// models its `tlb_gen` and `should_flush_tlb`; powerpc its barrier and the
+    /// `mm_cpumask` trims of `flush_type_needed`; on arm64 it does nothing the model can
+    /// observe, as its TLB is not modelled.
     fn flush_tlb_mm<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>, _mm: MmId) {}
 
     /// `cpu` touches user memory of `mm`, the mm it runs (a user task, or a kernel

@@ -17,6 +17,38 @@
 //! and the shootdown usually sends no IPI at all. Without shootdown, the final flush is
 //! a broadcast `tlbie` and sends nothing.
 //!
+//! # Ordinary flushes trim `mm_cpumask` (review 3, V1)
+//! A flush that frees no page tables (`radix__flush_tlb_mm`, `__radix__flush_tlb_range`
+//! after `munmap`) first asks `flush_type_needed(mm, fullmm = false)` (6.12
+//! `arch/powerpc/mm/book3s64/radix_tlb.c`), which trims the mask while the mm is alive:
+//! - the flusher is the only thread of a single-threaded process (`mm_users <= 1 &&
+//!   current->mm == mm`) and other CPUs are in the mask: `exit_flush_lazy_tlbs` IPIs
+//!   them all (0cef77c7798a7, "flush remote CPUs out of single-threaded mm_cpumask");
+//! - otherwise every [`TLB_MM_CPUMASK_TRIM_TIMER`]th such flush on a CPU
+//!   (`tick_and_test_trim_clock`) does the same.
+//!
+//! The handler, `exit_lazy_flush_tlb`, leaves a CPU that runs the mm (`current->mm ==
+//! mm`) alone, moves one that uses it lazily to `init_mm`, and clears the bit. A kthread
+//! that took an `mm_users` reference with `mmget_not_zero` after the flusher read
+//! `mm_users` may be adopting the mm (`kthread_use_mm`) meanwhile: since a665eec0a22e
+//! ("powerpc/64s/radix: Fix mm_cpumask trimming race vs kthread_use_mm", Piggin, v5.10)
+//! each CPU clears only its own bit, and only if it does not run the mm; before it, the
+//! flusher reset the whole mask to itself after the IPIs (`mm_reset_thread_local`), which
+//! cleared the bit of a CPU that had adopted the mm in the meantime. Mutant
+//! `powerpc-trim-resets-cpumask` restores that.
+//!
+//! Simplifications: `mm->context.active_cpus` is the weight of the mask (the kernel
+//! changes the two together in `switch_mm_irqs_off` and `exit_lazy_flush_tlb`); no
+//! coprocessors (`copros`); the TLB itself is not modelled, so the local `tlbiel` and
+//! the broadcast `tlbie` of a flush change nothing the model observes. The model's only
+//! ordinary flush is `zap_page_range`, made by a task of the mm on its own mm, so the
+//! branches for `current->mm != mm` (asynchronous flush sources) are not reached. The
+//! trims run under the schemes with `LAZY_TLB_SHOOTDOWN`, the only lazy-TLB mode a
+//! Book3S-64 kernel has had since it selected `MMU_LAZY_TLB_SHOOTDOWN` (v6.2): the
+//! handler sets `current->active_mm = &init_mm` and drops the lazy reference
+//! (`mmdrop_lazy_tlb`) from an interrupt, which the model's schemes that count lazy
+//! references have no hook for.
+//!
 //! # exec
 //! powerpc selects `ARCH_WANT_IRQS_OFF_ACTIVATE_MM`: `exec_mmap` keeps interrupts off
 //! from the `active_mm` swap through `activate_mm`. Before d53c3dfb23c4 it did not, and
@@ -83,23 +115,121 @@ pub const EXEC_IRQS_ON_ACTIVATE: Mutant = Mutant::declare(&MutantInfo {
     configure: &[Setting::ActivateMmIrqsOn],
 });
 
+/// `powerpc-trim-resets-cpumask`: the single-threaded trim before a665eec0a22e.
+pub const TRIM_RESETS_CPUMASK: Mutant = Mutant::declare(&MutantInfo {
+    name: "powerpc-trim-resets-cpumask",
+    kind: Kind::Broken,
+    scheme: "shootdown",
+    arch: Some("powerpc"),
+    breaks: &[Property::A, Property::B, Property::C],
+    exercise: Exercise::TlbFlush,
+    description: "the single-threaded trim before a665eec0a22e: after exit_flush_lazy_tlbs the flusher resets mm_cpumask to itself (mm_reset_thread_local), clearing the bit of a kthread that adopted the mm with mmget_not_zero + kthread_use_mm meanwhile; the teardown misses that CPU (c, b, a)",
+    configure: &[],
+});
+
+/// `tlb_mm_cpumask_trim_timer` (radix_tlb.c): a CPU's flushes of a multi-threaded mm
+/// trim the mask once in this many (`tick_and_test_trim_clock`).
+pub const TLB_MM_CPUMASK_TRIM_TIMER: u32 = 1073;
+
 /// The `powerpc` arch.
-pub struct Powerpc;
+pub struct Powerpc {
+    /// MUTANT `powerpc-trim-resets-cpumask`.
+    trim_resets_cpumask: bool,
+}
+
+/// Per-CPU state of the powerpc layer.
+#[derive(Debug, Default)]
+pub struct PowerpcCpu {
+    /// `mm_cpumask_trim_clock`: this CPU's flushes since its last periodic trim.
+    mm_cpumask_trim_clock: u32,
+}
 
 /// `do_exit_flush_lazy_tlb`.
 const IPI_EXIT_FLUSH_LAZY_TLB: u8 = 0;
 
+impl Powerpc {
+    /// `tick_and_test_trim_clock()`: whether this flush is the CPU's periodic trim.
+    fn tick_and_test_trim_clock(c: &mut PowerpcCpu) -> bool {
+        c.mm_cpumask_trim_clock += 1;
+        if c.mm_cpumask_trim_clock == TLB_MM_CPUMASK_TRIM_TIMER {
+            c.mm_cpumask_trim_clock = 0;
+            return true;
+        }
+        false
+    }
+
+    /// `exit_flush_lazy_tlbs(mm)`: `smp_call_function_many(mm_cpumask(mm),
+    /// do_exit_flush_lazy_tlb, mm, 1)`, to the other CPUs of the mask, waiting for them.
+    /// The caller has issued the full fence before the mask is read.
+    fn exit_flush_lazy_tlbs<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
+        let Some(m) = k.mm(cpu, mm, "exit_flush_lazy_tlbs") else {
+            return;
+        };
+        // ORDERING: Relaxed, ordered by the caller's full fence.
+        let mut others = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        others.clear(cpu.id);
+        k.on_each_cpu_mask(cpu, &others, Ipi::Arch(IPI_EXIT_FLUSH_LAZY_TLB), mm);
+    }
+
+    /// `flush_type_needed(mm, false)` as the flush of a task of `mm` (`current->mm ==
+    /// mm`) asks it: trims the mask where the kernel does (see the module doc). What it
+    /// returns (none, a local `tlbiel`, a broadcast `tlbie`) changes nothing the model
+    /// observes, so it returns nothing.
+    fn flush_type_needed<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
+        debug_assert_eq!(cpu.current_mm(), Some(mm), "flush of an mm by another task");
+        let me = cpu.id;
+        let Some(m) = k.mm(cpu, mm, "flush_type_needed") else {
+            return;
+        };
+        // ORDERING: Relaxed, as the kernel's atomic_read(&mm->context.active_cpus) and
+        // cpumask_test_cpu: ordered by the caller's full fence.
+        let mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        let active_cpus = mask.weight();
+        if active_cpus == 0 || (active_cpus == 1 && mask.test(me)) {
+            // FLUSH_TYPE_NONE, or FLUSH_TYPE_LOCAL: nobody else to trim.
+            return;
+        }
+        // Not fullmm (exit_mmap's flush is Arch::exit_mmap_flush), no coprocessors.
+        // ORDERING: Relaxed, as atomic_read(&mm->mm_users).
+        let single_threaded = m.mm_users.load(&mut cpu.acct, Ordering::Relaxed) <= 1;
+        if single_threaded {
+            // The only thread of a single-threaded process: trim the rest of the mask.
+            Self::exit_flush_lazy_tlbs(k, cpu, mm);
+            if k.arch.trim_resets_cpumask {
+                // MUTANT powerpc-trim-resets-cpumask: mm_reset_thread_local(mm), as
+                // before a665eec0a22e: cpumask_clear(mm_cpumask(mm)), then this CPU's
+                // bit. A CPU that adopted the mm since the IPIs loses its bit too.
+                for i in 0..k.nr_cpus() {
+                    if i != me {
+                        // ORDERING: Relaxed, as cpumask_clear.
+                        m.cpumask.clear(&mut cpu.acct, i, Ordering::Relaxed);
+                    }
+                }
+            }
+            // FLUSH_TYPE_LOCAL.
+            return;
+        }
+        if Self::tick_and_test_trim_clock(&mut cpu.arch) {
+            // Occasionally try to trim the mask; current->mm == mm, so FLUSH_TYPE_LOCAL.
+            Self::exit_flush_lazy_tlbs(k, cpu, mm);
+        }
+        // Otherwise FLUSH_TYPE_GLOBAL: a broadcast tlbie, no IPI.
+    }
+}
+
 impl Arch for Powerpc {
     const NAME: &'static str = "powerpc";
-    const MUTANTS: &'static [Mutant] = &[EXEC_IRQS_ON_ACTIVATE];
+    const MUTANTS: &'static [Mutant] = &[EXEC_IRQS_ON_ACTIVATE, TRIM_RESETS_CPUMASK];
     const FINDINGS: &'static [Mutant] = &[FORCE_INIT_MM_DEBUG_VM, FORCE_INIT_MM_REREAD];
     // arch/powerpc/Kconfig: select ARCH_WANT_IRQS_OFF_ACTIVATE_MM.
     const IRQS_OFF_ACTIVATE_MM: bool = true;
-    type CpuLocal = ();
+    type CpuLocal = PowerpcCpu;
     type CpuShared = ();
 
-    fn new(_: &Config) -> Self {
-        Powerpc
+    fn new(cfg: &Config) -> Self {
+        Powerpc {
+            trim_resets_cpumask: cfg.is(TRIM_RESETS_CPUMASK),
+        }
     }
 
     fn new_cpu_shared(_cpu: usize) {}
@@ -174,15 +304,21 @@ impl Arch for Powerpc {
         // reads it: pairs with the switching CPU's bit set and CR3 load, so a CPU that
         // loaded the mm is in the mask read below.
         cpu.smp_mb();
-        let Some(m) = k.mm(cpu, mm, "exit_flush_lazy_tlbs") else {
-            return;
-        };
-        // ORDERING: Relaxed, ordered by the full fence above.
-        let mut others = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
-        others.clear(cpu.id);
-        k.on_each_cpu_mask(cpu, &others, Ipi::Arch(IPI_EXIT_FLUSH_LAZY_TLB), mm);
+        Self::exit_flush_lazy_tlbs(k, cpu, mm);
         // Then the broadcast tlbie of the whole PID, page walk cache included.
         k.broadcast_flush(mm);
+    }
+
+    fn flush_tlb_mm<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
+        // radix__flush_tlb_mm / __radix__flush_tlb_range (not fullmm).
+        // ORDERING: smp_mb() "Order loads of mm_cpumask (in flush_type_needed) vs
+        // previous stores to clear ptes before the invalidate": pairs with the full
+        // barrier after a switching CPU sets its bit in switch_mm_irqs_off.
+        cpu.smp_mb();
+        // Only the shootdown kernels' trims are modelled (see the module doc).
+        if S::LAZY_TLB_SHOOTDOWN {
+            Self::flush_type_needed(k, cpu, mm);
+        }
     }
 
     fn ipi_name(_op: u8) -> &'static str {
