@@ -79,7 +79,7 @@ impl Scheme for ShootdownAll {
         }
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared(_cpu: usize) {}
 
     fn set_user_active_mm(_: &mut NoActiveMm, _: MmId) {}
 

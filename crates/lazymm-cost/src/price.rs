@@ -68,7 +68,7 @@ impl<'m> Pricer<'m> {
         let m = self.m;
         let mut cost = 0;
         let mut in_batch = false;
-        for (i, a) in log.iter().enumerate() {
+        for a in log {
             let kind = match a.kind {
                 AccessKind::Load => Kind::Load,
                 AccessKind::Store => Kind::Store,
@@ -87,14 +87,12 @@ impl<'m> Pricer<'m> {
                         in_batch = true;
                     }
                     cost += m.ipi_per_target;
-                    // The batch ends at the first access that is not part of posting
-                    // (each target's posting is two RMWs, then the send), as the
-                    // simulator reads it: the sender then waits for the handlers.
-                    let more = log[i + 1..]
-                        .iter()
-                        .take(3)
-                        .any(|x| x.kind == AccessKind::IpiSend);
-                    if !more {
+                    continue;
+                }
+                // The batch ends where the model waits for it: delivery and a
+                // handler's entry.
+                AccessKind::IpiWait => {
+                    if in_batch {
                         cost += m.ipi_delivery + m.ipi_handler;
                         in_batch = false;
                     }
@@ -102,7 +100,7 @@ impl<'m> Pricer<'m> {
                 }
             };
             let n = self.lines.len() as u64;
-            let line = *self.lines.entry(a.addr / 128).or_insert(n);
+            let line = *self.lines.entry(a.line()).or_insert(n);
             cost += self.dir.access_direct(cpu, line, kind);
         }
         self.per_cpu[cpu] += cost;
@@ -123,9 +121,17 @@ impl<'m> Pricer<'m> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lazymm::sync::{Field, Tag};
 
-    fn acc(addr: u64, kind: AccessKind) -> Access {
-        Access { addr, kind }
+    /// An access to word `obj` of `mm_count` (or, for an IPI, to CPU `obj`).
+    fn acc(obj: u32, kind: AccessKind) -> Access {
+        let field = match kind {
+            AccessKind::Load | AccessKind::Store | AccessKind::Rmw => Field::MmCount,
+            _ => Field::None,
+        };
+        let mut tag = Tag::new(field, obj);
+        tag.group = field;
+        Access { tag, kind }
     }
 
     #[test]
@@ -154,6 +160,7 @@ mod tests {
             acc(0, AccessKind::RootWrite),
             acc(1, AccessKind::IpiSend),
             acc(2, AccessKind::IpiSend),
+            acc(0, AccessKind::IpiWait),
         ];
         let c = p.charge(0, &log);
         let want = m.fence

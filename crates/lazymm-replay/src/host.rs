@@ -184,7 +184,6 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
             })
             .count();
         cfg.arena_capacity = users + lives_and_makers + 2 * n + 16;
-        let slots = cfg.arena_capacity + 1;
         let (k, serial) = Serial::<S, A>::boot(cfg);
         let idle = (0..n)
             .map(|i| {
@@ -193,7 +192,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
                 k.idle_task(&mut cpu, 0)
             })
             .collect();
-        let acct = Accounting::new(&k, n, slots, input.machine);
+        let acct = Accounting::new(n, input.machine);
         Host {
             input,
             k,

@@ -331,24 +331,25 @@ struct IdleCpu {
     last: Ps,
 }
 
-/// A line address no model word has (model words are heap addresses, far below
-/// 2^63): the idle task's `thread_info->flags` of each CPU, where `TIF_POLLING_NRFLAG`
-/// and `TIF_NEED_RESCHED` live.
-const FLAGS_LINES: u64 = 1 << 63;
+/// A line key no model access has (a field group above every `Field`'s):
+/// the idle task's `thread_info->flags` of each CPU, where `TIF_POLLING_NRFLAG` and
+/// `TIF_NEED_RESCHED` live; the CPU number goes in the low bits.
+const FLAGS_LINES: u64 = 0xFF << 56;
+const _: () = assert!(lazymm::field::Field::COUNT < 0xFF);
 
 impl<S: Scheme, A: Arch> Sim<'_, S, A> {
-    /// A dense id for the 128-byte line of the word at `addr`, in first-seen order
-    /// (addresses never order anything, so the same seed gives the same numbers). The
-    /// model keeps every shared word on a line whose grouping does not depend on the
-    /// allocator (padded fields, and whole-line chunks for masks and mailboxes).
-    fn line(&mut self, addr: u64) -> u64 {
+    /// A dense id for the cache line `a` touched under the kernel profile's layout
+    /// ([`Access::line`]: field group, object, line of the object), in first-seen
+    /// order, so the same seed gives the same numbers.
+    fn line(&mut self, a: &Access) -> u64 {
         let n = self.lines.len() as u64;
-        *self.lines.entry(addr / 128).or_insert(n)
+        *self.lines.entry(a.line()).or_insert(n)
     }
 
     /// The idle task's flags line of CPU `c`.
     fn flags_line(&mut self, c: usize) -> u64 {
-        self.line(FLAGS_LINES + c as u64 * 128)
+        let n = self.lines.len() as u64;
+        *self.lines.entry(FLAGS_LINES | c as u64).or_insert(n)
     }
 
     /// CPU `c`'s idle state at `now`: `None` if it does not idle, `Some(None)` while
@@ -417,21 +418,17 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                         ops.push(Op::Work(m.ipi_send));
                     }
                     ops.push(Op::Work(m.ipi_per_target));
-                    batch.push(a.addr as usize);
-                    // The batch ends at the first access that is not part of posting
-                    // (each target's posting is two RMWs, then the send).
-                    let more = log[i..]
-                        .iter()
-                        .take(3)
-                        .any(|x| x.kind == AccessKind::IpiSend);
-                    if !more {
-                        let wait = self.handlers(&batch, now, dir);
-                        ops.push(Op::Work(wait));
-                        batch.clear();
-                    }
+                    batch.push(a.ipi_target());
+                }
+                // The sender starts waiting for the batch it posted (logged where the
+                // model waits, not inferred).
+                AccessKind::IpiWait => {
+                    let wait = self.handlers(&batch, now, dir);
+                    ops.push(Op::Work(wait));
+                    batch.clear();
                 }
                 k => {
-                    let line = self.line(a.addr);
+                    let line = self.line(&a);
                     ops.push(Op::Access {
                         line,
                         kind: Self::kind(k),
@@ -465,8 +462,9 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                     AccessKind::Fence => cost += m.fence,
                     AccessKind::RootWrite => cost += m.cr3_write,
                     AccessKind::IpiSend => cost += m.ipi_per_target,
+                    AccessKind::IpiWait => {}
                     k => {
-                        let line = self.line(a.addr);
+                        let line = self.line(a);
                         cost += dir.access_direct(t, line, Self::kind(k));
                     }
                 }

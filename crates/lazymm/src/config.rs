@@ -3,6 +3,7 @@
 //! a fix) that a mutant or a finding turns on through [`Setting`].
 
 use crate::mutant::{Mutant, Setting};
+use crate::profile::Profile;
 
 /// How a machine is set up.
 #[derive(Debug, Clone)]
@@ -42,6 +43,10 @@ pub struct Config {
     /// An NMI hits a CPU about once every this many NMI points (0: never). NMI points
     /// are between the engine's steps and inside x86's CR3 switch window.
     pub nmi_period: u32,
+    /// The kernel profile: the scheme-independent shared accesses the switch, the
+    /// remote wakeup and idle make, and which fields share a line
+    /// ([`Profile::BARE`] by default).
+    pub profile: Profile,
     /// A monotonic clock in nanoseconds, for teardown timing (the model reads no clock of
     /// its own).
     pub clock: fn() -> u64,
@@ -69,6 +74,7 @@ impl Config {
             membarrier_registered: true,
             speculative_walk_period: 61,
             nmi_period: 0,
+            profile: Profile::BARE,
             clock: no_clock,
             preempt: None,
         }

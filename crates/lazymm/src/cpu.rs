@@ -14,7 +14,7 @@ use crate::mm::{MmId, MmUsers};
 use crate::oracle::{Stats, TeardownHist, Violation};
 use crate::scheme::Scheme;
 use crate::smp::Mailbox;
-use crate::sync::{raw, Acct, CachePadded, Ordering, SharedU64};
+use crate::sync::{raw, Acct, CachePadded, Field, Ordering, SharedU64, Tag};
 use core::marker::PhantomData;
 
 /// Proof that interrupts are disabled on this CPU: no IPI (and so no shootdown) can run
@@ -121,6 +121,9 @@ pub struct CpuShared<S: Scheme, A: Arch> {
     rq_lock: CachePadded<SharedU64>,
     /// The CPU's IPI mailbox (`call_single_queue`) and its outgoing call.
     pub(crate) ipi: Mailbox,
+    /// Whether wakeups wait on this CPU's wake list (model bookkeeping: see
+    /// [`crate::profile::WakeListPending`]).
+    pub(crate) wake_pending: crate::profile::WakeListPending,
     /// The scheme's per-CPU state that other CPUs touch (hazard slots, `rq.lazy_mm`).
     pub scheme: S::CpuShared,
     /// The arch's per-CPU state that other CPUs touch.
@@ -128,15 +131,18 @@ pub struct CpuShared<S: Scheme, A: Arch> {
 }
 
 impl<S: Scheme, A: Arch> CpuShared<S, A> {
-    pub(crate) fn new(nr_cpus: usize) -> Self {
+    /// CPU `cpu`'s shared state on a machine of `nr_cpus` CPUs.
+    pub(crate) fn new(cpu: usize, nr_cpus: usize) -> Self {
+        let obj = cpu as u32;
         CpuShared {
             cr3: CachePadded(raw::AtomicU64::new(MmId::INIT.encode())),
             walk_cache: CachePadded(raw::AtomicU64::new(0)),
-            rq_curr_mm: CachePadded(SharedU64::new(0)),
-            rq_lock: CachePadded(SharedU64::new(0)),
-            ipi: Mailbox::new(nr_cpus),
-            scheme: S::new_cpu_shared(),
-            arch: A::new_cpu_shared(),
+            rq_curr_mm: CachePadded(SharedU64::new(0, Tag::new(Field::RqCurr, obj))),
+            rq_lock: CachePadded(SharedU64::new(0, Tag::new(Field::RqLock, obj))),
+            ipi: Mailbox::new(nr_cpus, cpu),
+            wake_pending: Default::default(),
+            scheme: S::new_cpu_shared(cpu),
+            arch: A::new_cpu_shared(cpu),
         }
     }
 
@@ -249,7 +255,7 @@ impl<S: Scheme, A: Arch> Cpu<S, A> {
             step: 0,
             stats: Stats::default(),
             teardowns: TeardownHist::default(),
-            acct: Acct::default(),
+            acct: Acct::with_layout(cfg.profile.layout()),
             violations: Vec::new(),
             prev_lazy_mm: None,
             loaded_mm: MmId::INIT,
@@ -489,6 +495,22 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
             crate::sync::fully_ordered(&mut cpu.acct, |a| lock.swap(a, 1, Ordering::SeqCst));
         }
         A::smp_mb_after_spinlock(self, cpu);
+    }
+
+    /// A remote CPU's `rq_lock(rq)` as `ttwu_queue` takes it to wake a task on
+    /// `target`: one RMW on the target's lock word.
+    ///
+    /// # Simplification
+    /// The model does not wait for the lock (nobody else holds it across a step, and
+    /// mutual exclusion of the runqueue is the host's), and the unlock store, a hit on
+    /// the line the RMW just took, is not recorded; the lock word's value is left as it
+    /// was (an RMW that adds nothing), so the target's own `rq_lock` is undisturbed.
+    #[inline]
+    pub(crate) fn rq_lock_remote(&self, cpu: &mut Cpu<S, A>, target: usize) {
+        // ORDERING: Acquire, as spin_lock.
+        self.cpus[target]
+            .rq_lock
+            .fetch_or(&mut cpu.acct, 0, Ordering::Acquire);
     }
 
     /// `raw_spin_rq_unlock_irq(rq)` in `finish_lock_switch`: a release store on x86 (the

@@ -6,7 +6,7 @@
 //! of 64-bit words, as many as the machine needs (`nr_cpu_ids` bits), never a single
 //! word.
 
-use crate::sync::{Acct, CachePadded, Ordering, SharedU64};
+use crate::sync::{Acct, CachePadded, Field, Ordering, SharedU64, Tag};
 use core::fmt;
 
 /// Shared 64-bit words laid out on whole cache lines (16 to a 128-byte line), so that
@@ -22,11 +22,20 @@ pub(crate) struct LineWords {
 }
 
 impl LineWords {
-    /// `len` words, all zero.
-    pub(crate) fn new(len: usize) -> LineWords {
+    /// `len` words, all zero, of `field` of object `obj`; chunk `c` is line `first + c`
+    /// of that field of that object.
+    ///
+    /// # Simplification
+    /// Each word carries its [`Tag`] beside it, so natively a chunk spans two 128-byte
+    /// lines; the hosts that price coherence use the tags (16 words to a line), not the
+    /// host layout.
+    pub(crate) fn new(len: usize, field: Field, obj: u32, first: u16) -> LineWords {
         LineWords {
             chunks: (0..len.div_ceil(16).max(1))
-                .map(|_| CachePadded(core::array::from_fn(|_| SharedU64::new(0))))
+                .map(|c| {
+                    let tag = Tag::line(field, obj, first + c as u16);
+                    CachePadded(core::array::from_fn(|_| SharedU64::new(0, tag)))
+                })
                 .collect(),
             len,
         }
@@ -209,10 +218,10 @@ pub struct SharedCpuMask {
 }
 
 impl SharedCpuMask {
-    /// The empty mask of a machine with `nr` CPUs.
-    pub fn new(nr: usize) -> SharedCpuMask {
+    /// The empty mask of a machine with `nr` CPUs: `field` of object `obj`.
+    pub fn new(nr: usize, field: Field, obj: u32) -> SharedCpuMask {
         SharedCpuMask {
-            words: LineWords::new(nr.div_ceil(64).max(1)),
+            words: LineWords::new(nr.div_ceil(64).max(1), field, obj, 0),
             nr: nr as u32,
         }
     }
@@ -299,7 +308,7 @@ mod tests {
 
     #[test]
     fn shared_masks_count_their_rmws() {
-        let m = SharedCpuMask::new(1024);
+        let m = SharedCpuMask::new(1024, Field::CpuOnlineMask, 0);
         let mut a = Acct::default();
         assert!(!m.set(&mut a, 1000, Ordering::Relaxed));
         assert!(m.set(&mut a, 1000, Ordering::Relaxed));

@@ -16,13 +16,21 @@ use crate::mutant::FaultPoint;
 use crate::oracle::{Violation, ViolationKind};
 use crate::scheme::Scheme;
 use crate::smp::IpiHost;
-use crate::sync::{raw::AtomicUsize, Ordering};
+use crate::sync::{raw::AtomicUsize, CachePadded, Field, Ordering, SharedU64, Tag};
 use std::sync::Arc;
 
 /// The most simulated CPUs a machine may have (`CONFIG_NR_CPUS` of the largest
 /// distribution kernels). Masks and mailboxes are sized at boot for the CPUs a machine
 /// really has.
 pub const MAX_CPUS: usize = 4096;
+
+/// `static struct nohz` of `kernel/sched/fair.c`, as far as idle entry and exit touch it.
+pub(crate) struct Nohz {
+    /// `nohz.idle_cpus_mask`.
+    pub(crate) idle_cpus_mask: SharedCpuMask,
+    /// `nohz.nr_cpus`.
+    pub(crate) nr_cpus: CachePadded<SharedU64>,
+}
 
 /// One simulated machine running scheme `S` on arch `A`.
 pub struct Kernel<S: Scheme, A: Arch> {
@@ -32,6 +40,9 @@ pub struct Kernel<S: Scheme, A: Arch> {
     pub cpus: Box<[CpuShared<S, A>]>,
     /// `cpu_online_mask`.
     pub(crate) online: SharedCpuMask,
+    /// The nohz idle balancer's machine-wide state (touched only under a profile with
+    /// [`crate::profile::Item::NohzIdle`]).
+    pub(crate) nohz: Nohz,
     /// How CPUs wait for the IPIs they sent, when the host plays them all (see
     /// [`crate::smp`]); `None`: they spin.
     pub(crate) ipi_host: Option<Arc<dyn IpiHost<S, A>>>,
@@ -59,8 +70,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let n = cfg.nr_cpus.clamp(1, MAX_CPUS);
         let k = Kernel {
             arena: Arena::new(cfg.arena_capacity, n),
-            cpus: (0..n).map(|_| CpuShared::new(n)).collect(),
+            cpus: (0..n).map(|i| CpuShared::new(i, n)).collect(),
             online: crate::smp::boot_online_mask(n),
+            nohz: Nohz {
+                idle_cpus_mask: SharedCpuMask::new(n, Field::NohzIdleCpusMask, 0),
+                nr_cpus: CachePadded(SharedU64::new(0, Tag::new(Field::NohzNrCpus, 0))),
+            },
             ipi_host: None,
             scheme: S::new(&cfg),
             arch: A::new(&cfg),

@@ -12,6 +12,9 @@
 //!   `kthread_use_mm`, hotplug — in the kernel's order, written once;
 //! - [`scheme`]: the [`Scheme`] trait and each scheme;
 //! - [`arch`]: the [`Arch`] trait and each architecture layer;
+//! - [`profile`]: kernel profiles, the scheme-independent shared accesses of a kernel
+//!   version (switch, wakeup, idle) and its cache-line layout;
+//! - [`field`]: what each shared word is, as every recorded access names it;
 //! - [`oracle`]: the safety properties, checked as the model runs;
 //! - [`sync`]: the one facade for atomics (std, or loom under `cfg(loom)`).
 //!
@@ -24,12 +27,14 @@ pub mod arch;
 pub mod config;
 pub mod cpu;
 pub mod cpumask;
+pub mod field;
 pub mod ipi;
 pub mod kernel;
 pub mod lifecycle;
 pub mod mm;
 pub mod mutant;
 pub mod oracle;
+pub mod profile;
 pub mod sched;
 pub mod scheme;
 pub mod smp;
@@ -46,6 +51,7 @@ pub use kernel::{Kernel, MAX_CPUS};
 pub use mm::{MmCount, MmId, MmUsers};
 pub use mutant::{Exercise, Kind, Mutant, MutantInfo, Setting};
 pub use oracle::{Property, Stats, TeardownHist, Violation, ViolationKind};
+pub use profile::{Item, Profile};
 pub use scheme::Scheme;
 pub use smp::IpiHost;
 pub use task::{Task, TaskMm};

@@ -252,6 +252,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// thread whose `active_mm` is `init_mm`, with the lazy reference that goes with it.
     pub fn idle_task(&self, cpu: &mut Cpu<S, A>, pid: u32) -> Task<S> {
         let mut idle = Task::kthread(pid);
+        idle.idle = true;
         let lazy = S::mmgrab_lazy_tlb(self, cpu, &LazyMm::init());
         let irq = cpu.local_irq_disable();
         A::enter_lazy_tlb(self, cpu, &LazyMm::new(MmId::INIT, &irq));

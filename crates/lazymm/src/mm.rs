@@ -20,7 +20,7 @@
 
 use crate::cpumask::{CpuMask, SharedCpuMask};
 use crate::sync::raw::{AtomicBool, AtomicU32, AtomicU64};
-use crate::sync::{CachePadded, Ordering, SharedU64, SharedUsize};
+use crate::sync::{CachePadded, Field, Ordering, SharedU64, SharedUsize, Tag};
 use core::fmt;
 
 /// A handle to one mm: the arena slot and the generation the slot had when the handle
@@ -134,6 +134,11 @@ pub struct Mm {
     /// the mm registered for expedited membarrier (see
     /// `Kernel::membarrier_register_private_expedited`).
     pub(crate) membarrier_state: SharedU64,
+    /// The mm's concurrency-ID word a kernel profile's `mm_cid` reads or locks
+    /// (`mm->cid_lock`, `mm->pcpu_cid`, `mm->mm_cid`: [`crate::profile::Item`]).
+    pub(crate) cid: CachePadded<SharedU64>,
+    /// `mm_cidmask(mm)` (one word in the model: the CIDs of the first 64 CPUs).
+    pub(crate) cidmask: CachePadded<SharedU64>,
 }
 
 /// `MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY | MEMBARRIER_STATE_PRIVATE_EXPEDITED`: the
@@ -141,14 +146,17 @@ pub struct Mm {
 pub(crate) const MEMBARRIER_STATE_PRIVATE_EXPEDITED: u64 = (1 << 0) | (1 << 1);
 
 impl Mm {
-    fn new(gen: u64, nr_cpus: usize) -> Mm {
+    /// Arena slot `slot`'s mm, of generation `gen`.
+    fn new(gen: u64, nr_cpus: usize, slot: u32) -> Mm {
         Mm {
             gen: CachePadded(AtomicU64::new(gen)),
-            mm_users: CachePadded(SharedUsize::new(0)),
-            mm_count: CachePadded(SharedUsize::new(0)),
-            cpumask: CachePadded(SharedCpuMask::new(nr_cpus)),
+            mm_users: CachePadded(SharedUsize::new(0, Tag::new(Field::MmUsers, slot))),
+            mm_count: CachePadded(SharedUsize::new(0, Tag::new(Field::MmCount, slot))),
+            cpumask: CachePadded(SharedCpuMask::new(nr_cpus, Field::MmCpumask, slot)),
             tables_live: CachePadded(AtomicBool::new(gen % 2 == 1)),
-            membarrier_state: SharedU64::new(0),
+            membarrier_state: SharedU64::new(0, Tag::new(Field::MembarrierState, slot)),
+            cid: CachePadded(SharedU64::new(0, Tag::new(Field::MmCid, slot))),
+            cidmask: CachePadded(SharedU64::new(0, Tag::new(Field::MmCidMask, slot))),
         }
     }
 
@@ -268,7 +276,7 @@ impl Arena {
     pub fn new(capacity: usize, nr_cpus: usize) -> Arena {
         let capacity = capacity.min(u32::MAX as usize - 2);
         let slots: Box<[Mm]> = (0..=capacity)
-            .map(|i| Mm::new(if i == 0 { 1 } else { 0 }, nr_cpus))
+            .map(|i| Mm::new(if i == 0 { 1 } else { 0 }, nr_cpus, i as u32))
             .collect();
         // INVARIANT: init_mm is live forever; one user and one count that nobody drops.
         slots[0].mm_users.oracle_store(1, Ordering::Relaxed);

@@ -47,6 +47,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     ) {
         cpu.step += 1;
         cpu.stats.context_switches += 1;
+        if prev.idle {
+            // Leaving the idle loop (the profile's nohz accounting).
+            self.idle_exit(cpu);
+        }
+        // The wake list's drain (sched_ttwu_pending), when wakeups were queued here.
+        self.ttwu_drain(cpu);
         // (The hardware may walk prev's page tables at any point: hosts call `irq_point`,
         // which makes the speculative walks, right before every switch.)
         // Property f's user→kernel half: prev's user accesses came before this point.
@@ -86,12 +92,18 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             }
         }
 
+        // switch_mm_cid(rq, prev, next): after the mm switch, as in context_switch().
+        self.switch_mm_cid(cpu, prev.mm_id(), next.mm_id());
         self.preempt_point();
         // switch_to(prev, next): this model has no stacks to switch, but `current`
         // becomes next only here, after switch_mm (an NMI in switch_mm sees prev).
         cpu.set_current_mm(next.mm_id());
         S::load_current(&mut cpu.scheme, &next.scheme);
         self.finish_task_switch(cpu, irq, next.mm_id());
+        if next.idle {
+            // do_idle() in the idle task (the profile's nohz accounting).
+            self.idle_enter(cpu);
+        }
     }
 
     /// `finish_task_switch(prev)`: releases the rq lock (enabling interrupts), then

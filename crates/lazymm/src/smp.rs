@@ -28,7 +28,7 @@ use crate::kernel::Kernel;
 use crate::mm::MmId;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
-use crate::sync::{spin_wait, Acct, CachePadded, Ordering, SharedU64};
+use crate::sync::{spin_wait, Acct, CachePadded, Field, Ordering, SharedU64, Tag};
 use crate::tracepoint::{Span, Tracepoint};
 
 /// A CPU's outgoing call (the kernel's `call_function_data`, one per CPU).
@@ -56,16 +56,26 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
-    pub(crate) fn new(nr_cpus: usize) -> Mailbox {
+    /// CPU `cpu`'s mailbox on a machine of `nr_cpus` CPUs.
+    pub(crate) fn new(nr_cpus: usize, cpu: usize) -> Mailbox {
+        let obj = cpu as u32;
+        let data = Tag::new(Field::CallSingleData, obj);
         Mailbox {
-            summary: CachePadded(SharedU64::new(0)),
-            senders: LineWords::new(nr_cpus.div_ceil(64)),
+            summary: CachePadded(SharedU64::new(0, Tag::new(Field::CallSingleQueue, obj))),
+            senders: LineWords::new(nr_cpus.div_ceil(64), Field::CallSingleQueue, obj, 1),
             call: CachePadded(Call {
-                op: SharedU64::new(0),
-                mm: SharedU64::new(0),
-                remaining: SharedU64::new(0),
+                op: SharedU64::new(0, data),
+                mm: SharedU64::new(0, data),
+                remaining: SharedU64::new(0, data),
             }),
         }
+    }
+
+    /// The head of this CPU's `call_single_queue` as the wake list uses it (the word a
+    /// waker's `llist_add` and the owner's `llist_del_all` take).
+    #[inline]
+    pub(crate) fn wake_list_head(&self) -> &SharedU64 {
+        &self.summary
     }
 
     /// Whether a call may be waiting here (the interrupt line, for a host's poll).
@@ -324,6 +334,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         }
         if remote {
             let me = cpu.id;
+            // The batch of IPIs posted above ends here: the sender waits for them.
+            cpu.acct.ipi_wait();
             self.wait_until(cpu, &targets, mm, |k, a| {
                 // ORDERING: Acquire pairs with each target's Release decrement: what its
                 // handler did is visible once the count is seen at zero.
@@ -336,7 +348,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
 /// The online mask of a machine of `nr` CPUs, all online at boot.
 pub(crate) fn boot_online_mask(nr: usize) -> SharedCpuMask {
-    let m = SharedCpuMask::new(nr);
+    let m = SharedCpuMask::new(nr, Field::CpuOnlineMask, 0);
     let mut a = Acct::default();
     for i in 0..nr {
         m.set(&mut a, i, Ordering::Relaxed);

@@ -12,7 +12,8 @@
 //!   each read-modify-write and each full barrier is counted there (the `shared_rmw` and
 //!   `full_fences` a run reports are derived from these counts, never counted by hand),
 //!   and when recording is on for that CPU, each access is appended to its log as an
-//!   [`Access`] (the address and the kind), which a host that charges coherence costs
+//!   [`Access`] (the word's [`Tag`]: its field, its object and its line under the kernel
+//!   profile; and the kind), which a host that charges coherence costs
 //!   (the scale predictor) reads after every step.
 //! - The *oracle path*: the checks the model makes on itself (generation checks in the
 //!   arena, the oracle's reads of other CPUs' CR3, reports) use the `oracle_*` methods or
@@ -29,6 +30,8 @@ use loom::sync::atomic::{fence as raw_fence, AtomicU64, AtomicUsize};
 use std::sync::atomic::{fence as raw_fence, AtomicU64, AtomicUsize};
 
 pub use core::sync::atomic::Ordering;
+
+pub use crate::field::{Field, Tag};
 
 /// The facade's raw atomics and locks, for the oracle and for state that is not the
 /// kernel's (nothing here is counted or recorded).
@@ -57,25 +60,46 @@ pub enum AccessKind {
     Fence,
     /// A write of the page-table root (CR3 on x86, the PID register on powerpc).
     RootWrite,
-    /// An IPI sent to the CPU whose number is `addr` of the [`Access`].
+    /// An IPI sent to the CPU whose number is the `obj` of the [`Access`]'s tag.
     IpiSend,
+    /// The sender of the IPIs sent since its last wait starts waiting for them (the end
+    /// of one batch, logged where the model waits: `on_each_cpu_mask`).
+    IpiWait,
 }
 
-/// One recorded access: where and what. The CPU is the one whose log holds it.
+/// One recorded access: what was touched and what was done. The CPU is the one whose
+/// log holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
-    /// The address of the word accessed (its cache line is `addr / line size`); 0 for a
-    /// fence or a root write; the target CPU for an IPI.
-    pub addr: u64,
+    /// The word's field and object, with the line group the recording CPU's profile
+    /// gives the field ([`Tag::NONE`] for a fence or root write; for an IPI, its `obj`
+    /// is the target CPU).
+    pub tag: Tag,
     /// What was done.
     pub kind: AccessKind,
+}
+
+impl Access {
+    /// The cache line touched, under the profile's layout: equal for two accesses
+    /// exactly when the profile puts their words on one line. Identity only: nothing is
+    /// ordered by it.
+    #[inline]
+    pub fn line(&self) -> u64 {
+        (self.tag.group as u64) << 56 | (self.tag.sub as u64) << 32 | self.tag.obj as u64
+    }
+
+    /// The target CPU of an [`AccessKind::IpiSend`].
+    #[inline]
+    pub fn ipi_target(&self) -> usize {
+        self.tag.obj as usize
+    }
 }
 
 /// One CPU's accounting of its protocol accesses.
 ///
 /// # Invariants
 /// `rmw` and `fences` only grow; `log` is `Some` exactly while recording is on.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Acct {
     /// Read-modify-writes on shared state.
     rmw: u64,
@@ -83,9 +107,28 @@ pub struct Acct {
     fences: u64,
     /// The access log, while recording.
     log: Option<Vec<Access>>,
+    /// The line group of each field under the machine's kernel profile.
+    layout: [Field; Field::COUNT],
+}
+
+impl Default for Acct {
+    /// An accounting with every field on the line the model's structures give it.
+    fn default() -> Acct {
+        Acct::with_layout(Field::ALL.map(Field::base_group))
+    }
 }
 
 impl Acct {
+    /// An accounting that stamps recorded accesses with `layout` (field → line group).
+    pub fn with_layout(layout: [Field; Field::COUNT]) -> Acct {
+        Acct {
+            rmw: 0,
+            fences: 0,
+            log: None,
+            layout,
+        }
+    }
+
     /// Read-modify-writes made on shared state so far.
     #[inline]
     pub fn rmw(&self) -> u64 {
@@ -116,9 +159,10 @@ impl Acct {
     }
 
     #[inline(always)]
-    fn record(&mut self, addr: u64, kind: AccessKind) {
+    fn record(&mut self, mut tag: Tag, kind: AccessKind) {
         if let Some(log) = &mut self.log {
-            log.push(Access { addr, kind });
+            tag.group = self.layout[tag.field as usize];
+            log.push(Access { tag, kind });
         }
     }
 
@@ -126,13 +170,20 @@ impl Acct {
     /// memory access, but a cost the predictor charges).
     #[inline]
     pub(crate) fn root_write(&mut self) {
-        self.record(0, AccessKind::RootWrite);
+        self.record(Tag::NONE, AccessKind::RootWrite);
     }
 
     /// Records an IPI sent to `target`.
     #[inline]
     pub(crate) fn ipi_send(&mut self, target: usize) {
-        self.record(target as u64, AccessKind::IpiSend);
+        self.record(Tag::new(Field::None, target as u32), AccessKind::IpiSend);
+    }
+
+    /// Records the start of the wait for the IPIs sent since the last wait (the end of
+    /// their batch).
+    #[inline]
+    pub(crate) fn ipi_wait(&mut self) {
+        self.record(Tag::NONE, AccessKind::IpiWait);
     }
 }
 
@@ -140,7 +191,7 @@ impl Acct {
 #[inline]
 pub fn smp_mb(a: &mut Acct) {
     a.fences += 1;
-    a.record(0, AccessKind::Fence);
+    a.record(Tag::NONE, AccessKind::Fence);
     // ORDERING: callers name the access on another CPU this pairs with.
     raw_fence(Ordering::SeqCst);
 }
@@ -183,30 +234,34 @@ fn rmw_side_barrier() {
 macro_rules! shared_atomic {
     ($(#[$doc:meta])* $name:ident, $atomic:ident, $t:ty) => {
         $(#[$doc])*
-        pub struct $name($atomic);
+        ///
+        /// It carries its [`Tag`] (what field of what object it is), set where it is
+        /// constructed and stamped on every access it records.
+        pub struct $name($atomic, Tag);
 
         impl $name {
-            /// A new word holding `v`.
-            pub fn new(v: $t) -> Self {
-                $name($atomic::new(v))
+            /// A new word holding `v`, which is `tag`.
+            pub fn new(v: $t, tag: Tag) -> Self {
+                $name($atomic::new(v), tag)
             }
 
+            /// What this word is.
             #[inline(always)]
-            fn addr(&self) -> u64 {
-                self as *const Self as usize as u64
+            pub fn tag(&self) -> Tag {
+                self.1
             }
 
             /// An atomic load by the CPU that owns `a`.
             #[inline]
             pub fn load(&self, a: &mut Acct, o: Ordering) -> $t {
-                a.record(self.addr(), AccessKind::Load);
+                a.record(self.1, AccessKind::Load);
                 self.0.load(o)
             }
 
             /// An atomic store by the CPU that owns `a`.
             #[inline]
             pub fn store(&self, a: &mut Acct, v: $t, o: Ordering) {
-                a.record(self.addr(), AccessKind::Store);
+                a.record(self.1, AccessKind::Store);
                 self.0.store(v, o)
             }
 
@@ -248,7 +303,7 @@ macro_rules! shared_atomic {
             #[inline(always)]
             fn rmw(&self, a: &mut Acct) {
                 a.rmw += 1;
-                a.record(self.addr(), AccessKind::Rmw);
+                a.record(self.1, AccessKind::Rmw);
             }
         }
     };

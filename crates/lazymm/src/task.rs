@@ -42,6 +42,8 @@ pub struct Task<S: Scheme> {
     pub mm: Option<TaskMm>,
     /// `PF_KTHREAD`.
     kthread: bool,
+    /// `is_idle_task()`: the CPU's idle task (set by [`crate::Kernel::idle_task`]).
+    pub(crate) idle: bool,
     /// The scheme's per-task state (`active_mm` under `refcount` and `shootdown`).
     pub scheme: S::TaskState,
 }
@@ -58,6 +60,7 @@ impl<S: Scheme> Task<S> {
             pid,
             mm: None,
             kthread: true,
+            idle: false,
             scheme: S::TaskState::default(),
         }
     }
@@ -70,6 +73,7 @@ impl<S: Scheme> Task<S> {
             pid,
             mm: Some(TaskMm::User(mm)),
             kthread: false,
+            idle: false,
             scheme,
         }
     }

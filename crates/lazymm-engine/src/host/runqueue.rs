@@ -281,6 +281,26 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         self.runnable |= bits;
     }
 
+    /// Wakes task `task` of CPU `cpu`, another CPU (a remote `try_to_wake_up`): the
+    /// kernel profile's shared accesses of the wakeup ([`Kernel::ttwu_accesses`]), then
+    /// the host's delivery.
+    ///
+    /// # Simplification
+    /// The host layer does not know the target's state here: every target counts as
+    /// busy and sharing the waker's cache, so a profile's wakeups take the target's
+    /// `rq->lock` and never the wake list.
+    #[inline]
+    pub fn wake_remote<H: Host<S, P>>(
+        &mut self,
+        k: &Kernel<S, A>,
+        host: &H,
+        cpu: usize,
+        task: usize,
+    ) {
+        k.ttwu_accesses(&mut self.cpu, cpu, false, true);
+        host.wake(cpu, task);
+    }
+
     /// Makes task `i` runnable (a local wakeup).
     #[inline]
     pub fn wake(&mut self, i: usize) {

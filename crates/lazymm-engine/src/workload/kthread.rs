@@ -113,13 +113,13 @@ impl<S: Scheme> Behavior<S> for Kthread {
                         cpu: me,
                         task: i,
                     });
-                wake(rq, host, worker_cpu, WORKER);
+                wake(k, rq, host, worker_cpu, WORKER);
             }
             Prog::Worker => {
                 for w in self.take(me) {
                     let (cpu, ht) = rq.parts(i);
                     run_work_in_mm(k, cpu, &mut ht.task, w.mm);
-                    wake(rq, host, w.cpu, w.task);
+                    wake(k, rq, host, w.cpu, w.task);
                 }
             }
             _ => unreachable!("kthread runs only workers and submitters"),

@@ -381,6 +381,7 @@ pub enum Prog {
 /// the host otherwise.
 #[inline]
 pub fn wake<S: Scheme, A: Arch, P, H: Host<S, P>>(
+    k: &Kernel<S, A>,
     rq: &mut Runqueue<S, A, P>,
     host: &H,
     cpu: usize,
@@ -389,7 +390,7 @@ pub fn wake<S: Scheme, A: Arch, P, H: Host<S, P>>(
     if cpu == rq.cpu.id {
         rq.wake(task);
     } else {
-        host.wake(cpu, task);
+        rq.wake_remote(k, host, cpu, task);
     }
 }
 

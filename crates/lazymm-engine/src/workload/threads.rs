@@ -112,7 +112,7 @@ impl<S: Scheme> Behavior<S> for Pairs {
     #[inline]
     fn step<A: Arch, H: Host<S, Prog>>(
         &self,
-        _k: &Kernel<S, A>,
+        k: &Kernel<S, A>,
         rq: &mut Runqueue<S, A, Prog>,
         host: &H,
         i: usize,
@@ -120,7 +120,7 @@ impl<S: Scheme> Behavior<S> for Pairs {
         let Prog::Pair { cpu, task } = rq.parts(i).1.prog else {
             unreachable!("a pair workload runs only pair threads")
         };
-        wake(rq, host, cpu, task);
+        wake(k, rq, host, cpu, task);
         Step::Block
     }
 }

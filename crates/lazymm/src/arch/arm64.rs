@@ -94,7 +94,7 @@ impl Arch for Arm64 {
         cpu.smp_mb();
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared(_cpu: usize) {}
 
     #[inline]
     fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, _mm: &LazyMm<'_>) {

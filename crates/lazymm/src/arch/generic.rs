@@ -26,7 +26,7 @@ impl Arch for Generic {
         Generic
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared(_cpu: usize) {}
 
     #[inline(always)]
     fn switch_mm_irqs_off<S: Scheme>(

@@ -58,8 +58,8 @@ pub trait Arch: Sized + Send + Sync + 'static {
 
     /// The arch's machine-wide state.
     fn new(cfg: &Config) -> Self;
-    /// One CPU's shared state.
-    fn new_cpu_shared() -> Self::CpuShared;
+    /// CPU `cpu`'s shared state (its words tagged with that CPU: [`crate::sync::Tag`]).
+    fn new_cpu_shared(cpu: usize) -> Self::CpuShared;
 
     /// `smp_mb__after_spinlock()` after `__schedule`'s `rq_lock`: together with the lock
     /// a full barrier between what the CPU did before `__schedule` (user accesses

@@ -102,7 +102,7 @@ impl Arch for Powerpc {
         Powerpc
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared(_cpu: usize) {}
 
     #[inline]
     fn switch_mm_irqs_off<S: Scheme>(

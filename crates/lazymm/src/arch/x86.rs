@@ -83,7 +83,7 @@ use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::scheme::Scheme;
-use crate::sync::{raw, CachePadded, Ordering, SharedU64};
+use crate::sync::{raw, CachePadded, Field, Ordering, SharedU64, Tag};
 
 /// `x86-no-switching-sentinel`: no `LOADED_MM_SWITCHING` around the CR3 write.
 pub const NO_SWITCHING_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
@@ -459,9 +459,9 @@ impl Arch for X86 {
             no_freed_tables_flush: cfg.is(NO_FREED_TABLES_FLUSH),
             cpumask_before_sentinel: cfg.is(CPUMASK_BEFORE_SENTINEL),
             ctx: (0..slots)
-                .map(|_| {
+                .map(|slot| {
                     CachePadded(MmContext {
-                        tlb_gen: SharedU64::new(0),
+                        tlb_gen: SharedU64::new(0, Tag::new(Field::TlbGen, slot as u32)),
                         flushed_gen: raw::AtomicU64::new(0),
                     })
                 })
@@ -469,10 +469,11 @@ impl Arch for X86 {
         }
     }
 
-    fn new_cpu_shared() -> CachePadded<TlbShared> {
+    fn new_cpu_shared(cpu: usize) -> CachePadded<TlbShared> {
+        let obj = cpu as u32;
         CachePadded(TlbShared {
-            loaded_mm: SharedU64::new(MmId::INIT.encode()),
-            is_lazy: SharedU64::new(0),
+            loaded_mm: SharedU64::new(MmId::INIT.encode(), Tag::new(Field::LoadedMm, obj)),
+            is_lazy: SharedU64::new(0, Tag::new(Field::IsLazy, obj)),
         })
     }
 
@@ -504,8 +505,11 @@ impl Arch for X86 {
         let ns = if real_prev == next {
             // Not actually switching. Even in lazy mode the CPU stayed in mm_cpumask (a
             // flush trims only CPUs that left the mm), so this finds the bit set and
-            // writes nothing; Linux's CONFIG_DEBUG_VM check sets it if not.
-            cpumask_set_cpu(k, cpu, next);
+            // writes nothing; Linux's check sets it if not. Since 7e33001b8b (v6.14)
+            // the check runs only under CONFIG_DEBUG_VM (the profile's item).
+            if k.cfg.debug_vm || k.cfg.profile.has(crate::profile::Item::SwitchMmCpumaskTest) {
+                cpumask_set_cpu(k, cpu, next);
+            }
             if !was_lazy {
                 // Another thread of the same process: no TLB flush required.
                 return;

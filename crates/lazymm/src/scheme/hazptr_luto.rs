@@ -98,7 +98,7 @@ use crate::mutant::{Exercise, FaultPoint, Kind, Mutant, MutantInfo, Setting};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
 use crate::sync::raw::Mutex;
-use crate::sync::{CachePadded, Ordering, SharedU64};
+use crate::sync::{CachePadded, Field, Ordering, SharedU64, Tag};
 
 /// `hazptr-luto-early-scan`: the scan made at an mm's first `mmput`.
 pub const EARLY_SCAN: Mutant = Mutant::declare(&MutantInfo {
@@ -363,10 +363,10 @@ impl<const CPUMASK: bool> Scheme for HazptrLuto<CPUMASK> {
         }
     }
 
-    fn new_cpu_shared() -> CachePadded<LutoRq> {
+    fn new_cpu_shared(cpu: usize) -> CachePadded<LutoRq> {
         CachePadded(LutoRq {
-            lazy_mm: SharedU64::new(0),
-            drop_mm: SharedU64::new(0),
+            lazy_mm: SharedU64::new(0, Tag::new(Field::RqLazyMm, cpu as u32)),
+            drop_mm: SharedU64::new(0, Tag::new(Field::RqDropMm, cpu as u32)),
         })
     }
 

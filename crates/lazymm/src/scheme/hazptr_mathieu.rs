@@ -90,7 +90,7 @@ use crate::mm::MmId;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
-use crate::sync::{CachePadded, Ordering, SharedU64};
+use crate::sync::{CachePadded, Field, Ordering, SharedU64, Tag};
 
 /// `hazptr-mathieu-no-fence`: no full fences around the slot store and clear.
 pub const NO_FENCE: Mutant = Mutant::declare(&MutantInfo {
@@ -237,8 +237,8 @@ impl Scheme for HazptrMathieu {
         }
     }
 
-    fn new_cpu_shared() -> CachePadded<SharedU64> {
-        CachePadded(SharedU64::new(0))
+    fn new_cpu_shared(cpu: usize) -> CachePadded<SharedU64> {
+        CachePadded(SharedU64::new(0, Tag::new(Field::HazardSlot, cpu as u32)))
     }
 
     #[inline]

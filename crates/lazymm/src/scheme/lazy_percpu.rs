@@ -109,7 +109,7 @@ impl Scheme for LazyPercpu {
         }
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared(_cpu: usize) {}
 
     #[inline]
     fn set_user_active_mm(_: &mut LazyPercpuTask, _: MmId) {}

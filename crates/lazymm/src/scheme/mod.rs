@@ -76,8 +76,8 @@ pub trait Scheme: Sized + Send + Sync + 'static {
 
     /// The scheme's machine-wide state.
     fn new(cfg: &Config) -> Self;
-    /// One CPU's shared state.
-    fn new_cpu_shared() -> Self::CpuShared;
+    /// CPU `cpu`'s shared state (its words tagged with that CPU: [`crate::sync::Tag`]).
+    fn new_cpu_shared(cpu: usize) -> Self::CpuShared;
 
     /// A user task's `active_mm` is its own `mm` (fork, exec, `kthread_use_mm`).
     fn set_user_active_mm(ts: &mut Self::TaskState, mm: MmId);

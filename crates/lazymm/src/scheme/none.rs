@@ -55,7 +55,7 @@ impl<const MB: bool> Scheme for NoRefsScheme<MB> {
         NoRefsScheme
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared(_cpu: usize) {}
 
     #[inline]
     fn set_user_active_mm(_: &mut NoneTask, _: MmId) {}

@@ -126,7 +126,7 @@ impl Scheme for Refcount {
         }
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared(_cpu: usize) {}
 
     fn set_user_active_mm(ts: &mut RefcountTask, mm: MmId) {
         ts.active_mm = ActiveMm::Own(mm);

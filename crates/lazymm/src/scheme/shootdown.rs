@@ -171,7 +171,7 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
         }
     }
 
-    fn new_cpu_shared() {}
+    fn new_cpu_shared(_cpu: usize) {}
 
     #[inline]
     fn set_user_active_mm(ts: &mut ShootdownTask, mm: MmId) {
