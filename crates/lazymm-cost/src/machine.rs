@@ -394,6 +394,9 @@ pub struct Machine {
     pub ipi_handler: Ps,
     /// The idle path.
     pub idle: Idle,
+    /// The `--vary` keys and values of the numeric values whose source comment says
+    /// `assumed` (see [`assumed_values`]), in file order.
+    pub assumed: Vec<(String, f64)>,
     /// Snoop hold.
     pub snoop_hold: Ps,
 }
@@ -443,7 +446,16 @@ impl Machine {
         let file: MachineFile = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| parse(e.message().to_string()))?;
-        Machine::compile(file, source)
+        let mut m = Machine::compile(file, source)?;
+        // The values as varied: a varied key keeps its mark and takes its new value.
+        m.assumed = assumed_values(text)
+            .into_iter()
+            .map(|(k, v)| {
+                let v = vary.iter().rev().find(|(vk, _)| *vk == k).map_or(v, |x| x.1);
+                (k, v)
+            })
+            .collect();
+        Ok(m)
     }
 
     fn compile(file: MachineFile, source: &str) -> Result<Machine, MachineError> {
@@ -612,6 +624,7 @@ impl Machine {
             },
             snoop_hold: ps(file.handoff.snoop_hold_ns),
             source: source.to_string(),
+            assumed: Vec::new(),
             file,
         })
     }
@@ -649,6 +662,49 @@ impl Machine {
         self.prefer_level < self.groups.len()
             && self.groups[self.prefer_level][a] == self.groups[self.prefer_level][b]
     }
+}
+
+/// The `--vary` keys (`cost.memory_ns`, `level.NAME.transfer_ns`,
+/// `idle.state.NAME.exit_latency_ns`) of the numeric values of a machine file whose
+/// source comment begins with `assumed` (the file format's mark for a value no
+/// measurement backs; `assumed from X` included), with their values.
+pub fn assumed_values(text: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    // The table a key is in, and the name of the array entry it is in, if any.
+    let (mut table, mut entry) = (String::new(), None::<String>);
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            table = l.trim_matches(|c| c == '[' || c == ']').to_string();
+            entry = None;
+            continue;
+        }
+        let Some((kv, comment)) = l.split_once('#') else {
+            continue;
+        };
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k == "name" {
+            entry = Some(v.trim_matches('"').to_string());
+            continue;
+        }
+        let Ok(v) = v.parse::<f64>() else {
+            continue;
+        };
+        if !comment.trim_start().starts_with("assumed") {
+            continue;
+        }
+        let key = match (table.as_str(), &entry) {
+            ("level", Some(n)) => format!("level.{n}.{k}"),
+            ("idle.state", Some(n)) => format!("idle.state.{n}.{k}"),
+            ("", _) => continue,
+            (t, _) => format!("{t}.{k}"),
+        };
+        out.push((key, v));
+    }
+    out
 }
 
 /// Sets a numeric field of the TOML tree: `section.field`, or `level.NAME.field` for the
@@ -825,5 +881,30 @@ mod tests {
             Machine::from_toml(text, "t", &[("idle.state.C9.exit_latency_ns".into(), 1.0)]),
             Err(MachineError::VaryKey { .. })
         ));
+    }
+
+    #[test]
+    fn assumed_values_are_machine_readable_and_every_key_varies() {
+        for (name, text) in PRESETS {
+            let m = Machine::load(name).unwrap();
+            assert!(!m.assumed.is_empty(), "{name}");
+            for (k, _) in &m.assumed {
+                // Every listed key is one --vary accepts.
+                Machine::from_toml(text, name, &[(k.clone(), 1.0)])
+                    .unwrap_or_else(|e| panic!("{name}: {k}: {e}"));
+            }
+        }
+        let m = Machine::load("skl-2s").unwrap();
+        for k in ["cost.memory_ns", "idle.entry_ns", "ipi.per_target_ns"] {
+            assert!(m.assumed.iter().any(|a| a.0 == k), "{k}: {:?}", m.assumed);
+        }
+        // Sourced values are not listed.
+        for k in ["cost.rmw_ns", "level.socket.transfer_ns", "idle.state.C1.exit_latency_ns"] {
+            assert!(!m.assumed.iter().any(|a| a.0 == k), "{k}");
+        }
+        let p8 = Machine::load("power8-192").unwrap();
+        assert!(p8
+            .assumed
+            .contains(&("level.machine.transfer_ns".to_string(), 1000.0)));
     }
 }

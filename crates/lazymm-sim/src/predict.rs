@@ -172,6 +172,7 @@ pub fn predict(
                     seed: spec.seed,
                     warmup,
                     window,
+                    profile: lazymm::Profile::BARE,
                 },
             )?;
             accesses += r.counts.accesses();

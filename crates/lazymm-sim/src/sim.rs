@@ -76,6 +76,8 @@ pub struct SimSpec {
     pub warmup: Ps,
     /// The measured window of simulated time.
     pub window: Ps,
+    /// The kernel profile the model runs under.
+    pub profile: lazymm::Profile,
 }
 
 impl SimSpec {
@@ -735,6 +737,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
     let n = spec.cpus;
     let mut cfg = Config::new(n);
     cfg.arena_capacity = sizing.arena_capacity;
+    cfg.profile = spec.profile;
     cfg.nmi_period = NMI_PERIOD;
     let w = spec.workload.build(n, spec.pairs);
     let (k, serial) = Serial::<S, A, Rq<S, A>>::boot_with(cfg, |k, cpus| {
@@ -837,6 +840,7 @@ mod tests {
             seed: 7,
             warmup: 20_000_000,
             window: 100_000_000,
+            profile: lazymm::Profile::BARE,
         }
     }
 
