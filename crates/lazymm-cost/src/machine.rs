@@ -451,7 +451,11 @@ impl Machine {
         m.assumed = assumed_values(text)
             .into_iter()
             .map(|(k, v)| {
-                let v = vary.iter().rev().find(|(vk, _)| *vk == k).map_or(v, |x| x.1);
+                let v = vary
+                    .iter()
+                    .rev()
+                    .find(|(vk, _)| *vk == k)
+                    .map_or(v, |x| x.1);
                 (k, v)
             })
             .collect();
@@ -899,7 +903,11 @@ mod tests {
             assert!(m.assumed.iter().any(|a| a.0 == k), "{k}: {:?}", m.assumed);
         }
         // Sourced values are not listed.
-        for k in ["cost.rmw_ns", "level.socket.transfer_ns", "idle.state.C1.exit_latency_ns"] {
+        for k in [
+            "cost.rmw_ns",
+            "level.socket.transfer_ns",
+            "idle.state.C1.exit_latency_ns",
+        ] {
             assert!(!m.assumed.iter().any(|a| a.0 == k), "{k}");
         }
         let p8 = Machine::load("power8-192").unwrap();
