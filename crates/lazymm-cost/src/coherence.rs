@@ -92,8 +92,10 @@ pub trait Driver {
     /// entry) and say what it does.
     fn next(&mut self, cpu: usize, now: Ps, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next;
     /// CPU `cpu` reached `Op::Notify(token)` at `now`. Pushes the CPUs to wake into
-    /// `wake`: a parked one becomes ready after the machine's wakeup latency.
-    fn notify(&mut self, cpu: usize, token: u32, now: Ps, wake: &mut Vec<usize>) {
+    /// `wake`, each with its wakeup latency: a parked one becomes ready that long after
+    /// `now` (the driver knows how the target idles; a CPU that is not parked runs
+    /// again as soon as its current ops are done).
+    fn notify(&mut self, cpu: usize, token: u32, now: Ps, wake: &mut Vec<(usize, Ps)>) {
         let _ = (cpu, token, now, wake);
     }
 }
@@ -229,7 +231,7 @@ pub struct Engine<'m> {
     heap: BinaryHeap<Reverse<u128>>,
     seq: u64,
     max_local: u32,
-    wake_buf: Vec<usize>,
+    wake_buf: Vec<(usize, Ps)>,
 }
 
 impl<'m> Engine<'m> {
@@ -398,8 +400,8 @@ impl<'m> Engine<'m> {
                 Op::Notify(tok) => {
                     let mut wake = std::mem::take(&mut self.wake_buf);
                     d.notify(c, tok, t, &mut wake);
-                    for &w in &wake {
-                        self.wake(w, t);
+                    for &(w, latency) in &wake {
+                        self.wake(w, t + latency);
                     }
                     wake.clear();
                     self.wake_buf = wake;
@@ -421,13 +423,12 @@ impl<'m> Engine<'m> {
         }
     }
 
-    /// Wakes CPU `w` at `t`: a parked CPU becomes ready after the wakeup latency.
-    fn wake(&mut self, w: usize, t: Ps) {
+    /// Wakes CPU `w`: a parked CPU becomes ready at `at`.
+    fn wake(&mut self, w: usize, at: Ps) {
         let a = &mut self.agents[w];
         match a.state {
             State::Parked => {
                 a.state = State::Ready;
-                let at = t + self.m.wakeup;
                 self.push(at, w as u32);
             }
             State::Stopped => {}

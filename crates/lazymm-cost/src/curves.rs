@@ -21,10 +21,14 @@ fn machine(levels: &[(&str, usize, f64)], order: &str, rmw: f64, handoff: &str) 
     }
     t += &format!(
         "[cost]\nload_hit_ns = 1.0\nstore_hit_ns = 1.0\nrmw_ns = {rmw}\nmemory_ns = 100.0\nfence_ns = 7.0\ncr3_write_ns = 90.0\ncontext_switch_ns = 1000.0\n\
-         [ipi]\nsend_ns = 100.0\nper_target_ns = 100.0\ndelivery_ns = 1000.0\nhandler_ns = 500.0\nwakeup_ns = 0.0\n{handoff}"
+         [ipi]\nsend_ns = 100.0\nper_target_ns = 100.0\ndelivery_ns = 1000.0\nhandler_ns = 500.0\n{handoff}{IDLE}"
     );
     Machine::from_toml(&t, "test", &[]).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// An idle path that costs nothing: the curves here never idle a CPU.
+const IDLE: &str = "[idle]\ngovernor = \"menu\"\nentry_ns = 0.0\nexit_ns = 0.0\npoll_limit_ns = 0.0\ntick_ns = 1e6\ntick_stop_ns = 0.0\ntick_restart_ns = 0.0\n\
+                    [[idle.state]]\nname = \"POLL\"\nexit_latency_ns = 0.0\ntarget_residency_ns = 0.0\npolling = true\n";
 
 fn handoff(prefer: &str, tenure: u32, hold: f64, retry: f64) -> String {
     format!(
@@ -295,7 +299,7 @@ impl Driver for Ticket {
         }
     }
 
-    fn notify(&mut self, cpu: usize, token: u32, _now: Ps, wake: &mut Vec<usize>) {
+    fn notify(&mut self, cpu: usize, token: u32, _now: Ps, wake: &mut Vec<(usize, Ps)>) {
         match token {
             TAKE => {
                 self.mine[cpu] = Some(self.next_ticket);
@@ -312,7 +316,7 @@ impl Driver for Ticket {
                 for &c in &p {
                     self.reload[c] = true;
                 }
-                wake.extend(p);
+                wake.extend(p.into_iter().map(|c| (c, 0)));
             }
         }
     }

@@ -34,6 +34,7 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../machines/epyc-zen4-2s.toml"),
     ),
     ("spr-2s", include_str!("../machines/spr-2s.toml")),
+    ("skl-2s", include_str!("../machines/skl-2s.toml")),
     ("big-1024", include_str!("../machines/big-1024.toml")),
 ];
 
@@ -68,7 +69,7 @@ pub enum MachineError {
         msg: String,
     },
     /// A `--vary` key that the machine file does not have.
-    #[error("bad --vary key '{key}' (valid: a numeric field such as cost.fence_ns, ipi.delivery_ns, handoff.tenure_rmws, level.NAME.transfer_ns; {msg})")]
+    #[error("bad --vary key '{key}' (valid: a numeric field such as cost.fence_ns, ipi.delivery_ns, handoff.tenure_rmws, idle.entry_ns, level.NAME.transfer_ns, idle.state.NAME.exit_latency_ns; {msg})")]
     VaryKey {
         /// The key.
         key: String,
@@ -140,14 +141,71 @@ pub struct IpiCosts {
     pub send_ns: f64,
     /// The sender's cost per target (writing each target's queue, one doorbell each).
     pub per_target_ns: f64,
-    /// From the send until the target's handler starts; also the latency of a remote
-    /// wakeup of an idle CPU (a reschedule IPI).
+    /// From the send until the target's handler starts; also the signal of a remote
+    /// wakeup of a CPU idle in a state that does not poll (the function-call IPI of
+    /// `send_call_function_single_ipi`), before the state's exit latency.
     pub delivery_ns: f64,
     /// The target's handler entry and exit, beyond the handler's own accesses.
     pub handler_ns: f64,
-    /// From a remote wakeup until the woken, idle CPU runs (the reschedule IPI, or the
-    /// exit from a polling idle loop).
-    pub wakeup_ns: f64,
+}
+
+/// The cpuidle governor whose choice the simulator follows (`[idle] governor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Governor {
+    /// `drivers/cpuidle/governors/menu.c`: the deepest state whose target residency fits
+    /// the predicted idle time; the tick is kept when the prediction is shorter than a
+    /// tick. Simplified: the prediction is the CPU's previous idle time (menu's
+    /// `get_typical_interval` over regular ping-pong intervals), no timer, no latency
+    /// request.
+    Menu,
+    /// `drivers/cpuidle/governors/haltpoll.c` (KVM guests): the polling state first,
+    /// with the tick kept, while `poll_limit_ns` allows it; else the halt state with the
+    /// tick stopped.
+    Haltpoll,
+}
+
+/// One idle state of the cpuidle driver, as written in the file (`[[idle.state]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdleStateFile {
+    /// The driver's name for it (`POLL`, `C1`, `C6`, `snooze`, `nap`).
+    pub name: String,
+    /// `exit_latency`: from the wakeup event until the CPU runs again.
+    pub exit_latency_ns: f64,
+    /// `target_residency`: the shortest idle time worth entering it for.
+    pub target_residency_ns: f64,
+    /// Whether the CPU keeps `TIF_POLLING_NRFLAG` set in it (`poll_idle`, `snooze_loop`,
+    /// x86's `mwait_idle_with_hints` monitoring the flags word): a remote wakeup then
+    /// sets `TIF_NEED_RESCHED` on the idle task's line and sends no IPI
+    /// (`set_nr_if_polling`).
+    pub polling: bool,
+}
+
+/// How a CPU goes idle and is woken, as written in the file (the `[idle]` section, ns).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdleFile {
+    /// The governor that picks the state.
+    pub governor: Governor,
+    /// CPU-local work from `do_idle` to the state's entry: the governor's selection and
+    /// the driver's enter path, charged each time a CPU goes idle.
+    pub entry_ns: f64,
+    /// CPU-local work after the state's exit latency until `schedule_idle`: the
+    /// governor's reflect and `tick_nohz_idle_exit` without a tick restart.
+    pub exit_ns: f64,
+    /// How long a polling state 0 polls before the governor picks a deeper state
+    /// (`cpuidle_poll_time`, or the haltpoll governor's `guest_halt_poll_ns`).
+    pub poll_limit_ns: f64,
+    /// The tick period, 1e9 / `CONFIG_HZ`.
+    pub tick_ns: f64,
+    /// `tick_nohz_idle_stop_tick`: stopping the tick on entry (the clockevent
+    /// reprogrammed).
+    pub tick_stop_ns: f64,
+    /// `tick_nohz_idle_restart_tick` on exit.
+    pub tick_restart_ns: f64,
+    /// The driver's states, shallowest first.
+    pub state: Vec<IdleStateFile>,
 }
 
 /// How a contended line passes between CPUs, as written in the file.
@@ -192,6 +250,105 @@ pub struct MachineFile {
     pub ipi: IpiCosts,
     /// Contended hand-off behaviour.
     pub handoff: Handoff,
+    /// The idle path.
+    pub idle: IdleFile,
+}
+
+/// One idle state, in picoseconds.
+#[derive(Debug, Clone)]
+pub struct IdleState {
+    /// Its name.
+    pub name: String,
+    /// Exit latency.
+    pub exit_latency: Ps,
+    /// Target residency.
+    pub target_residency: Ps,
+    /// Whether a wakeup needs no IPI.
+    pub polling: bool,
+}
+
+/// The idle path of a machine, in picoseconds, and the governor's choice.
+#[derive(Debug, Clone)]
+pub struct Idle {
+    /// The governor.
+    pub governor: Governor,
+    /// Entry work.
+    pub entry: Ps,
+    /// Exit work.
+    pub exit: Ps,
+    /// The polling state's limit.
+    pub poll_limit: Ps,
+    /// The tick period.
+    pub tick: Ps,
+    /// Stopping the tick.
+    pub tick_stop: Ps,
+    /// Restarting it.
+    pub tick_restart: Ps,
+    /// The states, shallowest first (at least one).
+    pub states: Vec<IdleState>,
+}
+
+/// What the governor chose for one idle period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleChoice {
+    /// The state entered (an index into [`Idle::states`]).
+    pub state: usize,
+    /// Whether the tick was stopped.
+    pub tick_stopped: bool,
+}
+
+impl Idle {
+    /// The governor's choice on entry, for a predicted idle time of `predicted`.
+    pub fn select(&self, predicted: Ps) -> IdleChoice {
+        match self.governor {
+            Governor::Menu => {
+                // menu_select: the deepest state whose target residency fits.
+                let state = self
+                    .states
+                    .iter()
+                    .rposition(|s| s.target_residency <= predicted)
+                    .unwrap_or(0);
+                IdleChoice {
+                    state,
+                    tick_stopped: predicted >= self.tick,
+                }
+            }
+            Governor::Haltpoll => {
+                // haltpoll_select: poll (tick kept) while the poll limit allows it;
+                // else the halt state, the tick stopped.
+                if self.states[0].polling && self.poll_limit > 0 || self.states.len() == 1 {
+                    IdleChoice {
+                        state: 0,
+                        tick_stopped: false,
+                    }
+                } else {
+                    IdleChoice {
+                        state: 1,
+                        tick_stopped: true,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The state a CPU is in `idle` after entering with `choice`: a polling state 0
+    /// gives up after the poll limit and the governor picks again (`poll_idle`'s
+    /// `poll_time_limit`), now the next state, the tick stopped as the governor then
+    /// decides (haltpoll stops it; menu keeps its entry decision).
+    pub fn after(&self, choice: IdleChoice, idle: Ps) -> IdleChoice {
+        if choice.state == 0
+            && self.states[0].polling
+            && idle > self.poll_limit
+            && self.states.len() > 1
+        {
+            IdleChoice {
+                state: 1,
+                tick_stopped: choice.tick_stopped || self.governor == Governor::Haltpoll,
+            }
+        } else {
+            choice
+        }
+    }
 }
 
 /// A machine ready to simulate: the file's values in picoseconds, and each CPU's
@@ -235,8 +392,11 @@ pub struct Machine {
     pub ipi_delivery: Ps,
     /// IPI handler.
     pub ipi_handler: Ps,
-    /// Remote wakeup of an idle CPU.
-    pub wakeup: Ps,
+    /// The idle path.
+    pub idle: Idle,
+    /// The `--vary` keys and values of the numeric values whose source comment says
+    /// `assumed` (see [`assumed_values`]), in file order.
+    pub assumed: Vec<(String, f64)>,
     /// Snoop hold.
     pub snoop_hold: Ps,
 }
@@ -286,7 +446,20 @@ impl Machine {
         let file: MachineFile = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| parse(e.message().to_string()))?;
-        Machine::compile(file, source)
+        let mut m = Machine::compile(file, source)?;
+        // The values as varied: a varied key keeps its mark and takes its new value.
+        m.assumed = assumed_values(text)
+            .into_iter()
+            .map(|(k, v)| {
+                let v = vary
+                    .iter()
+                    .rev()
+                    .find(|(vk, _)| *vk == k)
+                    .map_or(v, |x| x.1);
+                (k, v)
+            })
+            .collect();
+        Ok(m)
     }
 
     fn compile(file: MachineFile, source: &str) -> Result<Machine, MachineError> {
@@ -337,10 +510,40 @@ impl Machine {
             ("ipi.per_target_ns", file.ipi.per_target_ns),
             ("ipi.delivery_ns", file.ipi.delivery_ns),
             ("ipi.handler_ns", file.ipi.handler_ns),
-            ("ipi.wakeup_ns", file.ipi.wakeup_ns),
             ("handoff.snoop_hold_ns", file.handoff.snoop_hold_ns),
+            ("idle.entry_ns", file.idle.entry_ns),
+            ("idle.exit_ns", file.idle.exit_ns),
+            ("idle.poll_limit_ns", file.idle.poll_limit_ns),
+            ("idle.tick_ns", file.idle.tick_ns),
+            ("idle.tick_stop_ns", file.idle.tick_stop_ns),
+            ("idle.tick_restart_ns", file.idle.tick_restart_ns),
         ] {
             nonneg(n, v)?;
+        }
+        if file.idle.state.is_empty() {
+            return Err(bad("no [[idle.state]]: give at least one idle state".into()));
+        }
+        for (i, st) in file.idle.state.iter().enumerate() {
+            nonneg(
+                &format!("idle.state '{}' exit_latency_ns", st.name),
+                st.exit_latency_ns,
+            )?;
+            nonneg(
+                &format!("idle.state '{}' target_residency_ns", st.name),
+                st.target_residency_ns,
+            )?;
+            if i > 0 && st.target_residency_ns < file.idle.state[i - 1].target_residency_ns {
+                return Err(bad(format!(
+                    "idle.state '{}': target_residency_ns below the previous state's (valid: shallowest state first)",
+                    st.name
+                )));
+            }
+        }
+        if file.idle.tick_ns <= 0.0 {
+            return Err(bad(format!(
+                "idle.tick_ns = {} (valid: 1e9 / CONFIG_HZ, above 0)",
+                file.idle.tick_ns
+            )));
         }
         let r = file.handoff.llsc_retry_per_waiter;
         if !(r.is_finite() && (0.0..=100.0).contains(&r)) {
@@ -403,9 +606,29 @@ impl Machine {
             ipi_per_target: ps(file.ipi.per_target_ns),
             ipi_delivery: ps(file.ipi.delivery_ns),
             ipi_handler: ps(file.ipi.handler_ns),
-            wakeup: ps(file.ipi.wakeup_ns),
+            idle: Idle {
+                governor: file.idle.governor,
+                entry: ps(file.idle.entry_ns),
+                exit: ps(file.idle.exit_ns),
+                poll_limit: ps(file.idle.poll_limit_ns),
+                tick: ps(file.idle.tick_ns),
+                tick_stop: ps(file.idle.tick_stop_ns),
+                tick_restart: ps(file.idle.tick_restart_ns),
+                states: file
+                    .idle
+                    .state
+                    .iter()
+                    .map(|s| IdleState {
+                        name: s.name.clone(),
+                        exit_latency: ps(s.exit_latency_ns),
+                        target_residency: ps(s.target_residency_ns),
+                        polling: s.polling,
+                    })
+                    .collect(),
+            },
             snoop_hold: ps(file.handoff.snoop_hold_ns),
             source: source.to_string(),
+            assumed: Vec::new(),
             file,
         })
     }
@@ -445,6 +668,49 @@ impl Machine {
     }
 }
 
+/// The `--vary` keys (`cost.memory_ns`, `level.NAME.transfer_ns`,
+/// `idle.state.NAME.exit_latency_ns`) of the numeric values of a machine file whose
+/// source comment begins with `assumed` (the file format's mark for a value no
+/// measurement backs; `assumed from X` included), with their values.
+pub fn assumed_values(text: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    // The table a key is in, and the name of the array entry it is in, if any.
+    let (mut table, mut entry) = (String::new(), None::<String>);
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            table = l.trim_matches(|c| c == '[' || c == ']').to_string();
+            entry = None;
+            continue;
+        }
+        let Some((kv, comment)) = l.split_once('#') else {
+            continue;
+        };
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k == "name" {
+            entry = Some(v.trim_matches('"').to_string());
+            continue;
+        }
+        let Ok(v) = v.parse::<f64>() else {
+            continue;
+        };
+        if !comment.trim_start().starts_with("assumed") {
+            continue;
+        }
+        let key = match (table.as_str(), &entry) {
+            ("level", Some(n)) => format!("level.{n}.{k}"),
+            ("idle.state", Some(n)) => format!("idle.state.{n}.{k}"),
+            ("", _) => continue,
+            (t, _) => format!("{t}.{k}"),
+        };
+        out.push((key, v));
+    }
+    out
+}
+
 /// Sets a numeric field of the TOML tree: `section.field`, or `level.NAME.field` for the
 /// level named NAME.
 fn set_key(table: &mut toml::Table, key: &str, v: f64) -> Result<(), MachineError> {
@@ -454,6 +720,20 @@ fn set_key(table: &mut toml::Table, key: &str, v: f64) -> Result<(), MachineErro
     };
     let parts: Vec<&str> = key.split('.').collect();
     let slot: &mut toml::Value = match parts.as_slice() {
+        ["idle", "state", name, field] => {
+            let states = table
+                .get_mut("idle")
+                .and_then(|i| i.get_mut("state"))
+                .and_then(|l| l.as_array_mut())
+                .ok_or_else(|| err("the machine has no idle states"))?;
+            let state = states
+                .iter_mut()
+                .find(|l| l.get("name").and_then(|n| n.as_str()) == Some(name))
+                .ok_or_else(|| err("no idle state of that name"))?;
+            state
+                .get_mut(*field)
+                .ok_or_else(|| err("no such field in the idle state"))?
+        }
         ["level", name, field] => {
             let levels = table
                 .get_mut("level")
@@ -471,7 +751,11 @@ fn set_key(table: &mut toml::Table, key: &str, v: f64) -> Result<(), MachineErro
             .get_mut(*section)
             .and_then(|s| s.get_mut(*field))
             .ok_or_else(|| err("no such field"))?,
-        _ => return Err(err("a key has two or three dotted parts")),
+        _ => {
+            return Err(err(
+                "a key has two or three dotted parts, four for an idle state",
+            ))
+        }
     };
     *slot = match slot {
         toml::Value::Integer(_) if v.fract() == 0.0 => toml::Value::Integer(v as i64),
@@ -558,5 +842,77 @@ mod tests {
             Machine::load("no-such-machine"),
             Err(MachineError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn the_governor_picks_the_deepest_state_that_fits_and_polling_gives_up() {
+        let m = Machine::load("skl-2s").unwrap();
+        let idle = &m.idle;
+        let names = |c: IdleChoice| idle.states[c.state].name.as_str();
+        // menu: the deepest state whose target residency fits the prediction.
+        assert_eq!(names(idle.select(0)), "POLL");
+        assert_eq!(names(idle.select(ps(5_000.0))), "C1");
+        assert_eq!(names(idle.select(ps(50_000.0))), "C1E");
+        assert_eq!(names(idle.select(ps(5e6))), "C6");
+        assert!(!idle.select(ps(50_000.0)).tick_stopped);
+        assert!(idle.select(ps(5e6)).tick_stopped, "longer than a tick");
+        // POLL gives up after the poll limit (C1's target residency, 2 us).
+        let poll = idle.select(0);
+        assert_eq!(names(idle.after(poll, ps(1_000.0))), "POLL");
+        assert_eq!(names(idle.after(poll, ps(3_000.0))), "C1");
+        // haltpoll with a zero limit halts at once and stops the tick.
+        let h = Machine::load("host").unwrap();
+        let c = h.idle.select(ps(50_000.0));
+        assert_eq!((c.state, c.tick_stopped), (1, true));
+        assert!(!h.idle.states[1].polling);
+        let h = Machine::load_varied("host", &[("idle.poll_limit_ns".into(), 200_000.0)]).unwrap();
+        let c = h.idle.select(ps(50_000.0));
+        assert_eq!((c.state, c.tick_stopped), (0, false));
+        assert_eq!(h.idle.after(c, ps(300_000.0)).state, 1);
+    }
+
+    #[test]
+    fn idle_states_must_come_shallowest_first() {
+        let text = PRESETS.iter().find(|(n, _)| *n == "skl-2s").unwrap().1;
+        let e = Machine::from_toml(
+            text,
+            "t",
+            &[("idle.state.C6.target_residency_ns".into(), 1.0)],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("idle.state 'C6'"), "{e}");
+        assert!(matches!(
+            Machine::from_toml(text, "t", &[("idle.state.C9.exit_latency_ns".into(), 1.0)]),
+            Err(MachineError::VaryKey { .. })
+        ));
+    }
+
+    #[test]
+    fn assumed_values_are_machine_readable_and_every_key_varies() {
+        for (name, text) in PRESETS {
+            let m = Machine::load(name).unwrap();
+            assert!(!m.assumed.is_empty(), "{name}");
+            for (k, _) in &m.assumed {
+                // Every listed key is one --vary accepts.
+                Machine::from_toml(text, name, &[(k.clone(), 1.0)])
+                    .unwrap_or_else(|e| panic!("{name}: {k}: {e}"));
+            }
+        }
+        let m = Machine::load("skl-2s").unwrap();
+        for k in ["cost.memory_ns", "idle.entry_ns", "ipi.per_target_ns"] {
+            assert!(m.assumed.iter().any(|a| a.0 == k), "{k}: {:?}", m.assumed);
+        }
+        // Sourced values are not listed.
+        for k in [
+            "cost.rmw_ns",
+            "level.socket.transfer_ns",
+            "idle.state.C1.exit_latency_ns",
+        ] {
+            assert!(!m.assumed.iter().any(|a| a.0 == k), "{k}");
+        }
+        let p8 = Machine::load("power8-192").unwrap();
+        assert!(p8
+            .assumed
+            .contains(&("level.machine.transfer_ns".to_string(), 1000.0)));
     }
 }

@@ -31,6 +31,139 @@ pub struct Calibration {
     pub switch_pinned: bool,
     /// The CPU model, if known.
     pub cpu_model: Option<String>,
+    /// The host's cpuidle setup, read from sysfs (`None` where it is not readable).
+    pub idle: Option<HostIdle>,
+}
+
+/// The host's cpuidle driver and governor, as sysfs shows them.
+#[derive(Debug, Clone)]
+pub struct HostIdle {
+    /// `/sys/devices/system/cpu/cpuidle/current_governor`.
+    pub governor: String,
+    /// CPU 0's states: name, desc, latency (us), residency (us).
+    pub states: Vec<(String, String, u64, u64)>,
+    /// `/sys/module/haltpoll/parameters/guest_halt_poll_ns`, under haltpoll.
+    pub guest_halt_poll_ns: Option<u64>,
+}
+
+impl HostIdle {
+    /// Reads CPU 0's cpuidle states and the governor.
+    pub fn read() -> Option<HostIdle> {
+        let rd = |p: &str| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
+        };
+        let governor = rd("/sys/devices/system/cpu/cpuidle/current_governor")
+            .or_else(|| rd("/sys/devices/system/cpu/cpuidle/current_governor_ro"))?;
+        let mut states = Vec::new();
+        for i in 0.. {
+            let d = format!("/sys/devices/system/cpu/cpu0/cpuidle/state{i}");
+            let Some(name) = rd(&format!("{d}/name")) else {
+                break;
+            };
+            let num = |f: &str| rd(&format!("{d}/{f}")).and_then(|v| v.parse::<u64>().ok());
+            states.push((
+                name,
+                rd(&format!("{d}/desc")).unwrap_or_default(),
+                num("latency")?,
+                num("residency")?,
+            ));
+        }
+        if states.is_empty() {
+            return None;
+        }
+        let guest_halt_poll_ns =
+            rd("/sys/module/haltpoll/parameters/guest_halt_poll_ns").and_then(|v| v.parse().ok());
+        Some(HostIdle {
+            governor,
+            states,
+            guest_halt_poll_ns,
+        })
+    }
+
+    /// The `[idle]` section for this host.
+    fn to_toml(&self) -> String {
+        let haltpoll = self.governor == "haltpoll";
+        let (governor, gov_src) = if haltpoll || self.governor == "menu" {
+            (
+                self.governor.as_str(),
+                "measured: /sys/devices/system/cpu/cpuidle/current_governor",
+            )
+        } else {
+            (
+                "menu",
+                "assumed: the host's governor is not one the simulator follows; menu's rule instead",
+            )
+        };
+        // A polling state: the cpuidle core's POLL, or an MWAIT state (x86's
+        // mwait_idle_with_hints keeps TIF_POLLING_NRFLAG set).
+        let polls = |name: &str, desc: &str| name == "POLL" || desc.contains("MWAIT");
+        let (poll_limit, poll_src) = match (haltpoll, self.guest_halt_poll_ns) {
+            (true, Some(ns)) => (
+                ns as f64,
+                "measured: /sys/module/haltpoll/parameters/guest_halt_poll_ns",
+            ),
+            _ => (
+                self.states.get(1).map_or(0, |s| s.3) as f64 * 1000.0,
+                "[poll]: cpuidle_poll_time, state 1's target residency (sysfs)",
+            ),
+        };
+        let mut out = format!(
+            r#"
+[idle]
+governor = "{governor}"{pad}# {gov_src}
+entry_ns = 500.0              # assumed: do_idle, the governor's select and the driver's enter path; no measurement found
+exit_ns = 300.0               # assumed: the governor's reflect and tick_nohz_idle_exit bookkeeping; no measurement found
+poll_limit_ns = {poll_limit:.1}{pad2}# {poll_src}
+tick_ns = 1000000.0           # assumed: CONFIG_HZ=1000; the kernel config is not read
+tick_stop_ns = 1000.0         # assumed: hrtimer and clockevent reprogramming; no measurement found
+tick_restart_ns = 1000.0      # assumed: hrtimer and clockevent reprogramming; no measurement found
+"#,
+            pad = " ".repeat(19usize.saturating_sub(governor.len())),
+            pad2 = " ".repeat(14usize.saturating_sub(format!("{poll_limit:.1}").len())),
+        );
+        for (i, (name, desc, lat, res)) in self.states.iter().enumerate() {
+            let name = name.replace('"', "'");
+            let polling = polls(&name, desc);
+            out += &format!(
+                r#"
+[[idle.state]]
+name = "{name}"   # measured: sysfs cpu0/cpuidle/state{i}/name ({desc})
+exit_latency_ns = {lat}000.0   # measured: sysfs state{i}/latency
+target_residency_ns = {res}000.0   # measured: sysfs state{i}/residency
+polling = {polling}   # {why}
+"#,
+                desc = desc.replace('"', "'"),
+                why = if polling {
+                    "[poll]: POLL, or MWAIT monitoring the flags word, keeps TIF_POLLING_NRFLAG set"
+                } else {
+                    "[poll]: neither POLL nor MWAIT: a wakeup needs an IPI"
+                },
+            );
+        }
+        out
+    }
+
+    /// What a host without readable cpuidle gets: HLT only, assumed.
+    fn fallback_toml() -> &'static str {
+        r#"
+[idle]
+governor = "menu"             # assumed: the host's cpuidle setup was not readable
+entry_ns = 500.0              # assumed: no measurement found
+exit_ns = 300.0               # assumed: no measurement found
+poll_limit_ns = 0.0           # assumed: no polling
+tick_ns = 1000000.0           # assumed: CONFIG_HZ=1000
+tick_stop_ns = 1000.0         # assumed: no measurement found
+tick_restart_ns = 1000.0      # assumed: no measurement found
+
+[[idle.state]]
+name = "halt"                 # assumed: default_idle (HLT)
+exit_latency_ns = 1000.0      # assumed: no measurement found
+target_residency_ns = 0.0     # assumed: always entered
+polling = false               # assumed: HLT, a wakeup needs an IPI
+"#
+    }
 }
 
 /// One uncontended atomic RMW: the fastest of a few timed loops.
@@ -125,6 +258,7 @@ pub fn measure() -> Result<Calibration, std::io::Error> {
         switch_ns: sw.ns_per_switch,
         switch_pinned: sw.pinned,
         cpu_model,
+        idle: HostIdle::read(),
     })
 }
 
@@ -151,6 +285,7 @@ impl Calibration {
 #   [cr3] Nadav Amit, linux-arch 2022-01-09, "Re: [PATCH 16/23] sched: Use lightweight hazard pointers to grab lazy mms" (Message-ID 0B23F7F5-96F1-4E2C-8C17-0ECC21CA14C6@gmail.com): MOV-CR3 without flush 250-300 cycles on Skylake
 #   [ipi] Yury Norov, "IPI performance benchmark" (LKML, 2017-12-19, Message-ID 20171219085010.4081-1-ynorov@caviumnetworks.com), native: unicast smp_call_function_single round trip 1.79 us, 1.24 us until the handler runs, self-IPI 0.17 us, broadcast 25.7 us
 #   [counters] perfbook CodeSamples/count/data/*count_atomic:u* (hps.2019.10.23a: 8x Xeon 8176, 207 M/s at 1 thread, 31 at 2, 45 at 32, 28 M/s at 420; perfsqh.2010.02.11a: POWER5+ p595, 24 M/s at 1 thread down to 2.9 at 64), aggregate rate = threads / ns per update
+#   [poll] drivers/cpuidle/poll_state.c poll_idle and arch/x86/include/asm/mwait.h mwait_idle_with_hints keep TIF_POLLING_NRFLAG set while idle, so a wakeup sends no IPI (set_nr_if_polling); drivers/cpuidle/cpuidle.c cpuidle_poll_time: the polling state gives up after state 1's target residency
 name = "host"   # preset name
 description = "this host: {cpus} CPUs, {model}"   # /proc/cpuinfo
 cpu_order = "threads-first"   # host CPU numbering as the kernel gives it
@@ -179,7 +314,6 @@ send_ns = 170.0       # [ipi]: self-IPI 0.17 us, the sender's fixed path
 per_target_ns = 20.0  # assumed: the ICR / doorbell write per target; the queue write itself is recorded as RMWs on the target's mailbox and priced by the coherence model (an unsourced rule of thumb puts ~200 ns per receiver in all; [ipi]'s 25.7 us broadcast against its 1.8 us unicast bounds it)
 delivery_ns = 1240.0  # [ipi]: 1.24 us until the handler runs
 handler_ns = 550.0    # [ipi]: 1.79 us round trip minus 1.24 us
-wakeup_ns = 1240.0    # assumed: a remote wakeup of an idle CPU = a reschedule IPI's delivery
 
 [handoff]
 prefer_level = "none"         # a flat machine has no nearer group
@@ -197,6 +331,9 @@ llsc_retry_per_waiter = 0.0   # x86 locked instructions do not retry
             } else {
                 " (not pinned: an upper bound)"
             },
-        )
+        ) + &self
+            .idle
+            .as_ref()
+            .map_or_else(|| HostIdle::fallback_toml().to_string(), HostIdle::to_toml)
     }
 }

@@ -5,7 +5,9 @@
 //! made, priced by a coherence cost model of a machine described in TOML:
 //! - [`sim`]: the simulator host (the engine's runqueues and workloads on one thread);
 //! - [`predict`] and [`report`]: the sweep, `--validate`, and the report;
-//! - [`calibrate`]: this host's machine file, measured.
+//! - [`calibrate`]: this host's machine file, measured;
+//! - [`whatif`]: one simulation under two kernel profiles, with an interval over the
+//!   machine's assumed values.
 //!
 //! The machine files, the coherence model and the pricer are the cost crate's
 //! (`lazymm_cost`); the replayer (`lazymm_replay`) uses them too.
@@ -18,3 +20,4 @@ pub mod calibrate;
 pub mod predict;
 pub mod report;
 pub mod sim;
+pub mod whatif;

@@ -46,7 +46,7 @@
 use lazymm::sync::{Access, AccessKind};
 use lazymm::{Arch, Config, Cpu, Kernel, Scheme, Stats, Task};
 use lazymm_cost::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
-use lazymm_cost::machine::{Machine, Ps};
+use lazymm_cost::machine::{IdleChoice, Machine, Ps};
 use lazymm_engine::host::quiesce::{self, Quiescer};
 use lazymm_engine::host::{Host, HostTask, Runqueue, Turn, MAX_TASKS};
 use lazymm_engine::registry::{self, WithKernel};
@@ -115,6 +115,8 @@ pub struct SimReport {
     pub teardown_ps: Ps,
     /// What the coherence model counted over the whole run.
     pub counts: Counts,
+    /// The idle path over the measured window.
+    pub idle: IdleCounts,
     /// `size_of::<Task<S>>()`.
     pub task_bytes: usize,
     /// The violations found, as text (must be none).
@@ -125,6 +127,42 @@ impl SimReport {
     /// Context switches per simulated second.
     pub fn switches_per_sec(&self) -> f64 {
         self.measured.context_switches as f64 / self.seconds
+    }
+
+    /// The fraction of the measured window's context switches after which the CPU went
+    /// idle (a switch to the idle task with nothing to run): 0 when none were made.
+    pub fn idle_fraction(&self) -> f64 {
+        if self.measured.context_switches == 0 {
+            0.0
+        } else {
+            self.idle.entries as f64 / self.measured.context_switches as f64
+        }
+    }
+}
+
+/// What the idle path did, counted by the simulator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdleCounts {
+    /// Times a CPU went idle (`do_idle` entered with nothing to run).
+    pub entries: u64,
+    /// Wakeups of an idle CPU in a polling state, or still in its idle entry work: no
+    /// IPI, the waker's store to the idle task's flags line woke it.
+    pub polling_wakeups: u64,
+    /// Wakeups of an idle CPU in a state that does not poll: an IPI.
+    pub ipi_wakeups: u64,
+    /// Idle entries that stopped the tick.
+    pub tick_stops: u64,
+}
+
+impl IdleCounts {
+    /// The counts since `before`.
+    pub fn since(&self, before: &IdleCounts) -> IdleCounts {
+        IdleCounts {
+            entries: self.entries - before.entries,
+            polling_wakeups: self.polling_wakeups - before.polling_wakeups,
+            ipi_wakeups: self.ipi_wakeups - before.ipi_wakeups,
+            tick_stops: self.tick_stops - before.tick_stops,
+        }
     }
 }
 
@@ -205,6 +243,8 @@ mod token {
     pub const DELIVER: u32 = 3;
     /// Quiescing: this CPU has exited its tasks; the next CPU's turn.
     pub const QUIESCED: u32 = 4;
+    /// The CPU's idle entry work is done: it sleeps in the state the governor chose.
+    pub const IDLE: u32 = 5;
 }
 
 /// What a step sent to another CPU.
@@ -279,7 +319,26 @@ struct Sim<'m, S: Scheme, A: Arch> {
     /// Per CPU: when its teardown began, while one runs.
     teardown_begin: Vec<Option<Ps>>,
     teardown_ps: Ps,
+    /// Per CPU: its idle path.
+    idle: Vec<IdleCpu>,
+    idle_counts: IdleCounts,
 }
+
+/// One CPU's idle path, as the simulator follows it.
+#[derive(Debug, Clone, Copy, Default)]
+struct IdleCpu {
+    /// While the CPU idles: when its entry work ended and what the governor chose (the
+    /// state it is in once a polling state gave up).
+    since: Option<(Ps, IdleChoice)>,
+    /// Its previous idle time: the governor's prediction of the next.
+    last: Ps,
+}
+
+/// A line key no model access has (a field group above every `Field`'s):
+/// the idle task's `thread_info->flags` of each CPU, where `TIF_POLLING_NRFLAG` and
+/// `TIF_NEED_RESCHED` live; the CPU number goes in the low bits.
+const FLAGS_LINES: u64 = 0xFF << 56;
+const _: () = assert!(lazymm::field::Field::COUNT < 0xFF);
 
 impl<S: Scheme, A: Arch> Sim<'_, S, A> {
     /// A dense id for the cache line `a` touched under the kernel profile's layout
@@ -288,6 +347,51 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
     fn line(&mut self, a: &Access) -> u64 {
         let n = self.lines.len() as u64;
         *self.lines.entry(a.line()).or_insert(n)
+    }
+
+    /// The idle task's flags line of CPU `c`.
+    fn flags_line(&mut self, c: usize) -> u64 {
+        let n = self.lines.len() as u64;
+        *self.lines.entry(FLAGS_LINES | c as u64).or_insert(n)
+    }
+
+    /// CPU `c`'s idle state at `now`: `None` if it does not idle, `Some(None)` while
+    /// it is in its idle entry work (`TIF_POLLING_NRFLAG` already set, no state
+    /// entered), `Some(Some(choice))` asleep (a polling state gives up after its limit).
+    fn idle_state(&self, c: usize, now: Ps) -> Option<Option<IdleChoice>> {
+        let (since, choice) = self.idle[c].since?;
+        Some((now >= since).then(|| self.m.idle.after(choice, now - since)))
+    }
+
+    /// How long after a wakeup sent at `now` CPU `to` runs, if it is asleep: the IPI's
+    /// delivery unless its state polls (then the waker's store to the flags line woke
+    /// it; that line's transfers are priced on the directory), the state's exit
+    /// latency, the exit work, and the tick's restart if it was stopped. A CPU still in
+    /// its entry work polls already (no IPI) and runs on at once, as does one that is
+    /// not idle.
+    fn wake_latency(&mut self, to: usize, now: Ps) -> Ps {
+        let Some(choice) = self.idle_state(to, now) else {
+            return 0;
+        };
+        let Some(choice) = choice else {
+            self.idle_counts.polling_wakeups += 1;
+            return 0;
+        };
+        let idle = &self.m.idle;
+        let state = &idle.states[choice.state];
+        let signal = if state.polling {
+            self.idle_counts.polling_wakeups += 1;
+            0
+        } else {
+            self.idle_counts.ipi_wakeups += 1;
+            self.m.ipi_delivery
+        };
+        let tick = if choice.tick_stopped {
+            idle.tick_restart
+        } else {
+            0
+        };
+        signal + state.exit_latency + idle.exit + tick
     }
 
     fn kind(k: AccessKind) -> Kind {
@@ -300,7 +404,7 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
     }
 
     /// Turns CPU `c`'s log of this step into ops; IPI targets' handlers are priced here.
-    fn translate(&mut self, c: usize, ops: &mut Vec<Op>, dir: &mut Directory<'_>) {
+    fn translate(&mut self, c: usize, now: Ps, ops: &mut Vec<Op>, dir: &mut Directory<'_>) {
         let mut log = std::mem::take(&mut self.log);
         self.serial.cpu(c).cpu.acct.drain_into(&mut log);
         let m = self.m;
@@ -322,7 +426,7 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                 // The sender starts waiting for the batch it posted (logged where the
                 // model waits, not inferred).
                 AccessKind::IpiWait => {
-                    let wait = self.handlers(&batch, dir);
+                    let wait = self.handlers(&batch, now, dir);
                     ops.push(Op::Work(wait));
                     batch.clear();
                 }
@@ -344,13 +448,18 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
     /// The targets of one IPI batch ran their handlers (the serial machine ran them
     /// while the sender waited): price each, delay each target by its own, and return
     /// how long the sender waits (delivery plus the slowest handler).
-    fn handlers(&mut self, targets: &[usize], dir: &mut Directory<'_>) -> Ps {
+    fn handlers(&mut self, targets: &[usize], now: Ps, dir: &mut Directory<'_>) -> Ps {
         let m = self.m;
         let mut slowest = 0;
         for &t in targets {
             let mut other = std::mem::take(&mut self.other);
             self.serial.cpu(t).cpu.acct.drain_into(&mut other);
             let mut cost = m.ipi_handler;
+            if let Some(Some(choice)) = self.idle_state(t, now) {
+                // The IPI wakes an idle target out of its state first; it goes back to
+                // idle after the handler (the governor's second pass is not charged).
+                cost += m.idle.states[choice.state].exit_latency + m.idle.exit;
+            }
             for a in &other {
                 match a.kind {
                     AccessKind::Fence => cost += m.fence,
@@ -376,6 +485,7 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
     fn ops_of_step(
         &mut self,
         c: usize,
+        now: Ps,
         switches: u64,
         teardowns: u64,
         ops: &mut Vec<Op>,
@@ -384,7 +494,7 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
         if teardowns > 0 {
             ops.push(Op::Notify(token::TEARDOWN_BEGIN));
         }
-        self.translate(c, ops, dir);
+        self.translate(c, now, ops, dir);
         if switches > 0 {
             ops.push(Op::Work(switches * self.m.context_switch));
         }
@@ -396,6 +506,30 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             ops.push(Op::Notify(token::TEARDOWN_END));
         }
         let sent = self.out.sent.take();
+        // Waking an idle CPU (ttwu's send_call_function_single_ipi): a polling target
+        // gets TIF_NEED_RESCHED set on its idle task's flags line (set_nr_if_polling,
+        // a cmpxchg), any other an IPI. Once per target, however many tasks it gets.
+        let mut woken: Vec<usize> = Vec::new();
+        for to in sent.iter().map(|x| match x {
+            Sent::Wake(to, _) | Sent::Place(to, _) => *to,
+        }) {
+            if to == c || woken.contains(&to) {
+                continue;
+            }
+            woken.push(to);
+            if let Some(choice) = self.idle_state(to, now) {
+                let polls = choice.is_none_or(|ch| self.m.idle.states[ch.state].polling);
+                if polls {
+                    let line = self.flags_line(to);
+                    ops.push(Op::Access {
+                        line,
+                        kind: Kind::Rmw,
+                    });
+                } else {
+                    ops.push(Op::Work(self.m.ipi_send + self.m.ipi_per_target));
+                }
+            }
+        }
         if !sent.is_empty() {
             debug_assert!(self.in_flight[c].is_empty());
             self.in_flight[c] = sent;
@@ -421,13 +555,13 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
         }
     }
 
-    /// One step of CPU `c`.
-    fn step(&mut self, c: usize, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
+    /// One step of CPU `c`, at `now`.
+    fn step(&mut self, c: usize, now: Ps, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
         match self.phase {
             Phase::Run => {}
             Phase::Drain => return Next::Park,
             Phase::Quiesce { turn } if turn != c => return Next::Park,
-            Phase::Quiesce { .. } => return self.quiesce_step(c, ops, dir),
+            Phase::Quiesce { .. } => return self.quiesce_step(c, now, ops, dir),
         }
         let (switches, teardowns, turn) = {
             let mut guard = self.serial.cpu(c);
@@ -444,10 +578,53 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                 turn,
             )
         };
-        self.ops_of_step(c, switches, teardowns, ops, dir);
+        if let Some((since, _)) = self.idle[c].since {
+            if turn != Turn::Idle {
+                // Woken: do_idle's exit clears TIF_POLLING_NRFLAG (current_clr_polling),
+                // which brings the flags line back if a waker took it; the exit latency
+                // and tick restart were the wakeup's latency. The idle time is the
+                // governor's next prediction.
+                self.idle[c] = IdleCpu {
+                    since: None,
+                    last: now.saturating_sub(since),
+                };
+                let line = self.flags_line(c);
+                ops.push(Op::Access {
+                    line,
+                    kind: Kind::Rmw,
+                });
+            }
+        }
+        self.ops_of_step(c, now, switches, teardowns, ops, dir);
+        if turn == Turn::Idle && self.idle[c].since.is_none() {
+            // do_idle, after the switch to the idle task: the governor picks a state
+            // for the predicted idle time and may stop the tick; __current_set_polling
+            // sets TIF_POLLING_NRFLAG on the idle task's flags line. The CPU sleeps
+            // from the end of this work (`token::IDLE`); a wakeup before that finds
+            // it awake and costs it nothing more.
+            let idle = &self.m.idle;
+            let choice = idle.select(self.idle[c].last);
+            let work = idle.entry
+                + if choice.tick_stopped {
+                    idle.tick_stop
+                } else {
+                    0
+                };
+            self.idle_counts.entries += 1;
+            self.idle_counts.tick_stops += u64::from(choice.tick_stopped);
+            self.idle[c].since = Some((Ps::MAX, choice));
+            let line = self.flags_line(c);
+            ops.push(Op::Access {
+                line,
+                kind: Kind::Rmw,
+            });
+            ops.push(Op::Work(work));
+            ops.push(Op::Notify(token::IDLE));
+            return Next::Run;
+        }
         if ops.is_empty() {
             if turn == Turn::Idle {
-                // Nothing to run until a wakeup.
+                // Idle: nothing to run until a wakeup.
                 return Next::Park;
             }
             // A task ran on without a switch or a protocol access: its step still takes
@@ -459,7 +636,13 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
 
     /// Quiescing, phase one, on CPU `c`: it takes what was sent to it, every task exits
     /// and the workload drops what it holds for the CPU; then the next CPU's turn.
-    fn quiesce_step(&mut self, c: usize, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
+    fn quiesce_step(
+        &mut self,
+        c: usize,
+        now: Ps,
+        ops: &mut Vec<Op>,
+        dir: &mut Directory<'_>,
+    ) -> Next {
         let (switches, teardowns) = {
             let mut guard = self.serial.cpu(c);
             let rq = &mut *guard;
@@ -476,7 +659,7 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
                 after.exits - before.exits,
             )
         };
-        self.ops_of_step(c, switches, teardowns, ops, dir);
+        self.ops_of_step(c, now, switches, teardowns, ops, dir);
         ops.push(Op::Notify(token::QUIESCED));
         self.phase = Phase::Quiesce { turn: usize::MAX };
         Next::Run
@@ -508,11 +691,11 @@ struct Drive<'h, 'm, S: Scheme, A: Arch> {
 }
 
 impl<S: Scheme, A: Arch> Driver for Drive<'_, '_, S, A> {
-    fn next(&mut self, cpu: usize, _now: Ps, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
-        self.h.step(cpu, ops, dir)
+    fn next(&mut self, cpu: usize, now: Ps, ops: &mut Vec<Op>, dir: &mut Directory<'_>) -> Next {
+        self.h.step(cpu, now, ops, dir)
     }
 
-    fn notify(&mut self, cpu: usize, tok: u32, now: Ps, wake: &mut Vec<usize>) {
+    fn notify(&mut self, cpu: usize, tok: u32, now: Ps, wake: &mut Vec<(usize, Ps)>) {
         let h = &mut *self.h;
         match tok {
             token::TEARDOWN_BEGIN => h.teardown_begin[cpu] = Some(now),
@@ -533,16 +716,22 @@ impl<S: Scheme, A: Arch> Driver for Drive<'_, '_, S, A> {
                             to
                         }
                     };
-                    if !wake.contains(&to) {
-                        wake.push(to);
+                    if !wake.iter().any(|&(w, _)| w == to) {
+                        let latency = h.wake_latency(to, now);
+                        wake.push((to, latency));
                     }
+                }
+            }
+            token::IDLE => {
+                if let Some((since, _)) = &mut h.idle[cpu].since {
+                    *since = now;
                 }
             }
             token::QUIESCED => {
                 let next = cpu + 1;
                 if next < h.doorbell.len() {
                     h.phase = Phase::Quiesce { turn: next };
-                    wake.push(next);
+                    wake.push((next, 0));
                 }
             }
             other => unreachable!("notify token {other}"),
@@ -606,13 +795,17 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         phase: Phase::Run,
         teardown_begin: vec![None; n],
         teardown_ps: 0,
+        idle: vec![IdleCpu::default(); n],
+        idle_counts: IdleCounts::default(),
     };
     let mut e = Engine::new(m, n);
     e.run(&mut Drive { h: &mut sim }, spec.warmup);
     let before = sum_stats(&serial);
+    let idle_before = sim.idle_counts;
     let t_end = spec.warmup + spec.window;
     e.run(&mut Drive { h: &mut sim }, t_end);
     let measured = sum_stats(&serial).since(&before);
+    let idle = sim.idle_counts.since(&idle_before);
     // The run ends: workloads start no new work, every CPU finishes the ops it has (the
     // wakeups and tasks they send arrive), then each CPU in turn exits its tasks.
     sim.out.stopping.set(true);
@@ -652,6 +845,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         total,
         teardown_ps: sim.teardown_ps,
         counts: e.counts(),
+        idle,
         task_bytes: core::mem::size_of::<Task<S>>(),
         violations,
     }
@@ -809,5 +1003,46 @@ mod tests {
         let n = simulate(&m, &spec("none", Workload::IdleStorm, 16)).unwrap();
         assert_eq!(n.total.ipis_sent, 0);
         assert!(n.teardown_ps < floor, "none: {} ps", n.teardown_ps);
+    }
+
+    #[test]
+    fn an_idle_cpu_is_woken_without_an_ipi_only_where_its_state_polls() {
+        // One pair on two CPUs: every hand-off goes through idle.
+        let run = |machine: &str, vary: &[(String, f64)]| {
+            let m = Machine::load_varied(machine, vary).unwrap();
+            let mut sp = spec("refcount", Workload::Threads, 2);
+            sp.arch = "x86".into();
+            sp.window = 1_000_000_000;
+            simulate(&m, &sp).unwrap()
+        };
+        // Skylake's intel_idle states all use MWAIT, and do_idle sets the polling flag
+        // before it picks one: no wakeup needs an IPI.
+        let skl = run("skl-2s", &[]);
+        assert!(skl.idle.entries > 100, "{:?}", skl.idle);
+        assert!(skl.idle.polling_wakeups > 100, "{:?}", skl.idle);
+        assert_eq!(skl.idle.ipi_wakeups, 0, "{:?}", skl.idle);
+        assert!(
+            (0.2..=0.6).contains(&skl.idle_fraction()),
+            "{}",
+            skl.idle_fraction()
+        );
+        // This host's haltpoll with a zero poll limit halts: every wakeup is an IPI and
+        // every idle entry stops the tick (its 14.8 us switches leave the partner time
+        // to fall asleep).
+        let host = run("host", &[]);
+        assert!(host.idle.ipi_wakeups > 20, "{:?}", host.idle);
+        assert_eq!(host.idle.polling_wakeups, 0, "{:?}", host.idle);
+        assert_eq!(host.idle.tick_stops, host.idle.entries, "{:?}", host.idle);
+
+        // A slower exit from the state the CPUs sleep in slows the ping-pong.
+        let key = "idle.state.haltpoll idle.exit_latency_ns".to_string();
+        let slow = run("host", &[(key.clone(), 20_000.0)]);
+        let fast = run("host", &[(key, 0.0)]);
+        assert!(
+            slow.switches_per_sec() < 0.8 * fast.switches_per_sec(),
+            "slow {} fast {}",
+            slow.switches_per_sec(),
+            fast.switches_per_sec()
+        );
     }
 }
