@@ -371,3 +371,39 @@ fn powerpc_multi_threaded_unmap_trims_once_per_trim_timer() {
     let (ipis, cr3, mask, _) = unmap_beside_a_lazy_cpu(false, TLB_MM_CPUMASK_TRIM_TIMER);
     assert_eq!((ipis, cr3, mask), (1, MmId::INIT, vec![0]));
 }
+
+/// Full fences of a user→user switch back to a process CPU 0 already ran (powerpc,
+/// refcount), with every mm registered for expedited membarrier or none.
+fn powerpc_return_switch_fences(registered: bool) -> u64 {
+    let mut cfg = quiet(1);
+    cfg.membarrier_registered = registered;
+    let (k, mut cpus) = Kernel::<Refcount, Powerpc>::boot(cfg);
+    let c0 = &mut cpus[0];
+    let mut idle = k.idle_task(c0, 100);
+    let mut a = k.fork(c0, 1).expect("room");
+    let mut b = k.fork(c0, 2).expect("room");
+    k.context_switch(c0, &mut idle, &mut a);
+    k.context_switch(c0, &mut a, &mut b);
+    let before = c0.stats().full_fences;
+    // CPU 0 is in a's mm_cpumask already: no new_on_cpu barrier.
+    k.context_switch(c0, &mut b, &mut a);
+    let fences = c0.stats().full_fences - before;
+    k.exit_mm(c0, &mut a);
+    k.context_switch(c0, &mut a, &mut idle);
+    k.context_switch(c0, &mut idle, &mut b);
+    k.exit_mm(c0, &mut b);
+    k.context_switch(c0, &mut b, &mut idle);
+    k.quiesce_cpu(c0, &mut idle);
+    assert_eq!(kinds(&[&*c0]), vec![]);
+    fences
+}
+
+#[test]
+fn powerpc_switch_to_a_registered_mm_pays_membarrier_arch_switch_mm() {
+    // review 3, B4: powerpc's switch_mm_irqs_off calls membarrier_arch_switch_mm when
+    // the CPU was already in next's mask, which issues smp_mb() for a registered next.
+    assert_eq!(
+        powerpc_return_switch_fences(true),
+        powerpc_return_switch_fences(false) + 1
+    );
+}
