@@ -20,6 +20,7 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
         workloads,
         cpus,
         pairs,
+        pin,
         seed,
         out,
         json,
@@ -38,6 +39,7 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
     let mut spec = PredictSpec::new(&base);
     spec.seed = seed;
     spec.quick = quick;
+    spec.pin = pin;
     if !schemes.is_empty() {
         spec.schemes = schemes;
     }

@@ -17,6 +17,7 @@ pub fn main(a: RunArgs) -> Result<u8, Failure> {
         workload,
         cpus,
         pairs,
+        pin: pin_pairs,
         seconds,
         switches,
         seed,
@@ -81,6 +82,7 @@ pub fn main(a: RunArgs) -> Result<u8, Failure> {
         pin: true,
         switch_work_ns,
         pairs,
+        pin_pairs,
         membarrier_registered: membarrier == Membarrier::Registered,
     };
     // A directory that does not exist fails before the run, not after it.

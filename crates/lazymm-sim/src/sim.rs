@@ -47,7 +47,9 @@ use lazymm::sync::{Access, AccessKind};
 use lazymm::{Arch, Config, Cpu, Kernel, Scheme, Stats, Task};
 use lazymm_cost::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
 use lazymm_cost::machine::{Machine, Ps};
-use lazymm_engine::host::{Host, HostTask, Runqueue, Turn, MAX_TASKS};
+use lazymm_engine::host::{
+    Host, HostTask, RqView, Runqueue, SchedCounts, Topology, Turn, MAX_TASKS,
+};
 use lazymm_engine::registry::{self, WithKernel};
 use lazymm_engine::serial::Serial;
 use lazymm_engine::workload::{Any, Behavior, Prog, Sizing, WorkloadError};
@@ -68,6 +70,9 @@ pub struct SimSpec {
     /// Pairs of `threads` and `processes` (`None`: one pair per two CPUs); only for
     /// workloads with pairs.
     pub pairs: Option<usize>,
+    /// Both threads of pair `i` bound to CPU `i % cpus` (will-it-scale's pinned mode)
+    /// rather than placed at each wakeup.
+    pub pin: bool,
     /// Simulated CPUs.
     pub cpus: usize,
     /// Seed of every CPU's random choices.
@@ -106,6 +111,10 @@ pub struct SimReport {
     pub measured: Stats,
     /// Counters of the whole run (warm-up and the final exits included).
     pub total: Stats,
+    /// Placement counters of the measured window, summed over CPUs.
+    pub sched: SchedCounts,
+    /// The topology wakeups were placed on (the machine's, on its first `cpus` CPUs).
+    pub topology: String,
     /// Simulated picoseconds of the steps that ran a teardown (an `exit_mm` of a last
     /// user: `__mmput`, `__mmdrop`, the IPIs and their waits, the switch away), over the
     /// whole run.
@@ -208,6 +217,8 @@ mod token {
 enum Sent<S: Scheme> {
     /// Wake task `.1` of CPU `.0`.
     Wake(usize, usize),
+    /// Wake task `.1` of CPU `.0` to run on CPU `.2`.
+    Move(usize, usize, usize),
     /// A new task for CPU `.0`.
     Place(usize, HostTask<S, Prog>),
 }
@@ -216,6 +227,8 @@ enum Sent<S: Scheme> {
 /// other CPUs waits here until the step's ops have run.
 struct Outbox<S: Scheme> {
     sent: RefCell<Vec<Sent<S>>>,
+    /// The CPUs' load as wakeups see it.
+    view: RqView,
     stopping: Cell<bool>,
     /// Time the step let pass on its CPU (`pass_time`).
     passed: Cell<Ps>,
@@ -224,6 +237,14 @@ struct Outbox<S: Scheme> {
 impl<S: Scheme> Host<S, Prog> for Outbox<S> {
     fn wake(&self, cpu: usize, task: usize) {
         self.sent.borrow_mut().push(Sent::Wake(cpu, task));
+    }
+
+    fn wake_to(&self, cpu: usize, task: usize, to: usize) {
+        self.sent.borrow_mut().push(Sent::Move(cpu, task, to));
+    }
+
+    fn view(&self) -> &RqView {
+        &self.view
     }
 
     fn place(&self, cpu: usize, task: HostTask<S, Prog>) {
@@ -265,6 +286,9 @@ struct Sim<'m, S: Scheme, A: Arch> {
     doorbell: Vec<u64>,
     /// Per CPU: tasks placed there and not yet adopted.
     inbox: Vec<Vec<HostTask<S, Prog>>>,
+    /// Per CPU: tasks of its own woken to run elsewhere while still current there
+    /// (slot, destination), handed over at its next step.
+    moves: Vec<Vec<(usize, usize)>>,
     /// Per CPU: what its current ops deliver at their `DELIVER`.
     in_flight: Vec<Vec<Sent<S>>>,
     lines: LineMap<u64>,
@@ -404,22 +428,30 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
         }
     }
 
-    /// Takes the wakeups and tasks sent to `rq`'s CPU (new tasks runnable or not), as
-    /// the native engine's mailboxes do before each turn.
+    /// Takes the wakeups, moves and tasks sent to `rq`'s CPU (new tasks runnable or
+    /// not), as the native engine's mailboxes do before each turn; a task woken to run
+    /// elsewhere leaves through `out`.
     fn deliver(
         k: &Kernel<S, A>,
-        doorbell: &mut u64,
-        inbox: &mut Vec<HostTask<S, Prog>>,
+        c: usize,
+        (doorbell, inbox, moves): (&mut u64, &mut Vec<HostTask<S, Prog>>, &mut Vec<(usize, usize)>),
+        out: &Outbox<S>,
         rq: &mut Rq<S, A>,
         runnable: bool,
     ) {
+        out.view.delivered(c);
         let bits = std::mem::take(doorbell);
         if bits != 0 {
             rq.wake_bits(bits);
         }
+        for (slot, to) in moves.drain(..) {
+            let t = rq.take_moving(k, slot);
+            out.place(to, t);
+        }
         for t in inbox.drain(..) {
             rq.adopt(k, t, runnable);
         }
+        rq.publish(&out.view);
     }
 
     /// One step of CPU `c`.
@@ -435,7 +467,8 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             let rq = &mut *guard;
             self.k.irq_point(&mut rq.cpu);
             self.k.nmi_point(&mut rq.cpu);
-            Self::deliver(&self.k, &mut self.doorbell[c], &mut self.inbox[c], rq, true);
+            let mail = (&mut self.doorbell[c], &mut self.inbox[c], &mut self.moves[c]);
+            Self::deliver(&self.k, c, mail, &self.out, rq, true);
             let before = rq.cpu.stats();
             let turn = rq.turn(&self.k, &self.w, &self.out);
             let after = rq.cpu.stats();
@@ -465,13 +498,8 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             let mut guard = self.serial.cpu(c);
             let rq = &mut *guard;
             let before = rq.cpu.stats();
-            Self::deliver(
-                &self.k,
-                &mut self.doorbell[c],
-                &mut self.inbox[c],
-                rq,
-                false,
-            );
+            let mail = (&mut self.doorbell[c], &mut self.inbox[c], &mut self.moves[c]);
+            Self::deliver(&self.k, c, mail, &self.out, rq, false);
             rq.quiesce_tasks(&self.k, |_, _| {});
             Behavior::<S>::quiesce(&self.w, &self.k, rq);
             let after = rq.cpu.stats();
@@ -513,11 +541,27 @@ impl<S: Scheme, A: Arch> Driver for Drive<'_, '_, S, A> {
                             h.doorbell[to] |= 1 << task;
                             to
                         }
+                        Sent::Move(from, task, to) => {
+                            let mut rq = h.serial.cpu(from);
+                            if rq.cur() == Some(task) {
+                                // Still current there (it blocked, and that CPU has not
+                                // switched away yet): that CPU hands it over at its next
+                                // step, which is already due.
+                                h.moves[from].push((task, to));
+                                from
+                            } else {
+                                // Blocked and off its CPU: it goes straight to `to`.
+                                let t = rq.take_moving(&h.k, task);
+                                h.inbox[to].push(t);
+                                to
+                            }
+                        }
                         Sent::Place(to, t) => {
                             h.inbox[to].push(t);
                             to
                         }
                     };
+                    h.out.view.ring(to);
                     if !wake.contains(&to) {
                         wake.push(to);
                     }
@@ -543,6 +587,14 @@ fn sum_stats<S: Scheme, A: Arch>(serial: &Serial<S, A, Rq<S, A>>) -> Stats {
     s
 }
 
+fn sum_sched<S: Scheme, A: Arch>(serial: &Serial<S, A, Rq<S, A>>) -> SchedCounts {
+    let mut s = SchedCounts::default();
+    for i in 0..serial.len() {
+        s.add(&serial.cpu(i).sched_counts());
+    }
+    s
+}
+
 /// Ends when the heap is empty; a bound on simulated time keeps a bug from spinning.
 const FOREVER: Ps = Ps::MAX / 4;
 
@@ -551,7 +603,12 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
     let mut cfg = Config::new(n);
     cfg.arena_capacity = sizing.arena_capacity;
     cfg.nmi_period = NMI_PERIOD;
-    let w = spec.workload.build(n, spec.pairs);
+    let topo = Topology::from_groups(
+        format!("{} (first {n} CPUs)", m.file.name),
+        (0..n).map(|c| m.group(0, c)).collect(),
+        (0..n).map(|c| m.group(1.min(m.levels() - 1), c)).collect(),
+    );
+    let w = spec.workload.build_on(&topo, spec.pairs, spec.pin);
     let (k, serial) = Serial::<S, A, Rq<S, A>>::boot_with(cfg, |k, cpus| {
         let mut rqs: Vec<Rq<S, A>> = cpus
             .into_iter()
@@ -577,11 +634,13 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         w,
         out: Outbox {
             sent: RefCell::new(Vec::new()),
+            view: RqView::new(topo.clone()),
             stopping: Cell::new(false),
             passed: Cell::new(0),
         },
         doorbell: vec![0; n],
         inbox: (0..n).map(|_| Vec::new()).collect(),
+        moves: (0..n).map(|_| Vec::new()).collect(),
         in_flight: (0..n).map(|_| Vec::new()).collect(),
         lines: LineMap::default(),
         log: Vec::new(),
@@ -594,9 +653,11 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
     let mut e = Engine::new(m, n);
     e.run(&mut Drive { h: &mut sim }, spec.warmup);
     let before = sum_stats(&serial);
+    let sched_before = sum_sched(&serial);
     let t_end = spec.warmup + spec.window;
     e.run(&mut Drive { h: &mut sim }, t_end);
     let measured = sum_stats(&serial).since(&before);
+    let sched = sum_sched(&serial).since(&sched_before);
     // The run ends: workloads start no new work, every CPU finishes the ops it has (the
     // wakeups and tasks they send arrive), then each CPU in turn exits its tasks.
     sim.out.stopping.set(true);
@@ -625,6 +686,8 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         seconds: spec.window as f64 / 1e12,
         measured,
         total,
+        sched,
+        topology: topo.name().to_string(),
         teardown_ps: sim.teardown_ps,
         counts: e.counts(),
         task_bytes: core::mem::size_of::<Task<S>>(),
@@ -643,6 +706,7 @@ mod tests {
             arch: "generic".into(),
             workload,
             pairs: None,
+            pin: false,
             cpus,
             seed: 7,
             warmup: 20_000_000,
