@@ -385,7 +385,11 @@ impl<S: Scheme> NativeHost<S> {
                 }
             }
         }
-        let measured = (rq.cpu.stats(), rq.cpu.teardowns().clone(), rq.sched_counts());
+        let measured = (
+            rq.cpu.stats(),
+            rq.cpu.teardowns().clone(),
+            rq.sched_counts(),
+        );
         self.quiesce(k, rq, w);
         measured
     }
@@ -503,6 +507,10 @@ fn run_native<S: Scheme, A: Arch>(
         })
         .collect();
     Behavior::<S>::setup(&w, &k, &mut rqs);
+    // The initial tasks are runnable before any CPU's first turn.
+    for rq in &mut rqs {
+        rq.publish(host.mail.view());
+    }
 
     let cores = if spec.pin && n <= host_cores {
         core_affinity::get_core_ids().filter(|c| c.len() >= n)

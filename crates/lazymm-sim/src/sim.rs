@@ -236,10 +236,15 @@ struct Outbox<S: Scheme> {
 
 impl<S: Scheme> Host<S, Prog> for Outbox<S> {
     fn wake(&self, cpu: usize, task: usize) {
+        // The wakeup's enqueue is part of the waker's step: the target is busy from now
+        // on for every later placement (`ttwu_pending`), though the task arrives at the
+        // end of the step's ops.
+        self.view.ring(cpu);
         self.sent.borrow_mut().push(Sent::Wake(cpu, task));
     }
 
     fn wake_to(&self, cpu: usize, task: usize, to: usize) {
+        self.view.ring(to);
         self.sent.borrow_mut().push(Sent::Move(cpu, task, to));
     }
 
@@ -434,7 +439,11 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
     fn deliver(
         k: &Kernel<S, A>,
         c: usize,
-        (doorbell, inbox, moves): (&mut u64, &mut Vec<HostTask<S, Prog>>, &mut Vec<(usize, usize)>),
+        (doorbell, inbox, moves): (
+            &mut u64,
+            &mut Vec<HostTask<S, Prog>>,
+            &mut Vec<(usize, usize)>,
+        ),
         out: &Outbox<S>,
         rq: &mut Rq<S, A>,
         runnable: bool,
@@ -467,7 +476,11 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             let rq = &mut *guard;
             self.k.irq_point(&mut rq.cpu);
             self.k.nmi_point(&mut rq.cpu);
-            let mail = (&mut self.doorbell[c], &mut self.inbox[c], &mut self.moves[c]);
+            let mail = (
+                &mut self.doorbell[c],
+                &mut self.inbox[c],
+                &mut self.moves[c],
+            );
             Self::deliver(&self.k, c, mail, &self.out, rq, true);
             let before = rq.cpu.stats();
             let turn = rq.turn(&self.k, &self.w, &self.out);
@@ -498,7 +511,11 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             let mut guard = self.serial.cpu(c);
             let rq = &mut *guard;
             let before = rq.cpu.stats();
-            let mail = (&mut self.doorbell[c], &mut self.inbox[c], &mut self.moves[c]);
+            let mail = (
+                &mut self.doorbell[c],
+                &mut self.inbox[c],
+                &mut self.moves[c],
+            );
             Self::deliver(&self.k, c, mail, &self.out, rq, false);
             rq.quiesce_tasks(&self.k, |_, _| {});
             Behavior::<S>::quiesce(&self.w, &self.k, rq);
@@ -627,17 +644,22 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         }
         rqs
     });
+    let out = Outbox {
+        sent: RefCell::new(Vec::new()),
+        view: RqView::new(topo.clone()),
+        stopping: Cell::new(false),
+        passed: Cell::new(0),
+    };
+    // The initial tasks are runnable before any CPU's first step.
+    for i in 0..n {
+        serial.cpu(i).publish(&out.view);
+    }
     let mut sim = Sim {
         m,
         k,
         serial: serial.clone(),
         w,
-        out: Outbox {
-            sent: RefCell::new(Vec::new()),
-            view: RqView::new(topo.clone()),
-            stopping: Cell::new(false),
-            passed: Cell::new(0),
-        },
+        out,
         doorbell: vec![0; n],
         inbox: (0..n).map(|_| Vec::new()).collect(),
         moves: (0..n).map(|_| Vec::new()).collect(),

@@ -1,7 +1,7 @@
 //! Each CPU's doorbell and inbox: how threaded hosts wake tasks on other CPUs and place
 //! new tasks there.
 
-use super::{HostTask, Runqueue, RqView, Topology, MAX_TASKS};
+use super::{HostTask, RqView, Runqueue, Topology, MAX_TASKS};
 use lazymm::sync::CachePadded;
 use lazymm::{Arch, Kernel, Scheme};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

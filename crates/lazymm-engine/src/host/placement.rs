@@ -83,7 +83,8 @@ impl Topology {
         let cores = group(&core_of);
         for core in &cores {
             assert!(
-                core.iter().all(|&c| llc_of[c as usize] == llc_of[core[0] as usize]),
+                core.iter()
+                    .all(|&c| llc_of[c as usize] == llc_of[core[0] as usize]),
                 "a core lies within one LLC"
             );
         }
@@ -140,11 +141,13 @@ impl Topology {
         self.cores.iter().any(|c| c.len() > 1)
     }
 
-    /// The order in which new tasks fill an idle machine: one thread of every core
-    /// before any second thread, taking the LLCs in turn. It stands for
-    /// `sched_balance_find_dst_cpu` on fork (`wake_up_new_task`), which sends each new
-    /// task to the idlest group and CPU: with load counted in tasks, the first idle
-    /// core of the least loaded LLC.
+    /// The CPUs pair threads start on, in order (thread `k` of pair `k / 2`): within an
+    /// LLC, one thread of every core before any second thread; the LLCs take two CPUs
+    /// each in turn, so both threads of a pair share an LLC and the pairs spread over
+    /// the LLCs. It stands for fork balancing (`sched_balance_find_dst_cpu` from
+    /// `wake_up_new_task`) with load counted in tasks: the pair's first thread goes to
+    /// the idlest group, and its partner, forked by it, stays in its LLC while that has
+    /// an idle core (the NUMA imbalance allowance of `find_idlest_group`).
     pub fn fork_order(&self) -> Vec<usize> {
         let depth = self.cores.iter().map(Vec::len).max().unwrap_or(1);
         let per_llc: Vec<Vec<usize>> = self
@@ -156,17 +159,26 @@ impl Topology {
                 (0..depth)
                     .flat_map(|t| {
                         let cores = &cores;
-                        cores
-                            .iter()
-                            .filter_map(move |&k| self.cores[k as usize].get(t).map(|&c| c as usize))
+                        cores.iter().filter_map(move |&k| {
+                            self.cores[k as usize].get(t).map(|&c| c as usize)
+                        })
                     })
                     .collect()
             })
             .collect();
-        let longest = per_llc.iter().map(Vec::len).max().unwrap_or(0);
-        (0..longest)
-            .flat_map(|i| per_llc.iter().filter_map(move |l| l.get(i).copied()))
-            .collect()
+        let mut next = vec![0usize; per_llc.len()];
+        let mut order = Vec::with_capacity(self.nr_cpus());
+        while order.len() < self.nr_cpus() {
+            for (l, cpus) in per_llc.iter().enumerate() {
+                for _ in 0..2 {
+                    if let Some(&c) = cpus.get(next[l]) {
+                        order.push(c);
+                        next[l] += 1;
+                    }
+                }
+            }
+        }
+        order
     }
 }
 
@@ -190,7 +202,9 @@ impl RqView {
         RqView {
             topo,
             nr_running: (0..n).map(|_| CachePadded(AtomicU32::new(0))).collect(),
-            pending: (0..n).map(|_| CachePadded(AtomicBool::new(false))).collect(),
+            pending: (0..n)
+                .map(|_| CachePadded(AtomicBool::new(false)))
+                .collect(),
         }
     }
 
@@ -237,9 +251,11 @@ impl RqView {
     /// truth; see the module doc).
     fn has_idle_core(&self, cpu: usize) -> bool {
         let t = &self.topo;
-        t.llc_span(cpu)
-            .iter()
-            .any(|&c| t.smt_mask(c as usize).iter().all(|&s| self.idle(s as usize)))
+        t.llc_span(cpu).iter().any(|&c| {
+            t.smt_mask(c as usize)
+                .iter()
+                .all(|&s| self.idle(s as usize))
+        })
     }
 
     /// SIS_UTIL's scan depth for `cpu`'s LLC (`sd_share->nr_idle_scan`), from the
@@ -247,7 +263,10 @@ impl RqView {
     fn nr_idle_scan(&self, cpu: usize) -> usize {
         let span = self.topo.llc_span(cpu);
         let w = span.len() as u64;
-        let busy = span.iter().filter(|&&c| self.nr_running(c as usize) > 0).count() as u64;
+        let busy = span
+            .iter()
+            .filter(|&&c| self.nr_running(c as usize) > 0)
+            .count() as u64;
         // update_idle_cpu_scan(), with util in units of SCHED_CAPACITY_SCALE (1024):
         // x = sum_util / llc_weight; tmp = x^2 * pct^2 / (10000 * 1024), pct = 117.
         let x = busy * 1024 / w.max(1);
@@ -258,10 +277,20 @@ impl RqView {
     /// `select_task_rq_fair` for a `WF_TTWU` wakeup made on CPU `waker` of a task that
     /// last ran on `prev` and may run anywhere; `recent` is the task's
     /// `recent_used_cpu`, updated as the kernel updates it. `sync` is `WF_SYNC`.
-    pub fn select_task_rq_fair(&self, waker: usize, prev: usize, recent: &mut usize, sync: bool) -> usize {
+    pub fn select_task_rq_fair(
+        &self,
+        waker: usize,
+        prev: usize,
+        recent: &mut usize,
+        sync: bool,
+    ) -> usize {
         // want_affine (wake_wide is false, see the module doc); the first domain of the
         // waker's CPU that spans prev always exists (the machine's).
-        let target = if waker != prev { self.wake_affine(waker, prev, sync) } else { prev };
+        let target = if waker != prev {
+            self.wake_affine(waker, prev, sync)
+        } else {
+            prev
+        };
         self.select_idle_sibling(prev, target, recent)
     }
 
@@ -303,7 +332,11 @@ impl RqView {
         }
         // task_load; WA_BIAS: * 100 here, * (100 + (imbalance_pct - 100) / 2) at prev.
         // imbalance_pct is 117 at the LLC and NUMA levels, 110 at the SMT level.
-        let pct = if self.topo.smt_mask(this).contains(&(prev as u32)) { 110 } else { 117 };
+        let pct = if self.topo.smt_mask(this).contains(&(prev as u32)) {
+            110
+        } else {
+            117
+        };
         this_eff = (this_eff + 1) * 100;
         let mut prev_eff = i64::from(self.nr_running(prev)) * (100 + (pct - 100) / 2);
         if sync {
@@ -410,12 +443,19 @@ pub enum WakeKind {
 impl WakeKind {
     /// Classifies a wakeup made on `waker` of a task that last ran on `prev`, placed on
     /// `target`, which was idle (`target_idle`) when it was chosen.
-    pub fn of(topo: &Topology, waker: usize, prev: usize, target: usize, target_idle: bool) -> Self {
+    pub fn of(
+        topo: &Topology,
+        waker: usize,
+        prev: usize,
+        target: usize,
+        target_idle: bool,
+    ) -> Self {
         if target == waker {
             WakeKind::OnWaker
         } else if target == prev {
             WakeKind::OnPrev
-        } else if target_idle && (topo.share_cache(target, waker) || topo.share_cache(target, prev)) {
+        } else if target_idle && (topo.share_cache(target, waker) || topo.share_cache(target, prev))
+        {
             WakeKind::IdleSameLlc
         } else {
             WakeKind::Elsewhere
@@ -528,7 +568,10 @@ mod tests {
         let mut recent = 9;
         let t = v.select_task_rq_fair(0, 9, &mut recent, true);
         assert_eq!(t, 2);
-        assert_eq!(WakeKind::of(v.topology(), 0, 9, t, true), WakeKind::IdleSameLlc);
+        assert_eq!(
+            WakeKind::of(v.topology(), 0, 9, t, true),
+            WakeKind::IdleSameLlc
+        );
     }
 
     #[test]
@@ -581,11 +624,11 @@ mod tests {
     }
 
     #[test]
-    fn new_tasks_fill_one_thread_of_every_core_first_across_llcs() {
-        assert_eq!(&topo().fork_order()[..6], &[0, 8, 2, 10, 4, 12]);
+    fn pairs_start_in_one_llc_on_idle_cores_first_and_spread_over_llcs() {
+        assert_eq!(&topo().fork_order()[..8], &[0, 2, 8, 10, 4, 6, 12, 14]);
         let all = topo().fork_order();
         assert_eq!(all.len(), 16);
-        assert_eq!(&all[8..10], &[1, 9]);
+        assert_eq!(&all[8..12], &[1, 3, 9, 11]);
         let d = Topology::smt2_one_llc(4);
         assert_eq!(d.fork_order(), vec![0, 2, 1, 3]);
         assert_eq!(d.name(), "1x2x2 (default)");

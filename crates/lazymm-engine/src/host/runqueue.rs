@@ -348,7 +348,10 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             return;
         }
         if let Some(j) = next {
-            if self.tasks[j].as_ref().is_some_and(|t| t.task.mm_id().is_some()) {
+            if self.tasks[j]
+                .as_ref()
+                .is_some_and(|t| t.task.mm_id().is_some())
+            {
                 self.sched.user_switch_ins += 1;
                 self.sched.user_from_idle += u64::from(self.cur.is_none());
             }

@@ -144,7 +144,11 @@ impl<S: Scheme> Behavior<S> for Pairs {
                 .clone_thread(&mut rqs[cb].cpu, &a, pid)
                 .expect("a has an mm");
             // Place both, then tell each which pair it belongs to and where its partner is.
-            let unset = || Prog::Pair { pair: 0, end: 0, recent: 0 };
+            let unset = || Prog::Pair {
+                pair: 0,
+                end: 0,
+                recent: 0,
+            };
             let ia = rqs[ca]
                 .place(
                     HostTask {
@@ -208,7 +212,9 @@ impl<S: Scheme> Behavior<S> for Pairs {
             let t = view.select_task_rq_fair(me, prev, &mut partner_recent, true);
             // The host's own view of the online mask and of room for one more task:
             // a CPU that could not take the thread leaves it where it was.
-            if t == prev || (k.oracle_online_mask().test(t) && (view.nr_running(t) as usize) < MOVE_ROOM) {
+            if t == prev
+                || (k.oracle_online_mask().test(t) && (view.nr_running(t) as usize) < MOVE_ROOM)
+            {
                 t
             } else {
                 prev
