@@ -281,6 +281,13 @@ enum Phase {
 
 type Rq<S, A> = Runqueue<S, A, Prog>;
 
+/// One CPU's undelivered wakeups, placed tasks and moves, as [`Sim::deliver`] takes them.
+type Mail<'a, S> = (
+    &'a mut u64,
+    &'a mut Vec<HostTask<S, Prog>>,
+    &'a mut Vec<(usize, usize)>,
+);
+
 struct Sim<'m, S: Scheme, A: Arch> {
     m: &'m Machine,
     k: Kernel<S, A>,
@@ -435,15 +442,11 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
 
     /// Takes the wakeups, moves and tasks sent to `rq`'s CPU (new tasks runnable or
     /// not), as the native engine's mailboxes do before each turn; a task woken to run
-    /// elsewhere leaves through `out`.
+    /// elsewhere leaves through `out` (unless quiescing).
     fn deliver(
         k: &Kernel<S, A>,
         c: usize,
-        (doorbell, inbox, moves): (
-            &mut u64,
-            &mut Vec<HostTask<S, Prog>>,
-            &mut Vec<(usize, usize)>,
-        ),
+        (doorbell, inbox, moves): Mail<'_, S>,
         out: &Outbox<S>,
         rq: &mut Rq<S, A>,
         runnable: bool,
@@ -454,8 +457,12 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             rq.wake_bits(bits);
         }
         for (slot, to) in moves.drain(..) {
-            let t = rq.take_moving(k, slot);
-            out.place(to, t);
+            // Quiescing (`runnable` false), a task stays to exit here: the CPUs before
+            // this one have exited theirs already.
+            if runnable {
+                let t = rq.take_moving(k, slot);
+                out.place(to, t);
+            }
         }
         for t in inbox.drain(..) {
             rq.adopt(k, t, runnable);

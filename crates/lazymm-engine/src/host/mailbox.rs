@@ -98,6 +98,9 @@ impl<S: Scheme, P> Mailboxes<S, P> {
     /// Delivers what other CPUs sent to `rq`'s CPU: wakeups become runnable bits, tasks
     /// woken to run elsewhere are handed over there, placed tasks are adopted (runnable
     /// when `runnable`). One load of the doorbell when there is nothing.
+    ///
+    /// With `runnable` false (quiescing: the other CPUs may have taken their last
+    /// delivery already), a task woken to run elsewhere stays here, to exit here.
     #[inline]
     pub fn deliver<A: Arch>(&self, k: &Kernel<S, A>, rq: &mut Runqueue<S, A, P>, runnable: bool) {
         let bell = &self.cpus[rq.cpu.id].doorbell;
@@ -110,7 +113,12 @@ impl<S: Scheme, P> Mailboxes<S, P> {
         let bits = bell.swap(0, Ordering::Acquire);
         rq.wake_bits(bits & !PLACED);
         if bits & PLACED != 0 {
-            self.hand_over(k, rq);
+            if runnable {
+                self.hand_over(k, rq);
+            } else {
+                // ORDERING: Acquire pairs with the Release fetch_or in `wake_to`.
+                self.cpus[rq.cpu.id].moves.swap(0, Ordering::Acquire);
+            }
             self.adopt(k, rq, runnable);
         }
         rq.publish(&self.view);
