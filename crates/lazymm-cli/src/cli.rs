@@ -91,6 +91,10 @@ pub struct RunArgs {
     /// Pairs of tasks for threads and processes [default: one per two CPUs].
     #[arg(long, value_name = "N", value_parser = whole(1, usize::MAX / 2))]
     pub pairs: Option<usize>,
+    /// Bind both tasks of pair i to CPU i (will-it-scale's pinned mode) instead of
+    /// placing each wakeup as the kernel does.
+    #[arg(long)]
+    pub pin: bool,
     /// Run for T seconds [default: 2].
     #[arg(long, value_name = "T", conflicts_with = "switches", allow_negative_numbers = true,
           value_parser = seconds(0.001, 86_400.0))]
@@ -296,6 +300,10 @@ pub struct PredictArgs {
     /// Pair counts for threads and processes.
     #[arg(long, value_name = "N,..", value_delimiter = ',', value_parser = whole(1usize, 1 << 16))]
     pub pairs: Vec<usize>,
+    /// Bind both tasks of pair i to CPU i (will-it-scale's pinned mode) instead of
+    /// placing each wakeup as the kernel does.
+    #[arg(long)]
+    pub pin: bool,
     /// The seed.
     #[arg(long, value_name = "X", default_value_t = 1, allow_negative_numbers = true,
           value_parser = whole(0, u64::MAX))]

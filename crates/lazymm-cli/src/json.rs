@@ -53,6 +53,20 @@ pub struct RunRow {
     pub task_bytes: usize,
     /// Bytes per task the scheme adds.
     pub task_state_bytes: usize,
+    /// Whether both threads of each pair were bound to one CPU (`--pin`).
+    pub pinned: bool,
+    /// The topology wakeups were placed on.
+    pub topology: String,
+    /// Fraction of the measured switches into a user task that came from idle.
+    pub through_idle: Option<f64>,
+    /// Fraction of the pair wakeups placed on the waker's CPU.
+    pub wake_on_waker: Option<f64>,
+    /// ... on the woken task's previous CPU.
+    pub wake_on_prev: Option<f64>,
+    /// ... on another idle CPU sharing the LLC with the waker or the previous CPU.
+    pub wake_idle_same_llc: Option<f64>,
+    /// ... anywhere else.
+    pub wake_elsewhere: Option<f64>,
 }
 
 impl From<&RunReport> for RunRow {
@@ -77,6 +91,13 @@ impl From<&RunReport> for RunRow {
             violations: r.total.violations,
             task_bytes: r.task_bytes,
             task_state_bytes: r.task_state_bytes,
+            pinned: r.pinned,
+            topology: r.topology.clone(),
+            through_idle: r.sched.through_idle(),
+            wake_on_waker: r.sched.wake_frac(r.sched.wake_on_waker),
+            wake_on_prev: r.sched.wake_frac(r.sched.wake_on_prev),
+            wake_idle_same_llc: r.sched.wake_frac(r.sched.wake_idle_same_llc),
+            wake_elsewhere: r.sched.wake_frac(r.sched.wake_elsewhere),
         }
     }
 }

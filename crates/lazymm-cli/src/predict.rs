@@ -20,6 +20,7 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
         workloads,
         cpus,
         pairs,
+        pin,
         seed,
         out,
         json,
@@ -40,6 +41,7 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
     spec.seed = seed;
     spec.quick = quick;
     spec.profile = profile.profile();
+    spec.pin = pin;
     if !schemes.is_empty() {
         spec.schemes = schemes;
     }

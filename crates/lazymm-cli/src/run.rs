@@ -17,6 +17,7 @@ pub fn main(a: RunArgs) -> Result<u8, Failure> {
         workload,
         cpus,
         pairs,
+        pin: pin_pairs,
         seconds,
         switches,
         seed,
@@ -83,6 +84,7 @@ pub fn main(a: RunArgs) -> Result<u8, Failure> {
         pin: true,
         switch_work_ns,
         pairs,
+        pin_pairs,
         membarrier_registered: membarrier == Membarrier::Registered,
         profile,
     };

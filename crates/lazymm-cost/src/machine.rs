@@ -633,6 +633,12 @@ impl Machine {
         })
     }
 
+    /// The index of `cpu`'s group at level `level` (level 0: its core; level 1: the
+    /// group of cores above it, the last-level cache in every preset).
+    pub fn group(&self, level: usize, cpu: usize) -> u32 {
+        self.groups[level][cpu]
+    }
+
     /// Levels of the topology.
     pub fn levels(&self) -> usize {
         self.transfer.len()

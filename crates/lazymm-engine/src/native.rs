@@ -11,7 +11,11 @@
 //! counter: a wakeup is one bit in the target CPU's doorbell; the only host line the loop
 //! reads every turn is its own doorbell, written by other CPUs only when they have news
 //! for it (the stop flag and the budget are looked at every 256 turns); every metric is a
-//! per-CPU counter summed at the end. Two workloads do lock, in their task programs and
+//! per-CPU counter summed at the end. Wakeup placement adds host lines: each CPU
+//! publishes its runnable count when it changes, a pair thread's wakeup reads the counts
+//! of the CPUs the kernel's choice looks at and writes its pair's location word, and a
+//! thread woken to run elsewhere is handed over by the CPU it blocked on through the
+//! target's inbox (a mutex). Two workloads do lock, in their task programs and
 //! outside the switch path, and their throughput includes it: `kthread` hands work over
 //! through a per-CPU mutex-protected queue, and `exit-storm` places each new process's
 //! second thread through the next CPU's mutex-protected inbox. What the model's own
@@ -26,7 +30,10 @@
 //! (CPUs keep taking IPIs while they wait).
 
 use crate::host::quiesce::{self, Phase, Quiescer};
-use crate::host::{Barrier, EventLog, Host, HostTask, Mailboxes, Runqueue, Turn, MAX_TASKS};
+use crate::host::{
+    Barrier, EventLog, Host, HostTask, Mailboxes, RqView, Runqueue, SchedCounts, Topology, Turn,
+    MAX_TASKS,
+};
 use crate::hostcost::SwitchWork;
 use crate::registry::{self, Unknown, WithKernel};
 use crate::workload::{Any, Behavior, Prog, Sizing, Workload, WorkloadError};
@@ -60,8 +67,12 @@ pub struct RunSpec {
     /// in for what a real kernel's switch costs (0: bookkeeping only).
     pub switch_work_ns: u64,
     /// `threads` and `processes`: how many pairs (`None`: `cpus.div_ceil(2)`, one thread
-    /// per CPU). Pair `i` starts on CPUs `(2i) % cpus` and `(2i + 1) % cpus`.
+    /// per CPU). Where they run is the kernel's wakeup placement on [`Topology::smt2_one_llc`]
+    /// (see [`crate::host::placement`]).
     pub pairs: Option<usize>,
+    /// `threads` and `processes`: both threads of pair `i` bound to CPU `i % cpus`
+    /// (will-it-scale's pinned mode) instead of placed at each wakeup.
+    pub pin_pairs: bool,
     /// Whether every process registers for expedited membarrier as it is created
     /// (`Config::membarrier_registered`; default true). Off, no scheme owes property f,
     /// and `hazptr-luto` skips its membarrier barrier.
@@ -85,6 +96,7 @@ impl RunSpec {
             pin: true,
             switch_work_ns: 0,
             pairs: None,
+            pin_pairs: false,
             membarrier_registered: true,
             profile: lazymm::Profile::BARE,
         }
@@ -112,6 +124,12 @@ pub struct RunReport {
     pub teardowns: TeardownHist,
     /// Counters of the measured phase, per CPU.
     pub per_cpu: Vec<Stats>,
+    /// Placement counters of the measured phase, summed over CPUs.
+    pub sched: SchedCounts,
+    /// The topology wakeups were placed on.
+    pub topology: String,
+    /// Whether pairs were pinned ([`RunSpec::pin_pairs`]).
+    pub pinned: bool,
     /// Counters of the whole run, quiescing included (mm counts, violations).
     pub total: Stats,
     /// `size_of::<Task<S>>()`.
@@ -241,8 +259,9 @@ impl WithKernel for Native<'_> {
     }
 }
 
-/// What one CPU measured: its counters and its teardown times, taken when it stopped.
-type Measured = (Stats, TeardownHist);
+/// What one CPU measured: its counters, its teardown times and its placement counters,
+/// taken when it stopped.
+type Measured = (Stats, TeardownHist, SchedCounts);
 
 /// An NMI hits a CPU about once every this many NMI points (between steps, and inside
 /// x86's CR3 switch window). A power of two: the engine draws its gaps with a mask.
@@ -276,6 +295,14 @@ impl<S: Scheme> Host<S, Prog> for NativeHost<S> {
     #[inline]
     fn wake(&self, cpu: usize, task: usize) {
         self.mail.wake(cpu, task);
+    }
+
+    fn wake_to(&self, cpu: usize, task: usize, to: usize) {
+        self.mail.wake_to(cpu, task, to);
+    }
+
+    fn view(&self) -> &RqView {
+        self.mail.view()
     }
 
     fn place(&self, cpu: usize, task: HostTask<S, Prog>) {
@@ -362,7 +389,11 @@ impl<S: Scheme> NativeHost<S> {
                 }
             }
         }
-        let measured = (rq.cpu.stats(), rq.cpu.teardowns().clone());
+        let measured = (
+            rq.cpu.stats(),
+            rq.cpu.teardowns().clone(),
+            rq.sched_counts(),
+        );
         self.quiesce(k, rq, w);
         measured
     }
@@ -470,8 +501,9 @@ fn run_native<S: Scheme, A: Arch>(
     let (k, cpus) = Kernel::<S, A>::boot(cfg);
     let work = SwitchWork::from_ns(spec.switch_work_ns);
     let host_cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let topo = Topology::smt2_one_llc(n);
     let host = NativeHost::<S> {
-        mail: Mailboxes::new(n),
+        mail: Mailboxes::new(topo.clone()),
         barrier: Barrier::new(n),
         stop: CachePadded(AtomicBool::new(false)),
         reached: CachePadded(AtomicUsize::new(0)),
@@ -479,7 +511,7 @@ fn run_native<S: Scheme, A: Arch>(
         host_cores,
         seed: spec.seed,
     };
-    let w = spec.workload.build(n, spec.pairs);
+    let w = spec.workload.build_on(&topo, spec.pairs, spec.pin_pairs);
     let mut rqs: Vec<Runqueue<S, A, Prog>> = cpus
         .into_iter()
         .map(|mut c| {
@@ -495,6 +527,10 @@ fn run_native<S: Scheme, A: Arch>(
         })
         .collect();
     Behavior::<S>::setup(&w, &k, &mut rqs);
+    // The initial tasks are runnable before any CPU's first turn.
+    for rq in &mut rqs {
+        rq.publish(host.mail.view());
+    }
 
     let cores = if spec.pin && n <= host_cores {
         core_affinity::get_core_ids().filter(|c| c.len() >= n)
@@ -584,9 +620,11 @@ fn run_native<S: Scheme, A: Arch>(
     let mut per_cpu = Vec::with_capacity(n);
     let mut violations = Vec::new();
     let mut logs = Vec::new();
-    for ((m, hist), cpu, log) in results {
+    let mut sched = SchedCounts::default();
+    for ((m, hist, placed), cpu, log) in results {
         logs.extend(log);
         measured.add(&m);
+        sched.add(&placed);
         teardowns.add(&hist);
         total.add(&cpu.stats());
         per_cpu.push(m);
@@ -603,6 +641,9 @@ fn run_native<S: Scheme, A: Arch>(
         measured,
         teardowns,
         per_cpu,
+        sched,
+        topology: topo.name().to_string(),
+        pinned: spec.pin_pairs,
         total,
         task_bytes: core::mem::size_of::<Task<S>>(),
         task_state_bytes: Task::<S>::SCHEME_BYTES,

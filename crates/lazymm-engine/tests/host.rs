@@ -5,7 +5,7 @@
 use lazymm::arch::Generic;
 use lazymm::scheme::Refcount;
 use lazymm::{Arch, Config, Cpu, Kernel, Scheme, Stats, Task};
-use lazymm_engine::host::{Host, HostTask, Mailboxes, Runqueue, Turn};
+use lazymm_engine::host::{Host, HostTask, Mailboxes, RqView, Runqueue, Topology, Turn};
 use lazymm_engine::workload::{Behavior, Prog};
 use lazymm_engine::Workload;
 use std::cell::Cell;
@@ -22,6 +22,12 @@ struct OneThread<S: Scheme> {
 impl<S: Scheme> Host<S, Prog> for OneThread<S> {
     fn wake(&self, cpu: usize, task: usize) {
         self.mail.wake(cpu, task);
+    }
+    fn wake_to(&self, cpu: usize, task: usize, to: usize) {
+        self.mail.wake_to(cpu, task, to);
+    }
+    fn view(&self) -> &RqView {
+        self.mail.view()
     }
     fn place(&self, cpu: usize, task: HostTask<S, Prog>) {
         self.mail.place(cpu, task);
@@ -41,7 +47,7 @@ fn run_one_thread(w: Workload, cpus: usize, rounds: usize) -> (Stats, usize) {
     cfg.nmi_period = 8;
     let (k, boot) = Kernel::<Refcount, Generic>::boot(cfg);
     let host = OneThread {
-        mail: Mailboxes::new(cpus),
+        mail: Mailboxes::new(Topology::smt2_one_llc(cpus)),
         stopping: Cell::new(false),
     };
     let w = w.build(cpus, None);
@@ -152,7 +158,7 @@ fn a_turn_with_nothing_runnable_fires_the_timer() {
     let w = Workload::IdleStorm.build(1, None);
     w.setup(&k, &mut rqs);
     let host = OneThread {
-        mail: Mailboxes::new(1),
+        mail: Mailboxes::new(Topology::smt2_one_llc(1)),
         stopping: Cell::new(false),
     };
     let rq = &mut rqs[0];
@@ -173,7 +179,7 @@ fn migrations_on<A: Arch>(w: Workload, cpus: usize, rounds: usize, seed: u64) ->
     cfg.speculative_walk_period = 0;
     let (k, boot) = Kernel::<Refcount, A>::boot(cfg);
     let host = OneThread {
-        mail: Mailboxes::new(cpus),
+        mail: Mailboxes::new(Topology::smt2_one_llc(cpus)),
         stopping: Cell::new(false),
     };
     let w = w.build(cpus, None);

@@ -21,6 +21,9 @@ pub struct PredictSpec {
     pub cpus: Vec<usize>,
     /// Pair counts for `threads` and `processes` (empty: one pair per two CPUs).
     pub pairs: Vec<usize>,
+    /// Both threads of pair `i` bound to CPU `i % cpus` (will-it-scale's pinned mode)
+    /// rather than placed by the kernel at each wakeup.
+    pub pin: bool,
     /// The seed.
     pub seed: u64,
     /// Shorter simulated windows.
@@ -46,6 +49,7 @@ impl PredictSpec {
             workloads: DEFAULT_WORKLOADS.to_vec(),
             cpus: default_cpus(m.nr_cpus.min(1024)),
             pairs: Vec::new(),
+            pin: false,
             seed: 1,
             quick: false,
             profile: lazymm::Profile::BARE,
@@ -103,6 +107,10 @@ impl Row {
     pub fn teardown_us_per_exit(&self) -> Option<f64> {
         (self.r.total.exits > 0)
             .then(|| self.r.teardown_ps as f64 / 1e6 / self.r.total.exits as f64)
+    }
+    /// Fraction of switches into a user task that came from idle.
+    pub fn through_idle(&self) -> Option<f64> {
+        self.r.sched.through_idle()
     }
     /// Line transfers between CPUs per context switch (the HITM-equivalent count).
     pub fn transfers_per_switch(&self) -> Option<f64> {
@@ -171,6 +179,7 @@ pub fn predict(
                     arch: arch.to_string(),
                     workload: w,
                     pairs,
+                    pin: spec.pin,
                     cpus,
                     seed: spec.seed,
                     warmup,
@@ -303,6 +312,7 @@ pub fn validate(
             spec.seed = seed;
             spec.switch_work_ns = work;
             spec.profile = p.spec.profile;
+            spec.pin_pairs = p.spec.pin;
             lazymm_engine::run(&spec).map(|r| r.switches_per_sec())
         };
         for row in &g {

@@ -78,6 +78,20 @@ pub struct PredictRow<'a> {
     pub teardown_us_per_exit: Option<f64>,
     /// Line transfers per switch.
     pub transfers_per_switch: Option<f64>,
+    /// Whether both threads of each pair were bound to one CPU (`--pin`).
+    pub pinned: bool,
+    /// The topology wakeups were placed on.
+    pub topology: String,
+    /// Fraction of the measured switches into a user task that came from idle.
+    pub through_idle: Option<f64>,
+    /// Fraction of the pair wakeups placed on the waker's CPU.
+    pub wake_on_waker: Option<f64>,
+    /// ... on the woken task's previous CPU.
+    pub wake_on_prev: Option<f64>,
+    /// ... on another idle CPU sharing the LLC with the waker or the previous CPU.
+    pub wake_idle_same_llc: Option<f64>,
+    /// ... anywhere else.
+    pub wake_elsewhere: Option<f64>,
     /// Exits.
     pub exits: u64,
     /// Lazy switches in the measured window.
@@ -113,6 +127,13 @@ pub fn row<'a>(p: &'a Prediction, r: &Row) -> PredictRow<'a> {
         ipis_per_exit: r.ipis_per_exit(),
         teardown_us_per_exit: r.teardown_us_per_exit(),
         transfers_per_switch: r.transfers_per_switch(),
+        pinned: p.spec.pin,
+        topology: r.r.topology.clone(),
+        through_idle: r.through_idle(),
+        wake_on_waker: r.r.sched.wake_frac(r.r.sched.wake_on_waker),
+        wake_on_prev: r.r.sched.wake_frac(r.r.sched.wake_on_prev),
+        wake_idle_same_llc: r.r.sched.wake_frac(r.r.sched.wake_idle_same_llc),
+        wake_elsewhere: r.r.sched.wake_frac(r.r.sched.wake_elsewhere),
         exits: r.r.total.exits,
         lazy_switches: r.r.measured.lazy_switches,
         task_bytes: r.r.task_bytes,

@@ -48,7 +48,9 @@ use lazymm::{Arch, Config, Cpu, Kernel, Scheme, Stats, Task};
 use lazymm_cost::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
 use lazymm_cost::machine::{IdleChoice, Machine, Ps};
 use lazymm_engine::host::quiesce::{self, Quiescer};
-use lazymm_engine::host::{Host, HostTask, Runqueue, Turn, MAX_TASKS};
+use lazymm_engine::host::{
+    Host, HostTask, RqView, Runqueue, SchedCounts, Topology, Turn, MAX_TASKS,
+};
 use lazymm_engine::registry::{self, WithKernel};
 use lazymm_engine::serial::Serial;
 use lazymm_engine::workload::{Any, Behavior, Prog, Sizing, WorkloadError};
@@ -69,6 +71,9 @@ pub struct SimSpec {
     /// Pairs of `threads` and `processes` (`None`: one pair per two CPUs); only for
     /// workloads with pairs.
     pub pairs: Option<usize>,
+    /// Both threads of pair `i` bound to CPU `i % cpus` (will-it-scale's pinned mode)
+    /// rather than placed at each wakeup.
+    pub pin: bool,
     /// Simulated CPUs.
     pub cpus: usize,
     /// Seed of every CPU's random choices.
@@ -109,6 +114,10 @@ pub struct SimReport {
     pub measured: Stats,
     /// Counters of the whole run (warm-up and the final exits included).
     pub total: Stats,
+    /// Placement counters of the measured window, summed over CPUs.
+    pub sched: SchedCounts,
+    /// The topology wakeups were placed on (the machine's, on its first `cpus` CPUs).
+    pub topology: String,
     /// Simulated picoseconds of the steps that ran a teardown (an `exit_mm` of a last
     /// user: `__mmput`, `__mmdrop`, the IPIs and their waits, the switch away), over the
     /// whole run.
@@ -251,6 +260,8 @@ mod token {
 enum Sent<S: Scheme> {
     /// Wake task `.1` of CPU `.0`.
     Wake(usize, usize),
+    /// Wake task `.1` of CPU `.0` to run on CPU `.2`.
+    Move(usize, usize, usize),
     /// A new task for CPU `.0`.
     Place(usize, HostTask<S, Prog>),
 }
@@ -259,6 +270,8 @@ enum Sent<S: Scheme> {
 /// other CPUs waits here until the step's ops have run.
 struct Outbox<S: Scheme> {
     sent: RefCell<Vec<Sent<S>>>,
+    /// The CPUs' load as wakeups see it.
+    view: RqView,
     stopping: Cell<bool>,
     /// Time the step let pass on its CPU (`pass_time`).
     passed: Cell<Ps>,
@@ -266,7 +279,20 @@ struct Outbox<S: Scheme> {
 
 impl<S: Scheme> Host<S, Prog> for Outbox<S> {
     fn wake(&self, cpu: usize, task: usize) {
+        // The wakeup's enqueue is part of the waker's step: the target is busy from now
+        // on for every later placement (`ttwu_pending`), though the task arrives at the
+        // end of the step's ops.
+        self.view.ring(cpu);
         self.sent.borrow_mut().push(Sent::Wake(cpu, task));
+    }
+
+    fn wake_to(&self, cpu: usize, task: usize, to: usize) {
+        self.view.ring(to);
+        self.sent.borrow_mut().push(Sent::Move(cpu, task, to));
+    }
+
+    fn view(&self) -> &RqView {
+        &self.view
     }
 
     fn place(&self, cpu: usize, task: HostTask<S, Prog>) {
@@ -298,6 +324,13 @@ enum Phase {
 
 type Rq<S, A> = Runqueue<S, A, Prog>;
 
+/// One CPU's undelivered wakeups, placed tasks and moves, as [`Sim::deliver`] takes them.
+type Mail<'a, S> = (
+    &'a mut u64,
+    &'a mut Vec<HostTask<S, Prog>>,
+    &'a mut Vec<(usize, usize)>,
+);
+
 struct Sim<'m, S: Scheme, A: Arch> {
     m: &'m Machine,
     k: Kernel<S, A>,
@@ -308,6 +341,9 @@ struct Sim<'m, S: Scheme, A: Arch> {
     doorbell: Vec<u64>,
     /// Per CPU: tasks placed there and not yet adopted.
     inbox: Vec<Vec<HostTask<S, Prog>>>,
+    /// Per CPU: tasks of its own woken to run elsewhere while still current there
+    /// (slot, destination), handed over at its next step.
+    moves: Vec<Vec<(usize, usize)>>,
     /// Per CPU: what its current ops deliver at their `DELIVER`.
     in_flight: Vec<Vec<Sent<S>>>,
     lines: LineMap<u64>,
@@ -537,22 +573,34 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
         }
     }
 
-    /// Takes the wakeups and tasks sent to `rq`'s CPU (new tasks runnable or not), as
-    /// the native engine's mailboxes do before each turn.
+    /// Takes the wakeups, moves and tasks sent to `rq`'s CPU (new tasks runnable or
+    /// not), as the native engine's mailboxes do before each turn; a task woken to run
+    /// elsewhere leaves through `out` (unless quiescing).
     fn deliver(
         k: &Kernel<S, A>,
-        doorbell: &mut u64,
-        inbox: &mut Vec<HostTask<S, Prog>>,
+        c: usize,
+        (doorbell, inbox, moves): Mail<'_, S>,
+        out: &Outbox<S>,
         rq: &mut Rq<S, A>,
         runnable: bool,
     ) {
+        out.view.delivered(c);
         let bits = std::mem::take(doorbell);
         if bits != 0 {
             rq.wake_bits(bits);
         }
+        for (slot, to) in moves.drain(..) {
+            // Quiescing (`runnable` false), a task stays to exit here: the CPUs before
+            // this one have exited theirs already.
+            if runnable {
+                let t = rq.take_moving(k, slot);
+                out.place(to, t);
+            }
+        }
         for t in inbox.drain(..) {
             rq.adopt(k, t, runnable);
         }
+        rq.publish(&out.view);
     }
 
     /// One step of CPU `c`, at `now`.
@@ -568,7 +616,12 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             let rq = &mut *guard;
             self.k.irq_point(&mut rq.cpu);
             self.k.nmi_point(&mut rq.cpu);
-            Self::deliver(&self.k, &mut self.doorbell[c], &mut self.inbox[c], rq, true);
+            let mail = (
+                &mut self.doorbell[c],
+                &mut self.inbox[c],
+                &mut self.moves[c],
+            );
+            Self::deliver(&self.k, c, mail, &self.out, rq, true);
             let before = rq.cpu.stats();
             let turn = rq.turn(&self.k, &self.w, &self.out);
             let after = rq.cpu.stats();
@@ -648,8 +701,13 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
             let rq = &mut *guard;
             let before = rq.cpu.stats();
             let mut q = SimQuiesce {
-                doorbell: &mut self.doorbell[c],
-                inbox: &mut self.inbox[c],
+                c,
+                mail: (
+                    &mut self.doorbell[c],
+                    &mut self.inbox[c],
+                    &mut self.moves[c],
+                ),
+                out: &self.out,
                 w: &self.w,
             };
             quiesce::quiesce_phase(&mut q, &self.k, rq, quiesce::Phase::Tasks);
@@ -670,14 +728,16 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
 /// sent wakeup or task arrives in simulated time), the workload. No barrier: each phase
 /// runs on every CPU in turn.
 struct SimQuiesce<'a, S: Scheme> {
-    doorbell: &'a mut u64,
-    inbox: &'a mut Vec<HostTask<S, Prog>>,
+    c: usize,
+    mail: Mail<'a, S>,
+    out: &'a Outbox<S>,
     w: &'a Any,
 }
 
 impl<S: Scheme, A: Arch> Quiescer<S, A, Prog> for SimQuiesce<'_, S> {
     fn deliver(&mut self, k: &Kernel<S, A>, rq: &mut Rq<S, A>) {
-        Sim::deliver(k, self.doorbell, self.inbox, rq, false);
+        let (doorbell, inbox, moves) = &mut self.mail;
+        Sim::deliver(k, self.c, (doorbell, inbox, moves), self.out, rq, false);
     }
 
     fn release(&mut self, k: &Kernel<S, A>, rq: &mut Rq<S, A>) {
@@ -711,11 +771,27 @@ impl<S: Scheme, A: Arch> Driver for Drive<'_, '_, S, A> {
                             h.doorbell[to] |= 1 << task;
                             to
                         }
+                        Sent::Move(from, task, to) => {
+                            let mut rq = h.serial.cpu(from);
+                            if rq.cur() == Some(task) {
+                                // Still current there (it blocked, and that CPU has not
+                                // switched away yet): that CPU hands it over at its next
+                                // step, which is already due.
+                                h.moves[from].push((task, to));
+                                from
+                            } else {
+                                // Blocked and off its CPU: it goes straight to `to`.
+                                let t = rq.take_moving(&h.k, task);
+                                h.inbox[to].push(t);
+                                to
+                            }
+                        }
                         Sent::Place(to, t) => {
                             h.inbox[to].push(t);
                             to
                         }
                     };
+                    h.out.view.ring(to);
                     if !wake.iter().any(|&(w, _)| w == to) {
                         let latency = h.wake_latency(to, now);
                         wake.push((to, latency));
@@ -747,6 +823,14 @@ fn sum_stats<S: Scheme, A: Arch>(serial: &Serial<S, A, Rq<S, A>>) -> Stats {
     s
 }
 
+fn sum_sched<S: Scheme, A: Arch>(serial: &Serial<S, A, Rq<S, A>>) -> SchedCounts {
+    let mut s = SchedCounts::default();
+    for i in 0..serial.len() {
+        s.add(&serial.cpu(i).sched_counts());
+    }
+    s
+}
+
 /// Ends when the heap is empty; a bound on simulated time keeps a bug from spinning.
 const FOREVER: Ps = Ps::MAX / 4;
 
@@ -756,7 +840,12 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
     cfg.profile = spec.profile;
     cfg.arena_capacity = sizing.arena_capacity;
     cfg.nmi_period = NMI_PERIOD;
-    let w = spec.workload.build(n, spec.pairs);
+    let topo = Topology::from_groups(
+        format!("{} (first {n} CPUs)", m.file.name),
+        (0..n).map(|c| m.group(0, c)).collect(),
+        (0..n).map(|c| m.group(1.min(m.levels() - 1), c)).collect(),
+    );
+    let w = spec.workload.build_on(&topo, spec.pairs, spec.pin);
     let (k, serial) = Serial::<S, A, Rq<S, A>>::boot_with(cfg, |k, cpus| {
         let mut rqs: Vec<Rq<S, A>> = cpus
             .into_iter()
@@ -775,18 +864,25 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         }
         rqs
     });
+    let out = Outbox {
+        sent: RefCell::new(Vec::new()),
+        view: RqView::new(topo.clone()),
+        stopping: Cell::new(false),
+        passed: Cell::new(0),
+    };
+    // The initial tasks are runnable before any CPU's first step.
+    for i in 0..n {
+        serial.cpu(i).publish(&out.view);
+    }
     let mut sim = Sim {
         m,
         k,
         serial: serial.clone(),
         w,
-        out: Outbox {
-            sent: RefCell::new(Vec::new()),
-            stopping: Cell::new(false),
-            passed: Cell::new(0),
-        },
+        out,
         doorbell: vec![0; n],
         inbox: (0..n).map(|_| Vec::new()).collect(),
+        moves: (0..n).map(|_| Vec::new()).collect(),
         in_flight: (0..n).map(|_| Vec::new()).collect(),
         lines: LineMap::default(),
         log: Vec::new(),
@@ -802,10 +898,12 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
     e.run(&mut Drive { h: &mut sim }, spec.warmup);
     let before = sum_stats(&serial);
     let idle_before = sim.idle_counts;
+    let sched_before = sum_sched(&serial);
     let t_end = spec.warmup + spec.window;
     e.run(&mut Drive { h: &mut sim }, t_end);
     let measured = sum_stats(&serial).since(&before);
     let idle = sim.idle_counts.since(&idle_before);
+    let sched = sum_sched(&serial).since(&sched_before);
     // The run ends: workloads start no new work, every CPU finishes the ops it has (the
     // wakeups and tasks they send arrive), then each CPU in turn exits its tasks.
     sim.out.stopping.set(true);
@@ -821,8 +919,13 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         |phase, c| {
             if let Some(c) = c {
                 let mut q = SimQuiesce {
-                    doorbell: &mut sim.doorbell[c],
-                    inbox: &mut sim.inbox[c],
+                    c,
+                    mail: (
+                        &mut sim.doorbell[c],
+                        &mut sim.inbox[c],
+                        &mut sim.moves[c],
+                    ),
+                    out: &sim.out,
                     w: &sim.w,
                 };
                 quiesce::quiesce_phase(&mut q, &sim.k, &mut serial.cpu(c), phase);
@@ -843,6 +946,8 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         seconds: spec.window as f64 / 1e12,
         measured,
         total,
+        sched,
+        topology: topo.name().to_string(),
         teardown_ps: sim.teardown_ps,
         counts: e.counts(),
         idle,
@@ -862,6 +967,7 @@ mod tests {
             arch: "generic".into(),
             workload,
             pairs: None,
+            pin: false,
             cpus,
             seed: 7,
             warmup: 20_000_000,

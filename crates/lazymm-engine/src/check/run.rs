@@ -7,7 +7,7 @@ use super::pct::{self, Observer, Policy, Sched};
 use super::program::Op;
 use crate::host::quiesce::{self, Phase, Quiescer};
 use crate::host::trace_name;
-use crate::host::{Barrier, Host, HostTask, Mailboxes, Runqueue};
+use crate::host::{Barrier, Host, HostTask, Mailboxes, RqView, Runqueue, Topology};
 use crate::registry::{self, Unknown, WithKernel};
 use crate::workload::run_work_in_mm;
 use lazymm::task::TaskMm;
@@ -226,6 +226,14 @@ impl<S: Scheme> Host<S, ()> for CheckHost<S> {
         self.mail.wake(cpu, task);
     }
 
+    fn wake_to(&self, cpu: usize, task: usize, to: usize) {
+        self.mail.wake_to(cpu, task, to);
+    }
+
+    fn view(&self) -> &RqView {
+        self.mail.view()
+    }
+
     fn place(&self, cpu: usize, task: HostTask<S, ()>) {
         self.mail.place(cpu, task);
     }
@@ -270,7 +278,7 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
     let k = Arc::new(k);
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let host = CheckHost::<S> {
-        mail: Mailboxes::new(n),
+        mail: Mailboxes::new(Topology::smt2_one_llc(n)),
         work: Mutex::new(Vec::new()),
         barrier: Barrier::new(n),
         abort: AtomicBool::new(false),

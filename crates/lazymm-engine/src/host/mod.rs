@@ -18,7 +18,11 @@
 //!   doorbell line (wake bits and a "tasks placed" flag, written only by the CPUs that
 //!   ring it) and its mutex-protected inbox of placed tasks, off the switch path;
 //! - [`Barrier`]: the phase barrier of quiescing for threaded hosts, which keeps
-//!   answering IPIs while it waits.
+//!   answering IPIs while it waits;
+//! - [`placement`]: the machine's [`Topology`], each CPU's load as others see it
+//!   ([`RqView`]) and the kernel's choice of a CPU for a woken task
+//!   ([`RqView::select_task_rq_fair`]); a woken task that is to run elsewhere moves
+//!   there ([`Host::wake_to`]).
 //!
 //! Workloads ([`crate::workload`]) are written against [`Runqueue`] and [`Host`] only,
 //! so every host runs them unchanged.
@@ -38,12 +42,14 @@
 mod barrier;
 pub mod events;
 mod mailbox;
+pub mod placement;
 pub mod quiesce;
 mod runqueue;
 
 pub use barrier::Barrier;
 pub use events::EventLog;
 pub use mailbox::Mailboxes;
+pub use placement::{RqView, SchedCounts, Topology, WakeKind};
 pub use runqueue::{trace_name, Runqueue, Turn, BALANCE_ODDS, MAX_TASKS};
 
 use lazymm::{Arch, Cpu, Kernel, Scheme, Task};
@@ -81,6 +87,16 @@ pub trait Host<S: Scheme, P> {
     /// Marks task `task` of CPU `cpu` runnable (a remote `try_to_wake_up`). `cpu` is
     /// never the caller's own CPU: local wakeups go straight to the runqueue.
     fn wake(&self, cpu: usize, task: usize);
+
+    /// Wakes task `task` of CPU `cpu` (it is blocked there, or just blocking) to run on
+    /// CPU `to` instead (`to != cpu`, and `cpu` is not the caller's own CPU): `cpu`
+    /// hands the task over once it is off it (`set_task_cpu`, then the enqueue on `to`),
+    /// and it runs once `to` adopts it ([`Runqueue::adopt`]).
+    fn wake_to(&self, cpu: usize, task: usize, to: usize);
+
+    /// The machine's topology and each CPU's load as this CPU sees it, for wakeup
+    /// placement.
+    fn view(&self) -> &RqView;
 
     /// Hands a new task to CPU `cpu` (a remote `wake_up_new_task`); it runs there once
     /// that CPU adopts it ([`Runqueue::adopt`]).

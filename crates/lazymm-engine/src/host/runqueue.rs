@@ -1,7 +1,7 @@
 //! One CPU's runqueue: the task table, the scheduler's turn, exit and quiescing.
 
 use super::events::{EventKind, EventLog, Who};
-use super::{Host, HostTask, Step};
+use super::{Host, HostTask, RqView, SchedCounts, Step, WakeKind};
 use crate::hostcost::SwitchWork;
 use crate::workload::{pair_mut, Behavior};
 use lazymm::tracepoint::Tracepoint;
@@ -37,7 +37,14 @@ pub enum Turn {
 /// runqueue's own seeded generator, to another CPU picked by the same generator. That
 /// is `select_task_rq`'s search for a less loaded CPU reduced to a seeded coin and a
 /// random target; a moved task is placed there through the host ([`Host::place`]) and
-/// runs once that CPU adopts it. Tasks that others wake by their slot never move.
+/// runs once that CPU adopts it. A woken task may also move where its waker placed it
+/// ([`Host::wake_to`]; the `threads` and `processes` pairs, see
+/// [`crate::host::placement`]): the CPU it blocked on hands it over
+/// ([`Runqueue::take_moving`]). Other tasks that others wake by their slot never move.
+///
+/// The runqueue publishes how many tasks are runnable on it ([`RqView::publish`], when
+/// the number changed) and counts switches into user tasks, those from idle, and the
+/// wakeups its tasks made, by where they went ([`SchedCounts`]).
 ///
 /// # Invariants
 /// - `cur` is `None` (the idle task runs) or the index of an occupied slot, and the
@@ -64,8 +71,12 @@ pub struct Runqueue<S: Scheme, A: Arch, P> {
     balance_odds: u32,
     /// The balancing rule's generator (xorshift64).
     balance_rng: u64,
-    /// Tasks that left this CPU for another (both kinds of move).
+    /// Tasks that left this CPU for another (all kinds of move).
     migrations: u64,
+    /// Placement counters.
+    sched: SchedCounts,
+    /// The runnable count last published.
+    published: u32,
 }
 
 /// The default odds of the balancing rule: one woken task in this many moves when its
@@ -97,6 +108,29 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
             balance_odds: BALANCE_ODDS,
             balance_rng: Self::balance_seed(0, idle_pid),
             migrations: 0,
+            sched: SchedCounts::default(),
+            published: 0,
+        }
+    }
+
+    /// The placement counters so far.
+    pub fn sched_counts(&self) -> SchedCounts {
+        self.sched
+    }
+
+    /// Counts a wakeup one of this CPU's tasks made.
+    pub fn count_wakeup(&mut self, kind: WakeKind) {
+        self.sched.wakeup(kind);
+    }
+
+    /// Publishes the runnable count in `view` when it changed (`rq->nr_running`: the
+    /// running task is runnable until it blocks).
+    #[inline]
+    pub fn publish(&mut self, view: &RqView) {
+        let n = self.runnable.count_ones();
+        if n != self.published {
+            self.published = n;
+            view.publish(self.cpu.id, n);
         }
     }
 
@@ -333,6 +367,15 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         if next == self.cur {
             return;
         }
+        if let Some(j) = next {
+            if self.tasks[j]
+                .as_ref()
+                .is_some_and(|t| t.task.mm_id().is_some())
+            {
+                self.sched.user_switch_ins += 1;
+                self.sched.user_from_idle += u64::from(self.cur.is_none());
+            }
+        }
         match (self.cur, next) {
             (None, Some(j)) => {
                 let n = &mut self.tasks[j]
@@ -391,6 +434,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         }
         self.switch_to(k, next);
         let Some(i) = next else {
+            self.publish(host.view());
             return Turn::Idle;
         };
         // A user task touches its own memory while it runs (property a on task->mm).
@@ -400,6 +444,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         }
         let step = w.step(k, self, host, i);
         self.finish_step(k, w, host, i, step);
+        self.publish(host.view());
         if ticked {
             Turn::Tick
         } else {
@@ -476,12 +521,19 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     /// `mm_cpumask` bit for this CPU stays as the arch leaves it. A move to this CPU
     /// itself only leaves it runnable.
     pub fn migrate<H: Host<S, P>>(&mut self, k: &Kernel<S, A>, i: usize, host: &H, cpu: usize) {
-        let bit = 1u64 << i;
         if cpu == self.cpu.id {
-            self.timers &= !bit;
-            self.runnable |= bit;
+            self.wake(i);
             return;
         }
+        let t = self.take_moving(k, i);
+        host.place(cpu, t);
+    }
+
+    /// Task `i` leaves this CPU for another: it stops being runnable here, this CPU
+    /// switches away from it if it is current (to the next runnable task, or idle), and
+    /// its slot is emptied. The caller places it on its new CPU.
+    pub fn take_moving(&mut self, k: &Kernel<S, A>, i: usize) -> HostTask<S, P> {
+        let bit = 1u64 << i;
         self.runnable &= !bit;
         self.timers &= !bit;
         if self.cur == Some(i) {
@@ -491,7 +543,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         // INVARIANT: the task is not current here, so it leaves this CPU for good.
         let t = self.tasks[i].take().expect("a migrating task exists");
         self.migrations += 1;
-        host.place(cpu, t);
+        t
     }
 
     /// The current task `i` exits: `exit_mm`, then the last switch away (to the next

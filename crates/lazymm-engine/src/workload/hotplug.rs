@@ -6,7 +6,7 @@
 //! [`HOTPLUG_OFFLINE`] (from `__cpu_disable` to the CPU's death, [`HOTPLUG_DIE_WAIT`]).
 
 use super::{Behavior, ExitStorm, Pairs, Prog, Size};
-use crate::host::{Host, HostTask, Runqueue, Step};
+use crate::host::{Host, HostTask, Runqueue, Step, Topology};
 use lazymm::{Arch, Kernel, Scheme, Task};
 use std::time::Duration;
 
@@ -25,11 +25,12 @@ pub struct Hotplug {
 }
 
 impl Hotplug {
-    /// For a machine of `cpus` CPUs.
-    pub fn new(cpus: usize) -> Hotplug {
+    /// For a machine of `topo`'s shape (its pairs pinned with `pin`).
+    pub fn new(topo: &Topology, pin: bool) -> Hotplug {
+        let cpus = topo.nr_cpus();
         Hotplug {
             storm: ExitStorm::new(cpus),
-            pairs: Pairs::threads(cpus.div_ceil(2)),
+            pairs: Pairs::threads(cpus.div_ceil(2), topo, pin),
         }
     }
 }

@@ -32,7 +32,7 @@ pub use migrate_storm::MigrateStorm;
 pub use processes::processes;
 pub use threads::Pairs;
 
-use crate::host::{Host, HostTask, Runqueue, Step};
+use crate::host::{Host, HostTask, Runqueue, Step, Topology};
 use lazymm::{Arch, Kernel, Scheme};
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ macro_rules! workloads {
             name: $name:literal,
             pairs: $pairs:literal,
             description: $desc:literal,
-            build: |$cpus:pat_param, $np:pat_param| $build:expr $(,)?
+            build: |$cpus:pat_param, $np:pat_param, $topo:pat_param, $pin:pat_param| $build:expr $(,)?
         }
     )*) => {
         /// A workload, by name.
@@ -82,16 +82,26 @@ macro_rules! workloads {
                 }
             }
 
-            /// The workload for a machine of `cpus` CPUs; `pairs` is the number of pairs of
-            /// `threads` and `processes` (`None`: `cpus.div_ceil(2)`, one thread per CPU).
-            /// Check the two with [`Workload::check`] first: a workload built past its
-            /// limits may not fit the runqueues or the arena.
+            /// The workload for a machine of `cpus` CPUs of the default topology
+            /// ([`Topology::smt2_one_llc`]), unpinned: see [`Workload::build_on`].
             pub fn build(self, cpus: usize, pairs: Option<usize>) -> Any {
+                self.build_on(&Topology::smt2_one_llc(cpus), pairs, false)
+            }
+
+            /// The workload for a machine of `topo`'s shape; `pairs` is the number of
+            /// pairs of `threads` and `processes` (`None`: `cpus.div_ceil(2)`, one thread
+            /// per CPU), `pin` binds both threads of each pair to one CPU. Check the CPUs
+            /// and pairs with [`Workload::check`] first: a workload built past its limits
+            /// may not fit the runqueues or the arena.
+            pub fn build_on(self, topo: &Topology, pairs: Option<usize>, pin: bool) -> Any {
+                let cpus = topo.nr_cpus();
                 let pairs = pairs.unwrap_or(cpus.div_ceil(2));
                 match self {
                     $(Workload::$variant => {
                         let $cpus = cpus;
                         let $np = pairs;
+                        let $topo = topo;
+                        let $pin = pin;
                         Any::$variant($build)
                     })*
                 }
@@ -168,14 +178,14 @@ workloads! {
         name: "threads",
         pairs: true,
         description: "pairs of threads of one process ping-pong across CPUs (context_switch1_threads)",
-        build: |_, pairs| Pairs::threads(pairs),
+        build: |_, pairs, topo, pin| Pairs::threads(pairs, topo, pin),
     }
     /// The same with one process per pair: refcounting is uncontended.
     Processes(Pairs) {
         name: "processes",
         pairs: true,
         description: "the same with one process per pair: uncontended refcounts",
-        build: |_, pairs| processes(pairs),
+        build: |_, pairs, topo, pin| processes(pairs, topo, pin),
     }
     /// Every CPU runs a thread of one shared process that blocks and is woken on the
     /// same CPU: the purest lazy round trip.
@@ -183,7 +193,7 @@ workloads! {
         name: "idle-storm",
         pairs: false,
         description: "one thread per CPU of one process blocks and wakes on its CPU: pure lazy round trips",
-        build: |_, _| IdleStorm,
+        build: |_, _, _, _| IdleStorm,
     }
     /// Processes are born (a kernel thread execs, as `call_usermodehelper` does), run
     /// briefly on two CPUs, sometimes exec again, and exit: teardown under churn.
@@ -191,7 +201,7 @@ workloads! {
         name: "exit-storm",
         pairs: false,
         description: "processes are born from kernel threads, run on two CPUs, exec, and exit",
-        build: |cpus, _| ExitStorm::new(cpus),
+        build: |cpus, _, _, _| ExitStorm::new(cpus),
     }
     /// Kernel workers adopt user mms with `kthread_use_mm` to complete work submitted
     /// from user space (as the USB gadget FunctionFS AIO worker and VFIO's DMA
@@ -201,7 +211,7 @@ workloads! {
         name: "kthread",
         pairs: false,
         description: "kernel workers adopt user mms with kthread_use_mm; submitters exit and respawn",
-        build: |cpus, _| Kthread::new(cpus),
+        build: |cpus, _, _, _| Kthread::new(cpus),
     }
     /// CPUs other than CPU 0 go offline and come back while `exit-storm` spawners and
     /// `threads` pairs run.
@@ -209,14 +219,14 @@ workloads! {
         name: "hotplug",
         pairs: false,
         description: "CPUs go offline and come back while exit-storm and threads tasks run",
-        build: |cpus, _| Hotplug::new(cpus),
+        build: |_, _, topo, pin| Hotplug::new(topo, pin),
     }
     /// As many processes as CPUs, each walked across every CPU and then exiting.
     MigrateStorm(MigrateStorm) {
         name: "migrate-storm",
         pairs: false,
         description: "one process per CPU, each walked across every CPU, then exiting: mm_cpumask fills up",
-        build: |_, _| MigrateStorm,
+        build: |_, _, _, _| MigrateStorm,
     }
 }
 
@@ -339,12 +349,15 @@ pub trait Behavior<S: Scheme>: Sync {
 
 /// A task's program, for every workload of [`Workload`].
 pub enum Prog {
-    /// `threads`/`processes`: wake the partner (task `task` of CPU `cpu`), block.
+    /// `threads`/`processes`: wake the partner, block.
     Pair {
-        /// The partner's CPU.
-        cpu: usize,
-        /// The partner's slot there.
-        task: usize,
+        /// The pair.
+        pair: u32,
+        /// Which of its two threads this is (0 or 1).
+        end: u8,
+        /// The partner's `recent_used_cpu`, which only this thread's wakeups of it
+        /// read and write.
+        recent: u32,
     },
     /// `idle-storm`: block until this CPU's timer.
     Sleeper,

@@ -3,11 +3,10 @@
 //! reference counts are touched by two CPUs only.
 
 use super::Pairs;
+use crate::host::Topology;
 
-/// `processes`: `pairs` pairs, each pair a process of its own.
-pub fn processes(pairs: usize) -> Pairs {
-    Pairs {
-        pairs,
-        one_process: false,
-    }
+/// `processes`: `pairs` pairs, each pair a process of its own, on a machine of `topo`'s
+/// shape (pinned with `pin`).
+pub fn processes(pairs: usize, topo: &Topology, pin: bool) -> Pairs {
+    Pairs::new(pairs, false, topo, pin)
 }
