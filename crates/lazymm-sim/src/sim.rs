@@ -546,8 +546,10 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
         // gets TIF_NEED_RESCHED set on its idle task's flags line (set_nr_if_polling,
         // a cmpxchg), any other an IPI. Once per target, however many tasks it gets.
         let mut woken: Vec<usize> = Vec::new();
+        // A moved task wakes the CPU it moves to (the CPU it blocked on, if it is still
+        // current there, is busy and needs no waking).
         for to in sent.iter().map(|x| match x {
-            Sent::Wake(to, _) | Sent::Place(to, _) => *to,
+            Sent::Wake(to, _) | Sent::Move(_, _, to) | Sent::Place(to, _) => *to,
         }) {
             if to == c || woken.contains(&to) {
                 continue;

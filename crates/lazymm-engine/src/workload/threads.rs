@@ -22,7 +22,7 @@
 //! only by its partner's wakeup, so the location a thread reads is where its partner
 //! blocked.
 
-use super::{wake, Behavior, Prog, Size, WorkloadError};
+use super::{Behavior, Prog, Size, WorkloadError};
 use crate::host::{Host, HostTask, Runqueue, Step, Topology, WakeKind, MAX_TASKS};
 use lazymm::sync::CachePadded;
 use lazymm::{Arch, Kernel, Scheme};
