@@ -123,6 +123,9 @@ struct Line {
     tenure_left: u32,
     /// Whether the current tenure already includes the owner's snoop hold.
     held: bool,
+    /// Misses on this line served by another CPU's cache (its share of
+    /// [`Counts::transfers`]).
+    transfers: u64,
 }
 
 /// What the engine counted.
@@ -297,6 +300,11 @@ impl<'m> Engine<'m> {
     /// What the model counted so far.
     pub fn counts(&self) -> Counts {
         self.dir.counts
+    }
+
+    /// The transfers of each line so far, by dense line id.
+    pub fn line_transfers(&self) -> impl Iterator<Item = u64> + '_ {
+        self.dir.line_transfers()
     }
 
     /// Runs until every CPU has stopped, or until simulated time `until`; returns the
@@ -589,6 +597,11 @@ impl<'m> Directory<'m> {
         self.counts
     }
 
+    /// The transfers of each line so far, by dense line id (lines never met: absent).
+    pub fn line_transfers(&self) -> impl Iterator<Item = u64> + '_ {
+        self.lines.iter().map(|l| l.transfers)
+    }
+
     /// The entry of line `id` (ids are dense: the table grows to the largest one seen).
     #[inline]
     fn line(&mut self, id: u64) -> usize {
@@ -641,6 +654,7 @@ impl<'m> Directory<'m> {
             self.counts.memory += 1;
         } else if fetch > 0 {
             self.counts.transfers += 1;
+            l.transfers += 1;
         } else {
             self.counts.hits += 1;
         }

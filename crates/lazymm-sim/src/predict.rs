@@ -116,6 +116,19 @@ impl Row {
     pub fn transfers_per_switch(&self) -> Option<f64> {
         ratio(self.r.counts.transfers, self.r.total.context_switches)
     }
+    /// [`Row::transfers_per_switch`] by cache line, each named by the kernel fields on
+    /// it; most first.
+    pub fn transfers_per_switch_by_line(&self) -> Vec<(&str, f64)> {
+        self.r
+            .transfers_by_line
+            .iter()
+            .filter_map(|(l, t)| Some((l.as_str(), ratio(*t, self.r.total.context_switches)?)))
+            .collect()
+    }
+    /// The line with the most transfers per switch: the one that limits the scheme.
+    pub fn limiting_line(&self) -> Option<&str> {
+        self.r.transfers_by_line.first().map(|(l, _)| l.as_str())
+    }
 }
 
 fn ratio(n: u64, d: u64) -> Option<f64> {

@@ -92,6 +92,14 @@ pub struct PredictRow<'a> {
     pub wake_idle_same_llc: Option<f64>,
     /// ... anywhere else.
     pub wake_elsewhere: Option<f64>,
+    /// Line transfers per switch by cache line, most first, as `LINE=VALUE` joined by
+    /// `;` (one text field, so the CSV keeps one column); each line is named by the
+    /// kernel fields the profile puts on it, `+`-joined (`mm_count=0.490;mm_users=0.003`).
+    pub transfers_per_switch_by_line: String,
+    /// The line with the most transfers per switch (none without transfers).
+    pub limiting_line: Option<String>,
+    /// The kernel profile the model ran (docs/profiles.md; `+`: items switched).
+    pub kernel_profile: String,
     /// Exits.
     pub exits: u64,
     /// Lazy switches in the measured window.
@@ -134,6 +142,14 @@ pub fn row<'a>(p: &'a Prediction, r: &Row) -> PredictRow<'a> {
         wake_on_prev: r.r.sched.wake_frac(r.r.sched.wake_on_prev),
         wake_idle_same_llc: r.r.sched.wake_frac(r.r.sched.wake_idle_same_llc),
         wake_elsewhere: r.r.sched.wake_frac(r.r.sched.wake_elsewhere),
+        transfers_per_switch_by_line: r
+            .transfers_per_switch_by_line()
+            .into_iter()
+            .map(|(l, t)| format!("{l}={t:.3}"))
+            .collect::<Vec<_>>()
+            .join(";"),
+        limiting_line: r.limiting_line().map(str::to_string),
+        kernel_profile: r.r.profile.name(),
         exits: r.r.total.exits,
         lazy_switches: r.r.measured.lazy_switches,
         task_bytes: r.r.task_bytes,
@@ -334,6 +350,12 @@ pub const COLUMNS: &[Column] = &[
         "xfer/sw",
         "line transfers per switch",
         Cell::Fixed("transfers_per_switch", 2),
+        false,
+    ),
+    col(
+        "limit",
+        "the cache line with the most transfers per switch (its kernel fields)",
+        Cell::Text("limiting_line"),
         false,
     ),
 ];

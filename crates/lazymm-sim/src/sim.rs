@@ -43,7 +43,7 @@
 //!   on an otherwise quiet machine (every other CPU idle or lazy), not behind every
 //!   CPU's simultaneous `mmput`.
 
-use lazymm::sync::{Access, AccessKind};
+use lazymm::sync::{Access, AccessKind, Field};
 use lazymm::{Arch, Config, Cpu, Kernel, Scheme, Stats, Task};
 use lazymm_cost::coherence::{Counts, Directory, Driver, Engine, Kind, LineMap, Next, Op};
 use lazymm_cost::machine::{IdleChoice, Machine, Ps};
@@ -126,6 +126,12 @@ pub struct SimReport {
     pub counts: Counts,
     /// The idle path over the measured window.
     pub idle: IdleCounts,
+    /// [`Counts::transfers`] by cache line, each line named by the kernel fields the
+    /// profile puts on it (`mm_count`, `mm_cid+mm_count+mm_users`, ...), summed over
+    /// the objects (every mm's, every CPU's); most transfers first.
+    pub transfers_by_line: Vec<(String, u64)>,
+    /// The kernel profile the model ran.
+    pub profile: lazymm::Profile,
     /// `size_of::<Task<S>>()`.
     pub task_bytes: usize,
     /// The violations found, as text (must be none).
@@ -347,6 +353,8 @@ struct Sim<'m, S: Scheme, A: Arch> {
     /// Per CPU: what its current ops deliver at their `DELIVER`.
     in_flight: Vec<Vec<Sent<S>>>,
     lines: LineMap<u64>,
+    /// Per dense line id: the fields met on it (bit `f` for [`Field`] `f`).
+    line_fields: Vec<u32>,
     log: Vec<Access>,
     other: Vec<Access>,
     /// The targets of the IPI batch being translated.
@@ -382,13 +390,22 @@ impl<S: Scheme, A: Arch> Sim<'_, S, A> {
     /// order, so the same seed gives the same numbers.
     fn line(&mut self, a: &Access) -> u64 {
         let n = self.lines.len() as u64;
-        *self.lines.entry(a.line()).or_insert(n)
+        let id = *self.lines.entry(a.line()).or_insert(n);
+        if id == n {
+            self.line_fields.push(0);
+        }
+        self.line_fields[id as usize] |= 1 << a.tag.field as u32;
+        id
     }
 
     /// The idle task's flags line of CPU `c`.
     fn flags_line(&mut self, c: usize) -> u64 {
         let n = self.lines.len() as u64;
-        *self.lines.entry(FLAGS_LINES | c as u64).or_insert(n)
+        let id = *self.lines.entry(FLAGS_LINES | c as u64).or_insert(n);
+        if id == n {
+            self.line_fields.push(IDLE_FLAGS);
+        }
+        id
     }
 
     /// CPU `c`'s idle state at `now`: `None` if it does not idle, `Some(None)` while
@@ -887,6 +904,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         moves: (0..n).map(|_| Vec::new()).collect(),
         in_flight: (0..n).map(|_| Vec::new()).collect(),
         lines: LineMap::default(),
+        line_fields: Vec::new(),
         log: Vec::new(),
         other: Vec::new(),
         batch: Vec::new(),
@@ -953,9 +971,42 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
         teardown_ps: sim.teardown_ps,
         counts: e.counts(),
         idle,
+        transfers_by_line: by_line(e.line_transfers(), &sim.line_fields),
+        profile: spec.profile,
         task_bytes: core::mem::size_of::<Task<S>>(),
         violations,
     }
+}
+
+/// Sums each line's transfers under the name of the fields on it; most first.
+/// The bit of a line's field mask that marks an idle task's flags line (the simulator's
+/// idle path, not a field of the model's): above every [`Field`]'s bit.
+const IDLE_FLAGS: u32 = 1 << 31;
+const _: () = assert!(Field::ALL.len() < 31);
+
+fn by_line(transfers: impl Iterator<Item = u64>, fields: &[u32]) -> Vec<(String, u64)> {
+    let mut sum: std::collections::BTreeMap<u32, u64> = Default::default();
+    for (id, t) in transfers.enumerate() {
+        if t > 0 {
+            *sum.entry(fields.get(id).copied().unwrap_or(0)).or_default() += t;
+        }
+    }
+    let mut v: Vec<(String, u64)> = sum
+        .into_iter()
+        .map(|(mask, t)| {
+            let mut names: Vec<&str> = Field::ALL
+                .iter()
+                .filter(|f| mask & (1 << **f as u32) != 0)
+                .map(|f| f.name())
+                .collect();
+            if mask & IDLE_FLAGS != 0 {
+                names.push("idle->thread_info.flags");
+            }
+            (names.join("+"), t)
+        })
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
 }
 
 #[cfg(test)]
