@@ -197,6 +197,7 @@ mod published {
             warmup: 50_000_000,
             window: 2_000_000_000,
             profile: Profile::BARE,
+            pin: false,
         };
         let p = |n: &str| Profile::by_name(n).unwrap_or_else(|| panic!("no profile {n}"));
         what_if(c.machine, &spec, p(c.before), p(c.after), vary).unwrap()
