@@ -262,6 +262,7 @@ mod published {
                 warmup: 50_000_000,
                 window: 2_000_000_000,
                 profile: Profile::BARE,
+                pin: false,
             };
             simulate(&m, &spec).unwrap().switches_per_sec()
         };

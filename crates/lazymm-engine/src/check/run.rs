@@ -9,7 +9,7 @@ use crate::host::quiesce::{self, Phase, Quiescer};
 use crate::host::trace_name;
 use crate::host::{Barrier, Host, HostTask, Mailboxes, RqView, Runqueue, Topology};
 use crate::registry::{self, Unknown, WithKernel};
-use crate::workload::run_work_in_mm;
+use crate::workload::{place_kthread, run_work_in_mm};
 use lazymm::task::TaskMm;
 use lazymm::tracepoint::Tracepoint;
 use lazymm::{Arch, Config, Cpu, Kernel, MmCount, MmId, Scheme, Task, Violation};
@@ -563,12 +563,7 @@ impl<S: Scheme, A: Arch> Runner<'_, S, A> {
                     if cur.is_none() {
                         rq.switch_to(k, Some(WORKER));
                     }
-                    let pid = rq.pid();
-                    let helper = HostTask {
-                        task: Task::kthread(pid),
-                        prog: (),
-                    };
-                    let Ok(j) = rq.place(helper, false) else {
+                    let Ok(j) = place_kthread(rq, (), false) else {
                         return;
                     };
                     rq.switch_to(k, Some(j));

@@ -8,10 +8,10 @@
 //! [`UNMAP_AT`] each unmaps a page (`munmap`), a TLB flush that frees no page tables.
 //! Members sleep on the timer, so the load balancer may move them between CPUs.
 
-use super::{Behavior, Prog, Size};
+use super::{place_kthread, Behavior, Prog, Size};
 use crate::host::{Host, HostTask, Runqueue, Step};
 use lazymm::sync::CachePadded;
-use lazymm::{Arch, Kernel, Scheme, Task};
+use lazymm::{Arch, Kernel, Scheme};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -50,12 +50,7 @@ impl ExitStorm {
             return;
         }
         live.fetch_add(1, Ordering::Relaxed);
-        let pid = rq.pid();
-        let t = HostTask {
-            task: Task::kthread(pid),
-            prog: Prog::Newborn,
-        };
-        if rq.place(t, true).is_err() {
+        if place_kthread(rq, Prog::Newborn, true).is_err() {
             live.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -121,14 +116,7 @@ impl<S: Scheme> Behavior<S> for ExitStorm {
 
     fn setup<A: Arch>(&self, _k: &Kernel<S, A>, rqs: &mut [Runqueue<S, A, Prog>]) {
         for rq in rqs.iter_mut() {
-            let pid = rq.pid();
-            let _ = rq.place(
-                HostTask {
-                    task: Task::kthread(pid),
-                    prog: Prog::Spawner,
-                },
-                true,
-            );
+            let _ = place_kthread(rq, Prog::Spawner, true);
         }
     }
 

@@ -5,9 +5,9 @@
 //! and, about once every [`HOTPLUG_PERIOD`] of its runs, takes its CPU offline for
 //! [`HOTPLUG_OFFLINE`] (from `__cpu_disable` to the CPU's death, [`HOTPLUG_DIE_WAIT`]).
 
-use super::{Behavior, ExitStorm, Pairs, Prog, Size};
-use crate::host::{Host, HostTask, Runqueue, Step, Topology};
-use lazymm::{Arch, Kernel, Scheme, Task};
+use super::{place_kthread, Behavior, ExitStorm, Pairs, Prog, Size};
+use crate::host::{Host, Runqueue, Step, Topology};
+use lazymm::{Arch, Kernel, Scheme};
 use std::time::Duration;
 
 /// A CPU goes offline about once every this many runs of its hotplug thread.
@@ -45,14 +45,7 @@ impl<S: Scheme> Behavior<S> for Hotplug {
         Behavior::<S>::setup(&self.storm, k, rqs);
         Behavior::<S>::setup(&self.pairs, k, rqs);
         for rq in rqs.iter_mut().skip(1) {
-            let pid = rq.pid();
-            let _ = rq.place(
-                HostTask {
-                    task: Task::kthread(pid),
-                    prog: Prog::Cpuhp,
-                },
-                true,
-            );
+            let _ = place_kthread(rq, Prog::Cpuhp, true);
         }
     }
 

@@ -12,10 +12,10 @@
 //! has a user, touches it, gives it back, drops the reference and wakes the submitter.
 //! After [`SUBMIT_ROUNDS`] rounds a submitter exits, and a new process takes its place.
 
-use super::{run_work_in_mm, wake, Behavior, Prog, Size};
+use super::{place_kthread, run_work_in_mm, wake, Behavior, Prog, Size};
 use crate::host::{Host, HostTask, Runqueue, Step};
 use lazymm::sync::CachePadded;
-use lazymm::{Arch, Kernel, MmCount, Scheme, Task};
+use lazymm::{Arch, Kernel, MmCount, Scheme};
 use std::sync::Mutex;
 
 /// Rounds a submitter runs before it exits and is reborn.
@@ -60,14 +60,7 @@ impl<S: Scheme> Behavior<S> for Kthread {
 
     fn setup<A: Arch>(&self, k: &Kernel<S, A>, rqs: &mut [Runqueue<S, A, Prog>]) {
         for rq in rqs.iter_mut() {
-            let pid = rq.pid();
-            let w = rq.place(
-                HostTask {
-                    task: Task::kthread(pid),
-                    prog: Prog::Worker,
-                },
-                false,
-            );
+            let w = place_kthread(rq, Prog::Worker, false);
             assert_eq!(w.ok(), Some(WORKER), "the worker is the first task");
             let pid = rq.pid();
             let t = k

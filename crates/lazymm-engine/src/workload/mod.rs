@@ -407,6 +407,23 @@ pub fn wake<S: Scheme, A: Arch, P, H: Host<S, P>>(
     }
 }
 
+/// Starts a kernel thread on `rq` (a new pid, no mm) running `prog`, runnable or blocked:
+/// its slot, or the task back when every slot is taken.
+pub(crate) fn place_kthread<S: Scheme, A: Arch, P>(
+    rq: &mut Runqueue<S, A, P>,
+    prog: P,
+    runnable: bool,
+) -> Result<usize, HostTask<S, P>> {
+    let pid = rq.pid();
+    rq.place(
+        HostTask {
+            task: lazymm::Task::kthread(pid),
+            prog,
+        },
+        runnable,
+    )
+}
+
 /// Two distinct elements of one slice, both mutable (the prev and next of a switch).
 pub(crate) fn pair_mut<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
     assert_ne!(i, j);
