@@ -180,7 +180,13 @@ fn lab_rows_validate_against_their_schema() {
         &[phase],
         console,
         vec![text],
-        "refcount",
+        &lazymm_lab::kernel::Implied {
+            scheme: "refcount",
+            evidence: Vec::new(),
+            notes: Vec::new(),
+            profile: lazymm::Profile::BARE.name(),
+            model_profile: lazymm::Profile::BARE,
+        },
         &mut |_| {},
     )
     .expect("the fixture analyses");
