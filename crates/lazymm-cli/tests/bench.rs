@@ -257,7 +257,8 @@ fn quick_bench_writes_a_whole_valid_report() {
 
     // index.html: the charts inline, the table, the machine and the command; no network.
     let html = read(&out.join("index.html"));
-    assert_eq!(html.matches("<svg").count(), 5);
+    // Five measured charts, and two predicted ones for each of the two machines.
+    assert_eq!(html.matches("<svg").count(), 5 + 4);
     assert!(html.contains("--switch-work 300"));
     assert!(html.contains("Machine:"));
     assert!(html.contains("none-mb is none plus"));
@@ -377,4 +378,77 @@ fn pairs_are_independent_of_cpus_and_oversubscribing_stops_lazy_switches() {
     let svg = read(&out.join("throughput-threads-2cpus.svg"));
     assert!(svg.contains("pairs of tasks on 2 simulated CPUs"));
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The quick report has the section predicted by the simulator: for the default large
+/// machine and for the preset nearest this host, each chart titled as a prediction of its
+/// machine, naming the kernel profile, written beside the report and shown under the
+/// Prediction marking.
+#[test]
+fn quick_report_has_the_predicted_section_with_every_chart_marked() {
+    let d = tmpdir("predicted");
+    let out = d.join("report");
+    let o = lazymm(&[
+        "bench",
+        "--quick",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--workloads",
+        "idle-storm",
+        "--schemes",
+        "refcount,none",
+        "--cpus",
+        "1",
+        "--kernel",
+        "6.12",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let page = read(&out.join("index.html"));
+    let at = page
+        .find("<h2 id=\"predicted\">")
+        .expect("the page has the predicted section");
+    let section = &page[at..page.find("<h2 id=\"table\">").expect("the table follows")];
+    assert!(
+        section.contains("class=\"kind kind-prediction\""),
+        "{section}"
+    );
+    assert!(section.contains("Prediction, not a measurement."));
+    assert!(
+        section.contains("big-1024, kernel profile 6.12"),
+        "{section}"
+    );
+    let files: Vec<String> = std::fs::read_dir(&out)
+        .expect("report dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("predicted-"))
+        .collect();
+    // Two machines (big-1024 and the one nearest this host), two charts each.
+    assert_eq!(files.len(), 4, "{files:?}");
+    assert!(files
+        .iter()
+        .any(|f| f == "predicted-big-1024-threads-generic-vs-refcount.svg"));
+    for f in &files {
+        let svg = read(&out.join(f));
+        let machine = f
+            .strip_prefix("predicted-")
+            .and_then(|r| r.split("-threads-").next())
+            .expect("predicted-MACHINE-threads-...");
+        let title = format!("(predicted, {machine})");
+        assert!(svg.contains(&title), "{f} lacks {title}");
+        assert!(svg.contains("kernel 6.12"), "{f} does not name the profile");
+        // Every opt-out scheme has its line; on the speed chart refcount is the reference.
+        for s in ["shootdown", "lazy-percpu", "hazptr-luto", "hazptr-mathieu"] {
+            assert!(svg.contains(s), "{f} lacks {s}");
+        }
+        // The page shows it inline, in the predicted section.
+        assert!(
+            section.contains(&format!("href=\"{f}\"")),
+            "{f} not on the page"
+        );
+    }
 }

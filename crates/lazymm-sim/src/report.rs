@@ -510,6 +510,63 @@ pub fn charts(p: &Prediction) -> Vec<Chart> {
     out
 }
 
+/// The charts of the bench's predicted section: per workload and arch, each scheme's
+/// context switches per second and its speed against `refcount` (its switches per second
+/// over refcount's in the same group; above 1 is faster), against CPUs, each title naming
+/// the kernel profile and ending in "(predicted, MACHINE)". File names start with
+/// `predicted-MACHINE-` so they never collide with the bench's own charts.
+pub fn against_refcount_charts(p: &Prediction) -> Vec<Chart> {
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in &p.rows {
+        let k = (r.r.arch, r.r.workload.name());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let profile = p.spec.profile.name();
+    let machine = &p.machine.file.name;
+    let mut out = Vec::new();
+    for (arch, w) in keys {
+        let rows: Vec<&Row> = p
+            .rows
+            .iter()
+            .filter(|r| r.r.arch == arch && r.r.workload.name() == w)
+            .collect();
+        let refcount = |r: &Row| {
+            rows.iter()
+                .find(|o| o.r.scheme == "refcount" && o.r.cpus == r.r.cpus && o.pairs == r.pairs)
+                .map(|o| o.r.switches_per_sec())
+        };
+        let what = format!("{w} ({arch}, kernel {profile})");
+        let tag = format!("predicted-{machine}-{w}-{arch}");
+        out.extend(chart(
+            p,
+            format!("{tag}-throughput.svg"),
+            format!("{what}: context switches per second"),
+            "switches per second",
+            Scale::Log,
+            &rows,
+            |r| Some(r.r.switches_per_sec()),
+        ));
+        out.extend(chart(
+            p,
+            format!("{tag}-vs-refcount.svg"),
+            format!("{what}: times faster than refcount"),
+            "refcount's time per switch over the scheme's (1 = same)",
+            Scale::Linear,
+            &rows,
+            |r| {
+                if r.r.scheme == "refcount" {
+                    return None;
+                }
+                let base = refcount(r)?;
+                (base > 0.0).then(|| r.r.switches_per_sec() / base)
+            },
+        ));
+    }
+    out
+}
+
 /// The page template: the base's look, this report's content.
 const PREDICT_HTML: &str = include_str!("predict.html");
 

@@ -39,6 +39,9 @@ pub struct Bench {
     pub violations: Vec<String>,
     /// The command line that ran the bench, for the report (set by the caller).
     pub command: String,
+    /// Sections predicted by the simulator for other machines (set by the caller, which
+    /// runs the simulator: this crate does not depend on it).
+    pub predicted: Vec<crate::report::PredictedSection>,
 }
 
 impl Bench {
@@ -432,6 +435,7 @@ pub fn run_bench(
         finished_unix,
         violations: runner.violations,
         command: String::new(),
+        predicted: Vec::new(),
     })
 }
 

@@ -396,6 +396,29 @@ pub fn charts(b: &Bench) -> Vec<Chart> {
     out
 }
 
+// ---- the predicted section ---------------------------------------------------------------
+
+/// Charts the simulator predicted for one machine, shown in the bench's report beside the
+/// measurement and marked as a prediction. The caller (the CLI) runs the simulator and
+/// draws the charts: this crate does not depend on `lazymm-sim`.
+#[derive(Debug, Clone)]
+pub struct PredictedSection {
+    /// The machine file's name (`big-1024`).
+    pub machine: String,
+    /// Why this machine: the default large machine, or the rule that chose the preset
+    /// nearest the host.
+    pub why: String,
+    /// The kernel profile the simulator ran (`6.12`).
+    pub profile: String,
+    /// What ran: workload, arch, CPU counts, simulated window.
+    pub what: String,
+    /// The charts; each title ends in "(predicted, MACHINE)".
+    pub charts: Vec<Chart>,
+}
+
+/// The sentence above the predicted section.
+pub const PREDICTED_NOTE: &str = "The charts in this section were not measured: the simulator computed them from the model's own recorded accesses, priced by the coherence cost model of the machine file named above each group, under the kernel profile it names. They answer what the schemes would cost on that machine, not on this host.";
+
 // ---- HTML --------------------------------------------------------------------------------
 
 /// The page template: the base's look, this report's content.
@@ -407,8 +430,17 @@ const PAGE: Page<'static> = Page {
     source: BENCH_HTML,
     subcommand: "bench",
     kind: Kind::Measurement,
-    nav: page::REPORT_NAV,
+    nav: BENCH_NAV,
 };
+
+/// The bench page's sections: the report's, and the predicted one.
+const BENCH_NAV: &[(&str, &str)] = &[
+    ("summary", "Summary"),
+    ("charts", "Charts"),
+    ("predicted", "Predicted"),
+    ("table", "Table"),
+    ("terminal", "Terminal table"),
+];
 
 /// `index.html`: the charts inline, the table, the machine, its load and the command,
 /// rendered from the template with HTML autoescape.
@@ -434,6 +466,19 @@ pub fn html(b: &Bench, charts: &[Chart]) -> Result<String, minijinja::Error> {
         },
     );
     let charts = page::charts(charts.iter().map(|c| (c, c.title.as_str())));
+    let predicted: Vec<minijinja::Value> = b
+        .predicted
+        .iter()
+        .map(|s| {
+            context! {
+                machine => s.machine,
+                why => s.why,
+                profile => s.profile,
+                what => s.what,
+                charts => page::charts(s.charts.iter().map(|c| (c, c.title.as_str()))),
+            }
+        })
+        .collect();
     let machine = format!(
         "{} ({} CPUs available, {}{})",
         b.host.hostname,
@@ -459,6 +504,8 @@ pub fn html(b: &Bench, charts: &[Chart]) -> Result<String, minijinja::Error> {
         none_mb_sentence => NONE_MB_SENTENCE,
         method => method(b),
         charts => charts,
+        predicted => predicted,
+        predicted_note => PREDICTED_NOTE,
         columns => page::columns(COLUMNS),
         rows => rows,
         violations => b.violations,
@@ -486,6 +533,12 @@ pub fn write_report(b: &Bench, out: &Path) -> Result<Vec<String>, ReportError> {
         ("results.csv".into(), csv),
     ];
     files.extend(charts.iter().map(|c| (c.file.clone(), c.svg.clone())));
+    files.extend(
+        b.predicted
+            .iter()
+            .flat_map(|s| &s.charts)
+            .map(|c| (c.file.clone(), c.svg.clone())),
+    );
     files.push(("index.html".into(), page));
     write_dir(out, &files)
 }
@@ -596,6 +649,7 @@ mod tests {
             finished_unix: 0,
             violations: vec![],
             command: "lazymm bench <test> & \"more\"".into(),
+            predicted: vec![],
         }
     }
 
