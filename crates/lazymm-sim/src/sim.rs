@@ -940,11 +940,7 @@ fn run<S: Scheme, A: Arch>(m: &Machine, spec: &SimSpec, sizing: Sizing) -> SimRe
             if let Some(c) = c {
                 let mut q = SimQuiesce {
                     c,
-                    mail: (
-                        &mut sim.doorbell[c],
-                        &mut sim.inbox[c],
-                        &mut sim.moves[c],
-                    ),
+                    mail: (&mut sim.doorbell[c], &mut sim.inbox[c], &mut sim.moves[c]),
                     out: &sim.out,
                     w: &sim.w,
                 };

@@ -6,7 +6,7 @@
 //! A [`Profile`] is a set of [`Item`]s, each on or off, and a name. Every host runs the
 //! model's own paths, so every host performs a profile's accesses: `context_switch`
 //! (`mm_cid`, the x86 `mm_cpumask` test, the wake list's drain), idle entry and exit
-//! (nohz idle accounting), and the remote wakeup ([`Kernel::ttwu_accesses`], called by
+//! (nohz idle accounting), and the remote wakeup ([`Kernel::ttwu_accesses`](crate::Kernel::ttwu_accesses), called by
 //! the host layer where it wakes a task on another CPU). The layout item moves
 //! `mm_count` on or off the line of the mm's other hot fields: which fields share a line
 //! is the profile's ([`Profile::layout`]), stamped on every recorded access, so a host
@@ -28,11 +28,8 @@
 //!   performed at the target's next `context_switch`, not from its IPI or idle loop; the
 //!   wakeup IPI itself is the host's (it is a host event, not a model access).
 
-use crate::arch::Arch;
 use crate::field::Field;
-use crate::kernel::Kernel;
-use crate::scheme::Scheme;
-use crate::sync::{raw, Ordering};
+use crate::sync::raw;
 use core::fmt;
 
 /// One switchable part of a kernel profile.
@@ -591,142 +588,7 @@ impl std::error::Error for ProfileError {}
 /// list head itself; the model's list has no entries, so this flag stands for them).
 /// Never counted or recorded.
 #[derive(Debug, Default)]
-pub struct WakeListPending(raw::AtomicBool);
-
-impl<S: Scheme, A: Arch> Kernel<S, A> {
-    /// The shared accesses of a remote wakeup (`try_to_wake_up` → `ttwu_queue`) made by
-    /// `cpu` to wake a task on `target`, under the machine's profile: the wake list
-    /// (`llist_add` on `target`'s `call_single_queue`) when `TTWU_QUEUE` is on and
-    /// `ttwu_queue_cond` holds (the two CPUs share no cache, or the target is idle), else
-    /// the target's `rq->lock` (lock and unlock). The host layer calls it once per
-    /// remote wakeup, where it decides the target.
-    pub fn ttwu_accesses(
-        &self,
-        cpu: &mut crate::cpu::Cpu<S, A>,
-        target: usize,
-        target_idle: bool,
-        shares_cache: bool,
-    ) {
-        let p = &self.cfg.profile;
-        if target == cpu.id || !p.has(TtwuRqLock) {
-            return;
-        }
-        let t = &self.cpus[target];
-        if p.has(TtwuQueue) && (!shares_cache || target_idle) {
-            // ORDERING: Release, as llist_add's cmpxchg publishes the entry.
-            t.ipi
-                .wake_list_head()
-                .fetch_or(&mut cpu.acct, 0, Ordering::Release);
-            // ORDERING: Relaxed: model bookkeeping standing for the list's content.
-            t.wake_pending.0.store(true, Ordering::Relaxed);
-        } else {
-            self.rq_lock_remote(cpu, target);
-        }
-    }
-
-    /// The target side of the wake list: `sched_ttwu_pending`'s `llist_del_all` on this
-    /// CPU's own `call_single_queue`, when wakeups were queued there (performed at the
-    /// CPU's next switch: a named simplification).
-    #[inline]
-    pub(crate) fn ttwu_drain(&self, cpu: &mut crate::cpu::Cpu<S, A>) {
-        let me = &self.cpus[cpu.id];
-        // ORDERING: Relaxed: model bookkeeping (see WakeListPending).
-        if me.wake_pending.0.swap(false, Ordering::Relaxed) {
-            // ORDERING: Acquire, as llist_del_all's xchg takes the entries.
-            me.ipi
-                .wake_list_head()
-                .fetch_or(&mut cpu.acct, 0, Ordering::Acquire);
-        }
-    }
-
-    /// Idle entry's profile accesses (`do_idle` → `tick_nohz_idle_stop_tick` →
-    /// `nohz_balance_enter_idle`).
-    #[inline]
-    pub(crate) fn idle_enter(&self, cpu: &mut crate::cpu::Cpu<S, A>) {
-        if !self.cfg.profile.has(NohzIdle) {
-            return;
-        }
-        // ORDERING: Relaxed, as cpumask_set_cpu and atomic_inc (unordered RMWs); the
-        // balancer reads them racily.
-        self.nohz
-            .idle_cpus_mask
-            .set(&mut cpu.acct, cpu.id, Ordering::Relaxed);
-        self.nohz
-            .nr_cpus
-            .fetch_add(&mut cpu.acct, 1, Ordering::Relaxed);
-    }
-
-    /// Idle exit's profile accesses (`nohz_balance_exit_idle`).
-    #[inline]
-    pub(crate) fn idle_exit(&self, cpu: &mut crate::cpu::Cpu<S, A>) {
-        if !self.cfg.profile.has(NohzIdle) {
-            return;
-        }
-        // ORDERING: Relaxed, as cpumask_clear_cpu and atomic_dec.
-        self.nohz
-            .idle_cpus_mask
-            .clear(&mut cpu.acct, cpu.id, Ordering::Relaxed);
-        self.nohz
-            .nr_cpus
-            .fetch_sub(&mut cpu.acct, 1, Ordering::Relaxed);
-    }
-
-    /// `switch_mm_cid(rq, prev, next)`'s shared accesses under the profile: `prev_user`
-    /// and `next_mm` say whether a user task is switched out and which mm is switched
-    /// in.
-    #[inline]
-    pub(crate) fn switch_mm_cid(
-        &self,
-        cpu: &mut crate::cpu::Cpu<S, A>,
-        prev_mm: Option<crate::mm::MmId>,
-        next_mm: Option<crate::mm::MmId>,
-    ) {
-        let p = &self.cfg.profile;
-        if p.has(MmCidLock) {
-            if prev_mm.is_some() && prev_mm == next_mm {
-                // Same mm: the CID is handed from prev to next without the lock.
-                return;
-            }
-            if let Some(mm) = prev_mm {
-                self.mm_cid_locked(cpu, mm); // mm_cid_put
-            }
-            if let Some(mm) = next_mm {
-                self.mm_cid_locked(cpu, mm); // mm_cid_get
-            }
-        } else if p.has(MmCidPercpu) {
-            for mm in [prev_mm, next_mm].into_iter().flatten() {
-                if let Some(m) = self.mm(cpu, mm, "mm->pcpu_cid") {
-                    // ORDERING: Relaxed: a plain read of a read-mostly pointer.
-                    m.cid.load(&mut cpu.acct, Ordering::Relaxed);
-                }
-            }
-        } else if p.has(MmCidTask) {
-            if let Some(mm) = next_mm {
-                if let Some(m) = self.mm(cpu, mm, "mm->mm_cid") {
-                    // ORDERING: Relaxed: a plain read of the mode word.
-                    m.cid.load(&mut cpu.acct, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-
-    /// One `mm_cid_get` or `mm_cid_put` of v6.3: `raw_spin_lock(&mm->cid_lock)`, a
-    /// search and update of `mm_cidmask(mm)`, `raw_spin_unlock`.
-    fn mm_cid_locked(&self, cpu: &mut crate::cpu::Cpu<S, A>, mm: crate::mm::MmId) {
-        if mm.is_init() {
-            return;
-        }
-        let Some(m) = self.mm(cpu, mm, "mm->cid_lock") else {
-            return;
-        };
-        // ORDERING: the lock's acquire and release; the model keeps no CID (nothing
-        // reads it), so the lock word is only taken and given back.
-        m.cid.fetch_add(&mut cpu.acct, 1, Ordering::Acquire);
-        m.cidmask.load(&mut cpu.acct, Ordering::Relaxed);
-        m.cidmask.fetch_or(&mut cpu.acct, 0, Ordering::Relaxed);
-        m.cid.fetch_sub(&mut cpu.acct, 1, Ordering::Release);
-    }
-}
+pub struct WakeListPending(pub(crate) raw::AtomicBool);
 
 #[cfg(test)]
 mod tests {
