@@ -83,6 +83,13 @@ fn run_json_is_one_row_with_exactly_the_contract_fields() {
         "violations",
         "task_bytes",
         "task_state_bytes",
+        "pinned",
+        "topology",
+        "through_idle",
+        "wake_on_waker",
+        "wake_on_prev",
+        "wake_idle_same_llc",
+        "wake_elsewhere",
     ];
     let got: Vec<&str> = obj.keys().map(String::as_str).collect();
     assert_eq!(got, want);
