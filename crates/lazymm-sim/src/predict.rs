@@ -154,6 +154,9 @@ pub struct Prediction {
     pub command: String,
     /// `--vary KEY=V` that produced this machine, if any.
     pub varied: Option<(String, f64)>,
+    /// A what-if's comparison with another profile (`crate::whatif::what_if_sweep`):
+    /// each row's change from it, and its interval.
+    pub compared: Option<crate::change::Comparison>,
 }
 
 /// Runs the sweep. `progress(done, total)` after each row.
@@ -222,6 +225,7 @@ pub fn predict(
         events,
         command: String::new(),
         varied: None,
+        compared: None,
     })
 }
 
