@@ -1,8 +1,8 @@
 //! What-if results as data: the predicted change of one row under a second kernel
 //! profile, its interval over the machine's assumed values, and which values those were.
 //!
-//! A leaf: [`crate::whatif`] computes these, [`crate::predict::Prediction`] carries them
-//! and [`crate::report`] prints them, so none of those three needs another's functions.
+//! A leaf: [`crate::whatif`] computes these, [`crate::predict::Prediction`] and its rows
+//! carry them and [`crate::report`] prints them, so `predict` needs nothing of `whatif`.
 
 use lazymm::Profile;
 
@@ -72,13 +72,11 @@ pub struct Assumed {
 }
 
 /// A sweep under two profiles: what the rows of a [`crate::predict::Prediction`] under
-/// the second profile are compared with.
+/// the second profile are compared with (each row's change is its `Row::change`).
 #[derive(Debug, Clone)]
 pub struct Comparison {
     /// The profile the change is measured from (the prediction's own is the other).
     pub before: Profile,
-    /// One change per row of the prediction, in its order.
-    pub changes: Vec<WhatIf>,
     /// The machine's assumed values, each halved and doubled one at a time (not jointly)
     /// for the interval; empty when the interval was not taken.
     pub assumed: Vec<Assumed>,

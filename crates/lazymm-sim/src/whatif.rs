@@ -60,7 +60,8 @@ fn intervals(
     }
     for (key, v) in &m.assumed {
         let mut tried = Vec::new();
-        for x in halved_and_doubled(*v) {
+        // A whole-number 1 halves to itself: that is no variation, so no run.
+        for x in halved_and_doubled(*v).into_iter().filter(|x| x != v) {
             let vm = match Machine::load_varied(name, &[(key.clone(), x)]) {
                 Ok(vm) => vm,
                 // A halved or doubled value the file refuses (out of its range): skip.
@@ -128,7 +129,8 @@ pub fn what_if(
 
 /// The sweep of `spec` on machine `name` under `spec.profile` and under `after`: the
 /// prediction under `after` (every field of its rows), with each row's change from
-/// `spec.profile` and its interval in [`Prediction::compared`]. `progress(done, total)`
+/// `spec.profile` and its interval in its `change`, and the assumed values varied in
+/// [`Prediction::compared`]. `progress(done, total)`
 /// counts simulations: each row twice on every machine of [`machines_to_run`]. The
 /// prediction's host time, accesses and events are those of every simulation run.
 pub fn what_if_sweep(
@@ -179,9 +181,11 @@ pub fn what_if_sweep(
     out.host_seconds = seconds;
     out.accesses = accesses;
     out.events = events;
+    for (row, w) in out.rows.iter_mut().zip(changes) {
+        row.change = Some(w);
+    }
     out.compared = Some(Comparison {
         before: spec.profile,
-        changes,
         assumed,
     });
     Ok(out)
