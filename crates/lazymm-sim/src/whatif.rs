@@ -82,7 +82,7 @@ fn intervals(
     Ok((changes, assumed))
 }
 
-/// How many machines [`intervals`] runs on `m`: the machine itself, and two per assumed
+/// How many machines a what-if runs on `m`: the machine itself, and two per assumed
 /// value (some may be refused and skipped, so this is an upper bound).
 pub fn machines_to_run(m: &Machine, vary_assumed: bool) -> usize {
     1 + if vary_assumed { 2 * m.assumed.len() } else { 0 }
