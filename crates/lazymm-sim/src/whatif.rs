@@ -191,6 +191,88 @@ pub fn what_if_sweep(
     Ok(out)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lazymm_engine::Workload;
+
+    /// A small sweep: refcount and shootdown, x86, `threads`, 2 and 16 CPUs, quick.
+    fn small(m: &Machine, profile: Profile) -> PredictSpec {
+        let mut s = PredictSpec::new(m);
+        s.schemes = vec!["refcount", "shootdown"];
+        s.archs = vec!["x86"];
+        s.workloads = vec![Workload::Threads];
+        s.cpus = vec![2, 16];
+        s.quick = true;
+        s.profile = profile;
+        s
+    }
+
+    #[test]
+    fn the_sweep_is_the_two_predictions_and_each_change_lies_in_its_interval() {
+        let m = Machine::load("spr-2s").unwrap();
+        let (a, b) = (
+            Profile::by_name("pre-c1753fd02a00").unwrap(),
+            Profile::by_name("c1753fd02a00").unwrap(),
+        );
+        let mut calls = 0;
+        let w = what_if_sweep("spr-2s", &small(&m, a), b, true, |done, total| {
+            calls += 1;
+            assert!(done <= total && total == 2 * 4 * machines_to_run(&m, true));
+        })
+        .unwrap();
+        assert!(calls > 0);
+        let before = predict(&m, &small(&m, a), |_, _| {}).unwrap();
+        let after = predict(&m, &small(&m, b), |_, _| {}).unwrap();
+        assert_eq!(w.rows.len(), 4);
+        assert_eq!(w.spec.profile, b);
+        for ((r, x), y) in w.rows.iter().zip(&before.rows).zip(&after.rows) {
+            let c = r.change.as_ref().expect("every row has its change");
+            assert_eq!(c.before, x.r.switches_per_sec());
+            assert_eq!(c.after, y.r.switches_per_sec());
+            assert_eq!(r.r.switches_per_sec(), c.after);
+            assert!(c.low <= c.change && c.change <= c.high, "{c:?}");
+            for at in [&c.low_at, &c.high_at].into_iter().flatten() {
+                assert!(m.assumed.iter().any(|(k, _)| *k == at.0), "{at:?}");
+            }
+        }
+        let cmp = w.compared.as_ref().expect("a comparison");
+        assert_eq!(cmp.before, a);
+        let keys: Vec<&str> = cmp.assumed.iter().map(|x| x.key.as_str()).collect();
+        let file: Vec<&str> = m.assumed.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, file);
+        // Moving mm_count to its own line is felt by refcount at 16 CPUs, whose lazy
+        // reference is an RMW on it, and by no shootdown row, which never touches it.
+        let refcount16 = w
+            .rows
+            .iter()
+            .find(|r| r.r.scheme == "refcount" && r.r.cpus == 16);
+        assert!(refcount16.unwrap().change.as_ref().unwrap().change > 0.0);
+        for r in w.rows.iter().filter(|r| r.r.scheme == "shootdown") {
+            assert_eq!(r.change.as_ref().unwrap().change, 0.0, "{:?}", r.change);
+        }
+    }
+
+    #[test]
+    fn without_the_interval_nothing_is_varied() {
+        let m = Machine::load("spr-2s").unwrap();
+        let b = Profile::by_name("6.12").unwrap();
+        let w = what_if_sweep("spr-2s", &small(&m, Profile::BARE), b, false, |_, _| {}).unwrap();
+        assert!(w.compared.unwrap().assumed.is_empty());
+        for r in &w.rows {
+            let c = r.change.as_ref().unwrap();
+            assert_eq!((c.low, c.high), (c.change, c.change));
+        }
+    }
+
+    #[test]
+    fn a_whole_number_one_is_only_doubled() {
+        assert_eq!(halved_and_doubled(1.0), [1.0, 2.0]);
+        assert_eq!(halved_and_doubled(7.0), [4.0, 14.0]);
+        assert_eq!(halved_and_doubled(0.5), [0.25, 1.0]);
+    }
+}
+
 /// Published kernel changes against the what-if prediction, in the style of
 /// `lazymm-cost`'s `curves.rs`: each test names its source, and the factor the
 /// prediction must fall within was stated here before the prediction was first run:
