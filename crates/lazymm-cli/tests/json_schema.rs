@@ -226,6 +226,12 @@ fn what_if_rows_carry_the_change_and_validate() {
         !assumed.is_empty() && assumed.iter().all(|a| a["source"] == "assumed"),
         "{assumed:?}"
     );
+    let page = std::fs::read_to_string(tmp.join("index.html")).unwrap();
+    let key = assumed[0]["key"].as_str().unwrap();
+    assert!(
+        page.contains(r#"<h2 id="what-if">What-if</h2>"#) && page.contains(key),
+        "the page has no what-if table naming {key}"
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
