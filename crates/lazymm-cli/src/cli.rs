@@ -331,6 +331,39 @@ pub struct PredictArgs {
     /// The kernel profile.
     #[command(flatten)]
     pub profile: ProfileArgs,
+    /// What-if: run the sweep under --kernel and under the preset NAME, and report each
+    /// row's change with its interval over the machine's assumed values (docs/profiles.md,
+    /// "What-if").
+    #[arg(long, value_name = "NAME", value_parser = kernel(),
+          conflicts_with_all = ["vary", "validate", "calibrate"])]
+    pub vs: Option<&'static str>,
+    /// What-if: compare --kernel with itself (or with --vs) with ITEM switched on or off
+    /// (repeatable).
+    #[arg(long = "what-if", value_name = "ITEM=on|off", value_parser = profile_item(),
+          conflicts_with_all = ["vary", "validate", "calibrate"])]
+    pub what_if: Vec<String>,
+}
+
+impl PredictArgs {
+    /// The profile a what-if compares with (`--vs`, then `--profile-item` and
+    /// `--what-if` switched), or `None` without either flag.
+    pub fn what_if_profile(&self) -> Option<Result<lazymm::Profile, lazymm::ProfileError>> {
+        if self.vs.is_none() && self.what_if.is_empty() {
+            return None;
+        }
+        let name = self
+            .vs
+            .or(self.profile.kernel)
+            .unwrap_or(lazymm::Profile::BARE.preset_name());
+        let switches: Vec<String> = self
+            .profile
+            .profile_items
+            .iter()
+            .chain(&self.what_if)
+            .cloned()
+            .collect();
+        Some(lazymm::Profile::build(name, &switches))
+    }
 }
 
 /// The machine `predict` uses without `--machine`: the preset that reaches 1024 CPUs.

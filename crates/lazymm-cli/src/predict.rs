@@ -1,6 +1,7 @@
 //! `lazymm predict`: what each scheme would cost on a machine this host is not, from a
 //! coherence cost model (crate `lazymm-sim`); `--validate` runs the native engine beside
-//! it, `--calibrate` writes the `host` machine file.
+//! it, `--calibrate` writes the `host` machine file, `--vs` and `--what-if` compare the
+//! sweep under two kernel profiles (`lazymm_sim::whatif`).
 
 use crate::bench::{command_line, dedup};
 use crate::cli::PredictArgs;
@@ -9,10 +10,15 @@ use crate::Failure;
 use lazymm_cost::machine::Machine;
 use lazymm_sim::predict::{predict, validate, PredictSpec, VALIDATE_ROUNDS};
 use lazymm_sim::report;
+use lazymm_sim::whatif::what_if_sweep;
 use std::path::PathBuf;
 
 pub fn main(a: PredictArgs) -> Result<u8, Failure> {
     let command = command_line();
+    let after = a
+        .what_if_profile()
+        .transpose()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let PredictArgs {
         machine,
         schemes,
@@ -29,6 +35,8 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
         validate: do_validate,
         calibrate,
         profile,
+        vs: _,
+        what_if: _,
     } = a;
     if calibrate {
         return write_calibration(out);
@@ -56,6 +64,17 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
     }
     if !pairs.is_empty() {
         spec.pairs = pairs;
+    }
+    if let Some(b) = &after {
+        if b.items().eq(spec.profile.items()) {
+            let items: Vec<&str> = b.items().map(|i| i.name()).collect();
+            return Err(Failure::Usage(format!(
+                "--vs/--what-if: kernel profile '{}' switches the same items as '{}' ({}): nothing to compare (valid: a profile that differs in an item; docs/profiles.md lists them)",
+                b.name(),
+                spec.profile.name(),
+                items.join(", ")
+            )));
+        }
     }
     dedup(&mut spec.cpus);
     dedup(&mut spec.pairs);
@@ -85,10 +104,25 @@ pub fn main(a: PredictArgs) -> Result<u8, Failure> {
             * spec.cpus.len()
             * spec.schemes.len()
             * spec.pairs.len().max(1);
-        let bar = crate::progress::bar(total as u64, "rows");
-        let result = predict(&m, &spec, |done, _| bar.set_position(done as u64));
-        bar.finish_and_clear();
-        let mut p = result.map_err(|e| Failure::Usage(e.to_string()))?;
+        let mut p = match after {
+            None => {
+                let bar = crate::progress::bar(total as u64, "rows");
+                let result = predict(&m, &spec, |done, _| bar.set_position(done as u64));
+                bar.finish_and_clear();
+                result.map_err(|e| Failure::Usage(e.to_string()))?
+            }
+            // Every row under both profiles, on the machine and on each machine with one
+            // assumed value halved or doubled.
+            Some(b) => {
+                let bar = crate::progress::bar(0, "simulations");
+                let result = what_if_sweep(&machine, &spec, b, true, |done, all| {
+                    bar.set_length(all as u64);
+                    bar.set_position(done as u64);
+                });
+                bar.finish_and_clear();
+                result.map_err(|e| Failure::Usage(e.to_string()))?
+            }
+        };
         p.command = command.clone();
         p.varied = varied;
         if json {

@@ -24,6 +24,7 @@ const DOCS: &[&str] = &[
     "docs/design.md",
     "docs/active_mm.md",
     "docs/new-scheme.md",
+    "docs/profiles.md",
 ];
 
 /// What the scratch directory sees of the repository.

@@ -161,6 +161,80 @@ fn every_json_output_validates_against_its_schema() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// `predict --kernel 6.1 --vs 6.12 --quick --json`: every row carries the what-if's
+/// before, after, change and interval (low <= change <= high, after = the row's own
+/// switches per second), and validates against `docs/schema/predict.json`.
+#[test]
+fn what_if_rows_carry_the_change_and_validate() {
+    let tmp = std::env::temp_dir().join(format!("lazymm-schema-whatif-{}", std::process::id()));
+    let out = tmp.display().to_string();
+    let args = [
+        "predict",
+        "--kernel",
+        "6.1",
+        "--vs",
+        "6.12",
+        "--quick",
+        "--json",
+        "--machine",
+        "spr-2s",
+        "--archs",
+        "x86",
+        "--schemes",
+        "refcount,none",
+        "--workloads",
+        "threads",
+        "--cpus",
+        "2,8",
+        "--out",
+        &out,
+    ];
+    assert_eq!(validate_output("predict", &args), 4);
+    let o = Command::new(env!("CARGO_BIN_EXE_lazymm"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    for line in String::from_utf8(o.stdout).expect("UTF-8").lines() {
+        let row: Value = serde_json::from_str(line).unwrap();
+        let num = |k: &str| {
+            row[k]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{k} is not a number: {line}"))
+        };
+        assert_eq!(row["kernel_profile"], "6.12", "{line}");
+        assert_eq!(row["before_kernel_profile"], "6.1", "{line}");
+        let (before, after) = (
+            num("before_switches_per_sec"),
+            num("after_switches_per_sec"),
+        );
+        assert_eq!(after, num("switches_per_sec"), "{line}");
+        assert!(
+            (num("change") - (after / before - 1.0)).abs() < 1e-12,
+            "{line}"
+        );
+        assert!(
+            num("change_low") <= num("change") && num("change") <= num("change_high"),
+            "{line}"
+        );
+    }
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.join("results.json")).unwrap()).unwrap();
+    let assumed = results["what_if"]["assumed"]
+        .as_array()
+        .expect("assumed values");
+    assert!(
+        !assumed.is_empty() && assumed.iter().all(|a| a["source"] == "assumed"),
+        "{assumed:?}"
+    );
+    let page = std::fs::read_to_string(tmp.join("index.html")).unwrap();
+    let key = assumed[0]["key"].as_str().unwrap();
+    assert!(
+        page.contains(r#"<h2 id="what-if">What-if</h2>"#) && page.contains(key),
+        "the page has no what-if table naming {key}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// `lab --json` without booting a guest: the rows of a recorded two-CPU trace (the lab's
 /// evidence fixture) analysed as a lab run analyses a phase, checked against
 /// `docs/schema/lab.json` as the command prints them.

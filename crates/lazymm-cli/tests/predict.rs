@@ -101,6 +101,30 @@ fn bad_input_is_one_line_and_status_2() {
             vec!["predict", "--pairs", "0"],
             "invalid value '0' for '--pairs",
         ),
+        (
+            vec!["predict", "--what-if", "nope=on"],
+            "unknown profile item 'nope' (valid: mm-count-own-line,",
+        ),
+        (
+            vec!["predict", "--what-if", "nohz-idle"],
+            "'nohz-idle' is not ITEM=on|off (valid items:",
+        ),
+        (
+            vec!["predict", "--vs", "7.0"],
+            "invalid value '7.0' for '--vs <NAME>' (valid: bare, 6.1,",
+        ),
+        (
+            vec!["predict", "--vs"],
+            "a value is required for '--vs <NAME>' but none was supplied (valid: bare,",
+        ),
+        (
+            vec!["predict", "--kernel", "6.6", "--vs", "6.12", "--quick"],
+            "kernel profile '6.12' switches the same items as '6.6'",
+        ),
+        (
+            vec!["predict", "--vs", "6.1", "--vary", "cost.fence_ns=1,2"],
+            "'--vs <NAME>' cannot be used with '--vary",
+        ),
     ] {
         let o = lazymm(&args);
         let err = String::from_utf8_lossy(&o.stderr);

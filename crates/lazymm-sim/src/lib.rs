@@ -7,7 +7,8 @@
 //! - [`predict`] and [`report`]: the sweep, `--validate`, and the report;
 //! - [`calibrate`]: this host's machine file, measured;
 //! - [`whatif`]: one simulation under two kernel profiles, with an interval over the
-//!   machine's assumed values.
+//!   machine's assumed values, for one simulation or the whole sweep (its results as
+//!   data in [`change`]).
 //!
 //! The machine files, the coherence model and the pricer are the cost crate's
 //! (`lazymm_cost`); the replayer (`lazymm_replay`) uses them too.
@@ -17,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod calibrate;
+pub mod change;
 pub mod predict;
 pub mod report;
 pub mod sim;

@@ -88,6 +88,9 @@ pub struct Row {
     pub extra_ns_per_switch: Option<f64>,
     /// Host seconds the simulation took.
     pub host_seconds: f64,
+    /// In a what-if ([`Prediction::compared`]): this row's change from the other profile,
+    /// with its interval.
+    pub change: Option<crate::change::WhatIf>,
 }
 
 impl Row {
@@ -154,6 +157,9 @@ pub struct Prediction {
     pub command: String,
     /// `--vary KEY=V` that produced this machine, if any.
     pub varied: Option<(String, f64)>,
+    /// A what-if's comparison with another profile (`crate::whatif::what_if_sweep`);
+    /// each row's change from it is in [`Row::change`].
+    pub compared: Option<crate::change::Comparison>,
 }
 
 /// Runs the sweep. `progress(done, total)` after each row.
@@ -208,6 +214,7 @@ pub fn predict(
                 slowdown_vs_none: None,
                 extra_ns_per_switch: None,
                 host_seconds: t.elapsed().as_secs_f64(),
+                change: None,
             });
             progress(rows.len(), total);
         }
@@ -222,6 +229,7 @@ pub fn predict(
         events,
         command: String::new(),
         varied: None,
+        compared: None,
     })
 }
 

@@ -29,6 +29,14 @@ pub fn header(p: &Prediction) -> String {
     if let Some((k, v)) = &p.varied {
         let _ = write!(s, "; varied {k} = {v}");
     }
+    if let Some(c) = &p.compared {
+        let _ = write!(
+            s,
+            "; what-if: kernel profile {} against {}",
+            p.spec.profile.name(),
+            c.before.name()
+        );
+    }
     s
 }
 
@@ -108,11 +116,33 @@ pub struct PredictRow<'a> {
     pub task_bytes: usize,
     /// Violations of the safety properties.
     pub violations: usize,
+    /// What-if only (`--vs`, `--what-if`; null otherwise): the profile the change is
+    /// measured from (`kernel_profile` names the other, which every field above
+    /// describes).
+    pub before_kernel_profile: Option<String>,
+    /// What-if only: predicted switches per second under `before_kernel_profile`.
+    pub before_switches_per_sec: Option<f64>,
+    /// What-if only: under `kernel_profile` (`switches_per_sec`).
+    pub after_switches_per_sec: Option<f64>,
+    /// What-if only: `after / before - 1`.
+    pub change: Option<f64>,
+    /// What-if only: the lowest change with one value the machine file marks `assumed`
+    /// halved or doubled (one at a time, not jointly; the change itself included).
+    pub change_low: Option<f64>,
+    /// What-if only: the highest.
+    pub change_high: Option<f64>,
+    /// What-if only: the varied value that gave `change_low`, as `KEY=VALUE` (null when
+    /// the unvaried machine did).
+    pub change_low_at: Option<String>,
+    /// What-if only: the varied value that gave `change_high`.
+    pub change_high_at: Option<String>,
 }
 
 /// A row of the prediction as [`PredictRow`].
 pub fn row<'a>(p: &'a Prediction, r: &Row) -> PredictRow<'a> {
     let sps = r.r.switches_per_sec();
+    let w = r.change.as_ref();
+    let at = |x: &Option<(String, f64)>| x.as_ref().map(|(k, v)| format!("{k}={v}"));
     PredictRow {
         scheme: r.r.scheme,
         arch: r.r.arch,
@@ -154,6 +184,14 @@ pub fn row<'a>(p: &'a Prediction, r: &Row) -> PredictRow<'a> {
         lazy_switches: r.r.measured.lazy_switches,
         task_bytes: r.r.task_bytes,
         violations: r.r.violations.len(),
+        before_kernel_profile: p.compared.as_ref().map(|c| c.before.name()),
+        before_switches_per_sec: w.map(|w| w.before),
+        after_switches_per_sec: w.map(|w| w.after),
+        change: w.map(|w| w.change),
+        change_low: w.map(|w| w.low),
+        change_high: w.map(|w| w.high),
+        change_low_at: w.and_then(|w| at(&w.low_at)),
+        change_high_at: w.and_then(|w| at(&w.high_at)),
     }
 }
 
@@ -179,6 +217,35 @@ pub struct Varied<'a> {
     pub value: f64,
 }
 
+/// One value the machine file marks `assumed`, as `results.json` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssumedValue<'a> {
+    /// The machine-file key (as `--vary` takes it).
+    pub key: &'a str,
+    /// Its value in the file.
+    pub value: f64,
+    /// Always `assumed`: the file cites no measurement for it.
+    pub source: &'static str,
+    /// The values the interval tried (half and twice; those the file accepts).
+    pub tried: &'a [f64],
+}
+
+/// A what-if's comparison, as `results.json` names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhatIfInfo<'a> {
+    /// The profile each row's change is measured from.
+    pub before_kernel_profile: String,
+    /// The profile the rows ran.
+    pub after_kernel_profile: String,
+    /// How the interval was taken ([`INTERVAL`]).
+    pub interval: &'static str,
+    /// The values it varied.
+    pub assumed: Vec<AssumedValue<'a>>,
+}
+
+/// What a what-if's interval is, in every output that shows one.
+pub const INTERVAL: &str = "each value the machine file marks assumed, halved and doubled one at a time (not jointly), both profiles rerun; the lowest and highest change";
+
 /// `results.json`: deterministic (the simulator's own host timings are in
 /// `simulator.json`), so the same seed gives the same bytes.
 #[derive(Debug, Clone, Serialize)]
@@ -191,6 +258,8 @@ pub struct Results<'a> {
     pub machine: MachineInfo<'a>,
     /// `--vary`, if given.
     pub varied: Option<Varied<'a>>,
+    /// `--vs` or `--what-if`, if given.
+    pub what_if: Option<WhatIfInfo<'a>>,
     /// The seed.
     pub seed: u64,
     /// Simulated warm-up, microseconds.
@@ -221,6 +290,7 @@ pub fn to_json(p: &Prediction) -> Results<'_> {
             .varied
             .as_ref()
             .map(|(key, value)| Varied { key, value: *value }),
+        what_if: what_if_info(p),
         seed: p.spec.seed,
         simulated_warmup_us: warmup as f64 / 1e6,
         simulated_window_us: window as f64 / 1e6,
@@ -228,6 +298,55 @@ pub fn to_json(p: &Prediction) -> Results<'_> {
         rows: p.rows.iter().map(|r| row(p, r)).collect(),
         violations: p.rows.iter().map(|r| r.r.violations.len()).sum(),
     }
+}
+
+/// The what-if part of `results.json`, if `p` is a what-if.
+pub fn what_if_info(p: &Prediction) -> Option<WhatIfInfo<'_>> {
+    let c = p.compared.as_ref()?;
+    Some(WhatIfInfo {
+        before_kernel_profile: c.before.name(),
+        after_kernel_profile: p.spec.profile.name(),
+        interval: INTERVAL,
+        assumed: c
+            .assumed
+            .iter()
+            .map(|a| AssumedValue {
+                key: &a.key,
+                value: a.value,
+                source: "assumed",
+                tried: &a.tried,
+            })
+            .collect(),
+    })
+}
+
+/// The lines under a what-if table: how the interval was taken, and over which values.
+pub fn assumed_lines(p: &Prediction) -> Vec<String> {
+    let Some(info) = what_if_info(p) else {
+        return Vec::new();
+    };
+    let mut out = vec![format!(
+        "change = after / before - 1 of switches/s, from kernel profile {} to {}; interval: {INTERVAL}:",
+        info.before_kernel_profile, info.after_kernel_profile
+    )];
+    if info.assumed.is_empty() {
+        out.push("  (none: the interval was not taken)".into());
+    }
+    for a in &info.assumed {
+        let tried: Vec<String> = a.tried.iter().map(f64::to_string).collect();
+        out.push(format!(
+            "  {} = {} ({}; tried {})",
+            a.key,
+            a.value,
+            a.source,
+            if tried.is_empty() {
+                "none: the file refused both".into()
+            } else {
+                tried.join(", ")
+            }
+        ));
+    }
+    out
 }
 
 /// One row of `simulator.json`.
@@ -360,20 +479,72 @@ pub const COLUMNS: &[Column] = &[
     ),
 ];
 
-/// The terminal table: the header, then a line per row.
-pub fn table(p: &Prediction) -> String {
-    let mut s = header(p) + "\n";
-    let values: Vec<serde_json::Value> = p
-        .rows
+/// The columns of a what-if's table (`--vs`, `--what-if`), over [`PredictRow`]'s fields.
+pub const WHAT_IF_COLUMNS: &[Column] = &[
+    col("scheme", "the scheme", Cell::Text("scheme"), true),
+    col("arch", "the model's arch", Cell::Text("arch"), true),
+    col("workload", "the workload", Cell::Text("workload"), true),
+    col("cpus", "simulated CPUs", Cell::Text("cpus"), false),
+    col(
+        "pairs",
+        "pairs of tasks waking each other",
+        Cell::Text("pairs"),
+        false,
+    ),
+    col(
+        "before/s",
+        "predicted context switches per second under the profile compared from",
+        Cell::Si("before_switches_per_sec"),
+        false,
+    ),
+    col(
+        "after/s",
+        "predicted context switches per second under the profile compared to",
+        Cell::Si("after_switches_per_sec"),
+        false,
+    ),
+    col(
+        "change [assumed halved..doubled]",
+        "after / before - 1, with its lowest and highest over the machine's assumed values, each halved and doubled one at a time (not jointly)",
+        Cell::PercentCi("change", "change_low", "change_high"),
+        false,
+    ),
+    col(
+        "limit after",
+        "the cache line with the most transfers per switch under the profile compared to",
+        Cell::Text("limiting_line"),
+        false,
+    ),
+];
+
+/// The rows of `p` as JSON values, for the tables.
+fn values(p: &Prediction) -> Vec<serde_json::Value> {
+    p.rows
         .iter()
         .map(|r| serde_json::to_value(row(p, r)).unwrap_or(serde_json::Value::Null))
-        .collect();
+        .collect()
+}
+
+/// The terminal table: the header, then a line per row (a what-if's own columns and the
+/// assumed values under them when `p` is a what-if).
+pub fn table(p: &Prediction) -> String {
+    let mut s = header(p) + "\n";
+    let values = values(p);
     let groups: Vec<_> = p
         .rows
         .iter()
         .map(|r| (r.r.arch, r.r.workload, r.pairs))
         .collect();
-    s += &columns::text_table(COLUMNS, &values, |i| groups[i] != groups[i - 1]);
+    let columns = if p.compared.is_some() {
+        WHAT_IF_COLUMNS
+    } else {
+        COLUMNS
+    };
+    s += &columns::text_table(columns, &values, |i| groups[i] != groups[i - 1]);
+    for line in assumed_lines(p) {
+        s += &line;
+        s.push('\n');
+    }
     let v: usize = p.rows.iter().map(|r| r.r.violations.len()).sum();
     if v > 0 {
         let _ = writeln!(s, "\n{v} VIOLATION(S) of the safety properties:");
@@ -604,6 +775,7 @@ pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error
         |_, _| "",
     );
     let charts = page::charts(charts.iter().map(|c| (c, c.title.as_str())));
+    let what_if_rows = page::rows(WHAT_IF_COLUMNS, &values, |_| "", |_, _| "");
     let (warmup, window) = p.spec.window();
     page::render(
         &PAGE,
@@ -617,6 +789,10 @@ pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error
             charts => charts,
             columns => page::columns(COLUMNS),
             rows => rows,
+            what_if => p.compared.is_some(),
+            what_if_columns => page::columns(WHAT_IF_COLUMNS),
+            what_if_rows => what_if_rows,
+            what_if_notes => assumed_lines(p),
             table => table(p),
         },
     )

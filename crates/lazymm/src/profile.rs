@@ -540,7 +540,7 @@ impl fmt::Display for ItemError {
         match self {
             ItemError::Syntax(s) => write!(
                 f,
-                "--profile-item '{s}' is not ITEM=on|off (valid items: {})",
+                "'{s}' is not ITEM=on|off (valid items: {})",
                 names.join(", ")
             ),
             ItemError::Unknown(s) => write!(

@@ -27,6 +27,9 @@ pub enum Cell {
     RatioCi(&'static str, &'static str, &'static str),
     /// A number with this many decimals.
     Fixed(&'static str, usize),
+    /// A fraction as a signed percentage with its interval, from three fields (value,
+    /// low, high): `+51.6 % [+49.5..+53.4]`.
+    PercentCi(&'static str, &'static str, &'static str),
 }
 
 /// One column of the tables.
@@ -86,7 +89,7 @@ impl Cell {
         match self {
             Cell::Text(k) | Cell::Si(k) | Cell::Fixed(k, _) => vec![k],
             Cell::SiRange(a, b) => vec![a, b],
-            Cell::RatioCi(a, b, c) => vec![a, b, c],
+            Cell::RatioCi(a, b, c) | Cell::PercentCi(a, b, c) => vec![a, b, c],
         }
     }
 
@@ -109,6 +112,15 @@ impl Cell {
                 _ => "-".into(),
             },
             Cell::Fixed(k, d) => num(k).map_or("-".into(), |v| format!("{v:.d$}")),
+            Cell::PercentCi(m, lo, hi) => match (num(m), num(lo), num(hi)) {
+                (Some(m), Some(lo), Some(hi)) => format!(
+                    "{:+.1} % [{:+.1}..{:+.1}]",
+                    m * 100.0,
+                    lo * 100.0,
+                    hi * 100.0
+                ),
+                _ => "-".into(),
+            },
         }
     }
 }
@@ -181,4 +193,18 @@ pub fn to_csv<T: serde::Serialize>(
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     // The writer was given only UTF-8 text.
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_percentage_cell_shows_the_sign_and_its_interval() {
+        let c = Cell::PercentCi("c", "lo", "hi");
+        let row = serde_json::json!({"c": 0.516, "lo": -0.0171, "hi": 0.534});
+        assert_eq!(c.format(&row), "+51.6 % [-1.7..+53.4]");
+        assert_eq!(c.format(&serde_json::json!({"c": 0.5, "lo": null})), "-");
+        assert_eq!(c.keys(), ["c", "lo", "hi"]);
+    }
 }
