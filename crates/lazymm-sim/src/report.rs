@@ -520,7 +520,7 @@ const LIMIT_CHART_LINES: usize = 6;
 /// asked, as [`charts`] groups them), at the group's largest CPU count, one stacked bar per scheme of its line
 /// transfers per switch by cache line ([`Row::transfers_per_switch_by_line`]), with its
 /// limiting line named after the bar. Each row's limiting line has a segment of its
-/// own; so do the largest lines over the group up to [`LIMIT_CHART_LINES`]; the rest
+/// own; so do the largest lines over the group, up to `LIMIT_CHART_LINES` (6); the rest
 /// are summed as `other lines`.
 pub fn limiting_line_charts(p: &Prediction) -> Vec<Chart> {
     let mut keys: Vec<(&str, &str, Option<usize>)> = Vec::new();

@@ -237,7 +237,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// In `copy_process`'s order: the mm (`copy_mm`; the model's new process gets a
     /// fresh mm rather than a copy of its parent's), then the profile's shared accesses
     /// of `alloc_pid` and of linking the child under `tasklist_lock`
-    /// ([`Kernel::fork_accesses`]).
+    /// (`Kernel::fork_accesses`).
     pub fn fork(&self, cpu: &mut Cpu<S, A>, pid: u32) -> Option<Task<S>> {
         let mm = self.mm_alloc(cpu)?;
         self.fork_accesses(cpu);
