@@ -529,7 +529,8 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         self.running[c] = next;
     }
 
-    /// `exit_mm` of the task running on CPU `c`.
+    /// `do_exit` (`exit_mm` and the profile's exit accesses) of the user task running on
+    /// CPU `c`.
     fn exit_mm(&mut self, c: usize, pid: u32, ts_ns: u64) {
         if pid == 0 || self.running[c] != pid {
             return;
@@ -542,7 +543,7 @@ impl<'a, S: Scheme, A: Arch> Host<'a, S, A> {
         }
         let mm = t.mm_id();
         let mut cpu = self.serial.cpu(c);
-        self.k.exit_mm(&mut cpu, t);
+        self.k.do_exit(&mut cpu, t);
         drop(cpu);
         self.lazy_from_user[c] = true;
         if let (Some(tl), Some(mm)) = (&mut self.tl, mm) {

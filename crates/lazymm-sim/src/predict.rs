@@ -433,6 +433,76 @@ mod tests {
     }
 
     #[test]
+    fn the_limiting_line_chart_stacks_each_schemes_lines_at_the_largest_cpu_count() {
+        let m = Machine::load("spr-2s").unwrap();
+        let mut s = small(&m);
+        s.profile = lazymm::Profile::by_name("6.12").unwrap();
+        let p = predict(&m, &s, |_, _| {}).unwrap();
+        let charts = report::limiting_line_charts(&p);
+        // One per group: threads with 3 and with 8 pairs, idle-storm.
+        assert_eq!(
+            charts.len(),
+            3,
+            "{:?}",
+            charts.iter().map(|c| &c.file).collect::<Vec<_>>()
+        );
+        let c = charts
+            .iter()
+            .find(|c| c.file == "limits-threads-generic-pairs8.svg")
+            .unwrap();
+        assert!(c.title.contains("at 16 CPUs (predicted, spr-2s)") && c.title.contains("6.12"));
+        for scheme in ["refcount", "shootdown", "none"] {
+            let r = p
+                .rows
+                .iter()
+                .find(|r| r.r.scheme == scheme && r.r.cpus == 16 && r.pairs == Some(8))
+                .unwrap();
+            let bar = c
+                .svg
+                .split(r#"<g class="bar""#)
+                .find(|b| b.starts_with(&format!(r#" data-row="{scheme}""#)))
+                .unwrap();
+            // The segments add up to the row's transfers per switch (rounded as drawn).
+            let sum: f64 = bar
+                .split(r#"data-value=""#)
+                .skip(1)
+                .map(|v| v.split('"').next().unwrap().parse::<f64>().unwrap())
+                .sum();
+            let want = r.transfers_per_switch().unwrap_or(0.0);
+            assert!(
+                (sum - want).abs() < 1e-9 * want.max(1.0),
+                "{scheme}: {sum} vs {want}"
+            );
+            match r.limiting_line() {
+                Some(l) => {
+                    let esc = l.replace('>', "&gt;");
+                    assert!(bar.contains(&format!("limit: {esc} (")), "{scheme}: {bar}");
+                    assert!(bar.contains(&format!(r#"data-key="{esc}""#)), "{scheme}");
+                }
+                None => assert!(bar.contains("no line transfers"), "{scheme}"),
+            }
+        }
+        let refcount = p
+            .rows
+            .iter()
+            .find(|r| r.r.scheme == "refcount" && r.r.cpus == 16 && r.pairs == Some(8))
+            .unwrap();
+        assert!(
+            refcount.limiting_line().is_some(),
+            "refcount moves lines at 16 CPUs"
+        );
+        let page = report::html(&p, &report::charts(&p)).unwrap();
+        assert!(page.contains(r#"<h2 id="limits">"#));
+        assert_eq!(
+            page.matches(r#"class="seg""#).count(),
+            charts
+                .iter()
+                .map(|c| c.svg.matches(r#"class="seg""#).count())
+                .sum::<usize>()
+        );
+    }
+
+    #[test]
     fn a_field_with_a_comma_or_a_quote_stays_one_csv_field() {
         let m = Machine::load("spr-2s").unwrap();
         let mut s = small(&m);

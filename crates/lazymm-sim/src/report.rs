@@ -12,7 +12,9 @@ use crate::predict::{Prediction, Row};
 use lazymm_engine::bench::Mode;
 use lazymm_engine::report::columns::{self, col, Cell, Column};
 use lazymm_engine::report::page::{self, Kind, Page};
-use lazymm_engine::report::svg::{line_chart, Chart, ChartSpec, Point, Scale, Series, XAxis};
+use lazymm_engine::report::svg::{
+    line_chart, stacked_bar_chart, Chart, ChartSpec, Point, Scale, Series, Stack, XAxis,
+};
 use lazymm_engine::report::write_dir;
 pub use lazymm_engine::report::ReportError;
 use serde::Serialize;
@@ -681,6 +683,134 @@ pub fn charts(p: &Prediction) -> Vec<Chart> {
     out
 }
 
+/// How many lines a limiting-line chart names (beyond every row's limiting line); the
+/// rest are summed as `other lines`.
+const LIMIT_CHART_LINES: usize = 6;
+
+/// The limiting-line charts: per arch and workload (and pair count when several were
+/// asked, as [`charts`] groups them), at the group's largest CPU count, one stacked bar per scheme of its line
+/// transfers per switch by cache line ([`Row::transfers_per_switch_by_line`]), with its
+/// limiting line named after the bar. Each row's limiting line has a segment of its
+/// own; so do the largest lines over the group, up to `LIMIT_CHART_LINES` (6); the rest
+/// are summed as `other lines`.
+pub fn limiting_line_charts(p: &Prediction) -> Vec<Chart> {
+    let mut keys: Vec<(&str, &str, Option<usize>)> = Vec::new();
+    for r in &p.rows {
+        let k = (
+            r.r.arch,
+            r.r.workload.name(),
+            if p.spec.pairs.len() > 1 {
+                r.pairs
+            } else {
+                None
+            },
+        );
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let mut out = Vec::new();
+    for (arch, w, pairs) in keys {
+        let group: Vec<&Row> = p
+            .rows
+            .iter()
+            .filter(|r| {
+                r.r.arch == arch
+                    && r.r.workload.name() == w
+                    && (pairs.is_none() || r.pairs == pairs)
+            })
+            .collect();
+        let Some(cpus) = group.iter().map(|r| r.r.cpus).max() else {
+            continue;
+        };
+        let rows: Vec<&Row> = p
+            .spec
+            .schemes
+            .iter()
+            .filter_map(|s| group.iter().find(|r| r.r.scheme == *s && r.r.cpus == cpus))
+            .copied()
+            .collect();
+        let by_line: Vec<Vec<(&str, f64)>> = rows
+            .iter()
+            .map(|r| r.transfers_per_switch_by_line())
+            .collect();
+        // The lines named: every limiting line, then the largest over the group.
+        let mut named: Vec<&str> = Vec::new();
+        for l in rows.iter().filter_map(|r| r.limiting_line()) {
+            if !named.contains(&l) {
+                named.push(l);
+            }
+        }
+        let mut sums: Vec<(&str, f64)> = Vec::new();
+        for (l, v) in by_line.iter().flatten() {
+            match sums.iter_mut().find(|(k, _)| k == l) {
+                Some((_, s)) => *s += v,
+                None => sums.push((l, *v)),
+            }
+        }
+        sums.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        for (l, _) in sums {
+            if named.len() >= LIMIT_CHART_LINES {
+                break;
+            }
+            if !named.contains(&l) {
+                named.push(l);
+            }
+        }
+        let bars: Vec<Stack> = rows
+            .iter()
+            .zip(&by_line)
+            .map(|(r, lines)| {
+                let mut segments: Vec<(String, f64)> = named
+                    .iter()
+                    .map(|n| {
+                        let v = lines.iter().find(|(l, _)| l == n).map_or(0.0, |(_, v)| *v);
+                        (n.to_string(), v)
+                    })
+                    .collect();
+                let other: f64 = lines
+                    .iter()
+                    .filter(|(l, _)| !named.contains(l))
+                    .map(|(_, v)| v)
+                    .sum();
+                segments.push(("other lines".into(), other));
+                let note = match (r.limiting_line(), lines.first()) {
+                    (Some(l), Some((_, v))) => format!("limit: {l} ({v:.2}/switch)"),
+                    _ => "no line transfers".into(),
+                };
+                Stack {
+                    label: r.r.scheme.to_string(),
+                    segments,
+                    note,
+                }
+            })
+            .collect();
+        if bars.is_empty() {
+            continue;
+        }
+        let what = format!(
+            "{w} ({arch}{}, kernel {})",
+            pairs
+                .or(rows.first().and_then(|r| r.pairs))
+                .map_or(String::new(), |p| format!(", {p} pairs")),
+            p.spec.profile.name()
+        );
+        out.push(stacked_bar_chart(
+            &format!(
+                "limits-{w}-{arch}{}.svg",
+                pairs.map_or(String::new(), |p| format!("-pairs{p}"))
+            ),
+            &format!(
+                "{what}: line transfers per switch by line at {cpus} CPUs (predicted, {})",
+                p.machine.file.name
+            ),
+            "line transfers per context switch",
+            &bars,
+        ));
+    }
+    out
+}
+
 /// The charts of the bench's predicted section: per workload and arch, each scheme's
 /// context switches per second and its speed against `refcount` (its switches per second
 /// over refcount's in the same group; above 1 is faster), against CPUs, each title naming
@@ -750,7 +880,8 @@ const PAGE: Page<'static> = Page {
     nav: page::REPORT_NAV,
 };
 
-/// `index.html`: the header, the charts inline and the tables, rendered from the
+/// `index.html`: the header, the charts and the limiting-line charts inline and the
+/// tables, rendered from the
 /// template with HTML autoescape.
 pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error> {
     use minijinja::context;
@@ -776,6 +907,8 @@ pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error
     );
     let charts = page::charts(charts.iter().map(|c| (c, c.title.as_str())));
     let what_if_rows = page::rows(WHAT_IF_COLUMNS, &values, |_| "", |_, _| "");
+    let limit_charts = limiting_line_charts(p);
+    let limits = page::charts(limit_charts.iter().map(|c| (c, c.title.as_str())));
     let (warmup, window) = p.spec.window();
     page::render(
         &PAGE,
@@ -787,6 +920,7 @@ pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error
             window => format!("{:.0} us simulated after {:.0} us of warm-up", window as f64 / 1e6, warmup as f64 / 1e6),
             violation_count => p.rows.iter().map(|r| r.r.violations.len()).sum::<usize>(),
             charts => charts,
+            limits => limits,
             columns => page::columns(COLUMNS),
             rows => rows,
             what_if => p.compared.is_some(),
@@ -799,7 +933,7 @@ pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error
 }
 
 /// Writes every file (`table.txt`, `results.json`, `results.csv`, `simulator.json`,
-/// the charts, `index.html`) with the report layer's [`write_dir`], all or nothing.
+/// the charts, the limiting-line charts, `index.html`) with the report layer's [`write_dir`], all or nothing.
 /// Returns the file names.
 pub fn write(p: &Prediction, out: &Path) -> Result<Vec<String>, ReportError> {
     let render = ReportError::render;
@@ -817,5 +951,6 @@ pub fn write(p: &Prediction, out: &Path) -> Result<Vec<String>, ReportError> {
         ("index.html".into(), page),
     ];
     files.extend(charts.into_iter().map(|c| (c.file, c.svg)));
+    files.extend(limiting_line_charts(p).into_iter().map(|c| (c.file, c.svg)));
     write_dir(out, &files)
 }

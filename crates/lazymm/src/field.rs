@@ -11,7 +11,8 @@
 /// A kernel field the model keeps in shared memory (or that a kernel profile adds).
 ///
 /// Names are the kernel's (`include/linux/mm_types.h`, `kernel/sched/sched.h`,
-/// `arch/x86/include/asm/tlbflush.h`, `kernel/smp.c`, `kernel/sched/fair.c`).
+/// `arch/x86/include/asm/tlbflush.h`, `kernel/smp.c`, `kernel/sched/fair.c`, `kernel/fork.c`,
+/// `kernel/pid.c`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Field {
@@ -59,11 +60,19 @@ pub enum Field {
     NohzIdleCpusMask,
     /// `nohz.nr_cpus` (and `nohz.has_blocked`, on the same line); added by a profile.
     NohzNrCpus,
+    /// `tasklist_lock` (`kernel/fork.c`), the machine-wide rwlock fork and exit take
+    /// for writing; added by a profile.
+    TasklistLock,
+    /// `pidmap_lock` (`kernel/pid.c`), the machine-wide spinlock of PID allocation and
+    /// freeing; added by a profile.
+    PidmapLock,
+    /// `mm->mmap_lock`, the mm's rwsem (its count word); added by a profile.
+    MmapLock,
 }
 
 impl Field {
     /// Every field, in declaration order.
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 23] = [
         Field::None,
         Field::MmUsers,
         Field::MmCount,
@@ -84,6 +93,9 @@ impl Field {
         Field::HazardSlot,
         Field::NohzIdleCpusMask,
         Field::NohzNrCpus,
+        Field::TasklistLock,
+        Field::PidmapLock,
+        Field::MmapLock,
     ];
 
     /// How many fields there are.
@@ -112,6 +124,9 @@ impl Field {
             Field::HazardSlot => "hazard_slot",
             Field::NohzIdleCpusMask => "nohz.idle_cpus_mask",
             Field::NohzNrCpus => "nohz.nr_cpus",
+            Field::TasklistLock => "tasklist_lock",
+            Field::PidmapLock => "pidmap_lock",
+            Field::MmapLock => "mmap_lock",
         }
     }
 

@@ -14,7 +14,10 @@ use crate::cpumask::SharedCpuMask;
 use crate::mm::{Arena, MmId};
 use crate::mutant::FaultPoint;
 use crate::oracle::{Violation, ViolationKind};
-use crate::profile::Item::{MmCidLock, MmCidPercpu, MmCidTask, NohzIdle, TtwuQueue, TtwuRqLock};
+use crate::profile::Item::{
+    ExitMmMmapLock, MmCidLock, MmCidPercpu, MmCidTask, NohzIdle, PidmapLock, TasklistLock,
+    TtwuQueue, TtwuRqLock,
+};
 use crate::scheme::Scheme;
 use crate::smp::IpiHost;
 use crate::sync::{raw::AtomicUsize, CachePadded, Field, Ordering, SharedU64, Tag};
@@ -44,6 +47,10 @@ pub struct Kernel<S: Scheme, A: Arch> {
     /// The nohz idle balancer's machine-wide state (touched only under a profile with
     /// [`crate::profile::Item::NohzIdle`]).
     pub(crate) nohz: Nohz,
+    /// `tasklist_lock` (touched only under [`crate::profile::Item::TasklistLock`]).
+    pub(crate) tasklist_lock: CachePadded<SharedU64>,
+    /// `pidmap_lock` (touched only under [`crate::profile::Item::PidmapLock`]).
+    pub(crate) pidmap_lock: CachePadded<SharedU64>,
     /// How CPUs wait for the IPIs they sent, when the host plays them all (see
     /// [`crate::smp`]); `None`: they spin.
     pub(crate) ipi_host: Option<Arc<dyn IpiHost<S, A>>>,
@@ -77,6 +84,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
                 idle_cpus_mask: SharedCpuMask::new(n, Field::NohzIdleCpusMask, 0),
                 nr_cpus: CachePadded(SharedU64::new(0, Tag::new(Field::NohzNrCpus, 0))),
             },
+            tasklist_lock: CachePadded(SharedU64::new(0, Tag::new(Field::TasklistLock, 0))),
+            pidmap_lock: CachePadded(SharedU64::new(0, Tag::new(Field::PidmapLock, 0))),
             ipi_host: None,
             scheme: S::new(&cfg),
             arch: A::new(&cfg),
@@ -305,5 +314,62 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         m.cidmask.load(&mut cpu.acct, Ordering::Relaxed);
         m.cidmask.fetch_or(&mut cpu.acct, 0, Ordering::Relaxed);
         m.cid.fetch_sub(&mut cpu.acct, 1, Ordering::Release);
+    }
+
+    // ---- fork and exit ----------------------------------------------------------------
+
+    /// A spinlock or the write side of an rwlock taken and released by `cpu`, as a
+    /// queued lock does it without contention: an acquiring RMW on the lock word, a
+    /// release store at unlock. The model's critical sections never wait (nothing else
+    /// the model does holds these locks), so only the line's traffic is modelled.
+    fn lock_unlock(cpu: &mut Cpu<S, A>, lock: &SharedU64) {
+        // ORDERING: Acquire, as spin_lock / write_lock (queued locks: an acquiring
+        // cmpxchg).
+        lock.fetch_or(&mut cpu.acct, 0, Ordering::Acquire);
+        // ORDERING: Release, as spin_unlock / write_unlock (a release store).
+        lock.store(&mut cpu.acct, 0, Ordering::Release);
+    }
+
+    /// `write_lock_irq(&tasklist_lock)` ... `write_unlock_irq`, under the profile.
+    pub(crate) fn tasklist_write(&self, cpu: &mut Cpu<S, A>) {
+        if self.cfg.profile.has(TasklistLock) {
+            Self::lock_unlock(cpu, &self.tasklist_lock);
+        }
+    }
+
+    /// `alloc_pid`'s shared accesses in the root PID namespace: `pidmap_lock` around
+    /// `idr_alloc_cyclic`, then again around `idr_replace` and `pid_allocated++`.
+    pub(crate) fn alloc_pid(&self, cpu: &mut Cpu<S, A>) {
+        if self.cfg.profile.has(PidmapLock) {
+            Self::lock_unlock(cpu, &self.pidmap_lock);
+            Self::lock_unlock(cpu, &self.pidmap_lock);
+        }
+    }
+
+    /// `free_pid`'s shared access: `spin_lock_irqsave(&pidmap_lock)` around
+    /// `idr_remove` and `pid_allocated--`.
+    pub(crate) fn free_pid(&self, cpu: &mut Cpu<S, A>) {
+        if self.cfg.profile.has(PidmapLock) {
+            Self::lock_unlock(cpu, &self.pidmap_lock);
+        }
+    }
+
+    /// `mmap_read_lock(mm)` (`down_read`: an acquiring add to the rwsem's count) when
+    /// `lock`, `mmap_read_unlock(mm)` (a releasing add) otherwise, under the profile's
+    /// [`crate::profile::Item::ExitMmMmapLock`].
+    pub(crate) fn exit_mm_mmap_lock(&self, cpu: &mut Cpu<S, A>, mm: crate::mm::MmId, lock: bool) {
+        if !self.cfg.profile.has(ExitMmMmapLock) {
+            return;
+        }
+        let Some(m) = self.mm(cpu, mm, "mmap_lock") else {
+            return;
+        };
+        if lock {
+            // ORDERING: Acquire, as down_read's atomic_long_add_return_acquire.
+            m.mmap_lock.fetch_add(&mut cpu.acct, 1, Ordering::Acquire);
+        } else {
+            // ORDERING: Release, as up_read's atomic_long_add_return_release.
+            m.mmap_lock.fetch_sub(&mut cpu.acct, 1, Ordering::Release);
+        }
     }
 }

@@ -233,19 +233,35 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     }
 
     /// `fork()` of a new process: a user task with a new mm. `None` when the arena is full.
+    ///
+    /// In `copy_process`'s order: the mm (`copy_mm`; the model's new process gets a
+    /// fresh mm rather than a copy of its parent's), then the profile's shared accesses
+    /// of `alloc_pid` and of linking the child under `tasklist_lock`
+    /// (`Kernel::fork_accesses`).
     pub fn fork(&self, cpu: &mut Cpu<S, A>, pid: u32) -> Option<Task<S>> {
         let mm = self.mm_alloc(cpu)?;
+        self.fork_accesses(cpu);
         Some(Task::user(pid, mm))
     }
 
     /// `clone(CLONE_VM)`: a new thread sharing `parent`'s mm. `None` if `parent` has no
-    /// address space of its own.
+    /// address space of its own. As [`Kernel::fork`], `copy_mm` (here `mmget`) comes
+    /// before `alloc_pid` and `tasklist_lock`.
     pub fn clone_thread(&self, cpu: &mut Cpu<S, A>, parent: &Task<S>, pid: u32) -> Option<Task<S>> {
         let Some(TaskMm::User(u)) = &parent.mm else {
             return None;
         };
         let mm = self.mmget(cpu, u);
+        self.fork_accesses(cpu);
         Some(Task::user(pid, mm))
+    }
+
+    /// The kernel profile's shared accesses of `copy_process` after `copy_mm`:
+    /// `alloc_pid` (`pidmap_lock`), then `write_lock_irq(&tasklist_lock)` to link the
+    /// child into the task list (`nr_threads++`, `total_forks++` under it).
+    fn fork_accesses(&self, cpu: &mut Cpu<S, A>) {
+        self.alloc_pid(cpu);
+        self.tasklist_write(cpu);
     }
 
     /// The idle task of a booting CPU (`sched_init`, `start_secondary`): a kernel
@@ -272,6 +288,8 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             return;
         };
         let id = mm.id();
+        // mmap_read_lock(mm): the core-dump handshake (the profile's).
+        self.exit_mm_mmap_lock(cpu, id, true);
         let lazy = S::mmgrab_lazy_tlb(self, cpu, &LazyMm::of_user(&mm));
         // smp_mb__after_spinlock() under task_lock: user accesses happen before
         // current->mm is cleared.
@@ -285,8 +303,30 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         A::enter_lazy_tlb(self, cpu, &LazyMm::new(id, &irq));
         S::lazy_install(&mut cpu.scheme, &mut task.scheme, lazy);
         cpu.local_irq_enable(irq);
+        // task_unlock(current); mmap_read_unlock(mm).
+        self.exit_mm_mmap_lock(cpu, id, false);
         self.preempt_point();
         self.mmput(cpu, mm);
+    }
+
+    /// `do_exit()` as far as the model goes: `exit_mm`, then the kernel profile's
+    /// shared accesses of `exit_notify` (`write_lock_irq(&tasklist_lock)`) and of
+    /// `release_task` (`tasklist_lock` again, and `free_pid` under it: `pidmap_lock`).
+    /// The last switch away (`do_task_dead`) is the caller's.
+    ///
+    /// `release_task` runs here, on the exiting CPU, as it does for a thread that
+    /// reaps itself in `exit_notify`; a process's parent would run it from `wait`, on
+    /// its own CPU (a named simplification). A kernel thread exits the same way,
+    /// without `exit_mm`'s work.
+    pub fn do_exit(&self, cpu: &mut Cpu<S, A>, task: &mut Task<S>) {
+        self.exit_mm(cpu, task);
+        // exit_notify().
+        self.tasklist_write(cpu);
+        // release_task(): __exit_signal() → __unhash_process() → detach_pid() →
+        // free_pid(), under tasklist_lock (the model takes the two in turn; neither
+        // waits).
+        self.tasklist_write(cpu);
+        self.free_pid(cpu);
     }
 
     // ---- exec -----------------------------------------------------------------------

@@ -139,6 +139,9 @@ pub struct Mm {
     pub(crate) cid: CachePadded<SharedU64>,
     /// `mm_cidmask(mm)` (one word in the model: the CIDs of the first 64 CPUs).
     pub(crate) cidmask: CachePadded<SharedU64>,
+    /// `mm->mmap_lock`'s count word, as far as a kernel profile's `exit_mm` touches it
+    /// ([`crate::profile::Item::ExitMmMmapLock`]).
+    pub(crate) mmap_lock: CachePadded<SharedU64>,
 }
 
 /// `MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY | MEMBARRIER_STATE_PRIVATE_EXPEDITED`: the
@@ -157,6 +160,7 @@ impl Mm {
             membarrier_state: SharedU64::new(0, Tag::new(Field::MembarrierState, slot)),
             cid: CachePadded(SharedU64::new(0, Tag::new(Field::MmCid, slot))),
             cidmask: CachePadded(SharedU64::new(0, Tag::new(Field::MmCidMask, slot))),
+            mmap_lock: CachePadded(SharedU64::new(0, Tag::new(Field::MmapLock, slot))),
         }
     }
 

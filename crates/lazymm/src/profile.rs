@@ -1,5 +1,6 @@
 //! Kernel profiles: the scheme-independent shared accesses a kernel's context switch,
-//! remote wakeup and idle entry and exit make, and which fields share a cache line, for
+//! remote wakeup, idle entry and exit, fork and exit make, and which fields share a
+//! cache line, for
 //! the kernels users run and the states just before and after the commits that changed
 //! them.
 //!
@@ -7,7 +8,9 @@
 //! model's own paths, so every host performs a profile's accesses: `context_switch`
 //! (`mm_cid`, the x86 `mm_cpumask` test, the wake list's drain), idle entry and exit
 //! (nohz idle accounting), and the remote wakeup ([`Kernel::ttwu_accesses`](crate::Kernel::ttwu_accesses), called by
-//! the host layer where it wakes a task on another CPU). The layout item moves
+//! the host layer where it wakes a task on another CPU), fork (`Kernel::fork`,
+//! `Kernel::clone_thread`: `pidmap_lock`, `tasklist_lock`) and exit (`Kernel::exit_mm`:
+//! `mmap_lock`; `Kernel::do_exit`: `tasklist_lock`, `pidmap_lock`). The layout item moves
 //! `mm_count` on or off the line of the mm's other hot fields: which fields share a line
 //! is the profile's ([`Profile::layout`]), stamped on every recorded access, so a host
 //! that prices coherence needs no change when a field moves.
@@ -27,6 +30,11 @@
 //! - The wake list: the target's drain (`sched_ttwu_pending`'s `llist_del_all`) is
 //!   performed at the target's next `context_switch`, not from its IPI or idle loop; the
 //!   wakeup IPI itself is the host's (it is a host event, not a model access).
+//! - Fork and exit: only the machine-wide locks and the mm's `mmap_lock`; the parent's
+//!   `sighand->siglock` and `signal_struct` counters, `mm_init_cid` and
+//!   `sched_mm_cid_exit` are left out. `release_task` runs on the exiting CPU right
+//!   after `exit_notify` (a thread reaps itself there; a process's parent would run it
+//!   from `wait`, on its own CPU). One PID-namespace level (the root).
 
 use crate::field::Field;
 use crate::sync::raw;
@@ -74,11 +82,25 @@ pub enum Item {
     /// `nohz_balance_enter_idle` (sets the CPU in `nohz.idle_cpus_mask`, increments
     /// `nohz.nr_cpus`), and leaving idle `nohz_balance_exit_idle` (the reverse).
     NohzIdle,
+    /// `tasklist_lock`, taken for writing by `copy_process` (to link the child into
+    /// the task list and its thread group), by `exit_notify` and by `release_task`
+    /// (`kernel/fork.c`, `kernel/exit.c`): one machine-wide line that every fork and
+    /// exit writes, whatever the lazy-mm scheme.
+    TasklistLock,
+    /// `pidmap_lock`: `alloc_pid` takes it around `idr_alloc` (once per PID-namespace
+    /// level) and again to publish the PID (`idr_replace`, `pid_allocated++`);
+    /// `free_pid` takes it once (`kernel/pid.c`, since the IDR conversion 95846ecf9dac,
+    /// v4.15).
+    PidmapLock,
+    /// `exit_mm` holds `mmap_read_lock(mm)` around dropping `current->mm`
+    /// (`kernel/exit.c`): a read-side RMW and its release on the mm's `mmap_lock`, the
+    /// line every thread of the process shares.
+    ExitMmMmapLock,
 }
 
 impl Item {
     /// Every item.
-    pub const ALL: [Item; 9] = [
+    pub const ALL: [Item; 12] = [
         Item::MmCountOwnLine,
         Item::SwitchMmCpumaskTest,
         Item::MmCidLock,
@@ -88,6 +110,9 @@ impl Item {
         Item::TtwuRqLock,
         Item::TtwuQueue,
         Item::NohzIdle,
+        Item::TasklistLock,
+        Item::PidmapLock,
+        Item::ExitMmMmapLock,
     ];
 
     /// Its name on the command line (`--profile-item NAME=on|off`).
@@ -102,6 +127,9 @@ impl Item {
             Item::TtwuRqLock => "ttwu-rq-lock",
             Item::TtwuQueue => "ttwu-queue",
             Item::NohzIdle => "nohz-idle",
+            Item::TasklistLock => "tasklist-lock",
+            Item::PidmapLock => "pidmap-lock",
+            Item::ExitMmMmapLock => "exit-mm-mmap-lock",
         }
     }
 
@@ -117,6 +145,9 @@ impl Item {
             Item::TtwuRqLock => "ttwu_queue: rq->lock",
             Item::TtwuQueue => "ttwu_queue_wakelist: call_single_queue",
             Item::NohzIdle => "nohz_balance_enter_idle / nohz_balance_exit_idle",
+            Item::TasklistLock => "copy_process, exit_notify, release_task: tasklist_lock",
+            Item::PidmapLock => "alloc_pid, free_pid: pidmap_lock",
+            Item::ExitMmMmapLock => "exit_mm: mmap_read_lock(mm)",
         }
     }
 
@@ -134,6 +165,11 @@ impl Item {
             Item::TtwuRqLock => "before v2.6 (ttwu_queue: rq_lock)",
             Item::TtwuQueue => "317f394160e9 (v3.0); idle targets f3dd3f674555 (v6.0)",
             Item::NohzIdle => "nohz_balance_enter_idle (v3.x), unchanged since v5.x",
+            Item::TasklistLock => "before v2.6 (write_lock_irq(&tasklist_lock))",
+            Item::PidmapLock => "95846ecf9dac (v4.15): the PID IDR under pidmap_lock",
+            Item::ExitMmMmapLock => {
+                "before v2.6 (down_read(&mm->mmap_sem); mmap_read_lock from d8ed45c5dcd4, v5.8)"
+            }
         }
     }
 
@@ -207,6 +243,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "v6.1 (LTS): mm_count shares its line, no mm_cid",
@@ -222,6 +261,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "v6.6 (LTS): mm_count on its own line, per-CPU mm_cid",
@@ -237,6 +279,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "v6.12 (LTS): as v6.6 for these items",
@@ -251,6 +296,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "mainline as of 2026 (v6.19+): mm_cpumask test under CONFIG_DEBUG_VM, rewritten mm_cid",
@@ -264,6 +312,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "the parent of af7f588d8f73 (v6.2 state)",
@@ -278,6 +329,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "af7f588d8f73: mm_cid under mm->cid_lock, mm_count still shares its line",
@@ -292,6 +346,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "the parent of c1753fd02a00 (v6.4-rc: per-CPU mm_cid, mm_count shares its line)",
@@ -307,6 +364,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "c1753fd02a00: mm_count on its own line",
@@ -322,6 +382,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "the parent of 7e33001b8b (v6.13-rc)",
@@ -336,6 +399,9 @@ impl Profile {
                     TtwuRqLock,
                     TtwuQueue,
                     NohzIdle,
+                    TasklistLock,
+                    PidmapLock,
+                    ExitMmMmapLock,
                 ],
             ),
             "7e33001b8b: the mm_cpumask test only under CONFIG_DEBUG_VM",

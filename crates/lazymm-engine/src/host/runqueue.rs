@@ -300,11 +300,11 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     }
 
     /// A task that was never placed (no room, or a parent that only forked the others)
-    /// exits on this CPU: it runs once, `exit_mm`, and the last switch away.
+    /// exits on this CPU: it runs once, `do_exit` (`exit_mm` and the profile's exit accesses), and the last switch away.
     pub fn kill_unplaced(&mut self, k: &Kernel<S, A>, t: &mut Task<S>) {
         self.switch_to(k, None);
         k.context_switch(&mut self.cpu, &mut self.idle, t);
-        k.exit_mm(&mut self.cpu, t);
+        k.do_exit(&mut self.cpu, t);
         k.context_switch(&mut self.cpu, t, &mut self.idle);
     }
 
@@ -546,7 +546,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         t
     }
 
-    /// The current task `i` exits: `exit_mm`, then the last switch away (to the next
+    /// The current task `i` exits: `do_exit` (`exit_mm` and the profile's exit accesses), then the last switch away (to the next
     /// runnable task, or idle). Returns what was in its slot.
     pub fn exit(&mut self, k: &Kernel<S, A>, i: usize) -> HostTask<S, P> {
         debug_assert_eq!(self.cur, Some(i), "only the running task exits");
@@ -555,7 +555,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         }
         {
             let t = &mut self.tasks[i].as_mut().expect("exiting task exists").task;
-            k.exit_mm(&mut self.cpu, t);
+            k.do_exit(&mut self.cpu, t);
         }
         self.runnable &= !(1 << i);
         self.timers &= !(1 << i);
@@ -586,7 +586,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     }
 
     /// Quiescing, phase one: every task exits, last slot first. A task with an mm is
-    /// switched to, runs `exit_mm` and is switched away from; a kernel thread is simply
+    /// switched to, runs `do_exit` and is switched away from; a kernel thread is simply
     /// dropped (not running, it holds no lazy reference). `before_exit` is called with
     /// each slot about to exit (a checker logs it). Ends on the idle task.
     pub fn quiesce_tasks(
@@ -603,7 +603,7 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
                     self.log_exit(i);
                 }
                 let t = &mut self.tasks[i].as_mut().expect("quiescing task exists").task;
-                k.exit_mm(&mut self.cpu, t);
+                k.do_exit(&mut self.cpu, t);
             }
             if self.cur == Some(i) {
                 self.switch_to(k, None);

@@ -2,6 +2,9 @@
 //! look. [`line_chart`] (bench, predict): every point with its interval as an error bar,
 //! an x axis of any quantity (CPUs, pairs), a log or linear y axis. [`bar_chart`]
 //! (replay): one horizontal bar per row, each a `<g class="bar" data-row=…>`.
+//! [`stacked_bar_chart`] (predict's limiting lines): one horizontal bar per row, split
+//! into segments by key (a cache line), each a `<rect class="seg" data-key=…>`, with a
+//! legend of the keys and a note at the end of each bar.
 //!
 //! A point that is within noise is drawn hollow and grey, its line segment faint, so the
 //! eye does not read a difference into it. Tests read the charts back: each series is a
@@ -590,6 +593,163 @@ pub fn bar_chart(
     }
 }
 
+/// One bar of a [`stacked_bar_chart`]: its label, its segments (key, value; drawn
+/// left to right in this order) and a note drawn after the bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    /// The label left of the bar.
+    pub label: String,
+    /// The segments, each a key (coloured by the legend) and a value `>= 0`.
+    pub segments: Vec<(String, f64)>,
+    /// Text right of the bar.
+    pub note: String,
+}
+
+/// A horizontal stacked bar chart on a linear axis from 0: one `<g class="bar"
+/// data-row=…>` per [`Stack`], one `<rect class="seg" data-key=… data-value=…>` per
+/// segment above zero, each key in its palette colour (slot by first appearance), and
+/// a legend of those keys under the plot.
+pub fn stacked_bar_chart(file: &str, title: &str, x_label: &str, bars: &[Stack]) -> Chart {
+    const W: f64 = 960.0;
+    const ROW: f64 = 26.0;
+    const LEGEND_ROW: f64 = 18.0;
+    let mut keys: Vec<&str> = Vec::new();
+    for b in bars {
+        for (k, v) in &b.segments {
+            if v.is_finite() && *v > 0.0 && !keys.contains(&k.as_str()) {
+                keys.push(k);
+            }
+        }
+    }
+    let color = |k: &str| PALETTE[keys.iter().position(|x| *x == k).unwrap_or(0) % PALETTE.len()];
+    let longest = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let ml = (longest as f64 * 6.8 + 16.0).clamp(110.0, 300.0);
+    let longest_note = bars
+        .iter()
+        .map(|b| b.note.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mr = (longest_note as f64 * 6.4 + 16.0).clamp(60.0, 420.0);
+    let (mt, mb) = (48.0, 56.0);
+    let pw = (W - ml - mr).max(200.0);
+    let ph = ROW * bars.len().max(1) as f64;
+    // The legend: keys in columns of LEGEND_COL across the plot's width, row by row.
+    const LEGEND_COL: f64 = 280.0;
+    let per_row = ((W - ml) / LEGEND_COL).floor().max(1.0) as usize;
+    let legend_h = LEGEND_ROW * keys.len().div_ceil(per_row) as f64 + 8.0;
+    let h = mt + ph + mb + legend_h;
+    let total = |b: &Stack| -> f64 {
+        b.segments
+            .iter()
+            .map(|(_, v)| *v)
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .sum()
+    };
+    let max = bars.iter().map(total).fold(0.0f64, f64::max);
+    let (x0, x1, ticks) = lin_ticks(0.0, if max > 0.0 { max } else { 1.0 });
+    let x_of = |v: f64| ml + pw * (v - x0) / (x1 - x0);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", xml_escape(title));
+    let _ = writeln!(s, r##"<rect width="{W}" height="{h}" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="26" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
+        W / 2.0,
+        xml_escape(title)
+    );
+    for t in &ticks {
+        let x = x_of(*t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eeeeee"/>"##,
+            mt + ph
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            mt + ph + 16.0,
+            si_tick(*t)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#333333"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        ml + pw / 2.0,
+        mt + ph + 36.0,
+        xml_escape(x_label)
+    );
+    for (i, b) in bars.iter().enumerate() {
+        let y = mt + ROW * i as f64;
+        let _ = writeln!(s, r#"<g class="bar" data-row="{}">"#, xml_escape(&b.label));
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            ml - 6.0,
+            y + ROW / 2.0 + 4.0,
+            xml_escape(&b.label)
+        );
+        let mut at = 0.0;
+        for (k, v) in &b.segments {
+            if !(v.is_finite() && *v > 0.0) {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                r##"<rect class="seg" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}" stroke="#ffffff" stroke-width="0.5" data-key="{}" data-value="{v}"><title>{}: {}</title></rect>"##,
+                x_of(at),
+                y + 3.0,
+                (x_of(at + v) - x_of(at)).max(0.0),
+                ROW - 6.0,
+                color(k),
+                xml_escape(k),
+                xml_escape(k),
+                si_tick(*v)
+            );
+            at += v;
+        }
+        let _ = writeln!(
+            s,
+            r#"<text class="note" x="{:.1}" y="{:.1}">{}</text>"#,
+            x_of(at) + 4.0,
+            y + ROW / 2.0 + 4.0,
+            xml_escape(&b.note)
+        );
+        let _ = writeln!(s, "</g>");
+    }
+    let ly = mt + ph + mb;
+    for (i, k) in keys.iter().enumerate() {
+        let y = ly + LEGEND_ROW * (i / per_row) as f64;
+        let x = ml + LEGEND_COL * (i % per_row) as f64;
+        let _ = writeln!(
+            s,
+            r#"<g class="key"><rect x="{x:.1}" y="{:.1}" width="14" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text></g>"#,
+            y,
+            color(k),
+            x + 20.0,
+            y + 10.5,
+            xml_escape(k)
+        );
+    }
+    let _ = writeln!(s, "</svg>");
+    Chart {
+        file: file.into(),
+        title: title.into(),
+        svg: s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,5 +774,58 @@ mod tests {
         assert!(c
             .svg
             .contains(r##"width="570.0" height="16.0" fill="#1f77b4" data-value="3""##));
+    }
+
+    #[test]
+    fn a_stacked_bar_chart_draws_each_segment_in_its_keys_colour_with_a_legend() {
+        let bars = vec![
+            Stack {
+                label: "refcount".into(),
+                segments: vec![("mm_count".into(), 3.0), ("rq->lock".into(), 1.0)],
+                note: "limit: mm_count".into(),
+            },
+            Stack {
+                label: "a<b".into(),
+                segments: vec![("rq->lock".into(), 0.5), ("gone".into(), 0.0)],
+                note: "limit: rq->lock".into(),
+            },
+        ];
+        let c = stacked_bar_chart("x.svg", "t", "transfers", &bars);
+        assert_eq!(c.svg.matches(r#"<g class="bar""#).count(), 2);
+        assert_eq!(
+            c.svg.matches(r#"class="seg""#).count(),
+            3,
+            "zero draws nothing"
+        );
+        assert_eq!(
+            c.svg.matches(r#"<g class="key">"#).count(),
+            2,
+            "no key for a zero"
+        );
+        // One colour per key, whichever bar it is in.
+        let red = c.svg.matches(r##"fill="#d62728""##).count();
+        let blue = c.svg.matches(r##"fill="#1f77b4""##).count();
+        assert_eq!(
+            (red, blue),
+            (2, 3),
+            "mm_count: bar + key; rq->lock: 2 bars + key"
+        );
+        assert!(c.svg.contains("a&lt;b") && c.svg.contains("rq-&gt;lock"));
+        assert!(c.svg.contains(">limit: mm_count</text>"));
+        // The longest bar (4) ends at the last tick, the plot's right edge.
+        let ends: Vec<f64> = c
+            .svg
+            .lines()
+            .filter(|l| l.contains(r#"class="seg""#))
+            .map(|l| {
+                let num = |k: &str| -> f64 {
+                    let i = l.find(k).unwrap() + k.len();
+                    l[i..].split('"').next().unwrap().parse().unwrap()
+                };
+                num(r#" x=""#) + num(r#"width=""#)
+            })
+            .collect();
+        let right = ends.iter().cloned().fold(0.0, f64::max);
+        assert!(ends[1] == right, "{ends:?}");
     }
 }
