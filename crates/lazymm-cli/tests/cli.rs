@@ -110,8 +110,8 @@ fn a_caught_mutant_exits_3() {
     for m in native {
         // A native run catches a mutant when the race it opens happens, which a switch
         // budget makes likely but not certain: seeds until one catches it, each a bounded
-        // run (the first seed nearly always does; a loaded host once needed more than 5).
-        let o = (1..=12)
+        // run (`Exercise::native_seeds`; hotplug's window is the rarest).
+        let o = (1..=m.exercise().native_seeds())
             .map(|seed| {
                 lazymm(&[
                     "run",
