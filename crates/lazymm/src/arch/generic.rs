@@ -12,8 +12,10 @@
 //! return to user space (the comment in `__schedule`). `generic` gives it as the archs
 //! that select `CONFIG_ARCH_HAS_MEMBARRIER_CALLBACKS` (powerpc, riscv) do:
 //! `membarrier_arch_switch_mm` in `switch_mm`, an `smp_mb()` when the mm switched to is
-//! registered for expedited membarrier and differs from the one left (a kernel→user
-//! switch back to the lazy mm gets its barrier from the scheme's `mmdrop_lazy_tlb`).
+//! registered for expedited membarrier and differs from the one left, a user mm (a
+//! kernel→user switch back to the lazy mm, or from `init_mm`, gets its barrier from the
+//! scheme's `mmdrop_lazy_tlb`; riscv issues one there too, which `generic` leaves out,
+//! a simplification: the model's `generic` is no particular arch).
 
 use super::{cpumask_set_cpu, Arch};
 use crate::config::Config;
@@ -47,6 +49,7 @@ impl Arch for Generic {
         if !prev.is(next) || cpu.cr3() != next {
             cpumask_set_cpu(k, cpu, next);
             if !prev.is(next)
+                && !prev.is_init()
                 && !next.is_init()
                 && k.membarrier_state(cpu, next) & crate::mm::MEMBARRIER_STATE_PRIVATE_EXPEDITED
                     != 0
