@@ -30,6 +30,9 @@ use core::fmt;
 pub enum Exercise {
     /// Processes exiting, their mms torn down while other CPUs use them lazily.
     Teardown,
+    /// Kernel workers adopting user mms with `kthread_use_mm` and giving them back
+    /// with `kthread_unuse_mm`.
+    KthreadWork,
     /// CPUs going offline and coming back while mms are torn down.
     Hotplug,
     /// A kernel thread leaves the mm it runs on lazily (it execs a user helper; or, for

@@ -101,7 +101,7 @@ pub const KTHREAD_UNUSE_MM_NO_MB: Mutant = Mutant::declare(&MutantInfo {
     scheme: "refcount",
     arch: Some("arm64"),
     breaks: &[Property::F],
-    exercise: Exercise::Teardown,
+    exercise: Exercise::KthreadWork,
     description: "kthread_unuse_mm before 618758ed3a4f: no smp_mb__after_spinlock() before tsk->mm = NULL, so the kthread's user accesses are unordered with the rq->curr store (f)",
     configure: &[Setting::KthreadUnuseMmNoMb],
 });
@@ -113,7 +113,7 @@ pub const KTHREAD_USE_MM_NO_MB: Mutant = Mutant::declare(&MutantInfo {
     scheme: "refcount",
     arch: Some("arm64"),
     breaks: &[Property::F],
-    exercise: Exercise::Teardown,
+    exercise: Exercise::KthreadWork,
     description: "kthread_use_mm before 618758ed3a4f: adopting the mm it already ran on lazily, the kthread passes no full barrier between tsk->mm = mm and its user accesses (f)",
     configure: &[Setting::KthreadUseMmNoMb],
 });
