@@ -303,6 +303,7 @@ pub fn mutant_workload(m: Mutant) -> Workload {
     match m.exercise() {
         Exercise::Teardown | Exercise::LazyExec => Workload::ExitStorm,
         Exercise::Hotplug => Workload::Hotplug,
+        Exercise::KthreadWork => Workload::Kthread,
         Exercise::TlbFlush => Workload::ExitStorm,
     }
 }

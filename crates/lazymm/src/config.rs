@@ -27,6 +27,29 @@ pub struct Config {
     /// activate_mm vs TLB shootdown and lazy tlb switching race"). Off by default; the
     /// mutant `exec-mmap-irqs-on-activate` turns it on.
     pub activate_mm_irqs_on: bool,
+    /// `kthread_use_mm` re-enables interrupts between `tsk->active_mm = mm` and
+    /// `switch_mm`: the order before 38cf307c1f20 ("mm: fix kthread_use_mm() vs TLB
+    /// invalidate", v5.9), where `switch_mm` disabled them only inside. Off by default;
+    /// the mutant `kthread-use-mm-irqs-on` turns it on.
+    pub kthread_use_mm_irqs_on: bool,
+    /// `exit_mm` without its `smp_mb__after_spinlock()` before `current->mm = NULL`: the
+    /// order before 5bc78502322a ("sched: fix exit_mm vs membarrier (v4)", v5.10), where
+    /// only `task_lock` came first (a full barrier on x86, an acquire elsewhere). Off by
+    /// default; the mutant `exit-mm-no-membarrier-mb` turns it on.
+    pub exit_mm_no_mb: bool,
+    /// `kthread_unuse_mm` without its `smp_mb__after_spinlock()` before `tsk->mm = NULL`:
+    /// the order before 618758ed3a4f ("sched: membarrier: cover kthread_use_mm (v4)",
+    /// v5.10). Off by default; the mutant `kthread-unuse-mm-no-membarrier-mb` turns it on.
+    pub kthread_unuse_mm_no_mb: bool,
+    /// `kthread_use_mm` with no full barrier after `tsk->mm = mm` when the mm adopted is
+    /// the one the thread already ran on lazily: the order before 618758ed3a4f, whose
+    /// `if (active_mm != mm) mmdrop(active_mm); else smp_mb();` added the `else`. Off by
+    /// default; the mutant `kthread-use-mm-no-membarrier-mb` turns it on.
+    pub kthread_use_mm_no_mb: bool,
+    /// `exec_mmap` without `membarrier_exec_mmap()`'s `smp_mb()` (only `task_lock`
+    /// before `tsk->mm = mm`). Off by default; the mutant `exec-mmap-no-membarrier-mb`
+    /// turns it on.
+    pub exec_mmap_no_mb: bool,
     /// `CONFIG_DEBUG_VM`: debug checks that read kernel state (powerpc's
     /// `VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev)))` in `switch_mm`).
     /// Off by default, as in production kernels.
@@ -70,6 +93,11 @@ impl Config {
             offline_pre_fix_order: false,
             force_init_mm_reread: false,
             activate_mm_irqs_on: false,
+            kthread_use_mm_irqs_on: false,
+            exit_mm_no_mb: false,
+            kthread_unuse_mm_no_mb: false,
+            kthread_use_mm_no_mb: false,
+            exec_mmap_no_mb: false,
             debug_vm: false,
             membarrier_registered: true,
             speculative_walk_period: 61,
@@ -86,6 +114,11 @@ impl Config {
             Setting::OfflinePreFixOrder => self.offline_pre_fix_order = true,
             Setting::ForceInitMmReread => self.force_init_mm_reread = true,
             Setting::ActivateMmIrqsOn => self.activate_mm_irqs_on = true,
+            Setting::KthreadUseMmIrqsOn => self.kthread_use_mm_irqs_on = true,
+            Setting::ExitMmNoMb => self.exit_mm_no_mb = true,
+            Setting::KthreadUnuseMmNoMb => self.kthread_unuse_mm_no_mb = true,
+            Setting::KthreadUseMmNoMb => self.kthread_use_mm_no_mb = true,
+            Setting::ExecMmapNoMb => self.exec_mmap_no_mb = true,
             Setting::DebugVm => self.debug_vm = true,
         }
     }

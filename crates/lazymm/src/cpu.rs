@@ -232,10 +232,11 @@ pub struct Cpu<S: Scheme, A: Arch> {
     /// The full fences counted when a kernel→user switch stored `rq->curr` (property f,
     /// kernel→user half: a fence must follow before user space runs).
     pub(crate) membarrier_mark: Option<u64>,
-    /// The full fences counted when a switch away from a user task entered
-    /// `__schedule` (property f, user→kernel half: a fence must come before the
-    /// `rq->curr` store).
-    pub(crate) membarrier_entry_mark: Option<u64>,
+    /// The full fences counted, and the mm, when a task's user accesses ended (a switch
+    /// away from a user task entering `__schedule`, `exit_mm`, `kthread_unuse_mm`, a
+    /// user task's `exec_mmap`; property f, user→kernel half: a fence must come before
+    /// the `rq->curr` store).
+    pub(crate) membarrier_entry_mark: Option<(u64, MmId)>,
     /// `current->mm` as an NMI on this CPU reads it: the per-CPU `current` changes in
     /// `switch_to`, after `switch_mm`, so during a switch it is still `prev`'s.
     current_mm: Option<MmId>,
@@ -579,17 +580,19 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
     }
 
     /// `rq->curr = next`, as `membarrier()` sees it (the mm of the new current task).
+    ///
+    /// Property f is checked around it. Before: if [`Kernel::membarrier_mark_entry`]
+    /// armed the user→kernel half (a switch away from a user task, `exit_mm`,
+    /// `kthread_unuse_mm`, a user task's `exec_mmap`), a full barrier must have been
+    /// counted since. After: `enters_mm` (the CPU becomes a user of `mm` it was not:
+    /// kernel→user, user→user between two mms, `kthread_use_mm`, a kernel thread's
+    /// `exec_mmap`) arms the kernel→user half, which [`Kernel::membarrier_check`]
+    /// settles as the CPU returns to user space.
     #[inline]
-    pub(crate) fn rq_set_curr(
-        &self,
-        cpu: &mut Cpu<S, A>,
-        mm: Option<MmId>,
-        to_user_from_kernel: bool,
-    ) {
-        if let Some(mark) = cpu.membarrier_entry_mark.take() {
-            // Property f, user→kernel half: a full barrier since __schedule began.
+    pub(crate) fn rq_set_curr(&self, cpu: &mut Cpu<S, A>, mm: Option<MmId>, enters_mm: bool) {
+        if let Some((mark, prev)) = cpu.membarrier_entry_mark.take() {
+            // Property f, user→kernel half: a full barrier since the user accesses ended.
             if cpu.acct.fences() == mark {
-                let prev = cpu.current_mm.unwrap_or(MmId::INIT);
                 self.report(
                     cpu,
                     prev,
@@ -607,20 +610,22 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
             Ordering::Relaxed,
         );
         if S::MEMBARRIER_SAFE {
-            cpu.membarrier_mark = (to_user_from_kernel
+            cpu.membarrier_mark = (enters_mm
                 && mm.is_some_and(|mm| self.oracle_membarrier_registered(mm)))
             .then_some(cpu.acct.fences());
         }
     }
 
-    /// Property f, user→kernel half: called as `__schedule` begins switching away from
-    /// a user task of `prev_mm`, before the rq lock. Only registered mms are owed it.
+    /// Property f, user→kernel half: called where a task's user accesses to `prev_mm`
+    /// end (`__schedule` switching away from a user task, before the rq lock;
+    /// `exit_mm`, `kthread_unuse_mm` and a user task's `exec_mmap`, before their
+    /// barrier). Only registered mms are owed it.
     #[inline]
     pub(crate) fn membarrier_mark_entry(&self, cpu: &mut Cpu<S, A>, prev_mm: Option<MmId>) {
         if S::MEMBARRIER_SAFE {
             cpu.membarrier_entry_mark = prev_mm
-                .is_some_and(|mm| self.oracle_membarrier_registered(mm))
-                .then_some(cpu.acct.fences());
+                .filter(|&mm| self.oracle_membarrier_registered(mm))
+                .map(|mm| (cpu.acct.fences(), mm));
         }
     }
 

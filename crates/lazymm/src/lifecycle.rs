@@ -277,6 +277,31 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         idle
     }
 
+    // ---- membarrier ------------------------------------------------------------------
+
+    /// `task_lock(tsk)` followed by the full barrier membarrier needs between a task's
+    /// last user access and the store that stops it counting as a user of its mm
+    /// (`smp_mb__after_spinlock()` in `exit_mm` and `kthread_unuse_mm`,
+    /// `membarrier_exec_mmap()`'s `smp_mb()` in `exec_mmap`): property f's user→kernel
+    /// half, which [`Kernel::membarrier_mark_entry`] armed. Counted as one `smp_mb()` on
+    /// every arch (review 3's B5: x86 pays the lock's `LOCK` instead, and its
+    /// `smp_mb__after_spinlock()` is empty; the same cost class). The lock itself is
+    /// not modelled otherwise.
+    ///
+    /// `dropped` (a mutant's setting: the order before the barrier was added) leaves
+    /// only the lock, which is a full barrier where [`Arch::SPIN_LOCK_IS_FULL_BARRIER`]
+    /// (x86) and an acquire elsewhere: on arm64 and powerpc the user accesses are then
+    /// unordered with the store, and a `membarrier()` that reads the new `rq->curr`
+    /// skips the CPU and may miss them.
+    fn task_lock_membarrier_mb(&self, cpu: &mut Cpu<S, A>, dropped: bool) {
+        if !dropped || A::SPIN_LOCK_IS_FULL_BARRIER {
+            // ORDERING: pairs with membarrier()'s full fence after it reads rq->curr:
+            // either it saw this CPU still on the mm (and IPIs it), or it sees every
+            // user access made before the store that follows.
+            cpu.smp_mb();
+        }
+    }
+
     // ---- exit -----------------------------------------------------------------------
 
     /// `exit_mm()`: the exiting task stops owning its mm but keeps running on it, as a
@@ -288,13 +313,15 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             return;
         };
         let id = mm.id();
+        // Property f, user→kernel half: the task's user accesses end here.
+        self.membarrier_mark_entry(cpu, Some(id));
         // mmap_read_lock(mm): the core-dump handshake (the profile's).
         self.exit_mm_mmap_lock(cpu, id, true);
         let lazy = S::mmgrab_lazy_tlb(self, cpu, &LazyMm::of_user(&mm));
-        // smp_mb__after_spinlock() under task_lock: user accesses happen before
-        // current->mm is cleared.
-        // ORDERING: pairs with membarrier()'s full fence before it reads rq->curr.
-        cpu.smp_mb();
+        // task_lock(current); smp_mb__after_spinlock() (5bc78502322a): user accesses
+        // happen before current->mm is cleared. MUTANT exit-mm-no-membarrier-mb: the
+        // order before that commit, the lock alone.
+        self.task_lock_membarrier_mb(cpu, self.cfg.exit_mm_no_mb);
         let irq = cpu.local_irq_disable();
         // current->mm = NULL; membarrier_update_current_mm(NULL).
         cpu.set_current_mm(None);
@@ -350,11 +377,15 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let old_mm = task.take_user_mm();
         let from_kernel = old_mm.is_none();
         let new = mm.id();
+        if let Some(old) = &old_mm {
+            // Property f, user→kernel half: the old image's user accesses end here.
+            self.membarrier_mark_entry(cpu, Some(old.id()));
+        }
         // task_lock(tsk); membarrier_exec_mmap(mm): smp_mb() before the new mm's
         // membarrier state is cleared, so no user access from before the exec is
-        // reordered after it (membarrier scenarios B/C).
-        // ORDERING: pairs with membarrier()'s full fence after its store.
-        cpu.smp_mb();
+        // reordered after tsk->mm = mm (membarrier scenarios B/C). MUTANT
+        // exec-mmap-no-membarrier-mb: the lock alone.
+        self.task_lock_membarrier_mb(cpu, self.cfg.exec_mmap_no_mb);
         let irq = cpu.local_irq_disable();
         // active_mm = tsk->active_mm;
         let active = S::active_mm(cpu, &task.scheme, &irq);
@@ -421,9 +452,24 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         let mm = u.id();
         let r = self.mmgrab(cpu, mm);
         self.preempt_point();
+        // task_lock(tsk); local_irq_disable() ("Hold off tlb flush IPIs while
+        // switching mm's", 38cf307c1f20).
         let irq = cpu.local_irq_disable();
         let active = S::active_mm(cpu, &task.scheme, &irq);
-        let lazy = S::lazy_take(&mut cpu.scheme, &mut task.scheme);
+        let active_id = active.id();
+        let mut lazy = S::lazy_take(&mut cpu.scheme, &mut task.scheme);
+        if self.cfg.kthread_use_mm_no_mb && active.is(mm) {
+            // MUTANT kthread-use-mm-no-membarrier-mb: before 618758ed3a4f, adopting the
+            // mm the thread already ran on lazily kept the lazy reference as its own (no
+            // mmgrab, no mmdrop) and so passed no barrier after tsk->mm = mm. The model
+            // has no such hand-over of a reference between types; it drops the lazy
+            // reference here instead, before the store, which leaves the same thing:
+            // nothing between the store and the first user access.
+            if let Some(l) = lazy.take() {
+                S::mmdrop_lazy_tlb(self, cpu, l);
+            }
+        }
+        // tsk->active_mm = mm; tsk->mm = mm;
         S::set_user_active_mm(&mut task.scheme, mm);
         S::load_current(&mut cpu.scheme, &task.scheme);
         task.mm = Some(TaskMm::Kthread(r));
@@ -431,8 +477,27 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // membarrier_update_current_mm(mm): like a kernel→user switch, property f asks
         // for a full barrier between this store and the first user access.
         self.rq_set_curr(cpu, Some(mm), true);
-        A::switch_mm_irqs_off(self, cpu, active, mm, &irq);
-        cpu.local_irq_enable(irq);
+        if self.cfg.kthread_use_mm_irqs_on {
+            // MUTANT kthread-use-mm-irqs-on: the order before 38cf307c1f20, where
+            // switch_mm() disabled interrupts only inside. An IPI in this window sees
+            // current->active_mm == mm while the old mm is still loaded: a lazy
+            // shootdown or powerpc's exit flush of the old mm leaves this CPU alone and
+            // clears its bit, and switch_mm then switches from a mm nothing protects.
+            cpu.local_irq_enable(irq);
+            cpu.trace(Tracepoint::Begin(Span::KthreadUseMmIrqsOn, active_id));
+            self.preempt_point();
+            self.irq_point(cpu);
+            self.preempt_point();
+            cpu.trace(Tracepoint::End(Span::KthreadUseMmIrqsOn, active_id));
+            // switch_mm(active_mm, mm, tsk), which disables interrupts itself.
+            let irq = cpu.local_irq_disable();
+            let prev = S::active_mm_again(cpu, active_id, &irq);
+            A::switch_mm_irqs_off(self, cpu, prev, mm, &irq);
+            cpu.local_irq_enable(irq);
+        } else {
+            A::switch_mm_irqs_off(self, cpu, active, mm, &irq);
+            cpu.local_irq_enable(irq);
+        }
         self.preempt_point();
         // The full barrier membarrier needs after the tsk->mm store is implied by
         // mmdrop_lazy_tlb().
@@ -450,9 +515,12 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             return;
         };
         let mm = r.id();
-        // smp_mb__after_spinlock(): user accesses happen before tsk->mm is cleared.
-        // ORDERING: pairs with membarrier()'s full fence before it reads rq->curr.
-        cpu.smp_mb();
+        // Property f, user→kernel half: the thread's accesses to mm end here.
+        self.membarrier_mark_entry(cpu, Some(mm));
+        // task_lock(tsk); smp_mb__after_spinlock() (618758ed3a4f): user accesses
+        // happen before tsk->mm is cleared. MUTANT kthread-unuse-mm-no-membarrier-mb:
+        // the order before that commit, the lock alone.
+        self.task_lock_membarrier_mb(cpu, self.cfg.kthread_unuse_mm_no_mb);
         self.preempt_point();
         let irq = cpu.local_irq_disable();
         cpu.set_current_mm(None);

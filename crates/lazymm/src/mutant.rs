@@ -30,9 +30,13 @@ use core::fmt;
 pub enum Exercise {
     /// Processes exiting, their mms torn down while other CPUs use them lazily.
     Teardown,
+    /// Kernel workers adopting user mms with `kthread_use_mm` and giving them back
+    /// with `kthread_unuse_mm`.
+    KthreadWork,
     /// CPUs going offline and coming back while mms are torn down.
     Hotplug,
-    /// A kernel thread execs (a user helper) from the mm it runs on lazily while that
+    /// A kernel thread leaves the mm it runs on lazily (it execs a user helper; or, for
+    /// `kthread-use-mm-irqs-on`, adopts another mm with `kthread_use_mm`) while that
     /// mm's last user exits on another CPU.
     LazyExec,
     /// Threads of one process on several CPUs unmapping memory (TLB flushes that free no
@@ -74,6 +78,16 @@ pub enum Setting {
     ForceInitMmReread,
     /// `Config::activate_mm_irqs_on`: `exec_mmap` before d53c3dfb23c4.
     ActivateMmIrqsOn,
+    /// `Config::kthread_use_mm_irqs_on`: `kthread_use_mm` before 38cf307c1f20.
+    KthreadUseMmIrqsOn,
+    /// `Config::exit_mm_no_mb`: `exit_mm` before 5bc78502322a.
+    ExitMmNoMb,
+    /// `Config::kthread_unuse_mm_no_mb`: `kthread_unuse_mm` before 618758ed3a4f.
+    KthreadUnuseMmNoMb,
+    /// `Config::kthread_use_mm_no_mb`: `kthread_use_mm` before 618758ed3a4f.
+    KthreadUseMmNoMb,
+    /// `Config::exec_mmap_no_mb`: `exec_mmap` without `membarrier_exec_mmap`'s barrier.
+    ExecMmapNoMb,
     /// `Config::debug_vm`: `CONFIG_DEBUG_VM`.
     DebugVm,
 }

@@ -103,11 +103,14 @@ pub enum ViolationKind {
     },
     /// A deferred reference lingered on a CPU past its next switch.
     LingeringDeferred,
-    /// A kernel→user switch returned to user space with no full barrier after the
-    /// `rq.curr` store.
+    /// A CPU that became a user of the mm (a kernel→user or user→user switch,
+    /// `kthread_use_mm`, a kernel thread's `exec_mmap`) reached user space with no full
+    /// barrier after the `rq.curr` store.
     NoMembarrierBarrier,
-    /// A switch away from a user task stored `rq.curr` with no full barrier since it
-    /// left user space (`__schedule`'s `smp_mb__after_spinlock()` missing).
+    /// A CPU stopped being a user of the mm (a switch away from a user task, `exit_mm`,
+    /// `kthread_unuse_mm`, a user task's `exec_mmap`) with no full barrier between its
+    /// last user access and the `rq.curr` store (`__schedule`'s or `task_lock`'s
+    /// `smp_mb__after_spinlock()`, `membarrier_exec_mmap`'s `smp_mb()` missing).
     NoMembarrierBarrierBeforeCurr,
     /// An NMI accessed user memory while the hardware had a different mm loaded.
     NmiWrongMm {
@@ -221,11 +224,11 @@ impl fmt::Display for Violation {
             }
             ViolationKind::NoMembarrierBarrier => write!(
                 f,
-                "kernel->user switch reached user space with no full barrier after the rq->curr store"
+                "reached user space of the mm with no full barrier after the rq->curr store"
             ),
             ViolationKind::NoMembarrierBarrierBeforeCurr => write!(
                 f,
-                "switch from user space stored rq->curr with no full barrier after the user accesses"
+                "left the mm's user space and stored rq->curr with no full barrier after the user accesses"
             ),
             ViolationKind::NmiWrongMm { loaded } => {
                 write!(f, "NMI user access while CR3 held {loaded}")

@@ -34,7 +34,10 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
     /// `smp_mb__after_spinlock()` order everything `prev` did in user space
     /// (`Kernel::rq_lock`): the scheduler's barrier, in every scheme. After it, the
     /// scheme's lazy-mm bookkeeping (or the arch's `switch_mm`) must provide the full
-    /// barrier before `next` runs in user space. `none` pays the scheduler's barrier
+    /// barrier before `next` runs in user space; on a user→user switch between two
+    /// mms, the arch's `switch_mm` or `switch_to` must (x86's CR3 write and
+    /// `mm_cpumask` barrier, powerpc's `membarrier_arch_switch_mm`, arm64's
+    /// `dsb(ish)` in `__switch_to`). `none` pays the scheduler's barrier
     /// too: it is the lower bound of lazy-mm bookkeeping, not of the scheduler, and
     /// leaving the barrier out of it would charge every scheme's ratio to `none` with
     /// a cost the kernel pays whatever the scheme.
@@ -62,8 +65,11 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         // membarrier needs after user accesses, before the rq->curr store (scenarios B
         // and C of kernel/sched/membarrier.c), paid by every scheme, `none` included.
         self.rq_lock(cpu);
-        // __schedule(): RCU_INIT_POINTER(rq->curr, next).
-        self.rq_set_curr(cpu, next.mm_id(), !prev.is_user() && next.is_user());
+        // __schedule(): RCU_INIT_POINTER(rq->curr, next). Property f's kernel→user half
+        // is owed whenever the mm membarrier() sees on this CPU becomes next's: from a
+        // kernel thread, and from a user task of another mm (user→user).
+        let enters_mm = next.is_user() && prev.mm_id() != next.mm_id();
+        self.rq_set_curr(cpu, next.mm_id(), enters_mm);
         self.preempt_point();
 
         match next.mm_id() {
@@ -97,6 +103,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         self.preempt_point();
         // switch_to(prev, next): this model has no stacks to switch, but `current`
         // becomes next only here, after switch_mm (an NMI in switch_mm sees prev).
+        A::switch_to(self, cpu);
         cpu.set_current_mm(next.mm_id());
         S::load_current(&mut cpu.scheme, &next.scheme);
         self.finish_task_switch(cpu, irq, next.mm_id());

@@ -49,12 +49,19 @@ pub enum Span {
     /// `sched_force_init_mm`'s interrupt point between its read of
     /// `current->active_mm` and `local_irq_disable()`.
     ForceInitMmIrqsOn,
+    /// `kthread_use_mm`'s interrupt point between `tsk->active_mm = mm` and
+    /// `switch_mm` (only in the order before 38cf307c1f20, mutant
+    /// `kthread-use-mm-irqs-on`).
+    KthreadUseMmIrqsOn,
 }
 
 impl Span {
     /// The interrupt windows: spans around one interrupt point inside a switch.
     pub fn is_irq_window(self) -> bool {
-        matches!(self, Span::ExecMmapIrqsOn | Span::ForceInitMmIrqsOn)
+        matches!(
+            self,
+            Span::ExecMmapIrqsOn | Span::ForceInitMmIrqsOn | Span::KthreadUseMmIrqsOn
+        )
     }
 
     /// The kernel's name for it.
@@ -68,6 +75,7 @@ impl Span {
             Span::FlushTlbMmRange => "flush_tlb_mm_range",
             Span::ExecMmapIrqsOn => "exec_mmap irqs-on window",
             Span::ForceInitMmIrqsOn => "sched_force_init_mm irqs-on window",
+            Span::KthreadUseMmIrqsOn => "kthread_use_mm irqs-on window",
         }
     }
 }

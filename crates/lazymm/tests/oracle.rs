@@ -309,3 +309,43 @@ fn property_f_is_owed_only_to_membarrier_registered_mms() {
         .collect();
     assert_eq!(v, vec![(mm, ViolationKind::NoMembarrierBarrier)]);
 }
+
+/// Review 3's V5: `exit_mm` arms property f's user→kernel half. On arm64 with the
+/// barrier `exit_mm` has had since 5bc78502322a removed (`exit-mm-no-membarrier-mb`),
+/// the exiting task's `rq->curr` store follows its user accesses with no full barrier,
+/// and the oracle names the exiting task's mm; the correct arm64 stays clean, and so
+/// does x86 with the same setting, whose `task_lock` is a full barrier.
+#[test]
+fn exit_mm_without_its_barrier_breaks_property_f_on_arm64_only() {
+    use lazymm::arch::{Arm64, X86};
+    let m = Some(lazymm::arch::arm64::EXIT_MM_NO_MB);
+    let (k, mut cpus) = Kernel::<Refcount, Arm64>::boot(config(1, m));
+    let mut idle = k.idle_task(&mut cpus[0], 1000);
+    let mut t = k.fork(&mut cpus[0], 1).unwrap();
+    let mm = t.mm_id().unwrap();
+    k.context_switch(&mut cpus[0], &mut idle, &mut t);
+    assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
+    k.exit_mm(&mut cpus[0], &mut t);
+    let v: Vec<_> = cpus[0]
+        .violations
+        .iter()
+        .map(|v| (v.mm, v.kind.clone()))
+        .collect();
+    assert_eq!(v, vec![(mm, ViolationKind::NoMembarrierBarrierBeforeCurr)]);
+
+    let (k, mut cpus) = Kernel::<Refcount, Arm64>::boot(config(1, None));
+    let mut idle = k.idle_task(&mut cpus[0], 1000);
+    let mut t = k.fork(&mut cpus[0], 1).unwrap();
+    k.context_switch(&mut cpus[0], &mut idle, &mut t);
+    k.exit_mm(&mut cpus[0], &mut t);
+    assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
+
+    let mut cfg = config(1, None);
+    cfg.exit_mm_no_mb = true;
+    let (k, mut cpus) = Kernel::<Refcount, X86>::boot(cfg);
+    let mut idle = k.idle_task(&mut cpus[0], 1000);
+    let mut t = k.fork(&mut cpus[0], 1).unwrap();
+    k.context_switch(&mut cpus[0], &mut idle, &mut t);
+    k.exit_mm(&mut cpus[0], &mut t);
+    assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
+}

@@ -111,7 +111,9 @@ impl Mix {
     /// The mix that opens the race of a mutant declared with `e`.
     pub fn for_exercise(e: lazymm::Exercise) -> Mix {
         match e {
-            lazymm::Exercise::Teardown | lazymm::Exercise::Hotplug => Mix::Usual,
+            lazymm::Exercise::Teardown
+            | lazymm::Exercise::Hotplug
+            | lazymm::Exercise::KthreadWork => Mix::Usual,
             lazymm::Exercise::TlbFlush => Mix::TlbFlush,
             lazymm::Exercise::LazyExec => Mix::LazyExec,
         }

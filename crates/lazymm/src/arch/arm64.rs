@@ -28,6 +28,15 @@
 //! that sees the new `rq->curr` skips the CPU and may miss them (property f, its
 //! user→kernel half: membarrier's scenario C).
 //!
+//! # `dsb(ish)` in `__switch_to`
+//! `__switch_to` (`arch/arm64/kernel/process.c`, 6.12) ends every context switch with
+//! `dsb(ish)`: "Complete any pending TLB or cache maintenance on this CPU in case the
+//! thread migrates to a different CPU. This full barrier is also required by the
+//! membarrier system call." It is arm64's full barrier between the `rq->curr` store
+//! and the return to user space where `switch_mm` has none (a user→user switch; the
+//! `__schedule` comment lists "switch_to() for arm64"). The model counts it as one
+//! `smp_mb()` per switch ([`Arch::switch_to`]).
+//!
 //! # Lazy mode
 //! `enter_lazy_tlb` points the task's saved TTBR0 at the reserved zero page
 //! (`update_saved_ttbr0(tsk, &init_mm)`, for software PAN), so that a kernel thread's
@@ -40,7 +49,7 @@ use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::kernel::Kernel;
 use crate::mm::MmId;
-use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
+use crate::mutant::{Exercise, Kind, Mutant, MutantInfo, Setting};
 use crate::oracle::Property;
 use crate::scheme::Scheme;
 
@@ -56,10 +65,77 @@ pub const NO_MB_AFTER_SPINLOCK: Mutant = Mutant::declare(&MutantInfo {
     configure: &[],
 });
 
+/// `arm64-no-switch-to-dsb`: `__switch_to` without its `dsb(ish)`.
+pub const NO_SWITCH_TO_DSB: Mutant = Mutant::declare(&MutantInfo {
+    name: "arm64-no-switch-to-dsb",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("arm64"),
+    breaks: &[Property::F],
+    exercise: Exercise::Teardown,
+    description: "__switch_to without dsb(ish): a user->user switch between two mms reaches user space with no full barrier after the rq->curr store (f)",
+    configure: &[],
+});
+
+// The barriers membarrier needs outside `__schedule` (review 3's V5). Each lives in
+// generic code, after `task_lock()`; each mutant restores the order before the barrier
+// was added, which leaves the lock alone. That is still a full barrier on x86, so the
+// mutants name arm64, whose spinlock is an acquire.
+
+/// `exit-mm-no-membarrier-mb`: `exit_mm` before 5bc78502322a.
+pub const EXIT_MM_NO_MB: Mutant = Mutant::declare(&MutantInfo {
+    name: "exit-mm-no-membarrier-mb",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("arm64"),
+    breaks: &[Property::F],
+    exercise: Exercise::Teardown,
+    description: "exit_mm before 5bc78502322a: no smp_mb__after_spinlock() before current->mm = NULL, so the exiting task's user accesses are unordered with the rq->curr store (f)",
+    configure: &[Setting::ExitMmNoMb],
+});
+
+/// `kthread-unuse-mm-no-membarrier-mb`: `kthread_unuse_mm` before 618758ed3a4f.
+pub const KTHREAD_UNUSE_MM_NO_MB: Mutant = Mutant::declare(&MutantInfo {
+    name: "kthread-unuse-mm-no-membarrier-mb",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("arm64"),
+    breaks: &[Property::F],
+    exercise: Exercise::KthreadWork,
+    description: "kthread_unuse_mm before 618758ed3a4f: no smp_mb__after_spinlock() before tsk->mm = NULL, so the kthread's user accesses are unordered with the rq->curr store (f)",
+    configure: &[Setting::KthreadUnuseMmNoMb],
+});
+
+/// `kthread-use-mm-no-membarrier-mb`: `kthread_use_mm` before 618758ed3a4f.
+pub const KTHREAD_USE_MM_NO_MB: Mutant = Mutant::declare(&MutantInfo {
+    name: "kthread-use-mm-no-membarrier-mb",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("arm64"),
+    breaks: &[Property::F],
+    exercise: Exercise::KthreadWork,
+    description: "kthread_use_mm before 618758ed3a4f: adopting the mm it already ran on lazily, the kthread passes no full barrier between tsk->mm = mm and its user accesses (f)",
+    configure: &[Setting::KthreadUseMmNoMb],
+});
+
+/// `exec-mmap-no-membarrier-mb`: `exec_mmap` without `membarrier_exec_mmap`'s barrier.
+pub const EXEC_MMAP_NO_MB: Mutant = Mutant::declare(&MutantInfo {
+    name: "exec-mmap-no-membarrier-mb",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("arm64"),
+    breaks: &[Property::F],
+    exercise: Exercise::Teardown,
+    description: "exec_mmap without membarrier_exec_mmap()'s smp_mb(): the old image's user accesses are unordered with tsk->mm = mm and the rq->curr view of it (f)",
+    configure: &[Setting::ExecMmapNoMb],
+});
+
 /// The `arm64` arch.
 pub struct Arm64 {
     /// Mutant `arm64-no-mb-after-spinlock`.
     no_mb_after_spinlock: bool,
+    /// Mutant `arm64-no-switch-to-dsb`.
+    no_switch_to_dsb: bool,
 }
 
 /// What an arm64 CPU keeps for itself.
@@ -73,13 +149,21 @@ pub struct Arm64Cpu {
 impl Arch for Arm64 {
     const NAME: &'static str = "arm64";
     const MAINTAINS_MM_CPUMASK: bool = false;
-    const MUTANTS: &'static [Mutant] = &[NO_MB_AFTER_SPINLOCK];
+    const MUTANTS: &'static [Mutant] = &[
+        NO_MB_AFTER_SPINLOCK,
+        NO_SWITCH_TO_DSB,
+        EXIT_MM_NO_MB,
+        KTHREAD_UNUSE_MM_NO_MB,
+        KTHREAD_USE_MM_NO_MB,
+        EXEC_MMAP_NO_MB,
+    ];
     type CpuLocal = Arm64Cpu;
     type CpuShared = ();
 
     fn new(cfg: &Config) -> Self {
         Arm64 {
             no_mb_after_spinlock: cfg.is(NO_MB_AFTER_SPINLOCK),
+            no_switch_to_dsb: cfg.is(NO_SWITCH_TO_DSB),
         }
     }
 
@@ -95,6 +179,19 @@ impl Arch for Arm64 {
     }
 
     fn new_cpu_shared(_cpu: usize) {}
+
+    #[inline]
+    fn switch_to<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>) {
+        if k.arch.no_switch_to_dsb {
+            // MUTANT arm64-no-switch-to-dsb: no barrier here.
+            return;
+        }
+        // __switch_to(): dsb(ish).
+        // ORDERING: the full barrier membarrier needs after the rq->curr store, before
+        // user space runs; pairs with the full fence membarrier() issues before it
+        // reads rq->curr.
+        cpu.smp_mb();
+    }
 
     #[inline]
     fn enter_lazy_tlb<S: Scheme>(_k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, _mm: &LazyMm<'_>) {

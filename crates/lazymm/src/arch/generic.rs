@@ -6,6 +6,16 @@
 //! so freeing page tables sends no IPIs: a lazy CPU keeps the root loaded, and after the
 //! flush its speculative walks find only cleared entries. What keeps the root itself
 //! alive is the scheme's business.
+//!
+//! # membarrier
+//! Every arch must give membarrier a full barrier between the `rq->curr` store and the
+//! return to user space (the comment in `__schedule`). `generic` gives it as the archs
+//! that select `CONFIG_ARCH_HAS_MEMBARRIER_CALLBACKS` (powerpc, riscv) do:
+//! `membarrier_arch_switch_mm` in `switch_mm`, an `smp_mb()` when the mm switched to is
+//! registered for expedited membarrier and differs from the one left, a user mm (a
+//! kernel→user switch back to the lazy mm, or from `init_mm`, gets its barrier from the
+//! scheme's `mmdrop_lazy_tlb`; riscv issues one there too, which `generic` leaves out,
+//! a simplification: the model's `generic` is no particular arch).
 
 use super::{cpumask_set_cpu, Arch};
 use crate::config::Config;
@@ -38,6 +48,18 @@ impl Arch for Generic {
     ) {
         if !prev.is(next) || cpu.cr3() != next {
             cpumask_set_cpu(k, cpu, next);
+            if !prev.is(next)
+                && !prev.is_init()
+                && !next.is_init()
+                && k.membarrier_state(cpu, next) & crate::mm::MEMBARRIER_STATE_PRIVATE_EXPEDITED
+                    != 0
+            {
+                // membarrier_arch_switch_mm(prev, next, tsk).
+                // ORDERING: the full barrier membarrier needs after the rq->curr store,
+                // before user space runs; pairs with membarrier()'s full fence before it
+                // reads rq->curr.
+                cpu.smp_mb();
+            }
             k.load_cr3(cpu, next);
         }
         cpu.set_loaded_mm(next);

@@ -118,6 +118,12 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// it to `init_mm`, unless the pre-fix order of `shootdown-hotplug-race` is on).
     fn cpu_disable<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>) {}
 
+    /// `switch_to(prev, next)`: the arch's part of every context switch after
+    /// `switch_mm`, as far as the model sees it (the barrier arm64's `__switch_to`
+    /// issues for membarrier; nothing elsewhere).
+    #[inline]
+    fn switch_to<S: Scheme>(_k: &Kernel<S, Self>, _cpu: &mut Cpu<S, Self>) {}
+
     /// The NMI handler (perf's user stack walk, `copy_from_user_nmi`). An arch that has
     /// no `nmi_uaccess_okay()` never touches user memory from an NMI, so by default an
     /// NMI does nothing the model can observe (it is still counted).
