@@ -509,9 +509,12 @@ fn scheme_values(with_mutants: bool) -> Vec<PossibleValue> {
     v
 }
 
-/// Every mutant and finding `registry::mutant` accepts.
+/// Every mutant, finding and configuration `registry::mutant` accepts.
 fn mutants() -> impl Iterator<Item = Mutant> {
-    registry::mutants().into_iter().chain(registry::findings())
+    registry::mutants()
+        .into_iter()
+        .chain(registry::findings())
+        .chain(registry::configs())
 }
 
 /// A mutant or a finding, listed with its scheme and description.

@@ -184,6 +184,12 @@ macro_rules! archs {
             [$(<$ty as Arch>::FINDINGS),*].concat()
         }
 
+        /// Every arch's declared configurations (correct schemes under a configuration
+        /// that is off by default), in table order.
+        fn arch_configs() -> Vec<Mutant> {
+            [$(<$ty as Arch>::CONFIGS),*].concat()
+        }
+
         /// Runs `v` with `S` on the arch named: what a registered scheme's
         /// instantiations call ([`Registered::add_job`]).
         pub fn by_arch<S: Scheme, V: WithKernel>(arch: &str, v: V) -> Option<V::Out> {
@@ -272,10 +278,17 @@ pub fn findings() -> Vec<Mutant> {
     arch_findings()
 }
 
-/// Looks a mutant (or a finding, or a finding's fix) up by name.
+/// Every correct scheme under a configuration the archs declare off by default
+/// (`lazymm::Kind::Config`; see `lazymm::mutant`): each must stay clean.
+pub fn configs() -> Vec<Mutant> {
+    arch_configs()
+}
+
+/// Looks a mutant (or a finding, a finding's fix, or a configuration) up by name.
 pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
     let mut all = mutants();
     all.extend(findings());
+    all.extend(configs());
     all.iter()
         .copied()
         .find(|m| m.name() == name)
