@@ -37,7 +37,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// List schemes, archs, workloads, mutants and findings.
+    /// List schemes, archs, workloads, mutants, arch configurations and findings.
     Schemes,
     /// One run on this host: a table, or one JSON row with --json.
     Run(RunArgs),

@@ -71,8 +71,10 @@
 //! fidelity review); `lazymm schemes` lists them under `configurations` and `findings`.
 //!
 //! **INVLPGB** ([`Config::x86_invlpgb`]; Rik van Riel's "AMD broadcast TLB
-//! invalidation" series, merged for v6.15 through tip x86/mm: `use_global_asid`,
-//! `mm_global_asid`, `broadcast_tlb_flush` in `arch/x86/mm/tlb.c`). In the kernel,
+//! invalidation" series, v6.15: be88a1dd6112 "x86/mm: Handle global ASID context switch
+//! and TLB flush", 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for
+//! multi-threaded processes"; `use_global_asid`, `mm_global_asid`, `broadcast_tlb_flush`
+//! in `arch/x86/mm/tlb.c`, read as of v6.18). In the kernel,
 //! `flush_tlb_mm_range` does `if (mm_global_asid(mm)) broadcast_tlb_flush(info); else if
 //! (cpumask_any_but(mm_cpumask(mm), cpu) < nr_cpu_ids) { ...; flush_tlb_multi(...);
 //! consider_global_asid(mm); }`: an mm with a global ASID is flushed by INVLPGB on every
@@ -81,7 +83,10 @@
 //! trims the mask of a global-ASID mm). `choose_new_asid` hands out the global ASID with
 //! no flush, `switch_mm_irqs_off` returns early on a same-mm switch whose ASID is global
 //! ("Broadcast TLB invalidation keeps this ASID up to date all the time"), and
-//! `flush_tlb_func` returns before its lazy test for a global ASID. Refcounting is
+//! `flush_tlb_func` returns before its lazy test for a global ASID (v6.18's order; Rik van
+//! Riel's May 2025 "x86/mm: fix race between flush_tlb_func and idle task leave_mm",
+//! `20250520102036.5d61f565@fangorn`, would test `is_lazy` first; no IPI reaches a
+//! global-ASID mm in the model, so the two orders act alike here). Refcounting is
 //! unaffected (the lazy CPU's `mm_count` reference keeps the root); `lazy-percpu`, which
 //! skips its shootdown on x86, frees the root under the lazy CPU (property b).
 //! Simplification (named): with the switch on, every user mm has its global ASID from
@@ -93,8 +98,9 @@
 //!
 //! **KVM paravirt flush** ([`Config::kvm_pv_tlb_flush`]; `arch/x86/kernel/kvm.c`
 //! `kvm_flush_tlb_multi`, the `pv_ops.mmu.flush_tlb_multi` of a guest with
-//! `KVM_FEATURE_PV_TLB_FLUSH`, since 858a43aae236, v4.16, renamed from
-//! `kvm_flush_tlb_others` by 4ce94eabac16, v5.10). Before `native_flush_tlb_multi` sends
+//! `KVM_FEATURE_PV_TLB_FLUSH`: 858a43aae236 "KVM: X86: use paravirtualized TLB
+//! Shootdown", v4.16; `kvm_flush_tlb_others` until 4ce94eabac16 "x86/mm/tlb: Flush
+//! remote and local TLBs concurrently", v5.13). Before `native_flush_tlb_multi` sends
 //! its IPIs, it reads each target vCPU's `steal_time.preempted`; for a vCPU the host has
 //! preempted it sets `KVM_VCPU_FLUSH_TLB` there (a `try_cmpxchg`) and drops the vCPU from
 //! the mask. The host flushes that vCPU's TLB (`kvm_vcpu_flush_tlb_guest`, from
