@@ -91,7 +91,7 @@ else:
     check(within(kern, trimmed, 10), f"kernel lazy-mm IPIs at teardown {kern} vs the mask rule less trims on the schedule {trimmed} (10 %)")
     check(within(m["ipis_sent"], ran, 2), f"model shootdown@powerpc IPIs {m['ipis_sent']} vs every CPU the mm ran on {ran} (2 %)")
     per_k, per_m = kern / teardowns, m["ipis_sent"] / m["teardowns"]
-    print(f"ci: lab powerpc: per teardown: kernel {per_k:.3f}, model {per_m:.3f} ({(per_m - per_k) / per_k * 100:+.1f} %: the trims the model lacks, docs/lab.md)")
+    print(f"ci: lab powerpc: per teardown: kernel {per_k:.3f}, model {per_m:.3f} ({(per_m - per_k) / per_k * 100:+.1f} %: the trims a replayed trace cannot carry, docs/lab.md)")
 sys.exit(1 if fails else 0)
 PY
 done

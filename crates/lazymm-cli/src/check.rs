@@ -203,6 +203,11 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
         }
         lines.push(line);
         let mut replay = None;
+        let listed = t
+            .mutant
+            .is_none()
+            .then(|| lazymm_engine::registry::listed_finding(t.scheme, t.arch))
+            .flatten();
         if let Some(f) = &r.first {
             let (path, small) = bar.suspend(|| save(o, &t.name(), f))?;
             lines.push(format!(
@@ -211,12 +216,30 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
                 first_line(&small)
             ));
             lines.push(format!("    replay: {}", path.display()));
-            for l in check::timeline(&small.outcome) {
-                lines.push(format!("      {l}"));
+            match listed {
+                // A listed finding's interleaving is in its report: one line, not the
+                // timeline, unless it broke something the finding does not declare.
+                Some(m) => lines.push(format!(
+                    "    a listed finding, {} (`lazymm schemes`; findings/ in the repository): {}",
+                    m.name(),
+                    m.description()
+                )),
+                None => {
+                    for l in check::timeline(&small.outcome) {
+                        lines.push(format!("      {l}"));
+                    }
+                }
             }
             replay = Some(path.display().to_string());
         }
-        schemes.push(Summary::of(name, &r, replay));
+        let summary = Summary::of(name, &r, replay);
+        if listed.is_some() && r.first.is_some() && !summary.clean() {
+            lines.push(
+                "    NOT only the listed finding: a property it does not declare broke, or a run stalled"
+                    .to_string(),
+            );
+        }
+        schemes.push(summary);
     }
     lines.extend(scheme_totals(&schemes));
 
@@ -303,10 +326,10 @@ struct Head {
     budget: u64,
 }
 
-/// Clean: no scheme violated or stalled, every mutant caught.
+/// Clean: no scheme violated or stalled (a listed finding only as it declares), every
+/// mutant caught.
 fn verdict(schemes: &[Summary], mutants: &[Summary]) -> bool {
-    schemes.iter().all(|s| s.violations + s.stalled == 0)
-        && mutants.iter().all(|m| m.first_iteration.is_some())
+    schemes.iter().all(Summary::clean) && mutants.iter().all(|m| m.first_iteration.is_some())
 }
 
 /// `check --json`: one row a line, each scheme's then each mutant's, every row naming

@@ -350,6 +350,8 @@ fn check_all_is_clean() {
                 "first_iteration",
                 "replay",
                 "mixes",
+                "by_property",
+                "listed",
                 "coverage"
             ]
         );
@@ -416,6 +418,8 @@ fn check_mutants_catches_each_and_the_replay_reproduces_it() {
                 "first_iteration",
                 "replay",
                 "mixes",
+                "by_property",
+                "listed",
                 "coverage",
                 "caught",
                 "iterations_to_catch"

@@ -284,6 +284,19 @@ pub fn configs() -> Vec<Mutant> {
     arch_configs()
 }
 
+/// The finding that scheme `scheme` on arch `arch` *is*, if one is declared: a finding
+/// with no setting of its own, so the configuration it breaks is the plain scheme × arch
+/// that `check --all` runs. `check --all` lists such a target as that finding instead of
+/// failing on the properties it declares (any other violation still fails).
+pub fn listed_finding(scheme: &str, arch: &str) -> Option<Mutant> {
+    findings().into_iter().find(|m| {
+        m.kind() == lazymm::Kind::Finding
+            && m.scheme() == scheme
+            && m.arch() == Some(arch)
+            && m.info().configure.is_empty()
+    })
+}
+
 /// Looks a mutant (or a finding, a finding's fix, or a configuration) up by name.
 pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
     let mut all = mutants();

@@ -184,3 +184,27 @@ fn regenerate_finding_replay() {
     let written = replay::write(&replay_path(), "force-init-mm-debug-vm", &small).expect("written");
     eprintln!("wrote {}", written.display());
 }
+
+/// `check --all`'s slice that meets the x86 what-if finding
+/// (`findings/x86-shootdown-lazy-trim.md`): the target is listed as that finding, and
+/// its violations are only the property the finding declares, so the run stays clean.
+#[test]
+fn shootdown_debug_on_x86_is_listed_as_its_finding() {
+    use lazymm_engine::check::{check, Summary, Target};
+    let t = Target {
+        scheme: "shootdown-debug",
+        arch: "x86",
+        mutant: None,
+        profile: lazymm::Profile::BARE,
+    };
+    let r = check(t, 7, 300, false, &mut || {}).expect("registered");
+    let s = Summary::of("shootdown-debug", &r, None);
+    assert_eq!(s.listed.as_deref(), Some("finding-x86-shootdown-lazy-trim"));
+    assert!(
+        s.violations > 0,
+        "seed 7 meets the finding within 300 iterations"
+    );
+    assert!(s.clean(), "{:?}", s.by_property);
+    // The same scheme on powerpc, where the kernel selects it, is no finding.
+    assert_eq!(registry::listed_finding("shootdown-debug", "powerpc"), None);
+}

@@ -161,7 +161,7 @@ pub fn compare(arch: GuestArch, k: &Evidence, m: &ModelRow, tolerance_pct: f64) 
             .sum();
         rows.push(CompareRow::new("of which trims (flush_type_needed's exit_flush_lazy_tlbs)", Kind::Count,
             f(trims), None,
-            "kernel: callsite flush_type_needed (a single-threaded mm's ordinary flush trims its lazy CPUs); the model's powerpc never trims outside exit (review V1)"));
+            "kernel: callsite flush_type_needed (a single-threaded mm's ordinary flush trims its lazy CPUs); the model's powerpc trims the same way (review V1), but the replayed trace has no flush events to trim on"));
     }
     rows.push(CompareRow::new(
         "flush IPIs handled on the target CPU",

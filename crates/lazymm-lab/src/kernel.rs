@@ -168,7 +168,7 @@ pub fn implied(config: &KernelConfig, arch: GuestArch, release: &str) -> Implied
                 if scheme == "shootdown" { "set" } else { "not set" }
             ));
             notes.push(
-                "radix: single-threaded munmap flushes trim mm_cpumask with exit_flush_lazy_tlbs (flush_type_needed); the model's powerpc never trims outside exit (review V1)".into(),
+                "radix: single-threaded munmap flushes trim mm_cpumask with exit_flush_lazy_tlbs (flush_type_needed); the model's powerpc trims the same way (review V1), but a replayed trace carries no flush events, so the replayed model never trims".into(),
             );
         }
     }

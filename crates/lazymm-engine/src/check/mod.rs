@@ -36,7 +36,7 @@ pub use run::register;
 
 use crate::registry::{self, Unknown, WithKernel};
 use lazymm::tracepoint::{Span, Tracepoint};
-use lazymm::{Arch, Mutant, Scheme, Violation};
+use lazymm::{Arch, Mutant, Property, Scheme, Violation};
 use pct::Policy;
 use program::Mix;
 use run::{execute, Event, Outcome};
@@ -186,6 +186,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Iterations per operation mix.
     pub per_mix: BTreeMap<Mix, MixCount>,
+    /// Violating iterations by the property their first violation breaks.
+    pub by_property: BTreeMap<Property, u64>,
     /// What the iterations reached.
     pub coverage: Coverage,
     /// The part of the iteration space this report covers.
@@ -322,6 +324,7 @@ fn iterate(
         decisions: 0,
         elapsed: Duration::ZERO,
         per_mix: BTreeMap::new(),
+        by_property: BTreeMap::new(),
         coverage: Coverage::default(),
         shard,
     };
@@ -341,8 +344,9 @@ fn iterate(
         per.iterations += 1;
         per.violating += !out.violations.is_empty() as u64;
         tick();
-        if !out.violations.is_empty() {
+        if let Some(v) = out.violations.first() {
             rep.violating += 1;
+            *rep.by_property.entry(v.kind.property()).or_default() += 1;
             if rep.first.is_none() {
                 rep.target = t;
                 rep.first = Some(Finding {

@@ -16,6 +16,7 @@
 //! `LAZYMM_SHARD_COUNT`: Kubernetes does not export `completions`).
 
 use super::{Coverage, Report};
+use crate::registry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -155,6 +156,13 @@ pub struct Summary {
     pub replay: Option<String>,
     /// Iterations per operation mix.
     pub mixes: BTreeMap<String, MixSummary>,
+    /// Violating iterations by the property (`a`, `b`, ...) their first violation breaks.
+    #[serde(default)]
+    pub by_property: BTreeMap<String, u64>,
+    /// The listed finding this configuration is (a scheme × arch that breaks as the
+    /// kernel is written: [`registry::listed_finding`]), if it is one.
+    #[serde(default)]
+    pub listed: Option<String>,
     /// What the iterations reached.
     pub coverage: Coverage,
 }
@@ -184,8 +192,40 @@ impl Summary {
                     )
                 })
                 .collect(),
+            by_property: r
+                .by_property
+                .iter()
+                .map(|(p, n)| (p.to_string(), *n))
+                .collect(),
+            listed: match r.target.mutant {
+                None => registry::listed_finding(r.target.scheme, r.target.arch)
+                    .map(|m| m.name().to_string()),
+                Some(_) => None,
+            },
             coverage: r.coverage.clone(),
         }
+    }
+
+    /// A scheme check's verdict: clean when no iteration violated or stalled; a listed
+    /// finding is clean too when nothing stalled and every violation breaks a property
+    /// the finding declares (any other violation is news, and fails).
+    pub fn clean(&self) -> bool {
+        if self.stalled > 0 {
+            return false;
+        }
+        if self.violations == 0 {
+            return true;
+        }
+        let Some(m) = self
+            .listed
+            .as_deref()
+            .and_then(|n| registry::mutant(n).ok())
+        else {
+            return false;
+        };
+        let declared: Vec<String> = m.info().breaks.iter().map(|p| p.to_string()).collect();
+        self.by_property.keys().all(|p| declared.contains(p))
+            && self.by_property.values().sum::<u64>() == self.violations
     }
 
     /// Adds another result's counts, per-mix counts and coverage to these (of any
@@ -195,6 +235,9 @@ impl Summary {
         self.violations += o.violations;
         self.stalled += o.stalled;
         self.decisions += o.decisions;
+        for (p, n) in &o.by_property {
+            *self.by_property.entry(p.clone()).or_default() += n;
+        }
         for (m, c) in &o.mixes {
             let e = self.mixes.entry(m.clone()).or_default();
             e.iterations += c.iterations;
@@ -237,6 +280,39 @@ mod tests {
             seen.sort();
             assert_eq!(seen, (0..23).collect::<Vec<_>>(), "N = {n}");
         }
+    }
+
+    fn summary(listed: Option<&str>, by_property: &[(&str, u64)], stalled: u64) -> Summary {
+        let by_property: BTreeMap<String, u64> = by_property
+            .iter()
+            .map(|(p, n)| (p.to_string(), *n))
+            .collect();
+        Summary {
+            name: "shootdown-debug".into(),
+            arch: "x86".into(),
+            iterations: 300,
+            violations: by_property.values().sum(),
+            stalled,
+            decisions: 0,
+            first_iteration: None,
+            replay: None,
+            mixes: BTreeMap::new(),
+            by_property,
+            listed: listed.map(str::to_string),
+            coverage: Coverage::default(),
+        }
+    }
+
+    #[test]
+    fn a_listed_finding_is_clean_only_for_what_it_declares() {
+        let listed = Some("finding-x86-shootdown-lazy-trim");
+        assert!(summary(None, &[], 0).clean());
+        assert!(!summary(None, &[("c", 1)], 0).clean());
+        assert!(summary(listed, &[("c", 3)], 0).clean());
+        // The finding declares c only: a use after free beside it is news.
+        assert!(!summary(listed, &[("c", 3), ("a", 1)], 0).clean());
+        assert!(!summary(listed, &[("c", 3)], 1).clean());
+        assert!(!summary(Some("no-such-finding"), &[("c", 1)], 0).clean());
     }
 
     #[test]

@@ -259,6 +259,27 @@ pub const SHOOTDOWN_KVM_PV: Mutant = Mutant::declare(&MutantInfo {
     configure: &[Setting::KvmPvTlbFlush],
 });
 
+/// Finding about a configuration no kernel builds: x86 with
+/// `CONFIG_MMU_LAZY_TLB_SHOOTDOWN` (the `shootdown-debug` scheme, which adds
+/// `DEBUG_VM_SHOOT_LAZIES`). `MMU_LAZY_TLB_SHOOTDOWN` requires `mm_cpumask` to cover
+/// every CPU that may use the mm lazily at the final `mmdrop`; x86 breaks that. A flush
+/// sent while a CPU ran the mm for real (here a kworker inside `kthread_use_mm`) reaches
+/// it after it went lazy, so `flush_tlb_func` switches it to `init_mm` and leaves
+/// `current->active_mm` naming the mm; the freeing flush of `exit_mmap` then finds
+/// `loaded_mm != mm` and clears its bit, and `cleanup_lazy_tlbs` shoots down everyone
+/// but it (`do_check_lazy_tlb` warns: property c). No scheme × arch that a kernel
+/// builds is affected; `check --all` lists it (`findings/x86-shootdown-lazy-trim.md`).
+pub const SHOOTDOWN_LAZY_TRIM: Mutant = Mutant::declare(&MutantInfo {
+    name: "finding-x86-shootdown-lazy-trim",
+    kind: Kind::Finding,
+    scheme: "shootdown-debug",
+    arch: Some("x86"),
+    breaks: &[Property::C],
+    exercise: Exercise::TlbFlush,
+    description: "what-if x86 selected MMU_LAZY_TLB_SHOOTDOWN: a late flush IPI moves a lazy CPU to init_mm, the freeing flush then clears its mm_cpumask bit while current->active_mm still names the mm, and the shootdown misses it (c)",
+    configure: &[],
+});
+
 /// `TLB_NR_DYN_ASIDS`: the PCIDs each CPU hands out to the mms it runs.
 pub const TLB_NR_DYN_ASIDS: usize = 6;
 
@@ -678,7 +699,8 @@ impl Arch for X86 {
         NO_FREED_TABLES_FLUSH,
         CPUMASK_BEFORE_SENTINEL,
     ];
-    const FINDINGS: &'static [Mutant] = &[LAZY_PERCPU_INVLPGB, LAZY_PERCPU_KVM_PV];
+    const FINDINGS: &'static [Mutant] =
+        &[SHOOTDOWN_LAZY_TRIM, LAZY_PERCPU_INVLPGB, LAZY_PERCPU_KVM_PV];
     const CONFIGS: &'static [Mutant] = &[
         REFCOUNT_INVLPGB,
         SHOOTDOWN_INVLPGB,

@@ -37,18 +37,22 @@
 //! other code, "somewhere", that follows `->active_mm` believing it counted: mutant
 //! `shootdown-active-mm-reader` is such code, and the arena reports its use after free.
 //!
-//! On x86 `active_mm` and the loaded mm part: the freeing flush of `exit_mmap` moves a
-//! lazy CPU to `init_mm` without touching `current->active_mm`, which goes on naming
-//! the dying mm until `cleanup_lazy_tlbs` IPIs the CPU again (x86 keeps its bit set),
-//! so the shootdown still sends its IPIs there. `lazy-percpu` is the design without
-//! that second round.
+//! On x86 (no kernel builds it; a what-if) `active_mm` and the loaded mm part: a flush
+//! moves a lazy CPU to `init_mm` without touching `current->active_mm`, which goes on
+//! naming the mm. If that was the freeing flush of `exit_mmap`, the CPU keeps its bit
+//! and `cleanup_lazy_tlbs` IPIs it again. If it was an earlier flush that reached the
+//! CPU after it went lazy, the freeing flush finds `loaded_mm != mm` and clears the bit,
+//! and the shootdown misses a CPU whose `current->active_mm` names the mm: the checker
+//! finds this (`finding-x86-shootdown-lazy-trim`, listed by `check --all`;
+//! `findings/x86-shootdown-lazy-trim.md`). `lazy-percpu` is the design that keys on the
+//! loaded mm instead.
 //!
 //! # The race it must survive
 //! The shootdown reaches only the CPUs in `mm_cpumask`, so the mask must be a superset
 //! of the CPUs lazily using the mm when `cleanup_lazy_tlbs` runs (property c, checked
 //! here against every CPU's hardware CR3). Generic archs never clear bits; x86 clears a
-//! bit only on a CPU that has stopped using the mm; powerpc clears bits in its final
-//! flush only after switching lazy users away. CPU hotplug broke it: powerpc's
+//! bit only on a CPU whose CR3 has left the mm (not its `active_mm`: see above);
+//! powerpc clears bits in its final flush only after switching lazy users away. CPU hotplug broke it: powerpc's
 //! `__cpu_disable` cleared the outgoing CPU from every `mm_cpumask` while that CPU was
 //! still lazily on an mm, and an mm dying in that window was freed under it. The fix
 //! (`sched_force_init_mm`) moves the outgoing CPU to `init_mm` first; the mutant
