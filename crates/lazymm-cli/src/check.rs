@@ -17,7 +17,8 @@ const SHRINK_RERUNS: u32 = 500;
 struct Opts {
     schemes: Vec<&'static str>,
     archs: Vec<&'static str>,
-    /// Findings' fixes to check (each on its own arch): they must stay clean.
+    /// Findings' fixes and schemes under configurations to check (each on its own
+    /// arch): they must stay clean.
     fixes: Vec<Mutant>,
     mutants: Vec<Mutant>,
     iterations: u64,
@@ -109,10 +110,19 @@ pub fn main(a: CheckArgs) -> Result<u8, Failure> {
         (None, true) => lazymm_engine::registry::mutants(),
         (None, false) => Vec::new(),
     };
-    // A finding's fix is not hunted: it is checked like a scheme and must stay clean.
-    let (fixes, mutants): (Vec<Mutant>, Vec<Mutant>) = mutants
+    // A finding's fix, or a scheme under a configuration, is not hunted: it is checked
+    // like a scheme and must stay clean.
+    let (mut fixes, mutants): (Vec<Mutant>, Vec<Mutant>) = mutants
         .into_iter()
-        .partition(|m| m.kind() == lazymm::Kind::Fixed);
+        .partition(|m| matches!(m.kind(), lazymm::Kind::Fixed | lazymm::Kind::Config));
+    // Every scheme checked is also checked under each configuration its arch declares
+    // off by default (x86 INVLPGB, a KVM guest's paravirt flush).
+    for c in registry::configs() {
+        let arch = c.arch().unwrap_or("generic");
+        if schemes.contains(&c.scheme()) && archs.contains(&arch) && !fixes.contains(&c) {
+            fixes.push(c);
+        }
+    }
     let opts = Opts {
         schemes,
         archs,

@@ -37,7 +37,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// List schemes, archs, workloads, mutants and findings.
+    /// List schemes, archs, workloads, mutants, arch configurations and findings.
     Schemes,
     /// One run on this host: a table, or one JSON row with --json.
     Run(RunArgs),
@@ -542,9 +542,12 @@ fn scheme_values(with_mutants: bool) -> Vec<PossibleValue> {
     v
 }
 
-/// Every mutant and finding `registry::mutant` accepts.
+/// Every mutant, finding and configuration `registry::mutant` accepts.
 fn mutants() -> impl Iterator<Item = Mutant> {
-    registry::mutants().into_iter().chain(registry::findings())
+    registry::mutants()
+        .into_iter()
+        .chain(registry::findings())
+        .chain(registry::configs())
 }
 
 /// A mutant or a finding, listed with its scheme and description.

@@ -21,7 +21,14 @@ pub fn main() -> Result<u8, Failure> {
     for m in lazymm_engine::registry::mutants() {
         outln!("  {:<28} [{}] {}", m.name(), m.scheme(), m.description());
     }
-    // Races the checker found in the kernel as written, each followed by its fix.
+    // Correct schemes under configurations that are off by default: they stay clean.
+    outln!("configurations:");
+    for m in lazymm_engine::registry::configs() {
+        let on = format!("{}@{}", m.scheme(), m.arch().unwrap_or("generic"));
+        outln!("  {:<34} [{on}] {}", m.name(), m.description());
+    }
+    // Races the checker found in the kernel as written (or in a scheme under one of
+    // those configurations), each followed by its fix where there is one.
     outln!("findings:");
     for m in lazymm_engine::registry::findings() {
         let on = format!("{}@{}", m.scheme(), m.arch().unwrap_or("generic"));

@@ -98,7 +98,13 @@ fn two_shards_merge_to_the_whole_run() {
         .iter()
         .map(|s| s["iterations"].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 4 * 45);
+    // Every arch, and each configuration an arch declares for the scheme.
+    let configs = lazymm_engine::registry::configs()
+        .iter()
+        .filter(|c| c.scheme() == "shootdown")
+        .count();
+    let targets = (lazymm_engine::registry::ARCHS.len() + configs) as u64;
+    assert_eq!(total, targets * 45);
     // The hunt: each shard stops at its own first catch; the merged first catch is the
     // whole hunt's, with its replay.
     let (wm, mm) = (&w["mutants"][0], &m["mutants"][0]);

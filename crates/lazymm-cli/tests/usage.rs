@@ -111,6 +111,7 @@ fn the_help_lists_exactly_the_tables() {
     let mutants: Vec<String> = registry::mutants()
         .into_iter()
         .chain(registry::findings())
+        .chain(registry::configs())
         .map(|m| m.name().to_string())
         .collect();
     let formats: Vec<String> = lazymm_trace::Format::ALL

@@ -184,6 +184,12 @@ macro_rules! archs {
             [$(<$ty as Arch>::FINDINGS),*].concat()
         }
 
+        /// Every arch's declared configurations (correct schemes under a configuration
+        /// that is off by default), in table order.
+        fn arch_configs() -> Vec<Mutant> {
+            [$(<$ty as Arch>::CONFIGS),*].concat()
+        }
+
         /// Runs `v` with `S` on the arch named: what a registered scheme's
         /// instantiations call ([`Registered::add_job`]).
         pub fn by_arch<S: Scheme, V: WithKernel>(arch: &str, v: V) -> Option<V::Out> {
@@ -272,6 +278,12 @@ pub fn findings() -> Vec<Mutant> {
     arch_findings()
 }
 
+/// Every correct scheme under a configuration the archs declare off by default
+/// (`lazymm::Kind::Config`; see `lazymm::mutant`): each must stay clean.
+pub fn configs() -> Vec<Mutant> {
+    arch_configs()
+}
+
 /// The finding that scheme `scheme` on arch `arch` *is*, if one is declared: a finding
 /// with no setting of its own, so the configuration it breaks is the plain scheme × arch
 /// that `check --all` runs. `check --all` lists such a target as that finding instead of
@@ -285,10 +297,11 @@ pub fn listed_finding(scheme: &str, arch: &str) -> Option<Mutant> {
     })
 }
 
-/// Looks a mutant (or a finding, or a finding's fix) up by name.
+/// Looks a mutant (or a finding, a finding's fix, or a configuration) up by name.
 pub fn mutant(name: &str) -> Result<Mutant, Unknown> {
     let mut all = mutants();
     all.extend(findings());
+    all.extend(configs());
     all.iter()
         .copied()
         .find(|m| m.name() == name)

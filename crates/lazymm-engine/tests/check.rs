@@ -39,6 +39,33 @@ fn correct_schemes_are_clean() {
     }
 }
 
+/// Every correct scheme under a configuration an arch declares off by default (x86
+/// INVLPGB, a KVM guest's paravirt flush) stays clean, as `check --all` checks it.
+#[test]
+fn configurations_are_clean() {
+    let configs = lazymm_engine::registry::configs();
+    assert!(!configs.is_empty());
+    for c in configs {
+        assert_eq!(c.kind(), lazymm::Kind::Config, "{}", c.name());
+        let t = Target {
+            scheme: c.scheme(),
+            arch: c.arch().unwrap_or("generic"),
+            mutant: Some(c),
+            profile: lazymm::Profile::BARE,
+        };
+        let r = check::check(t, 7, 150, false, &mut || {}).unwrap();
+        assert_eq!(r.stalled, 0, "{}: stalled", t.name());
+        if let Some(f) = &r.first {
+            panic!(
+                "{}: violation {}\n{}",
+                t.name(),
+                f.outcome.first().unwrap(),
+                check::timeline(&f.outcome).join("\n")
+            );
+        }
+    }
+}
+
 #[test]
 fn every_mutant_is_caught_and_replays() {
     for m in lazymm_engine::registry::mutants() {

@@ -54,6 +54,15 @@ pub struct Config {
     /// `VM_WARN_ON_ONCE(!cpumask_test_cpu(cpu, mm_cpumask(prev)))` in `switch_mm`).
     /// Off by default, as in production kernels.
     pub debug_vm: bool,
+    /// x86 with `X86_FEATURE_INVLPGB` (AMD; Rik van Riel's series, v6.15): every user
+    /// mm has a global ASID, and `flush_tlb_mm_range` flushes it with an INVLPGB
+    /// broadcast (`broadcast_tlb_flush`) instead of IPIs. Off by default (bare metal
+    /// without INVLPGB). No effect on other archs.
+    pub x86_invlpgb: bool,
+    /// An x86 KVM guest with `KVM_FEATURE_PV_TLB_FLUSH`: `kvm_flush_tlb_multi` sends no
+    /// flush IPI to a vCPU the host has preempted; the host flushes that vCPU's TLB when
+    /// it next enters it. Off by default (bare metal). No effect on other archs.
+    pub kvm_pv_tlb_flush: bool,
     /// Every new mm registers for expedited membarrier as it is created, as if each
     /// process called `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)` first
     /// thing (on by default, so property f is checked everywhere; off, no mm is
@@ -99,6 +108,8 @@ impl Config {
             kthread_use_mm_no_mb: false,
             exec_mmap_no_mb: false,
             debug_vm: false,
+            x86_invlpgb: false,
+            kvm_pv_tlb_flush: false,
             membarrier_registered: true,
             speculative_walk_period: 61,
             nmi_period: 0,
@@ -120,6 +131,8 @@ impl Config {
             Setting::KthreadUseMmNoMb => self.kthread_use_mm_no_mb = true,
             Setting::ExecMmapNoMb => self.exec_mmap_no_mb = true,
             Setting::DebugVm => self.debug_vm = true,
+            Setting::X86Invlpgb => self.x86_invlpgb = true,
+            Setting::KvmPvTlbFlush => self.kvm_pv_tlb_flush = true,
         }
     }
 

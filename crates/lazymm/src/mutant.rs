@@ -19,6 +19,12 @@
 //! the same configuration with the proposed fix on, which must stay clean
 //! ([`Kind::Fixed`]). Schemes and archs list them in `FINDINGS`; nothing in them is
 //! broken on purpose.
+//!
+//! # Configurations
+//! A declaration of [`Kind::Config`] names a correct scheme under a configuration that
+//! is off by default (its [`MutantInfo::configure`]); nothing in it is broken either,
+//! and it must stay clean. Where such a configuration breaks a scheme, the same
+//! configuration is declared again as a [`Kind::Finding`] on that scheme.
 
 use crate::mm::MmId;
 use crate::oracle::Property;
@@ -90,6 +96,12 @@ pub enum Setting {
     ExecMmapNoMb,
     /// `Config::debug_vm`: `CONFIG_DEBUG_VM`.
     DebugVm,
+    /// `Config::x86_invlpgb`: x86 with `X86_FEATURE_INVLPGB`, every user mm on a global
+    /// ASID flushed by INVLPGB broadcast (v6.15+).
+    X86Invlpgb,
+    /// `Config::kvm_pv_tlb_flush`: an x86 KVM guest with `KVM_FEATURE_PV_TLB_FLUSH`
+    /// (`kvm_flush_tlb_multi` skips preempted vCPUs).
+    KvmPvTlbFlush,
 }
 
 /// What a declaration is.
@@ -102,6 +114,10 @@ pub enum Kind {
     Finding,
     /// A finding's configuration with its proposed fix on: must stay clean.
     Fixed,
+    /// A correct scheme under a kernel or hardware configuration that is off by
+    /// default (x86 INVLPGB, a KVM guest's paravirt flush): must stay clean. Archs list
+    /// them in `CONFIGS`; `check --all` checks them beside the default configuration.
+    Config,
 }
 
 /// A mutant's (or a finding's) declaration.

@@ -30,6 +30,9 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// Races of the kernel as written that involve this arch, with the configuration
     /// that exposes each and its fix (see [`crate::mutant`]).
     const FINDINGS: &'static [crate::Mutant] = &[];
+    /// Correct schemes under this arch's configurations that are off by default
+    /// ([`crate::Kind::Config`]): each must stay clean.
+    const CONFIGS: &'static [crate::Mutant] = &[];
     /// Whether `switch_mm` keeps `mm_cpumask(mm)` a superset of the CPUs that have the
     /// mm loaded. An arch whose TLB invalidation is broadcast (arm64) never sets a bit,
     /// so whoever must find every CPU using an mm has to look at every online CPU.
@@ -45,6 +48,9 @@ pub trait Arch: Sized + Send + Sync + 'static {
     /// `init_mm`, so that afterwards no CPU uses the mm at all: x86's `freed_tables`
     /// flush on bare metal does (`flush_tlb_func` switches a lazy CPU to `init_mm`).
     /// A scheme with no `active_mm` can then skip its own shootdown (`lazy-percpu`).
+    /// It describes the arch's default configuration: x86 with INVLPGB or in a KVM guest
+    /// with the paravirt flush ([`Config::x86_invlpgb`], [`Config::kvm_pv_tlb_flush`])
+    /// sends no IPI to some lazy CPUs, and a scheme that trusts it there is a finding.
     const FREEING_FLUSH_UNLAZIES: bool = false;
     /// Whether taking a spinlock is itself a full barrier (x86: `raw_spin_lock` is a
     /// `LOCK`-prefixed RMW, and `smp_mb__after_spinlock()` is empty). Where it is not

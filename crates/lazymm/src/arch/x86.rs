@@ -65,12 +65,65 @@
 //! clears its bit (lazy `mm_cpumask` trimming), so the mask shrinks back to the CPUs that
 //! may cache the mm.
 //!
+//! # Two configurations where the freeing flush does not un-lazy
+//! The paragraph above holds on bare metal without INVLPGB, the default. Two
+//! configuration switches, off by default, model where it does not (V3 of the third
+//! fidelity review); `lazymm schemes` lists them under `configurations` and `findings`.
+//!
+//! **INVLPGB** ([`Config::x86_invlpgb`]; Rik van Riel's "AMD broadcast TLB
+//! invalidation" series, v6.15: be88a1dd6112 "x86/mm: Handle global ASID context switch
+//! and TLB flush", 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for
+//! multi-threaded processes"; `use_global_asid`, `mm_global_asid`, `broadcast_tlb_flush`
+//! in `arch/x86/mm/tlb.c`, read as of v6.18). In the kernel,
+//! `flush_tlb_mm_range` does `if (mm_global_asid(mm)) broadcast_tlb_flush(info); else if
+//! (cpumask_any_but(mm_cpumask(mm), cpu) < nr_cpu_ids) { ...; flush_tlb_multi(...);
+//! consider_global_asid(mm); }`: an mm with a global ASID is flushed by INVLPGB on every
+//! CPU and TLBSYNC, with no IPI, the freeing flush of `exit_mmap` included, so no lazy CPU
+//! runs `flush_tlb_func`: it keeps CR3 on the mm and its bit in `mm_cpumask` (nothing
+//! trims the mask of a global-ASID mm). `choose_new_asid` hands out the global ASID with
+//! no flush, `switch_mm_irqs_off` returns early on a same-mm switch whose ASID is global
+//! ("Broadcast TLB invalidation keeps this ASID up to date all the time"), and
+//! `flush_tlb_func` returns before its lazy test for a global ASID (v6.18's order; Rik van
+//! Riel's May 2025 "x86/mm: fix race between flush_tlb_func and idle task leave_mm",
+//! `20250520102036.5d61f565@fangorn`, would test `is_lazy` first; no IPI reaches a
+//! global-ASID mm in the model, so the two orders act alike here). Refcounting is
+//! unaffected (the lazy CPU's `mm_count` reference keeps the root); `lazy-percpu`, which
+//! skips its shootdown on x86, frees the root under the lazy CPU (property b).
+//! Simplification (named): with the switch on, every user mm has its global ASID from
+//! birth, as `consider_global_asid` gives it to an mm active on more than three CPUs
+//! (checked once in a while, after an IPI flush); the transition (`mm_needs_global_asid`,
+//! `finish_asid_transition`, which IPIs stragglers still on a dynamic ASID) and the
+//! global ASID allocator are left out. A global ASID's TLB entries are always current,
+//! so property h has nothing to check on it.
+//!
+//! **KVM paravirt flush** ([`Config::kvm_pv_tlb_flush`]; `arch/x86/kernel/kvm.c`
+//! `kvm_flush_tlb_multi`, the `pv_ops.mmu.flush_tlb_multi` of a guest with
+//! `KVM_FEATURE_PV_TLB_FLUSH`: 858a43aae236 "KVM: X86: use paravirtualized TLB
+//! Shootdown", v4.16; `kvm_flush_tlb_others` until 4ce94eabac16 "x86/mm/tlb: Flush
+//! remote and local TLBs concurrently", v5.13). Before `native_flush_tlb_multi` sends
+//! its IPIs, it reads each target vCPU's `steal_time.preempted`; for a vCPU the host has
+//! preempted it sets `KVM_VCPU_FLUSH_TLB` there (a `try_cmpxchg`) and drops the vCPU from
+//! the mask. The host flushes that vCPU's TLB (`kvm_vcpu_flush_tlb_guest`, from
+//! `record_steal_time`) when it next enters it. The guest's `flush_tlb_func` never runs
+//! there, so a lazy vCPU stays lazily on the mm through the freeing flush, CR3 and all.
+//! Simplification (named): whether a target vCPU is preempted is a seeded choice of the
+//! flushing CPU, one target in two, made per target per flush (`flush_tlb_multi`'s path
+//! only: the local vCPU is never preempted); the model does not stop the vCPU. The
+//! host's flush is applied in two halves that stand for the one at its next entry:
+//! the paging-structure caches of the mm at once (the vCPU does not run until the host
+//! flushes them), and its PCIDs' TLB entries before its next user access, recorded as
+//! each PCID being current with its mm's `tlb_gen` (the model's TLB holds exactly the
+//! translations of the `tlb_gen` its context records; an empty one is current). That
+//! record is the guest's `cpu_tlbstate.ctxs`, so a vCPU back from such a flush skips one
+//! guest flush the kernel would still make (redundant: costs, not safety). The
+//! `steal_time` reads and `try_cmpxchg` are oracle words, not counted accesses.
+//!
 //! # What is left out
 //! Flushes are always full (Linux flushes a range when the CPU is exactly one
 //! generation behind); `should_trim_cpumask()`'s once a second is one flush in
-//! [`TRIM_PERIOD`] of each mm; no INVLPGB broadcast flushes, global ASIDs, LAM or
-//! KVM's paravirt flush. The model's TLB for a PCID holds exactly the translations as of
-//! the `tlb_gen` its context records (a real one holds a subset).
+//! [`TRIM_PERIOD`] of each mm; LAM, Intel RAR, Hyper-V's and Xen's paravirt flushes, and
+//! the INVLPGB and KVM simplifications above. The model's TLB for a PCID holds exactly
+//! the translations as of the `tlb_gen` its context records (a real one holds a subset).
 
 use super::{cpumask_clear_cpu, cpumask_set_cpu, Arch};
 use crate::config::Config;
@@ -79,6 +132,7 @@ use crate::cpumask::CpuMask;
 use crate::ipi::Ipi;
 use crate::kernel::Kernel;
 use crate::mm::MmId;
+use crate::mutant::Setting;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo};
 use crate::oracle::Property;
 use crate::oracle::ViolationKind;
@@ -125,6 +179,86 @@ pub const CPUMASK_BEFORE_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     configure: &[],
 });
 
+/// Finding: `lazy-percpu` on x86 with INVLPGB. Its teardown trusts the freeing flush
+/// of `exit_mmap` to have moved every lazy CPU to `init_mm`; a global-ASID mm's flush is
+/// an INVLPGB broadcast that sends no IPI, so a lazy CPU keeps CR3 on the root that
+/// `__mmdrop` frees.
+pub const LAZY_PERCPU_INVLPGB: Mutant = Mutant::declare(&MutantInfo {
+    name: "finding-lazy-percpu-x86-invlpgb",
+    kind: Kind::Finding,
+    scheme: "lazy-percpu",
+    arch: Some("x86"),
+    breaks: &[Property::B],
+    exercise: Exercise::Teardown,
+    description: "lazy-percpu with INVLPGB: the global-ASID mm's freeing flush is a broadcast with no IPI, no lazy CPU leaves for init_mm, and __mmdrop frees the root they still have loaded (b)",
+    configure: &[Setting::X86Invlpgb],
+});
+
+/// Finding: `lazy-percpu` in a KVM guest with the paravirt TLB flush. A preempted lazy
+/// vCPU gets no flush IPI (the host flushes its TLB at its next entry), so it stays
+/// lazily on the mm whose root `__mmdrop` frees.
+pub const LAZY_PERCPU_KVM_PV: Mutant = Mutant::declare(&MutantInfo {
+    name: "finding-lazy-percpu-x86-kvm-pv-flush",
+    kind: Kind::Finding,
+    scheme: "lazy-percpu",
+    arch: Some("x86"),
+    breaks: &[Property::B],
+    exercise: Exercise::Teardown,
+    description: "lazy-percpu in a KVM guest with PV TLB flush: kvm_flush_tlb_multi skips a preempted lazy vCPU, which keeps CR3 on the root __mmdrop frees (b)",
+    configure: &[Setting::KvmPvTlbFlush],
+});
+
+/// `refcount` on x86 with INVLPGB: the lazy CPUs' references keep the root; clean.
+pub const REFCOUNT_INVLPGB: Mutant = Mutant::declare(&MutantInfo {
+    name: "refcount-x86-invlpgb",
+    kind: Kind::Config,
+    scheme: "refcount",
+    arch: Some("x86"),
+    breaks: &[],
+    exercise: Exercise::Teardown,
+    description:
+        "refcount on x86 with INVLPGB (global ASIDs, broadcast flushes, no flush IPIs): clean",
+    configure: &[Setting::X86Invlpgb],
+});
+
+/// `shootdown` on x86 with INVLPGB: the lazy CPUs stay in `mm_cpumask`, so `__mmdrop`'s
+/// shootdown reaches them; clean.
+pub const SHOOTDOWN_INVLPGB: Mutant = Mutant::declare(&MutantInfo {
+    name: "shootdown-x86-invlpgb",
+    kind: Kind::Config,
+    scheme: "shootdown",
+    arch: Some("x86"),
+    breaks: &[],
+    exercise: Exercise::Teardown,
+    description: "shootdown on x86 with INVLPGB: lazy CPUs stay in mm_cpumask and __mmdrop's IPIs reach them: clean",
+    configure: &[Setting::X86Invlpgb],
+});
+
+/// `refcount` in a KVM guest with the paravirt TLB flush: clean.
+pub const REFCOUNT_KVM_PV: Mutant = Mutant::declare(&MutantInfo {
+    name: "refcount-x86-kvm-pv-flush",
+    kind: Kind::Config,
+    scheme: "refcount",
+    arch: Some("x86"),
+    breaks: &[],
+    exercise: Exercise::TlbFlush,
+    description: "refcount in a KVM guest with PV TLB flush (preempted vCPUs flushed by the host at their next entry): clean",
+    configure: &[Setting::KvmPvTlbFlush],
+});
+
+/// `shootdown` in a KVM guest with the paravirt TLB flush: `__mmdrop`'s shootdown IPIs
+/// are ordinary IPIs (only `flush_tlb_multi` is paravirtualised); clean.
+pub const SHOOTDOWN_KVM_PV: Mutant = Mutant::declare(&MutantInfo {
+    name: "shootdown-x86-kvm-pv-flush",
+    kind: Kind::Config,
+    scheme: "shootdown",
+    arch: Some("x86"),
+    breaks: &[],
+    exercise: Exercise::Teardown,
+    description: "shootdown in a KVM guest with PV TLB flush: the shootdown's IPIs are not paravirtualised and reach every lazy vCPU: clean",
+    configure: &[Setting::KvmPvTlbFlush],
+});
+
 /// Finding about a configuration no kernel builds: x86 with
 /// `CONFIG_MMU_LAZY_TLB_SHOOTDOWN` (the `shootdown-debug` scheme, which adds
 /// `DEBUG_VM_SHOOT_LAZIES`). `MMU_LAZY_TLB_SHOOTDOWN` requires `mm_cpumask` to cover
@@ -149,6 +283,16 @@ pub const SHOOTDOWN_LAZY_TRIM: Mutant = Mutant::declare(&MutantInfo {
 /// `TLB_NR_DYN_ASIDS`: the PCIDs each CPU hands out to the mms it runs.
 pub const TLB_NR_DYN_ASIDS: usize = 6;
 
+/// The ASID a CPU runs a global-ASID mm under (INVLPGB): outside the dynamic ones, as
+/// the kernel's global ASIDs are above `TLB_NR_DYN_ASIDS`. The model needs only one
+/// value (it never compares two global ASIDs).
+pub const GLOBAL_ASID: usize = TLB_NR_DYN_ASIDS;
+
+/// `is_global_asid(asid)`.
+fn is_global_asid(asid: usize) -> bool {
+    asid >= TLB_NR_DYN_ASIDS
+}
+
 /// One flush in this many of each mm also flushes (and so trims from `mm_cpumask`) the
 /// CPUs that no longer run it: the model's stand-in for `should_trim_cpumask()`, which
 /// does it at most once a second.
@@ -162,6 +306,10 @@ pub struct X86 {
     no_sentinel: bool,
     no_freed_tables_flush: bool,
     cpumask_before_sentinel: bool,
+    /// [`Config::x86_invlpgb`]: every user mm has a global ASID.
+    invlpgb: bool,
+    /// [`Config::kvm_pv_tlb_flush`]: `flush_tlb_multi` is `kvm_flush_tlb_multi`.
+    kvm_pv: bool,
     /// `mm->context` of every arena slot (slot 0 is `init_mm`). A slot's `tlb_gen` keeps
     /// counting across the mms it holds; the PCID contexts tell them apart by `ctx_id`,
     /// the generation-checked handle.
@@ -247,6 +395,10 @@ impl Default for TlbState {
 pub struct TlbShared {
     loaded_mm: SharedU64,
     is_lazy: SharedU64,
+    /// `steal_time.preempted & KVM_VCPU_FLUSH_TLB` (KVM guests only): a flusher skipped
+    /// this preempted vCPU, and the host flushes its TLB at its next entry. An oracle
+    /// word (the guest-host page is not priced).
+    kvm_flush_on_enter: raw::AtomicBool,
 }
 
 /// The new PCID `choose_new_asid` picked, and whether it must be flushed.
@@ -269,6 +421,12 @@ pub fn nmi_uaccess_okay<S: Scheme>(cpu: &Cpu<S, X86>) -> bool {
 }
 
 impl X86 {
+    /// `mm_global_asid(mm) != 0`: with INVLPGB every user mm has one (see the module
+    /// doc's simplification); `init_mm` never does.
+    fn has_global_asid(&self, mm: MmId) -> bool {
+        self.invlpgb && !mm.is_init()
+    }
+
     /// `mm->context` of `mm`.
     fn ctx(&self, mm: MmId) -> &MmContext {
         &self.ctx[mm.slot() as usize]
@@ -302,10 +460,19 @@ impl X86 {
     /// `choose_new_asid(next, next_tlb_gen)`: the PCID whose entries already belong to
     /// `next` (flushed if they are behind `next_tlb_gen`), or the next one round robin.
     fn choose_new_asid<S: Scheme>(
+        k: &Kernel<S, Self>,
         cpu: &mut Cpu<S, Self>,
         next: MmId,
         next_tlb_gen: u64,
     ) -> NewAsid {
+        // TLB consistency for global ASIDs is maintained with hardware assisted remote
+        // TLB flushing: they are always up to date.
+        if k.arch.has_global_asid(next) {
+            return NewAsid {
+                asid: GLOBAL_ASID,
+                need_flush: false,
+            };
+        }
         let tlb = &mut cpu.arch;
         if let Some(asid) = tlb.ctxs.iter().position(|c| c.ctx_id == Some(next)) {
             return NewAsid {
@@ -371,6 +538,11 @@ impl X86 {
         if loaded.is_init() {
             return;
         }
+        // Broadcast ASIDs are always kept up to date with INVLPGB (the transition
+        // into a global ASID, which reloads it here, is not modelled).
+        if is_global_asid(cpu.arch.loaded_mm_asid) {
+            return;
+        }
         if cpu.arch.is_lazy {
             // Lazy mode: switching to init_mm is barely slower than a minimal flush and
             // keeps speculation away from freed tables.
@@ -398,6 +570,56 @@ impl X86 {
         }
     }
 
+    /// `kvm_flush_tlb_multi`'s filter, before `native_flush_tlb_multi`: every other
+    /// vCPU of `mask` that the host has preempted (a seeded choice, one in two: see the
+    /// module doc) gets `KVM_VCPU_FLUSH_TLB` and leaves the mask. The host's flush at its
+    /// next entry empties its paging-structure caches of `mm` (done here: the vCPU runs
+    /// nothing before it) and its TLB (before its next user access).
+    fn kvm_skip_preempted<S: Scheme>(
+        k: &Kernel<S, Self>,
+        cpu: &mut Cpu<S, Self>,
+        mask: &mut CpuMask,
+        mm: MmId,
+    ) {
+        let others: Vec<usize> = mask.iter().filter(|&i| i != cpu.id).collect();
+        for i in others {
+            if cpu.rand() % 2 != 0 {
+                continue;
+            }
+            // ORDERING: SeqCst, the oracle's: set before this flush's `flushed_gen` is
+            // recorded, so the vCPU's next user access sees it whenever it sees the
+            // flush as done.
+            k.cpus[i]
+                .arch
+                .kvm_flush_on_enter
+                .store(true, Ordering::SeqCst);
+            k.cpus[i].flush_walk_cache(mm);
+            mask.clear(i);
+        }
+    }
+
+    /// The host's TLB flush at a vCPU's entry, if a flusher left one pending
+    /// (`KVM_VCPU_FLUSH_TLB`): every PCID's entries are gone, recorded as each context
+    /// being current with its mm's `tlb_gen` (see the module doc).
+    fn kvm_flush_on_enter<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>) {
+        // ORDERING: SeqCst, the oracle's: pairs with the store in `kvm_skip_preempted`.
+        if !k.cpus[cpu.id]
+            .arch
+            .kvm_flush_on_enter
+            .swap(false, Ordering::SeqCst)
+        {
+            return;
+        }
+        for c in cpu.arch.ctxs.iter_mut() {
+            if let Some(m) = c.ctx_id.filter(|m| !m.is_init()) {
+                // ORDERING: Acquire, the oracle's: page-table changes come before the
+                // increment, so an emptied TLB refills with entries at least this new.
+                let now = k.arch.ctx(m).tlb_gen.oracle_load(Ordering::Acquire);
+                c.tlb_gen = c.tlb_gen.max(now);
+            }
+        }
+    }
+
     /// `flush_tlb_mm_range(mm, ..., freed_tables)`: bump `tlb_gen`, flush the CPUs that
     /// need it, wait for them. Interrupts are enabled.
     fn flush_tlb_mm_range<S: Scheme>(
@@ -419,10 +641,22 @@ impl X86 {
             ctx.tlb_gen.fetch_add(a, 1, Ordering::AcqRel)
         }) + 1;
         k.preempt_point();
+        if k.arch.has_global_asid(mm) {
+            // broadcast_tlb_flush(): INVLPGB of the mm's global ASID on every CPU, then
+            // TLBSYNC. No IPI: no CPU runs flush_tlb_func, a lazy one stays on the mm,
+            // and nothing trims mm_cpumask. The broadcast empties every CPU's
+            // paging-structure caches of the mm.
+            k.broadcast_flush(mm);
+            ctx.flushed_gen.fetch_max(new_tlb_gen, Ordering::Relaxed);
+            return;
+        }
         // ORDERING: Relaxed, as the kernel's read of mm_cpumask: the fully ordered
         // increment above orders it after every bit a switching CPU set before its own
         // barrier and `tlb_gen` read.
-        let mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        let mut mask = m.cpumask.read(&mut cpu.acct, Ordering::Relaxed);
+        if k.arch.kvm_pv {
+            Self::kvm_skip_preempted(k, cpu, &mut mask, mm);
+        }
         let targets = if freed_tables {
             if k.arch.no_freed_tables_flush {
                 // MUTANT x86-no-freed-tables-flush: the flush is not marked as freeing
@@ -465,11 +699,19 @@ impl Arch for X86 {
         NO_FREED_TABLES_FLUSH,
         CPUMASK_BEFORE_SENTINEL,
     ];
-    const FINDINGS: &'static [Mutant] = &[SHOOTDOWN_LAZY_TRIM];
+    const FINDINGS: &'static [Mutant] =
+        &[SHOOTDOWN_LAZY_TRIM, LAZY_PERCPU_INVLPGB, LAZY_PERCPU_KVM_PV];
+    const CONFIGS: &'static [Mutant] = &[
+        REFCOUNT_INVLPGB,
+        SHOOTDOWN_INVLPGB,
+        REFCOUNT_KVM_PV,
+        SHOOTDOWN_KVM_PV,
+    ];
     // arch/x86/Kconfig: select ARCH_WANT_IRQS_OFF_ACTIVATE_MM.
     const IRQS_OFF_ACTIVATE_MM: bool = true;
-    // The freed-tables flush below IPIs every CPU of mm_cpumask and un-lazies them (on
-    // bare metal: INVLPGB and paravirt flushes send no such IPI, not modelled).
+    // The freed-tables flush below IPIs every CPU of mm_cpumask and un-lazies them (in
+    // the default configuration: with INVLPGB or a KVM guest's paravirt flush some lazy
+    // CPUs get no IPI; see the module doc and the findings above).
     const FREEING_FLUSH_UNLAZIES: bool = true;
     type CpuLocal = TlbState;
     type CpuShared = CachePadded<TlbShared>;
@@ -480,6 +722,8 @@ impl Arch for X86 {
             no_sentinel: cfg.is(NO_SWITCHING_SENTINEL),
             no_freed_tables_flush: cfg.is(NO_FREED_TABLES_FLUSH),
             cpumask_before_sentinel: cfg.is(CPUMASK_BEFORE_SENTINEL),
+            invlpgb: cfg.x86_invlpgb,
+            kvm_pv: cfg.kvm_pv_tlb_flush,
             ctx: (0..slots)
                 .map(|slot| {
                     CachePadded(MmContext {
@@ -496,6 +740,7 @@ impl Arch for X86 {
         CachePadded(TlbShared {
             loaded_mm: SharedU64::new(MmId::INIT.encode(), Tag::new(Field::LoadedMm, obj)),
             is_lazy: SharedU64::new(0, Tag::new(Field::IsLazy, obj)),
+            kvm_flush_on_enter: raw::AtomicBool::new(false),
         })
     }
 
@@ -531,6 +776,11 @@ impl Arch for X86 {
             // the check runs only under CONFIG_DEBUG_VM (the profile's item).
             if k.cfg.debug_vm || k.cfg.profile.has(crate::profile::Item::SwitchMmCpumaskTest) {
                 cpumask_set_cpu(k, cpu, next);
+            }
+            // Broadcast TLB invalidation keeps this ASID up to date all the time (v6.15
+            // order: before the lazy test).
+            if is_global_asid(prev_asid) {
+                return;
             }
             if !was_lazy {
                 // Another thread of the same process: no TLB flush required.
@@ -599,7 +849,7 @@ impl Arch for X86 {
                 .tlb_gen
                 .load(&mut cpu.acct, Ordering::Relaxed);
             k.preempt_point();
-            let ns = Self::choose_new_asid(cpu, next, next_tlb_gen);
+            let ns = Self::choose_new_asid(k, cpu, next, next_tlb_gen);
             if ns.need_flush {
                 cpu.arch.ctxs[ns.asid] = TlbContext {
                     ctx_id: Some(next),
@@ -617,7 +867,9 @@ impl Arch for X86 {
         k.nmi_point(cpu);
         // load_new_mm_cr3(): a PCID flushed or reused as it is (the model's CR3 write
         // empties the paging-structure caches either way).
-        debug_assert!(ns.need_flush || cpu.arch.ctxs[ns.asid].ctx_id == Some(next));
+        debug_assert!(
+            ns.need_flush || is_global_asid(ns.asid) || cpu.arch.ctxs[ns.asid].ctx_id == Some(next)
+        );
         k.load_cr3(cpu, next);
         k.nmi_point(cpu);
         // Make sure CR3 is written before loaded_mm.
@@ -652,9 +904,16 @@ impl Arch for X86 {
     }
 
     fn user_access<S: Scheme>(k: &Kernel<S, Self>, cpu: &mut Cpu<S, Self>, mm: MmId) {
+        if k.arch.kvm_pv {
+            Self::kvm_flush_on_enter(k, cpu);
+        }
         // Property h: the translations this CPU uses are as new as every flush of the
         // mm that has returned (its caller may have freed what it unmapped).
         if cpu.arch.loaded_mm != LoadedMm::Mm(mm) {
+            return;
+        }
+        if is_global_asid(cpu.arch.loaded_mm_asid) {
+            // Kept current by every flush's INVLPGB broadcast.
             return;
         }
         let have = cpu.arch.ctxs[cpu.arch.loaded_mm_asid].tlb_gen;

@@ -30,9 +30,12 @@
 //!   tables, so it IPIs every CPU of `mm_cpumask`, lazy ones included, and a lazy CPU
 //!   leaves for `init_mm` in `flush_tlb_func`. After `exit_mmap` no CPU uses the mm:
 //!   nobody can start (`mm_users` is zero) and the flush moved everyone off. The
-//!   shootdown is the flush the kernel sends anyway. (Bare metal only: with INVLPGB or
-//!   a paravirt flush that skips preempted vCPUs, no IPI reaches the lazy CPUs, and the
-//!   piggy-back does not hold; the model's x86 has neither.)
+//!   shootdown is the flush the kernel sends anyway. (Bare metal without INVLPGB only:
+//!   with INVLPGB, or in a KVM guest whose paravirt flush skips preempted vCPUs, no IPI
+//!   reaches some lazy CPUs and the piggy-back does not hold. The model's x86 has both
+//!   as configuration switches, and the checker breaks property b under each: findings
+//!   `finding-lazy-percpu-x86-invlpgb` and `finding-lazy-percpu-x86-kvm-pv-flush`,
+//!   `findings/lazy-percpu-x86-configs.report.txt`.)
 //! - **powerpc**: the final flush carries the shootdown already (`exit_flush_lazy_tlbs`,
 //!   because the scheme sets `LAZY_TLB_SHOOTDOWN`), so `mm_cpumask` holds at most this
 //!   CPU by `__mmdrop`, and the shootdown below is a direct call.
