@@ -150,12 +150,11 @@ fn the_directed_search_finds_it_as_written_and_nothing_with_the_fix() {
 /// The committed replay of the spurious-warning form.
 const WARN_REPLAY: &str = "force-init-mm-debug-vm-warn-seed1.replay.json";
 
-/// Writes the shrunk replay of the warning form into `findings/` (run by hand).
-#[test]
-#[ignore]
-fn regenerate_warning_replay() {
+/// Searches for the first iteration that violates `property`, shrinks it, and writes it
+/// into `findings/` as `name`: the one body of both regenerators below.
+fn regenerate(property: Property, name: &str) {
     let (seed, out) =
-        search_for(finding(), |p| p == Property::W).expect("the search reaches the warning");
+        search_for(finding(), |p| p == property).expect("the search reaches the window");
     let f = Finding {
         case: case(finding()),
         schedule: out.schedule.clone(),
@@ -163,26 +162,22 @@ fn regenerate_warning_replay() {
         iteration: seed,
     };
     let small = shrink(&f, 2000).expect("registered");
-    let written =
-        replay::write(&replay_path(), "force-init-mm-debug-vm-warn", &small).expect("written");
+    let written = replay::write(&replay_path(), name, &small).expect("written");
     eprintln!("wrote {}", written.display());
+}
+
+/// Writes the shrunk replay of the warning form into `findings/` (run by hand).
+#[test]
+#[ignore]
+fn regenerate_warning_replay() {
+    regenerate(Property::W, "force-init-mm-debug-vm-warn");
 }
 
 /// Writes the shrunk replay of the finding into `findings/` (run by hand).
 #[test]
 #[ignore]
 fn regenerate_finding_replay() {
-    let (seed, out) =
-        search_for(finding(), |p| p == Property::A).expect("the search reaches the window");
-    let f = Finding {
-        case: case(finding()),
-        schedule: out.schedule.clone(),
-        outcome: out,
-        iteration: seed,
-    };
-    let small = shrink(&f, 2000).expect("registered");
-    let written = replay::write(&replay_path(), "force-init-mm-debug-vm", &small).expect("written");
-    eprintln!("wrote {}", written.display());
+    regenerate(Property::A, "force-init-mm-debug-vm");
 }
 
 /// `check --all`'s slice that meets the x86 what-if finding
