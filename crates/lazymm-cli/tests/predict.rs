@@ -64,6 +64,19 @@ fn a_quick_prediction_writes_a_report_that_repeats() {
     for f in ["index.html", "results.csv", "table.txt", "simulator.json"] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // The values the prediction rests on that the machine file marks assumed are named,
+    // on the terminal and on the page, each with its value.
+    let m = lazymm_cost::machine::Machine::load("epyc-zen4-2s").expect("a preset");
+    let page = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(!m.assumed.is_empty());
+    for (k, v) in &m.assumed {
+        let named = format!("{k} = {v}");
+        assert!(
+            stdout.contains(&named),
+            "{named} not on the terminal: {stdout}"
+        );
+        assert!(page.contains(&named), "{named} not on the page");
+    }
     let o = lazymm(&args);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(

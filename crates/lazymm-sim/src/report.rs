@@ -322,10 +322,34 @@ pub fn what_if_info(p: &Prediction) -> Option<WhatIfInfo<'_>> {
     })
 }
 
-/// The lines under a what-if table: how the interval was taken, and over which values.
+/// The values of the machine file that no measurement backs (`assumed` in the file),
+/// as one line: every prediction on the page rests on them (`--vary KEY=V1,V2` moves
+/// one; a what-if takes its interval over all of them).
+pub fn assumed_note(p: &Prediction) -> String {
+    if p.machine.assumed.is_empty() {
+        return format!(
+            "machine '{}' marks no value assumed: every value cites a source",
+            p.machine.file.name
+        );
+    }
+    let list: Vec<String> = p
+        .machine
+        .assumed
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    format!(
+        "these predictions rest on values machine '{}' marks assumed (no measurement backs them; --vary KEY=V1,V2 moves one): {}",
+        p.machine.file.name,
+        list.join(", ")
+    )
+}
+
+/// The lines under the table: for a what-if, how the interval was taken and over which
+/// values; otherwise the machine's assumed values ([`assumed_note`]).
 pub fn assumed_lines(p: &Prediction) -> Vec<String> {
     let Some(info) = what_if_info(p) else {
-        return Vec::new();
+        return vec![assumed_note(p)];
     };
     let mut out = vec![format!(
         "change = after / before - 1 of switches/s, from kernel profile {} to {}; interval: {INTERVAL}:",
@@ -927,6 +951,7 @@ pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error
             what_if_columns => page::columns(WHAT_IF_COLUMNS),
             what_if_rows => what_if_rows,
             what_if_notes => assumed_lines(p),
+            assumed_note => assumed_note(p),
             table => table(p),
         },
     )
