@@ -480,6 +480,57 @@ pub fn point(
     })
 }
 
+/// The frame both horizontal bar charts draw alike: the SVG head, the title, the value
+/// axis's grid lines and ticks under the plot, the plot's box, and the axis label at
+/// `label_y`. The caller adds the bars and closes the `<svg>`.
+fn horizontal_frame(
+    (w, h): (f64, f64),
+    (ml, mt, pw, ph): (f64, f64, f64, f64),
+    (title, x_label, label_y): (&str, &str, f64),
+    ticks: &[f64],
+    x_of: impl Fn(f64) -> f64,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", xml_escape(title));
+    let _ = writeln!(s, r##"<rect width="{w}" height="{h}" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="26" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
+        w / 2.0,
+        xml_escape(title)
+    );
+    for t in ticks {
+        let x = x_of(*t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eeeeee"/>"##,
+            mt + ph
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            mt + ph + 16.0,
+            si_tick(*t)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#333333"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        ml + pw / 2.0,
+        label_y,
+        xml_escape(x_label)
+    );
+    s
+}
+
 /// A horizontal bar chart, one `<g class="bar">` per `(label, value)` (with a
 /// `<rect>` when the value is known), on a linear axis from 0.
 pub fn bar_chart(
@@ -509,43 +560,12 @@ pub fn bar_chart(
     let (x0, x1, ticks) = lin_ticks(0.0, if max > 0.0 { max } else { 1.0 });
     let x_of = |v: f64| ml + pw * (v - x0) / (x1 - x0);
     let fill = PALETTE[color % PALETTE.len()];
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, "<title>{}</title>", xml_escape(title));
-    let _ = writeln!(s, r##"<rect width="{W}" height="{h}" fill="#ffffff"/>"##);
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="26" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
-        W / 2.0,
-        xml_escape(title)
-    );
-    for t in &ticks {
-        let x = x_of(*t);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eeeeee"/>"##,
-            mt + ph
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            mt + ph + 16.0,
-            si_tick(*t)
-        );
-    }
-    let _ = writeln!(
-        s,
-        r##"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#333333"/>"##
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        ml + pw / 2.0,
-        h - 16.0,
-        xml_escape(x_label)
+    let mut s = horizontal_frame(
+        (W, h),
+        (ml, mt, pw, ph),
+        (title, x_label, h - 16.0),
+        &ticks,
+        x_of,
     );
     for (i, (label, v)) in bars.iter().enumerate() {
         let y = mt + ROW * i as f64;
@@ -652,43 +672,12 @@ pub fn stacked_bar_chart(file: &str, title: &str, x_label: &str, bars: &[Stack])
     let max = bars.iter().map(total).fold(0.0f64, f64::max);
     let (x0, x1, ticks) = lin_ticks(0.0, if max > 0.0 { max } else { 1.0 });
     let x_of = |v: f64| ml + pw * (v - x0) / (x1 - x0);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, "<title>{}</title>", xml_escape(title));
-    let _ = writeln!(s, r##"<rect width="{W}" height="{h}" fill="#ffffff"/>"##);
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="26" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
-        W / 2.0,
-        xml_escape(title)
-    );
-    for t in &ticks {
-        let x = x_of(*t);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eeeeee"/>"##,
-            mt + ph
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            mt + ph + 16.0,
-            si_tick(*t)
-        );
-    }
-    let _ = writeln!(
-        s,
-        r##"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#333333"/>"##
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        ml + pw / 2.0,
-        mt + ph + 36.0,
-        xml_escape(x_label)
+    let mut s = horizontal_frame(
+        (W, h),
+        (ml, mt, pw, ph),
+        (title, x_label, mt + ph + 36.0),
+        &ticks,
+        x_of,
     );
     for (i, b) in bars.iter().enumerate() {
         let y = mt + ROW * i as f64;
