@@ -215,9 +215,13 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
 
     /// The target side of the wake list: `sched_ttwu_pending`'s `llist_del_all` on this
     /// CPU's own `call_single_queue`, when wakeups were queued there (performed at the
-    /// CPU's next switch: a named simplification).
+    /// CPU's next switch: a named simplification). Called on every context switch: a
+    /// profile without `TTWU_QUEUE` queues nothing, and pays nothing here.
     #[inline]
     pub(crate) fn ttwu_drain(&self, cpu: &mut Cpu<S, A>) {
+        if !self.cfg.profile.has(TtwuQueue) {
+            return;
+        }
         let me = &self.cpus[cpu.id];
         // ORDERING: Relaxed: model bookkeeping (see WakeListPending).
         if me.wake_pending.0.swap(false, Ordering::Relaxed) {
