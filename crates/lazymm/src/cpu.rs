@@ -552,6 +552,23 @@ impl<S: Scheme, A: Arch> crate::Kernel<S, A> {
         }
     }
 
+    /// `membarrier_arch_switch_mm(prev, next, tsk)` (powerpc's and riscv's
+    /// `asm/membarrier.h`), for an arch's `switch_mm` that has decided the switch needs
+    /// it: a full barrier when `next` is registered for expedited membarrier. `init_mm`
+    /// never registers; the global-expedited state is not modelled.
+    #[inline]
+    pub(crate) fn membarrier_arch_switch_mm(&self, cpu: &mut Cpu<S, A>, next: MmId) {
+        if next.is_init()
+            || self.membarrier_state(cpu, next) & crate::mm::MEMBARRIER_STATE_PRIVATE_EXPEDITED == 0
+        {
+            return;
+        }
+        // ORDERING: "The membarrier system call requires a full memory barrier after
+        // storing to rq->curr, before going back to user-space": pairs with the full
+        // barrier membarrier() issues before it reads rq->curr.
+        cpu.smp_mb();
+    }
+
     /// `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0)` by a task of `mm`:
     /// `atomic_or(MEMBARRIER_STATE_PRIVATE_EXPEDITED | ..._READY, &mm->membarrier_state)`
     /// and the full barrier after it (`sync_runqueues_membarrier_state`'s single-user

@@ -48,17 +48,9 @@ impl Arch for Generic {
     ) {
         if !prev.is(next) || cpu.cr3() != next {
             cpumask_set_cpu(k, cpu, next);
-            if !prev.is(next)
-                && !prev.is_init()
-                && !next.is_init()
-                && k.membarrier_state(cpu, next) & crate::mm::MEMBARRIER_STATE_PRIVATE_EXPEDITED
-                    != 0
-            {
+            if !prev.is(next) && !prev.is_init() {
                 // membarrier_arch_switch_mm(prev, next, tsk).
-                // ORDERING: the full barrier membarrier needs after the rq->curr store,
-                // before user space runs; pairs with membarrier()'s full fence before it
-                // reads rq->curr.
-                cpu.smp_mb();
+                k.membarrier_arch_switch_mm(cpu, next);
             }
             k.load_cr3(cpu, next);
         }

@@ -68,7 +68,7 @@ use crate::config::Config;
 use crate::cpu::{Cpu, IrqGuard, LazyMm};
 use crate::ipi::Ipi;
 use crate::kernel::Kernel;
-use crate::mm::{MmId, MEMBARRIER_STATE_PRIVATE_EXPEDITED};
+use crate::mm::MmId;
 use crate::mutant::{Exercise, Kind, Mutant, MutantInfo, Setting};
 use crate::oracle::{Property, ViolationKind};
 use crate::scheme::Scheme;
@@ -192,34 +192,6 @@ impl Powerpc {
         false
     }
 
-    /// `membarrier_arch_switch_mm(prev, next, tsk)` (`asm/membarrier.h`), called by
-    /// `switch_mm_irqs_off` when the CPU was already in `next`'s mask (otherwise the
-    /// barrier after setting the bit serves): a full barrier when `next` is registered
-    /// for expedited membarrier (review 3, B4). `prev` is never NULL in the model, and
-    /// the global-expedited state is not modelled.
-    fn membarrier_arch_switch_mm<S: Scheme>(
-        k: &Kernel<S, Self>,
-        cpu: &mut Cpu<S, Self>,
-        next: MmId,
-    ) {
-        if next.is_init() {
-            // init_mm never registers.
-            return;
-        }
-        let Some(m) = k.mm(cpu, next, "membarrier_arch_switch_mm") else {
-            return;
-        };
-        // ORDERING: Relaxed, as atomic_read(&next->membarrier_state).
-        let state = m.membarrier_state.load(&mut cpu.acct, Ordering::Relaxed);
-        if state & MEMBARRIER_STATE_PRIVATE_EXPEDITED == 0 {
-            return;
-        }
-        // ORDERING: "The membarrier system call requires a full memory barrier after
-        // storing to rq->curr, before going back to user-space": pairs with the full
-        // barrier membarrier() issues before it reads rq->curr.
-        cpu.smp_mb();
-    }
-
     /// `exit_flush_lazy_tlbs(mm)`: `smp_call_function_many(mm_cpumask(mm),
     /// do_exit_flush_lazy_tlb, mm, 1)`, to the other CPUs of the mask, waiting for them.
     /// The caller has issued the full fence before the mask is read.
@@ -331,7 +303,9 @@ impl Arch for Powerpc {
         }
         // MUTANT powerpc-no-membarrier-arch-switch-mm: the call is left out.
         if !new_on_cpu && !k.arch.no_membarrier_arch_switch_mm {
-            Self::membarrier_arch_switch_mm(k, cpu, next);
+            // membarrier_arch_switch_mm(prev, next, tsk): only when the CPU was already
+            // in next's mask (otherwise the barrier after setting the bit serves; B4).
+            k.membarrier_arch_switch_mm(cpu, next);
         }
         // switch_mmu_context(prev, next): the PID register write.
         k.load_cr3(cpu, next);
