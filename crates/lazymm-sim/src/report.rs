@@ -437,18 +437,25 @@ pub fn to_csv(p: &Prediction) -> Result<String, csv::Error> {
 /// `1234567.0` -> `1.23M`: the bench report's number format.
 pub use lazymm_engine::report::si;
 
+// The columns that name a row, first in both tables.
+const SCHEME: Column = col("scheme", "the scheme", Cell::Text("scheme"), true);
+const ARCH: Column = col("arch", "the model's arch", Cell::Text("arch"), true);
+const WORKLOAD: Column = col("workload", "the workload", Cell::Text("workload"), true);
+const CPUS: Column = col("cpus", "simulated CPUs", Cell::Text("cpus"), false);
+const PAIRS: Column = col(
+    "pairs",
+    "pairs of tasks waking each other",
+    Cell::Text("pairs"),
+    false,
+);
+
 /// The columns of the terminal table, over [`PredictRow`]'s fields.
 pub const COLUMNS: &[Column] = &[
-    col("scheme", "the scheme", Cell::Text("scheme"), true),
-    col("arch", "the model's arch", Cell::Text("arch"), true),
-    col("workload", "the workload", Cell::Text("workload"), true),
-    col("cpus", "simulated CPUs", Cell::Text("cpus"), false),
-    col(
-        "pairs",
-        "pairs of tasks waking each other",
-        Cell::Text("pairs"),
-        false,
-    ),
+    SCHEME,
+    ARCH,
+    WORKLOAD,
+    CPUS,
+    PAIRS,
     col(
         "switch/s",
         "predicted context switches per second, all CPUs",
@@ -507,16 +514,7 @@ pub const COLUMNS: &[Column] = &[
 
 /// The columns of a what-if's table (`--vs`, `--what-if`), over [`PredictRow`]'s fields.
 pub const WHAT_IF_COLUMNS: &[Column] = &[
-    col("scheme", "the scheme", Cell::Text("scheme"), true),
-    col("arch", "the model's arch", Cell::Text("arch"), true),
-    col("workload", "the workload", Cell::Text("workload"), true),
-    col("cpus", "simulated CPUs", Cell::Text("cpus"), false),
-    col(
-        "pairs",
-        "pairs of tasks waking each other",
-        Cell::Text("pairs"),
-        false,
-    ),
+    SCHEME, ARCH, WORKLOAD, CPUS, PAIRS,
     col(
         "before/s",
         "predicted context switches per second under the profile compared from",
@@ -634,39 +632,57 @@ fn chart(
     }))
 }
 
+/// The rows one set of charts draws: one arch and workload, and one pair count when
+/// several were asked (one set per pair count), in row order.
+struct Group<'a> {
+    arch: &'static str,
+    workload: &'static str,
+    pairs: Option<usize>,
+    rows: Vec<&'a Row>,
+}
+
+impl Group<'_> {
+    /// The part of the group's chart file names after the chart's kind:
+    /// `WORKLOAD-ARCH[-pairsN]`.
+    fn tag(&self) -> String {
+        let pairs = self.pairs.map_or(String::new(), |p| format!("-pairs{p}"));
+        format!("{}-{}{pairs}", self.workload, self.arch)
+    }
+}
+
+/// The prediction's rows in chart groups, in the order each group first appears.
+fn groups(p: &Prediction) -> Vec<Group<'_>> {
+    let mut out: Vec<Group<'_>> = Vec::new();
+    for r in &p.rows {
+        let pairs = if p.spec.pairs.len() > 1 {
+            r.pairs
+        } else {
+            None
+        };
+        let (arch, workload) = (r.r.arch, r.r.workload.name());
+        match out
+            .iter_mut()
+            .find(|g| g.arch == arch && g.workload == workload && g.pairs == pairs)
+        {
+            Some(g) => g.rows.push(r),
+            None => out.push(Group {
+                arch,
+                workload,
+                pairs,
+                rows: vec![r],
+            }),
+        }
+    }
+    out
+}
+
 /// The charts: throughput, slowdown against `none` and teardown per exit, against CPUs,
 /// per workload (and per pair count when several were asked).
 pub fn charts(p: &Prediction) -> Vec<Chart> {
     let mut out = Vec::new();
-    let mut keys: Vec<(&str, &str, Option<usize>)> = Vec::new();
-    for r in &p.rows {
-        let k = (
-            r.r.arch,
-            r.r.workload.name(),
-            if p.spec.pairs.len() > 1 {
-                r.pairs
-            } else {
-                None
-            },
-        );
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
-    }
-    for (arch, w, pairs) in keys {
-        let rows: Vec<&Row> = p
-            .rows
-            .iter()
-            .filter(|r| {
-                r.r.arch == arch
-                    && r.r.workload.name() == w
-                    && (pairs.is_none() || r.pairs == pairs)
-            })
-            .collect();
-        let tag = format!(
-            "{w}-{arch}{}",
-            pairs.map_or(String::new(), |p| format!("-pairs{p}"))
-        );
+    for g in groups(p) {
+        let (arch, w, pairs, rows) = (g.arch, g.workload, g.pairs, &g.rows);
+        let tag = g.tag();
         let what = format!(
             "{w} ({arch}{})",
             pairs.map_or(String::new(), |p| format!(", {p} pairs"))
@@ -696,7 +712,7 @@ pub fn charts(p: &Prediction) -> Vec<Chart> {
         ];
         for (name, title, ylabel, scale, which) in charts {
             let file = format!("{name}-{tag}.svg");
-            let made = chart(p, file, title, ylabel, scale, &rows, |r| match which {
+            let made = chart(p, file, title, ylabel, scale, rows, |r| match which {
                 0 => Some(r.r.switches_per_sec()),
                 1 => r.slowdown_vs_none,
                 _ => r.teardown_us_per_exit(),
@@ -718,32 +734,9 @@ const LIMIT_CHART_LINES: usize = 6;
 /// own; so do the largest lines over the group, up to `LIMIT_CHART_LINES` (6); the rest
 /// are summed as `other lines`.
 pub fn limiting_line_charts(p: &Prediction) -> Vec<Chart> {
-    let mut keys: Vec<(&str, &str, Option<usize>)> = Vec::new();
-    for r in &p.rows {
-        let k = (
-            r.r.arch,
-            r.r.workload.name(),
-            if p.spec.pairs.len() > 1 {
-                r.pairs
-            } else {
-                None
-            },
-        );
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
-    }
     let mut out = Vec::new();
-    for (arch, w, pairs) in keys {
-        let group: Vec<&Row> = p
-            .rows
-            .iter()
-            .filter(|r| {
-                r.r.arch == arch
-                    && r.r.workload.name() == w
-                    && (pairs.is_none() || r.pairs == pairs)
-            })
-            .collect();
+    for g in groups(p) {
+        let (arch, w, pairs, group) = (g.arch, g.workload, g.pairs, &g.rows);
         let Some(cpus) = group.iter().map(|r| r.r.cpus).max() else {
             continue;
         };
@@ -820,10 +813,7 @@ pub fn limiting_line_charts(p: &Prediction) -> Vec<Chart> {
             p.spec.profile.name()
         );
         out.push(stacked_bar_chart(
-            &format!(
-                "limits-{w}-{arch}{}.svg",
-                pairs.map_or(String::new(), |p| format!("-pairs{p}"))
-            ),
+            &format!("limits-{}.svg", g.tag()),
             &format!(
                 "{what}: line transfers per switch by line at {cpus} CPUs (predicted, {})",
                 p.machine.file.name
