@@ -202,12 +202,10 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
             line += &format!("  ({} stalled: livelock under the scheduler)", r.stalled);
         }
         lines.push(line);
-        let mut replay = None;
-        let listed = t
-            .mutant
-            .is_none()
-            .then(|| lazymm_engine::registry::listed_finding(t.scheme, t.arch))
-            .flatten();
+        // The summary knows whether the target is a listed finding (Summary::of looks
+        // it up once); its replay is filled in below.
+        let mut summary = Summary::of(name, &r, None);
+        let listed = summary.listed_finding();
         if let Some(f) = &r.first {
             let (path, small) = bar.suspend(|| save(o, &t.name(), f))?;
             lines.push(format!(
@@ -230,9 +228,8 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
                     }
                 }
             }
-            replay = Some(path.display().to_string());
+            summary.replay = Some(path.display().to_string());
         }
-        let summary = Summary::of(name, &r, replay);
         if listed.is_some() && r.first.is_some() && !summary.clean() {
             lines.push(
                 "    NOT only the listed finding: a property it does not declare broke, or a run stalled"

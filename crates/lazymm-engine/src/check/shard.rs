@@ -206,6 +206,11 @@ impl Summary {
         }
     }
 
+    /// The declaration of [`Summary::listed`], if the target is a listed finding.
+    pub fn listed_finding(&self) -> Option<lazymm::Mutant> {
+        self.listed.as_deref().and_then(|n| registry::mutant(n).ok())
+    }
+
     /// A scheme check's verdict: clean when no iteration violated or stalled; a listed
     /// finding is clean too when nothing stalled and every violation breaks a property
     /// the finding declares (any other violation is news, and fails).
@@ -216,11 +221,7 @@ impl Summary {
         if self.violations == 0 {
             return true;
         }
-        let Some(m) = self
-            .listed
-            .as_deref()
-            .and_then(|n| registry::mutant(n).ok())
-        else {
+        let Some(m) = self.listed_finding() else {
             return false;
         };
         let declared: Vec<String> = m.info().breaks.iter().map(|p| p.to_string()).collect();
