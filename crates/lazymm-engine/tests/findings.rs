@@ -55,16 +55,7 @@ fn case(m: Mutant) -> Case {
 }
 
 fn policy(seed: u64) -> Policy {
-    Policy::Pct {
-        seed,
-        depth: 1 + (seed % 6) as u32,
-        horizon: 80,
-        random_switch: if seed % 2 == 0 {
-            2 + (seed % 5) as u32
-        } else {
-            0
-        },
-    }
+    Policy::directed(seed, 6, 80)
 }
 
 /// The first interleaving of the search that breaks a property, if any.

@@ -96,16 +96,7 @@ fn lazy_percpu_on_bare_metal_x86_is_clean() {
 const SEARCH: u64 = 1_000;
 
 fn pct(seed: u64) -> lazymm_engine::check::pct::Policy {
-    lazymm_engine::check::pct::Policy::Pct {
-        seed,
-        depth: 1 + (seed % 5) as u32,
-        horizon: 60,
-        random_switch: if seed % 2 == 0 {
-            2 + (seed % 4) as u32
-        } else {
-            0
-        },
-    }
+    lazymm_engine::check::pct::Policy::directed(seed, 5, 60)
 }
 
 /// CPU 1 runs a thread of CPU 0's process, goes idle (lazy on the mm) and comes back,

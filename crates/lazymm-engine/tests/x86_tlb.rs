@@ -94,16 +94,7 @@ fn lazy_return_case(scheme: &'static str) -> Case {
 }
 
 fn policy(seed: u64) -> Policy {
-    Policy::Pct {
-        seed,
-        depth: 1 + (seed % 5) as u32,
-        horizon: 60,
-        random_switch: if seed % 2 == 0 {
-            2 + (seed % 4) as u32
-        } else {
-            0
-        },
-    }
+    Policy::directed(seed, 5, 60)
 }
 
 fn search(case: &Case) -> Option<(u64, Outcome)> {

@@ -60,6 +60,25 @@ pub enum Policy {
     Script(Vec<u8>),
 }
 
+impl Policy {
+    /// The policy of interleaving `seed` of a directed search (the tests that set a
+    /// race's programs up by hand and let the scheduler look for the window): PCT of
+    /// depth 1 to `max_depth` by seed, over about `horizon` decisions, and on every
+    /// even seed a random switch in every 2 to `max_depth` decisions as well.
+    pub fn directed(seed: u64, max_depth: u32, horizon: u64) -> Policy {
+        Policy::Pct {
+            seed,
+            depth: 1 + (seed % u64::from(max_depth)) as u32,
+            horizon,
+            random_switch: if seed % 2 == 0 {
+                2 + (seed % u64::from(max_depth - 1)) as u32
+            } else {
+                0
+            },
+        }
+    }
+}
+
 /// What a host thread calls at each preemption point (installed per thread).
 pub trait Observer: Send + Sync {
     /// Called at every point, by the CPU that has been running since the last one.

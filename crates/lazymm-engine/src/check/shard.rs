@@ -208,7 +208,9 @@ impl Summary {
 
     /// The declaration of [`Summary::listed`], if the target is a listed finding.
     pub fn listed_finding(&self) -> Option<lazymm::Mutant> {
-        self.listed.as_deref().and_then(|n| registry::mutant(n).ok())
+        self.listed
+            .as_deref()
+            .and_then(|n| registry::mutant(n).ok())
     }
 
     /// A scheme check's verdict: clean when no iteration violated or stalled; a listed
