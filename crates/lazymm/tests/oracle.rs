@@ -11,6 +11,11 @@ use lazymm::scheme::{NoRefs, Refcount};
 use lazymm::{Kernel, MmId, Property, Scheme, Task, Violation, ViolationKind};
 
 /// The violations of `kind`'s shape on mm `mm`.
+/// Each violation's mm and kind, in the order they were reported.
+fn mm_and_kind(v: &[Violation]) -> Vec<(MmId, ViolationKind)> {
+    v.iter().map(|v| (v.mm, v.kind.clone())).collect()
+}
+
 fn find(v: &[Violation], mm: MmId, pred: impl Fn(&ViolationKind) -> bool) -> Vec<&Violation> {
     v.iter().filter(|v| v.mm == mm && pred(&v.kind)).collect()
 }
@@ -261,11 +266,7 @@ fn property_f_is_reported_when_a_switch_from_user_passes_no_barrier_before_rq_cu
     k.context_switch(&mut cpus[0], &mut idle, &mut t);
     assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
     k.context_switch(&mut cpus[0], &mut t, &mut idle);
-    let v: Vec<_> = cpus[0]
-        .violations
-        .iter()
-        .map(|v| (v.mm, v.kind.clone()))
-        .collect();
+    let v = mm_and_kind(&cpus[0].violations);
     assert_eq!(v, vec![(mm, ViolationKind::NoMembarrierBarrierBeforeCurr)]);
     assert_eq!(cpus[0].violations[0].kind.property(), Property::F);
     // The correct arm64 pays smp_mb__after_spinlock() and stays clean.
@@ -302,11 +303,7 @@ fn property_f_is_owed_only_to_membarrier_registered_mms() {
     assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
     let mut bare1: RcTask = Task::kthread(2);
     k.context_switch(&mut cpus[1], &mut bare1, &mut t);
-    let v: Vec<_> = cpus[1]
-        .violations
-        .iter()
-        .map(|v| (v.mm, v.kind.clone()))
-        .collect();
+    let v = mm_and_kind(&cpus[1].violations);
     assert_eq!(v, vec![(mm, ViolationKind::NoMembarrierBarrier)]);
 }
 
@@ -326,11 +323,7 @@ fn exit_mm_without_its_barrier_breaks_property_f_on_arm64_only() {
     k.context_switch(&mut cpus[0], &mut idle, &mut t);
     assert!(cpus[0].violations.is_empty(), "{:?}", cpus[0].violations);
     k.exit_mm(&mut cpus[0], &mut t);
-    let v: Vec<_> = cpus[0]
-        .violations
-        .iter()
-        .map(|v| (v.mm, v.kind.clone()))
-        .collect();
+    let v = mm_and_kind(&cpus[0].violations);
     assert_eq!(v, vec![(mm, ViolationKind::NoMembarrierBarrierBeforeCurr)]);
 
     let (k, mut cpus) = Kernel::<Refcount, Arm64>::boot(config(1, None));
