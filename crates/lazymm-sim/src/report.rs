@@ -728,11 +728,11 @@ pub fn charts(p: &Prediction) -> Vec<Chart> {
 const LIMIT_CHART_LINES: usize = 6;
 
 /// The limiting-line charts: per arch and workload (and pair count when several were
-/// asked, as [`charts`] groups them), at the group's largest CPU count, one stacked bar per scheme of its line
-/// transfers per switch by cache line ([`Row::transfers_per_switch_by_line`]), with its
-/// limiting line named after the bar. Each row's limiting line has a segment of its
-/// own; so do the largest lines over the group, up to `LIMIT_CHART_LINES` (6); the rest
-/// are summed as `other lines`.
+/// asked, as [`charts`] groups them), at the group's largest CPU count, one stacked bar
+/// per scheme of its line transfers per switch by cache line
+/// ([`Row::transfers_per_switch_by_line`]), with its limiting line named after the bar.
+/// Each row's limiting line has a segment of its own; so do the largest lines over the
+/// group, up to `LIMIT_CHART_LINES` (6); the rest are summed as `other lines`.
 pub fn limiting_line_charts(p: &Prediction) -> Vec<Chart> {
     let mut out = Vec::new();
     for g in groups(p) {
@@ -948,8 +948,8 @@ pub fn html(p: &Prediction, charts: &[Chart]) -> Result<String, minijinja::Error
 }
 
 /// Writes every file (`table.txt`, `results.json`, `results.csv`, `simulator.json`,
-/// the charts, the limiting-line charts, `index.html`) with the report layer's [`write_dir`], all or nothing.
-/// Returns the file names.
+/// the charts, the limiting-line charts, `index.html`) with the report layer's
+/// [`write_dir`], all or nothing. Returns the file names.
 pub fn write(p: &Prediction, out: &Path) -> Result<Vec<String>, ReportError> {
     let render = ReportError::render;
     let json = serde_json::to_string_pretty(&to_json(p)).map_err(|e| render("results.json")(&e))?;

@@ -300,7 +300,8 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
     }
 
     /// A task that was never placed (no room, or a parent that only forked the others)
-    /// exits on this CPU: it runs once, `do_exit` (`exit_mm` and the profile's exit accesses), and the last switch away.
+    /// exits on this CPU: it runs once, `do_exit` (`exit_mm` and the profile's exit
+    /// accesses), and the last switch away.
     pub fn kill_unplaced(&mut self, k: &Kernel<S, A>, t: &mut Task<S>) {
         self.switch_to(k, None);
         k.context_switch(&mut self.cpu, &mut self.idle, t);
@@ -546,8 +547,9 @@ impl<S: Scheme, A: Arch, P> Runqueue<S, A, P> {
         t
     }
 
-    /// The current task `i` exits: `do_exit` (`exit_mm` and the profile's exit accesses), then the last switch away (to the next
-    /// runnable task, or idle). Returns what was in its slot.
+    /// The current task `i` exits: `do_exit` (`exit_mm` and the profile's exit
+    /// accesses), then the last switch away (to the next runnable task, or idle).
+    /// Returns what was in its slot.
     pub fn exit(&mut self, k: &Kernel<S, A>, i: usize) -> HostTask<S, P> {
         debug_assert_eq!(self.cur, Some(i), "only the running task exits");
         if self.log.is_some() {
