@@ -101,6 +101,14 @@ pub const ACTIVE_MM_READER: Mutant = Mutant::declare(&MutantInfo {
     configure: &[],
 });
 
+/// How many times the `shootdown-active-mm-reader` mutant's kernel thread takes
+/// interrupts between copying `current->active_mm` and following the copy. The checker
+/// sees two preemption points in that stretch either way; the length is for a run on
+/// real threads, where an exit on another CPU must land inside the window: with two
+/// interrupt windows, a 2-core host loaded by a second test missed the mutant in twelve
+/// runs of 3·10^6 switches.
+const READER_IRQ_WINDOWS: usize = 64;
+
 /// The shootdown scheme; `DEBUG` adds the `DEBUG_VM_SHOOT_LAZIES` check.
 pub struct ShootdownScheme<const DEBUG: bool> {
     /// Mutant `shootdown-active-mm-reader`.
@@ -271,11 +279,14 @@ impl<const DEBUG: bool> Scheme for ShootdownScheme<DEBUG> {
         if mm.is_init() {
             return;
         }
-        // ... takes interrupts (a shootdown may move this CPU to init_mm and let the
-        // mm be freed) ...
-        for _ in 0..2 {
-            k.preempt_point();
+        // ... takes interrupts for a while (a shootdown may move this CPU to init_mm and
+        // let the mm be freed) ...
+        for i in 0..READER_IRQ_WINDOWS {
+            if i % (READER_IRQ_WINDOWS / 2) == 0 {
+                k.preempt_point();
+            }
             k.flush_smp_call_function_queue(cpu);
+            core::hint::spin_loop();
         }
         k.preempt_point();
         // ... and follows its copy.
