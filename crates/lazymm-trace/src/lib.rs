@@ -417,7 +417,7 @@ pub fn parse_str(name: &str, text: &str, opts: &Options) -> Result<Trace, Error>
         let lineno = i as u64 + 1;
         let l = raw.strip_suffix('\r').unwrap_or(raw);
         t.stats.lines += 1;
-        match p.line(l) {
+        match p.line(l).and_then(cpu_in_range) {
             Ok(Line::Meta) => {}
             Ok(Line::Other { kind }) => t.stats.skip(kind),
             Ok(Line::Lost { events, .. }) => {
@@ -479,6 +479,34 @@ pub fn parse_str(name: &str, text: &str, opts: &Options) -> Result<Trace, Error>
     // Merge the CPUs by time; ties (and each CPU's clamped run) keep the file's order.
     t.records.sort_by_key(|r| r.ts_ns);
     Ok(t)
+}
+
+/// One more than the highest CPU number a trace may name: `NR_CPUS` under x86-64's
+/// `MAXSMP`, the largest any architecture's Kconfig allows as of 6.12 (powerpc's range
+/// also ends at 8192). Whoever reads a trace may size per-CPU tables from the CPUs it
+/// names, so a mangled number (a `cpu_id` of 4026531836) is a malformed line, not a
+/// request for billions of CPUs.
+pub const NR_CPUS_MAX: u32 = 8192;
+
+/// The line, or what it should have had when a CPU it names is not below
+/// [`NR_CPUS_MAX`].
+fn cpu_in_range(line: Line) -> Result<Line, fields::Expected> {
+    let cpus = match &line {
+        Line::Event {
+            cpu,
+            event: TraceEvent::Wakeup { target_cpu, .. },
+            ..
+        } => [Some(*cpu), *target_cpu],
+        Line::Event { cpu, .. } | Line::Skip { cpu, .. } => [Some(*cpu), None],
+        Line::Lost { cpu, .. } => [*cpu, None],
+        Line::Meta | Line::Other { .. } => [None, None],
+    };
+    match cpus.into_iter().flatten().find(|&c| c >= NR_CPUS_MAX) {
+        Some(c) => Err(format!(
+            "a CPU number below {NR_CPUS_MAX} (NR_CPUS at its largest), not {c}"
+        )),
+        None => Ok(line),
+    }
 }
 
 fn note_tgid(map: &mut BTreeMap<u32, u32>, t: Option<&TaskRef>) {

@@ -244,6 +244,48 @@ fn bad_line_names_file_line_and_expectation() {
     assert_eq!(t.stats.count("sched_switch"), 2);
 }
 
+/// A CPU number no kernel has is a malformed line: the fuzzer's LTTng input with a
+/// `cpu_id` of 4026531836 once made the schedule builder ask for a 16 GB per-CPU table.
+#[test]
+fn cpu_numbers_past_nr_cpus_are_malformed() {
+    let line = |cpu: u32| {
+        format!(
+            "[10:00:00.000000100] (+0.000000100) h sched_switch: {{ cpu_id = {cpu} }}, \
+             {{ prev_comm = \"a\", prev_tid = 5, prev_prio = 20, prev_state = 1, \
+             next_comm = \"b\", next_tid = 6, next_prio = 20 }}\n"
+        )
+    };
+    let last = lazymm_trace::NR_CPUS_MAX - 1;
+    let t = parse_str("x", &line(last), &Options::default()).unwrap();
+    assert_eq!(t.nr_cpus(), lazymm_trace::NR_CPUS_MAX as usize);
+    let e = parse_str("x", &line(4_026_531_836), &Options::default()).unwrap_err();
+    let Error::Malformed {
+        line: 1, expected, ..
+    } = &e
+    else {
+        panic!("{e:?}")
+    };
+    assert!(
+        expected.contains("below 8192") && expected.contains("4026531836"),
+        "{expected}"
+    );
+    let lenient = Options {
+        lenient: true,
+        ..Options::default()
+    };
+    let text = format!("{}{}", line(1), line(4_026_531_836));
+    let t = parse_str("x", &text, &lenient).unwrap();
+    assert_eq!((t.stats.malformed, t.nr_cpus()), (1, 2));
+    // The fuzzer's input itself: parsed leniently, scheduled, in bounded memory.
+    let t = read_file(&fixture("lttng_fuzz_cpu_id.txt"), &lenient).unwrap();
+    assert!(t.nr_cpus() <= 2, "{} CPUs", t.nr_cpus());
+    let s = lazymm_trace::schedule::schedule(&t);
+    assert_eq!(
+        s.trace_switches + s.self_switches,
+        t.stats.count("sched_switch")
+    );
+}
+
 #[test]
 fn unknown_format_and_forced_format() {
     let e = parse_str("x", "hello\nworld\n", &Options::default()).unwrap_err();
