@@ -88,18 +88,26 @@ fn done<S: Scheme, A: Arch>(
     current: &mut Task<S>,
     arrived: &AtomicUsize,
 ) {
-    let wait = |cpu: &mut Cpu<S, A>, phase: usize| {
-        // ORDERING: AcqRel and the Acquire below pair with the other CPU's arrival:
-        // what it did before arriving is visible after the wait.
-        arrived.fetch_add(1, Ordering::AcqRel);
-        while arrived.load(Ordering::Acquire) < 2 * phase {
-            k.irq_point(cpu);
-            loom::thread::yield_now();
-        }
-    };
-    wait(cpu, 1);
+    rendezvous(k, cpu, arrived, 1);
     k.quiesce_cpu(cpu, current);
-    wait(cpu, 2);
+    rendezvous(k, cpu, arrived, 2);
+}
+
+/// Arrives at the `phase`-th meeting of the two CPUs and answers IPIs until the other
+/// one has arrived too.
+fn rendezvous<S: Scheme, A: Arch>(
+    k: &Kernel<S, A>,
+    cpu: &mut Cpu<S, A>,
+    arrived: &AtomicUsize,
+    phase: usize,
+) {
+    // ORDERING: AcqRel and the Acquire below pair with the other CPU's arrival: what it
+    // did before arriving is visible after the wait.
+    arrived.fetch_add(1, Ordering::AcqRel);
+    while arrived.load(Ordering::Acquire) < 2 * phase {
+        k.irq_point(cpu);
+        loom::thread::yield_now();
+    }
 }
 
 /// Both CPUs run threads of one process; both exit at once. Each exiting task becomes a
@@ -325,6 +333,47 @@ fn reverse_membarrier_litmus<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Resu
     })
 }
 
+/// x86's TLB-flush litmus (83b0177a6c48): CPU 0 ran the process, moved on to another
+/// process and keeps its bit in the first one's `mm_cpumask` (x86 clears it only by a
+/// trim); it now switches back (`switch_mm_irqs_off`: `LOADED_MM_SWITCHING`, the bit
+/// already set, a barrier, the `tlb_gen` read) and touches user memory. CPU 1, a thread
+/// of the process, unmaps a page at the same time (`flush_tlb_mm_range`: the fully
+/// ordered `tlb_gen` increment, then `should_flush_tlb` reads CPU 0's `loaded_mm`).
+/// Forbidden (property h): the flush returned without CPU 0 (it saw the other mm
+/// loaded), and CPU 0 read the old `tlb_gen` and kept its PCID. Store buffering on
+/// both sides: only a weak-memory run can show it.
+fn tlb_flush_litmus<S: Scheme>(mutant: Option<Mutant>) -> Result<(), String> {
+    model(move || {
+        let (k, mut cpus) = Kernel::<S, X86>::boot(config(mutant));
+        let mut c1 = cpus.pop().expect("two cpus");
+        let mut c0 = cpus.pop().expect("two cpus");
+        let mut idle0 = k.idle_task(&mut c0, 0);
+        let mut idle1 = k.idle_task(&mut c1, 0);
+        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
+        let mut t1 = k.clone_thread(&mut c1, &t0, 2).expect("t0 has an mm");
+        let mut other = k.fork(&mut c0, 3).expect("a second mm slot");
+        let mm = t0.mm_id().expect("a process has an mm");
+        k.context_switch(&mut c0, &mut idle0, &mut t0);
+        k.context_switch(&mut c0, &mut t0, &mut other);
+        k.context_switch(&mut c1, &mut idle1, &mut t1);
+        let k = Arc::new(k);
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let th = {
+            let (k, arrived) = (k.clone(), arrived.clone());
+            loom::thread::spawn(move || {
+                k.context_switch(&mut c0, &mut other, &mut t0);
+                k.user_access(&mut c0, mm, "user access after the switch");
+                rendezvous(&k, &mut c0, &arrived, 1);
+                c0
+            })
+        };
+        k.zap_page_range(&mut c1, mm);
+        rendezvous(&k, &mut c1, &arrived, 1);
+        let c0 = th.join().expect("cpu 0 finished");
+        assert_clean(&[&c0, &c1]);
+    })
+}
+
 /// Every model for one correct scheme on one arch: each must pass.
 fn clean<S: Scheme, A: Arch>() {
     let name = format!("{}@{}", S::NAME, A::NAME);
@@ -462,6 +511,21 @@ fn arm64_no_mb_after_spinlock_fails_only_the_reverse_litmus() {
     // The other half and the lifetimes do not depend on it.
     membarrier_litmus::<Refcount, Arm64>(m).expect("refcount's fully ordered drop");
     exit_race::<Refcount, Arm64>(m).expect("lifetimes safe");
+}
+
+#[test]
+fn x86_switch_mm_passes_the_tlb_flush_litmus() {
+    tlb_flush_litmus::<Refcount>(None).expect("the barrier of 83b0177a6c48");
+    tlb_flush_litmus::<Shootdown>(None).expect("the barrier of 83b0177a6c48");
+}
+
+#[test]
+fn x86_no_mb_cpumask_set_fails_the_tlb_flush_litmus() {
+    let m = Some(lazymm::arch::x86::NO_MB_CPUMASK_SET);
+    let e = tlb_flush_litmus::<Refcount>(m).expect_err("loom must find the stale PCID");
+    assert!(e.contains("oracle: property h"), "{e}");
+    // The lifetimes do not depend on it.
+    exit_race::<Refcount, X86>(m).expect("lifetimes safe");
 }
 
 #[test]

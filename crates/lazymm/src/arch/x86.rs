@@ -179,6 +179,26 @@ pub const CPUMASK_BEFORE_SENTINEL: Mutant = Mutant::declare(&MutantInfo {
     configure: &[],
 });
 
+/// `x86-no-mb-cpumask-set`: `switch_mm_irqs_off` before 83b0177a6c48 ("x86/mm: Fix SMP
+/// ordering in switch_mm_irqs_off()", tip x86/urgent, October 2025): when this CPU's
+/// bit in `mm_cpumask(next)` is already set, nothing orders the `LOADED_MM_SWITCHING`
+/// store before the `tlb_gen` read. That is store buffering against the flusher's
+/// `tlb_gen` increment and its `loaded_mm` read: the flusher skips the CPU as one that
+/// has moved on, the CPU reads the old `tlb_gen` and keeps a PCID the flush made stale
+/// (h). Only a weak-memory run shows it, so it is not in [`Arch::MUTANTS`]: the checker
+/// runs the model sequentially consistent and could never catch it. The loom model
+/// `tlb_flush_litmus` (tests/loom.rs) does.
+pub const NO_MB_CPUMASK_SET: Mutant = Mutant::declare(&MutantInfo {
+    name: "x86-no-mb-cpumask-set",
+    kind: Kind::Broken,
+    scheme: "refcount",
+    arch: Some("x86"),
+    breaks: &[Property::H],
+    exercise: Exercise::TlbFlush,
+    description: "before 83b0177a6c48: no smp_mb() between LOADED_MM_SWITCHING and the tlb_gen read when the mm_cpumask bit is already set, so a flush skips the switching CPU, which keeps a stale PCID (h; weak memory only: loom, not listed)",
+    configure: &[],
+});
+
 /// Finding: `lazy-percpu` on x86 with INVLPGB. Its teardown trusts the freeing flush
 /// of `exit_mmap` to have moved every lazy CPU to `init_mm`; a global-ASID mm's flush is
 /// an INVLPGB broadcast that sends no IPI, so a lazy CPU keeps CR3 on the root that
@@ -306,6 +326,7 @@ pub struct X86 {
     no_sentinel: bool,
     no_freed_tables_flush: bool,
     cpumask_before_sentinel: bool,
+    no_mb_cpumask_set: bool,
     /// [`Config::x86_invlpgb`]: every user mm has a global ASID.
     invlpgb: bool,
     /// [`Config::kvm_pv_tlb_flush`]: `flush_tlb_multi` is `kvm_flush_tlb_multi`.
@@ -722,6 +743,7 @@ impl Arch for X86 {
             no_sentinel: cfg.is(NO_SWITCHING_SENTINEL),
             no_freed_tables_flush: cfg.is(NO_FREED_TABLES_FLUSH),
             cpumask_before_sentinel: cfg.is(CPUMASK_BEFORE_SENTINEL),
+            no_mb_cpumask_set: cfg.is(NO_MB_CPUMASK_SET),
             invlpgb: cfg.x86_invlpgb,
             kvm_pv: cfg.kvm_pv_tlb_flush,
             ctx: (0..slots)
@@ -828,10 +850,13 @@ impl Arch for X86 {
             };
             if let Some(m) = m {
                 if m.cpumask.test(&mut cpu.acct, me, Ordering::Relaxed) {
-                    // ORDERING: between the sentinel store and the tlb_gen read, as the
-                    // flusher's fully ordered increment is between its tlb_gen write and
-                    // its loaded_mm read: one of the two sees the other.
-                    cpu.smp_mb();
+                    if !k.arch.no_mb_cpumask_set {
+                        // ORDERING: between the sentinel store and the tlb_gen read, as
+                        // the flusher's fully ordered increment is between its tlb_gen
+                        // write and its loaded_mm read: one of the two sees the other.
+                        cpu.smp_mb();
+                    }
+                    // MUTANT x86-no-mb-cpumask-set: no barrier (before 83b0177a6c48).
                 } else {
                     // ORDERING: AcqRel inside a full barrier on each side, as the locked
                     // `bts` of cpumask_set_cpu(): see the smp_mb() above.
