@@ -216,12 +216,8 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
             lines.push(format!("    replay: {}", path.display()));
             match listed {
                 // A listed finding's interleaving is in its report: one line, not the
-                // timeline, unless it broke something the finding does not declare.
-                Some(m) => lines.push(format!(
-                    "    a listed finding, {} (`lazymm schemes`; findings/ in the repository): {}",
-                    m.name(),
-                    m.description()
-                )),
+                // timeline.
+                Some(_) => lines.extend(listed_lines(&summary)),
                 None => {
                     for l in check::timeline(&small.outcome) {
                         lines.push(format!("      {l}"));
@@ -229,12 +225,6 @@ fn run_checks(o: &Opts) -> Result<u8, Failure> {
                 }
             }
             summary.replay = Some(path.display().to_string());
-        }
-        if listed.is_some() && r.first.is_some() && !summary.clean() {
-            lines.push(
-                "    NOT only the listed finding: a property it does not declare broke, or a run stalled"
-                    .to_string(),
-            );
         }
         schemes.push(summary);
     }
@@ -321,6 +311,26 @@ struct Head {
     seed: u64,
     iterations: u64,
     budget: u64,
+}
+
+/// What the console says under a listed finding's target that violated: the finding,
+/// and whether something it does not declare broke too.
+fn listed_lines(summary: &Summary) -> Vec<String> {
+    let Some(m) = summary.listed_finding() else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "    a listed finding, {} (`lazymm schemes`; findings/ in the repository): {}",
+        m.name(),
+        m.description()
+    )];
+    if !summary.clean() {
+        lines.push(
+            "    NOT only the listed finding: a property it does not declare broke, or a run stalled"
+                .to_string(),
+        );
+    }
+    lines
 }
 
 /// Clean: no scheme violated or stalled (a listed finding only as it declares), every
@@ -506,6 +516,11 @@ fn merge_main(files: &[PathBuf], json_out: bool) -> Result<u8, Failure> {
         );
         if let Some(r) = &s.replay {
             outln!("    replay: {r}");
+        }
+        if s.violations > 0 {
+            for l in listed_lines(s) {
+                outln!("{l}");
+            }
         }
     }
     for l in scheme_totals(&schemes) {

@@ -207,3 +207,46 @@ fn slurm_and_kubernetes_variables_select_the_shard() {
     let bad = lazymm(&args, &[("JOB_COMPLETION_INDEX", "0")]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn the_merge_names_a_listed_finding_as_the_whole_run_does() {
+    // shootdown-debug on x86 is the listed finding finding-x86-shootdown-lazy-trim: from
+    // seed 7 its first violation is iteration 143. The merge's console says what the
+    // whole run's says, and both pass.
+    let dir = scratch("listed");
+    let base = [
+        "check",
+        "--scheme",
+        "shootdown-debug",
+        "--arch",
+        "x86",
+        "--iterations",
+        "150",
+        "--seed",
+        "7",
+        "--replay-dir",
+        dir.to_str().unwrap(),
+    ];
+    let line = "a listed finding, finding-x86-shootdown-lazy-trim";
+    let whole = lazymm(&base, &[]);
+    assert_eq!(whole.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&whole.stdout).contains(line));
+    let mut files = Vec::new();
+    for k in ["1/2", "2/2"] {
+        let mut args = base.to_vec();
+        args.extend(["--shard", k, "--json"]);
+        let o = lazymm(&args, &[]);
+        assert_eq!(o.status.code(), Some(0), "{k}");
+        let f = dir.join(format!("{}.json", &k[..1]));
+        std::fs::write(&f, &o.stdout).unwrap();
+        files.push(f);
+    }
+    let mut args = vec!["check", "--merge"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let merged = lazymm(&args, &[]);
+    assert_eq!(merged.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&merged.stdout);
+    assert!(out.contains(line), "{out}");
+    assert!(!out.contains("NOT only the listed finding"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
