@@ -49,7 +49,8 @@ fn policy(seed: u64) -> Policy {
 
 #[test]
 fn irqs_on_in_kthread_use_mm_frees_the_old_mm_under_the_worker() {
-    // Declared by powerpc but not listed in its MUTANTS (see its doc): named directly.
+    // The directed search of the window (check --mutants finds it too, through the
+    // lazy-exec mix; see its doc).
     let m = lazymm::arch::powerpc::KTHREAD_USE_MM_IRQS_ON;
     let found = (0..SEARCH).find_map(|seed| {
         let out = execute(&case("shootdown", Some(m)), policy(seed)).expect("registered");

@@ -86,6 +86,12 @@ pub struct Config {
     /// switches to another simulated CPU there. `None` (the default) costs one
     /// well-predicted branch per point.
     pub preempt: Option<fn()>,
+    /// Called at the two preemption points of an interrupts-on window a race needs held
+    /// open (`Kernel::irqs_on_window`:
+    /// `sched_force_init_mm`'s, and the windows the mutants of `exec_mmap` and
+    /// `kthread_use_mm` reopen) instead of [`Config::preempt`]: the checker may let every
+    /// other CPU run there before this one goes on. `None`: [`Config::preempt`].
+    pub window_preempt: Option<fn()>,
 }
 
 fn no_clock() -> u64 {
@@ -116,6 +122,7 @@ impl Config {
             profile: Profile::BARE,
             clock: no_clock,
             preempt: None,
+            window_preempt: None,
         }
     }
 

@@ -21,6 +21,7 @@ use crate::profile::Item::{
 use crate::scheme::Scheme;
 use crate::smp::IpiHost;
 use crate::sync::{raw::AtomicUsize, CachePadded, Field, Ordering, SharedU64, Tag};
+use crate::tracepoint::{Span, Tracepoint};
 use std::sync::Arc;
 
 /// The most simulated CPUs a machine may have (`CONFIG_NR_CPUS` of the largest
@@ -124,6 +125,23 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
         if let Some(preempt) = self.cfg.preempt {
             preempt();
         }
+    }
+
+    /// An interrupts-on window that a race needs held open, traced as `span` on `mm`:
+    /// a preemption point, the interrupts pending here, a preemption point. Both points
+    /// call [`Config::window_preempt`] when the host set it (the checker then may let
+    /// every other CPU run first, the window held open), else [`Config::preempt`].
+    pub(crate) fn irqs_on_window(&self, cpu: &mut Cpu<S, A>, span: Span, mm: MmId) {
+        cpu.trace(Tracepoint::Begin(span, mm));
+        let point = self.cfg.window_preempt.or(self.cfg.preempt);
+        if let Some(point) = point {
+            point();
+        }
+        self.irq_point(cpu);
+        if let Some(point) = point {
+            point();
+        }
+        cpu.trace(Tracepoint::End(span, mm));
     }
 
     /// A point where an active mutant may act (see [`crate::mutant`]); nothing happens

@@ -415,11 +415,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             //         local_irq_enable();
             // The borrow of the old mm ends with the guard.
             cpu.local_irq_enable(irq);
-            cpu.trace(Tracepoint::Begin(Span::ExecMmapIrqsOn, active_id));
-            self.preempt_point();
-            self.irq_point(cpu);
-            self.preempt_point();
-            cpu.trace(Tracepoint::End(Span::ExecMmapIrqsOn, active_id));
+            self.irqs_on_window(cpu, Span::ExecMmapIrqsOn, active_id);
             // activate_mm(active_mm, mm) → switch_mm(), which disables interrupts.
             let irq = cpu.local_irq_disable();
             let prev = S::active_mm_again(cpu, active_id, &irq);
@@ -484,11 +480,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             // shootdown or powerpc's exit flush of the old mm leaves this CPU alone and
             // clears its bit, and switch_mm then switches from a mm nothing protects.
             cpu.local_irq_enable(irq);
-            cpu.trace(Tracepoint::Begin(Span::KthreadUseMmIrqsOn, active_id));
-            self.preempt_point();
-            self.irq_point(cpu);
-            self.preempt_point();
-            cpu.trace(Tracepoint::End(Span::KthreadUseMmIrqsOn, active_id));
+            self.irqs_on_window(cpu, Span::KthreadUseMmIrqsOn, active_id);
             // switch_mm(active_mm, mm, tsk), which disables interrupts itself.
             let irq = cpu.local_irq_disable();
             let prev = S::active_mm_again(cpu, active_id, &irq);
@@ -557,11 +549,7 @@ impl<S: Scheme, A: Arch> Kernel<S, A> {
             return;
         }
         // Interrupts are on: other CPUs run, and IPIs they send may run here.
-        cpu.trace(Tracepoint::Begin(Span::ForceInitMmIrqsOn, mm));
-        self.preempt_point();
-        self.irq_point(cpu);
-        self.preempt_point();
-        cpu.trace(Tracepoint::End(Span::ForceInitMmIrqsOn, mm));
+        self.irqs_on_window(cpu, Span::ForceInitMmIrqsOn, mm);
         let init_lazy = S::mmgrab_lazy_tlb(self, cpu, &LazyMm::init());
         let irq = cpu.local_irq_disable();
         let prev = if self.cfg.force_init_mm_reread {

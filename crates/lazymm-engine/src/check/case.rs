@@ -125,21 +125,29 @@ impl Case {
     /// The operation mix [`Mix::LazyExec`] (every case of a
     /// [`lazymm::Exercise::LazyExec`] mutant's hunt, every third of a correct-scheme
     /// check): CPU 0's process clones a thread onto CPU 1 and exits (CPU 0 stays lazy
-    /// on its mm), then CPU 0's kernel worker starts a user helper that execs from that
-    /// lazy mm while the thread on CPU 1, its last user, exits. Random programs rarely
-    /// line the three up; the scheduler still searches the interleavings.
+    /// on its mm), then CPU 0's kernel worker leaves that lazy mm while the thread on
+    /// CPU 1, its last user, exits. Half the cases it leaves by exec (it starts a user
+    /// helper); half by adopting, with `kthread_use_mm`, the mm a third CPU's process
+    /// hands the workers. Random programs rarely line these up; the scheduler still
+    /// searches the interleavings.
     fn lazy_exec(target: Target, seed: u64, rng: &mut Rng) -> (Case, Policy) {
-        let programs = vec![
+        let mut programs = vec![
             vec![Op::Run(1), Op::Clone(1), Op::Touch, Op::Exit, Op::Exec],
             vec![Op::Touch, Op::Touch, Op::Run(2), Op::Touch, Op::Exit],
         ];
         let policy = pct_policy(rng, 80, 2, (2, 5));
+        // Drawn after the policy: the exec cases are the same as before the variant.
+        if rng.below(2) == 0 {
+            programs[0].pop();
+            programs[0].extend([Op::Work, Op::Work]);
+            programs.push(vec![Op::Run(1), Op::Submit]);
+        }
         let case = Case {
             scheme: target.scheme,
             arch: target.arch,
             mutant: target.mutant,
             seed,
-            cpus: 2,
+            cpus: programs.len(),
             arena: 8,
             walk_period: 0,
             programs,
@@ -182,6 +190,7 @@ impl Case {
             depth: 1 + rng.below(6) as u32,
             horizon: 150,
             random_switch: 2 + rng.below(5) as u32,
+            hold_windows: rng.below(2) == 0,
         };
         let case = Case {
             scheme: target.scheme,
@@ -214,8 +223,9 @@ impl Case {
 }
 
 /// A PCT policy drawn from `rng` (its seed, then its depth, 1 to 6, then whether and how
-/// often it also switches at random), for a run of about `horizon` decisions: with one
-/// chance in `odds`, one decision in `min + below(span)` also switches to a random CPU.
+/// often it also switches at random, then whether it holds interrupts-on windows open),
+/// for a run of about `horizon` decisions: with one chance in `odds`, one decision in
+/// `min + below(span)` also switches to a random CPU; one run in two holds windows.
 fn pct_policy(rng: &mut Rng, horizon: u64, odds: u64, (min, span): (u32, u64)) -> Policy {
     let seed = rng.next_u64();
     let depth = 1 + rng.below(6) as u32;
@@ -229,5 +239,7 @@ fn pct_policy(rng: &mut Rng, horizon: u64, odds: u64, (min, span): (u32, u64)) -
         depth,
         horizon,
         random_switch,
+        // Drawn last: the draws above, and so each seed's case, are as before.
+        hold_windows: rng.below(2) == 0,
     }
 }

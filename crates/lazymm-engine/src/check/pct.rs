@@ -10,6 +10,14 @@
 //! random switches on top (a small probability at each point), for bugs that need many
 //! switches rather than a few well-placed ones.
 //!
+//! Half the runs also hold windows open: at the preemption points of an interrupts-on
+//! window the model marks as one a race needs (`Config::window_preempt`:
+//! `sched_force_init_mm`'s, and the windows the `exec_mmap` and `kthread_use_mm` mutants
+//! reopen), the CPU drops below every other one, as a spinning CPU does. The others then
+//! run until they finish or wait for it (an IPI it must answer inside the window), so an
+//! exit, its flush and its teardown can all land inside a window that PCT's few change
+//! points would rarely keep open that long.
+//!
 //! A replay decides from a script (the recorded decisions of an earlier run). When the
 //! script runs out or names a CPU that has finished, the fallback is fixed: keep running
 //! the current CPU unless it spins or has finished, else the next CPU in order. So a
@@ -55,6 +63,8 @@ pub enum Policy {
         horizon: u64,
         /// One in this many decisions switches to a random CPU (0: never).
         random_switch: u32,
+        /// At an interrupts-on window's points the CPU yields to every other CPU.
+        hold_windows: bool,
     },
     /// Exactly these decisions, then the fixed fallback.
     Script(Vec<u8>),
@@ -64,7 +74,8 @@ impl Policy {
     /// The policy of interleaving `seed` of a directed search (the tests that set a
     /// race's programs up by hand and let the scheduler look for the window): PCT of
     /// depth 1 to `max_depth` by seed, over about `horizon` decisions, and on every
-    /// even seed a random switch in every 2 to `max_depth` decisions as well.
+    /// even seed a random switch in every 2 to `max_depth` decisions as well; windows
+    /// held open on seeds 2 and 3 of every 4.
     pub fn directed(seed: u64, max_depth: u32, horizon: u64) -> Policy {
         Policy::Pct {
             seed,
@@ -75,6 +86,7 @@ impl Policy {
             } else {
                 0
             },
+            hold_windows: seed % 4 >= 2,
         }
     }
 }
@@ -93,6 +105,7 @@ struct State {
     rng: Rng,
     change_points: Vec<u64>,
     random_switch: u32,
+    hold_windows: bool,
     script: Option<Vec<u8>>,
     decisions: u64,
     trace: Vec<u8>,
@@ -112,12 +125,13 @@ impl Sched {
     /// A scheduler for `n` CPUs. `limit` bounds the decisions of one run: past it, the
     /// run is declared stalled and its CPUs run freely so that it still ends.
     pub fn new(n: usize, policy: Policy, limit: u64, observer: Box<dyn Observer>) -> Arc<Sched> {
-        let (rng, change_points, random_switch, script, prio) = match policy {
+        let (rng, change_points, random_switch, hold_windows, script, prio) = match policy {
             Policy::Pct {
                 seed,
                 depth,
                 horizon,
                 random_switch,
+                hold_windows,
             } => {
                 let mut rng = Rng::new(seed);
                 // Random distinct priorities above every change-point priority.
@@ -128,9 +142,9 @@ impl Sched {
                 }
                 let mut cps: Vec<u64> = (1..depth).map(|_| rng.below(horizon.max(1))).collect();
                 cps.sort_unstable();
-                (rng, cps, random_switch, None, prio)
+                (rng, cps, random_switch, hold_windows, None, prio)
             }
-            Policy::Script(s) => (Rng::new(0), Vec::new(), 0, Some(s), vec![0; n]),
+            Policy::Script(s) => (Rng::new(0), Vec::new(), 0, false, Some(s), vec![0; n]),
         };
         let mut st = State {
             current: 0,
@@ -140,6 +154,7 @@ impl Sched {
             rng,
             change_points,
             random_switch,
+            hold_windows,
             script,
             decisions: 0,
             trace: Vec::new(),
@@ -189,6 +204,19 @@ impl Sched {
                 st = self.turn.wait(st).unwrap_or_else(|e| e.into_inner());
             }
         }
+    }
+
+    /// A preemption point of CPU `me` inside an interrupts-on window a race needs held
+    /// open: under a policy that holds windows, `me` first drops below every other CPU.
+    pub fn window_point(&self, me: usize) {
+        {
+            let mut st = self.lock();
+            if st.hold_windows && !st.free {
+                st.low -= 1;
+                st.prio[me] = st.low;
+            }
+        }
+        self.point(me, false);
     }
 
     /// CPU `me` has finished: hands the turn on for good.
@@ -292,6 +320,14 @@ pub fn preempt_hook() {
     }
 }
 
+/// The model's `Config::window_preempt`: a preemption point inside an interrupts-on
+/// window ([`Sched::window_point`]).
+pub fn window_hook() {
+    if let Some((s, me)) = current() {
+        s.window_point(me);
+    }
+}
+
 /// The model's spin hook: a CPU waiting for another yields the turn.
 pub fn spin_hook() {
     if let Some((s, me)) = current() {
@@ -343,6 +379,7 @@ mod tests {
                 depth: 3,
                 horizon: 12,
                 random_switch: 0,
+                hold_windows: false,
             });
             (n < 6).then_some((n, trace))
         });
@@ -364,6 +401,7 @@ mod tests {
                 depth: 1,
                 horizon: 12,
                 random_switch: 0,
+                hold_windows: false,
             });
             assert_eq!(n, 6);
         }

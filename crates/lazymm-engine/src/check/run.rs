@@ -274,6 +274,7 @@ fn run<S: Scheme, A: Arch>(case: &Case, policy: Policy) -> Outcome {
     cfg.speculative_walk_period = case.walk_period;
     cfg.nmi_period = case.walk_period;
     cfg.preempt = Some(pct::preempt_hook);
+    cfg.window_preempt = Some(pct::window_hook);
     let (k, cpus) = Kernel::<S, A>::boot(cfg);
     let k = Arc::new(k);
     let log: Log = Arc::new(Mutex::new(Vec::new()));

@@ -140,14 +140,12 @@ pub const NO_MEMBARRIER_ARCH_SWITCH_MM: Mutant = Mutant::declare(&MutantInfo {
     configure: &[],
 });
 
-/// `kthread-use-mm-irqs-on`: `kthread_use_mm` before 38cf307c1f20.
-///
-/// Declared but not in [`Arch::MUTANTS`]: the checker's operation mixes open its window
-/// (the exit flush of the worker's lazy mm landing between `tsk->active_mm = mm` and
-/// `switch_mm`, and the teardown finishing before the switch) about once in several
-/// thousand cases, beyond the bound `tests/generalise.rs` holds every listed mutant to.
-/// `crates/lazymm-engine/tests/kthread_use_mm.rs` searches it directly (three CPUs, a
-/// fixed program) and catches it; the same programs stay clean without it.
+/// `kthread-use-mm-irqs-on`: `kthread_use_mm` before 38cf307c1f20. Its window (the
+/// exit flush of the worker's lazy mm landing between `tsk->active_mm = mm` and
+/// `switch_mm`, and the teardown finishing before the switch) is an interrupts-on
+/// window the checker holds open (`Kernel::irqs_on_window`); the `lazy-exec` mix's
+/// adopting half lines the programs up. `crates/lazymm-engine/tests/kthread_use_mm.rs`
+/// also searches it directly.
 pub const KTHREAD_USE_MM_IRQS_ON: Mutant = Mutant::declare(&MutantInfo {
     name: "kthread-use-mm-irqs-on",
     kind: Kind::Broken,
@@ -255,6 +253,7 @@ impl Arch for Powerpc {
     const NAME: &'static str = "powerpc";
     const MUTANTS: &'static [Mutant] = &[
         EXEC_IRQS_ON_ACTIVATE,
+        KTHREAD_USE_MM_IRQS_ON,
         TRIM_RESETS_CPUMASK,
         NO_MEMBARRIER_ARCH_SWITCH_MM,
     ];
