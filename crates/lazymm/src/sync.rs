@@ -190,6 +190,7 @@ impl Acct {
 /// `smp_mb()`: a full fence, counted (and recorded) on this CPU.
 #[inline]
 pub fn smp_mb(a: &mut Acct) {
+    fence_point();
     a.fences += 1;
     a.record(Tag::NONE, AccessKind::Fence);
     // ORDERING: callers name the access on another CPU this pairs with.
@@ -210,11 +211,34 @@ pub fn smp_mb(a: &mut Acct) {
 /// `rmw` must perform exactly one atomic read-modify-write.
 #[inline(always)]
 pub fn fully_ordered<T>(a: &mut Acct, rmw: impl FnOnce(&mut Acct) -> T) -> T {
+    fence_point();
     a.fences += 2;
     rmw_side_barrier();
     let v = rmw(a);
     rmw_side_barrier();
     v
+}
+
+#[cfg(loom)]
+loom::lazy_static! {
+    /// Under loom, the word every full barrier touches first ([`fence_point`]).
+    static ref FENCE_ORDER: AtomicUsize = AtomicUsize::new(0);
+}
+
+/// Under loom, an access to one word shared by every full barrier, right before the
+/// barrier; nothing otherwise. Loom switches threads only at atomic operations, never
+/// at a fence, and its partial-order reduction reorders two threads' steps only where
+/// they touch the same object. A fence touches none, so with a store right before it
+/// (arm64's `rq->curr` store and `__switch_to`'s `dsb`) loom never let another CPU run
+/// between the two, as hardware can: the `SeqCst` fences' total order was never
+/// explored. Every fence RMWs this word, so loom tries both orders of any two fences
+/// on different CPUs, with the other CPU's steps between them.
+#[inline(always)]
+fn fence_point() {
+    #[cfg(loom)]
+    // ORDERING: Relaxed: the RMW is there to be a conflict loom must order, not to
+    // order anything itself (the fence after it does).
+    FENCE_ORDER.fetch_add(1, Ordering::Relaxed);
 }
 
 /// One side of a fully ordered RMW's barrier, as [`fully_ordered`] explains.
