@@ -162,3 +162,44 @@ fn the_configurations_keep_lazy_returns_current() {
         }
     }
 }
+
+/// The proposed fix (`fixed-lazy-percpu-x86-*`: `lazy-percpu` asks this boot's x86
+/// whether the freeing flush reached every lazy CPU, and shoots them down itself when
+/// not): each finding's replay, rerun with the fix on, is clean, and so is the
+/// checker's own run of the fixed configuration.
+#[test]
+fn the_fix_keeps_lazy_percpu_clean_under_both() {
+    for (finding, fixed, file) in [
+        (
+            "finding-lazy-percpu-x86-invlpgb",
+            "fixed-lazy-percpu-x86-invlpgb",
+            "lazy-percpu-x86-invlpgb.replay.json",
+        ),
+        (
+            "finding-lazy-percpu-x86-kvm-pv-flush",
+            "fixed-lazy-percpu-x86-kvm-pv-flush",
+            "lazy-percpu-x86-kvm-pv-flush.replay.json",
+        ),
+    ] {
+        let fix = declared(fixed);
+        assert_eq!(fix.kind(), lazymm::Kind::Fixed);
+        let r = replay::read(&replay_path(file)).expect("the committed replay parses");
+        assert_eq!(r.case.mutant, Some(declared(finding)));
+        let mut case = r.case.clone();
+        case.mutant = Some(fix);
+        let out = rerun(&case, &r.schedule).expect("registered");
+        assert!(out.violations.is_empty(), "{fixed}: {:?}", out.violations);
+        let t = Target {
+            scheme: "lazy-percpu",
+            arch: "x86",
+            mutant: Some(fix),
+            profile: lazymm::Profile::BARE,
+        };
+        let r = check::check(t, 7, 300, false, &mut || {}).unwrap();
+        assert!(
+            r.first.is_none(),
+            "{fixed}: {:?}",
+            r.first.map(|f| f.outcome.violations)
+        );
+    }
+}

@@ -63,6 +63,11 @@ pub struct Config {
     /// flush IPI to a vCPU the host has preempted; the host flushes that vCPU's TLB when
     /// it next enters it. Off by default (bare metal). No effect on other archs.
     pub kvm_pv_tlb_flush: bool,
+    /// The proposed fix of the `lazy-percpu` findings: `lazy-percpu` skips its
+    /// shootdown only when this boot's arch says its freeing flush reached every lazy
+    /// CPU (`Arch::freeing_flush_unlazies`), not whenever the arch's default
+    /// configuration does (`Arch::FREEING_FLUSH_UNLAZIES`). Off: the scheme as proposed.
+    pub lazy_percpu_ask_flush: bool,
     /// Every new mm registers for expedited membarrier as it is created, as if each
     /// process called `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)` first
     /// thing (on by default, so property f is checked everywhere; off, no mm is
@@ -116,6 +121,7 @@ impl Config {
             debug_vm: false,
             x86_invlpgb: false,
             kvm_pv_tlb_flush: false,
+            lazy_percpu_ask_flush: false,
             membarrier_registered: true,
             speculative_walk_period: 61,
             nmi_period: 0,
@@ -140,6 +146,7 @@ impl Config {
             Setting::DebugVm => self.debug_vm = true,
             Setting::X86Invlpgb => self.x86_invlpgb = true,
             Setting::KvmPvTlbFlush => self.kvm_pv_tlb_flush = true,
+            Setting::LazyPercpuAskFlush => self.lazy_percpu_ask_flush = true,
         }
     }
 

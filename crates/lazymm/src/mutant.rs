@@ -102,6 +102,8 @@ pub enum Setting {
     /// `Config::kvm_pv_tlb_flush`: an x86 KVM guest with `KVM_FEATURE_PV_TLB_FLUSH`
     /// (`kvm_flush_tlb_multi` skips preempted vCPUs).
     KvmPvTlbFlush,
+    /// `Config::lazy_percpu_ask_flush`: the proposed fix of the `lazy-percpu` findings.
+    LazyPercpuAskFlush,
 }
 
 /// What a declaration is.

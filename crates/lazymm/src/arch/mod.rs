@@ -64,6 +64,17 @@ pub trait Arch: Sized + Send + Sync + 'static {
 
     /// The arch's machine-wide state.
     fn new(cfg: &Config) -> Self;
+
+    /// Whether this boot's `exit_mmap` flush moves every lazy CPU to `init_mm`: the
+    /// arch's [`Arch::FREEING_FLUSH_UNLAZIES`] in its default configuration, and false
+    /// where a configuration switch sends no IPI to some lazy CPUs (x86 with INVLPGB, a
+    /// KVM guest's paravirt flush). What a scheme that skips its shootdown on such
+    /// arches must ask (`Config::lazy_percpu_ask_flush`, the proposed fix of the
+    /// `lazy-percpu` findings).
+    #[inline]
+    fn freeing_flush_unlazies(&self) -> bool {
+        Self::FREEING_FLUSH_UNLAZIES
+    }
     /// CPU `cpu`'s shared state (its words tagged with that CPU: [`crate::sync::Tag`]).
     fn new_cpu_shared(cpu: usize) -> Self::CpuShared;
 

@@ -228,6 +228,32 @@ pub const LAZY_PERCPU_KVM_PV: Mutant = Mutant::declare(&MutantInfo {
     configure: &[Setting::KvmPvTlbFlush],
 });
 
+/// The INVLPGB finding's configuration with the proposed fix: `lazy-percpu` asks this
+/// boot's x86 whether the freeing flush reached every lazy CPU
+/// ([`Arch::freeing_flush_unlazies`]: not with INVLPGB) and shoots them down itself.
+pub const LAZY_PERCPU_INVLPGB_FIXED: Mutant = Mutant::declare(&MutantInfo {
+    name: "fixed-lazy-percpu-x86-invlpgb",
+    kind: Kind::Fixed,
+    scheme: "lazy-percpu",
+    arch: Some("x86"),
+    breaks: &[],
+    exercise: Exercise::Teardown,
+    description: "the INVLPGB finding's configuration with lazy-percpu shooting lazy CPUs down itself when the freeing flush is a broadcast: clean",
+    configure: &[Setting::X86Invlpgb, Setting::LazyPercpuAskFlush],
+});
+
+/// The KVM PV flush finding's configuration with the same fix.
+pub const LAZY_PERCPU_KVM_PV_FIXED: Mutant = Mutant::declare(&MutantInfo {
+    name: "fixed-lazy-percpu-x86-kvm-pv-flush",
+    kind: Kind::Fixed,
+    scheme: "lazy-percpu",
+    arch: Some("x86"),
+    breaks: &[],
+    exercise: Exercise::Teardown,
+    description: "the KVM PV flush finding's configuration with lazy-percpu shooting lazy CPUs down itself when the freeing flush may skip a preempted vCPU: clean",
+    configure: &[Setting::KvmPvTlbFlush, Setting::LazyPercpuAskFlush],
+});
+
 /// `refcount` on x86 with INVLPGB: the lazy CPUs' references keep the root; clean.
 pub const REFCOUNT_INVLPGB: Mutant = Mutant::declare(&MutantInfo {
     name: "refcount-x86-invlpgb",
@@ -720,8 +746,13 @@ impl Arch for X86 {
         NO_FREED_TABLES_FLUSH,
         CPUMASK_BEFORE_SENTINEL,
     ];
-    const FINDINGS: &'static [Mutant] =
-        &[SHOOTDOWN_LAZY_TRIM, LAZY_PERCPU_INVLPGB, LAZY_PERCPU_KVM_PV];
+    const FINDINGS: &'static [Mutant] = &[
+        SHOOTDOWN_LAZY_TRIM,
+        LAZY_PERCPU_INVLPGB,
+        LAZY_PERCPU_INVLPGB_FIXED,
+        LAZY_PERCPU_KVM_PV,
+        LAZY_PERCPU_KVM_PV_FIXED,
+    ];
     const CONFIGS: &'static [Mutant] = &[
         REFCOUNT_INVLPGB,
         SHOOTDOWN_INVLPGB,
@@ -735,6 +766,12 @@ impl Arch for X86 {
     // CPUs get no IPI; see the module doc and the findings above).
     const FREEING_FLUSH_UNLAZIES: bool = true;
     type CpuLocal = TlbState;
+
+    fn freeing_flush_unlazies(&self) -> bool {
+        // INVLPGB: a global-ASID mm's flush is a broadcast with no IPI. KVM's PV flush:
+        // a preempted vCPU gets none.
+        !self.invlpgb && !self.kvm_pv
+    }
     type CpuShared = CachePadded<TlbShared>;
 
     fn new(cfg: &Config) -> Self {

@@ -35,7 +35,9 @@
 //!   reaches some lazy CPUs and the piggy-back does not hold. The model's x86 has both
 //!   as configuration switches, and the checker breaks property b under each: findings
 //!   `finding-lazy-percpu-x86-invlpgb` and `finding-lazy-percpu-x86-kvm-pv-flush`,
-//!   `findings/lazy-percpu-x86-configs.report.txt`.)
+//!   `findings/lazy-percpu-x86-configs.report.txt`. Their fix,
+//!   `Config::lazy_percpu_ask_flush`, asks this boot's arch instead
+//!   ([`Arch::freeing_flush_unlazies`]): the fixed pairs stay clean.)
 //! - **powerpc**: the final flush carries the shootdown already (`exit_flush_lazy_tlbs`,
 //!   because the scheme sets `LAZY_TLB_SHOOTDOWN`), so `mm_cpumask` holds at most this
 //!   CPU by `__mmdrop`, and the shootdown below is a direct call.
@@ -157,7 +159,14 @@ impl Scheme for LazyPercpu {
     fn lazy_hand_over(_: &mut (), _: &mut LazyPercpuTask, _: &mut LazyPercpuTask) {}
 
     fn cleanup_lazy_tlbs<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, mm: MmId) {
-        if A::FREEING_FLUSH_UNLAZIES || k.scheme.no_shootdown {
+        // As proposed, the scheme trusts the arch's default configuration; the fix of
+        // its x86 findings asks this boot's arch (INVLPGB, KVM's PV flush: no).
+        let flushed = if k.cfg.lazy_percpu_ask_flush {
+            k.arch.freeing_flush_unlazies()
+        } else {
+            A::FREEING_FLUSH_UNLAZIES
+        };
+        if flushed || k.scheme.no_shootdown {
             // exit_mmap's flush already moved every lazy CPU to init_mm (MUTANT
             // lazy-percpu-no-shootdown: on any arch). __mmdrop checks that no
             // CPU still has the root loaded.
