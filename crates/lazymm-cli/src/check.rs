@@ -116,8 +116,12 @@ pub fn main(a: CheckArgs) -> Result<u8, Failure> {
         .into_iter()
         .partition(|m| matches!(m.kind(), lazymm::Kind::Fixed | lazymm::Kind::Config));
     // Every scheme checked is also checked under each configuration its arch declares
-    // off by default (x86 INVLPGB, a KVM guest's paravirt flush).
-    for c in registry::configs() {
+    // off by default (x86 INVLPGB, a KVM guest's paravirt flush), and with each finding's
+    // fix that applies to it: both must stay clean.
+    let fixed = registry::findings()
+        .into_iter()
+        .filter(|m| m.kind() == lazymm::Kind::Fixed);
+    for c in registry::configs().into_iter().chain(fixed) {
         let arch = c.arch().unwrap_or("generic");
         if schemes.contains(&c.scheme()) && archs.contains(&arch) && !fixes.contains(&c) {
             fixes.push(c);

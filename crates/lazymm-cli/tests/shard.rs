@@ -98,9 +98,14 @@ fn two_shards_merge_to_the_whole_run() {
         .iter()
         .map(|s| s["iterations"].as_u64().unwrap())
         .sum();
-    // Every arch, and each configuration an arch declares for the scheme.
+    // Every arch, each configuration an arch declares for the scheme, and each
+    // finding's fix on it.
+    let fixed = lazymm_engine::registry::findings()
+        .into_iter()
+        .filter(|m| m.kind() == lazymm::Kind::Fixed);
     let configs = lazymm_engine::registry::configs()
-        .iter()
+        .into_iter()
+        .chain(fixed)
         .filter(|c| c.scheme() == "shootdown")
         .count();
     let targets = (lazymm_engine::registry::ARCHS.len() + configs) as u64;

@@ -179,6 +179,10 @@ impl Scheme for LazyPercpu {
         k.shoot_lazy_tlbs(cpu, mm, Ipi::Scheme(IPI_SHOOT_LAZY_TLB));
     }
 
+    fn ipi_name(_op: u8) -> &'static str {
+        "do_shoot_lazy_tlb"
+    }
+
     fn handle_ipi<A: Arch>(k: &Kernel<Self, A>, cpu: &mut Cpu<Self, A>, op: u8, mm: MmId) {
         // If this CPU's lazy mm is the dying one, leave it for init_mm (the per-CPU
         // variable, not a task's active_mm, so what is tested is what is loaded).
