@@ -75,6 +75,7 @@ pub trait Arch: Sized + Send + Sync + 'static {
     fn freeing_flush_unlazies(&self) -> bool {
         Self::FREEING_FLUSH_UNLAZIES
     }
+
     /// CPU `cpu`'s shared state (its words tagged with that CPU: [`crate::sync::Tag`]).
     fn new_cpu_shared(cpu: usize) -> Self::CpuShared;
 
