@@ -119,6 +119,39 @@ fn rendezvous<S: Scheme, A: Arch>(
     }
 }
 
+/// A booted two-CPU machine on which one process runs a thread on each CPU, each CPU
+/// switched from its idle task to its thread.
+struct TwoThreads<S: Scheme, A: Arch> {
+    k: Kernel<S, A>,
+    c0: Cpu<S, A>,
+    c1: Cpu<S, A>,
+    idle0: Task<S>,
+    idle1: Task<S>,
+    t0: Task<S>,
+    t1: Task<S>,
+}
+
+fn two_threads<S: Scheme, A: Arch>(cfg: Config) -> TwoThreads<S, A> {
+    let (k, mut cpus) = Kernel::<S, A>::boot(cfg);
+    let mut c1 = cpus.pop().expect("two cpus");
+    let mut c0 = cpus.pop().expect("two cpus");
+    let mut idle0 = k.idle_task(&mut c0, 0);
+    let mut idle1 = k.idle_task(&mut c1, 0);
+    let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
+    let mut t1 = k.clone_thread(&mut c1, &t0, 2).expect("t0 has an mm");
+    k.context_switch(&mut c0, &mut idle0, &mut t0);
+    k.context_switch(&mut c1, &mut idle1, &mut t1);
+    TwoThreads {
+        k,
+        c0,
+        c1,
+        idle0,
+        idle1,
+        t0,
+        t1,
+    }
+}
+
 /// Both CPUs run threads of one process; both exit at once. Each exiting task becomes a
 /// lazy user of the mm (`exit_mm`), its last switch hands the lazy mm to the idle task,
 /// and the hardware may walk the page tables; then the CPU leaves the lazy mm. The last
@@ -133,15 +166,15 @@ fn exit_race_with<S: Scheme, A: Arch>(
     registered: bool,
 ) -> Result<(), String> {
     model(move || {
-        let (k, mut cpus) = Kernel::<S, A>::boot(config_with(mutant, registered));
-        let mut c1 = cpus.pop().expect("two cpus");
-        let mut c0 = cpus.pop().expect("two cpus");
-        let mut idle0 = k.idle_task(&mut c0, 0);
-        let mut idle1 = k.idle_task(&mut c1, 0);
-        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
-        let mut t1 = k.clone_thread(&mut c1, &t0, 2).expect("t0 has an mm");
-        k.context_switch(&mut c0, &mut idle0, &mut t0);
-        k.context_switch(&mut c1, &mut idle1, &mut t1);
+        let TwoThreads {
+            k,
+            mut c0,
+            mut c1,
+            mut idle0,
+            mut idle1,
+            mut t0,
+            mut t1,
+        } = two_threads::<S, A>(config_with(mutant, registered));
         let k = Arc::new(k);
         let arrived = Arc::new(AtomicUsize::new(0));
         let th = {
@@ -228,15 +261,15 @@ fn hotplug_race_with<S: Scheme, A: Arch>(
     registered: bool,
 ) -> Result<(), String> {
     model(move || {
-        let (k, mut cpus) = Kernel::<S, A>::boot(config_with(mutant, registered));
-        let mut c1 = cpus.pop().expect("two cpus");
-        let mut c0 = cpus.pop().expect("two cpus");
-        let mut idle0 = k.idle_task(&mut c0, 0);
-        let mut idle1 = k.idle_task(&mut c1, 0);
-        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
-        let mut t1 = k.clone_thread(&mut c1, &t0, 2).expect("t0 has an mm");
-        k.context_switch(&mut c0, &mut idle0, &mut t0);
-        k.context_switch(&mut c1, &mut idle1, &mut t1);
+        let TwoThreads {
+            k,
+            mut c0,
+            mut c1,
+            mut idle0,
+            mut idle1,
+            mut t0,
+            mut t1,
+        } = two_threads::<S, A>(config_with(mutant, registered));
         let k = Arc::new(k);
         let arrived = Arc::new(AtomicUsize::new(0));
         let th = {
@@ -353,18 +386,17 @@ fn reverse_membarrier_litmus<S: Scheme, A: Arch>(mutant: Option<Mutant>) -> Resu
 /// both sides: only a weak-memory run can show it.
 fn tlb_flush_litmus<S: Scheme>(mutant: Option<Mutant>) -> Result<(), String> {
     model(move || {
-        let (k, mut cpus) = Kernel::<S, X86>::boot(config(mutant));
-        let mut c1 = cpus.pop().expect("two cpus");
-        let mut c0 = cpus.pop().expect("two cpus");
-        let mut idle0 = k.idle_task(&mut c0, 0);
-        let mut idle1 = k.idle_task(&mut c1, 0);
-        let mut t0 = k.fork(&mut c0, 1).expect("a free mm slot");
-        let mut t1 = k.clone_thread(&mut c1, &t0, 2).expect("t0 has an mm");
+        let TwoThreads {
+            k,
+            mut c0,
+            mut c1,
+            mut t0,
+            mut t1,
+            ..
+        } = two_threads::<S, X86>(config(mutant));
         let mut other = k.fork(&mut c0, 3).expect("a second mm slot");
         let mm = t0.mm_id().expect("a process has an mm");
-        k.context_switch(&mut c0, &mut idle0, &mut t0);
         k.context_switch(&mut c0, &mut t0, &mut other);
-        k.context_switch(&mut c1, &mut idle1, &mut t1);
         let k = Arc::new(k);
         let arrived = Arc::new(AtomicUsize::new(0));
         let th = {
