@@ -391,7 +391,6 @@ fn tlb_flush_litmus<S: Scheme>(mutant: Option<Mutant>) -> Result<(), String> {
             mut c0,
             mut c1,
             mut t0,
-            mut t1,
             ..
         } = two_threads::<S, X86>(config(mutant));
         let mut other = k.fork(&mut c0, 3).expect("a second mm slot");
