@@ -10,9 +10,8 @@
 //! stay clean.
 
 use lazymm::{Mutant, Property};
-use lazymm_engine::check::pct::Policy;
 use lazymm_engine::check::program::Op;
-use lazymm_engine::check::run::execute;
+use lazymm_engine::check::run::directed_search;
 use lazymm_engine::check::Case;
 use lazymm_engine::registry;
 
@@ -20,34 +19,24 @@ use lazymm_engine::registry;
 const SEARCH: u64 = 4_000;
 
 fn case(scheme: &'static str, m: Option<Mutant>) -> Case {
-    Case {
+    Case::by_hand(
         scheme,
-        arch: "powerpc",
-        mutant: m,
-        seed: 1,
-        cpus: 2,
-        arena: 8,
-        walk_period: 0,
-        profile: lazymm::Profile::BARE,
-        programs: vec![
+        "powerpc",
+        m,
+        vec![
             vec![Op::Run(1), Op::Clone(1), Op::Touch, Op::Exit, Op::Exec],
             vec![Op::Touch, Op::Touch, Op::Run(2), Op::Touch, Op::Exit],
         ],
-    }
-}
-
-fn policy(seed: u64) -> Policy {
-    Policy::directed(seed, 6, 80)
+    )
 }
 
 #[test]
 fn irqs_on_before_activate_mm_frees_the_old_mm_under_the_exec_cpu() {
     let m = registry::mutant("exec-mmap-irqs-on-activate").expect("declared by powerpc");
-    let found = (0..SEARCH).find_map(|seed| {
-        let out = execute(&case("shootdown", Some(m)), policy(seed)).expect("registered");
-        out.violations.first().cloned().map(|v| (seed, v))
-    });
-    let (seed, v) = found.expect("the directed search opens the window");
+    let (seed, out) = directed_search(&case("shootdown", Some(m)), SEARCH, 6, 80)
+        .next()
+        .expect("the directed search opens the window");
+    let v = out.first().expect("a violation");
     let p = v.kind.property();
     assert!(
         p == Property::B || p == Property::C,
@@ -58,13 +47,8 @@ fn irqs_on_before_activate_mm_frees_the_old_mm_under_the_exec_cpu() {
 #[test]
 fn with_irqs_off_across_activate_mm_the_same_programs_stay_clean() {
     for scheme in ["shootdown", "lazy-percpu"] {
-        for seed in 0..SEARCH / 4 {
-            let out = execute(&case(scheme, None), policy(seed)).expect("registered");
-            assert!(
-                out.violations.is_empty(),
-                "{scheme} seed {seed}: {:?}",
-                out.violations
-            );
+        if let Some((seed, out)) = directed_search(&case(scheme, None), SEARCH / 4, 6, 80).next() {
+            panic!("{scheme} seed {seed}: {:?}", out.violations);
         }
     }
 }

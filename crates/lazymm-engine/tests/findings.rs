@@ -17,9 +17,8 @@
 //! `lazymm check --replay`, which must exit 3.
 
 use lazymm::{Mutant, Property};
-use lazymm_engine::check::pct::Policy;
 use lazymm_engine::check::program::Op;
-use lazymm_engine::check::run::{execute, Outcome};
+use lazymm_engine::check::run::{directed_search, Outcome};
 use lazymm_engine::check::{replay, rerun, shrink, Case, Finding};
 use lazymm_engine::registry;
 use std::path::PathBuf;
@@ -38,24 +37,15 @@ fn fixed() -> Mutant {
 /// CPU 0's process clones a thread onto CPU 1 and exits; CPU 1 runs the thread, which
 /// exits (leaving CPU 1 lazy on the mm), then goes offline.
 fn case(m: Mutant) -> Case {
-    Case {
-        scheme: "shootdown",
-        arch: "powerpc",
-        mutant: Some(m),
-        seed: 1,
-        cpus: 2,
-        arena: 8,
-        walk_period: 0,
-        profile: lazymm::Profile::BARE,
-        programs: vec![
+    Case::by_hand(
+        "shootdown",
+        "powerpc",
+        Some(m),
+        vec![
             vec![Op::Run(1), Op::Clone(1), Op::Touch, Op::Exit],
             vec![Op::Touch, Op::Touch, Op::Run(2), Op::Exit, Op::Hotplug],
         ],
-    }
-}
-
-fn policy(seed: u64) -> Policy {
-    Policy::directed(seed, 6, 80)
+    )
 }
 
 /// The first interleaving of the search that breaks a property, if any.
@@ -66,12 +56,8 @@ fn search(m: Mutant) -> Option<(u64, Outcome)> {
 /// The first interleaving of the search whose first violation breaks a property `want`
 /// accepts.
 fn search_for(m: Mutant, want: impl Fn(Property) -> bool) -> Option<(u64, Outcome)> {
-    (0..SEARCH).find_map(|seed| {
-        let out = execute(&case(m), policy(seed)).expect("registered");
-        out.first()
-            .is_some_and(|v| want(v.kind.property()))
-            .then_some((seed, out))
-    })
+    directed_search(&case(m), SEARCH, 6, 80)
+        .find(|(_, out)| out.first().is_some_and(|v| want(v.kind.property())))
 }
 
 fn replay_path() -> PathBuf {

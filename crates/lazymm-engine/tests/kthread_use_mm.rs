@@ -10,25 +10,19 @@
 //! kernel since v5.9) stay clean.
 
 use lazymm::{Mutant, Property};
-use lazymm_engine::check::pct::Policy;
 use lazymm_engine::check::program::Op;
-use lazymm_engine::check::run::execute;
+use lazymm_engine::check::run::directed_search;
 use lazymm_engine::check::Case;
 
 /// Interleavings the directed search tries.
 const SEARCH: u64 = 4_000;
 
 fn case(scheme: &'static str, m: Option<Mutant>) -> Case {
-    Case {
+    Case::by_hand(
         scheme,
-        arch: "powerpc",
-        mutant: m,
-        seed: 1,
-        cpus: 3,
-        arena: 8,
-        walk_period: 0,
-        profile: lazymm::Profile::BARE,
-        programs: vec![
+        "powerpc",
+        m,
+        vec![
             vec![
                 Op::Run(1),
                 Op::Clone(1),
@@ -40,11 +34,7 @@ fn case(scheme: &'static str, m: Option<Mutant>) -> Case {
             vec![Op::Touch, Op::Touch, Op::Run(2), Op::Touch, Op::Exit],
             vec![Op::Run(1), Op::Submit],
         ],
-    }
-}
-
-fn policy(seed: u64) -> Policy {
-    Policy::directed(seed, 6, 80)
+    )
 }
 
 #[test]
@@ -52,11 +42,10 @@ fn irqs_on_in_kthread_use_mm_frees_the_old_mm_under_the_worker() {
     // The directed search of the window (check --mutants finds it too, through the
     // lazy-exec mix; see its doc).
     let m = lazymm::arch::powerpc::KTHREAD_USE_MM_IRQS_ON;
-    let found = (0..SEARCH).find_map(|seed| {
-        let out = execute(&case("shootdown", Some(m)), policy(seed)).expect("registered");
-        out.violations.first().cloned().map(|v| (seed, v))
-    });
-    let (seed, v) = found.expect("the directed search opens the window");
+    let (seed, out) = directed_search(&case("shootdown", Some(m)), SEARCH, 6, 80)
+        .next()
+        .expect("the directed search opens the window");
+    let v = out.first().expect("a violation");
     let p = v.kind.property();
     assert!(
         p == Property::B || p == Property::C,
@@ -67,13 +56,8 @@ fn irqs_on_in_kthread_use_mm_frees_the_old_mm_under_the_worker() {
 #[test]
 fn with_irqs_off_in_kthread_use_mm_the_same_programs_stay_clean() {
     for scheme in ["shootdown", "lazy-percpu", "refcount"] {
-        for seed in 0..SEARCH / 4 {
-            let out = execute(&case(scheme, None), policy(seed)).expect("registered");
-            assert!(
-                out.violations.is_empty(),
-                "{scheme} seed {seed}: {:?}",
-                out.violations
-            );
+        if let Some((seed, out)) = directed_search(&case(scheme, None), SEARCH / 4, 6, 80).next() {
+            panic!("{scheme} seed {seed}: {:?}", out.violations);
         }
     }
 }

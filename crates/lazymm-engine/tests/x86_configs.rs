@@ -95,10 +95,6 @@ fn lazy_percpu_on_bare_metal_x86_is_clean() {
 /// Interleavings each directed search below tries.
 const SEARCH: u64 = 1_000;
 
-fn pct(seed: u64) -> lazymm_engine::check::pct::Policy {
-    lazymm_engine::check::pct::Policy::directed(seed, 5, 60)
-}
-
 /// CPU 1 runs a thread of CPU 0's process, goes idle (lazy on the mm) and comes back,
 /// while CPU 0's thread unmaps pages and, last, exits: the unmap flushes skip (or, in a
 /// KVM guest, may skip as preempted) CPU 1, which must still return to user space on
@@ -106,37 +102,31 @@ fn pct(seed: u64) -> lazymm_engine::check::pct::Policy {
 /// freed tables (b).
 fn lazy_return_case(config: Mutant) -> lazymm_engine::check::Case {
     use lazymm_engine::check::program::Op;
-    lazymm_engine::check::Case {
-        scheme: config.scheme(),
-        arch: "x86",
-        mutant: Some(config),
-        seed: 1,
-        cpus: 2,
-        arena: 8,
-        walk_period: 2,
-        profile: lazymm::Profile::BARE,
-        programs: vec![
-            vec![
-                Op::Run(1),
-                Op::Clone(1),
-                Op::Touch,
-                Op::Munmap,
-                Op::Munmap,
-                Op::Touch,
-                Op::Munmap,
-                Op::Exit,
-            ],
-            vec![
-                Op::Touch,
-                Op::Run(2),
-                Op::Idle,
-                Op::Run(2),
-                Op::Touch,
-                Op::Idle,
-                Op::Run(2),
-                Op::Touch,
-            ],
+    let programs = vec![
+        vec![
+            Op::Run(1),
+            Op::Clone(1),
+            Op::Touch,
+            Op::Munmap,
+            Op::Munmap,
+            Op::Touch,
+            Op::Munmap,
+            Op::Exit,
         ],
+        vec![
+            Op::Touch,
+            Op::Run(2),
+            Op::Idle,
+            Op::Run(2),
+            Op::Touch,
+            Op::Idle,
+            Op::Run(2),
+            Op::Touch,
+        ],
+    ];
+    lazymm_engine::check::Case {
+        walk_period: 2,
+        ..lazymm_engine::check::Case::by_hand(config.scheme(), "x86", Some(config), programs)
     }
 }
 
@@ -152,13 +142,9 @@ fn the_configurations_keep_lazy_returns_current() {
         "shootdown-x86-kvm-pv-flush",
     ] {
         let case = lazy_return_case(declared(name));
-        for seed in 0..SEARCH {
-            let out = lazymm_engine::check::run::execute(&case, pct(seed)).expect("registered");
-            assert!(
-                out.violations.is_empty(),
-                "{name}, seed {seed}: {:?}",
-                out.violations
-            );
+        let mut search = lazymm_engine::check::run::directed_search(&case, SEARCH, 5, 60);
+        if let Some((seed, out)) = search.next() {
+            panic!("{name}, seed {seed}: {:?}", out.violations);
         }
     }
 }

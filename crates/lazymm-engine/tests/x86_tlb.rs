@@ -6,9 +6,8 @@
 //! every schedule tried.
 
 use lazymm::{Mutant, Property};
-use lazymm_engine::check::pct::Policy;
 use lazymm_engine::check::program::Op;
-use lazymm_engine::check::run::{execute, Outcome};
+use lazymm_engine::check::run::{directed_search, Outcome};
 use lazymm_engine::check::Case;
 use lazymm_engine::registry;
 
@@ -23,16 +22,11 @@ fn cpumask_before_sentinel() -> Mutant {
 /// P0 (a switch between two mms, the window of the mutant) and runs; meanwhile CPU 1
 /// runs P0's thread, which unmaps pages (flushes that free no page tables).
 fn switch_back_case(mutant: Option<Mutant>, scheme: &'static str) -> Case {
-    Case {
+    Case::by_hand(
         scheme,
-        arch: "x86",
+        "x86",
         mutant,
-        seed: 1,
-        cpus: 2,
-        arena: 8,
-        walk_period: 0,
-        profile: lazymm::Profile::BARE,
-        programs: vec![
+        vec![
             vec![
                 Op::Run(1),
                 Op::Clone(1),
@@ -54,23 +48,18 @@ fn switch_back_case(mutant: Option<Mutant>, scheme: &'static str) -> Case {
                 Op::Munmap,
             ],
         ],
-    }
+    )
 }
 
 /// CPU 1 runs a thread of CPU 0's process, goes idle (lazy on the mm), and comes back to
 /// it, while CPU 0's thread unmaps pages: the flushes skip lazy CPU 1, which must catch
 /// up through `tlb_gen` when it leaves lazy mode.
 fn lazy_return_case(scheme: &'static str) -> Case {
-    Case {
+    Case::by_hand(
         scheme,
-        arch: "x86",
-        mutant: None,
-        seed: 1,
-        cpus: 2,
-        arena: 8,
-        walk_period: 0,
-        profile: lazymm::Profile::BARE,
-        programs: vec![
+        "x86",
+        None,
+        vec![
             vec![
                 Op::Run(1),
                 Op::Clone(1),
@@ -90,18 +79,11 @@ fn lazy_return_case(scheme: &'static str) -> Case {
                 Op::Touch,
             ],
         ],
-    }
-}
-
-fn policy(seed: u64) -> Policy {
-    Policy::directed(seed, 5, 60)
+    )
 }
 
 fn search(case: &Case) -> Option<(u64, Outcome)> {
-    (0..SEARCH).find_map(|seed| {
-        let out = execute(case, policy(seed)).expect("registered");
-        (!out.violations.is_empty()).then_some((seed, out))
-    })
+    directed_search(case, SEARCH, 5, 60).next()
 }
 
 #[test]

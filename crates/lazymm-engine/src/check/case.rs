@@ -59,6 +59,28 @@ pub fn iteration_seed(base: u64, iteration: u64) -> u64 {
 }
 
 impl Case {
+    /// A case set up by hand: `programs`, one per CPU, on eight mm slots, with no
+    /// speculative walks, under the bare profile, seed 1 (the seed only drives the
+    /// CPUs' own choices).
+    pub fn by_hand(
+        scheme: &'static str,
+        arch: &'static str,
+        mutant: Option<Mutant>,
+        programs: Vec<Vec<Op>>,
+    ) -> Case {
+        Case {
+            scheme,
+            arch,
+            mutant,
+            seed: 1,
+            cpus: programs.len(),
+            arena: 8,
+            walk_period: 0,
+            programs,
+            profile: lazymm::Profile::BARE,
+        }
+    }
+
     /// The case and the scheduling policy of one seed, under operation mix `mix`.
     pub fn generate(target: Target, seed: u64, mix: Mix) -> (Case, Policy) {
         let mut rng = Rng::new(seed);
@@ -143,15 +165,9 @@ impl Case {
             programs.push(vec![Op::Run(1), Op::Submit]);
         }
         let case = Case {
-            scheme: target.scheme,
-            arch: target.arch,
-            mutant: target.mutant,
             seed,
-            cpus: programs.len(),
-            arena: 8,
-            walk_period: 0,
-            programs,
             profile: target.profile,
+            ..Case::by_hand(target.scheme, target.arch, target.mutant, programs)
         };
         (case, policy)
     }
@@ -193,15 +209,9 @@ impl Case {
             hold_windows: rng.below(2) == 0,
         };
         let case = Case {
-            scheme: target.scheme,
-            arch: target.arch,
-            mutant: target.mutant,
             seed,
-            cpus: 3,
-            arena: 8,
-            walk_period: 0,
-            programs,
             profile: target.profile,
+            ..Case::by_hand(target.scheme, target.arch, target.mutant, programs)
         };
         (case, policy)
     }

@@ -146,6 +146,26 @@ pub fn execute(case: &Case, policy: Policy) -> Result<Outcome, Unknown> {
     registry::dispatch(case.scheme, case.arch, Exec { case, policy })
 }
 
+/// A directed search of `case` (programs set up by hand for one race): the runs that
+/// violate a property, in seed order, among interleavings `0..tries` of
+/// [`Policy::directed`]`(seed, max_depth, horizon)`. Lazy: taking the first stops the
+/// search there.
+///
+/// # Panics
+/// If `case` names a scheme or arch that is not registered.
+pub fn directed_search(
+    case: &Case,
+    tries: u64,
+    max_depth: u32,
+    horizon: u64,
+) -> impl Iterator<Item = (u64, Outcome)> + '_ {
+    (0..tries).filter_map(move |seed| {
+        let out = execute(case, Policy::directed(seed, max_depth, horizon))
+            .expect("a directed search of a registered scheme and arch");
+        (!out.violations.is_empty()).then_some((seed, out))
+    })
+}
+
 pub(crate) struct Exec<'a> {
     case: &'a Case,
     policy: Policy,
